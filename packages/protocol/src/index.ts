@@ -1,0 +1,130 @@
+/**
+ * `@ferry/protocol`: the contract between a Ferry client and server. Wire types with their
+ * runtime validation, the schema declaration and its relation graph, the error-code table, and
+ * pure decision functions shared by both sides. Runs in Node and in browsers.
+ *
+ * @module
+ */
+export {
+  FerryError,
+  LOCAL_ERROR_CODES,
+  PROTOCOL_ERRORS,
+  PROTOCOL_ERROR_CODES,
+  VALIDATION_ERROR_CODES,
+  isFerryError,
+  isProtocolErrorCode,
+  statusOfErrorCode,
+} from './errors.js';
+export type {
+  FerryErrorCode,
+  FerryErrorOptions,
+  LocalErrorCode,
+  ProtocolErrorCode,
+  ValidationErrorCode,
+} from './errors.js';
+
+export {
+  COLUMN_TYPES,
+  canonicalTimestamp,
+  characterLength,
+  checkColumnValue,
+  fromSqliteValue,
+  isUuid,
+  sqliteTypeOf,
+  toSqliteValue,
+} from './column-types.js';
+export type {
+  ColumnType,
+  ColumnValueCheck,
+  ColumnValueRules,
+  JsonValue,
+  SqliteValue,
+  WireValueOf,
+} from './column-types.js';
+
+export {
+  BUILTIN_CONFLICT_POLICIES,
+  DEFAULT_CONFLICT_POLICY,
+  ON_DELETE_ACTIONS,
+  SERVER_DERIVED_KINDS,
+  defineSchema,
+} from './schema.js';
+export type {
+  BuiltinConflictPolicy,
+  Column,
+  ColumnDeclaration,
+  ConflictPolicyName,
+  FieldMergeWinner,
+  OnDeleteAction,
+  Reference,
+  ReferenceDeclaration,
+  Row,
+  RowOf,
+  Schema,
+  SchemaDeclaration,
+  ServerDerivedKind,
+  Table,
+  TableDeclaration,
+  TableName,
+} from './schema.js';
+
+export { computeRelationGraph, orderByRelations } from './relation-graph.js';
+export type { RelationEdge, RelationGraph, TableOperation } from './relation-graph.js';
+
+export {
+  BundleErrorDetailsSchema,
+  BundleSchema,
+  ChangeSchema,
+  ConflictSchema,
+  DEFAULT_LIMITS,
+  DeleteChangeSchema,
+  ErrorBodySchema,
+  ErrorObjectSchema,
+  NDJSON_CONTENT_TYPE,
+  PROTOCOL_VERSION,
+  PokeSchema,
+  PrimaryKeySchema,
+  PullResponseSchema,
+  PushBundleSchema,
+  PushRequestSchema,
+  PushResponseSchema,
+  PushResultSchema,
+  RowEffectSchema,
+  RowSchema,
+  SnapshotEndSchema,
+  SnapshotHeaderSchema,
+  SnapshotLineSchema,
+  SnapshotRowSchema,
+  SourceIdSchema,
+  SyncRequestSchema,
+  SyncResponseSchema,
+  UpsertChangeSchema,
+  ValidationDetailsSchema,
+  ValidationErrorSchema,
+  describeZodError,
+  parsePullQuery,
+} from './wire.js';
+export type {
+  Bundle,
+  Change,
+  Conflict,
+  DeleteChange,
+  ErrorBody,
+  Poke,
+  PrimaryKey,
+  PullQuery,
+  PullResponse,
+  PushRequest,
+  PushResponse,
+  PushResult,
+  RowEffect,
+  SnapshotEnd,
+  SnapshotHeader,
+  SnapshotLine,
+  SnapshotRow,
+  SyncRequest,
+  SyncResponse,
+  UpsertChange,
+  ValidationError,
+  WireRow,
+} from './wire.js';

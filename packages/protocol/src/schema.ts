@@ -1,0 +1,457 @@
+/**
+ * The schema declaration both sides load: tables, columns, owner column, references and
+ * conflict policies. {@link defineSchema} validates a declaration and computes its relation
+ * graph.
+ *
+ * @module
+ */
+import {
+  COLUMN_TYPES,
+  checkColumnValue,
+  type ColumnType,
+  type JsonValue,
+  type WireValueOf,
+} from './column-types.js';
+import { FerryError } from './errors.js';
+import { computeRelationGraph, type RelationGraph } from './relation-graph.js';
+
+/** What happens to a child row when its parent is deleted. */
+export const ON_DELETE_ACTIONS = ['cascade', 'restrict', 'set null'] as const;
+/** One of {@link ON_DELETE_ACTIONS}. */
+export type OnDeleteAction = (typeof ON_DELETE_ACTIONS)[number];
+
+/**
+ * How the server derives a column. `commitTime`: the commit's time on every change of the row
+ * (an `updated_at`). `insertTime`: the commit's time when the row is first inserted, kept after.
+ */
+export const SERVER_DERIVED_KINDS = ['commitTime', 'insertTime'] as const;
+/** One of {@link SERVER_DERIVED_KINDS}. */
+export type ServerDerivedKind = (typeof SERVER_DERIVED_KINDS)[number];
+
+/** The conflict policies the client ships with. Any other name is a custom resolver. */
+export const BUILTIN_CONFLICT_POLICIES = [
+  'server-wins',
+  'client-wins',
+  'field-merge',
+  'manual',
+] as const;
+/** One of {@link BUILTIN_CONFLICT_POLICIES}. */
+export type BuiltinConflictPolicy = (typeof BUILTIN_CONFLICT_POLICIES)[number];
+/** A built-in policy, or the name of a custom resolver registered with the client. */
+export type ConflictPolicyName = BuiltinConflictPolicy | (string & {});
+
+/** The policy a table gets when its declaration names none. */
+export const DEFAULT_CONFLICT_POLICY: BuiltinConflictPolicy = 'field-merge';
+
+/** Which side wins a field that both sides changed, in a `field-merge`. */
+export type FieldMergeWinner = 'server' | 'client';
+
+/** A reference from a column to another table's primary key. */
+export interface ReferenceDeclaration {
+  /** The parent table. */
+  readonly table: string;
+  /** What the database does to this row when the parent is deleted (default `restrict`). */
+  readonly onDelete?: OnDeleteAction;
+}
+
+/** One column of a table declaration. */
+export interface ColumnDeclaration {
+  readonly type: ColumnType;
+  /** Null is rejected with `not_null`. The primary key and owner column are always not-null. */
+  readonly notNull?: boolean;
+  /** At most this many characters (text columns). */
+  readonly maxLength?: number;
+  /** Value used when an insert or upsert leaves the column out. */
+  readonly default?: JsonValue;
+  /** This column holds the primary key of a row of another table. */
+  readonly references?: ReferenceDeclaration;
+  /** Written by the server only; clients never send it. */
+  readonly serverDerived?: ServerDerivedKind;
+  /** In a field-merge, who wins when both sides changed this column (default `server`). */
+  readonly merge?: FieldMergeWinner;
+}
+
+/** One table of a schema declaration. */
+export interface TableDeclaration {
+  /** The primary key column (default `id`). */
+  readonly primaryKey?: string;
+  /** The column holding the owning user's id; set by the server from the token's `sub`. */
+  readonly owner: string;
+  readonly columns: Readonly<Record<string, ColumnDeclaration>>;
+  /** How the client resolves a push conflict on this table (default `field-merge`). */
+  readonly conflictPolicy?: ConflictPolicyName;
+}
+
+/** The argument of {@link defineSchema}. */
+export interface SchemaDeclaration {
+  readonly tables: Readonly<Record<string, TableDeclaration>>;
+}
+
+/** A reference, resolved: `childTable.column → parentTable.parentColumn`. */
+export interface Reference {
+  readonly childTable: string;
+  readonly column: string;
+  readonly parentTable: string;
+  readonly parentColumn: string;
+  readonly onDelete: OnDeleteAction;
+  /** The referencing column is not-null: a dangling value is an integrity violation. */
+  readonly required: boolean;
+  /** Part of a reference cycle: needs deferred constraints to be satisfiable in one order. */
+  readonly inCycle: boolean;
+}
+
+/** A column, resolved. */
+export interface Column {
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly notNull: boolean;
+  readonly maxLength: number | undefined;
+  readonly default: JsonValue | undefined;
+  readonly serverDerived: ServerDerivedKind | undefined;
+  readonly merge: FieldMergeWinner;
+  readonly isPrimaryKey: boolean;
+  readonly isOwner: boolean;
+  readonly reference: Reference | undefined;
+}
+
+/** A table, resolved. */
+export interface Table {
+  readonly name: string;
+  readonly primaryKey: string;
+  readonly owner: string;
+  readonly conflictPolicy: ConflictPolicyName;
+  /** Every column, in declaration order. */
+  readonly columns: readonly Column[];
+  /** Columns a client sends in an upsert: all but server-derived ones. */
+  readonly clientColumns: readonly Column[];
+  /** References from this table to its parents. */
+  readonly references: readonly Reference[];
+  /** References from other tables (children) to this one. */
+  readonly referencedBy: readonly Reference[];
+  column(name: string): Column | undefined;
+}
+
+/**
+ * A validated schema with its relation graph.
+ *
+ * Invariants:
+ * 1. Every table has a single-column primary key of type text, uuid or integer, and a text
+ *    owner column; both are not-null.
+ * 2. Every reference names an existing table and points at its primary key, with a column of
+ *    the same type; `set null` only on a nullable column.
+ * 3. `tables` is in parent-first order (`graph.tableOrder`); cycles are broken in declaration
+ *    order and listed in `graph.cycles`.
+ */
+export interface Schema<D extends SchemaDeclaration = SchemaDeclaration> {
+  /** The declaration this schema was made from (carries the row types). */
+  readonly declaration: D;
+  /** Tables in parent-first order. */
+  readonly tables: readonly Table[];
+  readonly graph: RelationGraph;
+  /** Things that are allowed but deserve attention (reference cycles). */
+  readonly warnings: readonly string[];
+  /** A stable hash of the resolved schema; changes whenever the declaration does. */
+  readonly fingerprint: string;
+  /** The table called `name`, or undefined. */
+  table(name: string): Table | undefined;
+  /** The table called `name`; throws `invalid_argument` when there is none. */
+  requireTable(name: string): Table;
+}
+
+/** Names of a schema's tables. */
+export type TableName<S extends Schema> = Extract<keyof S['declaration']['tables'], string>;
+
+type ColumnsOf<S extends Schema, N extends TableName<S>> = S['declaration']['tables'][N]['columns'];
+
+type ValueOfColumn<C extends ColumnDeclaration> = C extends { notNull: true }
+  ? WireValueOf<C['type']>
+  : WireValueOf<C['type']> | null;
+
+/** A whole row of table `N` as it travels on the wire. */
+export type RowOf<S extends Schema, N extends TableName<S>> = {
+  -readonly [K in keyof ColumnsOf<S, N>]: ValueOfColumn<ColumnsOf<S, N>[K]>;
+};
+
+/** A row loosely typed: column name to wire value. */
+export type Row = Record<string, unknown>;
+
+/**
+ * Validates a schema declaration and computes its relation graph.
+ *
+ * Throws a {@link FerryError} with code `invalid_schema` naming every problem found.
+ *
+ * @example
+ * const schema = defineSchema({
+ *   tables: {
+ *     lists: {
+ *       owner: 'owner_id',
+ *       columns: {
+ *         id: { type: 'uuid' },
+ *         owner_id: { type: 'text' },
+ *         name: { type: 'text', notNull: true, maxLength: 200 },
+ *       },
+ *     },
+ *   },
+ * });
+ */
+export function defineSchema<const D extends SchemaDeclaration>(declaration: D): Schema<D> {
+  const problems: string[] = [];
+  const tableNames = Object.keys(declaration.tables);
+  if (tableNames.length === 0) problems.push('a schema needs at least one table');
+
+  const drafts = tableNames.map((name) =>
+    resolveTableDraft(name, declaration.tables[name] as TableDeclaration, problems),
+  );
+  const draftsByName = new Map(drafts.map((draft) => [draft.name, draft]));
+
+  const edges: { childTable: string; column: string; parentTable: string }[] = [];
+  for (const draft of drafts) {
+    for (const column of draft.columns) {
+      const ref = column.referencesDecl;
+      if (!ref) continue;
+      const parent = draftsByName.get(ref.table);
+      if (!parent) {
+        problems.push(`${draft.name}.${column.name} references unknown table "${ref.table}"`);
+        continue;
+      }
+      const parentPk = parent.columns.find((c) => c.name === parent.primaryKey);
+      if (
+        parentPk &&
+        parentPk.type !== column.type &&
+        !(isTextual(parentPk.type) && isTextual(column.type))
+      ) {
+        problems.push(
+          `${draft.name}.${column.name} is ${column.type} but references ${parent.name}.${parent.primaryKey} of type ${parentPk.type}`,
+        );
+      }
+      const onDelete = ref.onDelete ?? 'restrict';
+      if (!(ON_DELETE_ACTIONS as readonly string[]).includes(onDelete)) {
+        problems.push(`${draft.name}.${column.name} has unknown onDelete "${String(onDelete)}"`);
+      }
+      if (onDelete === 'set null' && column.notNull) {
+        problems.push(
+          `${draft.name}.${column.name} is not-null, so onDelete "set null" is impossible`,
+        );
+      }
+      if (column.serverDerived !== undefined) {
+        problems.push(`${draft.name}.${column.name} cannot be both server-derived and a reference`);
+      }
+      edges.push({ childTable: draft.name, column: column.name, parentTable: parent.name });
+    }
+  }
+
+  if (problems.length > 0) {
+    throw new FerryError('invalid_schema', `invalid schema: ${problems.join('; ')}`, {
+      details: { problems },
+    });
+  }
+
+  const graph = computeRelationGraph(tableNames, edges);
+  const cyclicEdges = new Set(graph.cyclicReferences.map((e) => `${e.childTable}.${e.column}`));
+
+  const references: Reference[] = [];
+  const referenceByColumn = new Map<string, Reference>();
+  for (const edge of edges) {
+    const child = draftsByName.get(edge.childTable)!;
+    const parent = draftsByName.get(edge.parentTable)!;
+    const column = child.columns.find((c) => c.name === edge.column)!;
+    const reference: Reference = {
+      childTable: edge.childTable,
+      column: edge.column,
+      parentTable: edge.parentTable,
+      parentColumn: parent.primaryKey,
+      onDelete: column.referencesDecl?.onDelete ?? 'restrict',
+      required: column.notNull,
+      inCycle: cyclicEdges.has(`${edge.childTable}.${edge.column}`),
+    };
+    references.push(reference);
+    referenceByColumn.set(`${edge.childTable}.${edge.column}`, reference);
+  }
+
+  const tablesByName = new Map<string, Table>();
+  for (const draft of drafts) {
+    const columns: Column[] = draft.columns.map((c) => ({
+      name: c.name,
+      type: c.type,
+      notNull: c.notNull,
+      maxLength: c.maxLength,
+      default: c.default,
+      serverDerived: c.serverDerived,
+      merge: c.merge,
+      isPrimaryKey: c.name === draft.primaryKey,
+      isOwner: c.name === draft.owner,
+      reference: referenceByColumn.get(`${draft.name}.${c.name}`),
+    }));
+    const byName = new Map(columns.map((c) => [c.name, c]));
+    const table: Table = {
+      name: draft.name,
+      primaryKey: draft.primaryKey,
+      owner: draft.owner,
+      conflictPolicy: draft.conflictPolicy,
+      columns,
+      clientColumns: columns.filter((c) => c.serverDerived === undefined),
+      references: references.filter((r) => r.childTable === draft.name),
+      referencedBy: references.filter((r) => r.parentTable === draft.name),
+      column: (name) => byName.get(name),
+    };
+    tablesByName.set(draft.name, table);
+  }
+
+  const tables = graph.tableOrder.map((name) => tablesByName.get(name)!);
+  const warnings = graph.cycles.map(
+    (cycle) =>
+      `reference cycle ${[...cycle, cycle[0]].join(' → ')}: rows can only be inserted in one transaction with deferred foreign keys`,
+  );
+
+  return {
+    declaration,
+    tables,
+    graph,
+    warnings,
+    fingerprint: fingerprintOf(tables),
+    table: (name) => tablesByName.get(name),
+    requireTable: (name) => {
+      const table = tablesByName.get(name);
+      if (!table) throw new FerryError('invalid_argument', `unknown table "${name}"`);
+      return table;
+    },
+  };
+}
+
+interface ColumnDraft {
+  name: string;
+  type: ColumnType;
+  notNull: boolean;
+  maxLength: number | undefined;
+  default: JsonValue | undefined;
+  serverDerived: ServerDerivedKind | undefined;
+  merge: FieldMergeWinner;
+  referencesDecl: ReferenceDeclaration | undefined;
+}
+
+interface TableDraft {
+  name: string;
+  primaryKey: string;
+  owner: string;
+  conflictPolicy: ConflictPolicyName;
+  columns: ColumnDraft[];
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+const RESERVED_PREFIX = /^(ferry_|sqlite_|pg_)/;
+
+function resolveTableDraft(name: string, decl: TableDeclaration, problems: string[]): TableDraft {
+  if (!IDENTIFIER.test(name) || RESERVED_PREFIX.test(name)) {
+    problems.push(
+      `table name "${name}" must be a lower-case SQL identifier not starting with ferry_, sqlite_ or pg_`,
+    );
+  }
+  const primaryKey = decl.primaryKey ?? 'id';
+  const columnNames = Object.keys(decl.columns ?? {});
+  const columns: ColumnDraft[] = [];
+  for (const columnName of columnNames) {
+    const c = decl.columns[columnName] as ColumnDeclaration;
+    const where = `${name}.${columnName}`;
+    if (!IDENTIFIER.test(columnName)) {
+      problems.push(`column name "${where}" must be a lower-case SQL identifier`);
+    }
+    if (!(COLUMN_TYPES as readonly string[]).includes(c.type)) {
+      problems.push(`${where} has unknown type "${String(c.type)}"`);
+      continue;
+    }
+    if (c.maxLength !== undefined) {
+      if (c.type !== 'text') problems.push(`${where}: maxLength applies to text columns only`);
+      if (!Number.isSafeInteger(c.maxLength) || c.maxLength < 1) {
+        problems.push(`${where}: maxLength must be a positive integer`);
+      }
+    }
+    if (c.serverDerived !== undefined) {
+      if (!(SERVER_DERIVED_KINDS as readonly string[]).includes(c.serverDerived)) {
+        problems.push(`${where} has unknown serverDerived kind "${String(c.serverDerived)}"`);
+      } else if (c.type !== 'timestamp') {
+        problems.push(`${where}: serverDerived "${c.serverDerived}" needs a timestamp column`);
+      }
+      if (columnName === primaryKey || columnName === decl.owner) {
+        problems.push(`${where}: the primary key and owner column cannot be server-derived`);
+      }
+    }
+    if (c.merge !== undefined && c.merge !== 'server' && c.merge !== 'client') {
+      problems.push(`${where}: merge must be "server" or "client"`);
+    }
+    const notNull = c.notNull === true || columnName === primaryKey || columnName === decl.owner;
+    if (c.default !== undefined) {
+      const check = checkColumnValue({ type: c.type, notNull, maxLength: c.maxLength }, c.default);
+      if (!check.ok) problems.push(`${where}: default ${check.message}`);
+    }
+    columns.push({
+      name: columnName,
+      type: c.type,
+      notNull,
+      maxLength: c.maxLength,
+      default: c.default,
+      serverDerived: c.serverDerived,
+      merge: c.merge ?? 'server',
+      referencesDecl: c.references,
+    });
+  }
+  const pk = columns.find((c) => c.name === primaryKey);
+  if (!pk) problems.push(`${name}: primary key column "${primaryKey}" is not declared`);
+  else if (pk.type !== 'uuid' && pk.type !== 'text' && pk.type !== 'integer') {
+    problems.push(`${name}.${primaryKey}: a primary key must be uuid, text or integer`);
+  } else if (pk.referencesDecl) {
+    problems.push(`${name}.${primaryKey}: a primary key cannot be a reference`);
+  }
+  if (typeof decl.owner !== 'string' || decl.owner.length === 0) {
+    problems.push(`${name}: an owner column is required`);
+  } else {
+    const owner = columns.find((c) => c.name === decl.owner);
+    if (!owner) problems.push(`${name}: owner column "${decl.owner}" is not declared`);
+    else if (owner.type !== 'text')
+      problems.push(`${name}.${decl.owner}: the owner column must be text`);
+    else if (decl.owner === primaryKey)
+      problems.push(`${name}: the owner column cannot be the primary key`);
+    else if (owner.referencesDecl)
+      problems.push(`${name}.${decl.owner}: the owner column cannot be a reference`);
+  }
+  return {
+    name,
+    primaryKey,
+    owner: decl.owner,
+    conflictPolicy: decl.conflictPolicy ?? DEFAULT_CONFLICT_POLICY,
+    columns,
+  };
+}
+
+function isTextual(type: ColumnType): boolean {
+  return type === 'text' || type === 'uuid';
+}
+
+function fingerprintOf(tables: readonly Table[]): string {
+  const canonical = JSON.stringify(
+    tables.map((t) => [
+      t.name,
+      t.primaryKey,
+      t.owner,
+      t.conflictPolicy,
+      t.columns.map((c) => [
+        c.name,
+        c.type,
+        c.notNull,
+        c.maxLength ?? null,
+        c.default ?? null,
+        c.serverDerived ?? null,
+        c.merge,
+        c.reference ? [c.reference.parentTable, c.reference.onDelete] : null,
+      ]),
+    ]),
+  );
+  // FNV-1a, 2 × 32 bits: stable and dependency-free (this package runs in browsers).
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ canonical.length;
+  for (let i = 0; i < canonical.length; i++) {
+    const code = canonical.charCodeAt(i);
+    h1 = Math.imul(h1 ^ code, 0x01000193);
+    h2 = Math.imul(h2 ^ code, 0x5bd1e995);
+  }
+  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+}

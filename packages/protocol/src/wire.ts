@@ -1,0 +1,295 @@
+/**
+ * zod schemas of every request and response of protocol v1, and the types derived from them.
+ * Parse with these at trust boundaries only: HTTP bodies, server responses, JSON read back
+ * from storage.
+ *
+ * @module
+ */
+import { z } from 'zod';
+import { PROTOCOL_ERROR_CODES, VALIDATION_ERROR_CODES } from './errors.js';
+
+/** The protocol version this package speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** Limits the server enforces by default; both sides use them to size requests. */
+export const DEFAULT_LIMITS = {
+  /** Largest request body, in bytes (10 MiB). */
+  maxBodyBytes: 10 * 1024 * 1024,
+  /** Most changes in one push. */
+  maxChanges: 10_000,
+  /** Rows per pull page when the request names no limit. */
+  pullLimit: 5_000,
+  /** Largest `limit` a pull may ask for; larger values are clamped. */
+  maxPullLimit: 50_000,
+} as const;
+
+const UUID_ANY_CASE =
+  /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+const positiveInt = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const nonNegativeInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+/** A source id: a UUID chosen once per install. */
+export const SourceIdSchema = z.string().regex(UUID_ANY_CASE, 'sourceId must be a UUID');
+
+/** A primary key value: a string or a safe integer. */
+export const PrimaryKeySchema = z.union([
+  z.string().min(1).max(512),
+  z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
+]);
+/** A primary key value. */
+export type PrimaryKey = z.infer<typeof PrimaryKeySchema>;
+
+/** A row on the wire: column name to JSON value. Checked against the schema separately. */
+export const RowSchema = z.record(z.string(), z.unknown());
+/** A row on the wire. */
+export type WireRow = z.infer<typeof RowSchema>;
+
+const baseVersion = positiveInt.nullable();
+
+/** Upsert change: the whole row (all columns but server-derived ones). */
+export const UpsertChangeSchema = z.object({
+  table: z.string().min(1),
+  pk: PrimaryKeySchema,
+  op: z.literal('upsert'),
+  baseVersion,
+  row: RowSchema,
+});
+
+/** Delete change. */
+export const DeleteChangeSchema = z.object({
+  table: z.string().min(1),
+  pk: PrimaryKeySchema,
+  op: z.literal('delete'),
+  baseVersion,
+});
+
+/** One change of a push, client to server. */
+export const ChangeSchema = z.discriminatedUnion('op', [UpsertChangeSchema, DeleteChangeSchema]);
+/** One change of a push. */
+export type Change = z.infer<typeof ChangeSchema>;
+/** An upsert change. */
+export type UpsertChange = z.infer<typeof UpsertChangeSchema>;
+/** A delete change. */
+export type DeleteChange = z.infer<typeof DeleteChangeSchema>;
+
+/** The effect of a committed bundle on one row, server to client. */
+export const RowEffectSchema = z.discriminatedUnion('op', [
+  z.object({
+    table: z.string(),
+    pk: PrimaryKeySchema,
+    op: z.literal('upsert'),
+    rowVersion: positiveInt,
+    row: RowSchema,
+  }),
+  z.object({
+    table: z.string(),
+    pk: PrimaryKeySchema,
+    op: z.literal('delete'),
+    rowVersion: positiveInt,
+    row: z.null(),
+  }),
+]);
+/** The effect of a committed bundle on one row. */
+export type RowEffect = z.infer<typeof RowEffectSchema>;
+
+/** The push part of a request: one logical bundle of a source. */
+export const PushBundleSchema = z.object({
+  sourceBundleId: positiveInt,
+  changes: z.array(ChangeSchema),
+});
+
+/** Body of `POST /v1/push`. */
+export const PushRequestSchema = z.object({
+  protocol: z.literal(PROTOCOL_VERSION),
+  sourceId: SourceIdSchema,
+  sourceBundleId: positiveInt,
+  changes: z.array(ChangeSchema),
+});
+/** Body of `POST /v1/push`. */
+export type PushRequest = z.infer<typeof PushRequestSchema>;
+
+/** 200 answer of `POST /v1/push`: the committed bundle, or the stored answer of a replay. */
+export const PushResponseSchema = z.object({
+  sourceBundleId: positiveInt,
+  bundleSeq: positiveInt,
+  rows: z.array(RowEffectSchema),
+});
+/** 200 answer of `POST /v1/push`. */
+export type PushResponse = z.infer<typeof PushResponseSchema>;
+
+/** One conflicting change of a rejected push. */
+export const ConflictSchema = z.object({
+  index: nonNegativeInt,
+  table: z.string(),
+  pk: PrimaryKeySchema,
+  op: z.enum(['upsert', 'delete']),
+  baseVersion,
+  /** The row's current version, or null when the server never had the row. */
+  serverVersion: positiveInt.nullable(),
+  serverDeleted: z.boolean(),
+  /** The server's current row, or null when it is deleted or unknown. */
+  serverRow: RowSchema.nullable(),
+});
+/** One conflicting change of a rejected push. */
+export type Conflict = z.infer<typeof ConflictSchema>;
+
+/** One entry of `details.errors` in a 422 answer. */
+export const ValidationErrorSchema = z.object({
+  index: nonNegativeInt,
+  table: z.string(),
+  pk: PrimaryKeySchema.nullable(),
+  code: z.enum(VALIDATION_ERROR_CODES),
+  message: z.string(),
+  column: z.string().optional(),
+});
+/** One entry of `details.errors` in a 422 answer. */
+export type ValidationError = z.infer<typeof ValidationErrorSchema>;
+
+/** The `error` object of every error answer. */
+export const ErrorObjectSchema = z.object({
+  code: z.enum(PROTOCOL_ERROR_CODES as [string, ...string[]]),
+  message: z.string(),
+  details: z.unknown().optional(),
+});
+
+/** Body of every error answer: `{"error": {code, message, details?}}`, plus `conflicts` on a 409 conflict. */
+export const ErrorBodySchema = z.object({
+  error: ErrorObjectSchema,
+  conflicts: z.array(ConflictSchema).optional(),
+});
+/** Body of every error answer. */
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+/** `details` of 409 `bundle_gap` / `stale_bundle`. */
+export const BundleErrorDetailsSchema = z.object({ lastCommitted: nonNegativeInt });
+
+/** `details` of 422 `validation_failed`. */
+export const ValidationDetailsSchema = z.object({ errors: z.array(ValidationErrorSchema) });
+
+/** One committed bundle in a pull. */
+export const BundleSchema = z.object({
+  bundleSeq: positiveInt,
+  /** The pushing source, or null for writes by backend code. */
+  sourceId: z.string().nullable(),
+  sourceBundleId: positiveInt.nullable(),
+  rows: z.array(RowEffectSchema),
+});
+/** One committed bundle in a pull. */
+export type Bundle = z.infer<typeof BundleSchema>;
+
+/** 200 answer of `GET /v1/pull`, and the `pull` part of `POST /v1/sync`. */
+export const PullResponseSchema = z.object({
+  bundles: z.array(BundleSchema),
+  stableBundleSeq: nonNegativeInt,
+  hasMore: z.boolean(),
+});
+/** 200 answer of `GET /v1/pull`. */
+export type PullResponse = z.infer<typeof PullResponseSchema>;
+
+/** Query of `GET /v1/pull`, after parsing. */
+export interface PullQuery {
+  readonly after: number;
+  readonly limit: number;
+}
+
+/**
+ * Parses the query of `GET /v1/pull`. Returns an error message for a malformed one.
+ * `limit` defaults to {@link DEFAULT_LIMITS.pullLimit} and is clamped to `maxLimit`.
+ */
+export function parsePullQuery(
+  params: URLSearchParams,
+  maxLimit: number = DEFAULT_LIMITS.maxPullLimit,
+): { ok: true; query: PullQuery } | { ok: false; message: string } {
+  const after = parseCount(params.get('after'), 'after', 0);
+  if (typeof after === 'string') return { ok: false, message: after };
+  const limit = parseCount(params.get('limit'), 'limit', DEFAULT_LIMITS.pullLimit);
+  if (typeof limit === 'string') return { ok: false, message: limit };
+  if (limit < 1) return { ok: false, message: 'limit must be at least 1' };
+  return { ok: true, query: { after, limit: Math.min(limit, maxLimit) } };
+}
+
+/** Body of `POST /v1/sync`: an optional push and a pull, in one round trip. */
+export const SyncRequestSchema = z.object({
+  protocol: z.literal(PROTOCOL_VERSION),
+  sourceId: SourceIdSchema,
+  push: PushBundleSchema.nullable(),
+  after: nonNegativeInt,
+  limit: positiveInt.optional(),
+});
+/** Body of `POST /v1/sync`. */
+export type SyncRequest = z.infer<typeof SyncRequestSchema>;
+
+/** The push part of a `POST /v1/sync` answer. */
+export const PushResultSchema = z.discriminatedUnion('status', [
+  z.object({
+    status: z.literal('committed'),
+    sourceBundleId: positiveInt,
+    bundleSeq: positiveInt,
+    rows: z.array(RowEffectSchema),
+  }),
+  z.object({
+    status: z.literal('conflict'),
+    conflicts: z.array(ConflictSchema),
+  }),
+]);
+/** The push part of a `POST /v1/sync` answer. */
+export type PushResult = z.infer<typeof PushResultSchema>;
+
+/** 200 answer of `POST /v1/sync`. */
+export const SyncResponseSchema = z.object({
+  push: PushResultSchema.nullable(),
+  pull: PullResponseSchema,
+});
+/** 200 answer of `POST /v1/sync`. */
+export type SyncResponse = z.infer<typeof SyncResponseSchema>;
+
+/** First line of `GET /v1/snapshot`. */
+export const SnapshotHeaderSchema = z.object({ snapshotBundleSeq: nonNegativeInt });
+/** A row line of `GET /v1/snapshot`. */
+export const SnapshotRowSchema = z.object({
+  table: z.string(),
+  pk: PrimaryKeySchema,
+  rowVersion: positiveInt,
+  row: RowSchema,
+});
+/** Last line of a complete `GET /v1/snapshot`. */
+export const SnapshotEndSchema = z.object({ end: z.literal(true), rowCount: nonNegativeInt });
+
+/** Any line of `GET /v1/snapshot`. */
+export const SnapshotLineSchema = z.union([
+  SnapshotHeaderSchema,
+  SnapshotRowSchema,
+  SnapshotEndSchema,
+]);
+/** First line of a snapshot. */
+export type SnapshotHeader = z.infer<typeof SnapshotHeaderSchema>;
+/** A row line of a snapshot. */
+export type SnapshotRow = z.infer<typeof SnapshotRowSchema>;
+/** Last line of a snapshot. */
+export type SnapshotEnd = z.infer<typeof SnapshotEndSchema>;
+/** Any line of a snapshot. */
+export type SnapshotLine = z.infer<typeof SnapshotLineSchema>;
+
+/** `data` of an SSE `poke` event on `GET /v1/events`. */
+export const PokeSchema = z.object({ bundleSeq: positiveInt });
+/** `data` of an SSE `poke` event. */
+export type Poke = z.infer<typeof PokeSchema>;
+
+/** Content type of the snapshot stream. */
+export const NDJSON_CONTENT_TYPE = 'application/x-ndjson';
+
+/** A readable one-line account of a zod error, for `bad_request` messages. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(body)'}: ${issue.message}`)
+    .join('; ');
+}
+
+function parseCount(raw: string | null, name: string, fallback: number): number | string {
+  if (raw === null || raw === '') return fallback;
+  if (!/^\d{1,16}$/.test(raw)) return `${name} must be a non-negative integer`;
+  const value = Number(raw);
+  return Number.isSafeInteger(value) ? value : `${name} is too large`;
+}

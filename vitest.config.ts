@@ -1,0 +1,24 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests run against TypeScript sources: the "@ferry/source" export condition points every
+// workspace package at its src/ instead of its built dist/.
+const conditions = ['@ferry/source', 'module', 'node', 'import', 'default'];
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ['@ferry/source'] } },
+  test: {
+    include: [
+      'packages/*/src/**/*.test.ts',
+      'packages/*/test/**/*.test.ts',
+      'examples/*/src/**/*.test.ts',
+      'examples/*/test/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+    // Two cores on CI: keep parallelism modest so timing-sensitive servers are not starved.
+    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+  },
+});
