@@ -164,6 +164,21 @@ export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 /** `details` of 409 `bundle_gap` / `stale_bundle`. */
 export const BundleErrorDetailsSchema = z.object({ lastCommitted: nonNegativeInt });
 
+/** One change a 403 `forbidden` refused: it names a row that belongs to another user. */
+export const ForbiddenChangeSchema = z.object({
+  index: nonNegativeInt,
+  table: z.string(),
+  pk: PrimaryKeySchema,
+});
+
+/**
+ * `details` of 403 `forbidden` on a push: every refused change, so the client can dead-letter
+ * exactly those. Nothing about the rows themselves is revealed.
+ */
+export const ForbiddenDetailsSchema = z.object({ changes: z.array(ForbiddenChangeSchema) });
+/** `details` of 403 `forbidden` on a push. */
+export type ForbiddenDetails = z.infer<typeof ForbiddenDetailsSchema>;
+
 /** `details` of 422 `validation_failed`. */
 export const ValidationDetailsSchema = z.object({ errors: z.array(ValidationErrorSchema) });
 

@@ -1,0 +1,103 @@
+/**
+ * A Ferry server with the example schema on a temporary SQLite file, and a client that pushes
+ * todos to it over HTTP on loopback. For server benches.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { todoSchema } from '@ferry/example-todo';
+import { createFerryServer, createSqliteStore, signToken, type FerryServer } from '@ferry/server';
+
+export const BENCH_SECRET = 'bench-secret-bench-secret-bench!';
+
+export interface BenchServer {
+  readonly server: FerryServer;
+  readonly url: string;
+  readonly dbPath: string;
+  readonly token: string;
+  close(): Promise<void>;
+}
+
+/** Starts a server on a fresh temporary file (or `dbPath`), listening on 127.0.0.1. */
+export async function startBenchServer(dbPath?: string): Promise<BenchServer> {
+  const dir = dbPath ? undefined : mkdtempSync(join(tmpdir(), 'ferry-bench-'));
+  const path = dbPath ?? join(dir!, 'ferry.db');
+  const server = await createFerryServer({
+    schema: todoSchema,
+    store: createSqliteStore({ path }),
+    auth: { jwtSecret: BENCH_SECRET },
+    logger: false,
+    limits: { rateLimit: false, maxPullLimit: 100_000 },
+  });
+  const { url } = await server.listen({ host: '127.0.0.1', port: 0 });
+  const token = await signToken({ secret: BENCH_SECRET, userId: 'bench-user' });
+  return {
+    server,
+    url,
+    dbPath: path,
+    token,
+    async close() {
+      await server.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Bodies of `rows` todos (plus their list in the first bundle) in bundles of `bundleSize`. */
+export function todoBundles(rows: number, bundleSize: number): string[] {
+  const sourceId = randomUUID();
+  const listId = randomUUID();
+  const bodies: string[] = [];
+  for (let start = 0, id = 1; start < rows; start += bundleSize, id++) {
+    const changes: unknown[] = [];
+    if (start === 0) {
+      changes.push({
+        table: 'lists',
+        pk: listId,
+        op: 'upsert',
+        baseVersion: null,
+        row: { id: listId, name: 'bench' },
+      });
+    }
+    for (let i = start; i < Math.min(rows, start + bundleSize); i++) {
+      const todoId = randomUUID();
+      changes.push({
+        table: 'todos',
+        pk: todoId,
+        op: 'upsert',
+        baseVersion: null,
+        row: {
+          id: todoId,
+          list_id: listId,
+          title: `todo number ${i}`,
+          done: i % 3 === 0,
+          position: i,
+        },
+      });
+    }
+    bodies.push(JSON.stringify({ protocol: 1, sourceId, sourceBundleId: id, changes }));
+  }
+  return bodies;
+}
+
+/** Pushes prepared bodies one after another; returns the rows committed. */
+export async function pushAll(
+  url: string,
+  token: string,
+  bodies: readonly string[],
+): Promise<number> {
+  let rows = 0;
+  for (const body of bodies) {
+    const response = await fetch(`${url}/v1/push`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body,
+    });
+    const text = await response.text();
+    if (response.status !== 200)
+      throw new Error(`push failed: ${response.status} ${text.slice(0, 500)}`);
+    rows += (JSON.parse(text) as { rows: unknown[] }).rows.length;
+  }
+  return rows;
+}

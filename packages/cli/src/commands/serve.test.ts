@@ -1,0 +1,107 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../run-cli.js';
+import { loadSchema, parseServeArgs, startServe } from './serve.js';
+
+function io() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l), env: {} },
+  };
+}
+
+describe('ferry serve', () => {
+  it('parses the flags of protocol.md with their defaults', () => {
+    expect(parseServeArgs([])).toEqual({
+      ok: true,
+      help: false,
+      options: {
+        host: '127.0.0.1',
+        port: 8787,
+        data: './ferry-data',
+        postgres: undefined,
+        schema: undefined,
+      },
+    });
+    expect(
+      parseServeArgs(['--host', '0.0.0.0', '--port', '0', '--data', '/tmp/x', '--schema', 's.ts']),
+    ).toMatchObject({
+      ok: true,
+      options: { host: '0.0.0.0', port: 0, data: '/tmp/x', schema: 's.ts' },
+    });
+    expect(parseServeArgs(['--port', 'eighty'])).toMatchObject({ ok: false });
+    expect(parseServeArgs(['--nope'])).toMatchObject({ ok: false });
+  });
+
+  it('answers --postgres with "not yet supported" and a non-zero exit', async () => {
+    const t = io();
+    expect(await runCli(['serve', '--postgres', 'postgres://127.0.0.1/test'], t.io)).not.toBe(0);
+    expect(t.err.join('\n')).toContain('not yet supported');
+  });
+
+  it('rejects unknown commands and prints usage', async () => {
+    const t = io();
+    expect(await runCli(['frobnicate'], t.io)).toBe(1);
+    expect(t.err.join('\n')).toContain('Usage: ferry <command>');
+    expect(await runCli(['serve', '--help'], t.io)).toBe(0);
+    expect(t.out.join('\n')).toContain('--schema FILE');
+  });
+
+  it('loads a schema module written in TypeScript or JavaScript, and refuses one without a schema', async () => {
+    // Inside the repository, so the module resolves @ferry/protocol like a user's schema would.
+    const cache = join(process.cwd(), 'node_modules', '.cache');
+    mkdirSync(cache, { recursive: true });
+    const dir = mkdtempSync(join(cache, 'ferry-schema-'));
+    try {
+      const declaration = `{ tables: { notes: { owner: 'owner_id', columns: { id: { type: 'uuid' }, owner_id: { type: 'text' }, body: { type: 'text' as const } } } } }`;
+      writeFileSync(
+        join(dir, 'notes.ts'),
+        `import { defineSchema } from '@ferry/protocol';\nexport default defineSchema(${declaration});\n`,
+      );
+      // Plain JavaScript as `ferry serve` sees it after a build: @ferry/protocol's dist.
+      const protocolDist = new URL('../../../protocol/dist/index.js', import.meta.url).href;
+      writeFileSync(
+        join(dir, 'notes.mjs'),
+        `import { defineSchema } from '${protocolDist}';\nexport default defineSchema(${declaration.replace(' as const', '')});\n`,
+      );
+      writeFileSync(join(dir, 'empty.mjs'), 'export default 42;\n');
+      expect((await loadSchema(join(dir, 'notes.ts'))).tables.map((t) => t.name)).toEqual([
+        'notes',
+      ]);
+      expect((await loadSchema(join(dir, 'notes.mjs'))).tables.map((t) => t.name)).toEqual([
+        'notes',
+      ]);
+      await expect(loadSchema(join(dir, 'empty.mjs'))).rejects.toThrow(/default-export a schema/);
+      await expect(loadSchema(join(dir, 'missing.ts'))).rejects.toThrow(/cannot load/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('uses FERRY_JWT_SECRET when set and prints no development secret', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-serve-'));
+    const out: string[] = [];
+    const running = await startServe(
+      { host: '127.0.0.1', port: 0, data: dir, postgres: undefined, schema: undefined },
+      {
+        out: (l) => out.push(l),
+        err: (l) => out.push(l),
+        env: { FERRY_JWT_SECRET: 'a-configured-secret-for-this-test' },
+      },
+      false,
+    );
+    try {
+      expect(running.devSecret).toBeUndefined();
+      expect(out.join('\n')).not.toContain('DEVELOPMENT MODE');
+      expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
+    } finally {
+      await running.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

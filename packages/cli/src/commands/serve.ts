@@ -1,0 +1,236 @@
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { todoSchema } from '@ferry/example-todo';
+import { FerryError, type Schema } from '@ferry/protocol';
+import {
+  createFerryServer,
+  createSqliteStore,
+  signToken,
+  type FerryLogger,
+  type FerryServer,
+} from '@ferry/server';
+import type { CliCommand, CliIo } from '../cli-command.js';
+
+/** Options of `ferry serve`. */
+export interface ServeOptions {
+  readonly host: string;
+  readonly port: number;
+  /** Directory of the embedded SQLite store. */
+  readonly data: string;
+  readonly postgres: string | undefined;
+  /** Module whose default export is the schema; undefined for the example schema. */
+  readonly schema: string | undefined;
+}
+
+const HELP = `Usage: ferry serve [options]
+
+Runs the Ferry sync server.
+
+Options:
+  --host HOST       interface to listen on (default 127.0.0.1)
+  --port PORT       port to listen on (default 8787; 0 picks a free one)
+  --data DIR        directory of the embedded SQLite store (default ./ferry-data)
+  --postgres URL    use PostgreSQL instead (not yet supported)
+  --schema FILE     module (.ts or .js) whose default export is the schema
+                    (default: the example todo schema)
+  -h, --help        show this help
+
+Environment:
+  FERRY_JWT_SECRET  HS256 secret that signs client tokens; without it the server
+                    runs in development mode with a generated secret and prints a
+                    ready token for the user "demo".
+  FERRY_LOG_LEVEL   pino log level (default info)`;
+
+/** Parses the arguments of `ferry serve`. */
+export function parseServeArgs(
+  args: readonly string[],
+): { ok: true; options: ServeOptions; help: boolean } | { ok: false; message: string } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: false,
+      options: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'string', default: '8787' },
+        data: { type: 'string', default: './ferry-data' },
+        postgres: { type: 'string' },
+        schema: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    return { ok: false, message: (error as Error).message };
+  }
+  const { values } = parsed;
+  const port = Number(values.port);
+  if (!/^\d+$/.test(values.port) || port > 65_535) {
+    return { ok: false, message: `--port must be a number from 0 to 65535, not "${values.port}"` };
+  }
+  return {
+    ok: true,
+    help: values.help,
+    options: {
+      host: values.host,
+      port,
+      data: values.data,
+      postgres: values.postgres,
+      schema: values.schema,
+    },
+  };
+}
+
+/**
+ * Loads the schema module: `.ts`/`.mts`/`.cts` files through tsx's ESM API, anything else with
+ * a plain `import()`. Its default export must be a Schema made by `defineSchema()`.
+ */
+export async function loadSchema(file: string | undefined): Promise<Schema> {
+  if (file === undefined) return todoSchema;
+  const url = pathToFileURL(resolve(file)).href;
+  let module: { default?: unknown };
+  try {
+    if (/\.[mc]?ts$/.test(file)) {
+      const { tsImport } = await import('tsx/esm/api');
+      module = (await tsImport(url, import.meta.url)) as { default?: unknown };
+    } else {
+      module = (await import(url)) as { default?: unknown };
+    }
+  } catch (cause) {
+    throw new FerryError(
+      'invalid_argument',
+      `cannot load the schema module ${file}: ${String(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
+  // tsImport of a CommonJS-looking module nests the default export one level deeper.
+  let schema = module.default;
+  if (!isSchema(schema) && isSchema((schema as { default?: unknown } | undefined)?.default)) {
+    schema = (schema as { default: unknown }).default;
+  }
+  if (!isSchema(schema)) {
+    throw new FerryError(
+      'invalid_argument',
+      `${file} must default-export a schema made by defineSchema() from @ferry/protocol`,
+    );
+  }
+  return schema;
+}
+
+/** A running `ferry serve`. */
+export interface RunningServe {
+  readonly server: FerryServer;
+  readonly url: string;
+  /** The generated secret in development mode, else undefined. */
+  readonly devSecret: string | undefined;
+  /** The printed token for "demo" in development mode, else undefined. */
+  readonly devToken: string | undefined;
+  stop(): Promise<void>;
+}
+
+/** Starts the server as `ferry serve` does and prints how to reach it. */
+export async function startServe(
+  options: ServeOptions,
+  io: CliIo,
+  logger?: FerryLogger | false,
+): Promise<RunningServe> {
+  if (options.postgres !== undefined) {
+    throw new FerryError(
+      'not_supported',
+      '--postgres is not yet supported: the PostgreSQL store comes in a later release; use --data for the embedded SQLite store',
+    );
+  }
+  const schema = await loadSchema(options.schema);
+  const configured = io.env.FERRY_JWT_SECRET;
+  const devSecret = configured ? undefined : randomBytes(32).toString('base64url');
+  const secret = configured ?? devSecret!;
+  const dbPath = resolve(options.data, 'ferry.db');
+  const server = await createFerryServer({
+    schema,
+    store: createSqliteStore({ path: dbPath }),
+    auth: { jwtSecret: secret },
+    ...(logger !== undefined ? { logger } : {}),
+  });
+  let url: string;
+  try {
+    ({ url } = await server.listen({ host: options.host, port: options.port }));
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  io.out(`Ferry sync server (protocol 1) listening on ${url}`);
+  io.out(`  store:  SQLite at ${dbPath}`);
+  io.out(
+    `  schema: ${options.schema ?? 'the example todo schema'} (${schema.tables.map((t) => t.name).join(', ')})`,
+  );
+  let devToken: string | undefined;
+  if (devSecret) {
+    devToken = await signToken({ secret, userId: 'demo', expiresInSeconds: 24 * 60 * 60 });
+    io.out('');
+    io.out('DEVELOPMENT MODE: FERRY_JWT_SECRET is not set, so this run made up a secret.');
+    io.out('Tokens signed with it stop working when the server restarts. Set FERRY_JWT_SECRET in');
+    io.out('production. The secret and a token for the user "demo" (valid 24 hours):');
+    io.out('');
+    io.out(`  export FERRY_JWT_SECRET=${devSecret}`);
+    io.out(`  export TOKEN=${devToken}`);
+    io.out('');
+    io.out(`Try: curl -H "Authorization: Bearer $TOKEN" "${url}/v1/pull?after=0"`);
+  }
+  io.out('');
+  return {
+    server,
+    url,
+    devSecret,
+    devToken,
+    stop: () => server.close(),
+  };
+}
+
+/** `ferry serve`: runs until SIGINT or SIGTERM, then shuts down gracefully. */
+export const serveCommand: CliCommand = {
+  name: 'serve',
+  summary: 'run the Ferry sync server (embedded SQLite store by default)',
+  async run(args, io) {
+    const parsed = parseServeArgs(args);
+    if (!parsed.ok) {
+      io.err(`ferry serve: ${parsed.message}\n\n${HELP}`);
+      return 2;
+    }
+    if (parsed.help) {
+      io.out(HELP);
+      return 0;
+    }
+    let running: RunningServe;
+    try {
+      running = await startServe(parsed.options, io);
+    } catch (error) {
+      io.err(`ferry serve: ${error instanceof Error ? error.message : String(error)}`);
+      return error instanceof FerryError && error.code === 'not_supported' ? 3 : 1;
+    }
+    await new Promise<void>((done) => {
+      const stop = (signal: NodeJS.Signals) => {
+        io.err(`ferry serve: ${signal}, shutting down`);
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        done();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    await running.stop();
+    return 0;
+  },
+};
+
+function isSchema(value: unknown): value is Schema {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Array.isArray((value as Schema).tables) &&
+    typeof (value as Schema).table === 'function' &&
+    typeof (value as Schema).fingerprint === 'string'
+  );
+}

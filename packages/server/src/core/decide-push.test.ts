@@ -1,0 +1,160 @@
+import { describe, expect, it } from 'vitest';
+import { todoSchema } from '@ferry/example-todo';
+import type { Change } from '@ferry/protocol';
+import {
+  checkPullCursor,
+  decidePush,
+  decideSourceBundle,
+  pushLookups,
+  type RowState,
+} from './decide-push.js';
+import { rowKey, validateChanges, type NormalizedChange } from './validate-changes.js';
+
+const L1 = '11111111-1111-4111-8111-111111111111';
+const L2 = '11111111-1111-4111-8111-222222222222';
+const T1 = '22222222-2222-4222-8222-111111111111';
+
+function normalize(changes: Change[]): readonly NormalizedChange[] {
+  const result = validateChanges(todoSchema, 'alice', changes);
+  if (!result.ok) throw new Error(JSON.stringify(result.errors));
+  return result.changes;
+}
+const list = (pk: string, baseVersion: number | null): Change => ({
+  table: 'lists',
+  pk,
+  op: 'upsert',
+  baseVersion,
+  row: { name: 'x' },
+});
+const item = (pk: string, listId: string, baseVersion: number | null = null): Change => ({
+  table: 'todos',
+  pk,
+  op: 'upsert',
+  baseVersion,
+  row: { list_id: listId, title: 't' },
+});
+const del = (table: string, pk: string, baseVersion: number | null): Change => ({
+  table,
+  pk,
+  op: 'delete',
+  baseVersion,
+});
+const states = (entries: [string, string, RowState][]) =>
+  new Map(entries.map(([table, pk, state]) => [rowKey(table, pk), state]));
+const alive = (rowVersion: number, owner = 'alice'): RowState => ({
+  owner,
+  rowVersion,
+  deleted: false,
+});
+const dead = (rowVersion: number, owner = 'alice'): RowState => ({
+  owner,
+  rowVersion,
+  deleted: true,
+});
+
+function decide(changes: Change[], rowStates: Map<string, RowState>) {
+  return decidePush({
+    schema: todoSchema,
+    userId: 'alice',
+    changes: normalize(changes),
+    rowStates,
+    restrictedChildren: new Map(),
+  });
+}
+
+describe('decideSourceBundle', () => {
+  it.each([
+    [0, 1, { kind: 'commit' }],
+    [0, 2, { kind: 'bundle_gap', lastCommitted: 0 }],
+    [3, 4, { kind: 'commit' }],
+    [3, 3, { kind: 'replay' }],
+    [3, 2, { kind: 'stale_bundle', lastCommitted: 3 }],
+    [3, 9, { kind: 'bundle_gap', lastCommitted: 3 }],
+  ])('last %i, pushed %i: %o', (last, pushed, expected) => {
+    expect(decideSourceBundle(last, pushed)).toEqual(expected);
+  });
+});
+
+describe('decidePush', () => {
+  it('lists the rows and parents to read, each once, and the restrict checks', () => {
+    const lookups = pushLookups(normalize([item(T1, L1), list(L1, null), del('lists', L2, 1)]));
+    expect(lookups.rows.map((r) => [r.table, r.pk])).toEqual([
+      ['todos', T1],
+      ['lists', L1],
+      ['lists', L2],
+    ]);
+    expect(lookups.restrict).toEqual([]); // todos.list_id cascades
+  });
+
+  it.each<[string, Change, RowState | undefined, boolean]>([
+    ['upsert of a new row', list(L1, null), undefined, false],
+    ['upsert at the current version', list(L1, 3), alive(3), false],
+    ['upsert claiming new, row exists', list(L1, null), alive(3), true],
+    ['upsert claiming new, tombstone exists', list(L1, null), dead(3), true],
+    ['upsert at an old version', list(L1, 2), alive(3), true],
+    ['upsert of a row the server never had', list(L1, 2), undefined, true],
+    ['upsert re-creating a tombstone at its version', list(L1, 3), dead(3), false],
+    ['delete at the current version', del('lists', L1, 3), alive(3), false],
+    ['delete at an old version', del('lists', L1, 2), alive(3), true],
+    ['delete without version of an existing row', del('lists', L1, null), alive(3), true],
+    ['delete of a row never had', del('lists', L1, 7), undefined, false],
+    ['delete of a tombstone at its version', del('lists', L1, 3), dead(3), false],
+    ['delete of a tombstone at another version', del('lists', L1, 2), dead(3), true],
+  ])('%s: conflict %s', (_name, change, state, conflicting) => {
+    const decision = decide([change], states(state ? [['lists', L1, state]] : []));
+    expect(decision.kind).toBe(conflicting ? 'conflict' : 'apply');
+  });
+
+  it('leaves deletes without effect out and orders parents first, children first for deletes', () => {
+    const decision = decide(
+      [
+        del('todos', T1, 1),
+        item('22222222-2222-4222-8222-999999999999', L1),
+        list(L1, null),
+        del('lists', L2, 4),
+      ],
+      states([
+        ['todos', T1, alive(1)],
+        ['lists', L2, dead(4)],
+      ]),
+    );
+    expect(decision.kind === 'apply' && decision.changes.map((c) => [c.table.name, c.op])).toEqual([
+      ['lists', 'upsert'],
+      ['todos', 'upsert'],
+      ['todos', 'delete'],
+    ]);
+  });
+
+  it('puts forbidden before invalid before conflict', () => {
+    const theirs = states([['lists', L1, alive(1, 'bob')]]);
+    expect(decide([item(T1, L2), list(L1, 1)], theirs)).toEqual({
+      kind: 'forbidden',
+      changes: [{ index: 1, table: 'lists', pk: L1 }],
+    });
+    expect(decide([item(T1, L2), list(L1, null)], states([['lists', L1, alive(1)]])).kind).toBe(
+      'invalid',
+    );
+  });
+
+  it('accepts a reference to an alive own parent or one upserted in the bundle, not to a deleted or foreign one', () => {
+    expect(decide([item(T1, L1)], states([['lists', L1, alive(2)]])).kind).toBe('apply');
+    expect(decide([item(T1, L1), list(L1, null)], new Map()).kind).toBe('apply');
+    expect(decide([item(T1, L1)], states([['lists', L1, dead(2)]])).kind).toBe('invalid');
+    expect(decide([item(T1, L1)], states([['lists', L1, alive(2, 'bob')]])).kind).toBe('invalid');
+    expect(
+      decide([item(T1, L1), del('lists', L1, 2)], states([['lists', L1, alive(2)]])).kind,
+    ).toBe('invalid');
+  });
+});
+
+describe('checkPullCursor', () => {
+  it.each([
+    [0, 0, 0, null],
+    [5, 5, 0, null],
+    [6, 5, 0, 'cursor_unknown'],
+    [2, 5, 3, 'history_pruned'],
+    [3, 5, 3, null],
+  ])('after %i with last %i pruned through %i: %s', (after, lastSeq, prunedThrough, expected) => {
+    expect(checkPullCursor(after, { lastSeq, prunedThrough })).toBe(expected);
+  });
+});

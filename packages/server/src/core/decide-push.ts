@@ -1,0 +1,259 @@
+import {
+  orderByRelations,
+  type PrimaryKey,
+  type Reference,
+  type Schema,
+  type ValidationError,
+} from '@ferry/protocol';
+import { rowKey, type NormalizedChange } from './validate-changes.js';
+
+/**
+ * The server's sync metadata of one row.
+ *
+ * Invariants:
+ * 1. `rowVersion` strictly increases with every committed change of the row.
+ * 2. A deleted row keeps its state as a tombstone, with the owner it had when deleted.
+ */
+export interface RowState {
+  readonly owner: string;
+  readonly rowVersion: number;
+  readonly deleted: boolean;
+}
+
+/** A row named by table and primary key, with its {@link rowKey}. */
+export interface RowRef {
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  readonly key: string;
+}
+
+/** What to do with a push's `sourceBundleId` given the source's last committed one. */
+export type SourceBundleDecision =
+  | { readonly kind: 'commit' }
+  | { readonly kind: 'replay' }
+  | { readonly kind: 'bundle_gap' | 'stale_bundle'; readonly lastCommitted: number };
+
+/**
+ * `lastCommitted + 1` commits, `lastCommitted` replays the stored answer, anything higher is a
+ * gap and anything lower is stale. A source that never committed has `lastCommitted` 0.
+ */
+export function decideSourceBundle(
+  lastCommitted: number,
+  sourceBundleId: number,
+): SourceBundleDecision {
+  if (sourceBundleId === lastCommitted + 1) return { kind: 'commit' };
+  if (sourceBundleId === lastCommitted && lastCommitted > 0) return { kind: 'replay' };
+  return sourceBundleId > lastCommitted
+    ? { kind: 'bundle_gap', lastCommitted }
+    : { kind: 'stale_bundle', lastCommitted };
+}
+
+/** A delete whose row may still be referenced through an `onDelete: 'restrict'` reference. */
+export interface RestrictCheck {
+  /** Index of the delete change. */
+  readonly index: number;
+  readonly reference: Reference;
+  readonly parentPk: PrimaryKey;
+}
+
+/** The stored state a store must read before it can call {@link decidePush}. */
+export interface PushLookups {
+  /** Rows whose {@link RowState} is needed: the changed rows and every referenced parent. */
+  readonly rows: readonly RowRef[];
+  /** Deletes to check for children that still reference them. */
+  readonly restrict: readonly RestrictCheck[];
+}
+
+/** Lists what a store must read for {@link decidePush}; each row once. */
+export function pushLookups(changes: readonly NormalizedChange[]): PushLookups {
+  const rows = new Map<string, RowRef>();
+  const restrict: RestrictCheck[] = [];
+  for (const change of changes) {
+    rows.set(change.key, { table: change.table.name, pk: change.pk, key: change.key });
+    if (change.op === 'upsert') {
+      for (const reference of change.table.references) {
+        const value = change.row![reference.column];
+        if (value === null || value === undefined) continue;
+        const pk = value as PrimaryKey;
+        const key = rowKey(reference.parentTable, pk);
+        if (!rows.has(key)) rows.set(key, { table: reference.parentTable, pk, key });
+      }
+    } else {
+      for (const reference of change.table.referencedBy) {
+        if (reference.onDelete === 'restrict') {
+          restrict.push({ index: change.index, reference, parentPk: change.pk });
+        }
+      }
+    }
+  }
+  return { rows: [...rows.values()], restrict };
+}
+
+/** A conflicting change, before the store adds the server's current row. */
+export interface ConflictDraft {
+  readonly index: number;
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  readonly key: string;
+  readonly op: 'upsert' | 'delete';
+  readonly baseVersion: number | null;
+  readonly serverVersion: number | null;
+  readonly serverDeleted: boolean;
+}
+
+/** A change refused with 403 because its row belongs to another user. */
+export interface ForbiddenChange {
+  readonly index: number;
+  readonly table: string;
+  readonly pk: PrimaryKey;
+}
+
+/** Input of {@link decidePush}. */
+export interface PushDecisionInput {
+  readonly schema: Schema;
+  readonly userId: string;
+  readonly changes: readonly NormalizedChange[];
+  /** States of the rows named by {@link pushLookups}; a missing key means "never existed". */
+  readonly rowStates: ReadonlyMap<string, RowState>;
+  /** For each {@link RestrictCheck} index: the child rows that currently reference the parent. */
+  readonly restrictedChildren: ReadonlyMap<number, readonly ReferencingChild[]>;
+}
+
+/** A child row found by a {@link RestrictCheck}. */
+export interface ReferencingChild extends RowRef {
+  readonly column: string;
+}
+
+/**
+ * What a push does, decided from the stored state. In order of precedence: `forbidden` (a row
+ * of another user is named), `invalid` (a reference that would dangle), `conflict` (a stale
+ * `baseVersion`), else `apply` with the changes to write in relation order (parents first for
+ * upserts, children first for deletes), deletes that have no effect left out.
+ */
+export type PushDecision =
+  | { readonly kind: 'forbidden'; readonly changes: readonly ForbiddenChange[] }
+  | { readonly kind: 'invalid'; readonly errors: readonly ValidationError[] }
+  | { readonly kind: 'conflict'; readonly conflicts: readonly ConflictDraft[] }
+  | { readonly kind: 'apply'; readonly changes: readonly NormalizedChange[] };
+
+/**
+ * Decides a push from its validated changes and the stored state of the rows they name.
+ * Pure: every store (SQLite, PostgreSQL) reads the state inside its transaction and calls this.
+ */
+export function decidePush(input: PushDecisionInput): PushDecision {
+  const { userId, changes, rowStates } = input;
+
+  const forbidden: ForbiddenChange[] = [];
+  for (const change of changes) {
+    const state = rowStates.get(change.key);
+    if (state && state.owner !== userId) {
+      forbidden.push({ index: change.index, table: change.table.name, pk: change.pk });
+    }
+  }
+  if (forbidden.length > 0) return { kind: 'forbidden', changes: forbidden };
+
+  const inBundle = new Map(changes.map((change) => [change.key, change]));
+  const errors: ValidationError[] = [];
+  for (const change of changes) {
+    if (change.op !== 'upsert') continue;
+    for (const reference of change.table.references) {
+      const value = change.row![reference.column];
+      if (value === null || value === undefined) continue;
+      const key = rowKey(reference.parentTable, value as PrimaryKey);
+      const sibling = inBundle.get(key);
+      const state = rowStates.get(key);
+      const alive =
+        sibling !== undefined
+          ? sibling.op === 'upsert'
+          : state !== undefined && !state.deleted && state.owner === userId;
+      if (!alive) {
+        errors.push({
+          index: change.index,
+          table: change.table.name,
+          pk: change.pk,
+          code: 'fk_violation',
+          column: reference.column,
+          message: `${reference.column} references ${reference.parentTable} ${JSON.stringify(value)}, which does not exist`,
+        });
+      }
+    }
+  }
+  for (const [index, children] of input.restrictedChildren) {
+    const change = changes.find((c) => c.index === index)!;
+    const state = rowStates.get(change.key);
+    if (!state || state.deleted) continue;
+    const blocking = children.filter((child) => {
+      const sibling = inBundle.get(child.key);
+      if (!sibling) return true;
+      if (sibling.op === 'delete') return false;
+      return sibling.row![child.column] === change.pk;
+    });
+    if (blocking.length > 0) {
+      errors.push({
+        index,
+        table: change.table.name,
+        pk: change.pk,
+        code: 'fk_violation',
+        message: `${change.table.name} ${String(change.pk)} is still referenced by ${blocking.length} row(s) of ${blocking[0]!.table}`,
+      });
+    }
+  }
+  if (errors.length > 0) {
+    return { kind: 'invalid', errors: errors.sort((a, b) => a.index - b.index) };
+  }
+
+  const conflicts: ConflictDraft[] = [];
+  const effective: NormalizedChange[] = [];
+  for (const change of changes) {
+    const state = rowStates.get(change.key);
+    const conflicting =
+      change.op === 'upsert'
+        ? state === undefined
+          ? change.baseVersion !== null
+          : change.baseVersion !== state.rowVersion
+        : state !== undefined && change.baseVersion !== state.rowVersion;
+    if (conflicting) {
+      conflicts.push({
+        index: change.index,
+        table: change.table.name,
+        pk: change.pk,
+        key: change.key,
+        op: change.op,
+        baseVersion: change.baseVersion,
+        serverVersion: state?.rowVersion ?? null,
+        serverDeleted: state?.deleted ?? false,
+      });
+      continue;
+    }
+    // A delete of a row the server never had, or of a tombstone at its version: no effect.
+    if (change.op === 'delete' && (state === undefined || state.deleted)) continue;
+    effective.push(change);
+  }
+  if (conflicts.length > 0) return { kind: 'conflict', conflicts };
+  const ordered = orderByRelations(
+    input.schema.graph,
+    effective.map((change) => ({ table: change.table.name, op: change.op, change })),
+  ).map((entry) => entry.change);
+  return { kind: 'apply', changes: ordered };
+}
+
+/** The pull horizon of one user. */
+export interface CursorState {
+  /** The user's highest committed bundleSeq (0 before the first). */
+  readonly lastSeq: number;
+  /** Bundles up to and including this seq have been pruned (0 when none). */
+  readonly prunedThrough: number;
+}
+
+/**
+ * Checks a pull cursor: older than retained history is `history_pruned`, newer than anything
+ * committed is `cursor_unknown`, else null.
+ */
+export function checkPullCursor(
+  after: number,
+  state: CursorState,
+): 'history_pruned' | 'cursor_unknown' | null {
+  if (after > state.lastSeq) return 'cursor_unknown';
+  if (after < state.prunedThrough) return 'history_pruned';
+  return null;
+}

@@ -1,0 +1,183 @@
+import {
+  checkColumnValue,
+  type Change,
+  type PrimaryKey,
+  type Schema,
+  type Table,
+  type ValidationError,
+  type WireRow,
+} from '@ferry/protocol';
+
+/**
+ * A change that passed the schema checks, with its row completed.
+ *
+ * Invariants:
+ * 1. `table` exists in the schema and `pk` is a valid value of its primary key column.
+ * 2. For an upsert, `row` holds every client column (all but server-derived ones) in canonical
+ *    wire form: missing columns took their default or null, the owner column is the caller's
+ *    user id, the primary key column equals `pk`.
+ * 3. `key` identifies `(table, pk)`; no two changes of one bundle share it.
+ */
+export interface NormalizedChange {
+  readonly index: number;
+  readonly table: Table;
+  readonly pk: PrimaryKey;
+  readonly key: string;
+  readonly op: 'upsert' | 'delete';
+  readonly baseVersion: number | null;
+  readonly row: WireRow | undefined;
+}
+
+/** Outcome of {@link validateChanges}. */
+export type ChangeValidation =
+  | { readonly ok: true; readonly changes: readonly NormalizedChange[] }
+  | { readonly ok: false; readonly errors: readonly ValidationError[] };
+
+/** The identity of a row across tables: `table` + NUL + `pk`. */
+export function rowKey(table: string, pk: PrimaryKey): string {
+  return `${table}\u0000${typeof pk}:${String(pk)}`;
+}
+
+/**
+ * Checks a bundle's changes against the schema, without looking at any stored state: unknown
+ * tables and columns, value types, not-null, lengths, the owner column and duplicate rows.
+ * Every problem of every change is reported, each with its change's index.
+ *
+ * Server-derived columns in an upsert's row are ignored (the server writes them). An upsert
+ * replaces the whole row: a missing column takes its default, or null.
+ */
+export function validateChanges(
+  schema: Schema,
+  userId: string,
+  changes: readonly Change[],
+): ChangeValidation {
+  const errors: ValidationError[] = [];
+  const normalized: NormalizedChange[] = [];
+  const seen = new Set<string>();
+
+  changes.forEach((change, index) => {
+    const table = schema.table(change.table);
+    if (!table) {
+      errors.push({
+        index,
+        table: change.table,
+        pk: change.pk,
+        code: 'unknown_table',
+        message: `unknown table "${change.table}"`,
+      });
+      return;
+    }
+    const before = errors.length;
+    const pkColumn = table.column(table.primaryKey)!;
+    const pkCheck = checkColumnValue(pkColumn, change.pk);
+    if (!pkCheck.ok) {
+      errors.push({
+        index,
+        table: table.name,
+        pk: change.pk,
+        code: 'type_mismatch',
+        column: table.primaryKey,
+        message: `pk ${pkCheck.message}`,
+      });
+      return;
+    }
+    const key = rowKey(table.name, change.pk);
+    if (seen.has(key)) {
+      errors.push({
+        index,
+        table: table.name,
+        pk: change.pk,
+        code: 'duplicate_change',
+        message: `${table.name} ${String(change.pk)} appears more than once in the bundle`,
+      });
+      return;
+    }
+    seen.add(key);
+
+    if (change.op === 'delete') {
+      normalized.push({
+        index,
+        table,
+        pk: change.pk,
+        key,
+        op: 'delete',
+        baseVersion: change.baseVersion,
+        row: undefined,
+      });
+      return;
+    }
+
+    const row: WireRow = {};
+    for (const name of Object.keys(change.row)) {
+      if (!table.column(name)) {
+        errors.push({
+          index,
+          table: table.name,
+          pk: change.pk,
+          code: 'unknown_column',
+          column: name,
+          message: `${table.name} has no column "${name}"`,
+        });
+      }
+    }
+    for (const column of table.clientColumns) {
+      const present = Object.hasOwn(change.row, column.name);
+      let value: unknown = present ? change.row[column.name] : undefined;
+      if (column.isPrimaryKey) {
+        if (present && value !== change.pk) {
+          errors.push({
+            index,
+            table: table.name,
+            pk: change.pk,
+            code: 'type_mismatch',
+            column: column.name,
+            message: `${column.name} must equal the change's pk`,
+          });
+          continue;
+        }
+        value = change.pk;
+      } else if (column.isOwner) {
+        if (present && value !== userId) {
+          errors.push({
+            index,
+            table: table.name,
+            pk: change.pk,
+            code: 'owner_mismatch',
+            column: column.name,
+            message: `${column.name} must be the caller's user id or left out`,
+          });
+          continue;
+        }
+        value = userId;
+      } else if (!present) {
+        value = column.default ?? null;
+      }
+      const check = checkColumnValue(column, value);
+      if (!check.ok) {
+        errors.push({
+          index,
+          table: table.name,
+          pk: change.pk,
+          code: check.code,
+          column: column.name,
+          message: `${column.name} ${check.message}`,
+        });
+        continue;
+      }
+      row[column.name] = check.value;
+    }
+    if (errors.length === before) {
+      normalized.push({
+        index,
+        table,
+        pk: change.pk,
+        key,
+        op: 'upsert',
+        baseVersion: change.baseVersion,
+        row,
+      });
+    }
+  });
+
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, changes: normalized };
+}

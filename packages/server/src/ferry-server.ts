@@ -1,0 +1,274 @@
+import { join } from 'node:path';
+import { DEFAULT_LIMITS, FerryError, type Schema } from '@ferry/protocol';
+import { createAuthenticator, type AuthOptions } from './auth.js';
+import type { RetentionPolicy } from './core/decide-retention.js';
+import { createHandler } from './http/create-handler.js';
+import { listenNode, type ListenOptions, type NodeListener } from './http/node-adapter.js';
+import { SILENT_LOGGER, createDefaultLogger, type FerryLogger } from './logger.js';
+import { createServerMetrics, type ServerMetrics } from './metrics.js';
+import { PokeHub } from './poke-hub.js';
+import { RateLimiter, type RateLimit } from './rate-limiter.js';
+import type {
+  BackendWriteTx,
+  CommittedBundle,
+  PruneOutcome,
+  ServerStore,
+  WriteOutcome,
+} from './store/server-store.js';
+import { createSqliteStore } from './store/sqlite/sqlite-store.js';
+
+/** Request limits of a server. */
+export interface LimitOptions {
+  /** Largest request body in bytes (default 10 MiB). */
+  readonly maxBodyBytes?: number;
+  /** Most changes in one push (default 10,000). */
+  readonly maxChanges?: number;
+  /** Largest pull page a client may ask for, in rows (default 50,000). */
+  readonly maxPullLimit?: number;
+  /** Pull page size when the request names none, in rows (default 5,000). */
+  readonly pullLimit?: number;
+  /** Per-user request rate (default 100/s with a burst of 200); `false` turns it off. */
+  readonly rateLimit?: RateLimit | false;
+}
+
+/** How long pull history is kept, and how often it is pruned. */
+export interface RetentionOptions extends RetentionPolicy {
+  /** How often pruning runs (default 60,000 ms); 0 turns the timer off. */
+  readonly intervalMs?: number;
+}
+
+/** Options of `GET /v1/events`. */
+export interface EventOptions {
+  /** Keep-alive comment interval (default 15,000 ms). */
+  readonly heartbeatMs?: number;
+  /** Open streams per user; one more gets 429 (default 10). */
+  readonly maxConnectionsPerUser?: number;
+}
+
+/** Options of {@link createFerryServer}. */
+export interface FerryServerOptions {
+  readonly schema: Schema;
+  /** Where rows and sync metadata live (default: SQLite in `./ferry-data/ferry.db`). */
+  readonly store?: ServerStore;
+  readonly auth: AuthOptions;
+  readonly limits?: LimitOptions;
+  /** Pull history retention (default: 30 days, no count limit). */
+  readonly retention?: RetentionOptions;
+  readonly events?: EventOptions;
+  /** A pino-compatible logger, or `false` for none (default: pino on stdout). */
+  readonly logger?: FerryLogger | false;
+  /**
+   * How often to look for writes made to the business tables outside the server (raw SQL by
+   * other processes) and turn them into bundles and pokes (default 1,000 ms; 0: only before
+   * pushes, pulls and snapshots).
+   */
+  readonly externalPollMs?: number;
+  /** How long `close()` waits for in-flight requests (default 10,000 ms). */
+  readonly shutdownTimeoutMs?: number;
+}
+
+/** A running Ferry server. */
+export interface FerryServer extends AsyncDisposable {
+  /** The fetch handler (web `Request` in, `Response` out), for any framework or runtime. */
+  readonly handler: (request: Request) => Promise<Response>;
+  readonly store: ServerStore;
+  readonly schema: Schema;
+  /** The server's own Prometheus registry and metrics. */
+  readonly metrics: ServerMetrics;
+  /** Serves the handler over HTTP with `node:http` (default 127.0.0.1:8787). */
+  listen(options?: ListenOptions): Promise<{ url: string; host: string; port: number }>;
+  /**
+   * Writes business rows from backend code in one transaction. Every effect (also cascades,
+   * and raw SQL through `tx.execute` on any user's rows) commits as a bundle of each affected
+   * user with `sourceId: null`, and their devices get a poke.
+   */
+  write<T>(userId: string, fn: (tx: BackendWriteTx) => Promise<T> | T): Promise<WriteOutcome<T>>;
+  /** Prunes pull history by the retention policy now. */
+  prune(now?: Date): Promise<PruneOutcome>;
+  /**
+   * Graceful shutdown: new requests get 503, event streams end, in-flight requests finish (up
+   * to `shutdownTimeoutMs`), then the listener and the store close. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+const DEFAULT_RATE_LIMIT: RateLimit = { requestsPerSecond: 100, burst: 200 };
+const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+/**
+ * Creates a Ferry sync server: opens the store for the schema and returns the handler plus a
+ * Node listener, the backend write API and a graceful `close()`.
+ *
+ * @example
+ * const server = await createFerryServer({
+ *   schema: todoSchema,
+ *   store: createSqliteStore({ path: './data/ferry.db' }),
+ *   auth: { jwtSecret: process.env.FERRY_JWT_SECRET! },
+ * });
+ * const { url } = await server.listen({ port: 8787 });
+ * await server.write('alice', (tx) => tx.upsert('lists', { id, name: 'Groceries' }));
+ * await server.close();
+ */
+export async function createFerryServer(options: FerryServerOptions): Promise<FerryServer> {
+  if (!options.schema || typeof options.schema.table !== 'function') {
+    throw new FerryError('invalid_argument', 'schema must be a Schema made by defineSchema()');
+  }
+  const authenticate = createAuthenticator(options.auth);
+  const logger =
+    options.logger === false ? SILENT_LOGGER : (options.logger ?? createDefaultLogger());
+  const store = options.store ?? createSqliteStore({ path: join('ferry-data', 'ferry.db') });
+  await store.open(options.schema);
+
+  const limits = {
+    maxBodyBytes: positive(
+      options.limits?.maxBodyBytes,
+      DEFAULT_LIMITS.maxBodyBytes,
+      'maxBodyBytes',
+    ),
+    maxChanges: positive(options.limits?.maxChanges, DEFAULT_LIMITS.maxChanges, 'maxChanges'),
+    maxPullLimit: positive(
+      options.limits?.maxPullLimit,
+      DEFAULT_LIMITS.maxPullLimit,
+      'maxPullLimit',
+    ),
+    pullLimit: positive(options.limits?.pullLimit, DEFAULT_LIMITS.pullLimit, 'pullLimit'),
+  };
+  const rateLimit = options.limits?.rateLimit ?? DEFAULT_RATE_LIMIT;
+  const metrics = createServerMetrics();
+  const hub = new PokeHub({
+    heartbeatMs: options.events?.heartbeatMs ?? 15_000,
+    maxConnectionsPerUser: options.events?.maxConnectionsPerUser ?? 10,
+    onCount: (count) => metrics.sseConnections.set(count),
+  });
+  const retention: RetentionPolicy = {
+    maxBundlesPerUser: options.retention?.maxBundlesPerUser,
+    maxAgeMs:
+      options.retention && 'maxAgeMs' in options.retention
+        ? options.retention.maxAgeMs
+        : DEFAULT_RETENTION_MS,
+  };
+
+  const stopListening = store.onCommit((bundles: readonly CommittedBundle[]) => {
+    for (const bundle of bundles) {
+      metrics.bundlesCommitted.inc({ origin: bundle.origin });
+      metrics.bundleRows.observe(bundle.rowCount);
+      hub.poke(bundle.userId, bundle.bundleSeq);
+      if (bundle.origin === 'backend') {
+        logger.info(
+          { userId: bundle.userId, bundleSeq: bundle.bundleSeq, rows: bundle.rowCount },
+          'backend bundle committed',
+        );
+      }
+    }
+  });
+
+  let shuttingDown = false;
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const handler = createHandler({
+    schema: options.schema,
+    store,
+    authenticate,
+    limits,
+    rateLimiter: rateLimit === false ? undefined : new RateLimiter(rateLimit),
+    hub,
+    metrics,
+    logger,
+    retryAfterSeconds: 5,
+    isShuttingDown: () => shuttingDown,
+    begin: () => {
+      inFlight++;
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        inFlight--;
+        if (inFlight === 0) drained?.();
+      };
+    },
+  });
+
+  const timers: ReturnType<typeof setInterval>[] = [];
+  const every = (ms: number, task: () => Promise<unknown>, what: string) => {
+    if (ms <= 0) return;
+    let running = false;
+    const timer = setInterval(() => {
+      if (running || shuttingDown) return;
+      running = true;
+      task()
+        .catch((error: unknown) => logger.error({ err: error }, `${what} failed`))
+        .finally(() => {
+          running = false;
+        });
+    }, ms);
+    timer.unref?.();
+    timers.push(timer);
+  };
+  every(options.externalPollMs ?? 1_000, () => store.drainExternal(), 'capturing external writes');
+  every(
+    options.retention?.intervalMs ?? 60_000,
+    () => store.prune(retention, new Date()),
+    'pruning',
+  );
+
+  const listeners: NodeListener[] = [];
+  let closing: Promise<void> | undefined;
+
+  const server: FerryServer = {
+    handler,
+    store,
+    schema: options.schema,
+    metrics,
+    async listen(listenOptions = {}) {
+      if (shuttingDown) throw new FerryError('closed', 'the server is closed');
+      const listener = await listenNode(handler, listenOptions);
+      listeners.push(listener);
+      logger.info({ url: listener.url }, 'listening');
+      return { url: listener.url, host: listener.host, port: listener.port };
+    },
+    write(userId, fn) {
+      if (shuttingDown) return Promise.reject(new FerryError('closed', 'the server is closed'));
+      return store.write(userId, fn);
+    },
+    prune(now = new Date()) {
+      return store.prune(retention, now);
+    },
+    close() {
+      closing ??= (async () => {
+        shuttingDown = true;
+        for (const timer of timers) clearInterval(timer);
+        hub.close();
+        if (inFlight > 0) {
+          await new Promise<void>((resolve) => {
+            drained = resolve;
+            const timer = setTimeout(resolve, options.shutdownTimeoutMs ?? 10_000);
+            timer.unref?.();
+          });
+        }
+        await Promise.all(
+          listeners.map(async (listener) => {
+            const timer = setTimeout(() => listener.closeAllConnections(), 2_000);
+            timer.unref?.();
+            await listener.close();
+            clearTimeout(timer);
+          }),
+        );
+        stopListening();
+        await store.close();
+      })();
+      return closing;
+    },
+    [Symbol.asyncDispose]() {
+      return server.close();
+    },
+  };
+  return server;
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new FerryError('invalid_argument', `limits.${name} must be a positive integer`);
+  }
+  return value;
+}

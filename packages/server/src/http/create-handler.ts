@@ -1,0 +1,478 @@
+import {
+  FerryError,
+  NDJSON_CONTENT_TYPE,
+  PushRequestSchema,
+  SyncRequestSchema,
+  describeZodError,
+  parsePullQuery,
+  type Schema,
+} from '@ferry/protocol';
+import type { z } from 'zod';
+import { bearerToken, type Authenticator, type Identity } from '../auth.js';
+import {
+  committedPushResultJson,
+  conflictPushResultJson,
+  pullResponseJson,
+  syncResponseJson,
+} from '../core/wire-json.js';
+import type { FerryLogger } from '../logger.js';
+import type { ServerMetrics } from '../metrics.js';
+import type { PokeHub } from '../poke-hub.js';
+import type { RateLimiter } from '../rate-limiter.js';
+import type { PullOutcome, PushOutcome, ServerStore } from '../store/server-store.js';
+import { readJsonBody } from './read-body.js';
+import {
+  conflictResponse,
+  errorResponse,
+  jsonTextResponse,
+  responseForError,
+} from './responses.js';
+
+/** The limits a handler enforces, resolved. */
+export interface ResolvedLimits {
+  readonly maxBodyBytes: number;
+  readonly maxChanges: number;
+  readonly maxPullLimit: number;
+  readonly pullLimit: number;
+}
+
+/** What the handler needs from its server. */
+export interface HandlerContext {
+  readonly schema: Schema;
+  readonly store: ServerStore;
+  readonly authenticate: Authenticator;
+  readonly limits: ResolvedLimits;
+  readonly rateLimiter: RateLimiter | undefined;
+  readonly hub: PokeHub;
+  readonly metrics: ServerMetrics;
+  readonly logger: FerryLogger;
+  /** Seconds a client should wait before retrying while the server shuts down. */
+  readonly retryAfterSeconds: number;
+  isShuttingDown(): boolean;
+  /** Marks a request in flight; call the returned function once it is completely answered. */
+  begin(): () => void;
+}
+
+interface RequestLog {
+  userId?: string;
+  bundleSeq?: number;
+  rows?: number;
+}
+
+type RouteName = 'push' | 'pull' | 'sync' | 'snapshot' | 'events' | 'healthz' | 'metrics';
+
+interface Route {
+  readonly method: 'GET' | 'POST';
+  readonly name: RouteName;
+  readonly auth: boolean;
+}
+
+const ROUTES: Readonly<Record<string, Route>> = {
+  '/v1/push': { method: 'POST', name: 'push', auth: true },
+  '/v1/pull': { method: 'GET', name: 'pull', auth: true },
+  '/v1/sync': { method: 'POST', name: 'sync', auth: true },
+  '/v1/snapshot': { method: 'GET', name: 'snapshot', auth: true },
+  '/v1/events': { method: 'GET', name: 'events', auth: true },
+  '/healthz': { method: 'GET', name: 'healthz', auth: false },
+  '/metrics': { method: 'GET', name: 'metrics', auth: false },
+};
+
+/**
+ * The server's fetch handler: routes, authentication (every /v1 route denies by default),
+ * rate limiting, the shutdown gate, one log line and metrics per request.
+ */
+export function createHandler(context: HandlerContext): (request: Request) => Promise<Response> {
+  return async (request) => {
+    const started = performance.now();
+    const end = context.begin();
+    const requestId = requestIdOf(request);
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      end();
+      return errorResponse('bad_request', 'malformed URL');
+    }
+    const route = ROUTES[url.pathname];
+    const routeLabel = route?.name ?? (url.pathname.startsWith('/v1/') ? 'v1_unknown' : 'unknown');
+    const log: RequestLog = {};
+    let response: Response;
+    let streaming = false;
+    try {
+      response = await dispatch(context, request, url, route, log);
+      streaming = response.body !== null && isStream(response);
+    } catch (error) {
+      response = responseForError(error);
+      if (!(error instanceof FerryError) || response.status >= 500) {
+        context.logger.error({ err: error, route: routeLabel, requestId }, 'request failed');
+      }
+    }
+    const durationMs = Math.round((performance.now() - started) * 100) / 100;
+    response.headers.set('x-request-id', requestId);
+    if (log.bundleSeq !== undefined)
+      response.headers.set('x-ferry-bundle-seq', String(log.bundleSeq));
+    context.metrics.requests.inc({ route: routeLabel, status: String(response.status) });
+    if (route?.name === 'push' || (route?.name === 'sync' && log.bundleSeq !== undefined)) {
+      context.metrics.pushSeconds.observe(durationMs / 1000);
+    }
+    if (route?.name === 'pull' || route?.name === 'sync') {
+      context.metrics.pullSeconds.observe(durationMs / 1000);
+    }
+    if (routeLabel !== 'metrics' && routeLabel !== 'healthz') {
+      context.logger.info(
+        {
+          requestId,
+          method: request.method,
+          route: url.pathname,
+          status: response.status,
+          durationMs,
+          ...log,
+        },
+        'request',
+      );
+    }
+    if (streaming && response.body) {
+      return new Response(trackStream(response.body, end), {
+        status: response.status,
+        headers: response.headers,
+      });
+    }
+    end();
+    return response;
+  };
+}
+
+/** The caller's `x-request-id` when it is a sane token, else a new one. */
+function requestIdOf(request: Request): string {
+  const given = request.headers.get('x-request-id');
+  return given && /^[\w.:-]{1,128}$/.test(given) ? given : crypto.randomUUID();
+}
+
+const STREAMING_TYPES = ['text/event-stream', NDJSON_CONTENT_TYPE];
+
+function isStream(response: Response): boolean {
+  const type = response.headers.get('content-type') ?? '';
+  return STREAMING_TYPES.some((t) => type.startsWith(t));
+}
+
+async function dispatch(
+  context: HandlerContext,
+  request: Request,
+  url: URL,
+  route: Route | undefined,
+  log: RequestLog,
+): Promise<Response> {
+  if (context.isShuttingDown()) {
+    return errorResponse('unavailable', 'the server is shutting down', undefined, {
+      'retry-after': String(context.retryAfterSeconds),
+    });
+  }
+  const needsAuth = route ? route.auth : url.pathname.startsWith('/v1/') || url.pathname === '/v1';
+  let identity: Identity | null = null;
+  if (needsAuth) {
+    const token = bearerToken(request, url, route?.name === 'events');
+    identity = await context.authenticate(request, token);
+    if (!identity) {
+      return errorResponse('unauthorized', 'a valid bearer token is required', undefined, {
+        'www-authenticate': 'Bearer',
+      });
+    }
+    log.userId = identity.userId;
+  }
+  if (!route) return errorResponse('not_found', `no route ${url.pathname}`);
+  if (request.method !== route.method) {
+    return errorResponse(
+      'method_not_allowed',
+      `${url.pathname} accepts ${route.method} only`,
+      undefined,
+      { allow: route.method },
+    );
+  }
+  if (identity && context.rateLimiter) {
+    const taken = context.rateLimiter.take(identity.userId, Date.now());
+    if (!taken.ok) {
+      return errorResponse(
+        'rate_limited',
+        `too many requests; retry in ${taken.retryAfterSeconds} s`,
+        { retryAfterSeconds: taken.retryAfterSeconds },
+        { 'retry-after': String(taken.retryAfterSeconds) },
+      );
+    }
+  }
+  switch (route.name) {
+    case 'healthz':
+      return health(context);
+    case 'metrics':
+      return new Response(await context.metrics.registry.metrics(), {
+        headers: { 'content-type': context.metrics.registry.contentType },
+      });
+    case 'push':
+      return push(context, request, identity!, log);
+    case 'pull':
+      return pull(context, url, identity!, log);
+    case 'sync':
+      return sync(context, request, identity!, log);
+    case 'snapshot':
+      return snapshot(context, identity!, log);
+    case 'events':
+      return events(context, identity!);
+  }
+}
+
+async function health(context: HandlerContext): Promise<Response> {
+  try {
+    await context.store.ping();
+    return jsonTextResponse('{"ok":true}');
+  } catch (error) {
+    context.logger.warn({ err: error }, 'health check failed');
+    return errorResponse('unavailable', 'the store does not answer', undefined, {
+      'retry-after': String(context.retryAfterSeconds),
+    });
+  }
+}
+
+async function parseBody<T>(
+  context: HandlerContext,
+  request: Request,
+  schema: z.ZodType<T>,
+  countChanges: (body: unknown) => unknown,
+): Promise<T> {
+  const body = await readJsonBody(request, context.limits.maxBodyBytes);
+  // Count before the full parse, so a huge bundle is refused cheaply.
+  const changes = countChanges(body);
+  if (Array.isArray(changes) && changes.length > context.limits.maxChanges) {
+    throw new FerryError(
+      'payload_too_large',
+      `${changes.length} changes in one push; at most ${context.limits.maxChanges} allowed`,
+      { details: { maxChanges: context.limits.maxChanges } },
+    );
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw new FerryError('bad_request', describeZodError(parsed.error));
+  return parsed.data;
+}
+
+function field(value: unknown, name: string): unknown {
+  return typeof value === 'object' && value !== null
+    ? (value as Record<string, unknown>)[name]
+    : undefined;
+}
+
+async function push(
+  context: HandlerContext,
+  request: Request,
+  identity: Identity,
+  log: RequestLog,
+): Promise<Response> {
+  const body = await parseBody(context, request, PushRequestSchema, (b) => field(b, 'changes'));
+  const outcome = await context.store.push({
+    userId: identity.userId,
+    sourceId: body.sourceId.toLowerCase(),
+    sourceBundleId: body.sourceBundleId,
+    changes: body.changes,
+    now: new Date(),
+  });
+  return pushOutcomeResponse(outcome, log);
+}
+
+function pushOutcomeResponse(outcome: PushOutcome, log: RequestLog): Response {
+  switch (outcome.kind) {
+    case 'committed':
+      log.bundleSeq = outcome.bundleSeq;
+      log.rows = outcome.rowCount;
+      return jsonTextResponse(outcome.responseJson);
+    case 'conflict':
+      return conflictResponse(outcome.conflicts);
+    case 'rejected':
+      return errorResponse(outcome.code, outcome.message, outcome.details);
+  }
+}
+
+function pullLimit(context: HandlerContext, limit: number | undefined): number {
+  return Math.min(limit ?? context.limits.pullLimit, context.limits.maxPullLimit);
+}
+
+async function pull(
+  context: HandlerContext,
+  url: URL,
+  identity: Identity,
+  log: RequestLog,
+): Promise<Response> {
+  const query = parsePullQuery(url.searchParams, context.limits.maxPullLimit);
+  if (!query.ok) return errorResponse('bad_request', query.message);
+  const limit = url.searchParams.has('limit') ? query.query.limit : context.limits.pullLimit;
+  const outcome = await context.store.pull({
+    userId: identity.userId,
+    after: query.query.after,
+    limit: pullLimit(context, limit),
+  });
+  return pullOutcomeResponse(outcome, log);
+}
+
+function pullOutcomeResponse(outcome: PullOutcome, log: RequestLog): Response {
+  if (outcome.kind === 'rejected') {
+    return errorResponse(outcome.code, outcome.message, outcome.details);
+  }
+  log.rows = outcome.page.bundles.reduce((sum, b) => sum + b.rowCount, 0);
+  return jsonTextResponse(pullResponseJson(outcome.page));
+}
+
+async function sync(
+  context: HandlerContext,
+  request: Request,
+  identity: Identity,
+  log: RequestLog,
+): Promise<Response> {
+  const body = await parseBody(context, request, SyncRequestSchema, (b) =>
+    field(field(b, 'push'), 'changes'),
+  );
+  const now = new Date();
+  const pullInput = {
+    userId: identity.userId,
+    after: body.after,
+    limit: pullLimit(context, body.limit),
+  };
+  const outcome = await context.store.sync({
+    push: body.push
+      ? {
+          userId: identity.userId,
+          sourceId: body.sourceId.toLowerCase(),
+          sourceBundleId: body.push.sourceBundleId,
+          changes: body.push.changes,
+          now,
+        }
+      : null,
+    pull: pullInput,
+    now,
+  });
+  let pushJson: string | null = null;
+  if (outcome.push) {
+    switch (outcome.push.kind) {
+      case 'rejected':
+        return errorResponse(outcome.push.code, outcome.push.message, outcome.push.details);
+      case 'conflict':
+        pushJson = conflictPushResultJson(outcome.push.conflicts);
+        break;
+      case 'committed':
+        log.bundleSeq = outcome.push.bundleSeq;
+        pushJson = committedPushResultJson(outcome.push.responseJson);
+        break;
+    }
+  }
+  const pulled = outcome.pull!;
+  if (pulled.kind === 'rejected') {
+    return errorResponse(pulled.code, pulled.message, pulled.details);
+  }
+  log.rows = pulled.page.bundles.reduce((sum, b) => sum + b.rowCount, 0);
+  return jsonTextResponse(syncResponseJson(pushJson, pullResponseJson(pulled.page)));
+}
+
+const encoder = new TextEncoder();
+
+async function snapshot(
+  context: HandlerContext,
+  identity: Identity,
+  log: RequestLog,
+): Promise<Response> {
+  const reader = await context.store.snapshot(identity.userId);
+  log.bundleSeq = reader.snapshotBundleSeq;
+  const rows = reader.rows()[Symbol.asyncIterator]();
+  let rowCount = 0;
+  let started = false;
+  const finish = async () => {
+    await rows.return?.();
+    await reader.close();
+  };
+  const body = new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          if (!started) {
+            started = true;
+            controller.enqueue(
+              encoder.encode(`{"snapshotBundleSeq":${reader.snapshotBundleSeq}}\n`),
+            );
+            return;
+          }
+          const next = await rows.next();
+          if (next.done) {
+            controller.enqueue(encoder.encode(`{"end":true,"rowCount":${rowCount}}\n`));
+            controller.close();
+            await reader.close();
+            return;
+          }
+          rowCount += next.value.length;
+          let text = '';
+          for (const line of next.value) text += JSON.stringify(line) + '\n';
+          controller.enqueue(encoder.encode(text));
+        } catch (error) {
+          context.logger.error({ err: error }, 'snapshot stream failed');
+          controller.error(error);
+          await finish().catch(() => undefined);
+        }
+      },
+      async cancel() {
+        await finish();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return new Response(body, {
+    headers: {
+      'content-type': `${NDJSON_CONTENT_TYPE}; charset=utf-8`,
+      'cache-control': 'no-store',
+    },
+  });
+}
+
+async function events(context: HandlerContext, identity: Identity): Promise<Response> {
+  const current = await context.store.lastBundleSeq(identity.userId);
+  const stream = context.hub.open(identity.userId, current);
+  if (!stream) {
+    return errorResponse('rate_limited', 'too many open event streams for this user', undefined, {
+      'retry-after': String(context.retryAfterSeconds),
+    });
+  }
+  return new Response(stream, {
+    headers: {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-accel-buffering': 'no',
+    },
+  });
+}
+
+/** Passes a stream through and calls `done` once, when it ends, fails or is cancelled. */
+function trackStream(stream: ReadableStream<Uint8Array>, done: () => void) {
+  const reader = stream.getReader();
+  let finished = false;
+  const finish = () => {
+    if (!finished) {
+      finished = true;
+      done();
+    }
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const next = await reader.read();
+          if (next.done) {
+            controller.close();
+            finish();
+          } else {
+            controller.enqueue(next.value);
+          }
+        } catch (error) {
+          controller.error(error);
+          finish();
+        }
+      },
+      async cancel(reason) {
+        finish();
+        await reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

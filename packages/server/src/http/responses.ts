@@ -1,0 +1,47 @@
+import {
+  FerryError,
+  isProtocolErrorCode,
+  statusOfErrorCode,
+  type Conflict,
+  type ProtocolErrorCode,
+} from '@ferry/protocol';
+import { conflictErrorBody, errorBody } from '../core/wire-json.js';
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
+
+/** A 200 (or `status`) answer with a JSON text body. */
+export function jsonTextResponse(text: string, status = 200): Response {
+  return new Response(text, { status, headers: JSON_HEADERS });
+}
+
+/** An error answer `{"error": {code, message, details?}}` with the code's status. */
+export function errorResponse(
+  code: ProtocolErrorCode,
+  message: string,
+  details?: unknown,
+  headers?: Record<string, string>,
+): Response {
+  return new Response(JSON.stringify(errorBody(code, message, details)), {
+    status: statusOfErrorCode(code),
+    headers: { ...JSON_HEADERS, ...headers },
+  });
+}
+
+/** The 409 answer of a conflicting push. */
+export function conflictResponse(conflicts: readonly Conflict[]): Response {
+  return new Response(JSON.stringify(conflictErrorBody(conflicts)), {
+    status: 409,
+    headers: JSON_HEADERS,
+  });
+}
+
+/**
+ * The answer for a thrown error: a {@link FerryError} with a protocol code keeps its code and
+ * details; anything else is a 500 that reveals nothing.
+ */
+export function responseForError(error: unknown): Response {
+  if (error instanceof FerryError && isProtocolErrorCode(error.code)) {
+    return errorResponse(error.code, error.message, error.details);
+  }
+  return errorResponse('internal', 'internal error');
+}

@@ -1,0 +1,61 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The Prometheus metrics of one server, in a registry of its own. */
+export interface ServerMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'route' | 'status'>;
+  readonly bundlesCommitted: Counter<'origin'>;
+  readonly bundleRows: Histogram;
+  readonly pushSeconds: Histogram;
+  readonly pullSeconds: Histogram;
+  readonly sseConnections: Gauge;
+}
+
+/**
+ * Creates the metrics of a server: requests by route and status, bundles committed (by origin:
+ * push or backend), rows per bundle, push and pull latency, active SSE connections, plus the
+ * process defaults. A registry per server, so several servers in one process don't collide.
+ */
+export function createServerMetrics(): ServerMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'ferry_process_' });
+  const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+  return {
+    registry,
+    requests: new Counter({
+      name: 'ferry_http_requests_total',
+      help: 'HTTP requests answered, by route and status',
+      labelNames: ['route', 'status'],
+      registers: [registry],
+    }),
+    bundlesCommitted: new Counter({
+      name: 'ferry_bundles_committed_total',
+      help: 'Bundles committed, by origin (push or backend)',
+      labelNames: ['origin'],
+      registers: [registry],
+    }),
+    bundleRows: new Histogram({
+      name: 'ferry_bundle_rows',
+      help: 'Row effects per committed bundle',
+      buckets: [0, 1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000],
+      registers: [registry],
+    }),
+    pushSeconds: new Histogram({
+      name: 'ferry_push_duration_seconds',
+      help: 'Time to answer a push (POST /v1/push and the push of POST /v1/sync)',
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    pullSeconds: new Histogram({
+      name: 'ferry_pull_duration_seconds',
+      help: 'Time to answer a pull (GET /v1/pull and the pull of POST /v1/sync)',
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    sseConnections: new Gauge({
+      name: 'ferry_sse_connections',
+      help: 'Open GET /v1/events streams',
+      registers: [registry],
+    }),
+  };
+}

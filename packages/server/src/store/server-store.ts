@@ -1,0 +1,159 @@
+import type {
+  Change,
+  Conflict,
+  PrimaryKey,
+  ProtocolErrorCode,
+  Schema,
+  SnapshotRow,
+  WireRow,
+} from '@ferry/protocol';
+import type { RetentionPolicy } from '../core/decide-retention.js';
+import type { PullPage } from '../core/wire-json.js';
+
+/** A push, after its body was parsed. The store validates the changes itself. */
+export interface PushInput {
+  readonly userId: string;
+  readonly sourceId: string;
+  readonly sourceBundleId: number;
+  readonly changes: readonly Change[];
+  /** Commit time, for server-derived columns and retention. */
+  readonly now: Date;
+  /**
+   * For `POST /v1/sync`: the pull cursor, checked before anything is committed so that a 410
+   * never hides a committed push.
+   */
+  readonly pullAfter?: number | undefined;
+}
+
+/** An error answer a store decided on, as a value. */
+export interface StoreRejection {
+  readonly kind: 'rejected';
+  readonly code: ProtocolErrorCode;
+  readonly message: string;
+  readonly details?: unknown;
+}
+
+/** Outcome of {@link ServerStore.push}. */
+export type PushOutcome =
+  | {
+      readonly kind: 'committed';
+      /** True when this was a retry of the source's last committed bundle. */
+      readonly replayed: boolean;
+      readonly bundleSeq: number;
+      readonly rowCount: number;
+      /** The exact 200 body (stored, so replays return it byte for byte). */
+      readonly responseJson: string;
+    }
+  | { readonly kind: 'conflict'; readonly conflicts: readonly Conflict[] }
+  | StoreRejection;
+
+/** Input of {@link ServerStore.pull}. */
+export interface PullInput {
+  readonly userId: string;
+  readonly after: number;
+  /** Row limit of the page (a page ends at a bundle boundary, holds at least one bundle). */
+  readonly limit: number;
+}
+
+/** Outcome of {@link ServerStore.pull}. */
+export type PullOutcome = { readonly kind: 'page'; readonly page: PullPage } | StoreRejection;
+
+/** Outcome of {@link ServerStore.sync}. */
+export interface SyncOutcome {
+  readonly push: PushOutcome | null;
+  /** Null when the push was rejected (the whole request fails then). */
+  readonly pull: PullOutcome | null;
+}
+
+/** One consistent read of a user's rows, streamed. Close it when done (or abandoned). */
+export interface SnapshotReader {
+  readonly snapshotBundleSeq: number;
+  /** Row lines in batches, parents first; ends after the last row. */
+  rows(): AsyncIterable<readonly SnapshotRow[]>;
+  close(): Promise<void>;
+}
+
+/** A bundle that just committed: what pokes and metrics need. */
+export interface CommittedBundle {
+  readonly userId: string;
+  readonly bundleSeq: number;
+  readonly rowCount: number;
+  /** `push` for a client's push, `backend` for writes by backend code. */
+  readonly origin: 'push' | 'backend';
+}
+
+/**
+ * The transaction handed to {@link ServerStore.write}: backend code writing business rows.
+ * Every effect, including cascades and raw SQL on other users' rows, becomes a bundle of each
+ * affected user (`sourceId: null`) when the callback returns.
+ */
+export interface BackendWriteTx {
+  /** The user whose rows `upsert`, `delete` and `get` act on. */
+  readonly userId: string;
+  /**
+   * Inserts or replaces a whole row of `userId`, validated like a pushed upsert (missing
+   * columns take their default or null, the owner column is set, server-derived columns are
+   * written by the server). Throws `validation_failed` or `forbidden` (the pk is another user's).
+   */
+  upsert(table: string, row: WireRow): Promise<void>;
+  /** Deletes a row of `userId`; a missing row is no error. Throws `forbidden` for another user's. */
+  delete(table: string, pk: PrimaryKey): Promise<void>;
+  /** Reads a row of `userId`, or undefined. */
+  get(table: string, pk: PrimaryKey): Promise<WireRow | undefined>;
+  /** Runs one SQL statement of the store's dialect in this transaction. */
+  execute(sql: string, params?: readonly unknown[]): Promise<{ changes: number }>;
+  /** Runs one SQL query of the store's dialect in this transaction. */
+  query(sql: string, params?: readonly unknown[]): Promise<Record<string, unknown>[]>;
+}
+
+/** Outcome of {@link ServerStore.write}. */
+export interface WriteOutcome<T> {
+  readonly value: T;
+  /** The bundles the write committed, one per affected user. */
+  readonly bundles: readonly CommittedBundle[];
+}
+
+/** Outcome of {@link ServerStore.prune}. */
+export interface PruneOutcome {
+  readonly bundlesDeleted: number;
+}
+
+/**
+ * Where a Ferry server keeps business rows and sync metadata. Async so that a networked
+ * database can implement it; every protocol decision lives in pure functions of `core/`
+ * (validateChanges, decidePush, planBundles, fitsOnPage, checkPullCursor, decidePruneThrough)
+ * that each implementation calls inside its own transactions.
+ *
+ * Contract (the store contract suite checks it for every implementation):
+ * 1. A user's bundles commit in `bundleSeq` order with no gaps; a push is all or nothing.
+ * 2. Every row effect of a transaction (pushed changes, cascades, trigger writes, server-derived
+ *    columns) lands in the bundle, with its authoritative row.
+ * 3. Writes to business tables that did not come through `push` (backend code, raw SQL by
+ *    another process) become bundles with `sourceId: null`, ordered before any later push.
+ * 4. `pull` and `snapshot` read one consistent state; `stableBundleSeq` never moves backwards.
+ * 5. `onCommit` listeners hear every committed bundle after its transaction committed.
+ */
+export interface ServerStore extends AsyncDisposable {
+  /** Creates or checks business tables and sync metadata for `schema`. Called once. */
+  open(schema: Schema): Promise<void>;
+  push(input: PushInput): Promise<PushOutcome>;
+  pull(input: PullInput): Promise<PullOutcome>;
+  /** A push (when given) and then a pull, with the cursor checked before the push commits. */
+  sync(input: { push: PushInput | null; pull: PullInput; now: Date }): Promise<SyncOutcome>;
+  /** Opens a consistent read of `userId`'s rows for hydration. */
+  snapshot(userId: string): Promise<SnapshotReader>;
+  /** Runs backend code in one transaction; see {@link BackendWriteTx}. */
+  write<T>(userId: string, fn: (tx: BackendWriteTx) => Promise<T> | T): Promise<WriteOutcome<T>>;
+  /** Turns writes made outside the server (raw SQL) into bundles now. */
+  drainExternal(): Promise<readonly CommittedBundle[]>;
+  /** The user's highest committed bundleSeq (0 before the first). */
+  lastBundleSeq(userId: string): Promise<number>;
+  /** Drops pull history as the policy allows. */
+  prune(policy: RetentionPolicy, now: Date): Promise<PruneOutcome>;
+  /** Listens to committed bundles; returns the function that stops listening. */
+  onCommit(listener: (bundles: readonly CommittedBundle[]) => void): () => void;
+  /** Resolves when the store answers a trivial query. */
+  ping(): Promise<void>;
+  /** Waits for open work, then releases every resource (files, connections). Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,146 @@
+import {
+  sqliteTypeOf,
+  toSqliteValue,
+  type Column,
+  type Schema,
+  type SqliteValue,
+  type Table,
+} from '@ferry/protocol';
+
+/** Version of the ferry_* metadata layout, kept in ferry_meta. */
+export const SQLITE_METADATA_VERSION = '1';
+
+/**
+ * The sync metadata tables. `pk` columns are declared BLOB so SQLite keeps each key's type as
+ * given (a text key stays text, an integer key stays an integer).
+ */
+export const METADATA_DDL = `
+CREATE TABLE IF NOT EXISTS ferry_meta (
+  key TEXT NOT NULL PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ferry_users (
+  user_id TEXT NOT NULL PRIMARY KEY,
+  last_seq INTEGER NOT NULL,
+  pruned_through INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ferry_rows (
+  table_name TEXT NOT NULL,
+  pk BLOB NOT NULL,
+  owner TEXT NOT NULL,
+  row_version INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  PRIMARY KEY (table_name, pk)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ferry_bundles (
+  user_id TEXT NOT NULL,
+  bundle_seq INTEGER NOT NULL,
+  source_id TEXT,
+  source_bundle_id INTEGER,
+  row_count INTEGER NOT NULL,
+  rows TEXT NOT NULL,
+  committed_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, bundle_seq)
+);
+CREATE TABLE IF NOT EXISTS ferry_sources (
+  user_id TEXT NOT NULL,
+  source_id TEXT NOT NULL,
+  last_committed INTEGER NOT NULL,
+  bundle_seq INTEGER NOT NULL,
+  response TEXT,
+  PRIMARY KEY (user_id, source_id)
+);
+CREATE TABLE IF NOT EXISTS ferry_capture (
+  seq INTEGER PRIMARY KEY,
+  table_name TEXT NOT NULL,
+  pk BLOB NOT NULL,
+  owner TEXT,
+  op TEXT NOT NULL
+);
+`;
+
+/** Quotes an SQL identifier. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** An SQL literal for a stored value. */
+export function sqlLiteral(value: SqliteValue): string {
+  if (value === null) return 'NULL';
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'string') return `'${value.replaceAll("'", "''")}'`;
+  return `X'${value.toString('hex')}'`;
+}
+
+/**
+ * DDL of one business table: real columns with NOT NULL and DEFAULT, the primary key, foreign
+ * keys (deferred, with the schema's ON DELETE action; `restrict` becomes NO ACTION so that a
+ * bundle may delete a child and its parent in any order and the check runs at commit), indexes
+ * on the owner and reference columns, and the capture triggers.
+ */
+export function businessTableDdl(table: Table): string {
+  const t = quoteIdent(table.name);
+  const columns = table.columns.map((column) => columnDdl(column));
+  const statements = [`CREATE TABLE IF NOT EXISTS ${t} (\n  ${columns.join(',\n  ')}\n)`];
+  statements.push(
+    `CREATE INDEX IF NOT EXISTS ${quoteIdent(`ferry_idx_${table.name}_${table.owner}`)} ON ${t} (${quoteIdent(table.owner)})`,
+  );
+  for (const reference of table.references) {
+    statements.push(
+      `CREATE INDEX IF NOT EXISTS ${quoteIdent(`ferry_idx_${table.name}_${reference.column}`)} ON ${t} (${quoteIdent(reference.column)})`,
+    );
+  }
+  statements.push(...captureTriggersDdl(table));
+  return statements.join(';\n') + ';';
+}
+
+/** DDL of every business table of a schema, parents first. */
+export function schemaDdl(schema: Schema): string {
+  return schema.tables.map((table) => businessTableDdl(table)).join('\n');
+}
+
+/**
+ * Triggers that record every row a statement touches in ferry_capture, in the same
+ * transaction, whoever runs the statement (a push, backend code, or another process).
+ * An update that changes the key or the owner records the old identity too.
+ */
+export function captureTriggersDdl(table: Table): string[] {
+  const t = quoteIdent(table.name);
+  const pk = quoteIdent(table.primaryKey);
+  const owner = quoteIdent(table.owner);
+  const name = sqlLiteral(table.name);
+  const trigger = (suffix: string) => quoteIdent(`ferry_capture_${table.name}_${suffix}`);
+  return [
+    `CREATE TRIGGER IF NOT EXISTS ${trigger('insert')} AFTER INSERT ON ${t} BEGIN
+  INSERT INTO ferry_capture (table_name, pk, owner, op) VALUES (${name}, NEW.${pk}, NEW.${owner}, 'insert');
+END`,
+    `CREATE TRIGGER IF NOT EXISTS ${trigger('update')} AFTER UPDATE ON ${t} BEGIN
+  INSERT INTO ferry_capture (table_name, pk, owner, op) VALUES (${name}, NEW.${pk}, NEW.${owner}, 'update');
+  INSERT INTO ferry_capture (table_name, pk, owner, op) SELECT ${name}, OLD.${pk}, OLD.${owner}, 'update'
+    WHERE OLD.${pk} IS NOT NEW.${pk} OR OLD.${owner} IS NOT NEW.${owner};
+END`,
+    `CREATE TRIGGER IF NOT EXISTS ${trigger('delete')} AFTER DELETE ON ${t} BEGIN
+  INSERT INTO ferry_capture (table_name, pk, owner, op) VALUES (${name}, OLD.${pk}, OLD.${owner}, 'delete');
+END`,
+  ];
+}
+
+function columnDdl(column: Column): string {
+  let sql = `${quoteIdent(column.name)} ${sqliteTypeOf(column.type)}`;
+  if (column.notNull) sql += ' NOT NULL';
+  if (column.isPrimaryKey) sql += ' PRIMARY KEY';
+  if (column.default !== undefined && column.default !== null) {
+    sql += ` DEFAULT ${sqlLiteral(toSqliteValue(column.type, column.default))}`;
+  }
+  const reference = column.reference;
+  if (reference) {
+    const action =
+      reference.onDelete === 'cascade'
+        ? 'CASCADE'
+        : reference.onDelete === 'set null'
+          ? 'SET NULL'
+          : 'NO ACTION';
+    sql += ` REFERENCES ${quoteIdent(reference.parentTable)} (${quoteIdent(reference.parentColumn)}) ON DELETE ${action} DEFERRABLE INITIALLY DEFERRED`;
+  }
+  return sql;
+}

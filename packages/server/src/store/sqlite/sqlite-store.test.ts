@@ -1,0 +1,239 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { todoSchema } from '@ferry/example-todo';
+import { tempDir } from '../../test-support/harness.js';
+import {
+  describeStoreContract,
+  type ExternalWriter,
+  type StoreFactory,
+  type StoreUnderTest,
+} from '../../test-support/store-contract.js';
+import type { ServerStore } from '../server-store.js';
+import { createSqliteStore } from './sqlite-store.js';
+
+/** Raw SQL on the file through a second connection, as another process would write it. */
+function fileWriter(path: string): ExternalWriter {
+  const run = async (sql: string, ...params: unknown[]) => {
+    const db = new Database(path);
+    try {
+      db.pragma('busy_timeout = 5000');
+      db.pragma('foreign_keys = ON');
+      db.prepare(sql).run(...params);
+    } finally {
+      db.close();
+    }
+  };
+  return writerOf(run);
+}
+
+/** Raw SQL through the store's backend write API (the only way into a ':memory:' store). */
+function writeApiWriter(store: ServerStore): ExternalWriter {
+  return writerOf(async (sql, ...params) => {
+    await store.write('admin', (tx) => tx.execute(sql, params));
+  });
+}
+
+function writerOf(run: (sql: string, ...params: unknown[]) => Promise<void>): ExternalWriter {
+  return {
+    insertList: (id, owner, name) =>
+      run('INSERT INTO lists (id, owner_id, name) VALUES (?, ?, ?)', id, owner, name),
+    renameList: (id, name) => run('UPDATE lists SET name = ? WHERE id = ?', name, id),
+    setListOwner: (id, owner) => run('UPDATE lists SET owner_id = ? WHERE id = ?', owner, id),
+    deleteList: (id) => run('DELETE FROM lists WHERE id = ?', id),
+  };
+}
+
+async function openFileStore(path: string, cleanup: () => void): Promise<StoreUnderTest> {
+  const store = createSqliteStore({ path });
+  await store.open(todoSchema);
+  return {
+    store,
+    external: fileWriter(path),
+    async reopen() {
+      await store.close();
+      return openFileStore(path, cleanup);
+    },
+    async cleanup() {
+      await store.close();
+      cleanup();
+    },
+  };
+}
+
+async function openMemoryStore(): Promise<StoreUnderTest> {
+  const store = createSqliteStore({ path: ':memory:' });
+  await store.open(todoSchema);
+  return {
+    store,
+    external: writeApiWriter(store),
+    reopen: async () => {
+      throw new Error('a memory store cannot be reopened');
+    },
+    cleanup: () => store.close(),
+  };
+}
+
+const factories: StoreFactory[] = [
+  {
+    name: 'SQLite file',
+    create: async () => {
+      const { dir, cleanup } = tempDir();
+      return openFileStore(join(dir, 'ferry.db'), cleanup);
+    },
+  },
+];
+
+describeStoreContract(factories);
+
+describe('the SQLite store', () => {
+  it('works in memory for pushes, pulls, snapshots and backend writes', async () => {
+    const t = await openMemoryStore();
+    try {
+      await t.external.insertList('8c1b3f0e-8a4b-4c41-9a5e-0c7d1c1e2a10', 'alice', 'raw');
+      const outcome = await t.store.pull({ userId: 'alice', after: 0, limit: 10 });
+      expect(outcome.kind === 'page' && outcome.page.bundles.length).toBe(1);
+      const reader = await t.store.snapshot('alice');
+      const rows = [];
+      for await (const batch of reader.rows()) rows.push(...batch);
+      await reader.close();
+      expect(rows).toHaveLength(1);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  it('creates real tables, foreign keys and capture triggers, and enables WAL', async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'ferry.db');
+    const store = createSqliteStore({ path });
+    await store.open(todoSchema);
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    try {
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      const fks = db.pragma('foreign_key_list(todos)') as { table: string; on_delete: string }[];
+      expect(fks).toEqual([expect.objectContaining({ table: 'lists', on_delete: 'CASCADE' })]);
+      const columns = db.pragma('table_info(todos)') as {
+        name: string;
+        type: string;
+        notnull: number;
+      }[];
+      expect(columns.map((c) => [c.name, c.type, c.notnull])).toEqual([
+        ['id', 'TEXT', 1],
+        ['owner_id', 'TEXT', 1],
+        ['list_id', 'TEXT', 1],
+        ['title', 'TEXT', 1],
+        ['done', 'INTEGER', 1],
+        ['position', 'REAL', 0],
+        ['updated_at', 'TEXT', 0],
+      ]);
+      const triggers = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+        .pluck()
+        .all();
+      expect(triggers).toHaveLength(6);
+    } finally {
+      db.close();
+      cleanup();
+    }
+  });
+
+  it('answers fk_violation when a cascade runs into a restrict further down, committing nothing', async () => {
+    const { defineSchema } = await import('@ferry/protocol');
+    const schema = defineSchema({
+      tables: {
+        a: { owner: 'o', columns: { id: { type: 'text' }, o: { type: 'text' } } },
+        b: {
+          owner: 'o',
+          columns: {
+            id: { type: 'text' },
+            o: { type: 'text' },
+            a: { type: 'text', notNull: true, references: { table: 'a', onDelete: 'cascade' } },
+          },
+        },
+        c: {
+          owner: 'o',
+          columns: {
+            id: { type: 'text' },
+            o: { type: 'text' },
+            b: { type: 'text', notNull: true, references: { table: 'b', onDelete: 'restrict' } },
+          },
+        },
+      },
+    });
+    const store = createSqliteStore({ path: ':memory:' });
+    await store.open(schema);
+    try {
+      const source = '0b7e2e52-5b8e-4b7c-9a56-2f0b8e4f9a10';
+      const up = (table: string, row: Record<string, unknown>) => ({
+        table,
+        pk: row.id as string,
+        op: 'upsert' as const,
+        baseVersion: null,
+        row,
+      });
+      const created = await store.push({
+        userId: 'u',
+        sourceId: source,
+        sourceBundleId: 1,
+        changes: [
+          up('a', { id: 'a1' }),
+          up('b', { id: 'b1', a: 'a1' }),
+          up('c', { id: 'c1', b: 'b1' }),
+        ],
+        now: new Date(),
+      });
+      expect(created.kind).toBe('committed');
+      const refused = await store.push({
+        userId: 'u',
+        sourceId: source,
+        sourceBundleId: 2,
+        changes: [{ table: 'a', pk: 'a1', op: 'delete', baseVersion: 1 }],
+        now: new Date(),
+      });
+      expect(refused).toMatchObject({
+        kind: 'rejected',
+        code: 'validation_failed',
+        details: { errors: [{ index: 0, code: 'fk_violation' }] },
+      });
+      expect(await store.lastBundleSeq('u')).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses to open a file made for a different schema', async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'ferry.db');
+    const store = createSqliteStore({ path });
+    await store.open(todoSchema);
+    await store.close();
+    const { defineSchema } = await import('@ferry/protocol');
+    const other = defineSchema({
+      tables: {
+        notes: { owner: 'owner_id', columns: { id: { type: 'uuid' }, owner_id: { type: 'text' } } },
+      },
+    });
+    const again = createSqliteStore({ path });
+    await expect(again.open(other)).rejects.toMatchObject({ code: 'invalid_schema' });
+    await again.close();
+    cleanup();
+  });
+
+  it('releases the file on close so it can be removed and reopened', async () => {
+    const { dir, cleanup } = tempDir();
+    const path = join(dir, 'ferry.db');
+    const store = createSqliteStore({ path });
+    await store.open(todoSchema);
+    await store.close();
+    await store.close();
+    await expect(store.pull({ userId: 'a', after: 0, limit: 1 })).rejects.toMatchObject({
+      code: 'closed',
+    });
+    const db = new Database(path);
+    db.exec('BEGIN EXCLUSIVE; COMMIT');
+    db.close();
+    cleanup();
+  });
+});

@@ -1,0 +1,987 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  FerryError,
+  fromSqliteValue,
+  toSqliteValue,
+  type Conflict,
+  type PrimaryKey,
+  type Schema,
+  type SnapshotRow,
+  type Table,
+  type WireRow,
+} from '@ferry/protocol';
+import {
+  checkPullCursor,
+  decidePush,
+  decideSourceBundle,
+  pushLookups,
+  type ReferencingChild,
+  type RowState,
+} from '../../core/decide-push.js';
+import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
+import { fitsOnPage } from '../../core/page-bundles.js';
+import { planBundles, type CapturedRow } from '../../core/plan-bundles.js';
+import { rowKey, validateChanges } from '../../core/validate-changes.js';
+import { pushResponseJson, type StoredBundle } from '../../core/wire-json.js';
+import { Mutex } from '../../mutex.js';
+import type {
+  BackendWriteTx,
+  CommittedBundle,
+  PruneOutcome,
+  PullInput,
+  PullOutcome,
+  PushInput,
+  PushOutcome,
+  ServerStore,
+  SnapshotReader,
+  StoreRejection,
+  SyncOutcome,
+  WriteOutcome,
+} from '../server-store.js';
+import { METADATA_DDL, SQLITE_METADATA_VERSION, quoteIdent, schemaDdl } from './sqlite-ddl.js';
+
+/** Options of {@link createSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** The database file (its directory is created), or `':memory:'` for a throwaway store. */
+  readonly path: string;
+  /** How long a statement waits for a lock held by another connection (default 5,000 ms). */
+  readonly busyTimeoutMs?: number;
+  /** Row lines per batch of a snapshot stream (default 500). */
+  readonly snapshotBatchRows?: number;
+}
+
+/**
+ * The embedded store: one SQLite file (WAL) holding the business tables, with real columns and
+ * foreign keys, next to the ferry_* sync metadata. Other code may read and write the business
+ * tables with SQL, also from another process: triggers capture those writes and the server
+ * turns them into bundles.
+ *
+ * A process that writes the file must enable `PRAGMA foreign_keys = ON` for cascades to happen.
+ *
+ * @example
+ * const store = createSqliteStore({ path: './ferry-data/ferry.db' });
+ * const server = await createFerryServer({ schema, store, auth: { jwtSecret } });
+ */
+export function createSqliteStore(options: SqliteStoreOptions): ServerStore {
+  return new SqliteStore(options);
+}
+
+type Db = Database.Database;
+type Statement = Database.Statement;
+type RawRow = Record<string, unknown>;
+
+interface TableStatements {
+  readonly table: Table;
+  readonly upsert: Statement;
+  readonly upsertColumns: readonly string[];
+  readonly remove: Statement;
+  readonly select: Statement;
+  readonly selectOwned: Statement;
+  /** Per referencing child column: SELECT pk FROM child WHERE column = ?. */
+  readonly children: ReadonlyMap<string, Statement>;
+}
+
+interface Statements {
+  readonly tables: ReadonlyMap<string, TableStatements>;
+  readonly rowState: Statement;
+  readonly putRowState: Statement;
+  readonly userState: Statement;
+  readonly putUserSeq: Statement;
+  readonly source: Statement;
+  readonly putSource: Statement;
+  readonly bundle: Statement;
+  readonly insertBundle: Statement;
+  readonly captured: Statement;
+  readonly clearCapture: Statement;
+  readonly hasCapture: Statement;
+}
+
+interface ReadStatements {
+  readonly userState: Statement;
+  readonly bundlesAfter: Statement;
+  readonly hasCapture: Statement;
+}
+
+interface StoredSource {
+  readonly lastCommitted: number;
+  readonly bundleSeq: number;
+  /** Null while the bundle is retained: the answer is rebuilt from it. */
+  readonly response: string | null;
+}
+
+class SqliteStore implements ServerStore {
+  readonly #options: SqliteStoreOptions;
+  readonly #mutex = new Mutex();
+  readonly #listeners = new Set<(bundles: readonly CommittedBundle[]) => void>();
+  readonly #snapshots = new Set<SqliteSnapshot>();
+  #schema: Schema | undefined;
+  #db: Db | undefined;
+  #readDb: Db | undefined;
+  #stmts: Statements | undefined;
+  #read: ReadStatements | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: SqliteStoreOptions) {
+    this.#options = options;
+  }
+
+  get #memory(): boolean {
+    return this.#options.path === ':memory:';
+  }
+
+  async open(schema: Schema): Promise<void> {
+    if (this.#db) throw new FerryError('invalid_argument', 'the store is already open');
+    if (this.#closing) throw new FerryError('closed', 'the store is closed');
+    if (!this.#memory) mkdirSync(dirname(this.#options.path), { recursive: true });
+    const db = new Database(this.#options.path);
+    try {
+      configure(db, this.#options.busyTimeoutMs ?? 5_000);
+      db.exec(METADATA_DDL);
+      const migrate = db.transaction(() => {
+        const meta = new Map(
+          (
+            db.prepare('SELECT key, value FROM ferry_meta').all() as {
+              key: string;
+              value: string;
+            }[]
+          ).map((r) => [r.key, r.value]),
+        );
+        const stored = meta.get('schema_fingerprint');
+        if (stored !== undefined && stored !== schema.fingerprint) {
+          throw new FerryError(
+            'invalid_schema',
+            `${this.#options.path} was created with a different schema (fingerprint ${stored}, now ${schema.fingerprint}); schema migrations are not supported yet: use a new data directory`,
+          );
+        }
+        db.exec(schemaDdl(schema));
+        const put = db.prepare('INSERT OR REPLACE INTO ferry_meta (key, value) VALUES (?, ?)');
+        put.run('schema_fingerprint', schema.fingerprint);
+        put.run('metadata_version', SQLITE_METADATA_VERSION);
+      });
+      migrate.immediate();
+      this.#schema = schema;
+      this.#stmts = prepareStatements(db, schema);
+      this.#db = db;
+      const readDb = this.#memory ? db : new Database(this.#options.path, { fileMustExist: true });
+      if (readDb !== db) configure(readDb, this.#options.busyTimeoutMs ?? 5_000, 16);
+      this.#readDb = readDb;
+      this.#read = {
+        userState: readDb.prepare(
+          'SELECT last_seq AS lastSeq, pruned_through AS prunedThrough FROM ferry_users WHERE user_id = ?',
+        ),
+        bundlesAfter: readDb.prepare(
+          'SELECT bundle_seq AS bundleSeq, source_id AS sourceId, source_bundle_id AS sourceBundleId, row_count AS rowCount, rows AS rowsJson FROM ferry_bundles WHERE user_id = ? AND bundle_seq > ? AND bundle_seq <= ? ORDER BY bundle_seq',
+        ),
+        hasCapture: readDb.prepare('SELECT EXISTS (SELECT 1 FROM ferry_capture) AS pending'),
+      };
+    } catch (error) {
+      if (db.open) db.close();
+      this.#db = undefined;
+      throw error;
+    }
+  }
+
+  async push(input: PushInput): Promise<PushOutcome> {
+    const { outcome, committed } = await this.#mutex.run(() => this.#pushTransaction(input));
+    this.#emit(committed);
+    return outcome;
+  }
+
+  async pull(input: PullInput): Promise<PullOutcome> {
+    await this.#drainIfPending();
+    this.#live();
+    return this.#pullNow(input);
+  }
+
+  async sync(input: { push: PushInput | null; pull: PullInput; now: Date }): Promise<SyncOutcome> {
+    if (!input.push) {
+      return { push: null, pull: await this.pull(input.pull) };
+    }
+    const push = { ...input.push, pullAfter: input.pull.after };
+    // Push and pull run back to back without yielding, so nothing (pruning included) can move
+    // the cursor between them.
+    const { outcome, committed, pull } = await this.#mutex.run(() => {
+      const result = this.#pushTransaction(push);
+      const page = result.outcome.kind === 'rejected' ? null : this.#pullNow(input.pull);
+      return { ...result, pull: page };
+    });
+    this.#emit(committed);
+    return { push: outcome, pull };
+  }
+
+  async snapshot(userId: string): Promise<SnapshotReader> {
+    await this.#drainIfPending();
+    const { db } = this.#live();
+    const schema = this.#schema!;
+    const batchRows = this.#options.snapshotBatchRows ?? 500;
+    const connection = this.#memory
+      ? db
+      : new Database(this.#options.path, { fileMustExist: true });
+    if (connection !== db) configure(connection, this.#options.busyTimeoutMs ?? 5_000, 8);
+    const snapshot = new SqliteSnapshot(
+      connection,
+      connection !== db,
+      schema,
+      userId,
+      batchRows,
+      () => this.#snapshots.delete(snapshot),
+    );
+    this.#snapshots.add(snapshot);
+    return snapshot;
+  }
+
+  async write<T>(
+    userId: string,
+    fn: (tx: BackendWriteTx) => Promise<T> | T,
+  ): Promise<WriteOutcome<T>> {
+    if (typeof userId !== 'string' || userId.length === 0) {
+      throw new FerryError('invalid_argument', 'write needs a non-empty userId');
+    }
+    const result = await this.#mutex.run(async () => {
+      const { db } = this.#live();
+      const drained = this.#drainNow();
+      this.#emit(drained);
+      const now = new Date();
+      const tx = new SqliteWriteTx(db, this.#schema!, this.#stmts!, userId, now);
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        const value = await fn(tx);
+        tx.finish();
+        const committed = this.#commitCaptured(null, now).bundles;
+        db.exec('COMMIT');
+        return { value, bundles: committed };
+      } catch (error) {
+        tx.finish();
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw error;
+      }
+    });
+    this.#emit(result.bundles);
+    return result;
+  }
+
+  async drainExternal(): Promise<readonly CommittedBundle[]> {
+    if (!this.#db || this.#closing) return [];
+    if (!this.#hasPendingCapture()) return [];
+    const committed = await this.#mutex.run(() =>
+      this.#db && !this.#closing ? this.#drainNow() : [],
+    );
+    this.#emit(committed);
+    return committed;
+  }
+
+  async lastBundleSeq(userId: string): Promise<number> {
+    this.#live();
+    const state = this.#read!.userState.get(userId) as { lastSeq: number } | undefined;
+    return state?.lastSeq ?? 0;
+  }
+
+  async prune(policy: RetentionPolicy, now: Date): Promise<PruneOutcome> {
+    return this.#mutex.run(() => {
+      const { db } = this.#live();
+      return db
+        .transaction(() => {
+          const users = db
+            .prepare(
+              'SELECT user_id AS userId, last_seq AS lastSeq, pruned_through AS prunedThrough FROM ferry_users',
+            )
+            .all() as { userId: string; lastSeq: number; prunedThrough: number }[];
+          const newestExpired = db.prepare(
+            'SELECT MAX(bundle_seq) AS seq FROM ferry_bundles WHERE user_id = ? AND committed_at < ?',
+          );
+          const remove = db.prepare(
+            'DELETE FROM ferry_bundles WHERE user_id = ? AND bundle_seq <= ?',
+          );
+          const orphaned = db.prepare(
+            'SELECT source_id AS sourceId, last_committed AS lastCommitted, bundle_seq AS bundleSeq, response FROM ferry_sources WHERE user_id = ? AND bundle_seq <= ? AND response IS NULL',
+          );
+          const saveResponse = db.prepare(
+            'UPDATE ferry_sources SET response = ? WHERE user_id = ? AND source_id = ?',
+          );
+          const mark = db.prepare('UPDATE ferry_users SET pruned_through = ? WHERE user_id = ?');
+          let bundlesDeleted = 0;
+          for (const user of users) {
+            const expired =
+              policy.maxAgeMs === undefined
+                ? undefined
+                : ((
+                    newestExpired.get(user.userId, now.getTime() - policy.maxAgeMs) as {
+                      seq: number | null;
+                    }
+                  ).seq ?? undefined);
+            const through = decidePruneThrough({ ...user, newestExpiredSeq: expired }, policy);
+            if (through > user.prunedThrough) {
+              // Keep each source's last answer, so replays stay exact after its bundle is gone.
+              for (const source of orphaned.all(user.userId, through) as (StoredSource & {
+                sourceId: string;
+              })[]) {
+                const answer = this.#storedResponse(user.userId, source);
+                if (answer.kind === 'committed') {
+                  saveResponse.run(answer.responseJson, user.userId, source.sourceId);
+                }
+              }
+              bundlesDeleted += remove.run(user.userId, through).changes;
+              mark.run(through, user.userId);
+            }
+          }
+          return { bundlesDeleted };
+        })
+        .immediate();
+    });
+  }
+
+  onCommit(listener: (bundles: readonly CommittedBundle[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async ping(): Promise<void> {
+    const { readDb } = this.#live();
+    readDb.prepare('SELECT 1').get();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#mutex.run(async () => {
+      await Promise.all([...this.#snapshots].map((s) => s.close()));
+      if (this.#readDb && this.#readDb !== this.#db) this.#readDb.close();
+      this.#db?.close();
+      this.#readDb = undefined;
+      this.#db = undefined;
+      this.#listeners.clear();
+    });
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #live(): { db: Db; readDb: Db } {
+    if (this.#closing) throw new FerryError('closed', 'the store is closed');
+    if (!this.#db || !this.#readDb) {
+      throw new FerryError('store_unavailable', 'the store is not open (call open(schema) first)');
+    }
+    return { db: this.#db, readDb: this.#readDb };
+  }
+
+  #emit(bundles: readonly CommittedBundle[]): void {
+    if (bundles.length === 0) return;
+    for (const listener of this.#listeners) listener(bundles);
+  }
+
+  #hasPendingCapture(): boolean {
+    const row = this.#read!.hasCapture.get() as { pending: number };
+    return row.pending === 1;
+  }
+
+  async #drainIfPending(): Promise<void> {
+    if (this.#db && !this.#closing && this.#hasPendingCapture()) await this.drainExternal();
+  }
+
+  /** Runs in the mutex: commits pending external captures as bundles. */
+  #drainNow(): CommittedBundle[] {
+    const { db } = this.#live();
+    return db.transaction(() => this.#commitCaptured(null, new Date()).bundles).immediate();
+  }
+
+  /**
+   * Runs a push in its own immediate transaction. Foreign keys are deferred, so a violation the
+   * pre-checks cannot see (a cascade that runs into a restrict further down) fails the COMMIT:
+   * that rolls everything back and answers 422 `fk_violation`.
+   */
+  #pushTransaction(input: PushInput): { outcome: PushOutcome; committed: CommittedBundle[] } {
+    const { db } = this.#live();
+    try {
+      return db.transaction(() => this.#pushInTransaction(input)).immediate();
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_FOREIGNKEY') throw error;
+      const first = input.changes[0];
+      return {
+        outcome: {
+          kind: 'rejected',
+          code: 'validation_failed',
+          message: 'the bundle would leave a reference dangling',
+          details: {
+            errors: [
+              {
+                index: 0,
+                table: first?.table ?? '',
+                pk: first?.pk ?? null,
+                code: 'fk_violation',
+                message:
+                  'committing the bundle would leave a row referencing a deleted one (through a restrict reference further down)',
+              },
+            ],
+          },
+        },
+        committed: [],
+      };
+    }
+  }
+
+  #pushInTransaction(input: PushInput): { outcome: PushOutcome; committed: CommittedBundle[] } {
+    const stmts = this.#stmts!;
+    const schema = this.#schema!;
+    const committed: CommittedBundle[] = [];
+    // Writes made outside the server come first, in their own bundles.
+    if ((stmts.hasCapture.get() as { pending: number }).pending === 1) {
+      committed.push(...this.#commitCaptured(null, input.now).bundles);
+    }
+    const reject = (code: StoreRejection['code'], message: string, details?: unknown) => ({
+      outcome: { kind: 'rejected', code, message, details } as StoreRejection,
+      committed,
+    });
+
+    if (input.pullAfter !== undefined) {
+      const cursor = checkPullCursor(input.pullAfter, this.#userState(input.userId));
+      if (cursor) return reject(cursor, cursorMessage(cursor, input.pullAfter));
+    }
+
+    const source = stmts.source.get(input.userId, input.sourceId) as StoredSource | undefined;
+    const decision = decideSourceBundle(source?.lastCommitted ?? 0, input.sourceBundleId);
+    if (decision.kind === 'replay') {
+      return { outcome: this.#storedResponse(input.userId, source!), committed };
+    }
+    if (decision.kind !== 'commit') {
+      return reject(
+        decision.kind,
+        decision.kind === 'bundle_gap'
+          ? `sourceBundleId ${input.sourceBundleId} skips ahead: the last committed one is ${decision.lastCommitted}`
+          : `sourceBundleId ${input.sourceBundleId} is stale: the last committed one is ${decision.lastCommitted}`,
+        { lastCommitted: decision.lastCommitted },
+      );
+    }
+
+    const validation = validateChanges(schema, input.userId, input.changes);
+    if (!validation.ok) {
+      return reject('validation_failed', validationMessage(validation.errors.length), {
+        errors: validation.errors,
+      });
+    }
+    const changes = validation.changes;
+    const lookups = pushLookups(changes);
+    const rowStates = new Map<string, RowState>();
+    const known = new Map<string, RowState | undefined>();
+    for (const ref of lookups.rows) {
+      const state = this.#rowState(ref.table, ref.pk);
+      known.set(ref.key, state);
+      if (state) rowStates.set(ref.key, state);
+    }
+    const restrictedChildren = new Map<number, ReferencingChild[]>();
+    for (const check of lookups.restrict) {
+      const statement = stmts.tables
+        .get(check.reference.parentTable)!
+        .children.get(`${check.reference.childTable}.${check.reference.column}`)!;
+      const childTable = schema.requireTable(check.reference.childTable);
+      const found = (statement.pluck(true).all(check.parentPk) as PrimaryKey[]).map((pk) => ({
+        table: childTable.name,
+        pk,
+        key: rowKey(childTable.name, pk),
+        column: check.reference.column,
+      }));
+      const list = restrictedChildren.get(check.index) ?? [];
+      list.push(...found);
+      restrictedChildren.set(check.index, list);
+    }
+    const plan = decidePush({
+      schema,
+      userId: input.userId,
+      changes,
+      rowStates,
+      restrictedChildren,
+    });
+    if (plan.kind === 'forbidden') {
+      const n = plan.changes.length;
+      return reject(
+        'forbidden',
+        `${n} change${n === 1 ? '' : 's'} name${n === 1 ? 's' : ''} a row that is not yours`,
+        { changes: plan.changes },
+      );
+    }
+    if (plan.kind === 'invalid') {
+      return reject('validation_failed', validationMessage(plan.errors.length), {
+        errors: plan.errors,
+      });
+    }
+    if (plan.kind === 'conflict') {
+      const conflicts: Conflict[] = plan.conflicts.map((draft) => {
+        const { key: _key, ...conflict } = draft;
+        const serverRow =
+          draft.serverVersion !== null && !draft.serverDeleted
+            ? (this.#selectRow(schema.requireTable(draft.table), draft.pk) ?? null)
+            : null;
+        return { ...conflict, serverRow };
+      });
+      return { outcome: { kind: 'conflict', conflicts }, committed };
+    }
+
+    const nowIso = input.now.toISOString();
+    for (const change of plan.changes) {
+      const statements = stmts.tables.get(change.table.name)!;
+      if (change.op === 'upsert') {
+        statements.upsert.run(encodeRow(statements, change.row!, nowIso));
+      } else {
+        statements.remove.run(change.pk);
+      }
+    }
+    const result = this.#commitCaptured(input, input.now, known);
+    committed.push(...result.bundles);
+    const own = result.own!;
+    return {
+      outcome: {
+        kind: 'committed',
+        replayed: false,
+        bundleSeq: own.bundleSeq,
+        rowCount: own.rowCount,
+        responseJson: own.responseJson,
+      },
+      committed,
+    };
+  }
+
+  /**
+   * Runs inside a write transaction: turns every captured row into row effects of the affected
+   * users' next bundles, records them, and clears the capture table. With `push`, the pushing
+   * user always gets a bundle and the source's answer is stored for replays.
+   */
+  #commitCaptured(
+    push: Pick<PushInput, 'userId' | 'sourceId' | 'sourceBundleId'> | null,
+    now: Date,
+    known?: ReadonlyMap<string, RowState | undefined>,
+  ): {
+    bundles: CommittedBundle[];
+    own: { bundleSeq: number; rowCount: number; responseJson: string } | undefined;
+  } {
+    const stmts = this.#stmts!;
+    const schema = this.#schema!;
+    const keys = stmts.captured.raw(true).all() as [string, PrimaryKey][];
+    if (keys.length === 0 && !push) return { bundles: [], own: undefined };
+    const captured: CapturedRow[] = [];
+    const seen = new Set<string>();
+    for (const [tableName, pk] of keys) {
+      const statements = stmts.tables.get(tableName);
+      if (!statements) continue;
+      const key = rowKey(tableName, pk);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const raw = statements.select.get(pk) as RawRow | undefined;
+      captured.push({
+        table: tableName,
+        pk,
+        current: raw
+          ? { owner: raw[statements.table.owner] as string, row: decodeRow(statements.table, raw) }
+          : undefined,
+        previous: known?.has(key) ? known.get(key) : this.#rowState(tableName, pk),
+      });
+    }
+    const plan = planBundles(
+      captured,
+      (userId) => this.#userState(userId).lastSeq,
+      schema.graph,
+      push?.userId,
+    );
+    for (const { table, pk, state } of plan.rowStates) {
+      stmts.putRowState.run(table, pk, state.owner, state.rowVersion, state.deleted ? 1 : 0);
+    }
+    const committedAt = now.getTime();
+    const bundles: CommittedBundle[] = [];
+    let own: { bundleSeq: number; rowCount: number; responseJson: string } | undefined;
+    for (const bundle of plan.bundles) {
+      const rowsJson = JSON.stringify(bundle.effects);
+      const mine = push !== null && bundle.userId === push.userId;
+      stmts.insertBundle.run(
+        bundle.userId,
+        bundle.bundleSeq,
+        mine ? push.sourceId : null,
+        mine ? push.sourceBundleId : null,
+        bundle.effects.length,
+        rowsJson,
+        committedAt,
+      );
+      stmts.putUserSeq.run(bundle.userId, bundle.bundleSeq);
+      if (mine) {
+        const responseJson = pushResponseJson(push.sourceBundleId, bundle.bundleSeq, rowsJson);
+        stmts.putSource.run(push.userId, push.sourceId, push.sourceBundleId, bundle.bundleSeq);
+        own = { bundleSeq: bundle.bundleSeq, rowCount: bundle.effects.length, responseJson };
+      }
+      bundles.push({
+        userId: bundle.userId,
+        bundleSeq: bundle.bundleSeq,
+        rowCount: bundle.effects.length,
+        origin: mine ? 'push' : 'backend',
+      });
+    }
+    if (keys.length > 0) stmts.clearCapture.run();
+    return { bundles, own };
+  }
+
+  /**
+   * The answer of a source's last committed push: rebuilt from its bundle while the bundle is
+   * retained (the same text, by construction), else the copy pruning saved.
+   */
+  #storedResponse(userId: string, source: StoredSource): PushOutcome {
+    let responseJson = source.response;
+    let rowCount: number;
+    if (responseJson === null) {
+      const bundle = this.#stmts!.bundle.get(userId, source.bundleSeq) as
+        { rowCount: number; rowsJson: string } | undefined;
+      if (!bundle) {
+        throw new FerryError('internal', `bundle ${source.bundleSeq} of a source is missing`);
+      }
+      responseJson = pushResponseJson(source.lastCommitted, source.bundleSeq, bundle.rowsJson);
+      rowCount = bundle.rowCount;
+    } else {
+      rowCount = (JSON.parse(responseJson) as { rows: unknown[] }).rows.length;
+    }
+    return {
+      kind: 'committed',
+      replayed: true,
+      bundleSeq: source.bundleSeq,
+      rowCount,
+      responseJson,
+    };
+  }
+
+  #pullNow(input: PullInput): PullOutcome {
+    const read = this.#read!;
+    const readDb = this.#readDb!;
+    return readDb.transaction((): PullOutcome => {
+      const state = (read.userState.get(input.userId) as
+        { lastSeq: number; prunedThrough: number } | undefined) ?? { lastSeq: 0, prunedThrough: 0 };
+      const cursor = checkPullCursor(input.after, state);
+      if (cursor) {
+        return { kind: 'rejected', code: cursor, message: cursorMessage(cursor, input.after) };
+      }
+      const bundles: StoredBundle[] = [];
+      let rows = 0;
+      let lastTaken = input.after;
+      for (const bundle of read.bundlesAfter.iterate(
+        input.userId,
+        input.after,
+        state.lastSeq,
+      ) as IterableIterator<StoredBundle>) {
+        if (!fitsOnPage({ bundles: bundles.length, rows }, bundle.rowCount, input.limit)) break;
+        bundles.push(bundle);
+        rows += bundle.rowCount;
+        lastTaken = bundle.bundleSeq;
+      }
+      return {
+        kind: 'page',
+        page: { bundles, stableBundleSeq: state.lastSeq, hasMore: lastTaken < state.lastSeq },
+      };
+    })();
+  }
+
+  #userState(userId: string): { lastSeq: number; prunedThrough: number } {
+    return (
+      (this.#stmts!.userState.get(userId) as
+        { lastSeq: number; prunedThrough: number } | undefined) ?? {
+        lastSeq: 0,
+        prunedThrough: 0,
+      }
+    );
+  }
+
+  #rowState(table: string, pk: PrimaryKey): RowState | undefined {
+    const raw = this.#stmts!.rowState.get(table, pk) as
+      { owner: string; rowVersion: number; deleted: number } | undefined;
+    return raw
+      ? { owner: raw.owner, rowVersion: raw.rowVersion, deleted: raw.deleted === 1 }
+      : undefined;
+  }
+
+  #selectRow(table: Table, pk: PrimaryKey): WireRow | undefined {
+    const raw = this.#stmts!.tables.get(table.name)!.select.get(pk) as RawRow | undefined;
+    return raw ? decodeRow(table, raw) : undefined;
+  }
+}
+
+/**
+ * The transaction of {@link SqliteStore.write}: runs statements synchronously on the write
+ * connection, which the store's mutex reserves for it until the callback settles.
+ */
+class SqliteWriteTx implements BackendWriteTx {
+  readonly userId: string;
+  readonly #db: Db;
+  readonly #schema: Schema;
+  readonly #stmts: Statements;
+  readonly #nowIso: string;
+  #active = true;
+
+  constructor(db: Db, schema: Schema, stmts: Statements, userId: string, now: Date) {
+    this.#db = db;
+    this.#schema = schema;
+    this.#stmts = stmts;
+    this.userId = userId;
+    this.#nowIso = now.toISOString();
+  }
+
+  finish(): void {
+    this.#active = false;
+  }
+
+  async upsert(table: string, row: WireRow): Promise<void> {
+    this.#check();
+    const t = this.#schema.table(table);
+    const pk = t ? (row[t.primaryKey] as PrimaryKey) : (undefined as unknown as PrimaryKey);
+    const validation = validateChanges(this.#schema, this.userId, [
+      { table, pk, op: 'upsert', baseVersion: null, row },
+    ]);
+    if (!validation.ok) {
+      throw new FerryError(
+        'validation_failed',
+        `invalid row: ${validation.errors.map((e) => e.message).join('; ')}`,
+        { details: { errors: validation.errors } },
+      );
+    }
+    const statements = this.#stmts.tables.get(table)!;
+    this.#assertNotForeign(statements, pk);
+    statements.upsert.run(encodeRow(statements, validation.changes[0]!.row!, this.#nowIso));
+  }
+
+  async delete(table: string, pk: PrimaryKey): Promise<void> {
+    this.#check();
+    const statements = this.#stmts.tables.get(table);
+    if (!statements) throw new FerryError('invalid_argument', `unknown table "${table}"`);
+    this.#assertNotForeign(statements, pk);
+    statements.remove.run(pk);
+  }
+
+  async get(table: string, pk: PrimaryKey): Promise<WireRow | undefined> {
+    this.#check();
+    const statements = this.#stmts.tables.get(table);
+    if (!statements) throw new FerryError('invalid_argument', `unknown table "${table}"`);
+    const raw = statements.selectOwned.get(pk, this.userId) as RawRow | undefined;
+    return raw ? decodeRow(statements.table, raw) : undefined;
+  }
+
+  async execute(sql: string, params: readonly unknown[] = []): Promise<{ changes: number }> {
+    this.#check();
+    return { changes: this.#db.prepare(sql).run(...params).changes };
+  }
+
+  async query(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
+    this.#check();
+    return this.#db.prepare(sql).all(...params) as Record<string, unknown>[];
+  }
+
+  #check(): void {
+    if (!this.#active) {
+      throw new FerryError('closed', 'this write transaction has already finished');
+    }
+  }
+
+  #assertNotForeign(statements: TableStatements, pk: PrimaryKey): void {
+    const raw = statements.select.get(pk) as RawRow | undefined;
+    if (raw && raw[statements.table.owner] !== this.userId) {
+      throw new FerryError(
+        'forbidden',
+        `${statements.table.name} ${String(pk)} is not ${this.userId}'s`,
+      );
+    }
+  }
+}
+
+/**
+ * A snapshot on its own read connection: one read transaction from the first row to the last,
+ * streamed in batches so memory stays bounded whatever the row count.
+ */
+class SqliteSnapshot implements SnapshotReader {
+  readonly snapshotBundleSeq: number;
+  readonly #db: Db;
+  readonly #ownsConnection: boolean;
+  readonly #schema: Schema;
+  readonly #userId: string;
+  readonly #batchRows: number;
+  readonly #onClose: () => void;
+  readonly #materialised: SnapshotRow[][] | undefined;
+  #closed = false;
+
+  constructor(
+    db: Db,
+    ownsConnection: boolean,
+    schema: Schema,
+    userId: string,
+    batchRows: number,
+    onClose: () => void,
+  ) {
+    this.#db = db;
+    this.#ownsConnection = ownsConnection;
+    this.#schema = schema;
+    this.#userId = userId;
+    this.#batchRows = batchRows;
+    this.#onClose = onClose;
+    const readState = () =>
+      (
+        db.prepare('SELECT last_seq AS lastSeq FROM ferry_users WHERE user_id = ?').get(userId) as
+          { lastSeq: number } | undefined
+      )?.lastSeq ?? 0;
+    if (ownsConnection) {
+      db.exec('BEGIN');
+      this.snapshotBundleSeq = readState();
+      this.#materialised = undefined;
+    } else {
+      // ':memory:' has one connection, shared with writers: read everything now.
+      const { seq, batches } = db.transaction(() => ({
+        seq: readState(),
+        batches: [...this.#batches()],
+      }))();
+      this.snapshotBundleSeq = seq;
+      this.#materialised = batches;
+    }
+  }
+
+  async *rows(): AsyncIterable<readonly SnapshotRow[]> {
+    if (this.#closed) throw new FerryError('closed', 'the snapshot is closed');
+    if (this.#materialised) {
+      yield* this.#materialised;
+      return;
+    }
+    for (const batch of this.#batches()) {
+      yield batch;
+      if (this.#closed) return;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsConnection) {
+      if (this.#db.inTransaction) this.#db.exec('COMMIT');
+      this.#db.close();
+    }
+    this.#onClose();
+  }
+
+  *#batches(): Generator<SnapshotRow[]> {
+    let batch: SnapshotRow[] = [];
+    for (const table of this.#schema.tables) {
+      const columns = table.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
+      const statement = this.#db.prepare(
+        `SELECT ${columns}, r.row_version AS "ferry_row_version" FROM ${quoteIdent(table.name)} AS t JOIN ferry_rows AS r ON r.table_name = ? AND r.pk = t.${quoteIdent(table.primaryKey)} WHERE t.${quoteIdent(table.owner)} = ?`,
+      );
+      for (const raw of statement.iterate(table.name, this.#userId) as IterableIterator<RawRow>) {
+        batch.push({
+          table: table.name,
+          pk: raw[table.primaryKey] as PrimaryKey,
+          rowVersion: raw.ferry_row_version as number,
+          row: decodeRow(table, raw),
+        });
+        if (batch.length >= this.#batchRows) {
+          yield batch;
+          batch = [];
+        }
+      }
+    }
+    if (batch.length > 0) yield batch;
+  }
+}
+
+/**
+ * Connection settings. WAL with synchronous NORMAL (durable at checkpoints, never corrupt); a
+ * page cache of 64 MiB for the writer (less for readers); checkpoints every 16,384 pages instead of 1,000, because a bundle of random
+ * UUID keys dirties pages all over the indexes and frequent checkpoints copy them again and
+ * again (measured: about a third of the push time with the default).
+ */
+function configure(db: Db, busyTimeoutMs: number, cacheMiB = 64): void {
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  db.pragma(`cache_size = ${-cacheMiB * 1024}`);
+  db.pragma('wal_autocheckpoint = 16384');
+  db.pragma('journal_size_limit = 67108864');
+}
+
+function prepareStatements(db: Db, schema: Schema): Statements {
+  const tables = new Map<string, TableStatements>();
+  for (const table of schema.tables) {
+    const t = quoteIdent(table.name);
+    const pk = quoteIdent(table.primaryKey);
+    const names = table.columns.map((c) => c.name);
+    const list = names.map(quoteIdent).join(', ');
+    const updates = table.columns
+      .filter((c) => !c.isPrimaryKey && c.serverDerived !== 'insertTime')
+      .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
+    const conflictClause =
+      updates.length > 0 ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING';
+    const children = new Map<string, Statement>();
+    for (const reference of table.referencedBy) {
+      children.set(
+        `${reference.childTable}.${reference.column}`,
+        db.prepare(
+          `SELECT ${quoteIdent(schema.requireTable(reference.childTable).primaryKey)} FROM ${quoteIdent(reference.childTable)} WHERE ${quoteIdent(reference.column)} = ?`,
+        ),
+      );
+    }
+    tables.set(table.name, {
+      table,
+      upsertColumns: names,
+      upsert: db.prepare(
+        `INSERT INTO ${t} (${list}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT (${pk}) ${conflictClause}`,
+      ),
+      remove: db.prepare(`DELETE FROM ${t} WHERE ${pk} = ?`),
+      select: db.prepare(`SELECT ${list} FROM ${t} WHERE ${pk} = ?`),
+      selectOwned: db.prepare(
+        `SELECT ${list} FROM ${t} WHERE ${pk} = ? AND ${quoteIdent(table.owner)} = ?`,
+      ),
+      children,
+    });
+  }
+  return {
+    tables,
+    rowState: db.prepare(
+      'SELECT owner, row_version AS rowVersion, deleted FROM ferry_rows WHERE table_name = ? AND pk = ?',
+    ),
+    putRowState: db.prepare(
+      'INSERT INTO ferry_rows (table_name, pk, owner, row_version, deleted) VALUES (?, ?, ?, ?, ?) ON CONFLICT (table_name, pk) DO UPDATE SET owner = excluded.owner, row_version = excluded.row_version, deleted = excluded.deleted',
+    ),
+    userState: db.prepare(
+      'SELECT last_seq AS lastSeq, pruned_through AS prunedThrough FROM ferry_users WHERE user_id = ?',
+    ),
+    putUserSeq: db.prepare(
+      'INSERT INTO ferry_users (user_id, last_seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET last_seq = excluded.last_seq',
+    ),
+    source: db.prepare(
+      'SELECT last_committed AS lastCommitted, bundle_seq AS bundleSeq, response FROM ferry_sources WHERE user_id = ? AND source_id = ?',
+    ),
+    putSource: db.prepare(
+      'INSERT INTO ferry_sources (user_id, source_id, last_committed, bundle_seq, response) VALUES (?, ?, ?, ?, NULL) ON CONFLICT (user_id, source_id) DO UPDATE SET last_committed = excluded.last_committed, bundle_seq = excluded.bundle_seq, response = NULL',
+    ),
+    bundle: db.prepare(
+      'SELECT row_count AS rowCount, rows AS rowsJson FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?',
+    ),
+    insertBundle: db.prepare(
+      'INSERT INTO ferry_bundles (user_id, bundle_seq, source_id, source_bundle_id, row_count, rows, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    captured: db.prepare('SELECT table_name, pk FROM ferry_capture ORDER BY seq'),
+    clearCapture: db.prepare('DELETE FROM ferry_capture'),
+    hasCapture: db.prepare('SELECT EXISTS (SELECT 1 FROM ferry_capture) AS pending'),
+  };
+}
+
+function encodeRow(statements: TableStatements, row: WireRow, nowIso: string): unknown[] {
+  const table = statements.table;
+  return table.columns.map((column) =>
+    column.serverDerived !== undefined ? nowIso : toSqliteValue(column.type, row[column.name]),
+  );
+}
+
+function decodeRow(table: Table, raw: RawRow): WireRow {
+  const row: WireRow = {};
+  for (const column of table.columns)
+    row[column.name] = fromSqliteValue(column.type, raw[column.name]);
+  return row;
+}
+
+function validationMessage(count: number): string {
+  return `${count} validation error${count === 1 ? '' : 's'}`;
+}
+
+function cursorMessage(code: 'history_pruned' | 'cursor_unknown', after: number): string {
+  return code === 'history_pruned'
+    ? `pull cursor ${after} is older than the retained history: hydrate from a snapshot`
+    : `pull cursor ${after} is newer than anything this server has committed: hydrate from a snapshot`;
+}
