@@ -80,6 +80,8 @@ export {
   DeleteChangeSchema,
   ErrorBodySchema,
   ErrorObjectSchema,
+  ForbiddenChangeSchema,
+  ForbiddenDetailsSchema,
   NDJSON_CONTENT_TYPE,
   PROTOCOL_VERSION,
   PokeSchema,
@@ -110,6 +112,7 @@ export type {
   Conflict,
   DeleteChange,
   ErrorBody,
+  ForbiddenDetails,
   Poke,
   PrimaryKey,
   PullQuery,
@@ -128,3 +131,23 @@ export type {
   ValidationError,
   WireRow,
 } from './wire.js';
+
+export {
+  BUILTIN_RESOLVERS,
+  clientColumnsEqual,
+  clientWins,
+  decideConflictOutcome,
+  fieldMerge,
+  isResolverOutcome,
+  manualResolver,
+  mergeFields,
+  serverWins,
+  valuesEqual,
+} from './merge.js';
+export type {
+  ConflictContext,
+  ConflictDecisionInput,
+  ConflictResolver,
+  FieldMerge,
+  ResolverOutcome,
+} from './merge.js';

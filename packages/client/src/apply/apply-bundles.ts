@@ -1,0 +1,295 @@
+import { FerryError, type Bundle, type RowEffect, type Row } from '@ferry/protocol';
+import type { EngineContext } from '../engine-context.js';
+import type { SqlValue } from '../driver/sqlite-driver.js';
+import {
+  clearFrozenBundle,
+  foldCaptureLog,
+  readPending,
+  readRowState,
+  setApplying,
+  writePending,
+  writeRowState,
+  writeState,
+  type Executor,
+  type FrozenBundle,
+  type FrozenChange,
+  type RowState,
+} from '../local/metadata.js';
+import type { TableCodec } from '../local/table-codec.js';
+import {
+  buildIntegrityQueries,
+  findIntegrityViolations,
+  type IntegrityViolation,
+} from './integrity-gate.js';
+import { rebaseRow } from './rebase-row.js';
+
+/** Collects the rows a page wrote, for the integrity gate. */
+export class TouchedRows {
+  readonly upserted = new Set<string>();
+  readonly deleted = new Set<string>();
+  readonly #tx: Executor;
+
+  constructor(tx: Executor) {
+    this.#tx = tx;
+  }
+
+  async add(codec: TableCodec, pk: SqlValue, op: 'u' | 'd'): Promise<void> {
+    const table = codec.table;
+    // Only what the gate can check: upserted children, deleted parents.
+    if (op === 'u' ? table.references.length === 0 : table.referencedBy.length === 0) return;
+    (op === 'u' ? this.upserted : this.deleted).add(table.name);
+    await this.#tx.run('INSERT INTO temp.ferry_touched (tbl, pk, op) VALUES (?, ?, ?)', [
+      table.name,
+      pk,
+      op,
+    ]);
+  }
+}
+
+/** Which kinds of local intent exist at all; lets the apply skip lookups in the common case. */
+export interface IntentPresence {
+  readonly pending: boolean;
+  readonly other: boolean;
+}
+
+export async function intentPresence(tx: Executor): Promise<IntentPresence> {
+  const rows = await tx.all<{ pending: number; other: number }>(
+    'SELECT EXISTS (SELECT 1 FROM ferry_outbox) AS pending, ' +
+      '(EXISTS (SELECT 1 FROM ferry_inflight) OR EXISTS (SELECT 1 FROM ferry_dead_letters) OR EXISTS (SELECT 1 FROM ferry_conflicts)) AS other',
+  );
+  return { pending: rows[0]?.pending === 1, other: rows[0]?.other === 1 };
+}
+
+async function hasOtherIntent(tx: Executor, tbl: string, pk: SqlValue): Promise<boolean> {
+  const rows = await tx.all(
+    'SELECT 1 FROM ferry_inflight WHERE tbl = ? AND pk = ? UNION ALL SELECT 1 FROM ferry_dead_letters WHERE tbl = ? AND pk = ? ' +
+      'UNION ALL SELECT 1 FROM ferry_conflicts WHERE tbl = ? AND pk = ? LIMIT 1',
+    [tbl, pk, tbl, pk, tbl, pk],
+  );
+  return rows.length > 0;
+}
+
+/** Options of {@link applyRowEffect}. */
+export interface EffectOptions {
+  /** The row belongs to our own bundle being acknowledged: its intent is settled afterwards. */
+  readonly ack: boolean;
+  /** Apply even when the version is not newer (a snapshot replaces server state). */
+  readonly force: boolean;
+  readonly presence: IntentPresence;
+}
+
+/**
+ * Applies one row effect of server data.
+ *
+ * 1. An effect not newer than the row's known version is skipped (already applied), unless
+ *    `force`d with a different version.
+ * 2. The row's server state (version, tombstone, last-synced copy) always moves.
+ * 3. A row with local intent keeps its local value: a pending entry is pinned to the base it
+ *    was made on (so its push meets OCC and the resolver sees the right base); an `I` entry
+ *    becomes `U` once the server knows the row.
+ * 4. Otherwise the business row is written (capture is off) and recorded for the gate.
+ *
+ * Returns whether the effect was applied.
+ */
+export async function applyRowEffect(
+  tx: Executor,
+  ctx: EngineContext,
+  effect: {
+    table: string;
+    pk: RowEffect['pk'];
+    op: 'upsert' | 'delete';
+    rowVersion: number;
+    row: Row | null;
+  },
+  touched: TouchedRows | null,
+  options: EffectOptions,
+): Promise<boolean> {
+  const codec = ctx.codecs.get(effect.table);
+  if (!codec) {
+    throw new FerryError(
+      'bad_response',
+      `the server sent a row of unknown table "${effect.table}"`,
+    );
+  }
+  const pk = codec.encodePk(effect.pk);
+  const known = await readRowState(tx, effect.table, pk);
+  if (
+    known &&
+    (options.force ? effect.rowVersion === known.version : effect.rowVersion <= known.version)
+  ) {
+    return false;
+  }
+  const base = effect.op === 'upsert' ? normalizeRow(codec, effect.row ?? {}) : null;
+  await writeRowState(tx, effect.table, pk, effect.rowVersion, base);
+  if (options.ack) return true;
+
+  const pending = options.presence.pending ? await readPending(tx, effect.table, pk) : undefined;
+  if (pending) {
+    await writePending(tx, {
+      ...pending,
+      op: pending.op === 'I' && base !== null ? 'U' : pending.op,
+      ...(pending.pinned
+        ? {}
+        : { pinned: true, pinVersion: known?.version ?? null, pinBase: known?.base ?? null }),
+    });
+    return true;
+  }
+  if (options.presence.other && (await hasOtherIntent(tx, effect.table, pk))) return true;
+
+  if (base !== null) {
+    await tx.run(codec.upsertSql, codec.encode(base));
+    await touched?.add(codec, pk, 'u');
+  } else {
+    await tx.run(codec.deleteSql, [pk]);
+    await touched?.add(codec, pk, 'd');
+  }
+  return true;
+}
+
+/**
+ * The intent of a frozen change is gone (its bundle committed, or the server's row was adopted):
+ * the business row goes back to the row's server state, with any pending edits made after the
+ * freeze rebased onto it (they keep the columns they changed), and their pin is released.
+ */
+export async function settleFrozenChange(
+  tx: Executor,
+  ctx: EngineContext,
+  change: FrozenChange,
+): Promise<void> {
+  const codec = ctx.codecs.get(change.tbl);
+  if (!codec) return;
+  const pk = codec.encodePk(change.pk);
+  const layer0 = await readRowState(tx, change.tbl, pk);
+  const pending = await readPending(tx, change.tbl, pk);
+  if (!pending) {
+    await restoreServerRow(tx, codec, pk, layer0);
+    return;
+  }
+  if (pending.op !== 'D' && layer0?.base) {
+    const current = await tx.all(codec.selectSql, [pk]);
+    if (current[0]) {
+      const local = codec.decode(current[0]);
+      const rebased = rebaseRow(codec.table, local, change.row, layer0.base);
+      await tx.run(codec.upsertSql, codec.encode(rebased));
+    }
+  }
+  await writePending(tx, { ...pending, pinned: false, pinVersion: null, pinBase: null });
+}
+
+/** Business row := the row's server state (deleted when there is none). Capture must be off. */
+export async function restoreServerRow(
+  tx: Executor,
+  codec: TableCodec,
+  pk: SqlValue,
+  layer0: RowState | undefined,
+): Promise<void> {
+  if (layer0?.base) await tx.run(codec.upsertSql, codec.encode(layer0.base));
+  else await tx.run(codec.deleteSql, [pk]);
+}
+
+/** Outcome of {@link applyBundles}. */
+export interface ApplyResult {
+  /** Row effects applied (skipped ones not counted). */
+  readonly applied: number;
+  readonly bundles: number;
+  readonly checkpoint: number;
+  /** Our bundle in flight was among them: it is settled and gone. */
+  readonly acked: FrozenBundle | null;
+  /** Optional references left dangling. */
+  readonly warnings: readonly IntegrityViolation[];
+}
+
+/**
+ * Applies pulled bundles (ascending, all after the checkpoint) inside the caller's transaction,
+ * which must run with foreign keys off: capture off, every effect applied, our own bundle in
+ * flight acknowledged when it comes by, the checkpoint moved to the last bundle, then the
+ * integrity gate. A required reference that dangles throws `integrity_violation` (the caller's
+ * transaction rolls back: nothing applied, checkpoint unchanged).
+ */
+export async function applyBundles(
+  tx: Executor,
+  ctx: EngineContext,
+  bundles: readonly Bundle[],
+  frozen: FrozenBundle | null,
+  checkpoint: number,
+): Promise<ApplyResult> {
+  await foldCaptureLog(tx, ctx.now());
+  await setApplying(tx, true);
+  await tx.run('DELETE FROM temp.ferry_touched');
+  const touched = new TouchedRows(tx);
+  const presence = await intentPresence(tx);
+  const total = bundles.reduce((sum, b) => sum + b.rows.length, 0);
+  let seen = 0;
+  let midHookDone = false;
+  let applied = 0;
+  let acked: FrozenBundle | null = null;
+  let last = checkpoint;
+  for (const bundle of bundles) {
+    if (bundle.bundleSeq <= last) continue;
+    if (bundle.bundleSeq !== last + 1) {
+      throw new FerryError(
+        'bad_response',
+        `pull skipped from bundle ${last} to ${bundle.bundleSeq}: bundleSeq must be dense`,
+      );
+    }
+    const isAck =
+      frozen !== null &&
+      acked === null &&
+      bundle.sourceId !== null &&
+      bundle.sourceId.toLowerCase() === ctx.sourceId &&
+      bundle.sourceBundleId === frozen.sourceBundleId;
+    const ackKeys = isAck
+      ? new Set(frozen.changes.map((c) => `${c.tbl}\u0000${String(c.pk)}`))
+      : undefined;
+    for (const effect of bundle.rows) {
+      const ack = ackKeys?.has(`${effect.table}\u0000${String(effect.pk)}`) ?? false;
+      if (await applyRowEffect(tx, ctx, effect, touched, { ack, force: false, presence }))
+        applied++;
+      seen++;
+      if (!midHookDone && seen * 2 >= total) {
+        midHookDone = true;
+        await ctx.hook('mid-pull-apply');
+      }
+    }
+    if (isAck) {
+      for (const change of frozen.changes) await settleFrozenChange(tx, ctx, change);
+      await clearFrozenBundle(tx);
+      await writeState(tx, 'next_source_bundle_id', frozen.sourceBundleId + 1);
+      acked = frozen;
+    }
+    last = bundle.bundleSeq;
+  }
+  await ctx.hook('after-apply-before-checkpoint');
+  await writeState(tx, 'checkpoint', last);
+  const violations = await findIntegrityViolations(tx, buildIntegrityQueries(ctx.schema, touched));
+  const required = violations.filter((v) => v.required);
+  if (required.length > 0) throw integrityError(required);
+  await setApplying(tx, false);
+  return {
+    applied,
+    bundles: bundles.filter((b) => b.bundleSeq > checkpoint).length,
+    checkpoint: last,
+    acked,
+    warnings: violations,
+  };
+}
+
+/** The error of a page the integrity gate refused. */
+export function integrityError(violations: readonly IntegrityViolation[]): FerryError {
+  const first = violations[0]!;
+  return new FerryError(
+    'integrity_violation',
+    `${violations.length} required reference(s) would dangle, e.g. ${first.table}.${first.column} of ${String(first.pk)} → ${first.parentTable} ${String(first.parentPk)}; the page was not applied`,
+    { details: { violations } },
+  );
+}
+
+/** The server's row with every column of the table (missing ones null), as stored in `base`. */
+function normalizeRow(codec: TableCodec, row: Row): Row {
+  const out: Row = {};
+  for (const column of codec.table.columns) {
+    const value = row[column.name];
+    out[column.name] = value === undefined ? null : value;
+  }
+  return out;
+}

@@ -1,0 +1,274 @@
+import {
+  FerryError,
+  SnapshotEndSchema,
+  SnapshotHeaderSchema,
+  SnapshotRowSchema,
+  type Row,
+} from '@ferry/protocol';
+import type { EngineContext } from '../engine-context.js';
+import type { SerialDatabase } from '../driver/serial-database.js';
+import type { SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
+import {
+  clearFrozenBundle,
+  foldCaptureLog,
+  setApplying,
+  writeState,
+  type Executor,
+  type FrozenBundle,
+} from '../local/metadata.js';
+import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
+import type { Transport } from '../sync/transport.js';
+import {
+  applyRowEffect,
+  integrityError,
+  intentPresence,
+  settleFrozenChange,
+} from './apply-bundles.js';
+import {
+  buildIntegrityQueries,
+  findIntegrityViolations,
+  type IntegrityViolation,
+} from './integrity-gate.js';
+
+/** Temp tables of the connection: the gate's touched rows and the snapshot staging area. */
+export const TEMP_TABLES_SQL = `
+CREATE TEMP TABLE IF NOT EXISTS ferry_touched (tbl TEXT NOT NULL, pk NOT NULL, op TEXT NOT NULL);
+CREATE TEMP TABLE IF NOT EXISTS ferry_snapshot (
+  seq INTEGER PRIMARY KEY,
+  tbl TEXT NOT NULL,
+  pk NOT NULL,
+  version INTEGER NOT NULL,
+  row TEXT NOT NULL,
+  op TEXT NOT NULL DEFAULT 'u'
+);
+CREATE INDEX IF NOT EXISTS temp.ferry_snapshot_key ON ferry_snapshot (tbl, pk);
+`;
+
+const STAGE_BATCH = 1000;
+
+/** A downloaded, complete snapshot waiting in `temp.ferry_snapshot`. */
+export interface StagedSnapshot {
+  readonly snapshotBundleSeq: number;
+  readonly rowCount: number;
+}
+
+/**
+ * Streams `GET /v1/snapshot` into the connection's temp staging table in short batches: memory
+ * stays bounded by one batch, and no database lock is held across the network. A stream without
+ * its end line (or with a wrong row count) is discarded and throws.
+ */
+export async function downloadSnapshot(
+  db: SerialDatabase,
+  transport: Transport,
+  ctx: EngineContext,
+  options: { signal?: AbortSignal | undefined; timeoutMs: number },
+): Promise<StagedSnapshot> {
+  await db.run('DELETE FROM temp.ferry_snapshot');
+  const { response, signal, done } = await transport.getStream('/v1/snapshot', {
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
+  });
+  let header: { snapshotBundleSeq: number } | undefined;
+  let end: { rowCount: number } | undefined;
+  let count = 0;
+  let batch: SqlStatement[] = [];
+  let firstBatch = true;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const statements = batch;
+    batch = [];
+    await db.batch(statements);
+    if (firstBatch) {
+      firstBatch = false;
+      await ctx.hook('during-hydration-download');
+    }
+  };
+  const handleLine = async (line: string) => {
+    if (line.trim() === '') return;
+    if (end) throw new FerryError('bad_response', 'the snapshot has lines after its end line');
+    let value: unknown;
+    try {
+      value = JSON.parse(line) as unknown;
+    } catch (error) {
+      throw new FerryError('bad_response', 'the snapshot has a malformed line', { cause: error });
+    }
+    if (!header) {
+      const parsed = SnapshotHeaderSchema.safeParse(value);
+      if (!parsed.success) throw new FerryError('bad_response', 'the snapshot has no header line');
+      header = parsed.data;
+      return;
+    }
+    const row = SnapshotRowSchema.safeParse(value);
+    if (row.success) {
+      const codec = ctx.codecs.get(row.data.table);
+      if (!codec) {
+        throw new FerryError(
+          'bad_response',
+          `the snapshot has a row of unknown table "${row.data.table}"`,
+        );
+      }
+      batch.push({
+        sql: 'INSERT INTO temp.ferry_snapshot (tbl, pk, version, row) VALUES (?, ?, ?, ?)',
+        params: [
+          row.data.table,
+          codec.encodePk(row.data.pk),
+          row.data.rowVersion,
+          JSON.stringify(row.data.row),
+        ],
+      });
+      count++;
+      if (batch.length >= STAGE_BATCH) await flush();
+      return;
+    }
+    const last = SnapshotEndSchema.safeParse(value);
+    if (!last.success) throw new FerryError('bad_response', 'the snapshot has a malformed line');
+    end = last.data;
+  };
+
+  try {
+    const body = response.body;
+    if (!body) throw new FerryError('bad_response', 'the snapshot answer has no body');
+    const reader = body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (error) {
+          throw transport.readError(error, options.signal, signal);
+        }
+        if (chunk.done) break;
+        buffer += decoder.decode(chunk.value, { stream: true });
+        let newline = buffer.indexOf('\n');
+        while (newline >= 0) {
+          await handleLine(buffer.slice(0, newline));
+          buffer = buffer.slice(newline + 1);
+          newline = buffer.indexOf('\n');
+        }
+      }
+      buffer += decoder.decode();
+      await handleLine(buffer);
+    } finally {
+      reader.releaseLock();
+      await body.cancel().catch(() => undefined);
+    }
+    await flush();
+    if (!header || !end) {
+      throw new FerryError('network', 'the snapshot stream ended before its end line; discarded');
+    }
+    if (end.rowCount !== count) {
+      throw new FerryError(
+        'bad_response',
+        `the snapshot announced ${end.rowCount} rows but carried ${count}; discarded`,
+      );
+    }
+    return { snapshotBundleSeq: header.snapshotBundleSeq, rowCount: count };
+  } catch (error) {
+    await db.run('DELETE FROM temp.ferry_snapshot').catch(() => undefined);
+    throw error;
+  } finally {
+    done();
+  }
+}
+
+/** Outcome of {@link applySnapshot}. */
+export interface SnapshotApplyResult {
+  readonly applied: number;
+  readonly acked: FrozenBundle | null;
+  readonly warnings: readonly IntegrityViolation[];
+}
+
+/**
+ * Replaces the server state of every synced table with the staged snapshot, inside the caller's
+ * transaction (foreign keys off): rows with local intent keep their local value on top (their
+ * pending entries pinned to the base they were made on), every other row becomes the server's,
+ * rows the snapshot lacks are removed, and the checkpoint becomes `snapshotBundleSeq`. Our
+ * bundle in flight is settled if the server told us it committed at or before the snapshot.
+ */
+export async function applySnapshot(
+  tx: Executor,
+  ctx: EngineContext,
+  staged: StagedSnapshot,
+  frozen: FrozenBundle | null,
+): Promise<SnapshotApplyResult> {
+  await foldCaptureLog(tx, ctx.now());
+  await setApplying(tx, true);
+  const inSnapshot = (alias: string) =>
+    `EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${alias}.tbl AND s.pk = ${alias}.pk)`;
+  await tx.run(
+    'UPDATE ferry_outbox SET pinned = 1, ' +
+      'pin_version = (SELECT r.version FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk), ' +
+      'pin_base = (SELECT r.base FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk) ' +
+      `WHERE pinned = 0 AND NOT ${inSnapshot('ferry_outbox')} ` +
+      'AND EXISTS (SELECT 1 FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk)',
+  );
+  await tx.run(`DELETE FROM ferry_rows WHERE NOT ${inSnapshot('ferry_rows')}`);
+  for (const table of ctx.schema.tables) {
+    const t = quoteIdent(table.name);
+    const pk = quoteIdent(table.primaryKey);
+    const name = quoteLiteral(table.name);
+    await tx.run(
+      `DELETE FROM ${t} WHERE NOT EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${name} AND s.pk = ${t}.${pk}) ` +
+        `AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ${name} AND i.pk = ${t}.${pk})`,
+    );
+  }
+  const presence = await intentPresence(tx);
+  let applied = 0;
+  let after = 0;
+  let seen = 0;
+  let midHookDone = false;
+  for (;;) {
+    const rows = await tx.all<{
+      seq: number;
+      tbl: string;
+      pk: SqlValue;
+      version: number;
+      row: string;
+    }>(
+      'SELECT seq, tbl, pk, version, row FROM temp.ferry_snapshot WHERE seq > ? ORDER BY seq LIMIT ?',
+      [after, STAGE_BATCH],
+    );
+    if (rows.length === 0) break;
+    for (const line of rows) {
+      const effect = {
+        table: line.tbl,
+        pk: line.pk as string | number,
+        op: 'upsert' as const,
+        rowVersion: line.version,
+        row: JSON.parse(line.row) as Row,
+      };
+      if (await applyRowEffect(tx, ctx, effect, null, { ack: false, force: true, presence }))
+        applied++;
+    }
+    after = rows[rows.length - 1]!.seq;
+    seen += rows.length;
+    if (!midHookDone && seen * 2 >= staged.rowCount) {
+      midHookDone = true;
+      await ctx.hook('during-hydration');
+    }
+  }
+  let acked: FrozenBundle | null = null;
+  if (frozen && frozen.committedSeq !== null && frozen.committedSeq <= staged.snapshotBundleSeq) {
+    for (const change of frozen.changes) await settleFrozenChange(tx, ctx, change);
+    await clearFrozenBundle(tx);
+    await writeState(tx, 'next_source_bundle_id', frozen.sourceBundleId + 1);
+    acked = frozen;
+  }
+  await writeState(tx, 'checkpoint', staged.snapshotBundleSeq);
+  await writeState(tx, 'needs_hydration', 0);
+  const violations = await findIntegrityViolations(
+    tx,
+    buildIntegrityQueries(
+      ctx.schema,
+      { upserted: new Set(ctx.schema.tables.map((t) => t.name)), deleted: new Set() },
+      'temp.ferry_snapshot',
+    ),
+  );
+  const required = violations.filter((v) => v.required);
+  if (required.length > 0) throw integrityError(required);
+  await setApplying(tx, false);
+  await tx.run('DELETE FROM temp.ferry_snapshot');
+  return { applied, acked, warnings: violations };
+}

@@ -1,0 +1,111 @@
+import type { PrimaryKey, Reference, Schema } from '@ferry/protocol';
+import type { SqlRow } from '../driver/sqlite-driver.js';
+import type { Executor } from '../local/metadata.js';
+import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
+
+/** A reference that points at a row that does not exist locally. */
+export interface IntegrityViolation {
+  /** The child table and row holding the reference. */
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  readonly column: string;
+  /** The parent table and the key the child points at. */
+  readonly parentTable: string;
+  readonly parentPk: PrimaryKey;
+  /** The reference is not-null: the page is refused. Otherwise it is only a warning. */
+  readonly required: boolean;
+}
+
+/** Which tables a page touched, and how. */
+export interface TouchedTables {
+  /** Tables with rows upserted by the page. */
+  readonly upserted: ReadonlySet<string>;
+  /** Tables with rows deleted by the page. */
+  readonly deleted: ReadonlySet<string>;
+}
+
+/** One scoped check of the integrity gate. */
+export interface IntegrityQuery {
+  readonly reference: Reference;
+  /** `child`: upserted children whose parent is missing; `parent`: children of deleted parents. */
+  readonly kind: 'child' | 'parent';
+  /** Returns rows `{pk, ref}`: the child's key and the dangling parent key. */
+  readonly sql: string;
+}
+
+/**
+ * Builds the integrity gate's queries for a page: only references that the page can have
+ * broken, and each query joins the touched rows (`touchedTable`, columns `tbl, pk, op` with op
+ * `u`/`d`) instead of scanning whole tables. Rows with local intent are left out on both ends:
+ * a child the app changed locally, or a parent the app deleted locally, is not a server
+ * inconsistency (the push settles it).
+ */
+export function buildIntegrityQueries(
+  schema: Schema,
+  touched: TouchedTables,
+  touchedTable = 'temp.ferry_touched',
+): IntegrityQuery[] {
+  const queries: IntegrityQuery[] = [];
+  for (const table of schema.tables) {
+    for (const reference of table.references) {
+      const child = quoteIdent(reference.childTable);
+      const childPk = quoteIdent(schema.requireTable(reference.childTable).primaryKey);
+      const column = quoteIdent(reference.column);
+      const parent = quoteIdent(reference.parentTable);
+      const parentPk = quoteIdent(reference.parentColumn);
+      const childName = quoteLiteral(reference.childTable);
+      const parentName = quoteLiteral(reference.parentTable);
+      const parentMissing = `NOT EXISTS (SELECT 1 FROM ${parent} p WHERE p.${parentPk} = c.${column})`;
+      if (touched.upserted.has(reference.childTable)) {
+        queries.push({
+          reference,
+          kind: 'child',
+          sql:
+            `SELECT t.pk AS pk, c.${column} AS ref FROM ${touchedTable} t ` +
+            `JOIN ${child} c ON c.${childPk} = t.pk ` +
+            `WHERE t.tbl = ${childName} AND t.op = 'u' AND c.${column} IS NOT NULL AND ${parentMissing} ` +
+            `AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ${parentName} AND i.pk = c.${column}) ` +
+            `AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ${childName} AND i.pk = t.pk)`,
+        });
+      }
+      if (touched.deleted.has(reference.parentTable)) {
+        queries.push({
+          reference,
+          kind: 'parent',
+          sql:
+            `SELECT c.${childPk} AS pk, c.${column} AS ref FROM ${touchedTable} t ` +
+            `JOIN ${child} c ON c.${column} = t.pk ` +
+            `WHERE t.tbl = ${parentName} AND t.op = 'd' AND ${parentMissing} ` +
+            `AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ${childName} AND i.pk = c.${childPk})`,
+        });
+      }
+    }
+  }
+  return queries;
+}
+
+/** Runs the gate's queries and lists every dangling reference found (each once). */
+export async function findIntegrityViolations(
+  tx: Executor,
+  queries: readonly IntegrityQuery[],
+): Promise<IntegrityViolation[]> {
+  const seen = new Set<string>();
+  const violations: IntegrityViolation[] = [];
+  for (const query of queries) {
+    const rows = await tx.all<SqlRow & { pk: PrimaryKey; ref: PrimaryKey }>(query.sql);
+    for (const row of rows) {
+      const key = `${query.reference.childTable}\u0000${query.reference.column}\u0000${String(row.pk)}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      violations.push({
+        table: query.reference.childTable,
+        pk: row.pk,
+        column: query.reference.column,
+        parentTable: query.reference.parentTable,
+        parentPk: row.ref,
+        required: query.reference.required,
+      });
+    }
+  }
+  return violations;
+}

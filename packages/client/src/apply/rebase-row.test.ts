@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { defineSchema } from '@ferry/protocol';
+import { rebaseRow } from './rebase-row.js';
+
+const schema = defineSchema({
+  tables: {
+    items: {
+      owner: 'owner_id',
+      columns: {
+        id: { type: 'text' },
+        owner_id: { type: 'text' },
+        a: { type: 'text' },
+        b: { type: 'text' },
+        updated_at: { type: 'timestamp', serverDerived: 'commitTime' },
+      },
+    },
+  },
+});
+const items = schema.requireTable('items');
+
+describe('rebaseRow', () => {
+  it('keeps the columns the local layer changed and takes the rest from the new base', () => {
+    const previous = { id: 'x', owner_id: null, a: 'a0', b: 'b0', updated_at: null };
+    const local = { ...previous, a: 'a-local' };
+    const next = {
+      id: 'x',
+      owner_id: 'alice',
+      a: 'a0',
+      b: 'b-server',
+      updated_at: '2026-01-01T00:00:00.000Z',
+    };
+    expect(rebaseRow(items, local, previous, next)).toEqual({
+      id: 'x',
+      owner_id: 'alice',
+      a: 'a-local',
+      b: 'b-server',
+      updated_at: '2026-01-01T00:00:00.000Z',
+    });
+  });
+
+  it('keeps every client column of a row re-created on top of a delete', () => {
+    const local = { id: 'x', owner_id: null, a: 'new', b: null, updated_at: null };
+    const next = { id: 'x', owner_id: 'alice', a: 'old', b: 'old', updated_at: 'T' };
+    expect(rebaseRow(items, local, null, next)).toEqual({
+      ...local,
+      owner_id: 'alice',
+      updated_at: 'T',
+    });
+  });
+});

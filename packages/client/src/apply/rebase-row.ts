@@ -1,0 +1,25 @@
+import { valuesEqual, type Row, type Table } from '@ferry/protocol';
+
+/**
+ * Moves a local change onto a new base: the columns the local layer changed (where `local`
+ * differs from `previous`, the row it was made on) keep their local values; every other column,
+ * and the primary key, owner and server-derived columns, take `next`.
+ *
+ * Used when the change underneath pending edits is settled: our in-flight bundle committed, or
+ * its row was resolved by adopting the server.
+ */
+export function rebaseRow(table: Table, local: Row, previous: Row | null, next: Row): Row {
+  const out: Row = {};
+  for (const column of table.columns) {
+    const name = column.name;
+    const fromNext = next[name] === undefined ? null : next[name];
+    if (column.isPrimaryKey || column.isOwner || column.serverDerived !== undefined) {
+      out[name] = fromNext;
+    } else if (previous === null || !valuesEqual(local[name], previous[name])) {
+      out[name] = local[name] === undefined ? null : local[name];
+    } else {
+      out[name] = fromNext;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,113 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isFerryError } from '@ferry/protocol';
+import { SerialDatabase } from '../driver/serial-database.js';
+import type { SqliteDriver } from '../driver/sqlite-driver.js';
+import { betterSqlite3Driver } from './better-sqlite3.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempFile(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-driver-'));
+  dirs.push(dir);
+  return join(dir, 'db.sqlite');
+}
+
+// One conformance suite per driver; the browser driver joins this list later.
+const drivers: [string, () => SqliteDriver][] = [
+  ['better-sqlite3 opened from a path', () => betterSqlite3Driver(tempFile())],
+  ['better-sqlite3 on an open Database', () => betterSqlite3Driver(new Database(tempFile()))],
+];
+
+describe.each(drivers)('SqliteDriver: %s', (_name, open) => {
+  it('runs statements, returns rows and counts changes', async () => {
+    const driver = open();
+    await driver.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+    expect(await driver.run('INSERT INTO t (v) VALUES (?), (?)', ['a', 'b'])).toEqual({
+      changes: 2,
+    });
+    expect(await driver.all('SELECT id, v FROM t ORDER BY id')).toEqual([
+      { id: 1, v: 'a' },
+      { id: 2, v: 'b' },
+    ]);
+    expect(await driver.all('UPDATE t SET v = ?', ['c'])).toEqual([]);
+    await driver.close();
+  });
+
+  it('runs a batch in one transaction and rolls all of it back on an error', async () => {
+    const driver = open();
+    await driver.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+    await driver.batch([{ sql: 'INSERT INTO t (v) VALUES (?)', params: ['a'] }]);
+    await expect(
+      driver.batch([
+        { sql: 'INSERT INTO t (v) VALUES (?)', params: ['b'] },
+        { sql: 'INSERT INTO t (v) VALUES (?)', params: [null] },
+      ]),
+    ).rejects.toThrow(/NOT NULL/);
+    expect(await driver.all('SELECT v FROM t')).toEqual([{ v: 'a' }]);
+    await driver.close();
+  });
+
+  it('enforces foreign keys and rolls back a batch that breaks a deferred one', async () => {
+    const driver = open();
+    await driver.exec(`CREATE TABLE p (id TEXT PRIMARY KEY);
+      CREATE TABLE c (id TEXT PRIMARY KEY, p TEXT REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);`);
+    await expect(driver.batch([{ sql: "INSERT INTO c VALUES ('c', 'missing')" }])).rejects.toThrow(
+      /FOREIGN KEY/,
+    );
+    await driver.batch([
+      { sql: "INSERT INTO c VALUES ('c', 'p')" },
+      { sql: "INSERT INTO p VALUES ('p')" },
+    ]);
+    expect(await driver.all('SELECT count(*) AS n FROM c')).toEqual([{ n: 1 }]);
+    await driver.close();
+  });
+
+  it('rejects every call after close', async () => {
+    const driver = open();
+    await driver.close();
+    await driver.close();
+    const error = await driver.run('SELECT 1').catch((e: unknown) => e);
+    expect(isFerryError(error, 'closed')).toBe(true);
+  });
+});
+
+describe('SerialDatabase', () => {
+  it('never lets a statement into another caller’s open transaction', async () => {
+    const db = new SerialDatabase(betterSqlite3Driver(tempFile()));
+    await db.exec('CREATE TABLE t (v TEXT)');
+    const order: string[] = [];
+    const tx = db.transaction(async (t) => {
+      await t.run("INSERT INTO t VALUES ('in-tx')");
+      order.push('tx wrote');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      throw new Error('roll back');
+    });
+    const outside = db
+      .run("INSERT INTO t VALUES ('outside')")
+      .then(() => order.push('outside wrote'));
+    await expect(tx).rejects.toThrow('roll back');
+    await outside;
+    expect(order).toEqual(['tx wrote', 'outside wrote']);
+    expect(await db.all('SELECT v FROM t')).toEqual([{ v: 'outside' }]);
+    await db.close();
+  });
+
+  it('restores foreign keys after a transaction that turned them off', async () => {
+    const db = new SerialDatabase(betterSqlite3Driver(tempFile()));
+    await db.transaction(
+      async (tx) => {
+        expect(await tx.all('PRAGMA foreign_keys')).toEqual([{ foreign_keys: 0 }]);
+      },
+      { foreignKeysOff: true },
+    );
+    expect(await db.all('PRAGMA foreign_keys')).toEqual([{ foreign_keys: 1 }]);
+    await db.close();
+  });
+});

@@ -1,0 +1,333 @@
+import type { Change, PrimaryKey, Row } from '@ferry/protocol';
+import type { TransactionExecutor } from '../driver/serial-database.js';
+import type { SqlRow, SqlValue } from '../driver/sqlite-driver.js';
+import {
+  foldLog,
+  type FoldCursor,
+  type LogLine,
+  type PendingHead,
+  type PendingOp,
+} from '../outbox/coalesce.js';
+
+/** Keys of `ferry_state`. */
+export type StateKey =
+  | 'format'
+  | 'source_id'
+  | 'next_source_bundle_id'
+  | 'checkpoint'
+  | 'user_id'
+  | 'schema_fingerprint'
+  | 'needs_hydration';
+
+/** Anything that runs statements: the serial database or an open transaction. */
+export type Executor = Pick<TransactionExecutor, 'run' | 'all'>;
+
+export async function readState(db: Executor, key: StateKey): Promise<unknown> {
+  const rows = await db.all<{ value: unknown }>('SELECT value FROM ferry_state WHERE key = ?', [
+    key,
+  ]);
+  return rows[0]?.value ?? null;
+}
+
+export async function writeState(db: Executor, key: StateKey, value: SqlValue): Promise<void> {
+  await db.run(
+    'INSERT INTO ferry_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    [key, value],
+  );
+}
+
+/** Server state of one row (`ferry_rows`). */
+export interface RowState {
+  readonly version: number;
+  readonly deleted: boolean;
+  /** The last-synced copy; null when deleted. */
+  readonly base: Row | null;
+}
+
+export async function readRowState(
+  db: Executor,
+  tbl: string,
+  pk: SqlValue,
+): Promise<RowState | undefined> {
+  const rows = await db.all<{ version: number; deleted: number; base: string | null }>(
+    'SELECT version, deleted, base FROM ferry_rows WHERE tbl = ? AND pk = ?',
+    [tbl, pk],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return { version: row.version, deleted: row.deleted === 1, base: parseRow(row.base) };
+}
+
+export async function writeRowState(
+  db: Executor,
+  tbl: string,
+  pk: SqlValue,
+  version: number,
+  base: Row | null,
+): Promise<void> {
+  await db.run(
+    'INSERT INTO ferry_rows (tbl, pk, version, deleted, base) VALUES (?, ?, ?, ?, ?) ' +
+      'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, base = excluded.base',
+    [tbl, pk, version, base === null ? 1 : 0, base === null ? null : JSON.stringify(base)],
+  );
+}
+
+/** A pending outbox entry with its pin. */
+export interface PendingEntry extends PendingHead {
+  readonly pinned: boolean;
+  readonly pinVersion: number | null;
+  readonly pinBase: Row | null;
+}
+
+const PENDING_COLUMNS =
+  'tbl, pk, op, first_group, last_group, first_at, pinned, pin_version, pin_base';
+
+interface PendingSqlRow extends SqlRow {
+  tbl: string;
+  pk: SqlValue;
+  op: PendingOp;
+  first_group: number;
+  last_group: number;
+  first_at: number;
+  pinned: number;
+  pin_version: number | null;
+  pin_base: string | null;
+}
+
+export function pendingOf(row: PendingSqlRow): PendingEntry {
+  return {
+    tbl: row.tbl,
+    pk: row.pk,
+    op: row.op,
+    firstGroup: row.first_group,
+    lastGroup: row.last_group,
+    firstAt: row.first_at,
+    pinned: row.pinned === 1,
+    pinVersion: row.pin_version,
+    pinBase: parseRow(row.pin_base),
+  };
+}
+
+export async function readPending(
+  db: Executor,
+  tbl: string,
+  pk: SqlValue,
+): Promise<PendingEntry | undefined> {
+  const rows = await db.all<PendingSqlRow>(
+    `SELECT ${PENDING_COLUMNS} FROM ferry_outbox WHERE tbl = ? AND pk = ?`,
+    [tbl, pk],
+  );
+  return rows[0] ? pendingOf(rows[0]) : undefined;
+}
+
+/** Pending entries in push order, at most `limit`. */
+export async function readPendingInOrder(db: Executor, limit: number): Promise<PendingEntry[]> {
+  const rows = await db.all<PendingSqlRow>(
+    `SELECT ${PENDING_COLUMNS} FROM ferry_outbox ORDER BY last_group, first_group, tbl, pk LIMIT ?`,
+    [limit],
+  );
+  return rows.map(pendingOf);
+}
+
+export async function writePending(db: Executor, entry: PendingEntry): Promise<void> {
+  await db.run(
+    `INSERT INTO ferry_outbox (${PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ` +
+      'ON CONFLICT (tbl, pk) DO UPDATE SET op = excluded.op, first_group = excluded.first_group, ' +
+      'last_group = excluded.last_group, first_at = excluded.first_at, pinned = excluded.pinned, ' +
+      'pin_version = excluded.pin_version, pin_base = excluded.pin_base',
+    [
+      entry.tbl,
+      entry.pk as SqlValue,
+      entry.op,
+      entry.firstGroup,
+      entry.lastGroup,
+      entry.firstAt,
+      entry.pinned ? 1 : 0,
+      entry.pinVersion,
+      entry.pinBase === null ? null : JSON.stringify(entry.pinBase),
+    ],
+  );
+}
+
+export async function deletePending(db: Executor, tbl: string, pk: SqlValue): Promise<void> {
+  await db.run('DELETE FROM ferry_outbox WHERE tbl = ? AND pk = ?', [tbl, pk]);
+}
+
+/** Sets `ferry_capture.applying`: 1 while server data is written, so triggers skip it. */
+export async function setApplying(db: Executor, applying: boolean): Promise<void> {
+  await db.run('UPDATE ferry_capture SET applying = ? WHERE id = 1', [applying ? 1 : 0]);
+}
+
+const FOLD_CHUNK = 2000;
+
+/**
+ * Folds `ferry_log` into `ferry_outbox` (see {@link foldLog}) and empties the log. Runs inside
+ * the caller's transaction, so nothing is folded twice or lost.
+ */
+export async function foldCaptureLog(tx: Executor, now: number): Promise<number> {
+  let cursor: FoldCursor = { group: null, at: null };
+  let folded = 0;
+  for (;;) {
+    const lines = await tx.all<SqlRow & LogLine>(
+      'SELECT seq, tbl, pk, op, at FROM ferry_log ORDER BY seq LIMIT ?',
+      [FOLD_CHUNK],
+    );
+    if (lines.length === 0) return folded;
+    const existing = new Map<string, PendingEntry | undefined>();
+    for (const line of lines) {
+      if (line.tbl === null) continue;
+      const key = `${line.tbl}\u0000${typeof line.pk}\u0000${String(line.pk)}`;
+      if (!existing.has(key))
+        existing.set(key, await readPending(tx, line.tbl, line.pk as SqlValue));
+    }
+    const result = foldLog(
+      lines,
+      (tbl, pk) => existing.get(`${tbl}\u0000${typeof pk}\u0000${String(pk)}`),
+      cursor,
+      now,
+    );
+    for (const [key, head] of result.heads) {
+      const previous = existing.get(key);
+      if (head === null) {
+        if (previous) await deletePending(tx, previous.tbl, previous.pk as SqlValue);
+        continue;
+      }
+      await writePending(tx, {
+        ...head,
+        pinned: previous?.pinned ?? false,
+        pinVersion: previous?.pinVersion ?? null,
+        pinBase: previous?.pinBase ?? null,
+      });
+    }
+    cursor = result.cursor;
+    await tx.run('DELETE FROM ferry_log WHERE seq <= ?', [lines[lines.length - 1]!.seq]);
+    folded += lines.length;
+  }
+}
+
+/** One change of the frozen bundle. */
+export interface FrozenChange {
+  readonly ord: number;
+  readonly tbl: string;
+  readonly pk: PrimaryKey;
+  /** The pending op it was frozen from (for unfreezing). */
+  readonly letter: PendingOp;
+  readonly op: 'upsert' | 'delete';
+  readonly baseVersion: number | null;
+  /** The server row the change was made on (its last-synced copy), null if none. */
+  readonly base: Row | null;
+  /** The row as sent (null for a delete). */
+  readonly row: Row | null;
+  readonly firstGroup: number;
+  readonly lastGroup: number;
+  readonly firstAt: number;
+  /** Rebase-and-retry rounds so far. */
+  readonly conflicts: number;
+}
+
+/** The bundle in flight. */
+export interface FrozenBundle {
+  readonly sourceBundleId: number;
+  readonly frozenAt: number;
+  readonly attempts: number;
+  readonly committedSeq: number | null;
+  readonly changes: readonly FrozenChange[];
+}
+
+interface FrozenSqlRow extends SqlRow {
+  ord: number;
+  tbl: string;
+  pk: PrimaryKey;
+  letter: PendingOp;
+  op: 'upsert' | 'delete';
+  base_version: number | null;
+  base: string | null;
+  row: string | null;
+  first_group: number;
+  last_group: number;
+  first_at: number;
+  conflicts: number;
+}
+
+export async function readFrozenBundle(db: Executor): Promise<FrozenBundle | null> {
+  const bundles = await db.all<{
+    source_bundle_id: number;
+    frozen_at: number;
+    attempts: number;
+    committed_seq: number | null;
+  }>('SELECT source_bundle_id, frozen_at, attempts, committed_seq FROM ferry_bundle WHERE id = 1');
+  const bundle = bundles[0];
+  if (!bundle) return null;
+  const rows = await db.all<FrozenSqlRow>(
+    'SELECT ord, tbl, pk, letter, op, base_version, base, row, first_group, last_group, first_at, conflicts FROM ferry_inflight ORDER BY ord',
+  );
+  return {
+    sourceBundleId: bundle.source_bundle_id,
+    frozenAt: bundle.frozen_at,
+    attempts: bundle.attempts,
+    committedSeq: bundle.committed_seq,
+    changes: rows.map((r) => ({
+      ord: r.ord,
+      tbl: r.tbl,
+      pk: r.pk,
+      letter: r.letter,
+      op: r.op,
+      baseVersion: r.base_version,
+      base: parseRow(r.base),
+      row: parseRow(r.row),
+      firstGroup: r.first_group,
+      lastGroup: r.last_group,
+      firstAt: r.first_at,
+      conflicts: r.conflicts,
+    })),
+  };
+}
+
+export async function insertFrozenChange(db: Executor, change: FrozenChange): Promise<void> {
+  await db.run(
+    'INSERT INTO ferry_inflight (ord, tbl, pk, letter, op, base_version, base, row, first_group, last_group, first_at, conflicts) ' +
+      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    [
+      change.ord,
+      change.tbl,
+      change.pk,
+      change.letter,
+      change.op,
+      change.baseVersion,
+      change.base === null ? null : JSON.stringify(change.base),
+      change.row === null ? null : JSON.stringify(change.row),
+      change.firstGroup,
+      change.lastGroup,
+      change.firstAt,
+      change.conflicts,
+    ],
+  );
+}
+
+export async function deleteFrozenChange(db: Executor, ord: number): Promise<void> {
+  await db.run('DELETE FROM ferry_inflight WHERE ord = ?', [ord]);
+}
+
+/** Removes the bundle in flight entirely. */
+export async function clearFrozenBundle(db: Executor): Promise<void> {
+  await db.run('DELETE FROM ferry_inflight');
+  await db.run('DELETE FROM ferry_bundle');
+}
+
+/** The change as it goes on the wire; the same JSON every time it is sent. */
+export function wireChangeOf(change: FrozenChange): Change {
+  return change.op === 'upsert'
+    ? {
+        table: change.tbl,
+        pk: change.pk,
+        op: 'upsert',
+        baseVersion: change.baseVersion,
+        row: change.row ?? {},
+      }
+    : { table: change.tbl, pk: change.pk, op: 'delete', baseVersion: change.baseVersion };
+}
+
+export function parseRow(text: string | null): Row | null {
+  if (text === null) return null;
+  return JSON.parse(text) as Row;
+}

@@ -1,0 +1,75 @@
+import { fromSqliteValue, toSqliteValue, type Row, type Schema, type Table } from '@ferry/protocol';
+import type { SqlRow, SqlValue } from '../driver/sqlite-driver.js';
+import { quoteIdent } from './local-schema-sql.js';
+
+/**
+ * How one synced table is read and written locally: the SQL texts (prepared once by the driver's
+ * cache) and the conversion between wire rows and SQLite values.
+ */
+export interface TableCodec {
+  readonly table: Table;
+  /** `SELECT <all columns> FROM t WHERE pk = ?` */
+  readonly selectSql: string;
+  /** `INSERT INTO t (<all columns>) VALUES (…)` (a local insert). */
+  readonly insertSql: string;
+  /** Insert or replace every column of a row by its primary key (applying server data). */
+  readonly upsertSql: string;
+  /** `DELETE FROM t WHERE pk = ?` */
+  readonly deleteSql: string;
+  /** Wire row to parameters in column order (missing columns are null). */
+  encode(row: Row): SqlValue[];
+  /** A SQLite result row to a wire row (every column). */
+  decode(row: SqlRow): Row;
+  /** The primary key as SQLite stores it (integers stay numbers, everything else a string). */
+  encodePk(pk: unknown): SqlValue;
+  /** The row as pushed: every column but server-derived ones and the owner column. */
+  pushRow(row: Row): Row;
+}
+
+/** Codecs of every table of a schema, by table name. */
+export function createTableCodecs(schema: Schema): ReadonlyMap<string, TableCodec> {
+  return new Map(schema.tables.map((table) => [table.name, createTableCodec(table)]));
+}
+
+/** The codec of one table. */
+export function createTableCodec(table: Table): TableCodec {
+  const t = quoteIdent(table.name);
+  const pk = quoteIdent(table.primaryKey);
+  const names = table.columns.map((c) => quoteIdent(c.name));
+  const placeholders = table.columns.map(() => '?').join(', ');
+  const updates = table.columns
+    .filter((c) => !c.isPrimaryKey)
+    .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
+  const pkColumn = table.column(table.primaryKey)!;
+  const pushColumns = table.columns.filter((c) => c.serverDerived === undefined && !c.isOwner);
+  return {
+    table,
+    selectSql: `SELECT ${names.join(', ')} FROM ${t} WHERE ${pk} = ?`,
+    insertSql: `INSERT INTO ${t} (${names.join(', ')}) VALUES (${placeholders})`,
+    upsertSql:
+      `INSERT INTO ${t} (${names.join(', ')}) VALUES (${placeholders}) ON CONFLICT (${pk}) DO ` +
+      (updates.length > 0 ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'),
+    deleteSql: `DELETE FROM ${t} WHERE ${pk} = ?`,
+    encode(row) {
+      return table.columns.map((c) => toSqliteValue(c.type, row[c.name]) as SqlValue);
+    },
+    decode(row) {
+      const out: Row = {};
+      for (const c of table.columns) out[c.name] = fromSqliteValue(c.type, row[c.name]);
+      return out;
+    },
+    encodePk(value) {
+      if (pkColumn.type === 'integer')
+        return typeof value === 'string' ? Number(value) : (value as number);
+      return typeof value === 'string' ? value : String(value);
+    },
+    pushRow(row) {
+      const out: Row = {};
+      for (const c of pushColumns) {
+        const value = row[c.name];
+        out[c.name] = value === undefined ? null : value;
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,183 @@
+import {
+  BUILTIN_RESOLVERS,
+  FerryError,
+  decideConflictOutcome,
+  type Conflict,
+  type ConflictResolver,
+  type Row,
+} from '@ferry/protocol';
+import { rebaseRow } from '../apply/rebase-row.js';
+import { settleFrozenChange } from '../apply/apply-bundles.js';
+import type { EngineContext } from '../engine-context.js';
+import {
+  clearFrozenBundle,
+  deleteFrozenChange,
+  insertFrozenChange,
+  readPending,
+  setApplying,
+  type Executor,
+  type FrozenBundle,
+  type FrozenChange,
+} from '../local/metadata.js';
+import type { ConflictReport } from '../types.js';
+
+/** Resolvers by table name. */
+export type ResolverLookup = (table: string) => ConflictResolver;
+
+/** Builds the resolver lookup from the schema's policies and the client's `resolvers` option. */
+export function createResolverLookup(
+  ctx: Pick<EngineContext, 'schema'>,
+  resolvers: Readonly<Record<string, string | ConflictResolver>> = {},
+): ResolverLookup {
+  const byTable = new Map<string, ConflictResolver>();
+  const resolve = (setting: string | ConflictResolver, what: string): ConflictResolver => {
+    if (typeof setting === 'function') return setting;
+    if (Object.hasOwn(BUILTIN_RESOLVERS, setting)) {
+      return BUILTIN_RESOLVERS[setting as keyof typeof BUILTIN_RESOLVERS];
+    }
+    const custom = resolvers[setting];
+    if (typeof custom === 'function') return custom;
+    throw new FerryError(
+      'invalid_argument',
+      `${what} uses conflict policy "${setting}", which is neither built in nor a function in options.resolvers`,
+    );
+  };
+  for (const table of ctx.schema.tables) {
+    const setting = resolvers[table.name] ?? table.conflictPolicy;
+    byTable.set(table.name, resolve(setting, `table ${table.name}`));
+  }
+  return (table) => byTable.get(table) ?? BUILTIN_RESOLVERS['field-merge'];
+}
+
+/**
+ * Settles a 409 `conflict` inside the caller's transaction. Each conflicting change of the
+ * frozen bundle goes to its table's resolver (through `decideConflictOutcome`):
+ * - `adopt-server`: the change leaves the bundle and the local row returns to its server state
+ *   (pending edits made since stay on top); later pulls bring the server's newer row;
+ * - `rebase`: the change is rewritten against the server's version and stays in the bundle;
+ * - `manual`: the change leaves the bundle and is recorded in `ferry_conflicts`; the local row
+ *   keeps its value and the row waits for `resolveConflict`.
+ * Non-conflicting changes stay as they are; the bundle keeps its `sourceBundleId`.
+ */
+export async function settleConflicts(
+  tx: Executor,
+  ctx: EngineContext,
+  bundle: FrozenBundle,
+  conflicts: readonly Conflict[],
+  resolverOf: ResolverLookup,
+  maxAttempts: number,
+): Promise<ConflictReport[]> {
+  await setApplying(tx, true);
+  const reports: ConflictReport[] = [];
+  let remaining = bundle.changes.length;
+  for (const conflict of conflicts) {
+    const change = bundle.changes[conflict.index];
+    if (!change || change.tbl !== conflict.table || String(change.pk) !== String(conflict.pk)) {
+      throw new FerryError(
+        'bad_response',
+        `conflict ${conflict.index} (${conflict.table} ${String(conflict.pk)}) does not name a change of the bundle`,
+      );
+    }
+    const codec = ctx.codecs.get(change.tbl)!;
+    const table = codec.table;
+    const local = change.op === 'delete' ? null : { ...(change.base ?? {}), ...change.row };
+    const server = conflict.serverRow === null ? null : fullRow(table.columns, conflict.serverRow);
+    const outcome = decideConflictOutcome({
+      resolver: resolverOf(change.tbl),
+      local,
+      base: change.base,
+      server,
+      context: {
+        table,
+        pk: change.pk,
+        serverVersion: conflict.serverVersion,
+        serverDeleted: conflict.serverDeleted,
+        attempts: change.conflicts,
+      },
+      maxAttempts,
+    });
+    switch (outcome.kind) {
+      case 'adopt-server':
+        await deleteFrozenChange(tx, change.ord);
+        await settleFrozenChange(tx, ctx, change);
+        remaining--;
+        reports.push({ table: change.tbl, pk: change.pk, outcome: 'adopt-server' });
+        break;
+      case 'rebase': {
+        const merged = outcome.row === null ? null : { ...(server ?? {}), ...outcome.row };
+        const next: FrozenChange = {
+          ...change,
+          letter: merged === null ? 'D' : conflict.serverVersion === null ? 'I' : 'U',
+          op: merged === null ? 'delete' : 'upsert',
+          baseVersion: conflict.serverVersion,
+          base: server,
+          row: merged === null ? null : codec.pushRow(merged),
+          conflicts: change.conflicts + 1,
+        };
+        await deleteFrozenChange(tx, change.ord);
+        await insertFrozenChange(tx, next);
+        const pk = codec.encodePk(change.pk);
+        const pending = await readPending(tx, change.tbl, pk);
+        if (merged === null) {
+          if (!pending) await tx.run(codec.deleteSql, [pk]);
+        } else if (!pending) {
+          await tx.run(codec.upsertSql, codec.encode(fullRow(table.columns, merged)));
+        } else if (pending.op !== 'D') {
+          const current = await tx.all(codec.selectSql, [pk]);
+          if (current[0]) {
+            const rebased = rebaseRow(
+              table,
+              codec.decode(current[0]),
+              change.row,
+              fullRow(table.columns, merged),
+            );
+            await tx.run(codec.upsertSql, codec.encode(rebased));
+          }
+        }
+        reports.push({ table: change.tbl, pk: change.pk, outcome: 'rebase' });
+        break;
+      }
+      case 'manual':
+        await deleteFrozenChange(tx, change.ord);
+        await tx.run(
+          'INSERT OR REPLACE INTO ferry_conflicts (tbl, pk, op, local, base, server, base_version, server_version, server_deleted, reason, first_at, at) ' +
+            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          [
+            change.tbl,
+            change.pk,
+            change.op,
+            local === null ? null : JSON.stringify(local),
+            change.base === null ? null : JSON.stringify(change.base),
+            server === null ? null : JSON.stringify(server),
+            change.baseVersion,
+            conflict.serverVersion,
+            conflict.serverDeleted ? 1 : 0,
+            outcome.reason,
+            change.firstAt,
+            ctx.now(),
+          ],
+        );
+        remaining--;
+        reports.push({
+          table: change.tbl,
+          pk: change.pk,
+          outcome: 'manual',
+          reason: outcome.reason,
+        });
+        break;
+    }
+  }
+  if (remaining === 0) await clearFrozenBundle(tx);
+  else await tx.run('UPDATE ferry_bundle SET attempts = attempts + 1 WHERE id = 1');
+  await setApplying(tx, false);
+  return reports;
+}
+
+function fullRow(columns: readonly { name: string }[], row: Row): Row {
+  const out: Row = {};
+  for (const column of columns) {
+    const value = row[column.name];
+    out[column.name] = value === undefined ? null : value;
+  }
+  return out;
+}

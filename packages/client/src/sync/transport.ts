@@ -1,0 +1,276 @@
+import { ErrorBodySchema, FerryError } from '@ferry/protocol';
+import type { GetTokenOptions } from '../types.js';
+
+/** Options of {@link Transport}. */
+export interface TransportOptions {
+  readonly url: string;
+  readonly fetch: typeof fetch;
+  readonly getToken: (options?: GetTokenOptions) => string | Promise<string>;
+  readonly timeoutMs: number;
+}
+
+/** `details` of every error a request throws. */
+export interface RequestErrorDetails {
+  /** The server's `Retry-After`, in seconds. */
+  readonly retryAfterSeconds?: number;
+  /** The request id the server sent (`x-request-id`), else the bundle id of a push. */
+  readonly correlationId?: string;
+  /** Anything else: the server's `error.details` fields, `conflicts` of a 409. */
+  readonly [key: string]: unknown;
+}
+
+/** One request's options. */
+export interface RequestOptions {
+  readonly signal?: AbortSignal | undefined;
+  /** Used as the error's correlation id when the server sends none. */
+  readonly correlationId?: string | undefined;
+  /** Overrides the transport's timeout (a snapshot download takes longer). */
+  readonly timeoutMs?: number | undefined;
+}
+
+/**
+ * HTTP to the Ferry server: bearer token, JSON bodies, a timeout and an abort signal per request,
+ * and every failure as a {@link FerryError}: `network` (fetch or socket failed), `timeout`,
+ * `aborted`, or the protocol's error code from the body with `status` = the HTTP status
+ * (`bad_response` when the body is not a Ferry error).
+ */
+export class Transport {
+  readonly #options: TransportOptions;
+  readonly #base: string;
+
+  constructor(options: TransportOptions) {
+    this.#options = options;
+    this.#base = options.url.replace(/\/+$/, '');
+  }
+
+  /** POSTs JSON and returns the parsed JSON answer of a 2xx response (unvalidated). */
+  async postJson(path: string, body: unknown, options: RequestOptions = {}): Promise<unknown> {
+    const response = await this.#request(path, 'POST', JSON.stringify(body), options);
+    return this.#readJson(response, options);
+  }
+
+  /** GETs JSON. */
+  async getJson(path: string, options: RequestOptions = {}): Promise<unknown> {
+    const response = await this.#request(path, 'GET', undefined, options);
+    return this.#readJson(response, options);
+  }
+
+  /**
+   * GETs a streamed body. The returned `done()` must be called when reading ends (it clears the
+   * timeout); errors while reading should go through {@link Transport.readError}.
+   */
+  async getStream(
+    path: string,
+    options: RequestOptions = {},
+  ): Promise<{ response: Response; signal: AbortSignal; done: () => void }> {
+    const { signal, timeout, done } = this.#signals(options);
+    try {
+      const response = await this.#send(path, 'GET', undefined, signal);
+      if (!response.ok) {
+        throw await errorFromResponse(response, options.correlationId);
+      }
+      return { response, signal, done };
+    } catch (error) {
+      done();
+      throw classifyFetchError(error, options.signal, timeout);
+    }
+  }
+
+  /** Classifies an error thrown while reading a streamed body. */
+  readError(
+    error: unknown,
+    callerSignal: AbortSignal | undefined,
+    signal: AbortSignal,
+  ): FerryError {
+    if (error instanceof FerryError) return error;
+    if (callerSignal?.aborted)
+      return new FerryError('aborted', 'the request was aborted', { cause: error });
+    if (signal.aborted) return new FerryError('timeout', 'the request timed out', { cause: error });
+    return new FerryError('network', `reading the response failed: ${messageOf(error)}`, {
+      cause: error,
+    });
+  }
+
+  async #request(
+    path: string,
+    method: string,
+    body: string | undefined,
+    options: RequestOptions,
+  ): Promise<{ response: Response; text: string }> {
+    const { signal, timeout, done } = this.#signals(options);
+    try {
+      const response = await this.#send(path, method, body, signal);
+      if (!response.ok) throw await errorFromResponse(response, options.correlationId);
+      return { response, text: await response.text() };
+    } catch (error) {
+      throw classifyFetchError(error, options.signal, timeout);
+    } finally {
+      done();
+    }
+  }
+
+  async #send(
+    path: string,
+    method: string,
+    body: string | undefined,
+    signal: AbortSignal,
+  ): Promise<Response> {
+    const token = await fetchToken(this.#options.getToken);
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      accept: 'application/json',
+    };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    return this.#options.fetch(this.#base + path, {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+      signal,
+    });
+  }
+
+  #readJson(result: { response: Response; text: string }, options: RequestOptions): unknown {
+    try {
+      return JSON.parse(result.text) as unknown;
+    } catch (error) {
+      throw new FerryError('bad_response', 'the server answered with malformed JSON', {
+        cause: error,
+        status: result.response.status,
+        details: detailsOf(result.response, options.correlationId, undefined),
+      });
+    }
+  }
+
+  #signals(options: RequestOptions): {
+    signal: AbortSignal;
+    timeout: AbortController;
+    done: () => void;
+  } {
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new FerryError('timeout', 'the request timed out')),
+      options.timeoutMs ?? this.#options.timeoutMs,
+    );
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, timeout.signal])
+      : timeout.signal;
+    return { signal, timeout, done: () => clearTimeout(timer) };
+  }
+}
+
+/** The part of a zod schema {@link parseAnswer} uses. */
+export interface AnswerSchema<T> {
+  safeParse(value: unknown): { success: true; data: T } | { success: false; error: unknown };
+}
+
+/**
+ * Calls the app's `getToken`; a failure (or something that is not a non-empty string) is
+ * `unauthorized`, so the caller treats it like a refused token.
+ */
+export async function fetchToken(getToken: TransportOptions['getToken']): Promise<string> {
+  let token: unknown;
+  try {
+    token = await getToken();
+  } catch (error) {
+    throw new FerryError('unauthorized', `getToken failed: ${messageOf(error)}`, { cause: error });
+  }
+  if (typeof token !== 'string' || token.length === 0) {
+    throw new FerryError('unauthorized', 'getToken returned no token');
+  }
+  return token;
+}
+
+/** Validates a 2xx answer at the trust boundary; a mismatch is `bad_response`. */
+export function parseAnswer<T>(schema: AnswerSchema<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new FerryError('bad_response', `the server's ${what} answer is malformed`, {
+      cause: parsed.error,
+    });
+  }
+  return parsed.data;
+}
+
+/** The {@link FerryError} of a non-2xx response. */
+export async function errorFromResponse(
+  response: Response,
+  correlationId: string | undefined,
+): Promise<FerryError> {
+  let text = '';
+  try {
+    text = await response.text();
+  } catch {
+    // A body that cannot be read still has a status.
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text) as unknown;
+  } catch {
+    body = undefined;
+  }
+  const parsed = ErrorBodySchema.safeParse(body);
+  if (!parsed.success) {
+    return new FerryError(
+      'bad_response',
+      `HTTP ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
+      { status: response.status, details: detailsOf(response, correlationId, undefined) },
+    );
+  }
+  const { error, conflicts } = parsed.data;
+  const details = detailsOf(response, correlationId, error.details);
+  return new FerryError(error.code as FerryError['code'], error.message, {
+    status: response.status,
+    details: conflicts ? { ...details, conflicts } : details,
+  });
+}
+
+function detailsOf(
+  response: Response,
+  correlationId: string | undefined,
+  serverDetails: unknown,
+): RequestErrorDetails {
+  const details: Record<string, unknown> =
+    typeof serverDetails === 'object' && serverDetails !== null && !Array.isArray(serverDetails)
+      ? { ...(serverDetails as Record<string, unknown>) }
+      : serverDetails === undefined
+        ? {}
+        : { server: serverDetails };
+  const retryAfter = parseRetryAfter(response.headers.get('retry-after'));
+  if (retryAfter !== undefined) details['retryAfterSeconds'] = retryAfter;
+  const requestId = response.headers.get('x-request-id') ?? correlationId;
+  if (requestId) details['correlationId'] = requestId;
+  return details;
+}
+
+/** `Retry-After` as seconds: delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed);
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
+}
+
+function classifyFetchError(
+  error: unknown,
+  callerSignal: AbortSignal | undefined,
+  timeout: AbortController,
+): FerryError {
+  if (error instanceof FerryError && error.status !== undefined) return error;
+  if (callerSignal?.aborted) {
+    return new FerryError('aborted', 'the request was aborted', { cause: error });
+  }
+  if (timeout.signal.aborted) {
+    return new FerryError('timeout', 'the request timed out', { cause: error });
+  }
+  if (error instanceof FerryError) return error;
+  return new FerryError('network', `the request failed: ${messageOf(error)}`, { cause: error });
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as { cause?: unknown }).cause;
+    return cause instanceof Error ? `${error.message} (${cause.message})` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,233 @@
+import type {
+  BuiltinConflictPolicy,
+  ConflictResolver,
+  FerryError,
+  PrimaryKey,
+  Row,
+  Schema,
+} from '@ferry/protocol';
+import type { IntegrityViolation } from './apply/integrity-gate.js';
+import type { SqliteDriver } from './driver/sqlite-driver.js';
+
+/**
+ * Named moments where the client calls `hooks.at(point)`. Crash tests kill the process there;
+ * a deterministic simulator can interleave other work. Costs nothing when no hook is set.
+ *
+ * | point | when |
+ * |---|---|
+ * | `after-outbox-write` | inside a local write transaction, after its changes were captured, before `COMMIT` |
+ * | `after-local-commit` | a local write committed |
+ * | `after-freeze-before-send` | the next bundle is frozen and stored, before the request |
+ * | `after-server-commit-before-response` | a push answer arrived (the server committed), nothing read or applied yet |
+ * | `after-response-before-local-ack` | the answer is read, before its result is applied locally |
+ * | `mid-pull-apply` | inside the transaction applying a page, after half its rows |
+ * | `after-apply-before-checkpoint` | inside that transaction, all rows applied, checkpoint not yet written |
+ * | `during-hydration-download` | a snapshot is being downloaded (after its first chunk was staged) |
+ * | `during-hydration` | inside the transaction that applies a snapshot, after half its rows |
+ */
+export const HOOK_POINTS = [
+  'after-outbox-write',
+  'after-local-commit',
+  'after-freeze-before-send',
+  'after-server-commit-before-response',
+  'after-response-before-local-ack',
+  'mid-pull-apply',
+  'after-apply-before-checkpoint',
+  'during-hydration-download',
+  'during-hydration',
+] as const;
+/** One of {@link HOOK_POINTS}. */
+export type HookPoint = (typeof HOOK_POINTS)[number];
+
+/** Fault-injection and simulation hooks. */
+export interface ClientHooks {
+  /**
+   * Called at each {@link HookPoint}. May return a promise, which is awaited where the client is
+   * in async code; inside a synchronous step (the middle of a transaction) it is not awaited.
+   */
+  at?(point: HookPoint): void | Promise<void>;
+}
+
+/** Options of `getToken`. */
+export interface GetTokenOptions {
+  /** The last token was refused (401): return a fresh one. */
+  readonly forceRefresh?: boolean;
+}
+
+/** A policy name or a custom resolver for a table. */
+export type ResolverSetting = BuiltinConflictPolicy | ConflictResolver;
+
+/** Options of `createClient`. */
+export interface ClientOptions<S extends Schema = Schema> {
+  readonly schema: S;
+  readonly driver: SqliteDriver;
+  /** The server's base URL, e.g. `https://sync.example.com`. */
+  readonly url: string;
+  /** The bearer token (a JWT whose `sub` is the user id); called before every request. */
+  readonly getToken: (options?: GetTokenOptions) => string | Promise<string>;
+  /** This install's writer id (a UUID). Default: generated once and kept in the file. */
+  readonly sourceId?: string;
+  /** Called with every error of a sync cycle, besides being thrown and kept in the status. */
+  readonly onError?: (error: FerryError) => void;
+  /**
+   * Conflict resolvers: by table name (overriding the table's `conflictPolicy`), and by the name
+   * of every custom policy the schema uses.
+   */
+  readonly resolvers?: Readonly<Record<string, ResolverSetting>>;
+  /** Default `globalThis.fetch`. */
+  readonly fetch?: typeof fetch;
+  /** The clock, ms since the epoch. Default `Date.now`. */
+  readonly now?: () => number;
+  readonly hooks?: ClientHooks;
+  /** Per-request timeout (default 30,000 ms; a snapshot download gets ten times that). */
+  readonly requestTimeoutMs?: number;
+  /** Bundle limits: default the protocol's (10,000 changes, 10 MiB). */
+  readonly limits?: { readonly maxChanges?: number; readonly maxBodyBytes?: number };
+  /** Rows per pull page asked for (default 5,000). */
+  readonly pullLimit?: number;
+  /** Automatic rebase-and-retry rounds per row before a conflict becomes manual (default 3). */
+  readonly maxConflictRetries?: number;
+  /**
+   * How a client that never synced starts: `hydrate` from `GET /v1/snapshot` (default), or `pull`
+   * every bundle from 0.
+   */
+  readonly initialSync?: 'hydrate' | 'pull';
+}
+
+/** What a sync cycle should do (see the scheduler's cycle kinds). */
+export type SyncKind = 'full' | 'push' | 'pull' | 'hydrate';
+
+/** Options of `client.sync`. */
+export interface SyncOptions {
+  /** Default `full`: push and pull, in one round trip per step (`POST /v1/sync`). */
+  readonly kind?: SyncKind;
+  readonly signal?: AbortSignal;
+  /** Stop after this many round trips (default 1,000); the report says what is left. */
+  readonly maxRoundTrips?: number;
+}
+
+/** How one conflicting row was settled in a cycle. */
+export interface ConflictReport {
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  readonly outcome: 'adopt-server' | 'rebase' | 'manual';
+  readonly reason?: string;
+}
+
+/** A row set aside in a cycle. */
+export interface DeadLetterReport {
+  readonly id: number;
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** What one `client.sync()` did. */
+export interface SyncReport {
+  /** Changes the server committed from this client. */
+  readonly pushed: number;
+  /** Bundles of this client the server committed. */
+  readonly bundlesPushed: number;
+  /** Row effects applied from pulls (rows already known are not counted). */
+  readonly pulled: number;
+  /** Bundles applied from pulls, this client's own included. */
+  readonly bundlesPulled: number;
+  readonly conflicts: readonly ConflictReport[];
+  readonly deadLettered: readonly DeadLetterReport[];
+  /** A snapshot replaced the server state during the cycle. */
+  readonly hydrated: boolean;
+  /** The pull checkpoint after the cycle. */
+  readonly checkpoint: number;
+  /** Optional references that dangle after a page (never block). */
+  readonly warnings: readonly IntegrityViolation[];
+  /** Pending changes remain that this cycle did not send (round-trip limit). */
+  readonly morePush: boolean;
+  /** The pull stopped before the server's horizon (round-trip limit). */
+  readonly morePull: boolean;
+  /** Highest bundleSeq applied locally (the checkpoint). */
+  readonly bundleSeq: number;
+}
+
+/** The engine's activity. */
+export type ClientState = 'idle' | 'syncing' | 'hydrating' | 'blocked-auth' | 'error' | 'closed';
+
+/** The bundle in flight. */
+export interface InFlightStatus {
+  readonly sourceBundleId: number;
+  readonly changes: number;
+  readonly frozenAt: number;
+  readonly attempts: number;
+  /** The server's bundleSeq once it answered committed (the bundle then waits for the pull). */
+  readonly committedSeq: number | null;
+}
+
+/**
+ * What an app shows about sync ("Sync paused — check connection"). Counts come from the last
+ * refresh: after every cycle and `readStatus()`.
+ */
+export interface ClientStatus {
+  readonly state: ClientState;
+  /** Rows with pending local changes (not yet in a bundle). */
+  readonly pending: number;
+  /** When the oldest pending or in-flight change was made (ms), or null. */
+  readonly oldestPendingAt: number | null;
+  /** Age of that change at the time of the refresh (ms), or null. */
+  readonly oldestPendingAgeMs: number | null;
+  readonly inFlight: InFlightStatus | null;
+  readonly lastPushAt: number | null;
+  readonly lastPullAt: number | null;
+  readonly lastSyncAt: number | null;
+  /** The pull checkpoint (`after`), or null before the first sync. */
+  readonly checkpoint: number | null;
+  readonly conflicts: number;
+  readonly deadLetters: number;
+  /** The error of the last failed cycle, cleared by the next successful one. */
+  readonly lastError: FerryError | null;
+  /** The last page refused by the integrity gate, with the references that dangled. */
+  readonly integrity: {
+    readonly at: number;
+    readonly violations: readonly IntegrityViolation[];
+  } | null;
+  readonly sourceId: string;
+  readonly userId: string | null;
+}
+
+/** A change the server rejected for good, kept with its error. */
+export interface DeadLetter {
+  readonly id: number;
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  readonly op: 'upsert' | 'delete';
+  /** The row as it was sent (null for a delete). */
+  readonly row: Row | null;
+  readonly baseVersion: number | null;
+  readonly code: string;
+  readonly message: string;
+  readonly status: number | null;
+  readonly at: number;
+}
+
+/** A conflict waiting for the app. */
+export interface ManualConflict {
+  readonly id: number;
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  /** The local change: its row, or null for a delete. */
+  readonly local: Row | null;
+  /** The row the local change was made on (null: it did not exist). */
+  readonly base: Row | null;
+  /** The server's row when the conflict was recorded (null: deleted or never existed). */
+  readonly server: Row | null;
+  readonly serverVersion: number | null;
+  readonly serverDeleted: boolean;
+  readonly reason: string;
+  readonly at: number;
+}
+
+/**
+ * How the app settles a manual conflict: `server` drops the local change, `client` pushes the
+ * local row as it is now against the server's current version, `{ row }` writes that row (or
+ * deletes, for null) and pushes it.
+ */
+export type ConflictChoice = 'server' | 'client' | { readonly row: Row | null };

@@ -1,0 +1,126 @@
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isFerryError } from '@ferry/protocol';
+import { startFaultProxy, type FaultProxy } from '../fault-proxy/fault-proxy.js';
+import { rowsOf, serverRows, startHarness, uuid, type Harness } from '../support/ferry-harness.js';
+
+describe('hydration from GET /v1/snapshot', () => {
+  let h: Harness | undefined;
+  let proxy: FaultProxy | undefined;
+  afterEach(async () => {
+    await proxy?.close();
+    await h?.close();
+    proxy = undefined;
+  });
+
+  async function seed(count: number) {
+    const peer = await h!.client('peer');
+    const listId = uuid();
+    await peer.write((tx) => {
+      tx.insert('lists', { id: listId, name: 'seed' });
+      for (let i = 0; i < count; i++)
+        tx.insert('todos', { id: uuid(), list_id: listId, title: `t${i}` });
+    });
+    await peer.sync();
+    return { peer, listId };
+  }
+
+  it('a first start hydrates, keeps local writes made before it on top, and then pushes them', async () => {
+    h = await startHarness();
+    await seed(30);
+    const a = await h.client('a');
+    const myList = uuid();
+    await a.write((tx) => {
+      tx.insert('lists', { id: myList, name: 'offline list' });
+      tx.insert('todos', { id: uuid(), list_id: myList, title: 'offline' });
+    });
+    const report = await a.sync();
+    expect(report).toMatchObject({ hydrated: true, pushed: 2, checkpoint: 2 });
+    expect(await rowsOf(a, 'todos')).toHaveLength(31);
+    expect(await rowsOf(a, 'todos')).toEqual(await serverRows(h, 'alice', 'todos'));
+  });
+
+  it('history_pruned leads to a hydration that keeps pending local changes', async () => {
+    h = await startHarness({ server: { retention: { maxBundlesPerUser: 1, intervalMs: 0 } } });
+    const { peer, listId } = await seed(3);
+    const a = await h.client('a');
+    await a.sync();
+    const [shared] = await rowsOf(a, 'todos');
+    // a goes offline and edits; meanwhile the peer commits more and the server prunes history.
+    const mine = uuid();
+    await a.write((tx) => {
+      tx.insert('todos', { id: mine, list_id: listId, title: 'offline' });
+      tx.update('todos', String(shared!.id), { done: true });
+    });
+    for (let i = 0; i < 3; i++) {
+      await peer.write((tx) =>
+        tx.insert('todos', { id: uuid(), list_id: listId, title: `later ${i}` }),
+      );
+      await peer.sync();
+    }
+    await h.server.prune();
+    const report = await a.sync();
+    expect(report.hydrated).toBe(true);
+    expect(report.pushed).toBe(2);
+    const server = await serverRows(h, 'alice', 'todos');
+    expect(server).toHaveLength(7);
+    expect(server.find((t) => t.id === mine)).toMatchObject({ title: 'offline' });
+    expect(server.find((t) => t.id === shared!.id)).toMatchObject({ done: true });
+    expect(await rowsOf(a, 'todos')).toEqual(server);
+    await peer.sync();
+    expect(await rowsOf(peer, 'todos')).toEqual(server);
+  });
+
+  it('cursor_unknown (a checkpoint beyond the server, as after a restore) leads to a hydration', async () => {
+    h = await startHarness();
+    await seed(2);
+    const a = await h.client('a');
+    await a.sync();
+    await a.close();
+    const db = new Database(h.dbPath('a'));
+    db.prepare("UPDATE ferry_state SET value = 99 WHERE key = 'checkpoint'").run();
+    db.close();
+    const reopened = await h.client('a');
+    const report = await reopened.sync();
+    expect(report).toMatchObject({ hydrated: true, checkpoint: 1 });
+    expect(await rowsOf(reopened, 'todos')).toEqual(await serverRows(h, 'alice', 'todos'));
+  });
+
+  it('an incomplete snapshot stream is discarded: nothing applied, the checkpoint unset', async () => {
+    h = await startHarness();
+    await seed(2000);
+    proxy = await startFaultProxy({
+      target: h.url,
+      eligible: (_method, path) => path.startsWith('/v1/snapshot'),
+    });
+    const a = await h.client('a', 'alice', { url: proxy.url });
+    const mine = uuid();
+    await a.write((tx) => tx.insert('lists', { id: mine, name: 'offline' }));
+    proxy.plan('reset-response');
+    const error = await a.sync().catch((e: unknown) => e);
+    expect(isFerryError(error)).toBe(true);
+    expect(['network', 'bad_response']).toContain((error as { code: string }).code);
+    expect(proxy.stats['reset-response']).toBe(1);
+    expect(await rowsOf(a, 'todos')).toEqual([]);
+    expect((await rowsOf(a, 'lists')).map((l) => l.id)).toEqual([mine]);
+    expect(await a.readStatus()).toMatchObject({ checkpoint: null, pending: 1 });
+    const report = await a.sync();
+    expect(report.hydrated).toBe(true);
+    expect(await rowsOf(a, 'todos')).toHaveLength(2000);
+    expect(await rowsOf(a, 'lists')).toEqual(await serverRows(h, 'alice', 'lists'));
+  });
+
+  it('hydrate() on demand replaces server state and removes rows the server no longer has', async () => {
+    h = await startHarness();
+    const { peer, listId } = await seed(3);
+    const a = await h.client('a');
+    await a.sync();
+    await peer.write((tx) => tx.delete('lists', listId));
+    await peer.sync();
+    const report = await a.hydrate();
+    expect(report.hydrated).toBe(true);
+    expect(await rowsOf(a, 'todos')).toEqual([]);
+    expect(await rowsOf(a, 'lists')).toEqual([]);
+    expect((await a.readStatus()).checkpoint).toBe(2);
+  });
+});
