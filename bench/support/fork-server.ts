@@ -1,5 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { PgSchemas } from './pg.js';
+import type { BenchStore } from './todo-server.js';
 
 /** A bench server running in a child process (see server-process.ts). */
 export interface ForkedServer {
@@ -9,15 +11,39 @@ export interface ForkedServer {
   baseline(): Promise<{ rss_mb: number; max_rss_mb: number }>;
   /** The server's RSS peak since the baseline, and its lifetime max RSS, in MB. */
   peak(): Promise<{ rss_mb: number; max_rss_mb: number }>;
+  /** CPU seconds the server process used so far (user + system). */
+  cpu(): Promise<{ cpu_s: number }>;
   stop(): Promise<void>;
 }
 
-/** Forks a bench server with the example schema on a temporary SQLite file. */
-export async function forkBenchServer(): Promise<ForkedServer> {
+/** Options of {@link forkBenchServer}. */
+export interface ForkOptions {
+  /** Default 'sqlite' (a temporary file). */
+  readonly store?: BenchStore;
+  /** PostgreSQL: the schemas (shared by every instance forked with them). */
+  readonly pgSchemas?: PgSchemas;
+  /** PostgreSQL: pool size of the instance. */
+  readonly pgPoolMax?: number;
+  /** PostgreSQL: how long a request may wait for a pooled connection. */
+  readonly pgConnectionTimeoutMs?: number;
+}
+
+/** Forks a bench server with the example schema. */
+export async function forkBenchServer(options: ForkOptions = {}): Promise<ForkedServer> {
   const script = fileURLToPath(new URL('./server-process.ts', import.meta.url));
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_STORE: options.store ?? 'sqlite' };
+  if (options.pgSchemas) {
+    env.BENCH_PG_BUSINESS = options.pgSchemas.business;
+    env.BENCH_PG_META = options.pgSchemas.meta;
+  }
+  if (options.pgPoolMax !== undefined) env.BENCH_PG_POOL_MAX = String(options.pgPoolMax);
+  if (options.pgConnectionTimeoutMs !== undefined) {
+    env.BENCH_PG_CONNECT_TIMEOUT_MS = String(options.pgConnectionTimeoutMs);
+  }
   const child = fork(script, [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env,
   });
   const { url, token } = await once<{ url: string; token: string }>(child);
   const ask = <T>(message: string) => {
@@ -30,6 +56,7 @@ export async function forkBenchServer(): Promise<ForkedServer> {
     token,
     baseline: () => ask('baseline'),
     peak: () => ask('peak'),
+    cpu: () => ask('cpu'),
     async stop() {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.send('stop');
@@ -40,7 +67,11 @@ export async function forkBenchServer(): Promise<ForkedServer> {
 
 function once<T>(child: ChildProcess): Promise<T> {
   return new Promise((resolve, reject) => {
-    child.once('message', (message) => resolve(message as T));
-    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}`)));
+    const onExit = (code: number | null) => reject(new Error(`bench server exited with ${code}`));
+    child.once('message', (message) => {
+      child.off('exit', onExit);
+      resolve(message as T);
+    });
+    child.once('exit', onExit);
   });
 }

@@ -1,13 +1,22 @@
 /**
- * A bench server in a child process of its own, so a bench can report the server's memory
- * apart from the client's. Forked by `forkBenchServer()`; talks over IPC: sends `{url, token}`
- * when listening, answers `baseline` (restarts the RSS peak) and `peak` with
- * `{rss_mb, max_rss_mb}`, exits on `stop`.
+ * A bench server in a child process of its own, so a bench can report the server's memory and
+ * CPU apart from the client's. Forked by `forkBenchServer()`; environment: BENCH_STORE
+ * (`sqlite` or `postgres`), BENCH_PG_BUSINESS and BENCH_PG_META (shared PostgreSQL schemas),
+ * BENCH_PG_POOL_MAX, BENCH_PG_CONNECT_TIMEOUT_MS. Talks over IPC: sends `{url, token}` when listening, answers `baseline`
+ * (restarts the RSS peak) and `peak` with `{rss_mb, max_rss_mb}`, `cpu` with `{cpu_s}`, and
+ * exits on `stop`.
  */
 import { round } from './report.js';
-import { startBenchServer } from './todo-server.js';
+import { startBenchServer, type BenchStore } from './todo-server.js';
 
-const bench = await startBenchServer();
+const store = (process.env.BENCH_STORE ?? 'sqlite') as BenchStore;
+const business = process.env.BENCH_PG_BUSINESS;
+const meta = process.env.BENCH_PG_META;
+const bench = await startBenchServer({
+  store,
+  ...(business && meta ? { pgSchemas: { business, meta } } : {}),
+  ...(process.env.BENCH_PG_POOL_MAX ? { pgPoolMax: Number(process.env.BENCH_PG_POOL_MAX) } : {}),
+});
 let peak = process.memoryUsage().rss;
 const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
 const mb = (bytes: number) => round(bytes / 1024 / 1024);
@@ -18,6 +27,9 @@ process.on('message', (message: string) => {
   } else if (message === 'peak') {
     peak = Math.max(peak, process.memoryUsage().rss);
     process.send!({ rss_mb: mb(peak), max_rss_mb: round(process.resourceUsage().maxRSS / 1024) });
+  } else if (message === 'cpu') {
+    const usage = process.cpuUsage();
+    process.send!({ cpu_s: round((usage.user + usage.system) / 1e6) });
   } else if (message === 'stop') {
     clearInterval(sampler);
     void bench.close().then(() => process.exit(0));

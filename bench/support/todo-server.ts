@@ -1,31 +1,86 @@
 /**
- * A Ferry server with the example schema on a temporary SQLite file, and a client that pushes
- * todos to it over HTTP on loopback. For server benches.
+ * A Ferry server with the example schema on a temporary SQLite file or on fresh PostgreSQL
+ * schemas, and a client that pushes todos to it over HTTP on loopback. For server benches.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { todoSchema } from '@ferry/example-todo';
-import { createFerryServer, createSqliteStore, signToken, type FerryServer } from '@ferry/server';
+import {
+  createFerryServer,
+  createSqliteStore,
+  signToken,
+  type FerryServer,
+  type ServerStore,
+} from '@ferry/server';
+import { createPostgresStore } from '@ferry/server/postgres';
+import { benchDatabaseUrl, dropPgSchemas, freshPgSchemas, type PgSchemas } from './pg.js';
 
 export const BENCH_SECRET = 'bench-secret-bench-secret-bench!';
+
+/** The stores a bench server can run on. */
+export type BenchStore = 'sqlite' | 'postgres';
 
 export interface BenchServer {
   readonly server: FerryServer;
   readonly url: string;
+  readonly store: BenchStore;
+  /** The SQLite file ('' on PostgreSQL). */
   readonly dbPath: string;
   readonly token: string;
   close(): Promise<void>;
 }
 
-/** Starts a server on a fresh temporary file (or `dbPath`), listening on 127.0.0.1. */
-export async function startBenchServer(dbPath?: string): Promise<BenchServer> {
-  const dir = dbPath ? undefined : mkdtempSync(join(tmpdir(), 'ferry-bench-'));
-  const path = dbPath ?? join(dir!, 'ferry.db');
+export interface BenchServerOptions {
+  /** Default 'sqlite'. */
+  readonly store?: BenchStore;
+  /** SQLite: the file (default a fresh temporary one). */
+  readonly dbPath?: string;
+  /** PostgreSQL: schemas shared with other instances (default fresh ones, dropped on close). */
+  readonly pgSchemas?: PgSchemas;
+  /** PostgreSQL: connections of this instance's pool (default 10). */
+  readonly pgPoolMax?: number;
+  /** PostgreSQL: how long a request may wait for a pooled connection (default the store's 5 s). */
+  readonly pgConnectionTimeoutMs?: number;
+}
+
+/** Starts a server listening on 127.0.0.1; a string is a SQLite file path (as before). */
+export async function startBenchServer(
+  options: BenchServerOptions | string = {},
+): Promise<BenchServer> {
+  const opts: BenchServerOptions = typeof options === 'string' ? { dbPath: options } : options;
+  const kind = opts.store ?? 'sqlite';
+  let store: ServerStore;
+  let dbPath = '';
+  let cleanup: () => Promise<void>;
+  if (kind === 'postgres') {
+    const schemas = opts.pgSchemas ?? freshPgSchemas();
+    store = createPostgresStore({
+      connectionString: benchDatabaseUrl(),
+      schemaName: schemas.meta,
+      businessSchema: schemas.business,
+      pool: {
+        max: opts.pgPoolMax ?? 10,
+        ...(opts.pgConnectionTimeoutMs !== undefined
+          ? { connectionTimeoutMillis: opts.pgConnectionTimeoutMs }
+          : {}),
+      },
+    });
+    cleanup = async () => {
+      if (!opts.pgSchemas) await dropPgSchemas(schemas);
+    };
+  } else {
+    const dir = opts.dbPath ? undefined : mkdtempSync(join(tmpdir(), 'ferry-bench-'));
+    dbPath = opts.dbPath ?? join(dir!, 'ferry.db');
+    store = createSqliteStore({ path: dbPath });
+    cleanup = async () => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    };
+  }
   const server = await createFerryServer({
     schema: todoSchema,
-    store: createSqliteStore({ path }),
+    store,
     auth: { jwtSecret: BENCH_SECRET },
     logger: false,
     limits: { rateLimit: false, maxPullLimit: 100_000 },
@@ -35,11 +90,12 @@ export async function startBenchServer(dbPath?: string): Promise<BenchServer> {
   return {
     server,
     url,
-    dbPath: path,
+    store: kind,
+    dbPath,
     token,
     async close() {
       await server.close();
-      if (dir) rmSync(dir, { recursive: true, force: true });
+      await cleanup();
     },
   };
 }

@@ -150,9 +150,11 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
 
   const stopListening = store.onCommit((bundles: readonly CommittedBundle[]) => {
     for (const bundle of bundles) {
+      hub.poke(bundle.userId, bundle.bundleSeq);
+      // Another instance (or SQL outside any server) committed it: that one counts it.
+      if (bundle.remote) continue;
       metrics.bundlesCommitted.inc({ origin: bundle.origin });
       metrics.bundleRows.observe(bundle.rowCount);
-      hub.poke(bundle.userId, bundle.bundleSeq);
       if (bundle.origin === 'backend') {
         logger.info(
           { userId: bundle.userId, bundleSeq: bundle.bundleSeq, rows: bundle.rowCount },

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli.js';
-import { loadSchema, parseServeArgs, startServe } from './serve.js';
+import { loadSchema, parseServeArgs, redactUrl, startServe } from './serve.js';
 
 function io() {
   const out: string[] = [];
@@ -38,10 +38,29 @@ describe('ferry serve', () => {
     expect(parseServeArgs(['--nope'])).toMatchObject({ ok: false });
   });
 
-  it('answers --postgres with "not yet supported" and a non-zero exit', async () => {
+  it('says that PostgreSQL does not answer and exits non-zero when --postgres names a dead database', async () => {
     const t = io();
-    expect(await runCli(['serve', '--postgres', 'postgres://127.0.0.1/test'], t.io)).not.toBe(0);
-    expect(t.err.join('\n')).toContain('not yet supported');
+    expect(
+      await runCli(
+        ['serve', '--port', '0', '--postgres', 'postgres://u:secret@127.0.0.1:1/x'],
+        t.io,
+      ),
+    ).toBe(1);
+    expect(t.err.join('\n')).toContain('PostgreSQL is unavailable');
+    expect(t.err.join('\n')).not.toContain('secret');
+  });
+
+  it('parses --postgres and --pg-schema, and never prints a connection password', () => {
+    expect(
+      parseServeArgs(['--postgres', 'postgres://127.0.0.1/app', '--pg-schema', 'sync']),
+    ).toMatchObject({
+      ok: true,
+      options: { postgres: 'postgres://127.0.0.1/app', pgSchema: 'sync' },
+    });
+    expect(redactUrl('postgres://ferry:hunter2@db.internal:5432/app?sslmode=require')).toBe(
+      'postgres://ferry:***@db.internal:5432/app?sslmode=require',
+    );
+    expect(redactUrl('host=db password=hunter2')).not.toContain('hunter2');
   });
 
   it('rejects unknown commands and prints usage', async () => {

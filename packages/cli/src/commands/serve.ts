@@ -10,6 +10,7 @@ import {
   signToken,
   type FerryLogger,
   type FerryServer,
+  type ServerStore,
 } from '@ferry/server';
 import type { CliCommand, CliIo } from '../cli-command.js';
 
@@ -19,7 +20,10 @@ export interface ServeOptions {
   readonly port: number;
   /** Directory of the embedded SQLite store. */
   readonly data: string;
+  /** PostgreSQL connection URL: use the PostgreSQL store instead of SQLite. */
   readonly postgres: string | undefined;
+  /** Schema of the sync metadata with --postgres (default `ferry`). */
+  readonly pgSchema?: string | undefined;
   /** Module whose default export is the schema; undefined for the example schema. */
   readonly schema: string | undefined;
 }
@@ -32,7 +36,12 @@ Options:
   --host HOST       interface to listen on (default 127.0.0.1)
   --port PORT       port to listen on (default 8787; 0 picks a free one)
   --data DIR        directory of the embedded SQLite store (default ./ferry-data)
-  --postgres URL    use PostgreSQL instead (not yet supported)
+  --postgres URL    use the PostgreSQL store instead, e.g.
+                    postgres://user:password@127.0.0.1:5432/app (business
+                    tables in the connection's schema, usually public; sync
+                    metadata in the schema "ferry"); any number of servers
+                    may share one database
+  --pg-schema NAME  schema of the sync metadata with --postgres (default ferry)
   --schema FILE     module (.ts or .js) whose default export is the schema
                     (default: the example todo schema)
   -h, --help        show this help
@@ -57,6 +66,7 @@ export function parseServeArgs(
         port: { type: 'string', default: '8787' },
         data: { type: 'string', default: './ferry-data' },
         postgres: { type: 'string' },
+        'pg-schema': { type: 'string' },
         schema: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -77,6 +87,7 @@ export function parseServeArgs(
       port,
       data: values.data,
       postgres: values.postgres,
+      ...(values['pg-schema'] !== undefined ? { pgSchema: values['pg-schema'] } : {}),
       schema: values.schema,
     },
   };
@@ -137,20 +148,25 @@ export async function startServe(
   io: CliIo,
   logger?: FerryLogger | false,
 ): Promise<RunningServe> {
-  if (options.postgres !== undefined) {
-    throw new FerryError(
-      'not_supported',
-      '--postgres is not yet supported: the PostgreSQL store comes in a later release; use --data for the embedded SQLite store',
-    );
-  }
   const schema = await loadSchema(options.schema);
   const configured = io.env.FERRY_JWT_SECRET;
   const devSecret = configured ? undefined : randomBytes(32).toString('base64url');
   const secret = configured ?? devSecret!;
   const dbPath = resolve(options.data, 'ferry.db');
+  let store: ServerStore;
+  let storeLine: string;
+  if (options.postgres !== undefined) {
+    const { createPostgresStore } = await import('@ferry/server/postgres');
+    const metadataSchema = options.pgSchema ?? 'ferry';
+    store = createPostgresStore({ connectionString: options.postgres, schemaName: metadataSchema });
+    storeLine = `PostgreSQL at ${redactUrl(options.postgres)} (sync metadata in schema "${metadataSchema}")`;
+  } else {
+    store = createSqliteStore({ path: dbPath });
+    storeLine = `SQLite at ${dbPath}`;
+  }
   const server = await createFerryServer({
     schema,
-    store: createSqliteStore({ path: dbPath }),
+    store,
     auth: { jwtSecret: secret },
     ...(logger !== undefined ? { logger } : {}),
   });
@@ -162,7 +178,7 @@ export async function startServe(
     throw error;
   }
   io.out(`Ferry sync server (protocol 1) listening on ${url}`);
-  io.out(`  store:  SQLite at ${dbPath}`);
+  io.out(`  store:  ${storeLine}`);
   io.out(
     `  schema: ${options.schema ?? 'the example todo schema'} (${schema.tables.map((t) => t.name).join(', ')})`,
   );
@@ -192,7 +208,7 @@ export async function startServe(
 /** `ferry serve`: runs until SIGINT or SIGTERM, then shuts down gracefully. */
 export const serveCommand: CliCommand = {
   name: 'serve',
-  summary: 'run the Ferry sync server (embedded SQLite store by default)',
+  summary: 'run the Ferry sync server (embedded SQLite by default, PostgreSQL with --postgres)',
   async run(args, io) {
     const parsed = parseServeArgs(args);
     if (!parsed.ok) {
@@ -224,6 +240,20 @@ export const serveCommand: CliCommand = {
     return 0;
   },
 };
+
+/** A connection URL fit to print: the password replaced by `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    for (const key of ['password', 'sslpassword']) {
+      if (parsed.searchParams.has(key)) parsed.searchParams.set(key, '***');
+    }
+    return parsed.toString();
+  } catch {
+    return '(a connection string that is not a URL)';
+  }
+}
 
 function isSchema(value: unknown): value is Schema {
   return (

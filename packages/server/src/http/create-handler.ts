@@ -102,8 +102,10 @@ export function createHandler(context: HandlerContext): (request: Request) => Pr
       response = await dispatch(context, request, url, route, log);
       streaming = response.body !== null && isStream(response);
     } catch (error) {
-      response = responseForError(error);
-      if (!(error instanceof FerryError) || response.status >= 500) {
+      response = responseForError(error, context.retryAfterSeconds);
+      if (error instanceof FerryError && error.code === 'store_unavailable') {
+        context.logger.warn({ err: error, route: routeLabel, requestId }, 'store unavailable');
+      } else if (!(error instanceof FerryError) || response.status >= 500) {
         context.logger.error({ err: error, route: routeLabel, requestId }, 'request failed');
       }
     }

@@ -37,9 +37,16 @@ export function conflictResponse(conflicts: readonly Conflict[]): Response {
 
 /**
  * The answer for a thrown error: a {@link FerryError} with a protocol code keeps its code and
- * details; anything else is a 500 that reveals nothing.
+ * details; `store_unavailable` (the database does not answer) is a 503 `unavailable` with
+ * `Retry-After`, without the store's own message (it may name hosts); anything else is a 500
+ * that reveals nothing.
  */
-export function responseForError(error: unknown): Response {
+export function responseForError(error: unknown, retryAfterSeconds = 5): Response {
+  if (error instanceof FerryError && error.code === 'store_unavailable') {
+    return errorResponse('unavailable', 'the store is unavailable; retry later', undefined, {
+      'retry-after': String(retryAfterSeconds),
+    });
+  }
   if (error instanceof FerryError && isProtocolErrorCode(error.code)) {
     return errorResponse(error.code, error.message, error.details);
   }

@@ -80,6 +80,12 @@ export interface CommittedBundle {
   readonly rowCount: number;
   /** `push` for a client's push, `backend` for writes by backend code. */
   readonly origin: 'push' | 'backend';
+  /**
+   * True when this store instance did not commit the bundle itself but heard of it through
+   * the database (another server instance, or SQL outside any server, on a shared PostgreSQL):
+   * worth a poke, not worth counting again in this instance's metrics.
+   */
+  readonly remote?: boolean;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * Test helpers: a server on a temporary SQLite file, tokens, and small typed request helpers
- * that go either in-process (the fetch handler) or over real HTTP on 127.0.0.1.
+ * Test helpers: a server on a temporary SQLite file (or on fresh PostgreSQL schemas), tokens,
+ * and small typed request helpers that go either in-process (the fetch handler) or over real
+ * HTTP on 127.0.0.1.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +11,9 @@ import { todoSchema } from '@ferry/example-todo';
 import type { Change, Schema } from '@ferry/protocol';
 import { signToken } from '../auth.js';
 import { createFerryServer, type FerryServer, type FerryServerOptions } from '../ferry-server.js';
+import type { ServerStore } from '../store/server-store.js';
 import { createSqliteStore } from '../store/sqlite/sqlite-store.js';
+import { dumpState } from './state.js';
 
 export const TEST_SECRET = 'test-secret-of-at-least-32-bytes!!';
 
@@ -20,35 +23,88 @@ export function tempDir(prefix = 'ferry-test-'): { dir: string; cleanup: () => v
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** The stores a test server can run on. */
+export type TestStoreKind = 'sqlite' | 'postgres';
+
 export interface TestServer {
   readonly server: FerryServer;
+  readonly storeKind: TestStoreKind;
+  /** The SQLite file ('' on PostgreSQL). */
   readonly dbPath: string;
   /** Base URL when listening over HTTP, else `http://ferry.test` (in-process). */
   readonly url: string;
   token(userId: string): Promise<string>;
   /** A request to the server: over HTTP when `http` was set, else in-process. */
   request(path: string, init?: RequestInit & { user?: string; json?: unknown }): Promise<Response>;
-  /** Restarts the server on the same file (same options). */
+  /** Every row of every table of the store, as one comparable string. */
+  dumpState(): Promise<string>;
+  /** Restarts the server on the same data (same options). */
   restart(): Promise<TestServer>;
   close(): Promise<void>;
 }
 
 export interface TestServerOptions extends Partial<Omit<FerryServerOptions, 'store'>> {
   readonly http?: boolean;
+  /** Default 'sqlite'. */
+  readonly store?: TestStoreKind;
   readonly dbPath?: string;
+  /** PostgreSQL: the schemas to reuse (a restart); default fresh ones. */
+  readonly pgSchemas?: { readonly business: string; readonly meta: string; drop(): Promise<void> };
 }
 
-/** Starts a server on a fresh temporary SQLite file (or `dbPath`). */
+/**
+ * Starts a server on a fresh temporary SQLite file (or `dbPath`), or with `store: 'postgres'`
+ * on fresh PostgreSQL schemas (dropped by `close`).
+ */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  if (options.store === 'postgres') return startPostgresTestServer(options);
   const temp = options.dbPath ? undefined : tempDir();
   const dbPath = options.dbPath ?? join(temp!.dir, 'ferry.db');
+  return serveWith(options, 'sqlite', createSqliteStore({ path: dbPath }), {
+    dbPath,
+    dumpState: async () => dumpState(dbPath),
+    restart: () => startTestServer({ ...options, dbPath }),
+    cleanup: async () => temp?.cleanup(),
+  });
+}
+
+async function startPostgresTestServer(options: TestServerOptions): Promise<TestServer> {
+  // Loaded only here, so SQLite-only tests never touch pg.
+  const pg = await import('../store/postgres/test-support/pg-test-database.js');
+  const { createPostgresStore } = await import('../store/postgres/postgres-store.js');
+  const schemas = options.pgSchemas ?? pg.testSchemas();
+  const store = createPostgresStore({
+    connectionString: pg.DATABASE_URL,
+    schemaName: schemas.meta,
+    businessSchema: schemas.business,
+    pool: { max: 4 },
+  });
+  return serveWith(options, 'postgres', store, {
+    dbPath: '',
+    dumpState: () => pg.dumpPgState(schemas),
+    restart: () => startTestServer({ ...options, pgSchemas: schemas }),
+    cleanup: () => schemas.drop(),
+  });
+}
+
+async function serveWith(
+  options: TestServerOptions,
+  storeKind: TestStoreKind,
+  store: ServerStore,
+  data: {
+    dbPath: string;
+    dumpState: () => Promise<string>;
+    restart: () => Promise<TestServer>;
+    cleanup: () => Promise<void>;
+  },
+): Promise<TestServer> {
   const server = await createFerryServer({
     schema: options.schema ?? todoSchema,
     auth: options.auth ?? { jwtSecret: TEST_SECRET },
     logger: options.logger ?? false,
     externalPollMs: options.externalPollMs ?? 0,
     ...options,
-    store: createSqliteStore({ path: dbPath }),
+    store,
   });
   const url = options.http
     ? (await server.listen({ host: '127.0.0.1', port: 0 })).url
@@ -64,7 +120,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   const testServer: TestServer = {
     server,
-    dbPath,
+    storeKind,
+    dbPath: data.dbPath,
     url,
     token,
     async request(path, init = {}) {
@@ -79,13 +136,14 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       });
       return options.http ? fetch(request) : server.handler(request);
     },
+    dumpState: data.dumpState,
     async restart() {
       await server.close();
-      return startTestServer({ ...options, dbPath });
+      return data.restart();
     },
     async close() {
       await server.close();
-      temp?.cleanup();
+      await data.cleanup();
     },
   };
   return testServer;

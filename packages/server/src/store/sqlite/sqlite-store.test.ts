@@ -3,88 +3,11 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { todoSchema } from '@ferry/example-todo';
 import { tempDir } from '../../test-support/harness.js';
-import {
-  describeStoreContract,
-  type ExternalWriter,
-  type StoreFactory,
-  type StoreUnderTest,
-} from '../../test-support/store-contract.js';
-import type { ServerStore } from '../server-store.js';
+import { openMemoryStore } from '../../test-support/store-factories.js';
 import { createSqliteStore } from './sqlite-store.js';
 
-/** Raw SQL on the file through a second connection, as another process would write it. */
-function fileWriter(path: string): ExternalWriter {
-  const run = async (sql: string, ...params: unknown[]) => {
-    const db = new Database(path);
-    try {
-      db.pragma('busy_timeout = 5000');
-      db.pragma('foreign_keys = ON');
-      db.prepare(sql).run(...params);
-    } finally {
-      db.close();
-    }
-  };
-  return writerOf(run);
-}
-
-/** Raw SQL through the store's backend write API (the only way into a ':memory:' store). */
-function writeApiWriter(store: ServerStore): ExternalWriter {
-  return writerOf(async (sql, ...params) => {
-    await store.write('admin', (tx) => tx.execute(sql, params));
-  });
-}
-
-function writerOf(run: (sql: string, ...params: unknown[]) => Promise<void>): ExternalWriter {
-  return {
-    insertList: (id, owner, name) =>
-      run('INSERT INTO lists (id, owner_id, name) VALUES (?, ?, ?)', id, owner, name),
-    renameList: (id, name) => run('UPDATE lists SET name = ? WHERE id = ?', name, id),
-    setListOwner: (id, owner) => run('UPDATE lists SET owner_id = ? WHERE id = ?', owner, id),
-    deleteList: (id) => run('DELETE FROM lists WHERE id = ?', id),
-  };
-}
-
-async function openFileStore(path: string, cleanup: () => void): Promise<StoreUnderTest> {
-  const store = createSqliteStore({ path });
-  await store.open(todoSchema);
-  return {
-    store,
-    external: fileWriter(path),
-    async reopen() {
-      await store.close();
-      return openFileStore(path, cleanup);
-    },
-    async cleanup() {
-      await store.close();
-      cleanup();
-    },
-  };
-}
-
-async function openMemoryStore(): Promise<StoreUnderTest> {
-  const store = createSqliteStore({ path: ':memory:' });
-  await store.open(todoSchema);
-  return {
-    store,
-    external: writeApiWriter(store),
-    reopen: async () => {
-      throw new Error('a memory store cannot be reopened');
-    },
-    cleanup: () => store.close(),
-  };
-}
-
-const factories: StoreFactory[] = [
-  {
-    name: 'SQLite file',
-    create: async () => {
-      const { dir, cleanup } = tempDir();
-      return openFileStore(join(dir, 'ferry.db'), cleanup);
-    },
-  },
-];
-
-describeStoreContract(factories);
+// The contract suite runs over the SQLite and PostgreSQL stores in ../store-contract.pg.test.ts
+// (the SQLite half runs even where PostgreSQL is missing).
 
 describe('the SQLite store', () => {
   it('works in memory for pushes, pulls, snapshots and backend writes', async () => {

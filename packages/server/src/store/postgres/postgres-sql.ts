@@ -1,0 +1,158 @@
+import type { Schema, Table } from '@ferry/protocol';
+import {
+  castParam,
+  pkJsonSql,
+  quoteIdent,
+  quoteLiteral,
+  rowJsonSql,
+  type PgNames,
+} from './postgres-ddl.js';
+
+/** The statements of one business table. */
+export interface TableSql {
+  readonly table: Table;
+  /** `$1`: JSON array of whole client rows. Inserts or replaces each, in array order. */
+  readonly upsert: string;
+  /** `$1`: array of primary keys. */
+  readonly remove: string;
+  /** `$1`: array of primary keys; rows as `pk_json`, `owner`, `j` (wire JSON text). */
+  readonly selectMany: string;
+  /** `$1`: pk, `$2`: owner; the row as `j`. */
+  readonly selectOwned: string;
+  /** `$1`: pk; locks the row and returns its `owner`. */
+  readonly lockOwner: string;
+  /** `$1`: owner; every row of the user as `j` with its `row_version`, for snapshots. */
+  readonly snapshot: string;
+  /** Per reference to this table (`child.column`): `$1` parent pks → `parent`, `pk_json`. */
+  readonly children: ReadonlyMap<string, string>;
+}
+
+/** Every statement the store runs, generated once per schema. */
+export interface StoreSql {
+  readonly tables: ReadonlyMap<string, TableSql>;
+  readonly lockSource: string;
+  readonly userState: string;
+  readonly rowStates: string;
+  readonly sealPush: string;
+  readonly sealWrite: string;
+  readonly bundleRows: string;
+  readonly pull: string;
+  readonly lastSeq: string;
+  readonly usersToPrune: string;
+  readonly markPruned: string;
+  readonly orphanedSources: string;
+  readonly saveResponse: string;
+  readonly oldestBundle: string;
+  readonly deleteBundles: string;
+  readonly bumpSeqOutside: string;
+}
+
+/** Generates the statements of the store for a schema. */
+export function storeSql(schema: Schema, names: PgNames): StoreSql {
+  const { m, b } = names;
+  const tables = new Map<string, TableSql>();
+  for (const table of schema.tables) {
+    const t = `${b}.${quoteIdent(table.name)}`;
+    const pkColumn = table.column(table.primaryKey)!;
+    const pk = quoteIdent(table.primaryKey);
+    const owner = quoteIdent(table.owner);
+    const written = table.columns.filter((c) => c.serverDerived === undefined);
+    const list = written.map((c) => quoteIdent(c.name)).join(', ');
+    const updates = written
+      .filter((c) => !c.isPrimaryKey)
+      .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
+    // Touch the row even when only its key is written, so the upsert is captured.
+    const set = updates.length > 0 ? updates.join(', ') : `${pk} = excluded.${pk}`;
+    const children = new Map<string, string>();
+    for (const reference of table.referencedBy) {
+      const child = schema.requireTable(reference.childTable);
+      const column = quoteIdent(reference.column);
+      children.set(
+        `${reference.childTable}.${reference.column}`,
+        `SELECT c.${column}::text AS parent, ${pkJsonSql(child, 'c')} AS pk_json FROM ${b}.${quoteIdent(child.name)} AS c WHERE c.${column} = ANY(${castParam('$1', pkColumn.type)}[])`,
+      );
+    }
+    tables.set(table.name, {
+      table,
+      upsert: `INSERT INTO ${t} AS x (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${t}, $1::json) ON CONFLICT (${pk}) DO UPDATE SET ${set}`,
+      remove: `DELETE FROM ${t} WHERE ${pk} = ANY(${castParam('$1', pkColumn.type)}[])`,
+      selectMany: `SELECT ${pkJsonSql(table, 't')} AS pk_json, t.${owner}::text AS owner, ${rowJsonSql(table, 't')} AS j FROM ${t} AS t WHERE t.${pk} = ANY(${castParam('$1', pkColumn.type)}[])`,
+      selectOwned: `SELECT ${rowJsonSql(table, 't')} AS j FROM ${t} AS t WHERE t.${pk} = ${castParam('$1', pkColumn.type)} AND t.${owner} = $2`,
+      lockOwner: `SELECT t.${owner}::text AS owner FROM ${t} AS t WHERE t.${pk} = ${castParam('$1', pkColumn.type)} FOR UPDATE`,
+      // A correlated lookup per row rather than a join: the plan stays an index probe per row
+      // even before the tables have statistics (a fresh join plan can go quadratic).
+      snapshot: `SELECT s.j, s.row_version FROM (SELECT ${rowJsonSql(table, 't')} AS j, (SELECT r.row_version FROM ${m}.rows AS r WHERE r.table_name = ${quoteLiteral(table.name)} AND r.pk = t.${pk}::text) AS row_version FROM ${t} AS t WHERE t.${owner} = $1) AS s WHERE s.row_version IS NOT NULL`,
+      children,
+    });
+  }
+
+  return {
+    tables,
+    // Locks the source's row (created on its first push) for the rest of the transaction, so
+    // retries of one source never race; returns its state and the user's pull horizon.
+    lockSource: `WITH src AS (
+  INSERT INTO ${m}.sources AS s (user_id, source_id, last_committed, bundle_seq) VALUES ($1, $2, 0, 0)
+  ON CONFLICT (user_id, source_id) DO UPDATE SET last_committed = s.last_committed
+  RETURNING s.last_committed, s.bundle_seq, s.response
+)
+SELECT src.last_committed, src.bundle_seq, src.response,
+  coalesce(u.last_seq, 0) AS last_seq, coalesce(u.pruned_through, 0) AS pruned_through
+FROM src LEFT JOIN ${m}.users AS u ON u.user_id = $1`,
+    userState: `SELECT last_seq, pruned_through FROM ${m}.users WHERE user_id = $1`,
+    // An index probe per key (OFFSET 0 keeps the planner from turning it into a join that,
+    // with stale statistics, scans the whole table on every push).
+    rowStates: `SELECT r.table_name, r.pk, r.owner, r.row_version, r.deleted
+FROM unnest($1::text[], $2::text[]) AS k(table_name, pk)
+CROSS JOIN LATERAL (
+  SELECT x.table_name, x.pk, x.owner, x.row_version, x.deleted FROM ${m}.rows AS x
+  WHERE x.table_name = k.table_name AND x.pk = k.pk OFFSET 0
+) AS r`,
+    // Seals the push's bundle(s) and records the source's last committed id in one statement.
+    sealPush: `WITH sealed AS (
+  SELECT * FROM ${m}.seal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+), recorded AS (
+  UPDATE ${m}.sources SET last_committed = $3, bundle_seq = (SELECT out_seq FROM sealed WHERE out_user = $1), response = NULL
+  WHERE user_id = $1 AND source_id = $2
+)
+SELECT out_user, out_seq, out_count, out_rows, out_origin FROM sealed`,
+    sealWrite: `SELECT out_user, out_seq, out_count, out_origin FROM ${m}.seal(NULL, NULL, NULL, $1, $2, NULL, NULL, NULL, NULL, NULL, NULL)`,
+    bundleRows: `SELECT rows, row_count FROM ${m}.bundles WHERE user_id = $1 AND bundle_seq = $2`,
+    // One statement, so one snapshot: the horizon and the bundles under it agree even while
+    // pruning deletes. A page is the longest run of bundles whose rows fit the limit, and at
+    // least one bundle.
+    pull: `WITH u AS (SELECT last_seq, pruned_through FROM ${m}.users WHERE user_id = $1)
+SELECT coalesce((SELECT last_seq FROM u), 0) AS last_seq,
+  coalesce((SELECT pruned_through FROM u), 0) AS pruned_through,
+  w.bundle_seq, w.source_id, w.source_bundle_id, w.row_count, w.rows
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (
+  SELECT x.bundle_seq, x.source_id, x.source_bundle_id, x.row_count, x.rows FROM (
+    SELECT b.bundle_seq, b.source_id, b.source_bundle_id, b.row_count, b.rows,
+      sum(b.row_count) OVER (ORDER BY b.bundle_seq ROWS UNBOUNDED PRECEDING) AS cum,
+      row_number() OVER (ORDER BY b.bundle_seq) AS n
+    FROM ${m}.bundles AS b, u
+    WHERE b.user_id = $1 AND b.bundle_seq > $2::bigint AND b.bundle_seq <= u.last_seq
+      AND $2::bigint >= u.pruned_through
+    ORDER BY b.bundle_seq
+    LIMIT $3::integer + 1
+  ) AS x WHERE x.cum <= $3::integer OR x.n = 1
+) AS w ON true
+ORDER BY w.bundle_seq`,
+    lastSeq: `SELECT last_seq FROM ${m}.users WHERE user_id = $1`,
+    usersToPrune: `SELECT u.user_id, u.last_seq, u.pruned_through,
+  CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE (
+    SELECT max(b.bundle_seq) FROM ${m}.bundles AS b WHERE b.user_id = u.user_id AND b.committed_at < $3::timestamptz
+  ) END AS newest_expired
+FROM ${m}.users AS u WHERE u.user_id > $1 ORDER BY u.user_id LIMIT $2`,
+    markPruned: `UPDATE ${m}.users SET pruned_through = greatest(pruned_through, $2) WHERE user_id = $1`,
+    orphanedSources: `SELECT s.source_id, s.last_committed, s.bundle_seq, b.rows
+FROM ${m}.sources AS s JOIN ${m}.bundles AS b ON b.user_id = s.user_id AND b.bundle_seq = s.bundle_seq
+WHERE s.user_id = $1 AND s.bundle_seq <= $2 AND s.response IS NULL`,
+    saveResponse: `UPDATE ${m}.sources SET response = $4
+WHERE user_id = $1 AND source_id = $2 AND bundle_seq = $3 AND response IS NULL`,
+    oldestBundle: `SELECT min(bundle_seq) AS oldest FROM ${m}.bundles WHERE user_id = $1`,
+    deleteBundles: `DELETE FROM ${m}.bundles WHERE user_id = $1 AND bundle_seq >= $2 AND bundle_seq <= $3`,
+    bumpSeqOutside: `INSERT INTO ${m}.users AS u (user_id, last_seq) VALUES ($1, 1)
+ON CONFLICT (user_id) DO UPDATE SET last_seq = u.last_seq + 1 RETURNING u.last_seq`,
+  };
+}

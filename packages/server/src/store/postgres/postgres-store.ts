@@ -1,0 +1,1070 @@
+import { randomUUID } from 'node:crypto';
+import { userInfo } from 'node:os';
+import pg from 'pg';
+import {
+  FerryError,
+  type Conflict,
+  type PrimaryKey,
+  type Schema,
+  type WireRow,
+} from '@ferry/protocol';
+import {
+  checkPullCursor,
+  decidePush,
+  decideSourceBundle,
+  pushLookups,
+  type ConflictDraft,
+  type ReferencingChild,
+  type RestrictCheck,
+  type RowRef,
+  type RowState,
+} from '../../core/decide-push.js';
+import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
+import { fitsOnPage } from '../../core/page-bundles.js';
+import { rowKey, validateChanges, type NormalizedChange } from '../../core/validate-changes.js';
+import { pushResponseJson, type StoredBundle } from '../../core/wire-json.js';
+import type {
+  BackendWriteTx,
+  CommittedBundle,
+  PruneOutcome,
+  PullInput,
+  PullOutcome,
+  PushInput,
+  PushOutcome,
+  ServerStore,
+  SnapshotReader,
+  StoreRejection,
+  SyncOutcome,
+  WriteOutcome,
+} from '../server-store.js';
+import { CommitListener } from './commit-listener.js';
+import { pgValueErrors } from './pg-value-errors.js';
+import { META_SCHEMA_PATTERN, NOW_SETTING, pgNames, type PgNames } from './postgres-ddl.js';
+import { isConnectionError, isRetryable, mapPgError, storeUnavailable } from './postgres-errors.js';
+import { named } from './named-query.js';
+import { migrate } from './postgres-migrate.js';
+import { PostgresSnapshot } from './postgres-snapshot.js';
+import { storeSql, type StoreSql } from './postgres-sql.js';
+import { PostgresWriteTx } from './postgres-write-tx.js';
+
+/** Connection settings for the store's pool, when no connection string says it all. */
+export interface PostgresPoolOptions {
+  readonly host?: string;
+  readonly port?: number;
+  readonly user?: string;
+  readonly password?: string;
+  readonly database?: string;
+  /** TLS: `true`, or options passed to `tls.connect`. */
+  readonly ssl?: boolean | Readonly<Record<string, unknown>>;
+  /** Most connections of this server instance (default 10). */
+  readonly max?: number;
+  /** Idle connections close after this long (default 30,000 ms). */
+  readonly idleTimeoutMillis?: number;
+  /** How long to wait for a connection before answering 503 (default 5,000 ms). */
+  readonly connectionTimeoutMillis?: number;
+  /** `statement_timeout` of every connection, in ms (default: none). */
+  readonly statementTimeoutMs?: number;
+}
+
+/**
+ * Hooks for tests only. They make the store slower or wrong on purpose; never set them in
+ * production.
+ */
+export interface PostgresStoreTestHooks {
+  /**
+   * Milliseconds to sleep (`pg_sleep`) inside each push's transaction after its bundleSeq was
+   * allocated, before commit: widens the window in which commits overlap.
+   */
+  readonly commitDelayMs?: () => number;
+  /**
+   * Deliberately broken allocation for negative-control tests: the push's bundleSeq is taken in
+   * a transaction of its own, outside the user's lock, so commits can land out of seq order.
+   */
+  readonly allocateOutsideLock?: boolean;
+}
+
+/** Options of {@link createPostgresStore}. */
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database?…`; combined with `pool` when both are given. */
+  readonly connectionString?: string;
+  readonly pool?: PostgresPoolOptions;
+  /** Schema of the sync metadata (default `ferry`): lower-case letters, digits, underscores. */
+  readonly schemaName?: string;
+  /**
+   * Schema of the business tables (default: the connection's `current_schema()`, usually
+   * `public`). When given, it is also put first on every connection's search_path.
+   */
+  readonly businessSchema?: string;
+  /** Row lines per batch of a snapshot stream (default 500). */
+  readonly snapshotBatchRows?: number;
+  /** Bundles deleted per statement when pruning (default 1,000). */
+  readonly pruneBatchBundles?: number;
+  /** How long `ping()` waits for an answer (default 2,000 ms). */
+  readonly pingTimeoutMs?: number;
+  /** Attempts of a push that loses a race with a concurrent commit (default 8). */
+  readonly maxPushAttempts?: number;
+  /** Called with background problems (the LISTEN connection dropping and coming back). */
+  readonly onEvent?: (event: PostgresStoreEvent) => void;
+  /** Test-only hooks; see {@link PostgresStoreTestHooks}. */
+  readonly testHooks?: PostgresStoreTestHooks;
+}
+
+/** Something the store reports from the background. */
+export type PostgresStoreEvent =
+  | { readonly kind: 'listener_lost'; readonly error?: unknown }
+  | { readonly kind: 'listener_restored' };
+
+/**
+ * The PostgreSQL store: business tables as real PostgreSQL tables (uuid, text, bigint, double
+ * precision, boolean, timestamptz, jsonb, foreign keys) in the business schema, sync metadata
+ * in its own schema, any number of server instances on one database.
+ *
+ * 1. Every write to a business table, whoever makes it (a push, `write()`, a cascade, another
+ *    trigger, plain SQL through psql), is captured by row triggers and sealed at commit into
+ *    a bundle of each affected user, atomically with the write.
+ * 2. A user's bundleSeq is allocated under the row lock of the user's sync-state row, held
+ *    until commit, so a user's bundles commit in seq order and the highest committed seq is a
+ *    safe pull horizon. Different users commit in parallel.
+ * 3. Committed bundles are announced with NOTIFY; every instance LISTENs on a dedicated
+ *    connection and pokes its event streams.
+ * 4. Connection failures surface as `store_unavailable` (503); the pool and the listener
+ *    reconnect by themselves when the database is back.
+ *
+ * @example
+ * const store = createPostgresStore({ connectionString: process.env.DATABASE_URL });
+ * const server = await createFerryServer({ schema, store, auth: { jwtSecret } });
+ */
+export function createPostgresStore(options: PostgresStoreOptions = {}): ServerStore {
+  return new PostgresStore(options);
+}
+
+type Client = pg.PoolClient;
+
+/** int8 as JS numbers: every bigint the store reads (seqs, versions) is a safe integer. */
+const TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+    oid === 20
+      ? (value: string) => Number(value)
+      : (pg.types.getTypeParser as (oid: number, format: 'text' | 'binary') => unknown)(
+          oid,
+          format ?? 'text',
+        )) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+interface PushResult {
+  readonly outcome: PushOutcome;
+  readonly committed: readonly CommittedBundle[];
+  /** The pull done inside the push's transaction (sync), or undefined when none was. */
+  readonly pull: PullOutcome | undefined;
+}
+
+interface StepResult extends PushResult {
+  readonly commit: boolean;
+}
+
+class PostgresStore implements ServerStore {
+  readonly #options: PostgresStoreOptions;
+  readonly #meta: string;
+  readonly #instanceId = randomUUID();
+  readonly #listeners = new Set<(bundles: readonly CommittedBundle[]) => void>();
+  readonly #snapshots = new Set<PostgresSnapshot>();
+  #pool: pg.Pool | undefined;
+  #listener: CommitListener | undefined;
+  #schema: Schema | undefined;
+  #names: PgNames | undefined;
+  #sql: StoreSql | undefined;
+  #opening = false;
+  #closing: Promise<void> | undefined;
+  #busy = 0;
+  #idle: (() => void) | undefined;
+
+  constructor(options: PostgresStoreOptions) {
+    this.#options = options;
+    this.#meta = options.schemaName ?? 'ferry';
+    if (!META_SCHEMA_PATTERN.test(this.#meta)) {
+      throw new FerryError(
+        'invalid_argument',
+        `schemaName must match ${String(META_SCHEMA_PATTERN)}, not ${JSON.stringify(this.#meta)}`,
+      );
+    }
+  }
+
+  async open(schema: Schema): Promise<void> {
+    if (this.#pool || this.#opening) {
+      throw new FerryError('invalid_argument', 'the store is already open');
+    }
+    if (this.#closing) throw new FerryError('closed', 'the store is closed');
+    this.#opening = true;
+    const pool = new pg.Pool(this.#connectionConfig(`ferry:${this.#meta}`, true));
+    // Idle connections that die (database restart) are dropped by the pool; nothing to do.
+    pool.on('error', () => undefined);
+    let listener: CommitListener | undefined;
+    try {
+      const business =
+        this.#options.businessSchema ??
+        (await this.#withPoolClient(pool, async (client) => {
+          const { rows } = await client.query<{ schema: string | null }>(
+            'SELECT current_schema() AS schema',
+          );
+          return rows[0]?.schema ?? undefined;
+        }));
+      if (!business) {
+        throw new FerryError(
+          'invalid_argument',
+          'the connection has no current schema (empty search_path); set businessSchema',
+        );
+      }
+      const names = pgNames(this.#meta, business);
+      await this.#withPoolClient(pool, (client) => migrate(client, schema, names));
+      listener = new CommitListener({
+        config: this.#connectionConfig(`ferry-listen:${this.#meta}`, false),
+        channel: names.channel,
+        onNotification: (payload) => this.#onNotification(payload),
+        onStateChange: (state, error) =>
+          this.#options.onEvent?.(
+            state === 'lost' ? { kind: 'listener_lost', error } : { kind: 'listener_restored' },
+          ),
+      });
+      await listener.start();
+      this.#schema = schema;
+      this.#names = names;
+      this.#sql = storeSql(schema, names);
+      this.#listener = listener;
+      this.#pool = pool;
+    } catch (error) {
+      await listener?.close();
+      await pool.end().catch(() => undefined);
+      throw mapPgError(error);
+    } finally {
+      this.#opening = false;
+    }
+  }
+
+  async push(input: PushInput): Promise<PushOutcome> {
+    const result = await this.#track(() => this.#pushWithRetries(input, undefined));
+    this.#emit(result.committed);
+    return result.outcome;
+  }
+
+  async pull(input: PullInput): Promise<PullOutcome> {
+    return this.#track(() => this.#read((client) => this.#pullOn(client, input)));
+  }
+
+  async sync(input: { push: PushInput | null; pull: PullInput; now: Date }): Promise<SyncOutcome> {
+    if (!input.push) return { push: null, pull: await this.pull(input.pull) };
+    const push = { ...input.push, pullAfter: input.pull.after };
+    const result = await this.#track(() => this.#pushWithRetries(push, input.pull));
+    this.#emit(result.committed);
+    if (result.pull !== undefined) return { push: result.outcome, pull: result.pull };
+    if (result.outcome.kind === 'rejected') return { push: result.outcome, pull: null };
+    // A replay or a conflict committed nothing: pull on its own.
+    return { push: result.outcome, pull: await this.pull(input.pull) };
+  }
+
+  async snapshot(userId: string): Promise<SnapshotReader> {
+    return this.#track(async () => {
+      const { pool, schema, sql } = this.#live();
+      let client: Client;
+      try {
+        client = await pool.connect();
+      } catch (error) {
+        throw mapPgError(error);
+      }
+      let failure: unknown;
+      const onError = (error: unknown) => (failure ??= error);
+      client.on('error', onError);
+      let released = false;
+      const release = (error?: unknown) => {
+        if (released) return;
+        released = true;
+        client.off('error', onError);
+        const broken = error ?? failure;
+        client.release(broken === undefined ? undefined : toError(broken));
+      };
+      try {
+        await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+        const { rows } = await client.query<{ last_seq: number }>(named(sql.lastSeq, [userId]));
+        const snapshot: PostgresSnapshot = new PostgresSnapshot({
+          client,
+          release,
+          schema,
+          sql,
+          userId,
+          snapshotBundleSeq: rows[0]?.last_seq ?? 0,
+          batchRows: this.#options.snapshotBatchRows ?? 500,
+          onClose: () => this.#snapshots.delete(snapshot),
+        });
+        this.#snapshots.add(snapshot);
+        return snapshot;
+      } catch (error) {
+        release(error);
+        throw mapPgError(error);
+      }
+    });
+  }
+
+  async write<T>(
+    userId: string,
+    fn: (tx: BackendWriteTx) => Promise<T> | T,
+  ): Promise<WriteOutcome<T>> {
+    if (typeof userId !== 'string' || userId.length === 0) {
+      throw new FerryError('invalid_argument', 'write needs a non-empty userId');
+    }
+    const result = await this.#track(() =>
+      this.#withClient(async (client) => {
+        const { schema, sql } = this.#live();
+        const now = new Date();
+        await client.query(`BEGIN; SET LOCAL ${NOW_SETTING} = '${now.toISOString()}'`);
+        const tx = new PostgresWriteTx(client, schema, sql, userId);
+        try {
+          const value = await fn(tx);
+          tx.finish();
+          const sealed = await client.query<SealedRow>(
+            named(sql.sealWrite, [now, this.#instanceId]),
+          );
+          await client.query('COMMIT');
+          return { value, bundles: sealed.rows.map(committedBundle) };
+        } catch (error) {
+          tx.finish();
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      }),
+    );
+    this.#emit(result.bundles);
+    return result;
+  }
+
+  /**
+   * Triggers turn outside writes into bundles as they commit, so there is nothing to drain;
+   * this waits until the listener has heard every bundle committed before the call.
+   */
+  async drainExternal(): Promise<readonly CommittedBundle[]> {
+    if (!this.#pool || this.#closing) return [];
+    await this.#listener?.sync();
+    return [];
+  }
+
+  async lastBundleSeq(userId: string): Promise<number> {
+    return this.#track(() =>
+      this.#read(async (client) => {
+        const { rows } = await client.query<{ last_seq: number }>(
+          named(this.#live().sql.lastSeq, [userId]),
+        );
+        return rows[0]?.last_seq ?? 0;
+      }),
+    );
+  }
+
+  /**
+   * Prunes user by user, each step its own short transaction: raise the user's
+   * `pruned_through` (pulls behind it get 410 from then on), save the answer of each source
+   * whose last bundle goes away (so replays stay exact), then delete the bundles in batches of
+   * `pruneBatchBundles`. A push waits at most for one of these small statements.
+   */
+  async prune(policy: RetentionPolicy, now: Date): Promise<PruneOutcome> {
+    return this.#track(async () => {
+      const { sql } = this.#live();
+      const batch = this.#options.pruneBatchBundles ?? 1_000;
+      const cutoff =
+        policy.maxAgeMs === undefined ? null : new Date(now.getTime() - policy.maxAgeMs);
+      let bundlesDeleted = 0;
+      let afterUser = '';
+      for (;;) {
+        const users = await this.#read(
+          async (client) =>
+            (
+              await client.query<{
+                user_id: string;
+                last_seq: number;
+                pruned_through: number;
+                newest_expired: number | null;
+              }>(named(sql.usersToPrune, [afterUser, 500, cutoff]))
+            ).rows,
+        );
+        if (users.length === 0) break;
+        afterUser = users.at(-1)!.user_id;
+        for (const user of users) {
+          const through = decidePruneThrough(
+            {
+              lastSeq: user.last_seq,
+              prunedThrough: user.pruned_through,
+              newestExpiredSeq: user.newest_expired ?? undefined,
+            },
+            policy,
+          );
+          if (through <= user.pruned_through) continue;
+          bundlesDeleted += await this.#pruneUser(user.user_id, through, batch);
+        }
+      }
+      return { bundlesDeleted };
+    });
+  }
+
+  onCommit(listener: (bundles: readonly CommittedBundle[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async ping(): Promise<void> {
+    this.#live();
+    const timeoutMs = this.#options.pingTimeoutMs ?? 2_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(storeUnavailable(new Error(`no answer within ${timeoutMs} ms`))),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.#read((client) => client.query('SELECT 1')), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#busy > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
+      await Promise.all([...this.#snapshots].map((s) => s.close()));
+      await this.#listener?.close();
+      await this.#pool?.end().catch(() => undefined);
+      this.#listener = undefined;
+      this.#pool = undefined;
+      this.#listeners.clear();
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // push
+
+  async #pushWithRetries(input: PushInput, pull: PullInput | undefined): Promise<PushResult> {
+    const attempts = Math.max(1, this.#options.maxPushAttempts ?? 8);
+    let foreignKeyFailures = 0;
+    for (let attempt = 1; ; attempt++) {
+      const progress = { commitSent: false };
+      try {
+        return await this.#withClient((client) =>
+          this.#pushTransaction(client, input, pull, progress),
+        );
+      } catch (error) {
+        // A connection lost during COMMIT leaves the outcome unknown: the client retries the
+        // same sourceBundleId and gets either the commit's stored answer or a fresh commit.
+        if (progress.commitSent && isConnectionError(error)) throw storeUnavailable(error);
+        // A foreign key the pre-checks could not see: once, it may be a race with a concurrent
+        // commit (run again, decide again); twice, the bundle itself breaks a reference (a
+        // cascade running into a restrict further down): 422, like the SQLite store.
+        if ((error as { code?: unknown }).code === '23503' && ++foreignKeyFailures > 1) {
+          return { outcome: danglingReference(input), committed: [], pull: undefined };
+        }
+        const again = isRetryable(error) || isConnectionError(error);
+        if (!again) throw mapPgError(error);
+        if (attempt >= attempts) {
+          if (isConnectionError(error)) throw storeUnavailable(error);
+          throw new FerryError(
+            'unavailable',
+            `the push lost ${attempts} races with concurrent commits; retry`,
+            { cause: error },
+          );
+        }
+        await sleep(Math.min(200, 2 ** attempt + Math.random() * 10));
+      }
+    }
+  }
+
+  async #pushTransaction(
+    client: Client,
+    input: PushInput,
+    pull: PullInput | undefined,
+    progress: { commitSent: boolean },
+  ): Promise<PushResult> {
+    await client.query(`BEGIN; SET LOCAL ${NOW_SETTING} = '${input.now.toISOString()}'`);
+    let result: StepResult;
+    try {
+      result = await this.#pushSteps(client, input, pull);
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+    if (result.commit) {
+      progress.commitSent = true;
+      await client.query('COMMIT');
+    } else {
+      await client.query('ROLLBACK');
+    }
+    return result;
+  }
+
+  async #pushSteps(
+    client: Client,
+    input: PushInput,
+    pull: PullInput | undefined,
+  ): Promise<StepResult> {
+    const { schema, sql } = this.#live();
+    const { userId } = input;
+    const reject = (code: StoreRejection['code'], message: string, details?: unknown) => ({
+      outcome: { kind: 'rejected', code, message, details } as StoreRejection,
+      committed: [],
+      pull: undefined,
+      commit: false,
+    });
+
+    const source = (
+      await client.query<{
+        last_committed: number;
+        bundle_seq: number;
+        response: string | null;
+        last_seq: number;
+        pruned_through: number;
+      }>(named(sql.lockSource, [userId, input.sourceId]))
+    ).rows[0]!;
+    if (input.pullAfter !== undefined) {
+      const cursor = checkPullCursor(input.pullAfter, {
+        lastSeq: source.last_seq,
+        prunedThrough: source.pruned_through,
+      });
+      if (cursor) return reject(cursor, cursorMessage(cursor, input.pullAfter));
+    }
+    const decision = decideSourceBundle(source.last_committed, input.sourceBundleId);
+    if (decision.kind === 'replay') {
+      const outcome = await this.#storedResponse(client, userId, source);
+      return { outcome, committed: [], pull: undefined, commit: false };
+    }
+    if (decision.kind !== 'commit') {
+      return reject(
+        decision.kind,
+        decision.kind === 'bundle_gap'
+          ? `sourceBundleId ${input.sourceBundleId} skips ahead: the last committed one is ${decision.lastCommitted}`
+          : `sourceBundleId ${input.sourceBundleId} is stale: the last committed one is ${decision.lastCommitted}`,
+        { lastCommitted: decision.lastCommitted },
+      );
+    }
+
+    const validation = validateChanges(schema, userId, input.changes);
+    if (!validation.ok) {
+      return reject('validation_failed', validationMessage(validation.errors.length), {
+        errors: validation.errors,
+      });
+    }
+    const unstorable = pgValueErrors(validation.changes);
+    if (unstorable.length > 0) {
+      return reject('validation_failed', validationMessage(unstorable.length), {
+        errors: unstorable,
+      });
+    }
+    const changes = validation.changes;
+    const lookups = pushLookups(changes);
+    const rowStates = await this.#rowStates(client, lookups.rows);
+    const restrictedChildren = await this.#restrictedChildren(client, lookups.restrict);
+    const plan = decidePush({ schema, userId, changes, rowStates, restrictedChildren });
+    if (plan.kind === 'forbidden') {
+      const n = plan.changes.length;
+      return reject(
+        'forbidden',
+        `${n} change${n === 1 ? '' : 's'} name${n === 1 ? 's' : ''} a row that is not yours`,
+        { changes: plan.changes },
+      );
+    }
+    if (plan.kind === 'invalid') {
+      return reject('validation_failed', validationMessage(plan.errors.length), {
+        errors: plan.errors,
+      });
+    }
+    if (plan.kind === 'conflict') {
+      const conflicts = await this.#conflicts(client, plan.conflicts);
+      return {
+        outcome: { kind: 'conflict', conflicts },
+        committed: [],
+        pull: undefined,
+        commit: false,
+      };
+    }
+
+    await this.#apply(client, plan.changes);
+
+    const hooks = this.#options.testHooks;
+    let forcedSeq: number | null = null;
+    if (hooks?.allocateOutsideLock) {
+      // Negative control: a seq taken in its own transaction, visible before this commit.
+      const { rows } = await this.#pool!.query<{ last_seq: number }>(
+        named(sql.bumpSeqOutside, [userId]),
+      );
+      forcedSeq = rows[0]!.last_seq;
+    }
+    const sealed = await client.query<SealedRow & { out_rows: string }>(
+      named(sql.sealPush, [
+        userId,
+        input.sourceId,
+        input.sourceBundleId,
+        input.now,
+        this.#instanceId,
+        forcedSeq,
+        // The states the decision was made on: seal refuses (40001) when a concurrent commit
+        // changed one of these rows before this transaction wrote it; the push then runs again.
+        ...decidedStates(plan.changes, rowStates),
+      ]),
+    );
+    const delayMs = hooks?.commitDelayMs?.() ?? 0;
+    if (delayMs > 0) await client.query('SELECT pg_sleep($1)', [delayMs / 1000]);
+
+    const own = sealed.rows.find((row) => row.out_user === userId)!;
+    const responseJson = pushResponseJson(input.sourceBundleId, own.out_seq, own.out_rows);
+    const outcome: PushOutcome = {
+      kind: 'committed',
+      replayed: false,
+      bundleSeq: own.out_seq,
+      rowCount: own.out_count,
+      responseJson,
+    };
+    const committed = sealed.rows.map(committedBundle);
+    if (pull) {
+      // Inside the transaction, holding the user's lock: pruning cannot move the cursor now,
+      // and a 410 found here rolls the push back instead of hiding it.
+      const page = await this.#pullOn(client, pull);
+      if (page.kind === 'rejected') {
+        return { outcome: page, committed: [], pull: undefined, commit: false };
+      }
+      return { outcome, committed, pull: page, commit: true };
+    }
+    return { outcome, committed, pull: undefined, commit: true };
+  }
+
+  /** Reads the sync state of rows, keyed by {@link rowKey}; a missing key never existed. */
+  async #rowStates(client: Client, refs: readonly RowRef[]): Promise<Map<string, RowState>> {
+    const states = new Map<string, RowState>();
+    if (refs.length === 0) return states;
+    const { rows } = await client.query<{
+      table_name: string;
+      pk: string;
+      owner: string;
+      row_version: number;
+      deleted: boolean;
+    }>(named(this.#sql!.rowStates, [refs.map((r) => r.table), refs.map((r) => String(r.pk))]));
+    const byText = new Map(rows.map((r) => [`${r.table_name}\u0000${r.pk}`, r]));
+    for (const ref of refs) {
+      const raw = byText.get(`${ref.table}\u0000${String(ref.pk)}`);
+      if (raw) {
+        states.set(ref.key, {
+          owner: raw.owner,
+          rowVersion: raw.row_version,
+          deleted: raw.deleted,
+        });
+      }
+    }
+    return states;
+  }
+
+  async #restrictedChildren(
+    client: Client,
+    checks: readonly RestrictCheck[],
+  ): Promise<Map<number, ReferencingChild[]>> {
+    const result = new Map<number, ReferencingChild[]>();
+    const byReference = new Map<string, RestrictCheck[]>();
+    for (const check of checks) {
+      const name = `${check.reference.childTable}.${check.reference.column}`;
+      byReference.set(name, [...(byReference.get(name) ?? []), check]);
+    }
+    for (const [name, group] of byReference) {
+      const reference = group[0]!.reference;
+      const statement = this.#sql!.tables.get(reference.parentTable)!.children.get(name)!;
+      const { rows } = await client.query<{ parent: string; pk_json: string }>(
+        named(statement, [group.map((c) => c.parentPk)]),
+      );
+      const byParent = new Map<string, PrimaryKey[]>();
+      for (const row of rows) {
+        const pk = JSON.parse(row.pk_json) as PrimaryKey;
+        byParent.set(row.parent, [...(byParent.get(row.parent) ?? []), pk]);
+      }
+      for (const check of group) {
+        const children = (byParent.get(String(check.parentPk)) ?? []).map((pk) => ({
+          table: reference.childTable,
+          pk,
+          key: rowKey(reference.childTable, pk),
+          column: reference.column,
+        }));
+        result.set(check.index, [...(result.get(check.index) ?? []), ...children]);
+      }
+    }
+    return result;
+  }
+
+  async #conflicts(client: Client, drafts: readonly ConflictDraft[]): Promise<Conflict[]> {
+    const wanted = new Map<string, PrimaryKey[]>();
+    for (const draft of drafts) {
+      if (draft.serverVersion !== null && !draft.serverDeleted) {
+        wanted.set(draft.table, [...(wanted.get(draft.table) ?? []), draft.pk]);
+      }
+    }
+    const rows = new Map<string, WireRow>();
+    for (const [table, pks] of wanted) {
+      const { rows: found } = await client.query<{ pk_json: string; j: string }>(
+        named(this.#sql!.tables.get(table)!.selectMany, [pks]),
+      );
+      for (const row of found) {
+        rows.set(
+          rowKey(table, JSON.parse(row.pk_json) as PrimaryKey),
+          JSON.parse(row.j) as WireRow,
+        );
+      }
+    }
+    return drafts.map((draft) => {
+      const { key, ...conflict } = draft;
+      const serverRow =
+        draft.serverVersion !== null && !draft.serverDeleted ? (rows.get(key) ?? null) : null;
+      return { ...conflict, serverRow };
+    });
+  }
+
+  /** Writes the decided changes, consecutive changes of one table and op in one statement. */
+  async #apply(client: Client, changes: readonly NormalizedChange[]): Promise<void> {
+    for (let start = 0; start < changes.length;) {
+      const first = changes[start]!;
+      let end = start + 1;
+      while (
+        end < changes.length &&
+        changes[end]!.table === first.table &&
+        changes[end]!.op === first.op
+      ) {
+        end++;
+      }
+      const group = changes.slice(start, end);
+      const statements = this.#sql!.tables.get(first.table.name)!;
+      if (first.op === 'upsert') {
+        await client.query(named(statements.upsert, [JSON.stringify(group.map((c) => c.row))]));
+      } else {
+        await client.query(named(statements.remove, [group.map((c) => c.pk)]));
+      }
+      start = end;
+    }
+  }
+
+  async #storedResponse(
+    client: Client,
+    userId: string,
+    source: { last_committed: number; bundle_seq: number; response: string | null },
+  ): Promise<PushOutcome> {
+    let responseJson = source.response;
+    let rowCount: number;
+    if (responseJson === null) {
+      // The source's row lock keeps pruning from saving the answer and deleting the bundle now.
+      const { rows } = await client.query<{ rows: string; row_count: number }>(
+        named(this.#sql!.bundleRows, [userId, source.bundle_seq]),
+      );
+      if (!rows[0]) {
+        throw new FerryError('internal', `bundle ${source.bundle_seq} of a source is missing`);
+      }
+      responseJson = pushResponseJson(source.last_committed, source.bundle_seq, rows[0].rows);
+      rowCount = rows[0].row_count;
+    } else {
+      rowCount = (JSON.parse(responseJson) as { rows: unknown[] }).rows.length;
+    }
+    return {
+      kind: 'committed',
+      replayed: true,
+      bundleSeq: source.bundle_seq,
+      rowCount,
+      responseJson,
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // pull and prune
+
+  async #pullOn(client: Client, input: PullInput): Promise<PullOutcome> {
+    const { rows } = await client.query<{
+      last_seq: number;
+      pruned_through: number;
+      bundle_seq: number | null;
+      source_id: string | null;
+      source_bundle_id: number | null;
+      row_count: number;
+      rows: string;
+    }>(named(this.#sql!.pull, [input.userId, input.after, input.limit]));
+    const state = { lastSeq: rows[0]!.last_seq, prunedThrough: rows[0]!.pruned_through };
+    const cursor = checkPullCursor(input.after, state);
+    if (cursor) {
+      return { kind: 'rejected', code: cursor, message: cursorMessage(cursor, input.after) };
+    }
+    const bundles: StoredBundle[] = [];
+    let taken = 0;
+    let lastTaken = input.after;
+    for (const row of rows) {
+      if (row.bundle_seq === null) continue;
+      if (!fitsOnPage({ bundles: bundles.length, rows: taken }, row.row_count, input.limit)) break;
+      bundles.push({
+        bundleSeq: row.bundle_seq,
+        sourceId: row.source_id,
+        sourceBundleId: row.source_bundle_id,
+        rowCount: row.row_count,
+        rowsJson: row.rows,
+      });
+      taken += row.row_count;
+      lastTaken = row.bundle_seq;
+    }
+    return {
+      kind: 'page',
+      page: { bundles, stableBundleSeq: state.lastSeq, hasMore: lastTaken < state.lastSeq },
+    };
+  }
+
+  async #pruneUser(userId: string, through: number, batch: number): Promise<number> {
+    const { sql } = this.#live();
+    return this.#read(async (client) => {
+      await client.query(named(sql.markPruned, [userId, through]));
+      const { rows: sources } = await client.query<{
+        source_id: string;
+        last_committed: number;
+        bundle_seq: number;
+        rows: string;
+      }>(named(sql.orphanedSources, [userId, through]));
+      for (const source of sources) {
+        await client.query(
+          named(sql.saveResponse, [
+            userId,
+            source.source_id,
+            source.bundle_seq,
+            pushResponseJson(source.last_committed, source.bundle_seq, source.rows),
+          ]),
+        );
+      }
+      const { rows } = await client.query<{ oldest: number | null }>(
+        named(sql.oldestBundle, [userId]),
+      );
+      let deleted = 0;
+      for (let from = rows[0]?.oldest ?? through + 1; from <= through; from += batch) {
+        const result = await client.query(
+          named(sql.deleteBundles, [userId, from, Math.min(through, from + batch - 1)]),
+        );
+        deleted += result.rowCount ?? 0;
+      }
+      return deleted;
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // plumbing
+
+  #live(): { pool: pg.Pool; schema: Schema; sql: StoreSql; names: PgNames } {
+    if (this.#closing) throw new FerryError('closed', 'the store is closed');
+    if (!this.#pool || !this.#schema || !this.#sql || !this.#names) {
+      throw new FerryError('store_unavailable', 'the store is not open (call open(schema) first)');
+    }
+    return { pool: this.#pool, schema: this.#schema, sql: this.#sql, names: this.#names };
+  }
+
+  /** Runs `fn` as work that `close()` waits for. */
+  async #track<T>(fn: () => Promise<T>): Promise<T> {
+    this.#live();
+    this.#busy++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.#busy === 0) this.#idle?.();
+    }
+  }
+
+  /** A read: once more on a fresh connection when the first one turns out to be dead. */
+  async #read<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#withClient(fn);
+      } catch (error) {
+        if (attempt < 2 && isConnectionError(error)) continue;
+        throw mapPgError(error);
+      }
+    }
+  }
+
+  #withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+    return this.#withPoolClient(this.#live().pool, fn);
+  }
+
+  /**
+   * Checks a connection out, with an error listener for its whole checkout (an unhandled
+   * 'error' event would end the process); a connection that failed is destroyed, not reused.
+   */
+  async #withPoolClient<T>(pool: pg.Pool, fn: (client: Client) => Promise<T>): Promise<T> {
+    let client: Client;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw mapPgError(error);
+    }
+    let broken: unknown;
+    const onError = (error: unknown) => (broken ??= error);
+    client.on('error', onError);
+    try {
+      return await fn(client);
+    } catch (error) {
+      if (isConnectionError(error)) broken ??= error;
+      throw error;
+    } finally {
+      client.off('error', onError);
+      client.release(broken === undefined ? undefined : toError(broken));
+    }
+  }
+
+  #connectionConfig(applicationName: string, pooled: boolean): pg.PoolConfig {
+    const pool = this.#options.pool ?? {};
+    const config: pg.PoolConfig = {
+      application_name: applicationName,
+      keepAlive: true,
+      types: TYPES,
+      connectionTimeoutMillis: pool.connectionTimeoutMillis ?? 5_000,
+    };
+    if (this.#options.connectionString !== undefined) {
+      config.connectionString =
+        pool.user === undefined
+          ? withDefaultUser(this.#options.connectionString)
+          : this.#options.connectionString;
+    }
+    if (pool.host !== undefined) config.host = pool.host;
+    if (pool.port !== undefined) config.port = pool.port;
+    if (pool.user !== undefined) config.user = pool.user;
+    else if (this.#options.connectionString === undefined) config.user = defaultUser();
+    if (pool.password !== undefined) config.password = pool.password;
+    if (pool.database !== undefined) config.database = pool.database;
+    if (pool.ssl !== undefined) config.ssl = pool.ssl;
+    if (pool.statementTimeoutMs !== undefined && pooled) {
+      config.statement_timeout = pool.statementTimeoutMs;
+    }
+    if (this.#options.businessSchema !== undefined) {
+      const escaped = `"${this.#options.businessSchema.replaceAll('"', '""')}"`
+        .replaceAll('\\', '\\\\')
+        .replaceAll(' ', '\\ ');
+      config.options = `-c search_path=${escaped},public`;
+    }
+    if (pooled) {
+      config.max = pool.max ?? 10;
+      config.idleTimeoutMillis = pool.idleTimeoutMillis ?? 30_000;
+    }
+    return config;
+  }
+
+  #onNotification(payload: string): void {
+    let message: { u?: unknown; s?: unknown; n?: unknown; o?: unknown; i?: unknown };
+    try {
+      message = JSON.parse(payload) as typeof message;
+    } catch {
+      return;
+    }
+    // This instance's own commits were announced when they committed.
+    if (message.i === this.#instanceId) return;
+    if (typeof message.u !== 'string' || !Number.isSafeInteger(message.s)) return;
+    this.#emit([
+      {
+        userId: message.u,
+        bundleSeq: message.s as number,
+        rowCount: Number.isSafeInteger(message.n) ? (message.n as number) : 0,
+        origin: message.o === 'push' ? 'push' : 'backend',
+        remote: true,
+      },
+    ]);
+  }
+
+  #emit(bundles: readonly CommittedBundle[]): void {
+    if (bundles.length === 0) return;
+    for (const listener of this.#listeners) {
+      try {
+        listener(bundles);
+      } catch {
+        // a listener's failure is its own; the commit stands
+      }
+    }
+  }
+}
+
+interface SealedRow {
+  out_user: string;
+  out_seq: number;
+  out_count: number;
+  out_origin: 'push' | 'backend';
+}
+
+function committedBundle(row: SealedRow): CommittedBundle {
+  return {
+    userId: row.out_user,
+    bundleSeq: row.out_seq,
+    rowCount: row.out_count,
+    origin: row.out_origin,
+  };
+}
+
+/**
+ * The user libpq would pick when none is named: PGUSER, else USER, else the OS account (pg
+ * itself only reads USER, which is missing in some service environments).
+ */
+export function defaultUser(): string {
+  return process.env.PGUSER || process.env.USER || userInfo().username;
+}
+
+/** A `postgres://` URL that names no user gets {@link defaultUser}; anything else is kept. */
+export function withDefaultUser(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    if (!/^postgres(?:ql)?:$/.test(url.protocol)) return connectionString;
+    if (url.username !== '' || url.searchParams.has('user')) return connectionString;
+    url.username = encodeURIComponent(defaultUser());
+    return url.toString();
+  } catch {
+    return connectionString;
+  }
+}
+
+function danglingReference(input: PushInput): StoreRejection {
+  const first = input.changes[0];
+  return {
+    kind: 'rejected',
+    code: 'validation_failed',
+    message: 'the bundle would leave a reference dangling',
+    details: {
+      errors: [
+        {
+          index: 0,
+          table: first?.table ?? '',
+          pk: first?.pk ?? null,
+          code: 'fk_violation',
+          message:
+            'committing the bundle would leave a row referencing a deleted one (through a restrict reference further down)',
+        },
+      ],
+    },
+  };
+}
+
+function decidedStates(
+  changes: readonly NormalizedChange[],
+  decided: ReadonlyMap<string, RowState>,
+): [string[], string[], boolean[], number[], boolean[]] {
+  const states = changes.map((c) => decided.get(c.key));
+  return [
+    changes.map((c) => c.table.name),
+    changes.map((c) => String(c.pk)),
+    states.map((s) => s !== undefined),
+    states.map((s) => s?.rowVersion ?? 0),
+    states.map((s) => s?.deleted ?? false),
+  ];
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function validationMessage(count: number): string {
+  return `${count} validation error${count === 1 ? '' : 's'}`;
+}
+
+function cursorMessage(code: 'history_pruned' | 'cursor_unknown', after: number): string {
+  return code === 'history_pruned'
+    ? `pull cursor ${after} is older than the retained history: hydrate from a snapshot`
+    : `pull cursor ${after} is newer than anything this server has committed: hydrate from a snapshot`;
+}

@@ -1,0 +1,119 @@
+import {
+  FerryError,
+  checkColumnValue,
+  type PrimaryKey,
+  type Schema,
+  type WireRow,
+} from '@ferry/protocol';
+import { validateChanges } from '../../core/validate-changes.js';
+import type { BackendWriteTx } from '../server-store.js';
+import { named, type NamedQuery } from './named-query.js';
+import { pgValueErrors } from './pg-value-errors.js';
+import type { StoreSql, TableSql } from './postgres-sql.js';
+
+/** The part of a pg client a write transaction needs. */
+export interface WriteTxClient {
+  query(
+    sql: string | NamedQuery,
+    params?: unknown[],
+  ): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+}
+
+/**
+ * The transaction of `PostgresStore.write`: statements on one connection inside one
+ * transaction. The capture triggers record every effect (also of raw SQL through `execute`, on
+ * any user's rows); the store seals them into bundles before it commits.
+ */
+export class PostgresWriteTx implements BackendWriteTx {
+  readonly userId: string;
+  readonly #client: WriteTxClient;
+  readonly #schema: Schema;
+  readonly #sql: StoreSql;
+  #active = true;
+
+  constructor(client: WriteTxClient, schema: Schema, sql: StoreSql, userId: string) {
+    this.#client = client;
+    this.#schema = schema;
+    this.#sql = sql;
+    this.userId = userId;
+  }
+
+  finish(): void {
+    this.#active = false;
+  }
+
+  async upsert(table: string, row: WireRow): Promise<void> {
+    this.#check();
+    const t = this.#schema.table(table);
+    const pk = t ? (row[t.primaryKey] as PrimaryKey) : (undefined as unknown as PrimaryKey);
+    const validation = validateChanges(this.#schema, this.userId, [
+      { table, pk, op: 'upsert', baseVersion: null, row },
+    ]);
+    const errors = validation.ok ? pgValueErrors(validation.changes) : validation.errors;
+    if (!validation.ok || errors.length > 0) {
+      throw new FerryError(
+        'validation_failed',
+        `invalid row: ${errors.map((e) => e.message).join('; ')}`,
+        { details: { errors } },
+      );
+    }
+    const statements = this.#sql.tables.get(table)!;
+    await this.#assertNotForeign(statements, pk);
+    await this.#client.query(
+      named(statements.upsert, [JSON.stringify([validation.changes[0]!.row])]),
+    );
+  }
+
+  async delete(table: string, pk: PrimaryKey): Promise<void> {
+    this.#check();
+    const statements = this.#statements(table, pk);
+    await this.#assertNotForeign(statements, pk);
+    await this.#client.query(named(statements.remove, [[pk]]));
+  }
+
+  async get(table: string, pk: PrimaryKey): Promise<WireRow | undefined> {
+    this.#check();
+    const statements = this.#statements(table, pk);
+    const { rows } = await this.#client.query(named(statements.selectOwned, [pk, this.userId]));
+    return rows[0] ? (JSON.parse(rows[0].j as string) as WireRow) : undefined;
+  }
+
+  async execute(sql: string, params: readonly unknown[] = []): Promise<{ changes: number }> {
+    this.#check();
+    const result = await this.#client.query(sql, [...params]);
+    return { changes: result.rowCount ?? 0 };
+  }
+
+  async query(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
+    this.#check();
+    return (await this.#client.query(sql, [...params])).rows;
+  }
+
+  #check(): void {
+    if (!this.#active) {
+      throw new FerryError('closed', 'this write transaction has already finished');
+    }
+  }
+
+  #statements(table: string, pk: PrimaryKey): TableSql {
+    const statements = this.#sql.tables.get(table);
+    if (!statements) throw new FerryError('invalid_argument', `unknown table "${table}"`);
+    const column = statements.table.column(statements.table.primaryKey)!;
+    const check = checkColumnValue(column, pk);
+    if (!check.ok) {
+      throw new FerryError('invalid_argument', `${table} pk ${check.message}`);
+    }
+    return statements;
+  }
+
+  /** Locks the row (when it exists) and refuses it when it belongs to another user. */
+  async #assertNotForeign(statements: TableSql, pk: PrimaryKey): Promise<void> {
+    const { rows } = await this.#client.query(named(statements.lockOwner, [pk]));
+    if (rows[0] && rows[0].owner !== this.userId) {
+      throw new FerryError(
+        'forbidden',
+        `${statements.table.name} ${String(pk)} is not ${this.userId}'s`,
+      );
+    }
+  }
+}

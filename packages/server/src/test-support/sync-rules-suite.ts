@@ -1,0 +1,423 @@
+/* eslint-disable @typescript-eslint/no-unsafe-assignment -- vitest asymmetric matchers are typed any */
+/* The sync-rules suite (idempotency, conflicts, isolation, cascade, pull paging, snapshot),
+ * shared by the SQLite (ferry-server.sync.test.ts) and PostgreSQL (ferry-server.sync.pg.test.ts)
+ * runs; every request goes over real HTTP on 127.0.0.1 unless a case says otherwise. */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  PullResponseSchema,
+  PushResponseSchema,
+  SnapshotLineSchema,
+  SyncResponseSchema,
+  type Bundle,
+} from '@ferry/protocol';
+import { pushBody, startTestServer, todo, type TestServer, type TestStoreKind } from './harness.js';
+
+const ALICE = 'alice';
+const BOB = 'bob';
+
+export async function pushOk(t: TestServer, user: string, body: unknown) {
+  const response = await t.request('/v1/push', { method: 'POST', user, json: body });
+  const text = await response.text();
+  expect(response.status, text).toBe(200);
+  return { text, body: PushResponseSchema.parse(JSON.parse(text)) };
+}
+
+export async function pullAll(t: TestServer, user: string, limit = 1000) {
+  const bundles: Bundle[] = [];
+  let after = 0;
+  for (;;) {
+    const response = await t.request(`/v1/pull?after=${after}&limit=${limit}`, { user });
+    expect(response.status).toBe(200);
+    const page = PullResponseSchema.parse(await response.json());
+    bundles.push(...page.bundles);
+    after = page.bundles.at(-1)?.bundleSeq ?? after;
+    if (!page.hasMore) return bundles;
+  }
+}
+
+export async function snapshotLines(t: TestServer, user: string) {
+  const response = await t.request('/v1/snapshot', { user });
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toContain('application/x-ndjson');
+  return (await response.text())
+    .trim()
+    .split('\n')
+    .map((line) => SnapshotLineSchema.parse(JSON.parse(line)) as Record<string, unknown>);
+}
+
+/** Registers the suite for one store. */
+export function describeSyncRules(store: TestStoreKind): void {
+  let current: TestServer | undefined;
+  const server = async (options: Parameters<typeof startTestServer>[0] = {}) => {
+    current = await startTestServer({ http: true, store, ...options });
+    return current;
+  };
+  describe(`sync rules (${store})`, () => {
+    afterEach(async () => {
+      await current?.close();
+      current = undefined;
+    });
+    describe('idempotency', () => {
+      it('returns the same bundleSeq and rows for the same push twice, three times and after a restart, committing once', async () => {
+        let t = await server();
+        const source = randomUUID();
+        const list = todo.list();
+        const body = pushBody(source, 1, [list, todo.item(list.pk as string)]);
+        const first = await pushOk(t, ALICE, body);
+        const second = await pushOk(t, ALICE, body);
+        const third = await pushOk(t, ALICE, body);
+        expect(second.text).toBe(first.text);
+        expect(third.text).toBe(first.text);
+        t = current = await t.restart();
+        const fourth = await pushOk(t, ALICE, body);
+        expect(fourth.text).toBe(first.text);
+        const bundles = await pullAll(t, ALICE);
+        expect(bundles.map((b) => b.bundleSeq)).toEqual([1]);
+        // After the replay the next id commits; a gap and a stale id are refused.
+        expect((await pushOk(t, ALICE, pushBody(source, 2, []))).body.bundleSeq).toBe(2);
+        const gap = await t.request('/v1/push', {
+          method: 'POST',
+          user: ALICE,
+          json: pushBody(source, 4, []),
+        });
+        expect(gap.status).toBe(409);
+        expect(await gap.json()).toMatchObject({
+          error: { code: 'bundle_gap', details: { lastCommitted: 2 } },
+        });
+        const stale = await t.request('/v1/push', {
+          method: 'POST',
+          user: ALICE,
+          json: pushBody(source, 1, []),
+        });
+        expect(stale.status).toBe(409);
+        expect(await stale.json()).toMatchObject({
+          error: { code: 'stale_bundle', details: { lastCommitted: 2 } },
+        });
+      });
+    });
+
+    describe('conflicts', () => {
+      it('answers a bundle of 5 changes with 3 stale ones with one 409 listing exactly those 3, committing nothing', async () => {
+        const t = await server();
+        const source = randomUUID();
+        const lists = Array.from({ length: 5 }, (_, i) => todo.list(undefined, `list ${i}`));
+        await pushOk(t, ALICE, pushBody(source, 1, lists));
+        // Another device of Alice edits lists 1, 2 and 4.
+        const other = randomUUID();
+        await pushOk(
+          t,
+          ALICE,
+          pushBody(
+            other,
+            1,
+            [1, 2, 4].map((i) => todo.list(lists[i]!.pk as string, `theirs ${i}`, 1)),
+          ),
+        );
+        const before = await t.dumpState();
+        const response = await t.request('/v1/push', {
+          method: 'POST',
+          user: ALICE,
+          json: pushBody(
+            source,
+            2,
+            lists.map((l, i) => todo.list(l.pk as string, `mine ${i}`, 1)),
+          ),
+        });
+        expect(response.status).toBe(409);
+        const body = (await response.json()) as {
+          error: { code: string };
+          conflicts: Record<string, unknown>[];
+        };
+        expect(body.error.code).toBe('conflict');
+        expect(body.conflicts.map((c) => c.index)).toEqual([1, 2, 4]);
+        for (const c of body.conflicts) {
+          const i = c.index as number;
+          expect(c).toEqual({
+            index: i,
+            table: 'lists',
+            pk: lists[i]!.pk,
+            op: 'upsert',
+            baseVersion: 1,
+            serverVersion: 2,
+            serverDeleted: false,
+            serverRow: expect.objectContaining({
+              id: lists[i]!.pk,
+              name: `theirs ${i}`,
+              owner_id: ALICE,
+            }),
+          });
+        }
+        expect(await t.dumpState()).toBe(before);
+      });
+
+      it('answers a conflicting push in /v1/sync with 200, push.status conflict and the pull', async () => {
+        const t = await server();
+        const source = randomUUID();
+        const list = todo.list();
+        await pushOk(t, ALICE, pushBody(randomUUID(), 1, [list]));
+        const response = await t.request('/v1/sync', {
+          method: 'POST',
+          user: ALICE,
+          json: {
+            protocol: 1,
+            sourceId: source,
+            push: { sourceBundleId: 1, changes: [todo.list(list.pk as string, 'x', null)] },
+            after: 0,
+          },
+        });
+        expect(response.status).toBe(200);
+        const body = SyncResponseSchema.parse(await response.json());
+        expect(body.push).toMatchObject({
+          status: 'conflict',
+          conflicts: [{ index: 0, serverVersion: 1 }],
+        });
+        expect(body.pull.bundles.map((b) => b.bundleSeq)).toEqual([1]);
+      });
+
+      it('includes a committed sync push in its own pull', async () => {
+        const t = await server();
+        const source = randomUUID();
+        const response = await t.request('/v1/sync', {
+          method: 'POST',
+          user: ALICE,
+          json: {
+            protocol: 1,
+            sourceId: source,
+            push: { sourceBundleId: 1, changes: [todo.list()] },
+            after: 0,
+            limit: 10,
+          },
+        });
+        expect(response.status).toBe(200);
+        const body = SyncResponseSchema.parse(await response.json());
+        expect(body.push).toMatchObject({ status: 'committed', sourceBundleId: 1, bundleSeq: 1 });
+        expect(body.pull).toMatchObject({ stableBundleSeq: 1, hasMore: false });
+        expect(body.pull.bundles[0]).toMatchObject({
+          bundleSeq: 1,
+          sourceId: source,
+          sourceBundleId: 1,
+        });
+        // A sync without a push is a pull.
+        const pullOnly = await t.request('/v1/sync', {
+          method: 'POST',
+          user: ALICE,
+          json: { protocol: 1, sourceId: source, push: null, after: 1 },
+        });
+        expect(SyncResponseSchema.parse(await pullOnly.json())).toEqual({
+          push: null,
+          pull: { bundles: [], stableBundleSeq: 1, hasMore: false },
+        });
+      });
+    });
+
+    describe('isolation', () => {
+      it('lets user B neither read nor change user A’s rows through any endpoint', async () => {
+        const t = await server({ events: { heartbeatMs: 50 } });
+        const list = todo.list(undefined, 'alice secret');
+        const item = todo.item(list.pk as string, undefined, 'alice todo');
+        await pushOk(t, ALICE, pushBody(randomUUID(), 1, [list, item]));
+
+        expect(await pullAll(t, BOB)).toEqual([]);
+        const sync = await t.request('/v1/sync', {
+          method: 'POST',
+          user: BOB,
+          json: { protocol: 1, sourceId: randomUUID(), push: null, after: 0 },
+        });
+        expect(JSON.stringify(await sync.json())).not.toContain('alice');
+        const snapshot = await snapshotLines(t, BOB);
+        expect(snapshot).toEqual([{ snapshotBundleSeq: 0 }, { end: true, rowCount: 0 }]);
+
+        const before = await t.dumpState();
+        for (const change of [
+          todo.list(list.pk as string, 'bob was here', 1),
+          todo.list(list.pk as string, 'bob was here', null),
+          todo.remove('lists', list.pk as string, 1),
+          todo.remove('todos', item.pk as string, null),
+          todo.item(list.pk as string, item.pk as string, 'bob', 1),
+        ]) {
+          for (const path of ['/v1/push', '/v1/sync']) {
+            const source = randomUUID();
+            const json =
+              path === '/v1/push'
+                ? pushBody(source, 1, [change])
+                : {
+                    protocol: 1,
+                    sourceId: source,
+                    push: { sourceBundleId: 1, changes: [change] },
+                    after: 0,
+                  };
+            const response = await t.request(path, { method: 'POST', user: BOB, json });
+            const text = await response.text();
+            expect(response.status, text).toBe(403);
+            expect(text).not.toContain('alice');
+          }
+        }
+        // A todo of Bob's in Alice's list is a dangling reference, not a way in.
+        const sneaky = await t.request('/v1/push', {
+          method: 'POST',
+          user: BOB,
+          json: pushBody(randomUUID(), 1, [todo.item(list.pk as string)]),
+        });
+        expect(sneaky.status).toBe(422);
+        expect(await t.dumpState()).toBe(before);
+
+        // Bob's event stream hears nothing of Alice's commits.
+        const controller = new AbortController();
+        const events = await fetch(`${t.url}/v1/events`, {
+          headers: { authorization: `Bearer ${await t.token(BOB)}` },
+          signal: controller.signal,
+        });
+        const reader = events.body!.getReader();
+        await pushOk(t, ALICE, pushBody(randomUUID(), 1, [todo.list()]));
+        let text = '';
+        while (!text.includes('keep-alive'))
+          text += new TextDecoder().decode((await reader.read()).value);
+        expect(text).not.toContain('event: poke');
+        controller.abort();
+      });
+    });
+
+    describe('cascade', () => {
+      it('commits a list delete as one bundle holding the list and every child todo delete', async () => {
+        const t = await server();
+        const source = randomUUID();
+        const list = todo.list();
+        const items = Array.from({ length: 4 }, () => todo.item(list.pk as string));
+        const keep = todo.list();
+        await pushOk(
+          t,
+          ALICE,
+          pushBody(source, 1, [list, keep, ...items, todo.item(keep.pk as string)]),
+        );
+        const { body } = await pushOk(
+          t,
+          ALICE,
+          pushBody(source, 2, [todo.remove('lists', list.pk as string, 1)]),
+        );
+        expect(body.rows).toHaveLength(5);
+        expect(
+          body.rows.every((r) => r.op === 'delete' && r.rowVersion === 2 && r.row === null),
+        ).toBe(true);
+        expect(body.rows.at(-1)).toMatchObject({ table: 'lists', pk: list.pk });
+        const bundles = await pullAll(t, ALICE);
+        expect(bundles.at(-1)!.rows).toEqual(body.rows);
+        const snapshot = await snapshotLines(t, ALICE);
+        expect(snapshot.filter((l) => 'table' in l).map((l) => l.table)).toEqual([
+          'lists',
+          'todos',
+        ]);
+      });
+    });
+
+    describe('pull', () => {
+      it('pages at bundle boundaries for every limit from 1 to N, a bundle bigger than the limit coming whole', async () => {
+        const t = await server({ http: false });
+        const source = randomUUID();
+        const sizes = [2, 1, 4, 1, 3];
+        for (const [i, size] of sizes.entries()) {
+          await pushOk(
+            t,
+            ALICE,
+            pushBody(
+              source,
+              i + 1,
+              Array.from({ length: size }, () => todo.list()),
+            ),
+          );
+        }
+        const total = sizes.reduce((a, b) => a + b, 0);
+        for (let limit = 1; limit <= total; limit++) {
+          const pages: number[][] = [];
+          let after = 0;
+          for (;;) {
+            const response = await t.request(`/v1/pull?after=${after}&limit=${limit}`, {
+              user: ALICE,
+            });
+            const page = PullResponseSchema.parse(await response.json());
+            expect(page.stableBundleSeq).toBe(sizes.length);
+            const rows = page.bundles.reduce((n, b) => n + b.rows.length, 0);
+            expect(page.bundles.length === 1 || rows <= limit).toBe(true);
+            pages.push(page.bundles.map((b) => b.bundleSeq));
+            after = page.bundles.at(-1)!.bundleSeq;
+            if (!page.hasMore) break;
+          }
+          expect(pages.flat()).toEqual([1, 2, 3, 4, 5]);
+          // Greedy: each page is as full as the limit allows.
+          for (const [index, page] of pages.entries()) {
+            const next = pages[index + 1]?.[0];
+            if (next === undefined) continue;
+            const used = page.reduce((n, seq) => n + sizes[seq - 1]!, 0);
+            expect(used + sizes[next - 1]! > limit).toBe(true);
+          }
+        }
+      });
+
+      it('never moves stableBundleSeq backwards while pushes commit', async () => {
+        const t = await server();
+        const source = randomUUID();
+        let seen = 0;
+        const pushes = (async () => {
+          for (let i = 1; i <= 30; i++) await pushOk(t, ALICE, pushBody(source, i, [todo.list()]));
+        })();
+        let done = false;
+        void pushes.then(() => (done = true));
+        while (!done) {
+          const page = PullResponseSchema.parse(
+            await (await t.request('/v1/pull?after=0&limit=1', { user: ALICE })).json(),
+          );
+          expect(page.stableBundleSeq).toBeGreaterThanOrEqual(seen);
+          seen = page.stableBundleSeq;
+        }
+        await pushes;
+      });
+    });
+
+    describe('snapshot', () => {
+      it('equals the result of applying every bundle from 1', async () => {
+        const t = await server();
+        const source = randomUUID();
+        const lists = [todo.list(), todo.list(), todo.list()];
+        const items = lists.map((l) => todo.item(l.pk as string));
+        await pushOk(t, ALICE, pushBody(source, 1, [...lists, ...items]));
+        await pushOk(
+          t,
+          ALICE,
+          pushBody(source, 2, [
+            todo.item(lists[0]!.pk as string, items[0]!.pk as string, 'changed', 1),
+          ]),
+        );
+        await pushOk(
+          t,
+          ALICE,
+          pushBody(source, 3, [todo.remove('lists', lists[2]!.pk as string, 1)]),
+        );
+        await t.server.write(ALICE, (tx) =>
+          t.storeKind === 'postgres'
+            ? tx.execute('UPDATE todos SET done = true WHERE id = $1', [items[1]!.pk])
+            : tx.execute('UPDATE todos SET done = 1 WHERE id = ?', [items[1]!.pk]),
+        );
+
+        const state = new Map<string, unknown>();
+        for (const bundle of await pullAll(t, ALICE, 2)) {
+          for (const r of bundle.rows) {
+            if (r.op === 'delete') state.delete(`${r.table}/${r.pk}`);
+            else state.set(`${r.table}/${r.pk}`, { rowVersion: r.rowVersion, row: r.row });
+          }
+        }
+        const lines = await snapshotLines(t, ALICE);
+        expect(lines[0]).toEqual({ snapshotBundleSeq: 4 });
+        expect(lines.at(-1)).toEqual({ end: true, rowCount: 4 });
+        const fromSnapshot = new Map(
+          lines
+            .slice(1, -1)
+            .map((l) => [
+              `${l.table as string}/${l.pk as string}`,
+              { rowVersion: l.rowVersion, row: l.row },
+            ]),
+        );
+        expect(fromSnapshot).toEqual(state);
+      });
+    });
+  });
+}
