@@ -2,7 +2,9 @@
  * Local write overhead: 100,000 single-row `client.write` inserts, each its own transaction,
  * against the same inserts into the same tables on plain better-sqlite3 without Ferry (same
  * pragmas: WAL, synchronous NORMAL, foreign keys on; same DDL, copied from the Ferry file, minus
- * the capture triggers). Prints both and `ratio` (Ferry / plain; target at most 1.5).
+ * the capture triggers). Prints both and `ratio` (Ferry / plain; target at most 1.5). The client
+ * runs without its scheduler; `BENCH_AUTOSYNC=1` turns it on (offline, so that no cycle runs)
+ * to see what its bookkeeping adds to each write.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +27,9 @@ try {
     driver: betterSqlite3Driver(join(dir, 'ferry.db')),
     url: 'http://127.0.0.1:9',
     getToken: () => 'unused',
+    // BENCH_AUTOSYNC=1: the scheduler follows the writes (offline, so no cycle runs).
+    autoSync: process.env['BENCH_AUTOSYNC'] === '1',
+    online: false,
   });
   await client.write((tx) => tx.insert('lists', { id: listId, name: 'bench' }));
 

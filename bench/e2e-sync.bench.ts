@@ -44,6 +44,7 @@ const open = (name: string, options: Partial<ClientOptions<typeof todoSchema>> =
     url: server.url,
     getToken: () => server.token,
     requestTimeoutMs: 120_000,
+    autoSync: false,
     ...options,
   });
 

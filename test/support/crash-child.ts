@@ -26,6 +26,7 @@ const client = await createClient({
   url: env('FERRY_URL'),
   getToken: () => env('FERRY_TOKEN'),
   initialSync: scenario === 'pull-first' ? 'pull' : 'hydrate',
+  autoSync: false,
   hooks: {
     at(point) {
       if (point === killAt) {

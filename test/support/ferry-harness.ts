@@ -35,6 +35,10 @@ export interface Harness<S extends Schema = TodoSchema> {
   dbPath(name: string): string;
   /** Stops the server and starts it again on the same file (same port is not kept). */
   restartServer(): Promise<void>;
+  /** Stops the server: requests to its URL are refused until {@link startServer}. */
+  stopServer(): Promise<void>;
+  /** Starts the stopped server again on the same file and the same port (the same URL). */
+  startServer(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,7 +53,7 @@ export async function startHarness<S extends Schema = TodoSchema>(
   const dir = mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
   const schema = (options.schema ?? todoSchema) as S;
   const serverPath = join(dir, 'server.db');
-  const start = async () => {
+  const start = async (port = 0) => {
     const server = await createFerryServer({
       schema,
       store: createSqliteStore({ path: serverPath }),
@@ -59,10 +63,11 @@ export async function startHarness<S extends Schema = TodoSchema>(
       limits: { rateLimit: false, ...options.server?.limits },
       ...options.server,
     });
-    const { url } = await server.listen({ host: '127.0.0.1', port: 0 });
+    const { url } = await server.listen({ host: '127.0.0.1', port });
     return { server, url };
   };
   let current = await start();
+  let stopped = false;
   const tokens = new Map<string, string>();
   const clients: FerryClient<S>[] = [];
   const token = async (userId: string) => {
@@ -94,6 +99,8 @@ export async function startHarness<S extends Schema = TodoSchema>(
         driver: betterSqlite3Driver(join(dir, `${name}.db`)),
         url: current.url,
         getToken: () => value,
+        // Engine tests run every cycle themselves; scheduler tests pass autoSync.
+        autoSync: false,
         ...clientOptions,
       });
       clients.push(client);
@@ -103,9 +110,19 @@ export async function startHarness<S extends Schema = TodoSchema>(
       await current.server.close();
       current = await start();
     },
+    async stopServer() {
+      if (stopped) return;
+      stopped = true;
+      await current.server.close();
+    },
+    async startServer() {
+      if (!stopped) return;
+      current = await start(Number(new URL(current.url).port));
+      stopped = false;
+    },
     async close() {
       for (const client of clients) await client.close().catch(() => undefined);
-      await current.server.close();
+      if (!stopped) await current.server.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

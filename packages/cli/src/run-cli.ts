@@ -1,8 +1,9 @@
+import { clientCommand } from './commands/client.js';
 import { serveCommand } from './commands/serve.js';
 import type { CliCommand, CliIo } from './cli-command.js';
 
 /** Every subcommand of `ferry`. Add one by adding a {@link CliCommand} here. */
-export const COMMANDS: readonly CliCommand[] = [serveCommand];
+export const COMMANDS: readonly CliCommand[] = [serveCommand, clientCommand];
 
 const DEFAULT_IO: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),

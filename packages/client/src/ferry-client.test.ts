@@ -9,7 +9,9 @@ import { todoSchema } from '@ferry/example-todo';
 import { defineSchema, isFerryError, type FerryError } from '@ferry/protocol';
 import { betterSqlite3Driver } from './drivers/better-sqlite3.js';
 import { createClient } from './ferry-client.js';
-import type { ClientOptions } from './types.js';
+import { createManualClock } from './scheduler/clock.js';
+import { createSeededRandom } from './scheduler/seeded-random.js';
+import type { ClientOptions, ClientStatus } from './types.js';
 
 /** An unsigned JWT-shaped token for `sub` (the client only reads the claim; no server here). */
 function tokenFor(sub: string): string {
@@ -41,6 +43,8 @@ describe('the client without a server', () => {
       url,
       getToken: () => tokenFor('alice'),
       now: () => clock,
+      // These tests drive every cycle themselves.
+      autoSync: false,
       ...options,
     });
 
@@ -191,6 +195,7 @@ describe('the client without a server', () => {
       driver: betterSqlite3Driver(join(dir, 'app.db')),
       url,
       getToken: () => tokenFor('alice'),
+      autoSync: false,
     });
     await client.write((tx) => tx.insert('lists', { id: LIST, name: 'L', color: 'blue' }));
     expect(await client.get('SELECT color FROM lists')).toEqual({ color: 'blue' });
@@ -228,6 +233,7 @@ describe('the client without a server', () => {
       driver: betterSqlite3Driver(join(dir, 'notes.db')),
       url,
       getToken: () => tokenFor('alice'),
+      autoSync: false,
     };
     await expect(createClient(options)).rejects.toThrow(/conflict policy "mine"/);
     const client = await createClient({
@@ -236,5 +242,96 @@ describe('the client without a server', () => {
       resolvers: { mine: () => ({ kind: 'adopt-server' }) },
     });
     await client.close();
+  });
+});
+
+describe('the client syncing by itself without a server', () => {
+  const LIST = '11111111-1111-4111-8111-111111111111';
+  let dir: string;
+  let url: string;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ferry-client-auto-'));
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((resolve) => closed.close(resolve));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const open = (options: Partial<ClientOptions<typeof todoSchema>> = {}) =>
+    createClient({
+      schema: todoSchema,
+      driver: betterSqlite3Driver(join(dir, 'app.db')),
+      url,
+      getToken: () => tokenFor('alice'),
+      clock: createManualClock(1_000_000),
+      random: createSeededRandom(3),
+      realtime: false,
+      ...options,
+    });
+
+  const settledState = async (client: { status: ClientStatus }, state: string) => {
+    for (let i = 0; i < 200 && client.status.state !== state; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(client.status.state).toBe(state);
+  };
+
+  it('starts a cycle at once, and shows its failure and the retry in the status', async () => {
+    const errors: FerryError[] = [];
+    await using client = await open({ onError: (e) => errors.push(e) });
+    expect(client.status).toMatchObject({ autoSync: true, state: 'pushing', realtime: 'off' });
+    await settledState(client, 'backoff');
+    expect(client.status).toMatchObject({
+      consecutiveFailures: 1,
+      circuit: 'closed',
+      lastError: { code: 'network' },
+      lastFailure: { class: 'transient', code: 'network' },
+    });
+    expect(client.status.nextRetryAt).toBeGreaterThanOrEqual(1_000_000);
+    expect(errors.map((e) => e.code)).toEqual(['network']);
+    expect(client.metrics()).toMatchObject({ cycles: 1, cyclesFailed: 1, rowsPushed: 0 });
+    // syncNow never rejects: it says how the cycle it ran went.
+    const result = await client.syncNow();
+    expect(result).toMatchObject({ ok: false, status: { lastError: { code: 'network' } } });
+  });
+
+  it('asks the online probe first, counts a probe that throws as offline and reports it', async () => {
+    const errors: FerryError[] = [];
+    await using client = await open({
+      online: () => {
+        throw new Error('no network interface');
+      },
+      onError: (e) => errors.push(e),
+    });
+    expect(client.status).toMatchObject({ state: 'offline', online: false });
+    expect(errors[0]?.message).toContain('the online probe failed: no network interface');
+    expect(client.metrics().cycles).toBe(0);
+  });
+
+  it('checks its scheduling options and arguments', async () => {
+    await expect(open({ autoSync: { debounceMs: -1 } })).rejects.toMatchObject({
+      code: 'invalid_argument',
+    });
+    await expect(open({ onlineProbeIntervalMs: 0 })).rejects.toThrow(/onlineProbeIntervalMs/);
+    await using client = await open({ online: false });
+    expect(() => client.setOnline('yes' as unknown as boolean)).toThrow(/boolean/);
+    expect(() => client.setForeground(1 as unknown as boolean)).toThrow(/boolean/);
+  });
+
+  it('close() stops the scheduler: nothing runs afterwards and syncNow says no', async () => {
+    const clock = createManualClock(1_000_000);
+    const client = await open({ clock, online: false });
+    await client.write((tx) => tx.insert('lists', { id: LIST, name: 'kept' }));
+    await client.close();
+    expect(client.status.state).toBe('closed');
+    expect(clock.pendingTimers()).toBe(0);
+    expect(await client.syncNow()).toMatchObject({ ok: false });
+    client.setOnline(true); // ignored once closed
+    expect(client.metrics().cycles).toBe(0);
+    await using again = await open({ autoSync: false });
+    expect((await again.readStatus()).pending).toBe(1);
   });
 });

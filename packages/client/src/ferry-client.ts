@@ -20,6 +20,8 @@ import {
   type TableName,
 } from '@ferry/protocol';
 import { applyBundles, restoreServerRow, settleFrozenChange } from './apply/apply-bundles.js';
+import { failureRecordOf, mergeClientStatus, type EngineStatus } from './client-status.js';
+import { countingFetch } from './counting-fetch.js';
 import { TEMP_TABLES_SQL, applySnapshot, downloadSnapshot } from './apply/hydrate.js';
 import type { IntegrityViolation } from './apply/integrity-gate.js';
 import { SerialDatabase, type TransactionExecutor } from './driver/serial-database.js';
@@ -52,6 +54,17 @@ import {
 } from './local/metadata.js';
 import { createTableCodecs, type TableCodec } from './local/table-codec.js';
 import { freezeNextBundle, requeueChange, unfreezeChange } from './outbox/freeze-bundle.js';
+import { createSystemClock, type Clock } from './scheduler/clock.js';
+import type { LogEntry, LogLevel } from './scheduler/log-entry.js';
+import type { CycleContext } from './scheduler/sync-scheduler.js';
+import type { CycleKind, CycleOutcome } from './scheduler/sync-state-machine.js';
+import {
+  SYNC_METRIC_NAMES,
+  emptySyncMetrics,
+  type SyncMetrics,
+  type SyncStatus,
+} from './scheduler/sync-status.js';
+import { DEFAULT_ONLINE_PROBE_INTERVAL_MS, SyncRuntime } from './sync-runtime.js';
 import { deadLetterChanges, type RejectedChange } from './sync/dead-letters.js';
 import {
   createResolverLookup,
@@ -68,35 +81,62 @@ import type {
   DeadLetter,
   DeadLetterReport,
   HookPoint,
+  GetTokenOptions,
   ManualConflict,
   SyncKind,
+  SyncNowResult,
   SyncOptions,
   SyncReport,
 } from './types.js';
 import { WriteRecorder, type WriteTransaction } from './write-transaction.js';
 
-/** Something that happened in the client. */
+/**
+ * Something that happened in the client:
+ * - `status`: the status changed;
+ * - `write`: a local write committed through this client (`write`, `execute`); writes made by
+ *   other connections to the file are not seen (the next cycle still pushes them);
+ * - `remote-change`: server data was written to the local tables (pulled bundles, a snapshot,
+ *   our own bundle's authoritative rows): re-run the queries that show them.
+ */
 export type ClientEvent =
-  { readonly type: 'status'; readonly status: ClientStatus } | { readonly type: 'write' };
+  | { readonly type: 'status'; readonly status: ClientStatus }
+  | { readonly type: 'write' }
+  | {
+      readonly type: 'remote-change';
+      /** The tables that changed. */
+      readonly tables: readonly string[];
+      /** Row effects applied. */
+      readonly rows: number;
+      /** The checkpoint after the change. */
+      readonly checkpoint: number;
+    };
 
 /** Options of {@link FerryClient.runCycle}, the entry point of the scheduler. */
 export interface RunCycleOptions {
   readonly kind: SyncKind;
   readonly signal?: AbortSignal | undefined;
   readonly maxRoundTrips?: number | undefined;
+  /** Called in a `full` cycle once the push half is done and only pulling is left. */
+  readonly onPhase?: ((phase: 'pull') => void) | undefined;
 }
 
 /**
  * A Ferry client: the app's local SQLite database, kept in sync with the server.
  *
- * Reads and writes are local and never wait on the network. `sync()` runs one cycle explicitly
- * (the scheduler of a later version runs them in the background).
+ * Reads and writes are local and never wait on the network. With `autoSync` (the default) a
+ * scheduler syncs in the background: after writes, on server pokes, periodically, on
+ * reconnect, with backoff and a circuit breaker on failures. `sync()` runs one cycle
+ * explicitly.
  */
 export interface FerryClient<S extends Schema = Schema> extends AsyncDisposable {
   readonly schema: S;
   /** This install's writer id. */
   readonly sourceId: string;
-  /** The last known status (refreshed after every cycle and by {@link readStatus}). */
+  /**
+   * The last known status: the engine's (outbox, checkpoint, conflicts, last error) and the
+   * scheduler's (state, retries, circuit, realtime) in one value. Refreshed after every cycle
+   * and state change, shortly after writes, and by {@link readStatus}.
+   */
   readonly status: ClientStatus;
   /**
    * One local transaction; resolves after it committed locally. Every change to a synced table
@@ -124,6 +164,22 @@ export interface FerryClient<S extends Schema = Schema> extends AsyncDisposable 
   hydrate(options?: { readonly signal?: AbortSignal }): Promise<SyncReport>;
   /** The cycle the scheduler runs (same as `sync`). */
   runCycle(options: RunCycleOptions): Promise<SyncReport>;
+  /**
+   * Syncs as soon as possible: bypasses the debounce, the throttle, a backoff and an open
+   * circuit (and retries after a 401 that blocked sync). Resolves when the cycle run for this
+   * request ended, or at once when none can run (offline, closed); never rejects.
+   */
+  syncNow(): Promise<SyncNowResult>;
+  /** Connectivity changed: offline pauses sync (and aborts a running cycle); online syncs at once. */
+  setOnline(online: boolean): void;
+  /** The app moved to the foreground or the background (periodic sync 30 s or 5 min; events only in front). */
+  setForeground(foreground: boolean): void;
+  /**
+   * The counters, as a plain object for OpenTelemetry or Prometheus exporters: cycles
+   * (succeeded, failed, aborted), pushes, pulls, hydrations, retries, pokes, auth refreshes,
+   * circuit openings, rows pushed and pulled, conflicts, dead letters, bytes sent and received.
+   */
+  metrics(): SyncMetrics;
   /** Refreshes the counts of the status from the database. */
   readStatus(): Promise<ClientStatus>;
   conflicts(): Promise<ManualConflict[]>;
@@ -133,9 +189,13 @@ export interface FerryClient<S extends Schema = Schema> extends AsyncDisposable 
   retryDeadLetter(id: number): Promise<void>;
   /** Drops a dead-lettered change: the row returns to its server state. */
   discardDeadLetter(id: number): Promise<void>;
-  /** Listens to status changes and local writes; returns the unsubscribe function. */
+  /** Listens to status changes, local writes and remote changes; returns the unsubscribe function. */
   subscribe(listener: (event: ClientEvent) => void): () => void;
-  /** Stops any cycle, waits for it, and closes the database. Idempotent. */
+  /**
+   * Stops the scheduler and the events stream, aborts a running cycle and waits for it, and
+   * closes the database. The outbox stays as it is (a bundle in flight is resent by the next
+   * client on the file). Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -157,8 +217,10 @@ const ENVELOPE_BYTES = 64 * 1024;
  *   url: 'https://sync.example.com',
  *   getToken: async () => auth.currentToken(),
  * });
+ * // Synced in the background: after the debounce, on pokes, periodically.
  * await client.write((tx) => tx.insert('lists', { id: crypto.randomUUID(), name: 'Inbox' }));
- * const report = await client.sync();
+ * client.subscribe((event) => event.type === 'status' && render(event.status));
+ * await client.syncNow(); // or now, bypassing debounce and backoff
  */
 export async function createClient<S extends Schema>(
   options: ClientOptions<S>,
@@ -180,7 +242,9 @@ export async function createClient<S extends Schema>(
   const db = new SerialDatabase(options.driver);
   try {
     const setup = await setUpDatabase(db, options);
-    return new Client(options, db, setup, base.toString());
+    const client = new Client(options, db, setup, base.toString());
+    client.start();
+    return client;
   } catch (error) {
     await db.close().catch(() => undefined);
     throw error;
@@ -283,7 +347,17 @@ class Client<S extends Schema> implements FerryClient<S> {
   #maxChanges: number;
   readonly #maxBytes: number;
   #userId: string | null;
+  /** The engine's own status; {@link status} merges it with the scheduler's. */
+  #engine: EngineStatus;
+  #sync: SyncStatus | null = null;
   #status: ClientStatus;
+  readonly #runtime: SyncRuntime | null;
+  readonly #realtime: boolean;
+  /** Counters of the engine, and of cycles the app ran itself (the scheduler counts its own). */
+  readonly #metrics = emptySyncMetrics();
+  /** The last token getToken gave, to tell whether a forced refresh gave a new one. */
+  #lastToken: string | null = null;
+  readonly #getToken: (options?: GetTokenOptions) => Promise<string>;
   #cycles: Promise<unknown> = Promise.resolve();
   #closing: Promise<void> | undefined;
   #refreshScheduled = false;
@@ -294,7 +368,8 @@ class Client<S extends Schema> implements FerryClient<S> {
     this.#options = options;
     this.#db = db;
     this.#userId = setup.userId;
-    this.#now = options.now ?? Date.now;
+    const clock: Clock | undefined = options.clock;
+    this.#now = options.now ?? (clock ? () => clock.now() : Date.now);
     this.#codecs = createTableCodecs(options.schema);
     const hooks = options.hooks;
     this.#ctx = {
@@ -303,13 +378,24 @@ class Client<S extends Schema> implements FerryClient<S> {
       sourceId: setup.sourceId,
       now: this.#now,
       hook: hooks?.at ? (point: HookPoint) => hooks.at!(point) : () => undefined,
+      faults: options.__unsafeFaults,
     };
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#getToken = async (tokenOptions) => {
+      const token = await options.getToken(tokenOptions);
+      if (typeof token === 'string' && token.length > 0) this.#lastToken = token;
+      return token;
+    };
+    const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.#transport = new Transport({
       url,
-      fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
-      getToken: options.getToken,
+      fetch: countingFetch(fetchImpl, {
+        sent: (bytes) => (this.#metrics.bytesSent += bytes),
+        received: (bytes) => (this.#metrics.bytesReceived += bytes),
+      }),
+      getToken: this.#getToken,
       timeoutMs: this.#timeoutMs,
+      clock,
     });
     this.#resolverOf = createResolverLookup(this.#ctx, options.resolvers);
     this.#maxChanges = Math.min(
@@ -320,7 +406,10 @@ class Client<S extends Schema> implements FerryClient<S> {
       1024,
       (options.limits?.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes) - ENVELOPE_BYTES,
     );
-    this.#status = {
+    const autoSync = options.autoSync ?? true;
+    const realtime = options.realtime ?? true;
+    this.#realtime = autoSync !== false && realtime !== false;
+    this.#engine = {
       state: 'idle',
       pending: 0,
       oldestPendingAt: null,
@@ -336,12 +425,139 @@ class Client<S extends Schema> implements FerryClient<S> {
       integrity: null,
       sourceId: setup.sourceId,
       userId: setup.userId,
+      online: typeof options.online === 'boolean' ? options.online : true,
+      foreground: options.foreground ?? true,
+      consecutiveFailures: 0,
+      lastFailure: null,
     };
+    this.#status = mergeClientStatus(this.#engine, null, false);
+    if (autoSync === false) {
+      this.#runtime = null;
+    } else {
+      const realtimeOptions = typeof realtime === 'object' ? realtime : {};
+      const online = options.online ?? true;
+      if (typeof online !== 'boolean' && typeof online !== 'function') {
+        throw new FerryError('invalid_argument', 'online must be a boolean or a probe function');
+      }
+      const probeMs = options.onlineProbeIntervalMs ?? DEFAULT_ONLINE_PROBE_INTERVAL_MS;
+      if (!Number.isFinite(probeMs) || probeMs < 1) {
+        throw new FerryError('invalid_argument', 'onlineProbeIntervalMs must be a number ≥ 1');
+      }
+      this.#runtime = new SyncRuntime({
+        runCycle: (kind, signal, cycle) => this.#scheduledCycle(kind, signal, cycle),
+        refreshAuth: () => this.#refreshToken(),
+        schedule: autoSync === true ? {} : autoSync,
+        clock: clock ?? createSystemClock(),
+        random: options.random ?? Math.random,
+        events: this.#realtime
+          ? {
+              url: realtimeOptions.url ?? `${url.replace(/\/+$/, '')}/v1/events`,
+              getToken: () => this.#getToken(),
+              fetch: fetchImpl,
+              ...(realtimeOptions.tokenIn ? { tokenIn: realtimeOptions.tokenIn } : {}),
+              ...(realtimeOptions.heartbeatTimeoutMs !== undefined
+                ? { heartbeatTimeoutMs: realtimeOptions.heartbeatTimeoutMs }
+                : {}),
+              ...(realtimeOptions.backoff ? { backoff: realtimeOptions.backoff } : {}),
+            }
+          : null,
+        online,
+        onlineProbeIntervalMs: probeMs,
+        foreground: options.foreground ?? true,
+        onStatus: (status) => {
+          this.#sync = status;
+          this.#publishStatus();
+        },
+        onError: (error) => this.#reportError(error),
+        onLog: options.onLog,
+      });
+    }
     this.#scheduleRefresh();
   }
 
   get status(): ClientStatus {
     return this.#status;
+  }
+
+  /** Starts background sync (createClient calls it once the client is set up). */
+  start(): void {
+    this.#runtime?.start();
+  }
+
+  // ---- scheduling -------------------------------------------------------------------------
+
+  syncNow(): Promise<SyncNowResult> {
+    if (this.#closing || this.#db.closed) {
+      return Promise.resolve({ ok: false, status: this.#status });
+    }
+    if (this.#runtime) {
+      return this.#runtime.syncNow().then((result) => ({ ok: result.ok, status: this.#status }));
+    }
+    return this.sync().then(
+      () => ({ ok: true, status: this.#status }),
+      () => ({ ok: false, status: this.#status }),
+    );
+  }
+
+  setOnline(online: boolean): void {
+    if (typeof online !== 'boolean') {
+      throw new FerryError('invalid_argument', 'setOnline takes a boolean');
+    }
+    if (this.#closing) return;
+    if (this.#runtime) this.#runtime.setOnline(online);
+    else this.#setStatus({ online });
+  }
+
+  setForeground(foreground: boolean): void {
+    if (typeof foreground !== 'boolean') {
+      throw new FerryError('invalid_argument', 'setForeground takes a boolean');
+    }
+    if (this.#closing) return;
+    if (this.#runtime) this.#runtime.setForeground(foreground);
+    else this.#setStatus({ foreground });
+  }
+
+  metrics(): SyncMetrics {
+    const metrics = { ...this.#metrics };
+    if (this.#runtime) {
+      const scheduled = this.#runtime.metrics();
+      for (const name of SYNC_METRIC_NAMES) metrics[name] += scheduled[name];
+    }
+    return metrics;
+  }
+
+  /** The scheduler's cycle: the engine's, with what the machine needs to know. */
+  async #scheduledCycle(
+    kind: CycleKind,
+    signal: AbortSignal,
+    cycle: CycleContext,
+  ): Promise<CycleOutcome> {
+    const report = await this.#run(
+      { kind, signal, onPhase: (phase) => cycle.reportPhase(phase) },
+      true,
+    );
+    return { bundleSeq: report.bundleSeq, morePush: report.morePush, morePull: report.morePull };
+  }
+
+  /**
+   * After a 401: asks the app for a fresh token once. True when it differs from the refused
+   * one (the scheduler then resumes and reconnects the events stream).
+   */
+  async #refreshToken(): Promise<boolean> {
+    const refused = this.#lastToken;
+    let token: string;
+    try {
+      token = await this.#options.getToken({ forceRefresh: true });
+    } catch (error) {
+      throw new FerryError(
+        'unauthorized',
+        `getToken({ forceRefresh: true }) failed: ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
+    }
+    if (typeof token !== 'string' || token.length === 0) return false;
+    this.#lastToken = token;
+    return token !== refused;
   }
 
   // ---- local reads and writes -------------------------------------------------------------
@@ -386,8 +602,7 @@ class Client<S extends Schema> implements FerryClient<S> {
       await tx.commit();
     }
     if (hooked) await this.#ctx.hook('after-local-commit');
-    this.#emit({ type: 'write' });
-    this.#scheduleRefresh();
+    this.#wrote();
     return result;
   }
 
@@ -415,9 +630,15 @@ class Client<S extends Schema> implements FerryClient<S> {
       { sql: "INSERT INTO ferry_log (op, at) VALUES ('B', ?)", params: [this.#now()] },
       { sql, params: params ?? [] },
     ]);
-    this.#emit({ type: 'write' });
-    this.#scheduleRefresh();
+    this.#wrote();
     return result!;
+  }
+
+  /** A local write committed: tell listeners and the scheduler (a debounced push follows). */
+  #wrote(): void {
+    this.#emit({ type: 'write' });
+    this.#runtime?.notifyWrite();
+    this.#scheduleRefresh();
   }
 
   // ---- sync -------------------------------------------------------------------------------
@@ -435,16 +656,28 @@ class Client<S extends Schema> implements FerryClient<S> {
   }
 
   runCycle(options: RunCycleOptions): Promise<SyncReport> {
+    return this.#run(options, false);
+  }
+
+  /** Runs a cycle after the ones before it; `scheduled`: the scheduler's (it counts its own). */
+  #run(options: RunCycleOptions, scheduled: boolean): Promise<SyncReport> {
     if (this.#closing || this.#db.closed) {
       return Promise.reject(new FerryError('closed', 'the client is closed'));
     }
-    const run = this.#cycles.then(() => this.#cycle(options));
+    const run = this.#cycles.then(() => this.#cycle(options, scheduled));
     this.#cycles = run.catch(() => undefined);
     return run;
   }
 
-  async #cycle(options: RunCycleOptions): Promise<SyncReport> {
+  async #cycle(options: RunCycleOptions, scheduled: boolean): Promise<SyncReport> {
     this.#assertOpen();
+    if (options.signal?.aborted) throw abortedError(options.signal);
+    if (!scheduled) {
+      this.#metrics.cycles++;
+      if (options.kind === 'full' || options.kind === 'push') this.#metrics.pushes++;
+      if (options.kind === 'full' || options.kind === 'pull') this.#metrics.pulls++;
+      if (options.kind === 'hydrate') this.#metrics.hydrations++;
+    }
     const signal = options.signal
       ? AbortSignal.any([options.signal, this.#closer.signal])
       : this.#closer.signal;
@@ -472,29 +705,61 @@ class Client<S extends Schema> implements FerryClient<S> {
           signal,
           options.maxRoundTrips ?? DEFAULT_MAX_ROUND_TRIPS,
           report,
+          options.onPhase,
         );
       }
       const checkpoint = ((await readState(this.#db, 'checkpoint')) as number | null) ?? 0;
-      this.#setStatus({ state: 'idle', lastError: null, lastSyncAt: this.#now() });
+      if (!scheduled) this.#metrics.cyclesSucceeded++;
+      this.#setStatus({
+        state: 'idle',
+        lastError: null,
+        lastFailure: null,
+        consecutiveFailures: 0,
+        lastSyncAt: this.#now(),
+      });
       await this.readStatus().catch(() => undefined);
+      this.#log('debug', 'cycle-report', `${options.kind} cycle done`, {
+        kind: options.kind,
+        pushed: report.pushed,
+        pulled: report.pulled,
+        conflicts: report.conflicts.length,
+        deadLettered: report.deadLettered.length,
+        hydrated: report.hydrated,
+        checkpoint,
+      });
       return { ...report, checkpoint, bundleSeq: checkpoint };
     } catch (caught) {
       const error = asFerryError(caught, signal);
+      if (this.#closer.signal.aborted) {
+        this.#setStatus({ state: 'closed' });
+        throw error;
+      }
+      if (options.signal?.aborted) {
+        // The caller stopped the cycle (the scheduler going offline, say): not a failure.
+        if (!scheduled) this.#metrics.cyclesAborted++;
+        this.#setStatus({ state: 'idle' });
+        await this.readStatus().catch(() => undefined);
+        throw error;
+      }
+      if (!scheduled) this.#metrics.cyclesFailed++;
       this.#setStatus({
-        state: this.#closer.signal.aborted
-          ? 'closed'
-          : error.code === 'unauthorized'
-            ? 'blocked-auth'
-            : 'error',
+        state: error.code === 'unauthorized' ? 'blocked-auth' : 'error',
         lastError: error,
+        lastFailure: failureRecordOf(error, this.#now()),
+        consecutiveFailures: this.#engine.consecutiveFailures + 1,
       });
       await this.readStatus().catch(() => undefined);
-      try {
-        this.#options.onError?.(error);
-      } catch {
-        // The app's callback must not change the outcome of the cycle.
-      }
+      this.#reportError(error);
       throw error;
+    }
+  }
+
+  /** Hands an error of background work to the app's `onError`, which must not throw into us. */
+  #reportError(error: FerryError): void {
+    try {
+      this.#options.onError?.(error);
+    } catch {
+      // The app's callback must not change the outcome of the cycle.
     }
   }
 
@@ -503,16 +768,27 @@ class Client<S extends Schema> implements FerryClient<S> {
     signal: AbortSignal,
     maxRoundTrips: number,
     report: MutableReport,
+    onPhase?: (phase: 'pull') => void,
   ): Promise<void> {
     let gapRenumbers = 0;
     let hydrations = 0;
     // A full or pull cycle always asks the server once; then it goes on while there is more.
     let needPull = kind !== 'push';
+    let pushDone = kind !== 'full';
     for (let trip = 0; ; trip++) {
       if (signal.aborted) throw abortedError(signal);
       const bundle = kind === 'pull' ? null : await this.#prepareBundle();
       const toSend = bundle !== null && bundle.committedSeq === null ? bundle : null;
-      if (toSend === null && !needPull) return;
+      if (toSend === null && !pushDone) {
+        // Nothing left to push in this full cycle: only the pull remains.
+        pushDone = true;
+        onPhase?.('pull');
+      }
+      if (toSend === null && !needPull) {
+        // A push-only cycle whose bundle waits for peers' bundles needs a pull to finish it.
+        if (kind === 'push' && bundle !== null) report.morePull = true;
+        return;
+      }
       if (trip >= maxRoundTrips) {
         report.morePush = toSend !== null || (await this.#hasPending());
         report.morePull = needPull;
@@ -521,7 +797,10 @@ class Client<S extends Schema> implements FerryClient<S> {
       needPull = false;
       try {
         if (kind === 'push') {
-          if (!(await this.#pushOnly(toSend!, signal, report))) return;
+          if (!(await this.#pushOnly(toSend!, signal, report))) {
+            report.morePull = true;
+            return;
+          }
         } else {
           const outcome = await this.#syncRoundTrip(kind, toSend, signal, report);
           needPull = outcome.hasMore;
@@ -547,6 +826,14 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   /** The bundle in flight, or a newly frozen one; null when nothing is pushable. */
   async #prepareBundle(): Promise<FrozenBundle | null> {
+    // A bundle the server committed at or below the checkpoint (its rows came with a snapshot,
+    // and the settling after the answer was cut short by a crash) is done: settle it now, or it
+    // would hold the outbox back for good, since no pull brings it again.
+    const settled = await this.#db.all(
+      "SELECT 1 FROM ferry_bundle b JOIN ferry_state s ON s.key = 'checkpoint' " +
+        'WHERE b.id = 1 AND b.committed_seq IS NOT NULL AND b.committed_seq <= s.value',
+    );
+    if (settled.length > 0) await this.#settleLateAck();
     const result = await this.#db.transaction(async (tx) => {
       await foldCaptureLog(tx, this.#now());
       const frozen = await readFrozenBundle(tx);
@@ -561,7 +848,13 @@ class Client<S extends Schema> implements FerryClient<S> {
       return { bundle: freeze.bundle, fresh: freeze.bundle !== null };
     });
     if (result.fresh) {
-      this.#setStatus({ inFlight: inFlightOf(result.bundle!) });
+      const bundle = result.bundle!;
+      this.#setStatus({ inFlight: inFlightOf(bundle) });
+      this.#log('debug', 'bundle-frozen', `bundle ${bundle.sourceBundleId} frozen`, {
+        correlationId: `${this.sourceId}:${bundle.sourceBundleId}`,
+        sourceBundleId: bundle.sourceBundleId,
+        changes: bundle.changes.length,
+      });
       await this.#ctx.hook('after-freeze-before-send');
     }
     return result.bundle;
@@ -650,7 +943,8 @@ class Client<S extends Schema> implements FerryClient<S> {
     await this.#ctx.hook('after-response-before-local-ack');
     await this.#recordCommitted(bundle, answer.bundleSeq, report);
     const checkpoint = await this.#checkpoint();
-    if (answer.bundleSeq === checkpoint + 1) {
+    const skipPeers = this.#ctx.faults?.checkpointWithoutContiguity === true;
+    if (answer.bundleSeq === checkpoint + 1 || (skipPeers && answer.bundleSeq > checkpoint)) {
       // The next bundle after the checkpoint: its answer is what a pull would bring.
       await this.#applyPull(
         [
@@ -680,6 +974,18 @@ class Client<S extends Schema> implements FerryClient<S> {
     );
     report.pushed += bundle.changes.length;
     report.bundlesPushed++;
+    this.#metrics.rowsPushed += bundle.changes.length;
+    this.#log(
+      'info',
+      'bundle-committed',
+      `bundle ${bundle.sourceBundleId} committed as ${bundleSeq}`,
+      {
+        correlationId: `${this.sourceId}:${bundle.sourceBundleId}`,
+        sourceBundleId: bundle.sourceBundleId,
+        bundleSeq,
+        changes: bundle.changes.length,
+      },
+    );
     this.#setStatus({
       lastPushAt: this.#now(),
       inFlight: { ...inFlightOf(bundle), committedSeq: bundleSeq },
@@ -692,6 +998,8 @@ class Client<S extends Schema> implements FerryClient<S> {
       async (tx) => {
         const frozen = await readFrozenBundle(tx);
         if (!frozen) return;
+        // Edits made while the bundle was in flight must be pending before it is settled.
+        await foldCaptureLog(tx, this.#now());
         await setApplying(tx, true);
         for (const change of frozen.changes) await settleFrozenChange(tx, this.#ctx, change);
         await clearFrozenBundle(tx);
@@ -715,12 +1023,31 @@ class Client<S extends Schema> implements FerryClient<S> {
       report.pulled += result.applied;
       report.bundlesPulled += result.bundles;
       report.warnings.push(...result.warnings);
+      this.#metrics.rowsPulled += result.applied;
       this.#setStatus({
         lastPullAt: this.#now(),
         checkpoint: result.checkpoint,
         integrity: null,
         ...(result.acked ? { inFlight: null } : {}),
       });
+      if (result.bundles > 0) {
+        this.#log('debug', 'pulled', `applied ${result.bundles} bundle(s)`, {
+          bundles: result.bundles,
+          rows: result.applied,
+          checkpoint: result.checkpoint,
+          firstBundleSeq: bundles[0]?.bundleSeq ?? null,
+        });
+      }
+      if (result.applied > 0) {
+        const tables = new Set<string>();
+        for (const bundle of bundles) for (const row of bundle.rows) tables.add(row.table);
+        this.#emit({
+          type: 'remote-change',
+          tables: [...tables],
+          rows: result.applied,
+          checkpoint: result.checkpoint,
+        });
+      }
     } catch (error) {
       if (isFerryError(error, 'integrity_violation')) {
         const violations = (error.details as { violations: IntegrityViolation[] }).violations;
@@ -748,6 +1075,31 @@ class Client<S extends Schema> implements FerryClient<S> {
       { foreignKeysOff: true },
     );
     report.conflicts.push(...reports);
+    this.#metrics.conflicts += reports.length;
+    for (const conflict of reports) {
+      this.#log(
+        conflict.outcome === 'manual' ? 'warn' : 'info',
+        'conflict',
+        `${conflict.table} ${String(conflict.pk)}: ${conflict.outcome}`,
+        {
+          correlationId: `${this.sourceId}:${bundle.sourceBundleId}`,
+          table: conflict.table,
+          pk: conflict.pk,
+          outcome: conflict.outcome,
+        },
+      );
+    }
+    const adopted = new Set(
+      reports.filter((c) => c.outcome === 'adopt-server').map((c) => c.table),
+    );
+    if (adopted.size > 0) {
+      this.#emit({
+        type: 'remote-change',
+        tables: [...adopted],
+        rows: reports.filter((c) => c.outcome === 'adopt-server').length,
+        checkpoint: this.#engine.checkpoint ?? 0,
+      });
+    }
   }
 
   /**
@@ -830,10 +1182,25 @@ class Client<S extends Schema> implements FerryClient<S> {
       deadLetterChanges(tx, this.#ctx, bundle, rejected, status),
     );
     report.deadLettered.push(...reports);
+    this.#metrics.deadLetters += reports.length;
+    for (const letter of reports) {
+      this.#log(
+        'warn',
+        'dead-lettered',
+        `${letter.table} ${String(letter.pk)}: ${letter.message}`,
+        {
+          correlationId: `${this.sourceId}:${bundle.sourceBundleId}`,
+          table: letter.table,
+          pk: letter.pk,
+          code: letter.code,
+          status,
+        },
+      );
+    }
   }
 
   async #hydrate(signal: AbortSignal, report: MutableReport): Promise<void> {
-    const previous = this.#status.state;
+    const previous = this.#engine.state;
     this.#setStatus({ state: 'hydrating' });
     const staged = await downloadSnapshot(this.#db, this.#transport, this.#ctx, {
       signal,
@@ -847,12 +1214,23 @@ class Client<S extends Schema> implements FerryClient<S> {
       report.hydrated = true;
       report.pulled += result.applied;
       report.warnings.push(...result.warnings);
+      this.#metrics.rowsPulled += result.applied;
       this.#setStatus({
         state: previous,
         checkpoint: staged.snapshotBundleSeq,
         lastPullAt: this.#now(),
         integrity: null,
         ...(result.acked ? { inFlight: null } : {}),
+      });
+      this.#log('info', 'hydrated', `hydrated ${result.applied} rows`, {
+        rows: result.applied,
+        checkpoint: staged.snapshotBundleSeq,
+      });
+      this.#emit({
+        type: 'remote-change',
+        tables: this.schema.tables.map((t) => t.name),
+        rows: result.applied,
+        checkpoint: staged.snapshotBundleSeq,
       });
     } catch (error) {
       await this.#db.run('DELETE FROM temp.ferry_snapshot').catch(() => undefined);
@@ -891,7 +1269,7 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   /** The token's user must be this database's user; the first one seen is remembered. */
   async #checkIdentity(): Promise<void> {
-    const token = await fetchToken(this.#options.getToken);
+    const token = await fetchToken(this.#getToken);
     const userId = subjectOf(token);
     if (userId === null) return;
     if (this.#userId === null) {
@@ -943,21 +1321,51 @@ class Client<S extends Schema> implements FerryClient<S> {
   }
 
   subscribe(listener: (event: ClientEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    if (typeof listener !== 'function') {
+      throw new FerryError('invalid_argument', 'subscribe takes a listener function');
+    }
+    // Each subscription is its own, even for the same function twice.
+    const own = (event: ClientEvent) => listener(event);
+    this.#listeners.add(own);
+    return () => {
+      this.#listeners.delete(own);
+    };
   }
 
-  #setStatus(patch: Partial<ClientStatus>): void {
-    this.#status = { ...this.#status, ...patch };
+  /** Patches the engine's status and publishes the merged one. */
+  #setStatus(patch: Partial<EngineStatus>): void {
+    this.#engine = { ...this.#engine, ...patch };
+    this.#publishStatus();
+  }
+
+  #publishStatus(): void {
+    this.#status = mergeClientStatus(this.#engine, this.#sync, this.#realtime);
     this.#emit({ type: 'status', status: this.#status });
+  }
+
+  #log(level: LogLevel, event: string, message: string, fields: LogEntry['fields']): void {
+    const onLog = this.#options.onLog;
+    if (onLog === undefined) return;
+    try {
+      onLog({ level, event, message, fields });
+    } catch (error) {
+      this.#reportError(
+        new FerryError('internal', `onLog threw: ${String(error)}`, { cause: error }),
+      );
+    }
   }
 
   #emit(event: ClientEvent): void {
     for (const listener of this.#listeners) {
       try {
         listener(event);
-      } catch {
-        // A listener's failure is its own.
+      } catch (error) {
+        // A listener's failure is its own; it must not break sync, but it is not hidden.
+        this.#reportError(
+          new FerryError('internal', `a client listener threw: ${String(error)}`, {
+            cause: error,
+          }),
+        );
       }
     }
   }
@@ -1069,6 +1477,7 @@ class Client<S extends Schema> implements FerryClient<S> {
       { foreignKeysOff: true },
     );
     await this.readStatus();
+    this.#runtime?.notifyWrite();
   }
 
   async deadLetters(): Promise<DeadLetter[]> {
@@ -1119,6 +1528,7 @@ class Client<S extends Schema> implements FerryClient<S> {
       });
     });
     await this.readStatus();
+    this.#runtime?.notifyWrite();
   }
 
   async discardDeadLetter(id: number): Promise<void> {
@@ -1160,7 +1570,10 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      // The scheduler aborts its cycle itself, so that it sees the abort as its own.
+      const runtime = this.#runtime?.close();
       this.#closer.abort(new FerryError('closed', 'the client is closing'));
+      await runtime?.catch(() => undefined);
       await this.#cycles.catch(() => undefined);
       await this.#db.close();
       this.#setStatus({ state: 'closed' });

@@ -8,6 +8,17 @@ import type {
 } from '@ferry/protocol';
 import type { IntegrityViolation } from './apply/integrity-gate.js';
 import type { SqliteDriver } from './driver/sqlite-driver.js';
+import type { BackoffOptions } from './scheduler/backoff.js';
+import type { Clock } from './scheduler/clock.js';
+import type { LogEntry } from './scheduler/log-entry.js';
+import type { SyncScheduleOverrides } from './scheduler/sync-schedule.js';
+import type {
+  ActiveCycle,
+  AuthState,
+  CircuitState,
+  FailureRecord,
+  SyncStateName,
+} from './scheduler/sync-state-machine.js';
 
 /**
  * Named moments where the client calls `hooks.at(point)`. Crash tests kill the process there;
@@ -67,7 +78,12 @@ export interface ClientOptions<S extends Schema = Schema> {
   readonly getToken: (options?: GetTokenOptions) => string | Promise<string>;
   /** This install's writer id (a UUID). Default: generated once and kept in the file. */
   readonly sourceId?: string;
-  /** Called with every error of a sync cycle, besides being thrown and kept in the status. */
+  /**
+   * Called with every error of a sync cycle (besides being thrown and kept in the status), and
+   * of other background work: a failed token refresh, a connectivity probe or a status listener
+   * that threw. Errors of the events stream go to `onLog` (`events-failed`) and show as
+   * `status.realtime`: the periodic sync covers for it.
+   */
   readonly onError?: (error: FerryError) => void;
   /**
    * Conflict resolvers: by table name (overriding the table's `conflictPolicy`), and by the name
@@ -76,8 +92,46 @@ export interface ClientOptions<S extends Schema = Schema> {
   readonly resolvers?: Readonly<Record<string, ResolverSetting>>;
   /** Default `globalThis.fetch`. */
   readonly fetch?: typeof fetch;
-  /** The clock, ms since the epoch. Default `Date.now`. */
+  /** The clock, ms since the epoch. Default `clock.now`, else `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Time and timers of the scheduler, the events stream and request timeouts. Default: the
+   * system clock. Tests and the simulator pass `createManualClock()` and move time by hand.
+   */
+  readonly clock?: Clock;
+  /** Numbers in [0, 1) for backoff jitter. Default `Math.random`. */
+  readonly random?: () => number;
+  /**
+   * Sync by itself (default true): a scheduler runs a cycle at start, after local writes
+   * (debounced), on server pokes, periodically, on reconnect, and retries failures with backoff
+   * and a circuit breaker. An object sets its timings (see {@link SyncScheduleOverrides};
+   * `{ debounceMs: 0, minIntervalMs: 0 }` for the lowest latency). `false`: nothing runs until
+   * the app calls `sync()` (tests of the engine, one-shot scripts).
+   */
+  readonly autoSync?: boolean | SyncScheduleOverrides;
+  /**
+   * Listen to the server's `GET /v1/events` pokes while online and in the foreground, to pull
+   * as soon as another device pushes. Default true (only with `autoSync`).
+   */
+  readonly realtime?: boolean | RealtimeOptions;
+  /**
+   * Connectivity: a boolean is the initial state (default true; then `setOnline()` tells the
+   * client). A function is a probe (Node has no `navigator.onLine`): it is asked at start,
+   * after every network failure, and every `onlineProbeIntervalMs` while offline; a probe that
+   * throws counts as offline. Offline pauses sync; back online, sync runs at once.
+   */
+  readonly online?: boolean | (() => boolean | Promise<boolean>);
+  /** How often an offline client asks the `online` probe again (default 5,000 ms). */
+  readonly onlineProbeIntervalMs?: number;
+  /** Initially in the foreground (default true); `setForeground()` changes it. */
+  readonly foreground?: boolean;
+  /**
+   * Structured log events of the engine, the scheduler and the events stream: `bundle-frozen`,
+   * `bundle-committed`, `pulled`, `hydrated`, `cycle-failed`, `circuit-opened`, … Fields carry
+   * `correlationId` (`sourceId:sourceBundleId`, the bundle's id; the server's request id on a
+   * failure) where one is known.
+   */
+  readonly onLog?: (entry: LogEntry) => void;
   readonly hooks?: ClientHooks;
   /** Per-request timeout (default 30,000 ms; a snapshot download gets ten times that). */
   readonly requestTimeoutMs?: number;
@@ -92,6 +146,37 @@ export interface ClientOptions<S extends Schema = Schema> {
    * every bundle from 0.
    */
   readonly initialSync?: 'hydrate' | 'pull';
+  /**
+   * Test only: deliberately broken engine behaviour, for the simulator's negative controls (a
+   * simulator that cannot catch these proves nothing). Never set it in an app.
+   */
+  readonly __unsafeFaults?: UnsafeClientFaults | undefined;
+}
+
+/**
+ * Deliberate engine bugs for negative controls (see `__unsafeFaults`). Each costs one property
+ * check when unset.
+ */
+export interface UnsafeClientFaults {
+  /**
+   * Move the checkpoint to a pushed bundle's `bundleSeq` even when peers' bundles before it
+   * were never pulled (they are then skipped for good).
+   */
+  readonly checkpointWithoutContiguity?: boolean;
+  /** Let a pulled change overwrite a row that has a pending local edit. */
+  readonly overwritePendingLocalEdit?: boolean;
+}
+
+/** Options of the events stream (`realtime` of {@link ClientOptions}). */
+export interface RealtimeOptions {
+  /** The events URL. Default `<url>/v1/events`. */
+  readonly url?: string;
+  /** The token in the `Authorization` header (default) or the `access_token` query parameter. */
+  readonly tokenIn?: 'header' | 'query';
+  /** A connection silent this long is dropped and reopened (default 45,000 ms). */
+  readonly heartbeatTimeoutMs?: number;
+  /** Reconnect delays (default 1 s base, 1 min cap, full jitter). */
+  readonly backoff?: { readonly [K in keyof BackoffOptions]?: BackoffOptions[K] | undefined };
 }
 
 /** What a sync cycle should do (see the scheduler's cycle kinds). */
@@ -101,7 +186,7 @@ export type SyncKind = 'full' | 'push' | 'pull' | 'hydrate';
 export interface SyncOptions {
   /** Default `full`: push and pull, in one round trip per step (`POST /v1/sync`). */
   readonly kind?: SyncKind;
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
   /** Stop after this many round trips (default 1,000); the report says what is left. */
   readonly maxRoundTrips?: number;
 }
@@ -149,8 +234,14 @@ export interface SyncReport {
   readonly bundleSeq: number;
 }
 
-/** The engine's activity. */
-export type ClientState = 'idle' | 'syncing' | 'hydrating' | 'blocked-auth' | 'error' | 'closed';
+/**
+ * What the client is doing. With `autoSync`, the scheduler's state ({@link SyncStateName}:
+ * `idle`, `pushing`, `pulling`, `backoff`, `blocked-auth`, `blocked-conflict`, `paused` (circuit
+ * open), `offline`, `closed`), shown as `hydrating` while a snapshot is loaded and `syncing`
+ * while an explicit `sync()` runs. Without it, the engine's own: `idle`, `syncing`,
+ * `hydrating`, `blocked-auth`, `error` (the last cycle failed), `closed`.
+ */
+export type ClientState = SyncStateName | 'syncing' | 'hydrating' | 'error';
 
 /** The bundle in flight. */
 export interface InFlightStatus {
@@ -164,7 +255,9 @@ export interface InFlightStatus {
 
 /**
  * What an app shows about sync ("Sync paused — check connection"). Counts come from the last
- * refresh: after every cycle and `readStatus()`.
+ * refresh: after every cycle, shortly after writes, and `readStatus()`. A failure that persists
+ * is always visible: `state` (backoff, paused, blocked-auth, offline), `lastError` and
+ * `lastFailure` stay until a cycle succeeds.
  */
 export interface ClientStatus {
   readonly state: ClientState;
@@ -191,6 +284,38 @@ export interface ClientStatus {
   } | null;
   readonly sourceId: string;
   readonly userId: string | null;
+  /** Whether the scheduler runs sync by itself. */
+  readonly autoSync: boolean;
+  readonly online: boolean;
+  readonly foreground: boolean;
+  /** The events stream: `off` without autoSync or realtime; `disconnected` means slower, not broken. */
+  readonly realtime: 'connected' | 'disconnected' | 'off';
+  /** The circuit breaker: `open` after consecutive failed cycles (state `paused`). */
+  readonly circuit: CircuitState;
+  /** Failed cycles in a row (those that count toward the circuit). */
+  readonly consecutiveFailures: number;
+  /** backoff: when the retry starts; paused: when the circuit's cool-down ends (clock ms). */
+  readonly nextRetryAt: number | null;
+  /** `refreshing` after a 401; `failed` when the refresh gave no new token (sync waits). */
+  readonly auth: AuthState;
+  /**
+   * `lastError` classified: `class` (transient, server-error, rate-limited, auth, rejected,
+   * conflict, bundle, history, fatal), `code`, `status`, `retryAfterMs`, the request's
+   * `correlationId` and when it happened (`at`).
+   */
+  readonly lastFailure: FailureRecord | null;
+  /** The scheduler's cycle in flight (`kind`, `startedAt`). */
+  readonly cycle: ActiveCycle | null;
+  /** First local write the scheduler has not sent yet (it waits for the debounce). */
+  readonly writesPendingSince: number | null;
+}
+
+/** What `client.syncNow()` resolves with (it never rejects). */
+export interface SyncNowResult {
+  /** The cycle run for this request succeeded. */
+  readonly ok: boolean;
+  /** The status when the request settled (see `lastError` when not ok). */
+  readonly status: ClientStatus;
 }
 
 /** A change the server rejected for good, kept with its error. */

@@ -1,4 +1,5 @@
 import { ErrorBodySchema, FerryError } from '@ferry/protocol';
+import type { Clock } from '../scheduler/clock.js';
 import type { GetTokenOptions } from '../types.js';
 
 /** Options of {@link Transport}. */
@@ -7,6 +8,8 @@ export interface TransportOptions {
   readonly fetch: typeof fetch;
   readonly getToken: (options?: GetTokenOptions) => string | Promise<string>;
   readonly timeoutMs: number;
+  /** Timers of the request timeouts. Default `setTimeout` (an injected clock moves them too). */
+  readonly clock?: Pick<Clock, 'setTimer' | 'clearTimer'> | undefined;
 }
 
 /** `details` of every error a request throws. */
@@ -147,14 +150,21 @@ export class Transport {
     done: () => void;
   } {
     const timeout = new AbortController();
-    const timer = setTimeout(
-      () => timeout.abort(new FerryError('timeout', 'the request timed out')),
-      options.timeoutMs ?? this.#options.timeoutMs,
-    );
+    const onTimeout = () => timeout.abort(new FerryError('timeout', 'the request timed out'));
+    const delay = options.timeoutMs ?? this.#options.timeoutMs;
+    const clock = this.#options.clock;
+    let done: () => void;
+    if (clock) {
+      const id = clock.setTimer({ delay }, onTimeout);
+      done = () => clock.clearTimer(id);
+    } else {
+      const timer = setTimeout(onTimeout, delay);
+      done = () => clearTimeout(timer);
+    }
     const signal = options.signal
       ? AbortSignal.any([options.signal, timeout.signal])
       : timeout.signal;
-    return { signal, timeout, done: () => clearTimeout(timer) };
+    return { signal, timeout, done };
   }
 }
 
