@@ -127,23 +127,31 @@ async function serveOne(handler: FetchHandler, req: IncomingMessage, res: Server
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done || gone) break;
-      if (!res.write(value)) {
-        await new Promise<void>((resolve) => {
-          const finish = () => {
-            res.off('drain', finish);
-            res.off('close', finish);
-            resolve();
-          };
-          res.on('drain', finish);
-          res.on('close', finish);
-        });
-      }
+      if (done || gone || res.destroyed) break;
+      if (!res.write(value)) await drainedOrClosed(res);
     }
     if (!gone) res.end();
   } catch {
     res.destroy();
   }
+}
+
+/**
+ * Waits until `res` can take more data or is gone. A response whose socket already closed
+ * emits neither event again, so that case must resolve at once (else the request never ends
+ * and a graceful close waits for it forever).
+ */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  if (res.destroyed || res.closed || !res.writableNeedDrain) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const finish = () => {
+      res.off('drain', finish);
+      res.off('close', finish);
+      resolve();
+    };
+    res.on('drain', finish);
+    res.on('close', finish);
+  });
 }
 
 function toRequest(req: IncomingMessage): Request {
