@@ -1,6 +1,6 @@
 import type { Schema } from '@ferry/protocol';
 import type { TableCodec } from './local/table-codec.js';
-import type { HookPoint } from './types.js';
+import type { HookPoint, UnsafeClientFaults } from './types.js';
 
 /** What the engine's I/O steps share: the schema, its codecs, the source id, clock and hooks. */
 export interface EngineContext {
@@ -10,4 +10,6 @@ export interface EngineContext {
   now(): number;
   /** Runs the hook of a point, if any (awaited when it returns a promise). */
   hook(point: HookPoint): Promise<void> | void;
+  /** Test only: deliberate bugs for negative controls (`ClientOptions.__unsafeFaults`). */
+  readonly faults?: UnsafeClientFaults | undefined;
 }

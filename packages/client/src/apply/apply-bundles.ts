@@ -4,6 +4,7 @@ import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
   clearFrozenBundle,
   foldCaptureLog,
+  readInflightBase,
   readPending,
   readRowState,
   setApplying,
@@ -123,14 +124,25 @@ export async function applyRowEffect(
   await writeRowState(tx, effect.table, pk, effect.rowVersion, base);
   if (options.ack) return true;
 
-  const pending = options.presence.pending ? await readPending(tx, effect.table, pk) : undefined;
+  const pending =
+    options.presence.pending && ctx.faults?.overwritePendingLocalEdit !== true
+      ? await readPending(tx, effect.table, pk)
+      : undefined;
   if (pending) {
+    // Pinned to the base the edit was made on: the change in flight for the row, whose result
+    // the local row shows, else the server state before this effect.
+    const anchor =
+      pending.pinned || !options.presence.other
+        ? undefined
+        : await readInflightBase(tx, effect.table, pk);
     await writePending(tx, {
       ...pending,
       op: pending.op === 'I' && base !== null ? 'U' : pending.op,
       ...(pending.pinned
         ? {}
-        : { pinned: true, pinVersion: known?.version ?? null, pinBase: known?.base ?? null }),
+        : anchor
+          ? { pinned: true, pinVersion: anchor.version, pinBase: anchor.base }
+          : { pinned: true, pinVersion: known?.version ?? null, pinBase: known?.base ?? null }),
     });
     return true;
   }
@@ -149,12 +161,26 @@ export async function applyRowEffect(
 /**
  * The intent of a frozen change is gone (its bundle committed, or the server's row was adopted):
  * the business row goes back to the row's server state, with any pending edits made after the
- * freeze rebased onto it (they keep the columns they changed), and their pin is released.
+ * freeze rebased onto it (they keep the columns they changed).
+ *
+ * How the pending edits' pin moves depends on why the intent is gone (`settled`):
+ * - `ack` (default): our bundle is acknowledged in `bundleSeq` order: the edits' base is our
+ *   committed row, their pin is released (a later remote change pins them again).
+ * - `late-ack`: our bundle was committed at or before the checkpoint, whose rows came with a
+ *   snapshot or a pull that did not acknowledge it: a pin may come from a remote change made
+ *   after our commit, so it stays (at worst the push meets a conflict the resolver settles;
+ *   releasing it could push over a newer server row, or re-create a row deleted since).
+ * - `adopted`: the server's row was adopted; the edits were made on a change the server never
+ *   took: they stay pinned to the base the frozen change was made on, so that their push meets
+ *   the server's version and goes through the resolver (pushing them against the server's
+ *   current version would, for a row the server deleted, re-create it without anyone
+ *   re-inserting it).
  */
 export async function settleFrozenChange(
   tx: Executor,
   ctx: EngineContext,
   change: FrozenChange,
+  settled: 'ack' | 'late-ack' | 'adopted' = 'ack',
 ): Promise<void> {
   const codec = ctx.codecs.get(change.tbl);
   if (!codec) return;
@@ -173,7 +199,19 @@ export async function settleFrozenChange(
       await tx.run(codec.upsertSql, codec.encode(rebased));
     }
   }
-  await writePending(tx, { ...pending, pinned: false, pinVersion: null, pinBase: null });
+  if (settled === 'ack') {
+    await writePending(tx, { ...pending, pinned: false, pinVersion: null, pinBase: null });
+  } else if (settled === 'adopted') {
+    // Made on the local row this change made, so on this change's base, whatever pin a remote
+    // change set meanwhile.
+    await writePending(tx, {
+      ...pending,
+      op: pending.op === 'I' && change.baseVersion !== null ? 'U' : pending.op,
+      pinned: true,
+      pinVersion: change.baseVersion,
+      pinBase: change.base,
+    });
+  }
 }
 
 /** Business row := the row's server state (deleted when there is none). Capture must be off. */
@@ -226,7 +264,7 @@ export async function applyBundles(
   let last = checkpoint;
   for (const bundle of bundles) {
     if (bundle.bundleSeq <= last) continue;
-    if (bundle.bundleSeq !== last + 1) {
+    if (bundle.bundleSeq !== last + 1 && ctx.faults?.checkpointWithoutContiguity !== true) {
       throw new FerryError(
         'bad_response',
         `pull skipped from bundle ${last} to ${bundle.bundleSeq}: bundleSeq must be dense`,

@@ -197,12 +197,21 @@ export async function applySnapshot(
   await setApplying(tx, true);
   const inSnapshot = (alias: string) =>
     `EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${alias}.tbl AND s.pk = ${alias}.pk)`;
+  // Pending edits of rows the snapshot lacks are pinned to the base they were made on: the
+  // change in flight for the row when there is one (the local row shows its result), else the
+  // server state known so far.
+  const inflight = (column: string) =>
+    `(SELECT f.${column} FROM ferry_inflight f WHERE f.tbl = ferry_outbox.tbl AND f.pk = ferry_outbox.pk)`;
+  const known = (column: string) =>
+    `(SELECT r.${column} FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk)`;
+  const hasInflight =
+    'EXISTS (SELECT 1 FROM ferry_inflight f WHERE f.tbl = ferry_outbox.tbl AND f.pk = ferry_outbox.pk)';
   await tx.run(
     'UPDATE ferry_outbox SET pinned = 1, ' +
-      'pin_version = (SELECT r.version FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk), ' +
-      'pin_base = (SELECT r.base FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk) ' +
+      `pin_version = CASE WHEN ${hasInflight} THEN ${inflight('base_version')} ELSE ${known('version')} END, ` +
+      `pin_base = CASE WHEN ${hasInflight} THEN ${inflight('base')} ELSE ${known('base')} END ` +
       `WHERE pinned = 0 AND NOT ${inSnapshot('ferry_outbox')} ` +
-      'AND EXISTS (SELECT 1 FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk)',
+      `AND (${hasInflight} OR EXISTS (SELECT 1 FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk))`,
   );
   await tx.run(`DELETE FROM ferry_rows WHERE NOT ${inSnapshot('ferry_rows')}`);
   for (const table of ctx.schema.tables) {
@@ -251,7 +260,7 @@ export async function applySnapshot(
   }
   let acked: FrozenBundle | null = null;
   if (frozen && frozen.committedSeq !== null && frozen.committedSeq <= staged.snapshotBundleSeq) {
-    for (const change of frozen.changes) await settleFrozenChange(tx, ctx, change);
+    for (const change of frozen.changes) await settleFrozenChange(tx, ctx, change, 'late-ack');
     await clearFrozenBundle(tx);
     await writeState(tx, 'next_source_bundle_id', frozen.sourceBundleId + 1);
     acked = frozen;

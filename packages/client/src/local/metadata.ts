@@ -304,6 +304,24 @@ export async function insertFrozenChange(db: Executor, change: FrozenChange): Pr
   );
 }
 
+/**
+ * The base (server version and last-synced row) of the change of the bundle in flight for a
+ * row, or undefined when none of its changes is about that row. A pending edit of such a row was
+ * made on the local row, which that change made: this is the base the edit was made on.
+ */
+export async function readInflightBase(
+  db: Executor,
+  tbl: string,
+  pk: SqlValue,
+): Promise<{ readonly version: number | null; readonly base: Row | null } | undefined> {
+  const rows = await db.all<{ base_version: number | null; base: string | null }>(
+    'SELECT base_version, base FROM ferry_inflight WHERE tbl = ? AND pk = ?',
+    [tbl, pk],
+  );
+  const row = rows[0];
+  return row ? { version: row.base_version, base: parseRow(row.base) } : undefined;
+}
+
 export async function deleteFrozenChange(db: Executor, ord: number): Promise<void> {
   await db.run('DELETE FROM ferry_inflight WHERE ord = ?', [ord]);
 }

@@ -12,6 +12,7 @@ import type { EngineContext } from '../engine-context.js';
 import {
   clearFrozenBundle,
   deleteFrozenChange,
+  foldCaptureLog,
   insertFrozenChange,
   readPending,
   setApplying,
@@ -67,6 +68,9 @@ export async function settleConflicts(
   resolverOf: ResolverLookup,
   maxAttempts: number,
 ): Promise<ConflictReport[]> {
+  // Writes made while the bundle was in flight may still be in the capture log: fold them
+  // first, or a settled row would overwrite them as if there were no pending edit.
+  await foldCaptureLog(tx, ctx.now());
   await setApplying(tx, true);
   const reports: ConflictReport[] = [];
   let remaining = bundle.changes.length;
@@ -99,7 +103,7 @@ export async function settleConflicts(
     switch (outcome.kind) {
       case 'adopt-server':
         await deleteFrozenChange(tx, change.ord);
-        await settleFrozenChange(tx, ctx, change);
+        await settleFrozenChange(tx, ctx, change, 'adopted');
         remaining--;
         reports.push({ table: change.tbl, pk: change.pk, outcome: 'adopt-server' });
         break;

@@ -50,6 +50,19 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
   /** Row lines per batch of a snapshot stream (default 500). */
   readonly snapshotBatchRows?: number;
+  /**
+   * Test only: deliberately broken behaviour, for the simulator's negative controls (a
+   * simulator that cannot catch these proves nothing). Never set it anywhere else.
+   */
+  readonly __unsafeFaults?: UnsafeStoreFaults;
+}
+
+/** Deliberate protocol violations of a store, for negative controls (see `__unsafeFaults`). */
+export interface UnsafeStoreFaults {
+  /** Commit a resend of the last committed bundle again instead of answering it as a replay. */
+  readonly skipIdempotencyCheck?: boolean;
+  /** Ignore `baseVersion`: apply every change as if it were made on the current version. */
+  readonly skipConflictCheck?: boolean;
 }
 
 /**
@@ -440,7 +453,10 @@ class SqliteStore implements ServerStore {
     }
 
     const source = stmts.source.get(input.userId, input.sourceId) as StoredSource | undefined;
-    const decision = decideSourceBundle(source?.lastCommitted ?? 0, input.sourceBundleId);
+    let decision = decideSourceBundle(source?.lastCommitted ?? 0, input.sourceBundleId);
+    if (decision.kind === 'replay' && this.#options.__unsafeFaults?.skipIdempotencyCheck) {
+      decision = { kind: 'commit' };
+    }
     if (decision.kind === 'replay') {
       return { outcome: this.#storedResponse(input.userId, source!), committed };
     }
@@ -488,7 +504,9 @@ class SqliteStore implements ServerStore {
     const plan = decidePush({
       schema,
       userId: input.userId,
-      changes,
+      changes: this.#options.__unsafeFaults?.skipConflictCheck
+        ? changes.map((c) => ({ ...c, baseVersion: rowStates.get(c.key)?.rowVersion ?? null }))
+        : changes,
       rowStates,
       restrictedChildren,
     });

@@ -1,31 +1,18 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+/**
+ * Crash safety, one scenario per point: the client process is killed with SIGKILL at a hook
+ * point and its file reopened; each case states exactly what must hold afterwards.
+ * crash-points-*.test.ts kill seeded workloads at the same points many times.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { HookPoint } from '@ferry/client';
 import { rowsOf, serverRows, startHarness, uuid, type Harness } from '../support/ferry-harness.js';
+import { bundleCrashChild, type CrashChild } from './child-process.js';
 
-const CHILD = fileURLToPath(new URL('../support/crash-child.ts', import.meta.url));
-
-interface ChildRun {
-  readonly signal: NodeJS.Signals | null;
-  readonly code: number | null;
-  readonly output: string;
-}
-
-function runChild(env: Record<string, string>): Promise<ChildRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', '--conditions=@ferry/source', CHILD],
-      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code, signal) => resolve({ code, signal, output }));
-  });
-}
+let child: CrashChild;
+beforeAll(async () => {
+  child = await bundleCrashChild();
+});
+afterAll(() => child.dispose());
 
 /** Bundles the server holds for alice: each committed once, in order. */
 async function serverBundles(h: Harness) {
@@ -48,7 +35,7 @@ describe('crash safety: the client process is killed with SIGKILL and the file r
   });
 
   async function crash(scenario: string, killAt: HookPoint, ids: { list: string; todo: string }) {
-    const run = await runChild({
+    const run = await child.run({
       FERRY_DB: h.dbPath('child'),
       FERRY_URL: h.url,
       FERRY_TOKEN: await h.token('alice'),

@@ -1,0 +1,233 @@
+/**
+ * `npm run sim`: runs the deterministic simulation over many seeds and reports what it did.
+ *
+ *     npm run sim                           # FERRY_SIM_SEEDS seeds (default 100) from a random start
+ *     npm run sim -- --seeds 100000         # the long run
+ *     SEED=1234 npm run sim                 # replay one seed (add --trace to print every step)
+ *     npm run sim -- --schema ./my-schema.ts --seeds 500
+ *
+ * Options: `--seeds N`, `--start S` (first seed), `--seed S` (one seed), `--ops N` (operations
+ * per seed, env FERRY_SIM_OPS), `--workers N` (processes, env FERRY_SIM_WORKERS, default 2),
+ * `--schema FILE` (a module whose default export, or `schema` export, is the schema),
+ * `--no-faults`, `--trace`, `--quiet`. Failing seeds are written with their whole trace to
+ * `.sim-failures/seed-<seed>.txt`. The exit code is 1 when any invariant was violated.
+ *
+ * @module
+ */
+import { fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { todoSchema } from '@ferry/example-todo';
+import type { Schema } from '@ferry/protocol';
+import { FAULT_KINDS } from './fault-kinds.js';
+import { addResult, emptySummary, runSeeds, type MutableSummary } from './run-seeds.js';
+import { runSimulation } from './run-simulation.js';
+import type { SimulationResult } from './simulation-types.js';
+
+interface CliConfig {
+  readonly seeds: number[];
+  readonly operations: number;
+  readonly faults: boolean;
+  readonly schemaFile: string | null;
+}
+
+const { values } = parseArgs({
+  options: {
+    seeds: { type: 'string' },
+    start: { type: 'string' },
+    seed: { type: 'string' },
+    ops: { type: 'string' },
+    workers: { type: 'string' },
+    schema: { type: 'string' },
+    'no-faults': { type: 'boolean' },
+    trace: { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    worker: { type: 'boolean' },
+  },
+  allowPositionals: false,
+});
+
+if (values.worker) await workerMain();
+else await main();
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const single = values.seed ?? env['SEED'];
+  const operations = Number(values.ops ?? env['FERRY_SIM_OPS'] ?? 300);
+  const count = Number(values.seeds ?? env['FERRY_SIM_SEEDS'] ?? 100);
+  const start = Number(values.start ?? env['FERRY_SIM_START'] ?? Math.floor(Math.random() * 1e9));
+  const seeds = single !== undefined ? [Number(single)] : range(start, count);
+  const config: CliConfig = {
+    seeds,
+    operations,
+    faults: !values['no-faults'],
+    schemaFile: values.schema ?? null,
+  };
+  const workers = Math.max(
+    1,
+    Math.min(Number(values.workers ?? env['FERRY_SIM_WORKERS'] ?? 2), seeds.length),
+  );
+  const quiet = values.quiet === true;
+  say(
+    `ferry sim: ${seeds.length === 1 ? `seed ${seeds[0]}` : `seeds ${seeds[0]}..${seeds[seeds.length - 1]} (${seeds.length})`}, ` +
+      `${operations} operations each${config.faults ? '' : ', no faults'}${workers > 1 ? `, ${workers} workers` : ''}`,
+  );
+  const summary = emptySummary();
+  const started = performance.now();
+  let done = 0;
+  const onResult = (result: SimulationResult) => {
+    addResult(summary, result);
+    done++;
+    if (!result.ok) reportFailure(result);
+    else if (!quiet && seeds.length > 1 && done % Math.max(1, Math.ceil(seeds.length / 20)) === 0) {
+      say(`  ${done}/${seeds.length} seeds, ${summary.violations} violations`);
+    }
+  };
+  if (workers === 1 || values.trace) {
+    const schema = await loadSchema(config.schemaFile);
+    await runSeeds({
+      schema,
+      seeds,
+      operations,
+      ...(config.faults ? {} : { faults: false as const }),
+      ...(values.trace ? { onTrace: (line: string) => say(line) } : {}),
+      onResult,
+    });
+  } else {
+    await runInWorkers(config, workers, onResult);
+  }
+  summary.wallMs = Math.round(performance.now() - started);
+  await writeFailures(summary, config);
+  printSummary(summary);
+  process.exit(summary.violations > 0 ? 1 : 0);
+}
+
+/** Runs the seeds in `workers` child processes, round-robin. */
+async function runInWorkers(
+  config: CliConfig,
+  workers: number,
+  onResult: (result: SimulationResult) => void,
+): Promise<void> {
+  const jobs: Promise<void>[] = [];
+  for (let w = 0; w < workers; w++) {
+    const seeds = config.seeds.filter((_, i) => i % workers === w);
+    const child = fork(process.argv[1]!, ['--worker'], {
+      execArgv: process.execArgv,
+      env: { ...process.env, FERRY_SIM_WORKER: JSON.stringify({ ...config, seeds }) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    jobs.push(
+      new Promise<void>((resolveJob, reject) => {
+        child.on('message', (message: { type: string; result?: SimulationResult }) => {
+          if (message.type === 'result' && message.result) onResult(message.result);
+        });
+        child.on('error', reject);
+        child.on('exit', (code) =>
+          code === 0 ? resolveJob() : reject(new Error(`a simulation worker exited with ${code}`)),
+        );
+      }),
+    );
+  }
+  await Promise.all(jobs);
+}
+
+async function workerMain(): Promise<void> {
+  const config = JSON.parse(process.env['FERRY_SIM_WORKER'] ?? '{}') as CliConfig;
+  const schema = await loadSchema(config.schemaFile);
+  await runSeeds({
+    schema,
+    seeds: config.seeds,
+    operations: config.operations,
+    ...(config.faults ? {} : { faults: false as const }),
+    onResult: (result) => {
+      process.send?.({ type: 'result', result: result.ok ? { ...result, trace: [] } : result });
+    },
+  });
+  process.disconnect?.();
+  process.exit(0);
+}
+
+async function loadSchema(file: string | null): Promise<Schema> {
+  if (file === null) return todoSchema;
+  const module = (await import(pathToFileURL(resolve(file)).href)) as {
+    default?: Schema;
+    schema?: Schema;
+  };
+  const schema = module.default ?? module.schema;
+  if (!schema || typeof schema.table !== 'function') {
+    throw new Error(`${file} must export a schema made by defineSchema() (default or "schema")`);
+  }
+  return schema;
+}
+
+function reportFailure(result: SimulationResult): void {
+  say(`FAIL seed ${result.seed}:`);
+  for (const v of result.violations) say(`  [${v.invariant}] at step ${v.step}: ${v.message}`);
+  say(`  replay: SEED=${result.seed} npm run sim   (add -- --trace to print every step)`);
+  say('  last steps:');
+  for (const line of result.trace.slice(-40)) say(`    ${line}`);
+}
+
+/** Replays each failing seed with its whole trace into .sim-failures/ (the run is deterministic). */
+async function writeFailures(summary: MutableSummary, config: CliConfig): Promise<void> {
+  if (summary.failures.length === 0) return;
+  const schema = await loadSchema(config.schemaFile);
+  const dir = join(process.cwd(), '.sim-failures');
+  mkdirSync(dir, { recursive: true });
+  for (const failure of summary.failures.slice(0, 10)) {
+    const again = await runSimulation({
+      schema,
+      seed: failure.seed,
+      operations: config.operations,
+      ...(config.faults ? {} : { faults: false as const }),
+      fullTrace: true,
+    });
+    const same =
+      again.traceHash === failure.traceHash ? 'replayed identically' : 'DID NOT REPLAY IDENTICALLY';
+    const file = join(dir, `seed-${failure.seed}.txt`);
+    writeFileSync(
+      file,
+      [
+        `seed ${failure.seed} (${same})`,
+        ...failure.violations.map((v) => `[${v.invariant}] at step ${v.step}: ${v.message}`),
+        '',
+        ...again.trace,
+        '',
+      ].join('\n'),
+    );
+    say(`  whole trace of seed ${failure.seed}: ${file} (${same})`);
+  }
+}
+
+function printSummary(summary: MutableSummary): void {
+  const faults = FAULT_KINDS.filter((k) => summary.faults[k] > 0)
+    .map((k) => `${k} ${summary.faults[k]}`)
+    .join(', ');
+  say(
+    `seeds run: ${summary.seeds}; operations: ${summary.operations}; steps: ${summary.steps}; ` +
+      `invariant violations: ${summary.violations}; ${(summary.wallMs / 1000).toFixed(1)} s`,
+  );
+  say(`faults injected: ${faults || 'none'}`);
+  console.log(
+    JSON.stringify({
+      sim: 'summary',
+      seeds: summary.seeds,
+      operations: summary.operations,
+      steps: summary.steps,
+      faults: summary.faults,
+      violations: summary.violations,
+      failing_seeds: summary.failures.map((f) => f.seed),
+      wall_ms: summary.wallMs,
+    }),
+  );
+}
+
+function range(start: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start + i);
+}
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}

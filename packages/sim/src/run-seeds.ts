@@ -1,0 +1,87 @@
+import type { Schema } from '@ferry/protocol';
+import { emptyFaultCounts, type FaultKind } from './fault-kinds.js';
+import { runSimulation } from './run-simulation.js';
+import type { SimulationOptions, SimulationResult } from './simulation-types.js';
+
+/** Options of {@link runSeeds}: those of a run, for many seeds. */
+export interface SeedBatchOptions<S extends Schema = Schema> extends Omit<
+  SimulationOptions<S>,
+  'seed'
+> {
+  /** The seeds to run. */
+  readonly seeds: Iterable<number>;
+  /** Stop after the first failing seed (default false). */
+  readonly stopOnFailure?: boolean;
+  /** Called after every seed. */
+  readonly onResult?: (result: SimulationResult) => void;
+}
+
+/** What a batch of seeds did. */
+export interface SeedBatchSummary {
+  readonly seeds: number;
+  readonly operations: number;
+  readonly steps: number;
+  readonly faults: Readonly<Record<FaultKind, number>>;
+  /** Violations over every seed (must be 0). */
+  readonly violations: number;
+  /** The failing runs, with their seed, violations and last trace lines. */
+  readonly failures: readonly SimulationResult[];
+  readonly stats: Readonly<Record<string, number>>;
+  readonly wallMs: number;
+}
+
+/**
+ * Runs seeds one after another in this process and adds up what they did. Between two seeds it
+ * yields to the event loop once, so that nothing of one run can leak into the next.
+ */
+export async function runSeeds<S extends Schema>(
+  options: SeedBatchOptions<S>,
+): Promise<SeedBatchSummary> {
+  const started = performance.now();
+  const { seeds, stopOnFailure, onResult, ...run } = options;
+  const summary = emptySummary();
+  for (const seed of seeds) {
+    const result = await runSimulation({ ...run, seed });
+    addResult(summary, result);
+    onResult?.(result);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!result.ok && stopOnFailure) break;
+  }
+  return { ...summary, wallMs: Math.round(performance.now() - started) };
+}
+
+/** A mutable summary, for adding results from several places (workers). */
+export interface MutableSummary {
+  seeds: number;
+  operations: number;
+  steps: number;
+  faults: Record<FaultKind, number>;
+  violations: number;
+  failures: SimulationResult[];
+  stats: Record<string, number>;
+  wallMs: number;
+}
+
+export function emptySummary(): MutableSummary {
+  return {
+    seeds: 0,
+    operations: 0,
+    steps: 0,
+    faults: emptyFaultCounts(),
+    violations: 0,
+    failures: [],
+    stats: {},
+    wallMs: 0,
+  };
+}
+
+export function addResult(summary: MutableSummary, result: SimulationResult): void {
+  summary.seeds++;
+  summary.operations += result.operations;
+  summary.steps += result.steps;
+  for (const [kind, n] of Object.entries(result.faults)) summary.faults[kind as FaultKind] += n;
+  for (const [what, n] of Object.entries(result.stats))
+    summary.stats[what] = (summary.stats[what] ?? 0) + n;
+  summary.violations += result.violations.length;
+  if (!result.ok) summary.failures.push(result);
+}

@@ -1,0 +1,833 @@
+import {
+  characterLength,
+  type Change,
+  type Conflict,
+  type PrimaryKey,
+  type Row,
+  type RowEffect,
+  type Schema,
+  type Table,
+} from '@ferry/protocol';
+import { jsonEqual, stableJson } from './stable-json.js';
+
+/**
+ * The oracle: a model of what a protocol-v1 server must hold and answer, written as plainly
+ * as possible and independent of the server's code. It predicts the outcome of every push
+ * (replay, gap, validation, ownership, references, conflicts, commit with cascades), checks the
+ * server's actual answers against the prediction, and keeps every user's bundle log, so it can
+ * say what a pull, a snapshot or a client at any checkpoint must see.
+ *
+ * Row versions and server-derived values are the server's choice: the model adopts them from
+ * committed answers after checking that versions only rise.
+ *
+ * Invariants the model enforces (each broken one is a violation):
+ * 1. A user's bundles have seqs 1, 2, 3 … with no gap, each committed once.
+ * 2. A `(sourceId, sourceBundleId)` commits at most once; a resend is answered with the stored
+ *    answer, byte for byte the same rows.
+ * 3. A commit applies exactly the pushed changes plus their cascades, nothing else.
+ * 4. Conflicts, refusals and pull pages are exactly those the protocol prescribes.
+ */
+export class ServerModel {
+  readonly #schema: Schema;
+  readonly #rows = new Map<string, ModelRow>();
+  readonly #users = new Map<string, UserModel>();
+  readonly #resurrections: Resurrection[] = [];
+  readonly #states = new Map<string, ReadonlyMap<string, { version: number; row: Row }>>();
+  /** Per row key: the steps at which it became alive (true) or not (false). */
+  readonly #history = new Map<string, { step: number; alive: boolean }[]>();
+
+  constructor(schema: Schema) {
+    this.#schema = schema;
+  }
+
+  /** Every re-creation of a deleted row, for the no-resurrection check. */
+  get resurrections(): readonly Resurrection[] {
+    return this.#resurrections;
+  }
+
+  /** The user's highest committed bundleSeq. */
+  lastSeq(userId: string): number {
+    return this.#user(userId).lastSeq;
+  }
+
+  /** The user's bundles, all of them (the model never forgets, whatever the server prunes). */
+  bundles(userId: string): readonly ModelBundle[] {
+    return this.#user(userId).bundles;
+  }
+
+  /** Alive rows of the user now, by row key, as full wire rows. */
+  aliveRows(userId: string): Map<string, ModelRow> {
+    const out = new Map<string, ModelRow>();
+    for (const [key, row] of this.#rows) {
+      if (row.owner === userId && !row.deleted) out.set(key, row);
+    }
+    return out;
+  }
+
+  /** The row (alive or tombstone, any user), or undefined when the server never had it. */
+  row(table: string, pk: PrimaryKey): ModelRow | undefined {
+    return this.#rows.get(rowKey(table, pk));
+  }
+
+  /**
+   * Whether the row was not alive for `userId` on the server at some moment at or after `step`
+   * (what a local delete made at `step` wants).
+   */
+  goneSince(userId: string, table: string, pk: PrimaryKey, step: number): boolean {
+    const history = this.#history.get(rowKey(table, pk)) ?? [];
+    const row = this.#rows.get(rowKey(table, pk));
+    if (row && row.owner !== userId) return true;
+    let aliveAtStep = false;
+    for (const entry of history) {
+      if (entry.step <= step) aliveAtStep = entry.alive;
+      else if (!entry.alive) return true;
+    }
+    return !aliveAtStep;
+  }
+
+  /** Every row key the server ever had, with its owner. */
+  allRows(): IterableIterator<ModelRow> {
+    return this.#rows.values();
+  }
+
+  /** Alive rows of the user as of bundle `seq` (what a client at that checkpoint must hold). */
+  stateAt(userId: string, seq: number): ReadonlyMap<string, { version: number; row: Row }> {
+    const cacheKey = `${userId}\u0000${seq}`;
+    const cached = this.#states.get(cacheKey);
+    if (cached) return cached;
+    const state = new Map<string, { version: number; row: Row }>();
+    for (const bundle of this.#user(userId).bundles) {
+      if (bundle.bundleSeq > seq) break;
+      for (const effect of bundle.rows) {
+        const key = rowKey(effect.table, effect.pk);
+        if (effect.op === 'upsert') state.set(key, { version: effect.rowVersion, row: effect.row });
+        else state.delete(key);
+      }
+    }
+    // Bundles never change once recorded, so the state at a seq never does either.
+    if (seq <= this.#user(userId).lastSeq) {
+      if (this.#states.size > 64) this.#states.clear();
+      this.#states.set(cacheKey, state);
+    }
+    return state;
+  }
+
+  /** Forgets pull history the way the server's count-based retention does. */
+  prune(maxBundlesPerUser: number): void {
+    for (const user of this.#users.values()) {
+      const through = Math.max(user.prunedThrough, user.lastSeq - maxBundlesPerUser);
+      user.prunedThrough = Math.min(through, user.lastSeq);
+    }
+  }
+
+  // ---- pushes -------------------------------------------------------------------------------
+
+  /** What the server must answer to a push (pure: the model does not change). */
+  predictPush(input: PushCall): PushPrediction {
+    const user = this.#user(input.userId);
+    if (input.pullAfter !== undefined) {
+      if (input.pullAfter > user.lastSeq) return { kind: 'rejected', code: 'cursor_unknown' };
+      if (input.pullAfter < user.prunedThrough) return { kind: 'rejected', code: 'history_pruned' };
+    }
+    const source = user.sources.get(input.sourceId);
+    const last = source?.lastCommitted ?? 0;
+    if (input.sourceBundleId === last && last > 0)
+      return { kind: 'replay', bundle: source!.bundle };
+    if (input.sourceBundleId !== last + 1) {
+      return {
+        kind: 'rejected',
+        code: input.sourceBundleId > last ? 'bundle_gap' : 'stale_bundle',
+        lastCommitted: last,
+      };
+    }
+    const changes = input.changes;
+    const schemaErrors = this.#schemaErrors(changes);
+    if (schemaErrors.length > 0) {
+      return { kind: 'rejected', code: 'validation_failed', indices: schemaErrors };
+    }
+    const forbidden = changes
+      .map((c, index) => ({ c, index }))
+      .filter(({ c }) => {
+        const row = this.#rows.get(rowKey(c.table, c.pk));
+        return row !== undefined && row.owner !== input.userId;
+      })
+      .map(({ index }) => index);
+    if (forbidden.length > 0) return { kind: 'rejected', code: 'forbidden', indices: forbidden };
+    const fkErrors = this.#referenceErrors(input.userId, changes);
+    if (fkErrors.length > 0) {
+      return { kind: 'rejected', code: 'validation_failed', indices: fkErrors };
+    }
+    const conflicts: PredictedConflict[] = [];
+    changes.forEach((change, index) => {
+      const row = this.#rows.get(rowKey(change.table, change.pk));
+      const conflicting =
+        change.op === 'upsert'
+          ? row === undefined
+            ? change.baseVersion !== null
+            : change.baseVersion !== row.version
+          : row !== undefined && change.baseVersion !== row.version;
+      if (conflicting) {
+        conflicts.push({
+          index,
+          serverVersion: row?.version ?? null,
+          serverDeleted: row?.deleted ?? false,
+          serverRow: row && !row.deleted ? row.row : null,
+        });
+      }
+    });
+    if (conflicts.length > 0) return { kind: 'conflict', conflicts };
+    return {
+      kind: 'commit',
+      bundleSeq: user.lastSeq + 1,
+      effects: this.#effectsOf(
+        input.userId,
+        changes.map((c) => (c.op === 'upsert' ? { op: 'upsert', table: c.table, row: c.row } : c)),
+      ),
+    };
+  }
+
+  /**
+   * Checks the server's answer to a push against the prediction and, for a commit, records the
+   * bundle. Returns the violations (empty when the answer is right).
+   */
+  settlePush(
+    input: PushCall,
+    prediction: PushPrediction,
+    actual: ActualPush,
+    at: { step: number; now: number },
+  ): string[] {
+    const what = `push ${input.sourceId.slice(0, 8)}#${input.sourceBundleId} of ${input.userId}`;
+    switch (prediction.kind) {
+      case 'rejected': {
+        if (actual.kind !== 'error' || actual.code !== prediction.code) {
+          return [`${what}: expected ${prediction.code}, the server answered ${describe(actual)}`];
+        }
+        const problems: string[] = [];
+        if (prediction.indices) {
+          const got = indicesOf(actual.details, prediction.code === 'forbidden');
+          if (stableJson([...got].sort()) !== stableJson([...prediction.indices].sort())) {
+            problems.push(
+              `${what}: ${prediction.code} should name changes ${stableJson(prediction.indices)}, named ${stableJson(got)}`,
+            );
+          }
+        }
+        if (prediction.lastCommitted !== undefined) {
+          const got = (actual.details as { lastCommitted?: unknown } | undefined)?.lastCommitted;
+          if (got !== prediction.lastCommitted) {
+            problems.push(
+              `${what}: ${prediction.code} should say lastCommitted ${prediction.lastCommitted}, said ${String(got)}`,
+            );
+          }
+        }
+        return problems;
+      }
+      case 'replay':
+        if (actual.kind !== 'committed') {
+          return [`${what}: a resend must be answered as a replay, got ${describe(actual)}`];
+        }
+        if (
+          actual.bundleSeq !== prediction.bundle.bundleSeq ||
+          !jsonEqual(actual.rows, prediction.bundle.rows)
+        ) {
+          return [
+            `${what}: a resend was committed again or answered differently (bundleSeq ${actual.bundleSeq}, first committed as ${prediction.bundle.bundleSeq}): not exactly-once`,
+          ];
+        }
+        return [];
+      case 'conflict': {
+        if (actual.kind !== 'conflict') {
+          return [`${what}: expected a conflict, the server answered ${describe(actual)}`];
+        }
+        const problems: string[] = [];
+        const got = new Map(actual.conflicts.map((c) => [c.index, c]));
+        for (const want of prediction.conflicts) {
+          const c = got.get(want.index);
+          const change = input.changes[want.index]!;
+          if (!c) {
+            problems.push(
+              `${what}: change ${want.index} (${change.table} ${change.pk}) should conflict`,
+            );
+            continue;
+          }
+          if (
+            c.serverVersion !== want.serverVersion ||
+            c.serverDeleted !== want.serverDeleted ||
+            !jsonEqual(c.serverRow, want.serverRow)
+          ) {
+            problems.push(
+              `${what}: conflict on ${change.table} ${change.pk} reports server v${c.serverVersion} deleted=${c.serverDeleted}, the model has v${want.serverVersion} deleted=${want.serverDeleted}`,
+            );
+          }
+          got.delete(want.index);
+        }
+        for (const index of got.keys()) {
+          problems.push(`${what}: change ${index} was reported as a conflict but is none`);
+        }
+        return problems;
+      }
+      case 'commit': {
+        if (actual.kind !== 'committed') {
+          return [`${what}: expected a commit, the server answered ${describe(actual)}`];
+        }
+        if (actual.bundleSeq !== prediction.bundleSeq) {
+          return [
+            `${what}: committed as bundleSeq ${actual.bundleSeq}, the next seq of ${input.userId} is ${prediction.bundleSeq} (bundleSeq must be dense)`,
+          ];
+        }
+        const problems = this.#checkEffects(
+          what,
+          input.userId,
+          prediction.effects,
+          actual.rows,
+          at,
+        );
+        if (problems.length > 0) return problems;
+        const bundle: ModelBundle = {
+          bundleSeq: actual.bundleSeq,
+          sourceId: input.sourceId,
+          sourceBundleId: input.sourceBundleId,
+          rows: actual.rows,
+        };
+        this.#record(input.userId, bundle, at.step);
+        this.#user(input.userId).sources.set(input.sourceId, {
+          lastCommitted: input.sourceBundleId,
+          bundle,
+        });
+        return [];
+      }
+    }
+  }
+
+  // ---- backend writes -----------------------------------------------------------------------
+
+  /** The effects a backend write of these operations must have (pure). */
+  predictBackendWrite(userId: string, ops: readonly BackendOp[]): PredictedEffect[] {
+    return this.#effectsOf(userId, ops);
+  }
+
+  /** Checks and records the bundle a backend write committed (read back with a pull). */
+  settleBackendWrite(
+    userId: string,
+    predicted: readonly PredictedEffect[],
+    bundle: ModelBundle | undefined,
+    at: { step: number; now: number },
+  ): string[] {
+    const what = `backend write of ${userId}`;
+    if (predicted.length === 0) {
+      return bundle ? [`${what}: changed nothing but committed bundle ${bundle.bundleSeq}`] : [];
+    }
+    if (!bundle) return [`${what}: no bundle was committed`];
+    const next = this.#user(userId).lastSeq + 1;
+    if (bundle.bundleSeq !== next || bundle.sourceId !== null || bundle.sourceBundleId !== null) {
+      return [
+        `${what}: committed as bundle ${bundle.bundleSeq} (source ${String(bundle.sourceId)}), expected ${next} without a source`,
+      ];
+    }
+    const problems = this.#checkEffects(what, userId, predicted, bundle.rows, at);
+    if (problems.length === 0) this.#record(userId, bundle, at.step);
+    return problems;
+  }
+
+  // ---- pulls and snapshots ------------------------------------------------------------------
+
+  /** Checks a pull answer (`GET /v1/pull` or the pull part of `POST /v1/sync`). */
+  checkPull(userId: string, after: number, limit: number, actual: ActualPull): string[] {
+    const user = this.#user(userId);
+    const what = `pull of ${userId} after ${after}`;
+    const expected =
+      after > user.lastSeq
+        ? 'cursor_unknown'
+        : after < user.prunedThrough
+          ? 'history_pruned'
+          : null;
+    if (expected !== null || actual.kind === 'error') {
+      if (actual.kind === 'error' && actual.code === expected) return [];
+      return [`${what}: expected ${expected ?? 'a page'}, the server answered ${describe(actual)}`];
+    }
+    const problems: string[] = [];
+    if (actual.stableBundleSeq !== user.lastSeq) {
+      problems.push(
+        `${what}: stableBundleSeq ${actual.stableBundleSeq}, the model has ${user.lastSeq}`,
+      );
+    }
+    const remaining = user.bundles.filter((b) => b.bundleSeq > after);
+    let take = 0;
+    let rows = 0;
+    for (const bundle of remaining) {
+      if (take > 0 && rows + bundle.rows.length > limit) break;
+      take++;
+      rows += bundle.rows.length;
+    }
+    const want = remaining.slice(0, take);
+    if (actual.bundles.length !== want.length) {
+      problems.push(
+        `${what} (limit ${limit}): ${actual.bundles.length} bundles, expected ${want.length} (${want.map((b) => b.bundleSeq).join(',')})`,
+      );
+    }
+    actual.bundles.forEach((bundle, i) => {
+      const model = want[i];
+      if (!model || bundleText(bundle) !== bundleText(model)) {
+        problems.push(
+          `${what}: bundle ${i} is seq ${bundle.bundleSeq} from ${String(bundle.sourceId)}, expected ${model ? `seq ${model.bundleSeq} from ${String(model.sourceId)}` : 'none'} with the same rows`,
+        );
+      }
+    });
+    if (actual.hasMore !== want.length < remaining.length) {
+      problems.push(
+        `${what}: hasMore ${actual.hasMore}, expected ${want.length < remaining.length}`,
+      );
+    }
+    return problems;
+  }
+
+  /** Checks a complete snapshot stream (its lines parsed). */
+  checkSnapshot(userId: string, lines: readonly unknown[]): string[] {
+    const what = `snapshot of ${userId}`;
+    const header = lines[0] as { snapshotBundleSeq?: unknown } | undefined;
+    const end = lines[lines.length - 1] as { end?: unknown; rowCount?: unknown } | undefined;
+    const problems: string[] = [];
+    if (header?.snapshotBundleSeq !== this.#user(userId).lastSeq) {
+      problems.push(
+        `${what}: snapshotBundleSeq ${String(header?.snapshotBundleSeq)}, the model has ${this.#user(userId).lastSeq}`,
+      );
+    }
+    const body = lines.slice(1, -1) as {
+      table: string;
+      pk: PrimaryKey;
+      rowVersion: number;
+      row: Row;
+    }[];
+    if (end?.end !== true || end.rowCount !== body.length) {
+      problems.push(`${what}: the end line does not count ${body.length} rows`);
+    }
+    const alive = this.aliveRows(userId);
+    const order = new Map(this.#schema.tables.map((t, i) => [t.name, i]));
+    let lastTable = -1;
+    for (const line of body) {
+      const key = rowKey(line.table, line.pk);
+      const model = alive.get(key);
+      if (!model || model.version !== line.rowVersion || !jsonEqual(model.row, line.row)) {
+        problems.push(
+          `${what}: row ${line.table} ${line.pk} v${line.rowVersion} is not the model's`,
+        );
+      }
+      alive.delete(key);
+      const index = order.get(line.table) ?? -1;
+      if (index < lastTable)
+        problems.push(`${what}: ${line.table} rows come after a child table's`);
+      lastTable = Math.max(lastTable, index);
+    }
+    for (const row of alive.values()) {
+      problems.push(`${what}: row ${row.table} ${row.pk} is missing`);
+    }
+    return problems;
+  }
+
+  // ---- internals ----------------------------------------------------------------------------
+
+  #user(userId: string): UserModel {
+    let user = this.#users.get(userId);
+    if (!user) {
+      user = { lastSeq: 0, prunedThrough: 0, bundles: [], sources: new Map() };
+      this.#users.set(userId, user);
+    }
+    return user;
+  }
+
+  /** Indices of upserts with a value the schema refuses (length, not null). */
+  #schemaErrors(changes: readonly Change[]): number[] {
+    const out: number[] = [];
+    changes.forEach((change, index) => {
+      if (change.op !== 'upsert') return;
+      const table = this.#schema.table(change.table);
+      if (!table) {
+        out.push(index);
+        return;
+      }
+      for (const column of table.clientColumns) {
+        if (column.isOwner || column.isPrimaryKey) continue;
+        const value = change.row[column.name] ?? column.default ?? null;
+        const tooLong =
+          typeof value === 'string' &&
+          column.maxLength !== undefined &&
+          characterLength(value) > column.maxLength;
+        if (tooLong || (value === null && column.notNull)) {
+          out.push(index);
+          return;
+        }
+      }
+    });
+    return out;
+  }
+
+  /** Indices of changes that would leave a reference dangling. */
+  #referenceErrors(userId: string, changes: readonly Change[]): number[] {
+    const inBundle = new Map(changes.map((c) => [rowKey(c.table, c.pk), c]));
+    const errors = new Set<number>();
+    changes.forEach((change, index) => {
+      const table = this.#schema.requireTable(change.table);
+      if (change.op === 'upsert') {
+        for (const reference of table.references) {
+          const value = change.row[reference.column];
+          if (value === null || value === undefined) continue;
+          const key = rowKey(reference.parentTable, value as PrimaryKey);
+          const sibling = inBundle.get(key);
+          const parent = this.#rows.get(key);
+          const alive = sibling
+            ? sibling.op === 'upsert'
+            : parent !== undefined && !parent.deleted && parent.owner === userId;
+          if (!alive) errors.add(index);
+        }
+        return;
+      }
+      const self = this.#rows.get(rowKey(change.table, change.pk));
+      if (!self || self.deleted) return;
+      for (const reference of table.referencedBy) {
+        if (reference.onDelete !== 'restrict') continue;
+        for (const child of this.#children(
+          userId,
+          reference.childTable,
+          reference.column,
+          change.pk,
+        )) {
+          const sibling = inBundle.get(rowKey(child.table, child.pk));
+          const stays =
+            !sibling || (sibling.op === 'upsert' && sibling.row[reference.column] === change.pk);
+          if (stays) errors.add(index);
+        }
+      }
+    });
+    return [...errors].sort((a, b) => a - b);
+  }
+
+  /** Alive rows of `userId` in `table` whose `column` is `pk`. */
+  #children(userId: string, table: string, column: string, pk: PrimaryKey): ModelRow[] {
+    const out: ModelRow[] = [];
+    for (const row of this.#rows.values()) {
+      if (row.table === table && !row.deleted && row.owner === userId && row.row?.[column] === pk) {
+        out.push(row);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The row effects of applying `ops` for `userId` on the current state: upserts as written
+   * (missing columns default or null, the owner set), deletes of alive rows, and what the
+   * references do to children (cascade deletes, set-null upserts), transitively.
+   */
+  #effectsOf(userId: string, ops: readonly BackendOp[]): PredictedEffect[] {
+    const state = new Map<string, { alive: boolean; row: Row | null }>();
+    const effects = new Map<string, PredictedEffect>();
+    const current = (table: string, pk: PrimaryKey) => {
+      const key = rowKey(table, pk);
+      const staged = state.get(key);
+      if (staged) return staged;
+      const row = this.#rows.get(key);
+      return { alive: row !== undefined && !row.deleted, row: row?.row ?? null };
+    };
+    const upsert = (table: Table, row: Row) => {
+      const pk = row[table.primaryKey] as PrimaryKey;
+      const key = rowKey(table.name, pk);
+      state.set(key, { alive: true, row });
+      effects.set(key, { table: table.name, pk, op: 'upsert', row: clientPart(table, row) });
+    };
+    const remove = (table: Table, pk: PrimaryKey) => {
+      const key = rowKey(table.name, pk);
+      const before = current(table.name, pk);
+      if (!before.alive) return;
+      state.set(key, { alive: false, row: null });
+      effects.set(key, { table: table.name, pk, op: 'delete', row: null });
+      for (const reference of table.referencedBy) {
+        const child = this.#schema.requireTable(reference.childTable);
+        for (const candidate of this.#children(userId, child.name, reference.column, pk)) {
+          const now = current(child.name, candidate.pk);
+          if (!now.alive || now.row?.[reference.column] !== pk) continue;
+          if (reference.onDelete === 'cascade') remove(child, candidate.pk);
+          else if (reference.onDelete === 'set null') {
+            upsert(child, { ...now.row, [reference.column]: null });
+          }
+        }
+      }
+    };
+    // Upserts first (parents before children), then deletes: the net effect is the same as the
+    // server's relation order for a valid bundle.
+    for (const op of ops) {
+      if (op.op !== 'upsert') continue;
+      const table = this.#schema.requireTable(op.table);
+      const full: Row = {};
+      for (const column of table.columns) {
+        if (column.serverDerived !== undefined) continue;
+        full[column.name] = column.isOwner
+          ? userId
+          : (op.row[column.name] ?? column.default ?? null);
+      }
+      upsert(table, full);
+    }
+    for (const op of ops) {
+      if (op.op === 'delete') remove(this.#schema.requireTable(op.table), op.pk);
+    }
+    return [...effects.values()];
+  }
+
+  #checkEffects(
+    what: string,
+    userId: string,
+    predicted: readonly PredictedEffect[],
+    actual: readonly RowEffect[],
+    at: { now: number },
+  ): string[] {
+    const problems: string[] = [];
+    const want = new Map(predicted.map((e) => [rowKey(e.table, e.pk), e]));
+    const nowIso = new Date(at.now).toISOString();
+    const seen = new Set<string>();
+    for (const effect of actual) {
+      const key = rowKey(effect.table, effect.pk);
+      const expected = want.get(key);
+      if (seen.has(key)) problems.push(`${what}: ${effect.table} ${effect.pk} appears twice`);
+      seen.add(key);
+      if (!expected) {
+        problems.push(`${what}: unexpected effect ${effect.op} ${effect.table} ${effect.pk}`);
+        continue;
+      }
+      if (expected.op !== effect.op) {
+        problems.push(
+          `${what}: ${effect.table} ${effect.pk} is a ${effect.op}, expected a ${expected.op}`,
+        );
+        continue;
+      }
+      const before = this.#rows.get(key);
+      if (before && effect.rowVersion <= before.version) {
+        problems.push(
+          `${what}: ${effect.table} ${effect.pk} got rowVersion ${effect.rowVersion}, not above ${before.version}`,
+        );
+      }
+      if (effect.op === 'upsert') {
+        const table = this.#schema.requireTable(effect.table);
+        if (!jsonEqual(clientPart(table, effect.row), expected.row)) {
+          problems.push(
+            `${what}: ${effect.table} ${effect.pk} committed ${stableJson(clientPart(table, effect.row))}, expected ${stableJson(expected.row)}`,
+          );
+        }
+        if (effect.row[table.owner] !== userId) {
+          problems.push(
+            `${what}: ${effect.table} ${effect.pk} has owner ${String(effect.row[table.owner])}`,
+          );
+        }
+        for (const column of table.columns) {
+          if (column.serverDerived === 'commitTime' && effect.row[column.name] !== nowIso) {
+            problems.push(
+              `${what}: ${effect.table}.${column.name} is ${String(effect.row[column.name])}, the commit time is ${nowIso}`,
+            );
+          }
+        }
+      }
+    }
+    for (const [key, effect] of want) {
+      if (!seen.has(key))
+        problems.push(`${what}: missing effect ${effect.op} ${effect.table} ${effect.pk}`);
+    }
+    return problems;
+  }
+
+  #record(userId: string, bundle: ModelBundle, step: number): void {
+    const user = this.#user(userId);
+    user.lastSeq = bundle.bundleSeq;
+    user.bundles.push(bundle);
+    for (const effect of bundle.rows) {
+      const key = rowKey(effect.table, effect.pk);
+      const before = this.#rows.get(key);
+      if (effect.op === 'upsert' && before?.deleted) {
+        this.#resurrections.push({
+          userId,
+          table: effect.table,
+          pk: effect.pk,
+          bundleSeq: bundle.bundleSeq,
+          sourceId: bundle.sourceId,
+          step,
+          deletedAtStep: before.deletedAtStep,
+          deletedBy: before.deletedBy,
+        });
+      }
+      const history = this.#history.get(key) ?? [];
+      history.push({ step, alive: effect.op === 'upsert' });
+      this.#history.set(key, history);
+      this.#rows.set(key, {
+        table: effect.table,
+        pk: effect.pk,
+        owner: userId,
+        version: effect.rowVersion,
+        deleted: effect.op === 'delete',
+        row: effect.op === 'upsert' ? effect.row : null,
+        deletedAtStep: effect.op === 'delete' ? step : null,
+        deletedBy: effect.op === 'delete' ? bundle.sourceId : null,
+      });
+    }
+  }
+}
+
+/** A row as the server holds it (the last committed effect). */
+export interface ModelRow {
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  readonly owner: string;
+  readonly version: number;
+  readonly deleted: boolean;
+  /** The full row of the last upsert effect; null for a tombstone. */
+  readonly row: Row | null;
+  /** The step at which the row was deleted (null while alive). */
+  readonly deletedAtStep: number | null;
+  /** The source whose bundle deleted it (null: alive, or a backend write). */
+  readonly deletedBy: string | null;
+}
+
+/** A committed bundle as pulls must return it. */
+export interface ModelBundle {
+  readonly bundleSeq: number;
+  readonly sourceId: string | null;
+  readonly sourceBundleId: number | null;
+  readonly rows: readonly RowEffect[];
+}
+
+/** A deleted row that came back. */
+export interface Resurrection {
+  readonly userId: string;
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  readonly bundleSeq: number;
+  readonly sourceId: string | null;
+  readonly step: number;
+  readonly deletedAtStep: number | null;
+  /** The source whose bundle had deleted it (null: a backend write). */
+  readonly deletedBy: string | null;
+}
+
+/** One push as the server received it. */
+export interface PushCall {
+  readonly userId: string;
+  readonly sourceId: string;
+  readonly sourceBundleId: number;
+  readonly changes: readonly Change[];
+  /** The pull cursor of a `POST /v1/sync` (checked first). */
+  readonly pullAfter?: number | undefined;
+}
+
+/** A backend write's operation. */
+export type BackendOp =
+  | { readonly op: 'upsert'; readonly table: string; readonly row: Row }
+  | { readonly op: 'delete'; readonly table: string; readonly pk: PrimaryKey };
+
+/** A predicted row effect: the client columns and owner of an upsert, or a delete. */
+export interface PredictedEffect {
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  readonly op: 'upsert' | 'delete';
+  readonly row: Row | null;
+}
+
+interface PredictedConflict {
+  readonly index: number;
+  readonly serverVersion: number | null;
+  readonly serverDeleted: boolean;
+  readonly serverRow: Row | null;
+}
+
+/** What the server must answer to a push. */
+export type PushPrediction =
+  | {
+      readonly kind: 'rejected';
+      readonly code:
+        | 'history_pruned'
+        | 'cursor_unknown'
+        | 'bundle_gap'
+        | 'stale_bundle'
+        | 'validation_failed'
+        | 'forbidden';
+      readonly indices?: readonly number[];
+      readonly lastCommitted?: number;
+    }
+  | { readonly kind: 'replay'; readonly bundle: ModelBundle }
+  | { readonly kind: 'conflict'; readonly conflicts: readonly PredictedConflict[] }
+  | {
+      readonly kind: 'commit';
+      readonly bundleSeq: number;
+      readonly effects: readonly PredictedEffect[];
+    };
+
+/** The server's answer to a push, normalised from `/v1/push` and `/v1/sync`. */
+export type ActualPush =
+  | { readonly kind: 'committed'; readonly bundleSeq: number; readonly rows: readonly RowEffect[] }
+  | { readonly kind: 'conflict'; readonly conflicts: readonly Conflict[] }
+  | ActualError;
+
+/** The server's answer to a pull. */
+export type ActualPull =
+  | {
+      readonly kind: 'page';
+      readonly bundles: readonly ModelBundle[];
+      readonly stableBundleSeq: number;
+      readonly hasMore: boolean;
+    }
+  | ActualError;
+
+/** An error answer. */
+export interface ActualError {
+  readonly kind: 'error';
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+}
+
+interface UserModel {
+  lastSeq: number;
+  prunedThrough: number;
+  readonly bundles: ModelBundle[];
+  readonly sources: Map<string, { lastCommitted: number; bundle: ModelBundle }>;
+}
+
+const bundleTexts = new WeakMap<ModelBundle, string>();
+
+/** A bundle as text, for comparing answers (rows keep the key order of their zod schema). */
+function bundleText(bundle: ModelBundle): string {
+  let text = bundleTexts.get(bundle);
+  if (text === undefined) {
+    text = JSON.stringify([bundle.bundleSeq, bundle.sourceId, bundle.sourceBundleId, bundle.rows]);
+    bundleTexts.set(bundle, text);
+  }
+  return text;
+}
+
+/** The key of a row across tables. */
+export function rowKey(table: string, pk: PrimaryKey): string {
+  return `${table}\u0000${typeof pk}\u0000${String(pk)}`;
+}
+
+/** The columns a client writes, plus the owner (what a commit must reproduce exactly). */
+function clientPart(table: Table, row: Row): Row {
+  const out: Row = {};
+  for (const column of table.columns) {
+    if (column.serverDerived !== undefined) continue;
+    const value = row[column.name];
+    out[column.name] = value === undefined ? null : value;
+  }
+  return out;
+}
+
+function indicesOf(details: unknown, forbidden: boolean): number[] {
+  const list = (details as Record<string, unknown> | undefined)?.[forbidden ? 'changes' : 'errors'];
+  if (!Array.isArray(list)) return [];
+  return [...new Set(list.map((e) => (e as { index: number }).index))];
+}
+
+function describe(actual: ActualPush | ActualPull): string {
+  switch (actual.kind) {
+    case 'error':
+      return `${actual.status} ${actual.code}`;
+    case 'committed':
+      return `committed as bundleSeq ${actual.bundleSeq}`;
+    case 'conflict':
+      return `a conflict on ${actual.conflicts.length} change(s)`;
+    case 'page':
+      return `a page of ${actual.bundles.length} bundle(s)`;
+  }
+}

@@ -1,0 +1,376 @@
+import {
+  DEFAULT_LIMITS,
+  PullResponseSchema,
+  PushRequestSchema,
+  PushResponseSchema,
+  SyncRequestSchema,
+  SyncResponseSchema,
+  type Conflict,
+  type RowEffect,
+  type Schema,
+} from '@ferry/protocol';
+import {
+  createFerryServer,
+  createSqliteStore,
+  type FerryServer,
+  type SqliteStoreOptions,
+} from '@ferry/server';
+import type {
+  ActualError,
+  ActualPull,
+  ActualPush,
+  BackendOp,
+  ModelBundle,
+  PushCall,
+  ServerModel,
+} from './server-model.js';
+import type { WriteLedger } from './write-ledger.js';
+
+/** A request as it travels the simulated network. */
+export interface WireRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | undefined;
+}
+
+/** The server's answer, read completely. */
+export interface WireAnswer {
+  readonly status: number;
+  readonly headers: readonly (readonly [string, string])[];
+  readonly bytes: Uint8Array;
+  /** One line for the trace. */
+  readonly summary: string;
+}
+
+/** Thrown by {@link SimServer.exchange} while the server is unreachable. */
+export class ServerUnreachable extends Error {
+  constructor() {
+    super('connect ECONNREFUSED (the simulated server is down)');
+  }
+}
+
+/** What the server harness reports back to the simulation. */
+export interface ServerHooks {
+  step(): number;
+  now(): number;
+  violation(message: string): void;
+}
+
+/** Server-side faults for negative controls, passed to the SQLite store as is. */
+export type UnsafeServerFaults = NonNullable<SqliteStoreOptions['__unsafeFaults']>;
+
+const DENY_HEADER = 'x-sim-deny';
+
+/**
+ * The real Ferry server with the real SQLite store on a file, reached only through
+ * {@link exchange}: every request is answered in full by the real handler, then the answer is
+ * checked against the oracle before the network decides what the client gets to see.
+ */
+export class SimServer {
+  readonly #schema: Schema;
+  readonly #path: string;
+  readonly #model: ServerModel;
+  readonly #ledger: WriteLedger;
+  readonly #hooks: ServerHooks;
+  readonly #retention: number;
+  readonly #unsafe: UnsafeServerFaults | undefined;
+  #server: FerryServer | undefined;
+  down = false;
+  restarts = 0;
+
+  constructor(init: {
+    schema: Schema;
+    path: string;
+    model: ServerModel;
+    ledger: WriteLedger;
+    hooks: ServerHooks;
+    retentionBundles: number;
+    unsafe?: UnsafeServerFaults | undefined;
+  }) {
+    this.#schema = init.schema;
+    this.#path = init.path;
+    this.#model = init.model;
+    this.#ledger = init.ledger;
+    this.#hooks = init.hooks;
+    this.#retention = init.retentionBundles;
+    this.#unsafe = init.unsafe;
+  }
+
+  async start(): Promise<void> {
+    this.#server = await createFerryServer({
+      schema: this.#schema,
+      store: createSqliteStore({
+        path: this.#path,
+        ...(this.#unsafe ? { __unsafeFaults: this.#unsafe } : {}),
+      }),
+      auth: { authenticate: (request) => authenticate(request) },
+      logger: false,
+      externalPollMs: 0,
+      limits: { rateLimit: false },
+      retention: { maxBundlesPerUser: this.#retention, maxAgeMs: undefined, intervalMs: 0 },
+    });
+  }
+
+  /** Closes the server and opens the same store file again. */
+  async restart(): Promise<void> {
+    await this.#server?.close();
+    this.restarts++;
+    await this.start();
+  }
+
+  async close(): Promise<void> {
+    await this.#server?.close();
+    this.#server = undefined;
+  }
+
+  /**
+   * Delivers one request to the real handler and reads the whole answer (so the server has
+   * finished with it before anything else happens), then checks it against the oracle.
+   */
+  async exchange(request: WireRequest, options: { deny?: boolean } = {}): Promise<WireAnswer> {
+    if (this.down || !this.#server) throw new ServerUnreachable();
+    const headers: Record<string, string> = { ...request.headers };
+    if (options.deny) headers[DENY_HEADER] = '1';
+    const response = await this.#server.handler(
+      new Request(request.url, {
+        method: request.method,
+        headers,
+        ...(request.body !== undefined ? { body: request.body } : {}),
+      }),
+    );
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const text = new TextDecoder().decode(bytes);
+    const summary = this.#observe(request, options.deny === true, response.status, text);
+    return { status: response.status, headers: [...response.headers], bytes, summary };
+  }
+
+  /** A backend write through `server.write`, checked against the oracle. */
+  async backendWrite(userId: string, ops: readonly BackendOp[]): Promise<string> {
+    const server = this.#live();
+    const predicted = this.#model.predictBackendWrite(userId, ops);
+    const before = this.#model.lastSeq(userId);
+    const outcome = await server.write(userId, async (tx) => {
+      for (const op of ops) {
+        if (op.op === 'upsert') await tx.upsert(op.table, op.row);
+        else await tx.delete(op.table, op.pk);
+      }
+    });
+    const step = this.#hooks.step();
+    for (const op of ops) {
+      if (op.op === 'upsert') {
+        const table = this.#schema.requireTable(op.table);
+        this.#ledger.recordBackendUpsert(op.table, op.row[table.primaryKey] as string, step);
+      }
+    }
+    const mine = outcome.bundles.find((b) => b.userId === userId);
+    let bundle: ModelBundle | undefined;
+    if (mine) {
+      const answer = await server.handler(
+        new Request(
+          `http://ferry.sim/v1/pull?after=${before}&limit=${DEFAULT_LIMITS.maxPullLimit}`,
+          {
+            headers: { authorization: `Bearer ${tokenFor(userId)}` },
+          },
+        ),
+      );
+      const page = PullResponseSchema.parse(await answer.json());
+      bundle = page.bundles.find((b) => b.bundleSeq === mine.bundleSeq);
+    }
+    for (const problem of this.#model.settleBackendWrite(userId, predicted, bundle, {
+      step,
+      now: this.#hooks.now(),
+    })) {
+      this.#hooks.violation(problem);
+    }
+    return bundle ? `bundle ${bundle.bundleSeq} (${bundle.rows.length} rows)` : 'no bundle';
+  }
+
+  /** Prunes pull history by the count policy, in the oracle too. */
+  async prune(): Promise<number> {
+    this.#model.prune(this.#retention);
+    const outcome = await this.#live().prune(new Date(this.#hooks.now()));
+    return outcome.bundlesDeleted;
+  }
+
+  #live(): FerryServer {
+    if (!this.#server) throw new Error('the simulated server is not running');
+    return this.#server;
+  }
+
+  /** Checks one answer against the oracle; returns its trace summary. */
+  #observe(request: WireRequest, denied: boolean, status: number, text: string): string {
+    const url = new URL(request.url);
+    const userId = userOf(request.headers['authorization']);
+    const at = { step: this.#hooks.step(), now: this.#hooks.now() };
+    const fail = (message: string) => this.#hooks.violation(message);
+    if (denied || userId === null) {
+      if (status !== 401)
+        fail(`${request.method} ${url.pathname} with a refused token answered ${status}, not 401`);
+      return `${status}`;
+    }
+    const json = () => JSON.parse(text) as unknown;
+    switch (`${request.method} ${url.pathname}`) {
+      case 'POST /v1/push': {
+        const body = PushRequestSchema.parse(JSON.parse(request.body ?? ''));
+        const call: PushCall = {
+          userId,
+          sourceId: body.sourceId.toLowerCase(),
+          sourceBundleId: body.sourceBundleId,
+          changes: body.changes,
+        };
+        const prediction = this.#model.predictPush(call);
+        const actual = pushAnswer(
+          status,
+          status === 200 ? PushResponseSchema.parse(json()) : json(),
+        );
+        this.#recordPush(call, actual, at.step);
+        this.#model.settlePush(call, prediction, actual, at).forEach(fail);
+        return `push #${call.sourceBundleId} (${call.changes.length}) → ${describePush(actual)}`;
+      }
+      case 'POST /v1/sync': {
+        const body = SyncRequestSchema.parse(JSON.parse(request.body ?? ''));
+        const limit = Math.min(body.limit ?? DEFAULT_LIMITS.pullLimit, DEFAULT_LIMITS.maxPullLimit);
+        const answer = status === 200 ? SyncResponseSchema.parse(json()) : null;
+        let summary = '';
+        if (body.push) {
+          const call: PushCall = {
+            userId,
+            sourceId: body.sourceId.toLowerCase(),
+            sourceBundleId: body.push.sourceBundleId,
+            changes: body.push.changes,
+            pullAfter: body.after,
+          };
+          const prediction = this.#model.predictPush(call);
+          const actual: ActualPush = answer
+            ? answer.push === null
+              ? { kind: 'error', status, code: 'missing_push_result', details: undefined }
+              : answer.push.status === 'committed'
+                ? { kind: 'committed', bundleSeq: answer.push.bundleSeq, rows: answer.push.rows }
+                : { kind: 'conflict', conflicts: answer.push.conflicts }
+            : errorOf(status, json());
+          this.#recordPush(call, actual, at.step);
+          this.#model.settlePush(call, prediction, actual, at).forEach(fail);
+          summary = `push #${call.sourceBundleId} (${call.changes.length}) → ${describePush(actual)}; `;
+          if (!answer) return summary.slice(0, -2);
+        }
+        const pull: ActualPull = answer
+          ? { kind: 'page', ...answer.pull }
+          : errorOf(status, json());
+        this.#model.checkPull(userId, body.after, limit, pull).forEach(fail);
+        return `${summary}pull after ${body.after} → ${describePull(pull)}`;
+      }
+      case 'GET /v1/pull': {
+        const after = Number(url.searchParams.get('after') ?? '0');
+        const limit = Math.min(
+          Number(url.searchParams.get('limit') ?? DEFAULT_LIMITS.pullLimit),
+          DEFAULT_LIMITS.maxPullLimit,
+        );
+        const pull: ActualPull =
+          status === 200
+            ? { kind: 'page', ...PullResponseSchema.parse(json()) }
+            : errorOf(status, json());
+        this.#model.checkPull(userId, after, limit, pull).forEach(fail);
+        return `pull after ${after} → ${describePull(pull)}`;
+      }
+      case 'GET /v1/snapshot': {
+        if (status !== 200) {
+          fail(`snapshot of ${userId} answered ${status}`);
+          return `snapshot → ${status}`;
+        }
+        const lines = text
+          .split('\n')
+          .filter((line) => line.trim() !== '')
+          .map((line) => JSON.parse(line) as unknown);
+        this.#model.checkSnapshot(userId, lines).forEach(fail);
+        return `snapshot → ${Math.max(0, lines.length - 2)} rows at seq ${this.#model.lastSeq(userId)}`;
+      }
+      default:
+        fail(`unexpected request ${request.method} ${url.pathname}`);
+        return `${status}`;
+    }
+  }
+
+  #recordPush(call: PushCall, actual: ActualPush, step: number): void {
+    const named = new Set<number>();
+    let outcome: 'committed' | 'conflict' | 'refused' | 'other' = 'other';
+    if (actual.kind === 'committed') outcome = 'committed';
+    else if (actual.kind === 'conflict') {
+      outcome = 'conflict';
+      for (const c of actual.conflicts) named.add(c.index);
+    } else if (actual.code === 'validation_failed' || actual.code === 'forbidden') {
+      outcome = 'refused';
+      const details = actual.details as {
+        errors?: { index: number }[];
+        changes?: { index: number }[];
+      };
+      for (const e of details?.errors ?? details?.changes ?? []) named.add(e.index);
+    }
+    this.#ledger.recordPush(call.sourceId, call.sourceBundleId, call.changes, step, outcome, named);
+  }
+}
+
+/** A bearer token the simulated server accepts: an unsigned JWT whose `sub` is the user. */
+export function tokenFor(userId: string, generation = 0): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${part({ alg: 'none', typ: 'JWT' })}.${part({ sub: userId, gen: generation })}.sim`;
+}
+
+function userOf(authorization: string | undefined): string | null {
+  const token = authorization?.startsWith('Bearer ') ? authorization.slice(7) : undefined;
+  const payload = token?.split('.')[1];
+  if (!payload) return null;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as {
+      sub?: unknown;
+    };
+    return typeof claims.sub === 'string' && claims.sub !== '' ? claims.sub : null;
+  } catch {
+    return null;
+  }
+}
+
+function authenticate(request: Request): { userId: string } | null {
+  if (request.headers.get(DENY_HEADER) !== null) return null;
+  const userId = userOf(request.headers.get('authorization') ?? undefined);
+  return userId === null ? null : { userId };
+}
+
+function errorOf(status: number, body: unknown): ActualError {
+  const error = (body as { error?: { code?: unknown; details?: unknown } } | null)?.error;
+  return {
+    kind: 'error',
+    status,
+    code: typeof error?.code === 'string' ? error.code : `http_${status}`,
+    details: error?.details,
+  };
+}
+
+function pushAnswer(status: number, body: unknown): ActualPush {
+  if (status === 200) {
+    const ok = body as { bundleSeq: number; rows: RowEffect[] };
+    return { kind: 'committed', bundleSeq: ok.bundleSeq, rows: ok.rows };
+  }
+  const conflicts = (body as { conflicts?: Conflict[] } | null)?.conflicts;
+  if (status === 409 && Array.isArray(conflicts)) return { kind: 'conflict', conflicts };
+  return errorOf(status, body);
+}
+
+function describePush(actual: ActualPush): string {
+  switch (actual.kind) {
+    case 'committed':
+      return `seq ${actual.bundleSeq} (${actual.rows.length} rows)`;
+    case 'conflict':
+      return `conflict on ${actual.conflicts.map((c) => c.index).join(',')}`;
+    case 'error':
+      return `${actual.status} ${actual.code}`;
+  }
+}
+
+function describePull(pull: ActualPull): string {
+  if (pull.kind === 'error') return `${pull.status} ${pull.code}`;
+  if (pull.bundles.length === 0) return `nothing (stable ${pull.stableBundleSeq})`;
+  const first = pull.bundles[0]!.bundleSeq;
+  const last = pull.bundles[pull.bundles.length - 1]!.bundleSeq;
+  return `seq ${first}..${last}${pull.hasMore ? ' +more' : ''}`;
+}

@@ -1,0 +1,116 @@
+import type { UnsafeClientFaults } from '@ferry/client';
+import type { Schema } from '@ferry/protocol';
+import type { FaultKind } from './fault-kinds.js';
+import type { NetworkFaultRates } from './sim-network.js';
+import type { UnsafeServerFaults } from './sim-server.js';
+import type { WriteMix } from './workload.js';
+
+/**
+ * The invariants of issue 6 (letters a–h) and the other ways a run can fail.
+ *
+ * | id | checks |
+ * |---|---|
+ * | `convergence` (a) | after quiescence every client equals the server for its user, and the server equals the oracle |
+ * | `lost-write` (b) | every acknowledged local write reached the server or stands in a dead letter / conflict the app saw |
+ * | `exactly-once` (c) | no push commits twice, whatever was duplicated or retried |
+ * | `ordering` (d) | bundleSeq dense per user; a client's checkpoint only rises and never passes the server |
+ * | `pull-completeness` (e) | everything up to a client's checkpoint is in its file (rows without local intent equal the server's at that seq) |
+ * | `isolation` (f) | no row or value of one user in another user's file or answers |
+ * | `resurrection` (g) | a deleted row comes back only through an explicit re-insert |
+ * | `liveness` (h) | once faults stop, outboxes drain and replicas are equal within 5 sync rounds |
+ * | `protocol` | a server answer differs from what protocol.md prescribes (the oracle) |
+ * | `integrity` | `PRAGMA integrity_check` fails, or a client's integrity gate refused server data |
+ * | `error` | an operation failed in a way no fault explains, or the simulator got stuck |
+ */
+export const INVARIANTS = [
+  'convergence',
+  'lost-write',
+  'exactly-once',
+  'ordering',
+  'pull-completeness',
+  'isolation',
+  'resurrection',
+  'liveness',
+  'protocol',
+  'integrity',
+  'error',
+] as const;
+
+/** One of {@link INVARIANTS}. */
+export type InvariantId = (typeof INVARIANTS)[number];
+
+/** A broken invariant. */
+export interface Violation {
+  readonly invariant: InvariantId;
+  readonly message: string;
+  /** The step at which it was found. */
+  readonly step: number;
+}
+
+/** Test-only engine faults, for negative controls: a simulator that cannot fail proves nothing. */
+export interface UnsafeFaults {
+  /** Passed to the server's SQLite store (`__unsafeFaults`). */
+  readonly server?: UnsafeServerFaults;
+  /** Passed to every client (`__unsafeFaults`). */
+  readonly client?: UnsafeClientFaults;
+}
+
+/** Options of {@link runSimulation}. */
+export interface SimulationOptions<S extends Schema = Schema> {
+  /** The schema to simulate: the workload writes random valid rows of every table. */
+  readonly schema: S;
+  /** Everything random in the run comes from this seed. */
+  readonly seed: number;
+  /** Workload operations (writes, syncs, backend writes, app decisions, idle time) before the quiet phase. Default 300. */
+  readonly operations?: number;
+  /** Number of devices (default: 3 to 5, from the seed). */
+  readonly clients?: number;
+  /** User ids (default two users). Devices are spread over them. */
+  readonly users?: readonly string[];
+  /** `false` runs without any fault; an object overrides network fault rates. */
+  readonly faults?: false | Partial<NetworkFaultRates>;
+  /** Relative weights of the kinds of local writes. */
+  readonly writeMix?: Partial<WriteMix>;
+  /** Conflict policy per table: `random` (default, from the seed) or the schema's own. */
+  readonly resolvers?: 'random' | 'schema';
+  /** Directory for the SQLite files (default: a new temporary directory, removed afterwards). */
+  readonly dir?: string;
+  /** Keep the SQLite files after the run (default: only when it failed and `dir` was given). */
+  readonly keepFiles?: boolean;
+  /** Trace lines kept for the failure report (default 120). */
+  readonly traceLines?: number;
+  /** Keep every trace line in the result (default false). */
+  readonly fullTrace?: boolean;
+  /** Called with every trace line as it happens. */
+  readonly onTrace?: (line: string) => void;
+  /** Deliberately broken engine variants (negative controls). */
+  readonly unsafeFaults?: UnsafeFaults;
+  /**
+   * `explicit`: clients sync only when the workload calls `sync()`. `scheduler`: clients sync by
+   * themselves (the scheduler's timers run on the virtual clock) and the workload calls
+   * `syncNow()`. `mixed` (default): one or the other, from the seed.
+   */
+  readonly mode?: 'explicit' | 'scheduler' | 'mixed';
+}
+
+/** What a run did and found. */
+export interface SimulationResult {
+  readonly seed: number;
+  /** No violation. */
+  readonly ok: boolean;
+  readonly violations: readonly Violation[];
+  /** Workload operations run. */
+  readonly operations: number;
+  /** Simulation steps (operations, deliveries and faults). */
+  readonly steps: number;
+  readonly faults: Readonly<Record<FaultKind, number>>;
+  readonly stats: Readonly<Record<string, number>>;
+  /** The last trace lines (all of them with `fullTrace`). */
+  readonly trace: readonly string[];
+  /** sha-256 of the whole trace: two runs of one seed must have the same. */
+  readonly traceHash: string;
+  /** The configuration the seed chose. */
+  readonly config: Readonly<Record<string, unknown>>;
+  /** Real time the run took (not part of the trace). */
+  readonly wallMs: number;
+}

@@ -1,0 +1,303 @@
+import type { Change, PrimaryKey, Row } from '@ferry/protocol';
+import { jsonEqual } from './stable-json.js';
+import { rowKey, type ServerModel } from './server-model.js';
+
+/** One row change of a local write, as the app made it. */
+export interface WriteRecord {
+  /** Global order of records (later writes have higher numbers). */
+  readonly seq: number;
+  readonly opId: number;
+  readonly device: string;
+  readonly sourceId: string;
+  readonly userId: string;
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  readonly kind: 'insert' | 'update' | 'delete';
+  /** The columns the write set (empty for a delete). */
+  readonly values: Row;
+  readonly step: number;
+  /** Made by the local database's references (a cascade), not named by the app. */
+  readonly implied: boolean;
+  /** `durable`: acknowledged, or found committed after a crash. */
+  status: 'pending' | 'durable' | 'failed' | 'unknown';
+}
+
+/** How the server answered a push, as far as each change is concerned. */
+interface PushRecord {
+  readonly sourceBundleId: number;
+  readonly step: number;
+  readonly outcome: 'committed' | 'conflict' | 'refused' | 'other';
+  /** Changes by row key. */
+  readonly changes: ReadonlyMap<string, { readonly index: number; readonly change: Change }>;
+  /** Indices the answer names (conflicting, refused). */
+  readonly named: ReadonlySet<number>;
+}
+
+/** Something the app decided or saw about a row of a device. */
+interface RowEvent {
+  readonly device: string;
+  readonly key: string;
+  readonly step: number;
+  readonly kind:
+    | 'seen-dead'
+    | 'seen-conflict'
+    | 'resolve-server'
+    | 'resolve-client'
+    | 'resolve-row'
+    | 'discard'
+    | 'retry';
+}
+
+/**
+ * Everything needed to prove that no acknowledged write was lost (invariant b) and that no
+ * deleted row came back without an explicit re-insert (invariant g): every local write, every
+ * push the server answered and how, what the app saw and decided.
+ *
+ * A write's column value is accounted for when one of these holds:
+ * 1. a later push of the same device carried it and the server committed it, or answered
+ *    with a conflict or a refusal naming that row (the resolver or the app then decides, as
+ *    configured);
+ * 2. a later write of the same device changed that column, or deleted the row (coalescing);
+ * 3. the row stood as a dead letter or manual conflict on that device afterwards, or the app
+ *    resolved or discarded it;
+ * 4. for a delete: also when the row was not alive on the user's server at some moment after it,
+ *    or when it deletes the device's own insert that no push ever carried.
+ */
+export class WriteLedger {
+  readonly #writes: WriteRecord[] = [];
+  readonly #pushes = new Map<string, PushRecord[]>();
+  readonly #events = new Map<string, RowEvent[]>();
+  readonly #backendUpserts = new Set<string>();
+  #seq = 0;
+
+  /** Records the row changes of a write that is about to run (pending until settled). */
+  begin(
+    opId: number,
+    device: { name: string; sourceId: string; userId: string },
+    step: number,
+    changes: readonly {
+      kind: 'insert' | 'update' | 'delete';
+      table: string;
+      pk: PrimaryKey;
+      values: Row;
+      implied: boolean;
+    }[],
+  ): void {
+    for (const change of changes) {
+      this.#writes.push({
+        seq: this.#seq++,
+        opId,
+        device: device.name,
+        sourceId: device.sourceId,
+        userId: device.userId,
+        table: change.table,
+        pk: change.pk,
+        kind: change.kind,
+        values: change.values,
+        step,
+        implied: change.implied,
+        status: 'pending',
+      });
+    }
+  }
+
+  /** The write resolved (`durable`) or threw (`failed`, rolled back). */
+  settle(opId: number, status: 'durable' | 'failed'): void {
+    for (const write of this.#writes) if (write.opId === opId) write.status = status;
+  }
+
+  /** Pending writes of a device whose client crashed: committed or not, to be found out. */
+  orphaned(device: string): WriteRecord[] {
+    const out: WriteRecord[] = [];
+    for (const write of this.#writes) {
+      if (write.device === device && write.status === 'pending') {
+        write.status = 'unknown';
+        out.push(write);
+      }
+    }
+    return out;
+  }
+
+  /** Committed writes of a device on a row, made after record `seq`. */
+  laterDurable(device: string, table: string, pk: PrimaryKey, seq: number): WriteRecord[] {
+    return this.#writes.filter(
+      (w) =>
+        w.device === device &&
+        w.seq > seq &&
+        w.status === 'durable' &&
+        w.table === table &&
+        w.pk === pk,
+    );
+  }
+
+  /** Every write of an operation. */
+  writesOf(opId: number): WriteRecord[] {
+    return this.#writes.filter((w) => w.opId === opId);
+  }
+
+  /** How many durable writes there are. */
+  get durableCount(): number {
+    return this.#writes.filter((w) => w.status === 'durable').length;
+  }
+
+  recordPush(
+    sourceId: string,
+    sourceBundleId: number,
+    changes: readonly Change[],
+    step: number,
+    outcome: PushRecord['outcome'],
+    named: ReadonlySet<number>,
+  ): void {
+    const byRow = new Map<string, { index: number; change: Change }>();
+    changes.forEach((change, index) =>
+      byRow.set(rowKey(change.table, change.pk), { index, change }),
+    );
+    const list = this.#pushes.get(sourceId) ?? [];
+    list.push({ sourceBundleId, step, outcome, changes: byRow, named });
+    this.#pushes.set(sourceId, list);
+  }
+
+  recordEvent(
+    device: string,
+    table: string,
+    pk: PrimaryKey,
+    step: number,
+    kind: RowEvent['kind'],
+  ): void {
+    const key = rowKey(table, pk);
+    const list = this.#events.get(`${device}\u0000${key}`) ?? [];
+    if (kind.startsWith('seen-') && list.some((e) => e.kind === kind)) return;
+    list.push({ device, key, step, kind });
+    this.#events.set(`${device}\u0000${key}`, list);
+  }
+
+  /** A backend write upserted this row at this step (an explicit re-creation if it was deleted). */
+  recordBackendUpsert(table: string, pk: PrimaryKey, step: number): void {
+    this.#backendUpserts.add(`${rowKey(table, pk)}\u0000${step}`);
+  }
+
+  /** Invariant b: every acknowledged write is accounted for. */
+  lostWrites(model: ServerModel): string[] {
+    const problems: string[] = [];
+    for (const write of this.#writes) {
+      if (write.status !== 'durable') continue;
+      const key = rowKey(write.table, write.pk);
+      const later = this.#writes.filter(
+        (w) =>
+          w.status === 'durable' &&
+          w.device === write.device &&
+          w.seq > write.seq &&
+          w.table === write.table &&
+          w.pk === write.pk,
+      );
+      const events = (this.#events.get(`${write.device}\u0000${key}`) ?? []).filter(
+        (e) => e.step >= write.step,
+      );
+      if (events.length > 0) continue;
+      const pushes = (this.#pushes.get(write.sourceId) ?? []).filter((p) => p.step > write.step);
+      const answered = (carries: (change: Change) => boolean) =>
+        pushes.some((push) => {
+          const entry = push.changes.get(key);
+          if (!entry || !carries(entry.change)) return false;
+          if (push.outcome === 'committed') return true;
+          return (
+            (push.outcome === 'conflict' || push.outcome === 'refused') &&
+            push.named.has(entry.index)
+          );
+        });
+      if (write.kind === 'delete') {
+        if (later.length > 0) continue;
+        // The delete's intent held when the row was not alive on the user's server at some
+        // moment after it (never pushed, or deleted by someone else too).
+        if (model.goneSince(write.userId, write.table, write.pk, write.step)) continue;
+        // It cancels the device's own insert that no push ever carried (a row only it had).
+        const cancels = this.#writes.some(
+          (w) =>
+            w.device === write.device &&
+            w.status === 'durable' &&
+            w.kind === 'insert' &&
+            w.seq < write.seq &&
+            w.table === write.table &&
+            w.pk === write.pk &&
+            !pushes.some((p) => p.changes.has(key)) &&
+            !(this.#pushes.get(write.sourceId) ?? []).some(
+              (p) => p.step > w.step && p.changes.has(key),
+            ),
+        );
+        if (cancels) continue;
+        if (answered((c) => c.op === 'delete')) continue;
+        problems.push(
+          `${write.device}: delete of ${write.table} ${write.pk} (step ${write.step}) never reached the server and is in no dead letter or conflict`,
+        );
+        continue;
+      }
+      for (const [column, value] of Object.entries(write.values)) {
+        if (later.some((w) => w.kind === 'delete' || column in w.values)) continue;
+        if (answered((c) => c.op === 'upsert' && jsonEqual(c.row[column] ?? null, value))) continue;
+        problems.push(
+          `${write.device}: ${write.kind} of ${write.table} ${write.pk} set ${column} = ${JSON.stringify(value)} (step ${write.step}); no push carried it to the server, and it is in no dead letter or conflict`,
+        );
+      }
+    }
+    return problems;
+  }
+
+  /** Invariant g: a deleted row comes back only through an explicit re-insert. */
+  resurrections(
+    model: ServerModel,
+    deviceOf: (sourceId: string) => string | undefined,
+    rebasesDeletes: (device: string, table: string) => boolean,
+  ): string[] {
+    const problems: string[] = [];
+    for (const r of model.resurrections) {
+      const key = rowKey(r.table, r.pk);
+      const since = r.deletedAtStep ?? 0;
+      if (r.sourceId === null) {
+        if (this.#backendUpserts.has(`${key}\u0000${r.step}`)) continue;
+        problems.push(
+          `bundle ${r.bundleSeq} of ${r.userId} re-created ${r.table} ${r.pk} without a backend write of it`,
+        );
+        continue;
+      }
+      const device = deviceOf(r.sourceId);
+      if (device === undefined) {
+        problems.push(`bundle ${r.bundleSeq} re-created ${r.table} ${r.pk} from an unknown source`);
+        continue;
+      }
+      // An explicit insert after the delete: after it was committed, or, when the device's own
+      // delete was what the server committed, after that delete in the device's own order.
+      const mine = this.#writes.filter(
+        (w) =>
+          w.device === device && w.status === 'durable' && w.table === r.table && w.pk === r.pk,
+      );
+      const ownDelete =
+        r.deletedBy === r.sourceId
+          ? mine.filter((w) => w.kind === 'delete' && w.step <= since).at(-1)
+          : undefined;
+      const inserted = mine.some(
+        (w) => w.kind === 'insert' && (ownDelete ? w.seq > ownDelete.seq : w.step > since),
+      );
+      const decided = (this.#events.get(`${device}\u0000${key}`) ?? []).some(
+        (e) =>
+          e.step > since &&
+          (e.kind === 'resolve-client' || e.kind === 'resolve-row' || e.kind === 'retry'),
+      );
+      const byPolicy =
+        rebasesDeletes(device, r.table) &&
+        (this.#pushes.get(r.sourceId) ?? []).some((p) => {
+          const entry = p.changes.get(key);
+          return (
+            p.step > since &&
+            p.outcome === 'conflict' &&
+            entry !== undefined &&
+            p.named.has(entry.index)
+          );
+        });
+      if (inserted || decided || byPolicy) continue;
+      problems.push(
+        `${device}: bundle ${r.bundleSeq} of ${r.userId} re-created ${r.table} ${r.pk} (deleted at step ${since}) without an explicit re-insert`,
+      );
+    }
+    return problems;
+  }
+}

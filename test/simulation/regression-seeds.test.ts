@@ -1,0 +1,34 @@
+/**
+ * Seeds that found engine bugs (each fixed in the engine and reproduced on purpose in
+ * engine-fixes.test.ts). They replay the runs that failed as long as the simulator's choices
+ * stay the same; kept so that every bug the simulator found runs again in CI.
+ */
+import { describe, expect, it } from 'vitest';
+import { todoSchema } from '@ferry/example-todo';
+import { runSimulation } from '@ferry/sim';
+
+const REGRESSIONS: [number, string][] = [
+  [
+    5,
+    'a conflict settled before the capture log was folded lost an edit made in flight; the edit then re-created a deleted row',
+  ],
+  [
+    13,
+    'a bundle committed at or below the checkpoint, cut short by a crash before it was settled, blocked the outbox for good',
+  ],
+  [
+    1089,
+    'a late acknowledgement released the pin a newer remote delete had set, and the pending edit re-created the row',
+  ],
+  [
+    412252115,
+    'a hydration pinned an edit made on a row in flight to a tombstone, and the edit re-created the row',
+  ],
+];
+
+describe('regression seeds', () => {
+  it.each(REGRESSIONS)('seed %i: %s', { timeout: 120_000 }, async (seed) => {
+    const result = await runSimulation({ schema: todoSchema, seed });
+    expect(result.violations).toEqual([]);
+  });
+});
