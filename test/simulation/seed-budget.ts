@@ -2,7 +2,8 @@
  * The CI seed budget of the simulation, from the environment:
  * - `FERRY_SIM_SEEDS`: seeds per CI run, over all shards (default 500);
  * - `FERRY_SIM_OPS`: workload operations per seed (default 300);
- * - `FERRY_SIM_START`: first seed (default: each shard draws its own start, and prints it);
+ * - `FERRY_SIM_START`: first seed (default: 1 under CI=true, so a CI run is reproducible;
+ *   elsewhere each shard draws its own start and prints it, to explore new seeds);
  * - `SEED`: run only this seed (a replay).
  */
 import { todoSchema } from '@ferry/example-todo';
@@ -13,7 +14,11 @@ export const OPERATIONS = Number(process.env['FERRY_SIM_OPS'] ?? 300);
 export const REPLAY = process.env['SEED'] === undefined ? null : Number(process.env['SEED']);
 /** The first seed when FERRY_SIM_START is set (shards then take consecutive ranges). */
 const FIXED_START =
-  process.env['FERRY_SIM_START'] !== undefined ? Number(process.env['FERRY_SIM_START']) : null;
+  process.env['FERRY_SIM_START'] !== undefined
+    ? Number(process.env['FERRY_SIM_START'])
+    : process.env['CI'] === 'true'
+      ? 1
+      : null;
 
 /**
  * Seeds of shard `shard` out of `shards`: a share of FERRY_SIM_SEEDS, consecutive from
