@@ -754,6 +754,31 @@ describe('connectivity', () => {
     expect(late.state).toMatchObject({ name: 'pushing', circuit: 'half-open' });
   });
 
+  it('refreshes the token again after an answer proved the refreshed one was accepted', () => {
+    const run = failTimes(new Run(), 'auth', 1);
+    expect(run.effects.map((e) => e.type)).toContain('refresh-auth');
+    run.at(run.now + 50, { type: 'auth-refreshed', newToken: true });
+    expect(run.state.name).toBe('pushing');
+    // The new token got past authentication (a 409), then expired: refresh once more.
+    run.at(run.now + 50, {
+      type: 'cycle-failed',
+      cycleId: run.cycleId,
+      failure: failure('conflict'),
+    });
+    expect(run.state.cycle).not.toBeNull();
+    run.at(run.now + 50, { type: 'cycle-failed', cycleId: run.cycleId, failure: failure('auth') });
+    expect(run.state).toMatchObject({ name: 'blocked-auth', auth: 'refreshing' });
+    expect(run.effects.map((e) => e.type)).toContain('refresh-auth');
+  });
+
+  it('does not refresh twice when nothing proved the refreshed token was accepted', () => {
+    const run = failTimes(new Run(), 'auth', 1);
+    run.at(run.now + 50, { type: 'auth-refreshed', newToken: true });
+    run.at(run.now + 50, { type: 'cycle-failed', cycleId: run.cycleId, failure: failure('auth') });
+    expect(run.state).toMatchObject({ name: 'blocked-auth', auth: 'failed' });
+    expect(run.effects.map((e) => e.type)).not.toContain('refresh-auth');
+  });
+
   it('returns to blocked-auth after an offline spell when the token is still refused', () => {
     const run = failTimes(new Run(), 'auth', 1)
       .at(T0 + 150, { type: 'offline' })

@@ -156,7 +156,10 @@ export interface SyncMachineState {
   /** 409 conflicts in a row since the last success. */
   readonly conflictRetries: number;
   readonly auth: AuthState;
-  /** A token refresh was already spent since the last success (refresh once, then stop). */
+  /**
+   * A token refresh was already spent in this auth episode (refresh once, then stop). The
+   * episode ends with a success or with any answer that shows the token was accepted.
+   */
   readonly authRefreshUsed: boolean;
   /** backoff: when the retry starts; paused: when the cool-down ends. */
   readonly nextRetryAt: number | null;
@@ -620,6 +623,18 @@ function onSuccess(
   );
 }
 
+/**
+ * Failures that prove the server accepted the token (it answered past authentication): they end
+ * an auth episode, so a later 401 (an expired token) may refresh again.
+ */
+const TOKEN_ACCEPTED = new Set<Failure['class']>([
+  'conflict',
+  'bundle',
+  'history',
+  'rejected',
+  'rate-limited',
+]);
+
 /** Failures retried at once the first time: the engine already fixed what they reported. */
 const RETRY_AT_ONCE = new Set<Failure['class']>(['bundle', 'history', 'rejected']);
 
@@ -636,6 +651,7 @@ function onFailure(
     pending: restorePending(s.pending, cycle.kind),
     lastFailure: { ...failure, at: now },
     periodicFrom: now,
+    authRefreshUsed: TOKEN_ACCEPTED.has(failure.class) ? false : s.authRefreshUsed,
   };
   switch (failure.class) {
     case 'auth':
