@@ -2,12 +2,12 @@ import type {
   Change,
   Conflict,
   PrimaryKey,
-  ProtocolErrorCode,
   Schema,
   SnapshotRow,
   WireRow,
 } from '@ferry/protocol';
 import type { RetentionPolicy } from '../core/decide-retention.js';
+import type { Rejection } from '../core/rejections.js';
 import type { PullPage } from '../core/wire-json.js';
 
 /** A push, after its body was parsed. The store validates the changes itself. */
@@ -25,13 +25,8 @@ export interface PushInput {
   readonly pullAfter?: number | undefined;
 }
 
-/** An error answer a store decided on, as a value. */
-export interface StoreRejection {
-  readonly kind: 'rejected';
-  readonly code: ProtocolErrorCode;
-  readonly message: string;
-  readonly details?: unknown;
-}
+/** An error answer a store decided on, as a value (built with the functions of core/rejections). */
+export type StoreRejection = Rejection;
 
 /** Outcome of {@link ServerStore.push}. */
 export type PushOutcome =

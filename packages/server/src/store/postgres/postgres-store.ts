@@ -20,6 +20,13 @@ import {
   type RowState,
 } from '../../core/decide-push.js';
 import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
+import {
+  cursorRejection,
+  danglingReferenceRejection,
+  forbiddenRejection,
+  sourceBundleRejection,
+  validationRejection,
+} from '../../core/rejections.js';
 import { fitsOnPage } from '../../core/page-bundles.js';
 import { rowKey, validateChanges, type NormalizedChange } from '../../core/validate-changes.js';
 import { pushResponseJson, type StoredBundle } from '../../core/wire-json.js';
@@ -460,7 +467,11 @@ class PostgresStore implements ServerStore {
         // commit (run again, decide again); twice, the bundle itself breaks a reference (a
         // cascade running into a restrict further down): 422, like the SQLite store.
         if ((error as { code?: unknown }).code === '23503' && ++foreignKeyFailures > 1) {
-          return { outcome: danglingReference(input), committed: [], pull: undefined };
+          return {
+            outcome: danglingReferenceRejection(input.changes),
+            committed: [],
+            pull: undefined,
+          };
         }
         const again = isRetryable(error) || isConnectionError(error);
         if (!again) throw mapPgError(error);
@@ -507,8 +518,8 @@ class PostgresStore implements ServerStore {
   ): Promise<StepResult> {
     const { schema, sql } = this.#live();
     const { userId } = input;
-    const reject = (code: StoreRejection['code'], message: string, details?: unknown) => ({
-      outcome: { kind: 'rejected', code, message, details } as StoreRejection,
+    const reject = (rejection: StoreRejection) => ({
+      outcome: rejection,
       committed: [],
       pull: undefined,
       commit: false,
@@ -528,7 +539,7 @@ class PostgresStore implements ServerStore {
         lastSeq: source.last_seq,
         prunedThrough: source.pruned_through,
       });
-      if (cursor) return reject(cursor, cursorMessage(cursor, input.pullAfter));
+      if (cursor) return reject(cursorRejection(cursor, input.pullAfter));
     }
     const decision = decideSourceBundle(source.last_committed, input.sourceBundleId);
     if (decision.kind === 'replay') {
@@ -536,26 +547,16 @@ class PostgresStore implements ServerStore {
       return { outcome, committed: [], pull: undefined, commit: false };
     }
     if (decision.kind !== 'commit') {
-      return reject(
-        decision.kind,
-        decision.kind === 'bundle_gap'
-          ? `sourceBundleId ${input.sourceBundleId} skips ahead: the last committed one is ${decision.lastCommitted}`
-          : `sourceBundleId ${input.sourceBundleId} is stale: the last committed one is ${decision.lastCommitted}`,
-        { lastCommitted: decision.lastCommitted },
-      );
+      return reject(sourceBundleRejection(decision, input.sourceBundleId));
     }
 
     const validation = validateChanges(schema, userId, input.changes);
     if (!validation.ok) {
-      return reject('validation_failed', validationMessage(validation.errors.length), {
-        errors: validation.errors,
-      });
+      return reject(validationRejection(validation.errors));
     }
     const unstorable = pgValueErrors(validation.changes);
     if (unstorable.length > 0) {
-      return reject('validation_failed', validationMessage(unstorable.length), {
-        errors: unstorable,
-      });
+      return reject(validationRejection(unstorable));
     }
     const changes = validation.changes;
     const lookups = pushLookups(changes);
@@ -563,17 +564,10 @@ class PostgresStore implements ServerStore {
     const restrictedChildren = await this.#restrictedChildren(client, lookups.restrict);
     const plan = decidePush({ schema, userId, changes, rowStates, restrictedChildren });
     if (plan.kind === 'forbidden') {
-      const n = plan.changes.length;
-      return reject(
-        'forbidden',
-        `${n} change${n === 1 ? '' : 's'} name${n === 1 ? 's' : ''} a row that is not yours`,
-        { changes: plan.changes },
-      );
+      return reject(forbiddenRejection(plan.changes));
     }
     if (plan.kind === 'invalid') {
-      return reject('validation_failed', validationMessage(plan.errors.length), {
-        errors: plan.errors,
-      });
+      return reject(validationRejection(plan.errors));
     }
     if (plan.kind === 'conflict') {
       const conflicts = await this.#conflicts(client, plan.conflicts);
@@ -788,7 +782,7 @@ class PostgresStore implements ServerStore {
     const state = { lastSeq: rows[0]!.last_seq, prunedThrough: rows[0]!.pruned_through };
     const cursor = checkPullCursor(input.after, state);
     if (cursor) {
-      return { kind: 'rejected', code: cursor, message: cursorMessage(cursor, input.after) };
+      return cursorRejection(cursor, input.after);
     }
     const bundles: StoredBundle[] = [];
     let taken = 0;
@@ -1016,27 +1010,6 @@ export function withDefaultUser(connectionString: string): string {
   }
 }
 
-function danglingReference(input: PushInput): StoreRejection {
-  const first = input.changes[0];
-  return {
-    kind: 'rejected',
-    code: 'validation_failed',
-    message: 'the bundle would leave a reference dangling',
-    details: {
-      errors: [
-        {
-          index: 0,
-          table: first?.table ?? '',
-          pk: first?.pk ?? null,
-          code: 'fk_violation',
-          message:
-            'committing the bundle would leave a row referencing a deleted one (through a restrict reference further down)',
-        },
-      ],
-    },
-  };
-}
-
 function decidedStates(
   changes: readonly NormalizedChange[],
   decided: ReadonlyMap<string, RowState>,
@@ -1057,14 +1030,4 @@ function toError(value: unknown): Error {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function validationMessage(count: number): string {
-  return `${count} validation error${count === 1 ? '' : 's'}`;
-}
-
-function cursorMessage(code: 'history_pruned' | 'cursor_unknown', after: number): string {
-  return code === 'history_pruned'
-    ? `pull cursor ${after} is older than the retained history: hydrate from a snapshot`
-    : `pull cursor ${after} is newer than anything this server has committed: hydrate from a snapshot`;
 }

@@ -21,6 +21,13 @@ import {
   type RowState,
 } from '../../core/decide-push.js';
 import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
+import {
+  cursorRejection,
+  danglingReferenceRejection,
+  forbiddenRejection,
+  sourceBundleRejection,
+  validationRejection,
+} from '../../core/rejections.js';
 import { fitsOnPage } from '../../core/page-bundles.js';
 import { planBundles, type CapturedRow } from '../../core/plan-bundles.js';
 import { rowKey, validateChanges } from '../../core/validate-changes.js';
@@ -410,27 +417,7 @@ class SqliteStore implements ServerStore {
       return db.transaction(() => this.#pushInTransaction(input)).immediate();
     } catch (error) {
       if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_FOREIGNKEY') throw error;
-      const first = input.changes[0];
-      return {
-        outcome: {
-          kind: 'rejected',
-          code: 'validation_failed',
-          message: 'the bundle would leave a reference dangling',
-          details: {
-            errors: [
-              {
-                index: 0,
-                table: first?.table ?? '',
-                pk: first?.pk ?? null,
-                code: 'fk_violation',
-                message:
-                  'committing the bundle would leave a row referencing a deleted one (through a restrict reference further down)',
-              },
-            ],
-          },
-        },
-        committed: [],
-      };
+      return { outcome: danglingReferenceRejection(input.changes), committed: [] };
     }
   }
 
@@ -442,14 +429,11 @@ class SqliteStore implements ServerStore {
     if ((stmts.hasCapture.get() as { pending: number }).pending === 1) {
       committed.push(...this.#commitCaptured(null, input.now).bundles);
     }
-    const reject = (code: StoreRejection['code'], message: string, details?: unknown) => ({
-      outcome: { kind: 'rejected', code, message, details } as StoreRejection,
-      committed,
-    });
+    const reject = (rejection: StoreRejection) => ({ outcome: rejection, committed });
 
     if (input.pullAfter !== undefined) {
       const cursor = checkPullCursor(input.pullAfter, this.#userState(input.userId));
-      if (cursor) return reject(cursor, cursorMessage(cursor, input.pullAfter));
+      if (cursor) return reject(cursorRejection(cursor, input.pullAfter));
     }
 
     const source = stmts.source.get(input.userId, input.sourceId) as StoredSource | undefined;
@@ -461,20 +445,12 @@ class SqliteStore implements ServerStore {
       return { outcome: this.#storedResponse(input.userId, source!), committed };
     }
     if (decision.kind !== 'commit') {
-      return reject(
-        decision.kind,
-        decision.kind === 'bundle_gap'
-          ? `sourceBundleId ${input.sourceBundleId} skips ahead: the last committed one is ${decision.lastCommitted}`
-          : `sourceBundleId ${input.sourceBundleId} is stale: the last committed one is ${decision.lastCommitted}`,
-        { lastCommitted: decision.lastCommitted },
-      );
+      return reject(sourceBundleRejection(decision, input.sourceBundleId));
     }
 
     const validation = validateChanges(schema, input.userId, input.changes);
     if (!validation.ok) {
-      return reject('validation_failed', validationMessage(validation.errors.length), {
-        errors: validation.errors,
-      });
+      return reject(validationRejection(validation.errors));
     }
     const changes = validation.changes;
     const lookups = pushLookups(changes);
@@ -511,17 +487,10 @@ class SqliteStore implements ServerStore {
       restrictedChildren,
     });
     if (plan.kind === 'forbidden') {
-      const n = plan.changes.length;
-      return reject(
-        'forbidden',
-        `${n} change${n === 1 ? '' : 's'} name${n === 1 ? 's' : ''} a row that is not yours`,
-        { changes: plan.changes },
-      );
+      return reject(forbiddenRejection(plan.changes));
     }
     if (plan.kind === 'invalid') {
-      return reject('validation_failed', validationMessage(plan.errors.length), {
-        errors: plan.errors,
-      });
+      return reject(validationRejection(plan.errors));
     }
     if (plan.kind === 'conflict') {
       const conflicts: Conflict[] = plan.conflicts.map((draft) => {
@@ -670,7 +639,7 @@ class SqliteStore implements ServerStore {
         { lastSeq: number; prunedThrough: number } | undefined) ?? { lastSeq: 0, prunedThrough: 0 };
       const cursor = checkPullCursor(input.after, state);
       if (cursor) {
-        return { kind: 'rejected', code: cursor, message: cursorMessage(cursor, input.after) };
+        return cursorRejection(cursor, input.after);
       }
       const bundles: StoredBundle[] = [];
       let rows = 0;
@@ -992,14 +961,4 @@ function decodeRow(table: Table, raw: RawRow): WireRow {
   for (const column of table.columns)
     row[column.name] = fromSqliteValue(column.type, raw[column.name]);
   return row;
-}
-
-function validationMessage(count: number): string {
-  return `${count} validation error${count === 1 ? '' : 's'}`;
-}
-
-function cursorMessage(code: 'history_pruned' | 'cursor_unknown', after: number): string {
-  return code === 'history_pruned'
-    ? `pull cursor ${after} is older than the retained history: hydrate from a snapshot`
-    : `pull cursor ${after} is newer than anything this server has committed: hydrate from a snapshot`;
 }

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import {
+  cursorRejection,
+  danglingReferenceRejection,
+  forbiddenRejection,
+  sourceBundleRejection,
+  validationRejection,
+} from './rejections.js';
+
+describe('rejections', () => {
+  it('tell a gap from a stale id and say where the source stands', () => {
+    expect(sourceBundleRejection({ kind: 'bundle_gap', lastCommitted: 3 }, 5)).toEqual({
+      kind: 'rejected',
+      code: 'bundle_gap',
+      message: 'sourceBundleId 5 skips ahead: the last committed one is 3',
+      details: { lastCommitted: 3 },
+    });
+    expect(sourceBundleRejection({ kind: 'stale_bundle', lastCommitted: 3 }, 1).code).toBe(
+      'stale_bundle',
+    );
+  });
+
+  it('count errors and refused changes in the message and list them in the details', () => {
+    const error = { index: 0, table: 't', pk: 'a', code: 'not_null', message: 'm' } as const;
+    expect(validationRejection([error]).message).toBe('1 validation error');
+    expect(validationRejection([error, error]).details).toEqual({ errors: [error, error] });
+    expect(forbiddenRejection([{ index: 2, table: 't', pk: 'x' }])).toMatchObject({
+      code: 'forbidden',
+      message: '1 change names a row that is not yours',
+      details: { changes: [{ index: 2, table: 't', pk: 'x' }] },
+    });
+  });
+
+  it('send a client whose cursor is unusable to hydrate', () => {
+    expect(cursorRejection('history_pruned', 4).message).toContain(
+      'older than the retained history',
+    );
+    expect(cursorRejection('cursor_unknown', 9).message).toContain('newer than anything');
+  });
+
+  it('blame a dangling reference found at commit on the first change', () => {
+    const rejection = danglingReferenceRejection([
+      { table: 'lists', pk: 'l1', op: 'delete', baseVersion: 2 },
+    ]);
+    expect(rejection).toMatchObject({
+      code: 'validation_failed',
+      details: { errors: [{ index: 0, table: 'lists', pk: 'l1', code: 'fk_violation' }] },
+    });
+  });
+});
