@@ -1,4 +1,4 @@
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import { FerryError } from '@ferry/protocol';
 
 /** Who a request acts for. */
@@ -7,8 +7,31 @@ export interface Identity {
 }
 
 /**
- * How requests are authenticated: HS256 JWTs signed with a shared secret (the `sub` claim is
- * the user id), or a hook of the embedder that returns the identity or null (401).
+ * Tokens of an identity provider, verified with the public keys it publishes as a JSON Web Key
+ * Set (Auth0, Clerk, Supabase, Keycloak, Cognito …). Keys are fetched on first use and cached;
+ * an unknown key id refetches them (rate-limited by jose).
+ */
+export interface JwksAuthOptions {
+  /** The JWKS document, e.g. `https://issuer.example.com/.well-known/jwks.json`. */
+  readonly url: string;
+  /** Accepted algorithms (default RS256 and ES256). HS* and `none` are never accepted here. */
+  readonly algorithms?: readonly (
+    'RS256' | 'RS384' | 'RS512' | 'PS256' | 'ES256' | 'ES384' | 'EdDSA'
+  )[];
+  /** Required `iss` claim, when set. */
+  readonly issuer?: string | readonly string[];
+  /** Required `aud` claim, when set. */
+  readonly audience?: string | readonly string[];
+  /** Leeway for `exp` and `nbf`, in seconds (default 5). */
+  readonly clockToleranceSeconds?: number;
+  /** How long a fetch of the key set may take (default 5,000 ms). */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * How requests are authenticated: HS256 JWTs signed with a shared secret, asymmetric JWTs of an
+ * identity provider checked against its JWKS (in both the `sub` claim is the user id), or a hook
+ * of the embedder that returns the identity or null (401).
  */
 export type AuthOptions =
   | {
@@ -16,6 +39,7 @@ export type AuthOptions =
       /** Leeway for `exp` and `nbf`, in seconds (default 5). */
       readonly clockToleranceSeconds?: number;
     }
+  | { readonly jwks: JwksAuthOptions }
   | {
       readonly authenticate: (request: Request) => Promise<Identity | null> | Identity | null;
     };
@@ -45,6 +69,7 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
       return { userId: identity.userId };
     };
   }
+  if ('jwks' in options) return jwksAuthenticator(options.jwks);
   if (typeof options.jwtSecret !== 'string' || options.jwtSecret.length === 0) {
     throw new FerryError('invalid_argument', 'auth.jwtSecret must be a non-empty string');
   }
@@ -60,6 +85,50 @@ export function createAuthenticator(options: AuthOptions): Authenticator {
     } catch (error) {
       if (error instanceof joseErrors.JOSEError) return null;
       throw error;
+    }
+  };
+}
+
+function jwksAuthenticator(options: JwksAuthOptions): Authenticator {
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch {
+    throw new FerryError('invalid_argument', `auth.jwks.url is not a URL: ${options.url}`);
+  }
+  const keys = createRemoteJWKSet(url, { timeoutDuration: options.timeoutMs ?? 5_000 });
+  const verifyOptions = {
+    algorithms: [...(options.algorithms ?? ['RS256', 'ES256'])],
+    clockTolerance: options.clockToleranceSeconds ?? 5,
+    ...(options.issuer !== undefined
+      ? { issuer: typeof options.issuer === 'string' ? options.issuer : [...options.issuer] }
+      : {}),
+    ...(options.audience !== undefined
+      ? {
+          audience: typeof options.audience === 'string' ? options.audience : [...options.audience],
+        }
+      : {}),
+  };
+  return async (_request, token) => {
+    if (!token) return null;
+    try {
+      const { payload } = await jwtVerify(token, keys, verifyOptions);
+      return typeof payload.sub === 'string' && payload.sub.length > 0
+        ? { userId: payload.sub }
+        : null;
+    } catch (error) {
+      // The keys could not be had: the server cannot judge the token, so it is not the
+      // client's fault (503, retried), unlike a token the keys reject (401).
+      if (
+        error instanceof joseErrors.JWKSTimeout ||
+        error instanceof joseErrors.JWKSInvalid ||
+        !(error instanceof joseErrors.JOSEError)
+      ) {
+        throw new FerryError('unavailable', "the identity provider's keys (JWKS) are unreachable", {
+          cause: error,
+        });
+      }
+      return null;
     }
   };
 }

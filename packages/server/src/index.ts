@@ -27,7 +27,13 @@ export type {
 } from './ferry-server.js';
 
 export { bearerToken, createAuthenticator, signToken } from './auth.js';
-export type { AuthOptions, Authenticator, Identity, SignTokenOptions } from './auth.js';
+export type {
+  AuthOptions,
+  Authenticator,
+  Identity,
+  JwksAuthOptions,
+  SignTokenOptions,
+} from './auth.js';
 
 export { createSqliteStore } from './store/sqlite/sqlite-store.js';
 export type { SqliteStoreOptions } from './store/sqlite/sqlite-store.js';

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { signToken } from '@ferry/server';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli.js';
 import { loadSchema, parseServeArgs, redactUrl, startServe } from './serve.js';
@@ -98,6 +99,36 @@ describe('ferry serve', () => {
       await expect(loadSchema(join(dir, 'empty.mjs'))).rejects.toThrow(/default-export a schema/);
       await expect(loadSchema(join(dir, 'missing.ts'))).rejects.toThrow(/cannot load/);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('verifies tokens against FERRY_JWKS_URL when set, without a development secret', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-serve-'));
+    const out: string[] = [];
+    const running = await startServe(
+      { host: '127.0.0.1', port: 0, data: dir, postgres: undefined, schema: undefined },
+      {
+        out: (l) => out.push(l),
+        err: (l) => out.push(l),
+        env: { FERRY_JWKS_URL: 'http://127.0.0.1:9/.well-known/jwks.json' },
+      },
+      false,
+    );
+    try {
+      expect(running.devSecret).toBeUndefined();
+      expect(out.join('\n')).toContain(
+        'identity provider at http://127.0.0.1:9/.well-known/jwks.json',
+      );
+      expect(out.join('\n')).not.toContain('DEVELOPMENT MODE');
+      // An HS256 token is not an identity provider's token.
+      const hs = await signToken({ secret: 'whatever-secret', userId: 'demo' });
+      const response = await fetch(`${running.url}/v1/pull`, {
+        headers: { authorization: `Bearer ${hs}` },
+      });
+      expect(response.status).toBe(401);
+    } finally {
+      await running.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });

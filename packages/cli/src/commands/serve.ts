@@ -8,6 +8,7 @@ import {
   createFerryServer,
   createSqliteStore,
   signToken,
+  type AuthOptions,
   type FerryLogger,
   type FerryServer,
   type ServerStore,
@@ -47,9 +48,13 @@ Options:
   -h, --help        show this help
 
 Environment:
-  FERRY_JWT_SECRET  HS256 secret that signs client tokens; without it the server
-                    runs in development mode with a generated secret and prints a
-                    ready token for the user "demo".
+  FERRY_JWT_SECRET  HS256 secret that signs client tokens; without it (and without
+                    FERRY_JWKS_URL) the server runs in development mode with a
+                    generated secret and prints a ready token for the user "demo".
+  FERRY_JWKS_URL    verify RS256/ES256 tokens of an identity provider against its
+                    published key set instead (e.g. https://…/.well-known/jwks.json)
+  FERRY_JWT_ISSUER  with FERRY_JWKS_URL: the required "iss" claim
+  FERRY_JWT_AUDIENCE with FERRY_JWKS_URL: the required "aud" claim
   FERRY_LOG_LEVEL   pino log level (default info)`;
 
 /** Parses the arguments of `ferry serve`. */
@@ -150,8 +155,19 @@ export async function startServe(
 ): Promise<RunningServe> {
   const schema = await loadSchema(options.schema);
   const configured = io.env.FERRY_JWT_SECRET;
-  const devSecret = configured ? undefined : randomBytes(32).toString('base64url');
-  const secret = configured ?? devSecret!;
+  const jwksUrl = io.env.FERRY_JWKS_URL;
+  const devSecret = configured || jwksUrl ? undefined : randomBytes(32).toString('base64url');
+  const secret = configured ?? devSecret;
+  const auth: AuthOptions =
+    jwksUrl && !configured
+      ? {
+          jwks: {
+            url: jwksUrl,
+            ...(io.env.FERRY_JWT_ISSUER ? { issuer: io.env.FERRY_JWT_ISSUER } : {}),
+            ...(io.env.FERRY_JWT_AUDIENCE ? { audience: io.env.FERRY_JWT_AUDIENCE } : {}),
+          },
+        }
+      : { jwtSecret: secret! };
   const dbPath = resolve(options.data, 'ferry.db');
   let store: ServerStore;
   let storeLine: string;
@@ -167,7 +183,7 @@ export async function startServe(
   const server = await createFerryServer({
     schema,
     store,
-    auth: { jwtSecret: secret },
+    auth,
     ...(logger !== undefined ? { logger } : {}),
   });
   let url: string;
@@ -180,11 +196,18 @@ export async function startServe(
   io.out(`Ferry sync server (protocol 1) listening on ${url}`);
   io.out(`  store:  ${storeLine}`);
   io.out(
+    `  auth:   ${'jwks' in auth ? `tokens of the identity provider at ${auth.jwks.url}` : 'HS256 tokens signed with FERRY_JWT_SECRET'}`,
+  );
+  io.out(
     `  schema: ${options.schema ?? 'the example todo schema'} (${schema.tables.map((t) => t.name).join(', ')})`,
   );
   let devToken: string | undefined;
   if (devSecret) {
-    devToken = await signToken({ secret, userId: 'demo', expiresInSeconds: 24 * 60 * 60 });
+    devToken = await signToken({
+      secret: devSecret,
+      userId: 'demo',
+      expiresInSeconds: 24 * 60 * 60,
+    });
     io.out('');
     io.out('DEVELOPMENT MODE: FERRY_JWT_SECRET is not set, so this run made up a secret.');
     io.out('Tokens signed with it stop working when the server restarts. Set FERRY_JWT_SECRET in');

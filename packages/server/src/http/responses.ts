@@ -48,7 +48,12 @@ export function responseForError(error: unknown, retryAfterSeconds = 5): Respons
     });
   }
   if (error instanceof FerryError && isProtocolErrorCode(error.code)) {
-    return errorResponse(error.code, error.message, error.details);
+    // The protocol promises a Retry-After on every 503 and 429.
+    const retry =
+      error.code === 'unavailable' || error.code === 'rate_limited'
+        ? { 'retry-after': String(retryAfterSeconds) }
+        : undefined;
+    return errorResponse(error.code, error.message, error.details, retry);
   }
   return errorResponse('internal', 'internal error');
 }
