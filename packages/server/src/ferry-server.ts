@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { DEFAULT_LIMITS, FerryError, type Schema } from '@ferry/protocol';
 import { createAuthenticator, type AuthOptions } from './auth.js';
 import type { RetentionPolicy } from './core/decide-retention.js';
+import { withCors, type CorsOptions } from './http/cors.js';
 import { createHandler } from './http/create-handler.js';
 import { listenNode, type ListenOptions, type NodeListener } from './http/node-adapter.js';
 import { SILENT_LOGGER, createDefaultLogger, type FerryLogger } from './logger.js';
@@ -65,6 +66,8 @@ export interface FerryServerOptions {
   readonly externalPollMs?: number;
   /** How long `close()` waits for in-flight requests (default 10,000 ms). */
   readonly shutdownTimeoutMs?: number;
+  /** Lets browser apps of these origins call the server (default: no cross-origin access). */
+  readonly cors?: CorsOptions;
 }
 
 /** A running Ferry server. */
@@ -167,7 +170,7 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
   let shuttingDown = false;
   let inFlight = 0;
   let drained: (() => void) | undefined;
-  const handler = createHandler({
+  const baseHandler = createHandler({
     schema: options.schema,
     store,
     authenticate,
@@ -189,6 +192,7 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
       };
     },
   });
+  const handler = options.cors ? withCors(baseHandler, options.cors) : baseHandler;
 
   const timers: ReturnType<typeof setInterval>[] = [];
   const every = (ms: number, task: () => Promise<unknown>, what: string) => {

@@ -95,6 +95,8 @@ export type { PullPage, StoredBundle } from './core/wire-json.js';
 
 export { listenNode } from './http/node-adapter.js';
 export type { FetchHandler, ListenOptions, NodeListener } from './http/node-adapter.js';
+export { withCors } from './http/cors.js';
+export type { CorsOptions } from './http/cors.js';
 export { REDACTED_PATHS } from './logger.js';
 export type { FerryLogger } from './logger.js';
 export type { ServerMetrics } from './metrics.js';

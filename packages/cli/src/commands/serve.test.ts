@@ -35,6 +35,13 @@ describe('ferry serve', () => {
       ok: true,
       options: { host: '0.0.0.0', port: 0, data: '/tmp/x', schema: 's.ts' },
     });
+    expect(
+      parseServeArgs(['--cors', 'https://a.example.com/, https://b.example.com']),
+    ).toMatchObject({
+      ok: true,
+      options: { cors: ['https://a.example.com', 'https://b.example.com'] },
+    });
+    expect(parseServeArgs(['--cors', '*'])).toMatchObject({ ok: true, options: { cors: '*' } });
     expect(parseServeArgs(['--port', 'eighty'])).toMatchObject({ ok: false });
     expect(parseServeArgs(['--nope'])).toMatchObject({ ok: false });
   });

@@ -25,6 +25,8 @@ export interface ServeOptions {
   readonly postgres: string | undefined;
   /** Schema of the sync metadata with --postgres (default `ferry`). */
   readonly pgSchema?: string | undefined;
+  /** Origins allowed to call from a browser (`*` for any), or undefined for none. */
+  readonly cors?: readonly string[] | '*' | undefined;
   /** Module whose default export is the schema; undefined for the example schema. */
   readonly schema: string | undefined;
 }
@@ -43,6 +45,8 @@ Options:
                     metadata in the schema "ferry"); any number of servers
                     may share one database
   --pg-schema NAME  schema of the sync metadata with --postgres (default ferry)
+  --cors ORIGINS    let browser apps of these origins call the server
+                    (comma-separated, e.g. https://app.example.com; * for any)
   --schema FILE     module (.ts or .js) whose default export is the schema
                     (default: the example todo schema)
   -h, --help        show this help
@@ -72,6 +76,7 @@ export function parseServeArgs(
         data: { type: 'string', default: './ferry-data' },
         postgres: { type: 'string' },
         'pg-schema': { type: 'string' },
+        cors: { type: 'string' },
         schema: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -93,6 +98,7 @@ export function parseServeArgs(
       data: values.data,
       postgres: values.postgres,
       ...(values['pg-schema'] !== undefined ? { pgSchema: values['pg-schema'] } : {}),
+      ...(values.cors !== undefined ? { cors: parseOrigins(values.cors) } : {}),
       schema: values.schema,
     },
   };
@@ -184,6 +190,7 @@ export async function startServe(
     schema,
     store,
     auth,
+    ...(options.cors !== undefined ? { cors: { origins: options.cors } } : {}),
     ...(logger !== undefined ? { logger } : {}),
   });
   let url: string;
@@ -286,4 +293,12 @@ function isSchema(value: unknown): value is Schema {
     typeof (value as Schema).table === 'function' &&
     typeof (value as Schema).fingerprint === 'string'
   );
+}
+
+function parseOrigins(value: string): readonly string[] | '*' {
+  if (value.trim() === '*') return '*';
+  return value
+    .split(',')
+    .map((origin) => origin.trim().replace(/\/+$/, ''))
+    .filter((origin) => origin.length > 0);
 }
