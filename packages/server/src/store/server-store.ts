@@ -1,11 +1,4 @@
-import type {
-  Change,
-  Conflict,
-  PrimaryKey,
-  Schema,
-  SnapshotRow,
-  WireRow,
-} from '@ferry/protocol';
+import type { Change, Conflict, PrimaryKey, Schema, SnapshotRow, WireRow } from '@ferry/protocol';
 import type { RetentionPolicy } from '../core/decide-retention.js';
 import type { Rejection } from '../core/rejections.js';
 import type { PullPage } from '../core/wire-json.js';
