@@ -42,8 +42,11 @@ export function countingFetch(fetchImpl: typeof fetch, counter: ByteCounter): ty
 
 /** The UTF-8 length of a string, without encoding it. */
 export function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
+  // ASCII up to the first other character (all of it, usually) is one byte per code unit.
+  const first = text.search(NON_ASCII);
+  if (first < 0) return text.length;
+  let bytes = first;
+  for (let i = first; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code < 0x80) bytes += 1;
     else if (code < 0x800) bytes += 2;
@@ -57,3 +60,5 @@ export function utf8Length(text: string): number {
   }
   return bytes;
 }
+
+const NON_ASCII = /[\u0080-\uffff]/;

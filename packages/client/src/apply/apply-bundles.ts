@@ -3,7 +3,7 @@ import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
   clearFrozenBundle,
-  foldCaptureLog,
+  readFrozenBundle,
   readInflightBase,
   readPending,
   readRowState,
@@ -12,10 +12,12 @@ import {
   writeRowState,
   writeState,
   type Executor,
-  type FrozenBundle,
+  type FrozenBundleHead,
   type FrozenChange,
   type RowState,
 } from '../local/metadata.js';
+import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import { insertMany } from '../local/insert-many.js';
 import type { TableCodec } from '../local/table-codec.js';
 import {
   buildIntegrityQueries,
@@ -225,6 +227,88 @@ export async function restoreServerRow(
   else await tx.run(codec.deleteSql, [pk]);
 }
 
+/**
+ * Settles every change of the bundle in flight (see {@link settleFrozenChange}) inside the
+ * caller's transaction, capture off. Set-based for the common case: the changes with their row
+ * state come in one query, and the rows without pending edits return to their server state with
+ * a few multi-row statements per table; rows with pending edits (their rebase needs the local
+ * row) go through {@link settleFrozenChange} one by one.
+ *
+ * `known`: the server state just recorded for the bundle's rows (by {@link ackKeyOf}), when the
+ * caller has it; rows it lacks are read.
+ */
+export async function settleFrozenBundle(
+  tx: Executor,
+  ctx: EngineContext,
+  settled: 'ack' | 'late-ack',
+  known?: ReadonlyMap<string, Row | null>,
+): Promise<void> {
+  const rows = await tx.all<{ ord: number; tbl: string; pk: SqlValue; pending: number }>(
+    'SELECT f.ord, f.tbl, f.pk, o.tbl IS NOT NULL AS pending FROM ferry_inflight f ' +
+      'LEFT JOIN ferry_outbox o ON o.tbl = f.tbl AND o.pk = f.pk ORDER BY f.ord',
+  );
+  const restores = new Map<string, { upserts: SqlValue[][]; deletes: SqlValue[] }>();
+  const withPending = new Set<number>();
+  let unknown: Map<number, string | null> | null = null;
+  for (const row of rows) {
+    const codec = ctx.codecs.get(row.tbl);
+    if (!codec) continue;
+    if (row.pending === 1) {
+      withPending.add(row.ord);
+      continue;
+    }
+    let base = known?.get(ackKeyOf(row.tbl, row.pk));
+    if (base === undefined) {
+      unknown ??= await readInflightBases(tx);
+      const text = unknown.get(row.ord) ?? null;
+      base = text === null ? null : (JSON.parse(text) as Row);
+    }
+    let restore = restores.get(row.tbl);
+    if (!restore) restores.set(row.tbl, (restore = { upserts: [], deletes: [] }));
+    // The business row := the row's server state (deleted when there is none).
+    if (base !== null) restore.upserts.push(codec.encode(base));
+    else restore.deletes.push(codec.encodePk(row.pk));
+  }
+  for (const [tbl, restore] of restores) {
+    const codec = ctx.codecs.get(tbl)!;
+    await insertMany(
+      tx,
+      codec.insertHeadSql,
+      codec.table.columns.length,
+      restore.upserts,
+      codec.upsertConflictSql,
+    );
+    if (restore.deletes.length > 0) {
+      await tx.run(codec.deleteManySql, [JSON.stringify(restore.deletes)]);
+    }
+  }
+  if (withPending.size > 0) {
+    const frozen = await readFrozenBundle(tx);
+    for (const change of frozen?.changes ?? []) {
+      if (withPending.has(change.ord)) await settleFrozenChange(tx, ctx, change, settled);
+    }
+  }
+}
+
+/** The stored server copy (`ferry_rows.base`) of every row of the bundle in flight, by `ord`. */
+async function readInflightBases(tx: Executor): Promise<Map<number, string | null>> {
+  const rows = await tx.all<{ ord: number; base: string | null }>(
+    'SELECT f.ord, r.base FROM ferry_inflight f LEFT JOIN ferry_rows r ON r.tbl = f.tbl AND r.pk = f.pk',
+  );
+  return new Map(rows.map((r) => [r.ord, r.base]));
+}
+
+/**
+ * SQLite's order of two key values, near enough for locality (numbers before text, text by code
+ * unit): writes in this order touch each page once instead of at random.
+ */
+function compareKeys(a: unknown, b: unknown): number {
+  const ta = typeof a === 'number' || typeof a === 'bigint' ? 0 : 1;
+  const tb = typeof b === 'number' || typeof b === 'bigint' ? 0 : 1;
+  if (ta !== tb) return ta - tb;
+  return (a as string) < (b as string) ? -1 : (a as string) > (b as string) ? 1 : 0;
+}
+
 /** Outcome of {@link applyBundles}. */
 export interface ApplyResult {
   /** Row effects applied (skipped ones not counted). */
@@ -232,7 +316,7 @@ export interface ApplyResult {
   readonly bundles: number;
   readonly checkpoint: number;
   /** Our bundle in flight was among them: it is settled and gone. */
-  readonly acked: FrozenBundle | null;
+  readonly acked: FrozenBundleHead | null;
   /** Optional references left dangling. */
   readonly warnings: readonly IntegrityViolation[];
 }
@@ -243,12 +327,17 @@ export interface ApplyResult {
  * flight acknowledged when it comes by, the checkpoint moved to the last bundle, then the
  * integrity gate. A required reference that dangles throws `integrity_violation` (the caller's
  * transaction rolls back: nothing applied, checkpoint unchanged).
+ *
+ * Our own bundle is acknowledged set-based: the server state of its rows is recorded with
+ * multi-row upserts (skipping versions already known, as {@link applyRowEffect} does), then the
+ * bundle is settled with {@link settleFrozenBundle}. Its other effects (cascades, server-side
+ * triggers) are applied one by one like any pulled row.
  */
 export async function applyBundles(
   tx: Executor,
   ctx: EngineContext,
   bundles: readonly Bundle[],
-  frozen: FrozenBundle | null,
+  frozen: FrozenBundleHead | null,
   checkpoint: number,
 ): Promise<ApplyResult> {
   await foldCaptureLog(tx, ctx.now());
@@ -259,8 +348,15 @@ export async function applyBundles(
   const total = bundles.reduce((sum, b) => sum + b.rows.length, 0);
   let seen = 0;
   let midHookDone = false;
+  const passed = async (rows: number) => {
+    seen += rows;
+    if (!midHookDone && seen * 2 >= total) {
+      midHookDone = true;
+      await ctx.hook('mid-pull-apply');
+    }
+  };
   let applied = 0;
-  let acked: FrozenBundle | null = null;
+  let acked: FrozenBundleHead | null = null;
   let last = checkpoint;
   for (const bundle of bundles) {
     if (bundle.bundleSeq <= last) continue;
@@ -276,21 +372,26 @@ export async function applyBundles(
       bundle.sourceId !== null &&
       bundle.sourceId.toLowerCase() === ctx.sourceId &&
       bundle.sourceBundleId === frozen.sourceBundleId;
-    const ackKeys = isAck
-      ? new Set(frozen.changes.map((c) => `${c.tbl}\u0000${String(c.pk)}`))
-      : undefined;
-    for (const effect of bundle.rows) {
-      const ack = ackKeys?.has(`${effect.table}\u0000${String(effect.pk)}`) ?? false;
-      if (await applyRowEffect(tx, ctx, effect, touched, { ack, force: false, presence }))
+    let others: readonly Bundle['rows'][number][] = bundle.rows;
+    let known: ReadonlyMap<string, Row | null> | undefined;
+    if (isAck) {
+      const ackKeys = await readInflightKeys(tx);
+      const ours: Bundle['rows'][number][] = [];
+      const rest: Bundle['rows'][number][] = [];
+      for (const e of bundle.rows) (ackKeys.has(ackKeyOf(e.table, e.pk)) ? ours : rest).push(e);
+      others = rest;
+      const recorded = await recordAckedEffects(tx, ctx, ours);
+      applied += recorded.applied;
+      known = recorded.known ?? undefined;
+      await passed(ours.length);
+    }
+    for (const effect of others) {
+      if (await applyRowEffect(tx, ctx, effect, touched, { ack: false, force: false, presence }))
         applied++;
-      seen++;
-      if (!midHookDone && seen * 2 >= total) {
-        midHookDone = true;
-        await ctx.hook('mid-pull-apply');
-      }
+      await passed(1);
     }
     if (isAck) {
-      for (const change of frozen.changes) await settleFrozenChange(tx, ctx, change);
+      await settleFrozenBundle(tx, ctx, 'ack', known);
       await clearFrozenBundle(tx);
       await writeState(tx, 'next_source_bundle_id', frozen.sourceBundleId + 1);
       acked = frozen;
@@ -309,6 +410,67 @@ export async function applyBundles(
     checkpoint: last,
     acked,
     warnings: violations,
+  };
+}
+
+/**
+ * The key that matches a row effect of our acknowledged bundle with its change: table and
+ * primary key as text (the server may send back as text a key we sent as a number).
+ */
+function ackKeyOf(tbl: string, pk: unknown): string {
+  return `${tbl}\u0000${String(pk)}`;
+}
+
+async function readInflightKeys(tx: Executor): Promise<Set<string>> {
+  const rows = await tx.all<{ tbl: string; pk: SqlValue }>('SELECT tbl, pk FROM ferry_inflight');
+  return new Set(rows.map((r) => ackKeyOf(r.tbl, r.pk)));
+}
+
+/**
+ * Records the server state of our acknowledged rows (what {@link applyRowEffect} does with
+ * `ack`), with multi-row upserts in key order; an effect not newer than the known version is
+ * skipped. Returns how many were recorded and, when every effect was recorded and no row came
+ * twice, the server copy now stored for each row (by {@link ackKeyOf}), so the settling need not
+ * read it back.
+ */
+async function recordAckedEffects(
+  tx: Executor,
+  ctx: EngineContext,
+  effects: readonly Bundle['rows'][number][],
+): Promise<{ applied: number; known: Map<string, Row | null> | null }> {
+  const rows: SqlValue[][] = [];
+  const known = new Map<string, Row | null>();
+  for (const effect of effects) {
+    const codec = ctx.codecs.get(effect.table);
+    if (!codec) {
+      throw new FerryError(
+        'bad_response',
+        `the server sent a row of unknown table "${effect.table}"`,
+      );
+    }
+    const base = effect.op === 'upsert' ? normalizeRow(codec, effect.row ?? {}) : null;
+    known.set(ackKeyOf(effect.table, effect.pk), base);
+    rows.push([
+      effect.table,
+      codec.encodePk(effect.pk),
+      effect.rowVersion,
+      base === null ? 1 : 0,
+      base === null ? null : JSON.stringify(base),
+    ]);
+  }
+  // A stable sort: two effects of one row keep their order.
+  rows.sort((a, b) => (a[0] === b[0] ? compareKeys(a[1], b[1]) : a[0]! < b[0]! ? -1 : 1));
+  const applied = await insertMany(
+    tx,
+    'INSERT INTO ferry_rows (tbl, pk, version, deleted, base)',
+    5,
+    rows,
+    'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, ' +
+      'base = excluded.base WHERE excluded.version > ferry_rows.version',
+  );
+  return {
+    applied,
+    known: applied === effects.length && known.size === effects.length ? known : null,
   };
 }
 

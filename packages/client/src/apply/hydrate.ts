@@ -10,19 +10,19 @@ import type { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
 import {
   clearFrozenBundle,
-  foldCaptureLog,
   setApplying,
   writeState,
   type Executor,
-  type FrozenBundle,
+  type FrozenBundleHead,
 } from '../local/metadata.js';
+import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
 import type { Transport } from '../sync/transport.js';
 import {
   applyRowEffect,
   integrityError,
   intentPresence,
-  settleFrozenChange,
+  settleFrozenBundle,
 } from './apply-bundles.js';
 import {
   buildIntegrityQueries,
@@ -176,7 +176,7 @@ export async function downloadSnapshot(
 /** Outcome of {@link applySnapshot}. */
 export interface SnapshotApplyResult {
   readonly applied: number;
-  readonly acked: FrozenBundle | null;
+  readonly acked: FrozenBundleHead | null;
   readonly warnings: readonly IntegrityViolation[];
 }
 
@@ -191,7 +191,7 @@ export async function applySnapshot(
   tx: Executor,
   ctx: EngineContext,
   staged: StagedSnapshot,
-  frozen: FrozenBundle | null,
+  frozen: FrozenBundleHead | null,
 ): Promise<SnapshotApplyResult> {
   await foldCaptureLog(tx, ctx.now());
   await setApplying(tx, true);
@@ -258,9 +258,9 @@ export async function applySnapshot(
       await ctx.hook('during-hydration');
     }
   }
-  let acked: FrozenBundle | null = null;
+  let acked: FrozenBundleHead | null = null;
   if (frozen && frozen.committedSeq !== null && frozen.committedSeq <= staged.snapshotBundleSeq) {
-    for (const change of frozen.changes) await settleFrozenChange(tx, ctx, change, 'late-ack');
+    await settleFrozenBundle(tx, ctx, 'late-ack');
     await clearFrozenBundle(tx);
     await writeState(tx, 'next_source_bundle_id', frozen.sourceBundleId + 1);
     acked = frozen;

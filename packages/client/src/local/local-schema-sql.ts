@@ -17,7 +17,8 @@ export const METADATA_FORMAT = 1;
  *   write's changes. Append-only, so a local write costs one extra row on a hot page.
  * - `ferry_outbox`: the log folded: one coalesced pending entry per row (`op` I/U/D), with the
  *   write groups it spans and, when a remote change moved the row's base under it, the pinned
- *   base it was made on.
+ *   base it was made on. Indexed in push order (an index that covers every column), so a freeze
+ *   reads only the entries it takes, without a lookup into the table.
  * - `ferry_rows`: the server state of each synced row: `rowVersion`, tombstone flag and the
  *   last-synced copy (the base of three-way merges).
  * - `ferry_bundle` + `ferry_inflight`: the frozen bundle in flight (at most one) and its
@@ -53,6 +54,8 @@ CREATE TABLE IF NOT EXISTS ferry_outbox (
   pin_base TEXT,
   PRIMARY KEY (tbl, pk)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ferry_outbox_push_order
+  ON ferry_outbox (last_group, first_group);
 CREATE TABLE IF NOT EXISTS ferry_rows (
   tbl TEXT NOT NULL,
   pk NOT NULL,
@@ -60,7 +63,7 @@ CREATE TABLE IF NOT EXISTS ferry_rows (
   deleted INTEGER NOT NULL,
   base TEXT,
   PRIMARY KEY (tbl, pk)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS ferry_bundle (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   source_bundle_id INTEGER NOT NULL,

@@ -1,13 +1,8 @@
 import type { Change, PrimaryKey, Row } from '@ferry/protocol';
 import type { TransactionExecutor } from '../driver/serial-database.js';
 import type { SqlRow, SqlValue } from '../driver/sqlite-driver.js';
-import {
-  foldLog,
-  type FoldCursor,
-  type LogLine,
-  type PendingHead,
-  type PendingOp,
-} from '../outbox/coalesce.js';
+import type { PendingHead, PendingOp } from '../outbox/coalesce.js';
+import { insertMany } from './insert-many.js';
 
 /** Keys of `ferry_state`. */
 export type StateKey =
@@ -34,6 +29,11 @@ export async function writeState(db: Executor, key: StateKey, value: SqlValue): 
     'INSERT INTO ferry_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
     [key, value],
   );
+}
+
+/** The pull checkpoint (0 before the first pull). */
+export async function readCheckpoint(db: Executor): Promise<number> {
+  return ((await readState(db, 'checkpoint')) as number | null) ?? 0;
 }
 
 /** Server state of one row (`ferry_rows`). */
@@ -120,15 +120,6 @@ export async function readPending(
   return rows[0] ? pendingOf(rows[0]) : undefined;
 }
 
-/** Pending entries in push order, at most `limit`. */
-export async function readPendingInOrder(db: Executor, limit: number): Promise<PendingEntry[]> {
-  const rows = await db.all<PendingSqlRow>(
-    `SELECT ${PENDING_COLUMNS} FROM ferry_outbox ORDER BY last_group, first_group, tbl, pk LIMIT ?`,
-    [limit],
-  );
-  return rows.map(pendingOf);
-}
-
 export async function writePending(db: Executor, entry: PendingEntry): Promise<void> {
   await db.run(
     `INSERT INTO ferry_outbox (${PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ` +
@@ -158,53 +149,6 @@ export async function setApplying(db: Executor, applying: boolean): Promise<void
   await db.run('UPDATE ferry_capture SET applying = ? WHERE id = 1', [applying ? 1 : 0]);
 }
 
-const FOLD_CHUNK = 2000;
-
-/**
- * Folds `ferry_log` into `ferry_outbox` (see {@link foldLog}) and empties the log. Runs inside
- * the caller's transaction, so nothing is folded twice or lost.
- */
-export async function foldCaptureLog(tx: Executor, now: number): Promise<number> {
-  let cursor: FoldCursor = { group: null, at: null };
-  let folded = 0;
-  for (;;) {
-    const lines = await tx.all<SqlRow & LogLine>(
-      'SELECT seq, tbl, pk, op, at FROM ferry_log ORDER BY seq LIMIT ?',
-      [FOLD_CHUNK],
-    );
-    if (lines.length === 0) return folded;
-    const existing = new Map<string, PendingEntry | undefined>();
-    for (const line of lines) {
-      if (line.tbl === null) continue;
-      const key = `${line.tbl}\u0000${typeof line.pk}\u0000${String(line.pk)}`;
-      if (!existing.has(key))
-        existing.set(key, await readPending(tx, line.tbl, line.pk as SqlValue));
-    }
-    const result = foldLog(
-      lines,
-      (tbl, pk) => existing.get(`${tbl}\u0000${typeof pk}\u0000${String(pk)}`),
-      cursor,
-      now,
-    );
-    for (const [key, head] of result.heads) {
-      const previous = existing.get(key);
-      if (head === null) {
-        if (previous) await deletePending(tx, previous.tbl, previous.pk as SqlValue);
-        continue;
-      }
-      await writePending(tx, {
-        ...head,
-        pinned: previous?.pinned ?? false,
-        pinVersion: previous?.pinVersion ?? null,
-        pinBase: previous?.pinBase ?? null,
-      });
-    }
-    cursor = result.cursor;
-    await tx.run('DELETE FROM ferry_log WHERE seq <= ?', [lines[lines.length - 1]!.seq]);
-    folded += lines.length;
-  }
-}
-
 /** One change of the frozen bundle. */
 export interface FrozenChange {
   readonly ord: number;
@@ -232,6 +176,12 @@ export interface FrozenBundle {
   readonly attempts: number;
   readonly committedSeq: number | null;
   readonly changes: readonly FrozenChange[];
+  /**
+   * The wire JSON of each change, when the bundle was just frozen (in memory only, so its first
+   * send does not serialise the rows again). It is exactly `JSON.stringify(wireChangeOf(change))`:
+   * a bundle read back from the file serialises to the same bytes.
+   */
+  readonly wire?: readonly string[];
 }
 
 interface FrozenSqlRow extends SqlRow {
@@ -249,6 +199,39 @@ interface FrozenSqlRow extends SqlRow {
   conflicts: number;
 }
 
+/** The bundle in flight without its changes: what most steps need to know of it. */
+export interface FrozenBundleHead {
+  readonly sourceBundleId: number;
+  readonly frozenAt: number;
+  readonly attempts: number;
+  readonly committedSeq: number | null;
+  /** How many changes it holds. */
+  readonly changeCount: number;
+}
+
+/** The head of the bundle in flight, or null; one query, whatever the bundle's size. */
+export async function readFrozenBundleHead(db: Executor): Promise<FrozenBundleHead | null> {
+  const rows = await db.all<{
+    source_bundle_id: number;
+    frozen_at: number;
+    attempts: number;
+    committed_seq: number | null;
+    changes: number;
+  }>(
+    'SELECT source_bundle_id, frozen_at, attempts, committed_seq, (SELECT count(*) FROM ferry_inflight) AS changes FROM ferry_bundle WHERE id = 1',
+  );
+  const row = rows[0];
+  if (!row) return null;
+  return {
+    sourceBundleId: row.source_bundle_id,
+    frozenAt: row.frozen_at,
+    attempts: row.attempts,
+    committedSeq: row.committed_seq,
+    changeCount: row.changes,
+  };
+}
+
+/** The bundle in flight with all its changes, or null. */
 export async function readFrozenBundle(db: Executor): Promise<FrozenBundle | null> {
   const bundles = await db.all<{
     source_bundle_id: number;
@@ -284,10 +267,19 @@ export async function readFrozenBundle(db: Executor): Promise<FrozenBundle | nul
 }
 
 export async function insertFrozenChange(db: Executor, change: FrozenChange): Promise<void> {
-  await db.run(
-    'INSERT INTO ferry_inflight (ord, tbl, pk, letter, op, base_version, base, row, first_group, last_group, first_at, conflicts) ' +
-      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    [
+  await insertFrozenChanges(db, [change]);
+}
+
+/** Stores changes of the bundle in flight, with as few statements as the parameter limit allows. */
+export async function insertFrozenChanges(
+  db: Executor,
+  changes: readonly FrozenChange[],
+): Promise<void> {
+  await insertMany(
+    db,
+    'INSERT INTO ferry_inflight (ord, tbl, pk, letter, op, base_version, base, row, first_group, last_group, first_at, conflicts)',
+    12,
+    changes.map((change) => [
       change.ord,
       change.tbl,
       change.pk,
@@ -300,7 +292,7 @@ export async function insertFrozenChange(db: Executor, change: FrozenChange): Pr
       change.lastGroup,
       change.firstAt,
       change.conflicts,
-    ],
+    ]),
   );
 }
 

@@ -10,12 +10,23 @@ export interface TableCodec {
   readonly table: Table;
   /** `SELECT <all columns> FROM t WHERE pk = ?` */
   readonly selectSql: string;
+  /**
+   * `SELECT <all columns> FROM t WHERE pk IN (…)` for the primary keys given as one JSON array
+   * parameter (rows of many keys in one statement).
+   */
+  readonly selectManySql: string;
   /** `INSERT INTO t (<all columns>) VALUES (…)` (a local insert). */
   readonly insertSql: string;
   /** Insert or replace every column of a row by its primary key (applying server data). */
   readonly upsertSql: string;
+  /** `INSERT INTO t (<all columns>)`: the head of a multi-row insert (see `insertMany`). */
+  readonly insertHeadSql: string;
+  /** The `ON CONFLICT` clause of {@link upsertSql}, for a multi-row upsert. */
+  readonly upsertConflictSql: string;
   /** `DELETE FROM t WHERE pk = ?` */
   readonly deleteSql: string;
+  /** `DELETE FROM t WHERE pk IN (…)`, the keys given as one JSON array parameter. */
+  readonly deleteManySql: string;
   /** Wire row to parameters in column order (missing columns are null). */
   encode(row: Row): SqlValue[];
   /** A SQLite result row to a wire row (every column). */
@@ -24,6 +35,8 @@ export interface TableCodec {
   encodePk(pk: unknown): SqlValue;
   /** The row as pushed: every column but server-derived ones and the owner column. */
   pushRow(row: Row): Row;
+  /** `pushRow(decode(row))` in one step: the pushed wire row of a SQLite result row. */
+  pushRowOf(row: SqlRow): Row;
 }
 
 /** Codecs of every table of a schema, by table name. */
@@ -42,14 +55,20 @@ export function createTableCodec(table: Table): TableCodec {
     .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
   const pkColumn = table.column(table.primaryKey)!;
   const pushColumns = table.columns.filter((c) => c.serverDerived === undefined && !c.isOwner);
+  const insertHeadSql = `INSERT INTO ${t} (${names.join(', ')})`;
+  const upsertConflictSql =
+    `ON CONFLICT (${pk}) DO ` +
+    (updates.length > 0 ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING');
   return {
     table,
     selectSql: `SELECT ${names.join(', ')} FROM ${t} WHERE ${pk} = ?`,
-    insertSql: `INSERT INTO ${t} (${names.join(', ')}) VALUES (${placeholders})`,
-    upsertSql:
-      `INSERT INTO ${t} (${names.join(', ')}) VALUES (${placeholders}) ON CONFLICT (${pk}) DO ` +
-      (updates.length > 0 ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'),
+    selectManySql: `SELECT ${names.join(', ')} FROM ${t} WHERE ${pk} IN (SELECT value FROM json_each(?))`,
+    insertSql: `${insertHeadSql} VALUES (${placeholders})`,
+    upsertSql: `${insertHeadSql} VALUES (${placeholders}) ${upsertConflictSql}`,
+    insertHeadSql,
+    upsertConflictSql,
     deleteSql: `DELETE FROM ${t} WHERE ${pk} = ?`,
+    deleteManySql: `DELETE FROM ${t} WHERE ${pk} IN (SELECT value FROM json_each(?))`,
     encode(row) {
       return table.columns.map((c) => toSqliteValue(c.type, row[c.name]) as SqlValue);
     },
@@ -69,6 +88,11 @@ export function createTableCodec(table: Table): TableCodec {
         const value = row[c.name];
         out[c.name] = value === undefined ? null : value;
       }
+      return out;
+    },
+    pushRowOf(row) {
+      const out: Row = {};
+      for (const c of pushColumns) out[c.name] = fromSqliteValue(c.type, row[c.name]);
       return out;
     },
   };

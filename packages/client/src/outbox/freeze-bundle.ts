@@ -1,20 +1,20 @@
-import { orderByRelations, type PrimaryKey } from '@ferry/protocol';
+import { orderByRelations, type PrimaryKey, type Row } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
-import type { SqlValue } from '../driver/sqlite-driver.js';
+import type { SqlRow, SqlValue } from '../driver/sqlite-driver.js';
 import {
   deleteFrozenChange,
   deletePending,
-  insertFrozenChange,
+  parseRow,
   readPending,
-  readPendingInOrder,
-  readRowState,
-  wireChangeOf,
   writePending,
   type Executor,
   type FrozenBundle,
   type FrozenChange,
   type PendingEntry,
+  type RowState,
 } from '../local/metadata.js';
+import { utf8Length } from '../counting-fetch.js';
+import { insertMany } from '../local/insert-many.js';
 import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
 import { coalesce, rowKeyOf } from './coalesce.js';
 import { chooseBundleCut, type BundleLimits } from './plan-bundle.js';
@@ -33,6 +33,10 @@ export interface FreezeResult {
  * and its base, orders them parents first for upserts and children first for deletes, and stores
  * the bundle with `sourceBundleId` before anything is sent. Entries that turn out to have nothing
  * to push are dropped. Returns a null bundle when nothing is pushable.
+ *
+ * Set-based: the entries come with their row state in one query, the local rows in one query
+ * per table and chunk, and the bundle is stored with multi-row statements, so the statements do
+ * not grow with the size of the bundle.
  */
 export async function freezeNextBundle(
   tx: Executor,
@@ -42,7 +46,7 @@ export async function freezeNextBundle(
 ): Promise<FreezeResult> {
   const blocked = await blockedRows(tx, ctx);
   const loadLimit = limits.maxChanges + 1 + blocked.size;
-  const entries = await readPendingInOrder(tx, loadLimit);
+  const entries = await readFreezeCandidates(tx, loadLimit);
   if (entries.length === 0) return { bundle: null, splitsWrite: false };
   let restMin: number | null = null;
   if (entries.length >= loadLimit) {
@@ -52,86 +56,231 @@ export async function freezeNextBundle(
     );
     restMin = rows[0]?.m ?? null;
   }
-  const drafts: (FrozenChange & { bytes: number })[] = [];
+  const drafts: Draft[] = [];
+  const nothingToPush: FreezeCandidate[] = [];
   let bytes = 0;
-  for (const entry of entries) {
-    if (blocked.has(rowKeyOf(entry.tbl, entry.pk))) continue;
-    if (drafts.length >= limits.maxChanges || bytes > limits.maxBytes) {
-      restMin = Math.min(restMin ?? Infinity, entry.firstGroup);
-      continue;
+  let full = false;
+  for (let start = 0; start < entries.length; start += BUILD_CHUNK) {
+    let chunk = entries.slice(start, start + BUILD_CHUNK);
+    if (blocked.size > 0) chunk = chunk.filter((e) => !blocked.has(rowKeyOf(e.tbl, e.pk)));
+    if (!full) {
+      const current = await readLocalRows(tx, ctx, chunk);
+      for (const entry of chunk) {
+        if (full || drafts.length >= limits.maxChanges || bytes > limits.maxBytes) {
+          full = true;
+          restMin = Math.min(restMin ?? Infinity, entry.firstGroup);
+          continue;
+        }
+        const draft = draftOf(ctx, entry, current);
+        if (draft === null) {
+          nothingToPush.push(entry);
+          continue;
+        }
+        drafts.push(draft);
+        bytes += draft.bytes;
+      }
+    } else {
+      for (const entry of chunk) restMin = Math.min(restMin ?? Infinity, entry.firstGroup);
     }
-    const draft = await buildChange(tx, ctx, entry, drafts.length);
-    if (draft === null) {
-      await deletePending(tx, entry.tbl, entry.pk as SqlValue);
-      continue;
-    }
-    drafts.push(draft);
-    bytes += draft.bytes;
   }
+  for (const entry of nothingToPush) await deletePending(tx, entry.tbl, entry.pk as SqlValue);
   const cut = chooseBundleCut(drafts, restMin, limits);
   if (cut.take === 0) return { bundle: null, splitsWrite: false };
-  const chosen = orderByRelations(
-    ctx.schema.graph,
-    drafts.slice(0, cut.take).map((d) => ({ ...d, table: d.tbl })),
-  );
+  const chosen = orderByRelations(ctx.schema.graph, drafts.slice(0, cut.take));
   const frozenAt = ctx.now();
   await tx.run(
     'INSERT INTO ferry_bundle (id, source_bundle_id, frozen_at, attempts, committed_seq) VALUES (1, ?, ?, 0, NULL)',
     [sourceBundleId, frozenAt],
   );
-  const changes: FrozenChange[] = [];
-  for (let i = 0; i < chosen.length; i++) {
-    const { bytes: _bytes, table: _table, ...draft } = chosen[i]!;
-    const change: FrozenChange = { ...draft, ord: i };
-    await insertFrozenChange(tx, change);
-    await deletePending(tx, change.tbl, change.pk);
-    changes.push(change);
-  }
+  const changes: FrozenChange[] = chosen.map((draft, ord) => ({ ...draft.change, ord }));
+  await insertMany(
+    tx,
+    INSERT_INFLIGHT_HEAD,
+    12,
+    chosen.map((draft, ord) => {
+      const c = draft.change;
+      return [
+        ord,
+        c.tbl,
+        c.pk,
+        c.letter,
+        c.op,
+        c.baseVersion,
+        draft.baseJson,
+        draft.rowJson,
+        c.firstGroup,
+        c.lastGroup,
+        c.firstAt,
+        0,
+      ];
+    }),
+  );
+  // The frozen entries leave the outbox: ferry_inflight holds exactly this bundle's changes.
+  await tx.run('DELETE FROM ferry_outbox WHERE (tbl, pk) IN (SELECT tbl, pk FROM ferry_inflight)');
   return {
-    bundle: { sourceBundleId, frozenAt, attempts: 0, committedSeq: null, changes },
+    bundle: {
+      sourceBundleId,
+      frozenAt,
+      attempts: 0,
+      committedSeq: null,
+      changes,
+      wire: chosen.map((draft) => draft.wire),
+    },
     splitsWrite: cut.splitsWrite,
   };
 }
 
+/** Entries whose local rows are read with one query per table. */
+const BUILD_CHUNK = 1_000;
+
+const INSERT_INFLIGHT_HEAD =
+  'INSERT INTO ferry_inflight (ord, tbl, pk, letter, op, base_version, base, row, first_group, last_group, first_at, conflicts)';
+
+/** A pending entry with its row's server state (`ferry_rows`), as the freeze reads it. */
+interface FreezeCandidate extends PendingEntry {
+  readonly known: RowState | undefined;
+  /** The stored text of the pin's base and of the known base, to store again as they are. */
+  readonly pinBaseJson: string | null;
+  readonly knownBaseJson: string | null;
+}
+
+/** A change about to be frozen, with the JSON it is stored and sent as. */
+interface Draft {
+  readonly table: string;
+  readonly op: 'upsert' | 'delete';
+  readonly change: Omit<FrozenChange, 'ord'>;
+  readonly firstGroup: number;
+  readonly lastGroup: number;
+  /** Size of the change on the wire (its JSON and a separating comma), in bytes. */
+  readonly bytes: number;
+  /** Its wire JSON (`JSON.stringify(wireChangeOf(change))`). */
+  readonly wire: string;
+  readonly rowJson: string | null;
+  readonly baseJson: string | null;
+}
+
+/** Pending entries in push order, at most `limit`, each with its row state. */
+async function readFreezeCandidates(tx: Executor, limit: number): Promise<FreezeCandidate[]> {
+  // The push-order index covers every outbox column: no lookup into the table itself.
+  const rows = await tx.all<{
+    tbl: string;
+    pk: PrimaryKey;
+    op: PendingEntry['op'];
+    first_group: number;
+    last_group: number;
+    first_at: number;
+    pinned: number;
+    pin_version: number | null;
+    pin_base: string | null;
+    r_version: number | null;
+    r_deleted: number | null;
+    r_base: string | null;
+  }>(
+    'SELECT o.tbl, o.pk, o.op, o.first_group, o.last_group, o.first_at, o.pinned, o.pin_version, o.pin_base, ' +
+      'r.version AS r_version, r.deleted AS r_deleted, r.base AS r_base ' +
+      'FROM ferry_outbox o LEFT JOIN ferry_rows r ON r.tbl = o.tbl AND r.pk = o.pk ' +
+      'ORDER BY o.last_group, o.first_group, o.tbl, o.pk LIMIT ?',
+    [limit],
+  );
+  return rows.map((row) => ({
+    tbl: row.tbl,
+    pk: row.pk,
+    op: row.op,
+    firstGroup: row.first_group,
+    lastGroup: row.last_group,
+    firstAt: row.first_at,
+    pinned: row.pinned === 1,
+    pinVersion: row.pin_version,
+    pinBase: parseRow(row.pin_base),
+    known:
+      row.r_version === null
+        ? undefined
+        : { version: row.r_version, deleted: row.r_deleted === 1, base: parseRow(row.r_base) },
+    pinBaseJson: row.pin_base,
+    knownBaseJson: row.r_base,
+  }));
+}
+
+/** The local rows of `entries`, by table and primary key; a row missing locally is absent. */
+async function readLocalRows(
+  tx: Executor,
+  ctx: EngineContext,
+  entries: readonly FreezeCandidate[],
+): Promise<Map<string, Map<unknown, SqlRow>>> {
+  const byTable = new Map<string, SqlValue[]>();
+  for (const entry of entries) {
+    const codec = ctx.codecs.get(entry.tbl);
+    if (!codec) continue;
+    let pks = byTable.get(entry.tbl);
+    if (!pks) byTable.set(entry.tbl, (pks = []));
+    pks.push(codec.encodePk(entry.pk));
+  }
+  const rows = new Map<string, Map<unknown, SqlRow>>();
+  for (const [tbl, pks] of byTable) {
+    const codec = ctx.codecs.get(tbl)!;
+    const primaryKey = codec.table.primaryKey;
+    const found = await tx.all(codec.selectManySql, [JSON.stringify(pks)]);
+    rows.set(tbl, new Map(found.map((row) => [row[primaryKey], row])));
+  }
+  return rows;
+}
+
 /**
- * Builds the change of a pending entry from the local row as it is now and the base it was
+ * The change of a pending entry, built from the local row as it is now and the base it was
  * made on (its pin, else the row's server state). Null when there is nothing to push: a delete
  * of a row the server does not have alive.
  */
-async function buildChange(
-  tx: Executor,
+function draftOf(
   ctx: EngineContext,
-  entry: PendingEntry,
-  ord: number,
-): Promise<(FrozenChange & { bytes: number }) | null> {
+  entry: FreezeCandidate,
+  current: ReadonlyMap<string, ReadonlyMap<unknown, SqlRow>>,
+): Draft | null {
   const codec = ctx.codecs.get(entry.tbl);
   if (!codec) return null;
-  const pk = codec.encodePk(entry.pk);
-  const layer0 = await readRowState(tx, entry.tbl, pk);
+  const pk = codec.encodePk(entry.pk) as PrimaryKey;
+  const layer0 = entry.known;
   const baseVersion = entry.pinned ? entry.pinVersion : (layer0?.version ?? null);
   const base = entry.pinned ? entry.pinBase : (layer0?.base ?? null);
-  const current = await tx.all(codec.selectSql, [pk]);
-  const common = {
-    ord,
-    tbl: entry.tbl,
-    pk: pk as PrimaryKey,
-    letter: entry.op,
-    baseVersion,
-    base,
-    firstGroup: entry.firstGroup,
-    lastGroup: entry.lastGroup,
-    firstAt: entry.firstAt,
-    conflicts: 0,
-  };
-  let change: FrozenChange;
-  if (current[0]) {
-    change = { ...common, op: 'upsert', row: codec.pushRow(codec.decode(current[0])) };
+  const baseJson = entry.pinned ? entry.pinBaseJson : entry.knownBaseJson;
+  const local = current.get(entry.tbl)?.get(pk);
+  let op: 'upsert' | 'delete';
+  let row: Row | null = null;
+  let rowJson: string | null = null;
+  if (local) {
+    op = 'upsert';
+    row = codec.pushRowOf(local);
+    rowJson = JSON.stringify(row);
   } else {
     const serverHasIt = base !== null || (layer0 !== undefined && !layer0.deleted);
     if (!serverHasIt) return null;
-    change = { ...common, op: 'delete', row: null };
+    op = 'delete';
   }
-  return { ...change, bytes: utf8Length(JSON.stringify(wireChangeOf(change))) + 1 };
+  // The wire JSON, serialised once: the row's JSON is spliced into the rest.
+  const head = JSON.stringify({ table: entry.tbl, pk, op, baseVersion });
+  const wire = rowJson === null ? head : `${head.slice(0, -1)},"row":${rowJson}}`;
+  return {
+    table: entry.tbl,
+    op,
+    change: {
+      tbl: entry.tbl,
+      pk,
+      letter: entry.op,
+      op,
+      baseVersion,
+      base,
+      row,
+      firstGroup: entry.firstGroup,
+      lastGroup: entry.lastGroup,
+      firstAt: entry.firstAt,
+      conflicts: 0,
+    },
+    firstGroup: entry.firstGroup,
+    lastGroup: entry.lastGroup,
+    bytes: utf8Length(wire) + 1,
+    wire,
+    rowJson,
+    baseJson: base === null ? null : (baseJson ?? JSON.stringify(base)),
+  };
 }
 
 /**
@@ -210,19 +359,4 @@ export async function requeueChange(tx: Executor, change: RequeuedChange): Promi
     pinVersion: change.baseVersion,
     pinBase: change.base,
   });
-}
-
-/** Byte length of a string in UTF-8, without allocating. */
-export function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (code >= 0xd800 && code <= 0xdbff) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
 }

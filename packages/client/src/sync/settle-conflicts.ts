@@ -12,7 +12,6 @@ import type { EngineContext } from '../engine-context.js';
 import {
   clearFrozenBundle,
   deleteFrozenChange,
-  foldCaptureLog,
   insertFrozenChange,
   readPending,
   setApplying,
@@ -20,6 +19,7 @@ import {
   type FrozenBundle,
   type FrozenChange,
 } from '../local/metadata.js';
+import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import type { ConflictReport } from '../types.js';
 
 /** Resolvers by table name. */

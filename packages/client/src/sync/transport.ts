@@ -48,7 +48,12 @@ export class Transport {
 
   /** POSTs JSON and returns the parsed JSON answer of a 2xx response (unvalidated). */
   async postJson(path: string, body: unknown, options: RequestOptions = {}): Promise<unknown> {
-    const response = await this.#request(path, 'POST', JSON.stringify(body), options);
+    return this.postJsonText(path, JSON.stringify(body), options);
+  }
+
+  /** {@link postJson} with a body already serialised. */
+  async postJsonText(path: string, json: string, options: RequestOptions = {}): Promise<unknown> {
+    const response = await this.#request(path, 'POST', json, options);
     return this.#readJson(response, options);
   }
 

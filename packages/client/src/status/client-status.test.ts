@@ -1,7 +1,7 @@
 import { FerryError } from '@ferry/protocol';
 import { describe, expect, it } from 'vitest';
 import { failureRecordOf, mergeClientStatus, type EngineStatus } from './client-status.js';
-import type { SyncStatus } from './scheduler/sync-status.js';
+import type { SyncStatus } from '../scheduler/sync-status.js';
 
 const ENGINE: EngineStatus = {
   state: 'idle',

@@ -4,10 +4,11 @@
  *
  * @module
  */
-import { classifyFailure } from './scheduler/classify-failure.js';
-import type { FailureRecord } from './scheduler/sync-state-machine.js';
-import type { SyncStatus } from './scheduler/sync-status.js';
-import type { ClientState, ClientStatus } from './types.js';
+import { classifyFailure } from '../scheduler/classify-failure.js';
+import type { FailureRecord } from '../scheduler/sync-state-machine.js';
+import type { SyncStatus } from '../scheduler/sync-status.js';
+import type { FrozenBundle, FrozenBundleHead } from '../local/metadata.js';
+import type { ClientState, ClientStatus, InFlightStatus } from '../types.js';
 
 /** The engine's own activity, as it was before the scheduler (and still is without it). */
 export type EngineState = 'idle' | 'syncing' | 'hydrating' | 'blocked-auth' | 'error' | 'closed';
@@ -26,6 +27,47 @@ type SchedulerFields =
 /** What the engine knows about itself. */
 export interface EngineStatus extends Omit<ClientStatus, SchedulerFields> {
   readonly state: EngineState;
+}
+
+/** The engine's status of a client that has not done anything yet. */
+export function initialEngineStatus(start: {
+  readonly sourceId: string;
+  readonly userId: string | null;
+  readonly online: boolean;
+  readonly foreground: boolean;
+}): EngineStatus {
+  return {
+    state: 'idle',
+    pending: 0,
+    oldestPendingAt: null,
+    oldestPendingAgeMs: null,
+    inFlight: null,
+    lastPushAt: null,
+    lastPullAt: null,
+    lastSyncAt: null,
+    checkpoint: null,
+    conflicts: 0,
+    deadLetters: 0,
+    lastError: null,
+    integrity: null,
+    sourceId: start.sourceId,
+    userId: start.userId,
+    online: start.online,
+    foreground: start.foreground,
+    consecutiveFailures: 0,
+    lastFailure: null,
+  };
+}
+
+/** `status.inFlight` of a frozen bundle (or of its head). */
+export function inFlightStatusOf(bundle: FrozenBundle | FrozenBundleHead): InFlightStatus {
+  return {
+    sourceBundleId: bundle.sourceBundleId,
+    changes: 'changes' in bundle ? bundle.changes.length : bundle.changeCount,
+    frozenAt: bundle.frozenAt,
+    attempts: bundle.attempts,
+    committedSeq: bundle.committedSeq,
+  };
 }
 
 /** The failure record of an engine error, for `lastFailure`. */

@@ -1,0 +1,69 @@
+import { isFerryError, type Bundle } from '@ferry/protocol';
+import type { ClientCore } from '../client-core.js';
+import { readFrozenBundleHead, readState } from '../local/metadata.js';
+import type { CycleReport } from '../sync/cycle-report.js';
+import { applyBundles } from './apply-bundles.js';
+import type { IntegrityViolation } from './integrity-gate.js';
+
+/**
+ * Applies a page of pulled bundles in one local transaction (foreign keys off) together with the
+ * new checkpoint, acknowledging our bundle in flight when it comes by; then counts, logs, shows
+ * and announces (`remote-change`) what changed. A page the integrity gate refuses is rolled
+ * back and its violations are put in `status.integrity` before the error is rethrown.
+ */
+export async function applyPull(
+  core: ClientCore,
+  bundles: readonly Bundle[],
+  report: CycleReport,
+): Promise<void> {
+  const { db, ctx, observer } = core;
+  try {
+    const result = await db.transaction(
+      async (tx) => {
+        const frozen = await readFrozenBundleHead(tx);
+        const checkpoint = ((await readState(tx, 'checkpoint')) as number | null) ?? 0;
+        return applyBundles(tx, ctx, bundles, frozen, checkpoint);
+      },
+      { foreignKeysOff: true },
+    );
+    report.pulled += result.applied;
+    report.bundlesPulled += result.bundles;
+    report.warnings.push(...result.warnings);
+    core.metrics.rowsPulled += result.applied;
+    observer.setStatus({
+      lastPullAt: ctx.now(),
+      checkpoint: result.checkpoint,
+      integrity: null,
+      ...(result.acked ? { inFlight: null } : {}),
+    });
+    if (result.bundles > 0) {
+      observer.log('debug', 'pulled', `applied ${result.bundles} bundle(s)`, {
+        bundles: result.bundles,
+        rows: result.applied,
+        checkpoint: result.checkpoint,
+        firstBundleSeq: bundles[0]?.bundleSeq ?? null,
+      });
+    }
+    if (result.applied > 0) {
+      const tables = new Set<string>();
+      for (const bundle of bundles) for (const row of bundle.rows) tables.add(row.table);
+      observer.emit({
+        type: 'remote-change',
+        tables: [...tables],
+        rows: result.applied,
+        checkpoint: result.checkpoint,
+      });
+    }
+  } catch (error) {
+    recordIntegrityFailure(core, error);
+    throw error;
+  }
+}
+
+/** When `error` is the integrity gate's, puts its violations in `status.integrity`. */
+export function recordIntegrityFailure(core: ClientCore, error: unknown): void {
+  if (isFerryError(error, 'integrity_violation')) {
+    const violations = (error.details as { violations: IntegrityViolation[] }).violations;
+    core.observer.setStatus({ integrity: { at: core.ctx.now(), violations } });
+  }
+}

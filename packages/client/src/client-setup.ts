@@ -1,0 +1,95 @@
+import { FerryError, SourceIdSchema, type Schema } from '@ferry/protocol';
+import { TEMP_TABLES_SQL } from './apply/hydrate.js';
+import type { SerialDatabase, TransactionExecutor } from './driver/serial-database.js';
+import type { SetupResult } from './client-core.js';
+import {
+  METADATA_FORMAT,
+  METADATA_SQL,
+  captureTriggersSql,
+  columnSql,
+  createTableSql,
+  dropCaptureTriggersSql,
+  quoteIdent,
+  referenceIndexSql,
+} from './local/local-schema-sql.js';
+import { readState, writeState } from './local/metadata.js';
+import type { ClientOptions } from './types.js';
+
+/**
+ * Sets up the local file for `options.schema`, idempotently: the metadata tables, the synced
+ * tables, their reference indexes and capture triggers, and the source id (chosen once per
+ * install). A changed schema (another fingerprint) adds missing tables and columns, re-creates
+ * the triggers and marks the file for a fresh hydration. Refuses a file of another metadata
+ * format, and a `sourceId` option that differs from the file's.
+ */
+export async function setUpDatabase(
+  db: SerialDatabase,
+  options: Pick<ClientOptions, 'schema' | 'sourceId'>,
+): Promise<SetupResult> {
+  const schema = options.schema;
+  await db.exec(METADATA_SQL);
+  await db.exec(TEMP_TABLES_SQL);
+  return db.transaction(async (tx) => {
+    const format = await readState(tx, 'format');
+    if (format !== null && format !== METADATA_FORMAT) {
+      throw new FerryError(
+        'not_supported',
+        `this database was written by a Ferry client with metadata format ${JSON.stringify(format)}`,
+      );
+    }
+    await writeState(tx, 'format', METADATA_FORMAT);
+    const fingerprint = await readState(tx, 'schema_fingerprint');
+    const changed = fingerprint !== null && fingerprint !== schema.fingerprint;
+    for (const table of schema.tables) {
+      await tx.exec(createTableSql(table));
+      if (changed) await addMissingColumns(tx, table.name, schema);
+      for (const sql of referenceIndexSql(table)) await tx.exec(sql);
+      if (changed) for (const sql of dropCaptureTriggersSql(table.name)) await tx.exec(sql);
+      for (const sql of captureTriggersSql(table)) await tx.exec(sql);
+    }
+    if (fingerprint !== schema.fingerprint) {
+      await writeState(tx, 'schema_fingerprint', schema.fingerprint);
+      // A changed schema may have changed what the server holds: start over from a snapshot.
+      if (changed) await writeState(tx, 'needs_hydration', 1);
+    }
+    let sourceId = (await readState(tx, 'source_id')) as string | null;
+    if (options.sourceId !== undefined) {
+      if (!SourceIdSchema.safeParse(options.sourceId).success) {
+        throw new FerryError('invalid_argument', 'sourceId must be a UUID');
+      }
+      const wanted = options.sourceId.toLowerCase();
+      if (sourceId !== null && sourceId !== wanted) {
+        throw new FerryError(
+          'invalid_argument',
+          `this database already belongs to source ${sourceId}; a source id is chosen once per install`,
+        );
+      }
+      sourceId = wanted;
+    }
+    sourceId ??= globalThis.crypto.randomUUID();
+    await writeState(tx, 'source_id', sourceId);
+    if ((await readState(tx, 'next_source_bundle_id')) === null) {
+      await writeState(tx, 'next_source_bundle_id', 1);
+    }
+    return { sourceId, userId: (await readState(tx, 'user_id')) as string | null };
+  });
+}
+
+/**
+ * Adds the schema's columns that an existing table lacks. SQLite cannot add a NOT NULL column
+ * without a default, nor a primary key, so added columns are nullable.
+ */
+export async function addMissingColumns(
+  tx: TransactionExecutor,
+  tableName: string,
+  schema: Schema,
+): Promise<void> {
+  const table = schema.requireTable(tableName);
+  const existing = await tx.all<{ name: string }>(`PRAGMA table_info(${quoteIdent(tableName)})`);
+  const names = new Set(existing.map((c) => c.name));
+  for (const column of table.columns) {
+    if (names.has(column.name)) continue;
+    const definition = columnSql(table, column.name).replace(' NOT NULL', '');
+    await tx.exec(`ALTER TABLE ${quoteIdent(tableName)} ADD COLUMN ${definition}`);
+  }
+}

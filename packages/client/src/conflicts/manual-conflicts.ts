@@ -1,0 +1,143 @@
+import { FerryError, type PrimaryKey, type Row } from '@ferry/protocol';
+import { restoreServerRow } from '../apply/apply-bundles.js';
+import type { ClientCore } from '../client-core.js';
+import type { SqlValue } from '../driver/sqlite-driver.js';
+import {
+  deletePending,
+  parseRow,
+  readPending,
+  readRowState,
+  setApplying,
+  writePending,
+  type RowState,
+} from '../local/metadata.js';
+import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import type { TableCodec } from '../local/table-codec.js';
+import type { PendingOp } from '../outbox/coalesce.js';
+import type { ConflictChoice, ManualConflict } from '../types.js';
+
+/** The manual conflicts waiting for the app, oldest first. */
+export async function listConflicts(core: ClientCore): Promise<ManualConflict[]> {
+  const rows = await core.db.all<{
+    id: number;
+    tbl: string;
+    pk: PrimaryKey;
+    local: string | null;
+    base: string | null;
+    server: string | null;
+    server_version: number | null;
+    server_deleted: number;
+    reason: string;
+    at: number;
+  }>(
+    'SELECT id, tbl, pk, local, base, server, server_version, server_deleted, reason, at FROM ferry_conflicts ORDER BY id',
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    table: r.tbl,
+    pk: r.pk,
+    local: parseRow(r.local),
+    base: parseRow(r.base),
+    server: parseRow(r.server),
+    serverVersion: r.server_version,
+    serverDeleted: r.server_deleted === 1,
+    reason: r.reason,
+    at: r.at,
+  }));
+}
+
+/**
+ * Settles manual conflict `id` in one transaction: `'server'` drops the local change and returns
+ * the row to its server state; `'client'` pushes the local row as it is now; `{ row }` writes
+ * that row (or deletes it, for null) and pushes it. A pushed choice goes out against the
+ * server's current version (the local row wins). Throws `invalid_argument` for a bad choice or
+ * an unknown id.
+ */
+export async function resolveConflict(
+  core: ClientCore,
+  id: number,
+  choice: ConflictChoice,
+): Promise<void> {
+  if (
+    choice !== 'server' &&
+    choice !== 'client' &&
+    (typeof choice !== 'object' || choice === null || !('row' in choice))
+  ) {
+    throw new FerryError('invalid_argument', "choice must be 'server', 'client' or { row }");
+  }
+  await core.db.transaction(
+    async (tx) => {
+      await foldCaptureLog(tx, core.ctx.now());
+      const rows = await tx.all<{ tbl: string; pk: SqlValue; first_at: number }>(
+        'SELECT tbl, pk, first_at FROM ferry_conflicts WHERE id = ?',
+        [id],
+      );
+      const conflict = rows[0];
+      if (!conflict) throw new FerryError('invalid_argument', `no open conflict ${id}`);
+      const codec = codecOf(core, conflict.tbl);
+      await tx.run('DELETE FROM ferry_conflicts WHERE id = ?', [id]);
+      await setApplying(tx, true);
+      const layer0 = await readRowState(tx, conflict.tbl, conflict.pk);
+      if (choice === 'server') {
+        await deletePending(tx, conflict.tbl, conflict.pk);
+        await restoreServerRow(tx, codec, conflict.pk, layer0);
+      } else {
+        if (typeof choice === 'object') {
+          if (choice.row === null) await tx.run(codec.deleteSql, [conflict.pk]);
+          else {
+            const row = { ...choice.row, [codec.table.primaryKey]: conflict.pk };
+            await tx.run(codec.upsertSql, codec.encode(fullRowOf(codec, row)));
+          }
+        }
+        const exists = (await tx.all(codec.selectSql, [conflict.pk])).length > 0;
+        const pending = await readPending(tx, conflict.tbl, conflict.pk);
+        const op = resolvedPendingOp(exists, layer0);
+        if (op === null) await deletePending(tx, conflict.tbl, conflict.pk);
+        else {
+          await writePending(tx, {
+            tbl: conflict.tbl,
+            pk: conflict.pk,
+            op,
+            firstGroup: pending?.firstGroup ?? 0,
+            lastGroup: pending?.lastGroup ?? 0,
+            firstAt: pending?.firstAt ?? conflict.first_at,
+            // Against the server's current version: the local row wins.
+            pinned: false,
+            pinVersion: null,
+            pinBase: null,
+          });
+        }
+      }
+      await setApplying(tx, false);
+    },
+    { foreignKeysOff: true },
+  );
+}
+
+/**
+ * The pending op that pushes a resolved row as it now is locally: `U` when the row exists and
+ * the server knows it, `I` when only we have it, `D` when it is gone locally but alive on the
+ * server, null when there is nothing to push (gone on both sides). Pure.
+ */
+export function resolvedPendingOp(
+  existsLocally: boolean,
+  server: Pick<RowState, 'deleted'> | undefined,
+): PendingOp | null {
+  if (existsLocally) return server !== undefined ? 'U' : 'I';
+  return server !== undefined && !server.deleted ? 'D' : null;
+}
+
+function codecOf(core: ClientCore, table: string): TableCodec {
+  const codec = core.ctx.codecs.get(table);
+  if (!codec) throw new FerryError('invalid_argument', `unknown table "${table}"`);
+  return codec;
+}
+
+function fullRowOf(codec: TableCodec, row: Row): Row {
+  const out: Row = {};
+  for (const column of codec.table.columns) {
+    const value = row[column.name];
+    out[column.name] = value === undefined ? null : value;
+  }
+  return out;
+}

@@ -1,0 +1,97 @@
+import { FerryError, type PrimaryKey } from '@ferry/protocol';
+import { restoreServerRow } from '../apply/apply-bundles.js';
+import type { ClientCore } from '../client-core.js';
+import type { TransactionExecutor } from '../driver/serial-database.js';
+import { deletePending, parseRow, readRowState, setApplying } from '../local/metadata.js';
+import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import { requeueChange } from '../outbox/freeze-bundle.js';
+import type { DeadLetter } from '../types.js';
+
+/** The changes the server refused for good, oldest first. */
+export async function listDeadLetters(core: ClientCore): Promise<DeadLetter[]> {
+  const rows = await core.db.all<{
+    id: number;
+    tbl: string;
+    pk: PrimaryKey;
+    op: 'upsert' | 'delete';
+    row: string | null;
+    base_version: number | null;
+    code: string;
+    message: string;
+    status: number | null;
+    at: number;
+  }>(
+    'SELECT id, tbl, pk, op, row, base_version, code, message, status, at FROM ferry_dead_letters ORDER BY id',
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    table: r.tbl,
+    pk: r.pk,
+    op: r.op,
+    row: parseRow(r.row),
+    baseVersion: r.base_version,
+    code: r.code,
+    message: r.message,
+    status: r.status,
+    at: r.at,
+  }));
+}
+
+/**
+ * Puts dead letter `id` back in the outbox, coalesced with edits made since and pinned to the
+ * base it was made on (the app fixes the row with a write first when it was invalid).
+ */
+export async function retryDeadLetter(core: ClientCore, id: number): Promise<void> {
+  await core.db.transaction(async (tx) => {
+    await foldCaptureLog(tx, core.ctx.now());
+    const letter = await readDeadLetter(tx, id);
+    await tx.run('DELETE FROM ferry_dead_letters WHERE id = ?', [id]);
+    await requeueChange(tx, {
+      tbl: letter.tbl,
+      pk: letter.pk,
+      letter: letter.letter,
+      baseVersion: letter.base_version,
+      base: parseRow(letter.base),
+      firstGroup: 0,
+      lastGroup: 0,
+      firstAt: letter.first_at,
+    });
+  });
+}
+
+/**
+ * Drops dead letter `id` and any pending edit of its row: the row returns to its server state
+ * (a row the server never had is deleted locally).
+ */
+export async function discardDeadLetter(core: ClientCore, id: number): Promise<void> {
+  await core.db.transaction(
+    async (tx) => {
+      await foldCaptureLog(tx, core.ctx.now());
+      const letter = await readDeadLetter(tx, id);
+      await tx.run('DELETE FROM ferry_dead_letters WHERE id = ?', [id]);
+      await deletePending(tx, letter.tbl, letter.pk);
+      await setApplying(tx, true);
+      const codec = core.ctx.codecs.get(letter.tbl);
+      if (!codec) throw new FerryError('invalid_argument', `unknown table "${letter.tbl}"`);
+      await restoreServerRow(tx, codec, letter.pk, await readRowState(tx, letter.tbl, letter.pk));
+      await setApplying(tx, false);
+    },
+    { foreignKeysOff: true },
+  );
+}
+
+async function readDeadLetter(tx: TransactionExecutor, id: number) {
+  const rows = await tx.all<{
+    tbl: string;
+    pk: PrimaryKey;
+    letter: 'I' | 'U' | 'D';
+    base_version: number | null;
+    base: string | null;
+    first_at: number;
+  }>('SELECT tbl, pk, letter, base_version, base, first_at FROM ferry_dead_letters WHERE id = ?', [
+    id,
+  ]);
+  const letter = rows[0];
+  if (!letter) throw new FerryError('invalid_argument', `no dead letter ${id}`);
+  return letter;
+}

@@ -1,0 +1,40 @@
+import type { ClientCore } from '../client-core.js';
+import { readFrozenBundleHead, readState } from '../local/metadata.js';
+import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import type { ClientStatus } from '../types.js';
+import { inFlightStatusOf } from './client-status.js';
+
+/**
+ * Refreshes the counts of the status from the file in one transaction (folding the capture log
+ * first, so writes of other connections count too): pending rows, the oldest pending or
+ * in-flight change, the bundle in flight, the checkpoint, manual conflicts and dead letters.
+ */
+export async function refreshStatus(core: ClientCore): Promise<ClientStatus> {
+  const counts = await core.db.transaction(async (tx) => {
+    await foldCaptureLog(tx, core.ctx.now());
+    const rows = await tx.all<{
+      pending: number;
+      oldest: number | null;
+      conflicts: number;
+      dead: number;
+    }>(
+      'SELECT (SELECT count(*) FROM ferry_outbox) AS pending, ' +
+        '(SELECT min(m) FROM (SELECT min(first_at) AS m FROM ferry_outbox UNION ALL SELECT min(first_at) FROM ferry_inflight)) AS oldest, ' +
+        '(SELECT count(*) FROM ferry_conflicts) AS conflicts, (SELECT count(*) FROM ferry_dead_letters) AS dead',
+    );
+    const frozen = await readFrozenBundleHead(tx);
+    const checkpoint = (await readState(tx, 'checkpoint')) as number | null;
+    return { ...rows[0]!, frozen, checkpoint };
+  });
+  const now = core.ctx.now();
+  core.observer.setStatus({
+    pending: counts.pending,
+    oldestPendingAt: counts.oldest,
+    oldestPendingAgeMs: counts.oldest === null ? null : Math.max(0, now - counts.oldest),
+    inFlight: counts.frozen ? inFlightStatusOf(counts.frozen) : null,
+    checkpoint: counts.checkpoint,
+    conflicts: counts.conflicts,
+    deadLetters: counts.dead,
+  });
+  return core.observer.status;
+}

@@ -1,0 +1,92 @@
+import { runHydration } from '../apply/run-hydration.js';
+import type { ClientCore } from '../client-core.js';
+import type { SyncKind } from '../types.js';
+import { abortedError, asFerryError, isHistoryLost } from './cycle-errors.js';
+import type { CycleReport } from './cycle-report.js';
+import { prepareBundle } from './prepare-bundle.js';
+import { handleRejection } from './push-rejection.js';
+import { pushRoundTrip } from './push-round-trip.js';
+import { syncRoundTrip } from './sync-round-trip.js';
+
+/** Options of {@link runExchangeLoop}. */
+export interface ExchangeOptions {
+  readonly kind: Exclude<SyncKind, 'hydrate'>;
+  readonly signal: AbortSignal;
+  readonly maxRoundTrips: number;
+  /** Called in a `full` cycle once the push half is done and only pulling is left. */
+  readonly onPhase?: ((phase: 'pull') => void) | undefined;
+}
+
+/**
+ * The round trips of a cycle: freeze (or resend) a bundle, push it and pull, until nothing is
+ * left to push and the pull reached the server's horizon, or `maxRoundTrips` (the report then
+ * says what is left). A `full` or `pull` cycle always asks the server once. Expected refusals
+ * are handled and the loop goes on (see `handleRejection`); a lost history is answered by one
+ * hydration per cycle; anything else throws.
+ */
+export async function runExchangeLoop(
+  core: ClientCore,
+  options: ExchangeOptions,
+  report: CycleReport,
+): Promise<void> {
+  const { kind, signal, maxRoundTrips, onPhase } = options;
+  let gapRenumbers = 0;
+  let hydrations = 0;
+  let needPull = kind !== 'push';
+  let pushDone = kind !== 'full';
+  for (let trip = 0; ; trip++) {
+    if (signal.aborted) throw abortedError(signal);
+    const bundle = kind === 'pull' ? null : await prepareBundle(core);
+    const toSend = bundle !== null && bundle.committedSeq === null ? bundle : null;
+    if (toSend === null && !pushDone) {
+      // Nothing left to push in this full cycle: only the pull remains.
+      pushDone = true;
+      onPhase?.('pull');
+    }
+    if (toSend === null && !needPull) {
+      // A push-only cycle whose bundle waits for peers' bundles needs a pull to finish it.
+      if (kind === 'push' && bundle !== null) report.morePull = true;
+      return;
+    }
+    if (trip >= maxRoundTrips) {
+      report.morePush = toSend !== null || (await hasPending(core));
+      report.morePull = needPull;
+      return;
+    }
+    needPull = false;
+    try {
+      if (kind === 'push') {
+        if (!(await pushRoundTrip(core, toSend!, signal, report))) {
+          report.morePull = true;
+          return;
+        }
+      } else {
+        const outcome = await syncRoundTrip(core, kind, toSend, signal, report);
+        needPull = outcome.hasMore;
+      }
+    } catch (caught) {
+      const error = asFerryError(caught, signal);
+      const handled = toSend
+        ? await handleRejection(core, error, toSend, report, gapRenumbers)
+        : isHistoryLost(error)
+          ? 'history'
+          : false;
+      if (handled === 'gap') gapRenumbers++;
+      if (handled === 'history' && hydrations++ === 0) {
+        await runHydration(core, signal, report);
+        needPull = kind !== 'push';
+        continue;
+      }
+      if (handled === false || handled === 'history') throw error;
+      needPull = kind !== 'push';
+    }
+  }
+}
+
+/** Whether anything is waiting to be pushed (in the outbox, or still in the capture log). */
+async function hasPending(core: ClientCore): Promise<boolean> {
+  const rows = await core.db.all<{ n: number }>(
+    'SELECT EXISTS (SELECT 1 FROM ferry_outbox) OR EXISTS (SELECT 1 FROM ferry_log WHERE tbl IS NOT NULL) AS n',
+  );
+  return rows[0]?.n === 1;
+}

@@ -1,0 +1,43 @@
+import type { ClientCore } from '../client-core.js';
+import { readFrozenBundle, readState, type FrozenBundle } from '../local/metadata.js';
+import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import { freezeNextBundle } from '../outbox/freeze-bundle.js';
+import { inFlightStatusOf } from '../status/client-status.js';
+import { settleLateAck } from './push-acknowledgement.js';
+
+/**
+ * The bundle to push: the one in flight (resent exactly as it was frozen), else a newly frozen
+ * one, stored before anything is sent; null when nothing is pushable. Folds the capture log
+ * first, in the same transaction as the freeze.
+ */
+export async function prepareBundle(core: ClientCore): Promise<FrozenBundle | null> {
+  const { db, ctx } = core;
+  // A bundle the server committed at or below the checkpoint (its rows came with a snapshot,
+  // and the settling after the answer was cut short by a crash) is done: settle it now, or it
+  // would hold the outbox back for good, since no pull brings it again.
+  const settled = await db.all(
+    "SELECT 1 FROM ferry_bundle b JOIN ferry_state s ON s.key = 'checkpoint' " +
+      'WHERE b.id = 1 AND b.committed_seq IS NOT NULL AND b.committed_seq <= s.value',
+  );
+  if (settled.length > 0) await settleLateAck(core);
+  const result = await db.transaction(async (tx) => {
+    await foldCaptureLog(tx, ctx.now());
+    const frozen = await readFrozenBundle(tx);
+    if (frozen) return { bundle: frozen, fresh: false };
+    const next = ((await readState(tx, 'next_source_bundle_id')) as number | null) ?? 1;
+    const { maxChanges, maxBytes } = core.limits;
+    const freeze = await freezeNextBundle(tx, ctx, { maxChanges, maxBytes }, next);
+    return { bundle: freeze.bundle, fresh: freeze.bundle !== null };
+  });
+  if (result.fresh) {
+    const bundle = result.bundle!;
+    core.observer.setStatus({ inFlight: inFlightStatusOf(bundle) });
+    core.observer.log('debug', 'bundle-frozen', `bundle ${bundle.sourceBundleId} frozen`, {
+      correlationId: `${ctx.sourceId}:${bundle.sourceBundleId}`,
+      sourceBundleId: bundle.sourceBundleId,
+      changes: bundle.changes.length,
+    });
+    await ctx.hook('after-freeze-before-send');
+  }
+  return result.bundle;
+}

@@ -1,0 +1,71 @@
+import { FerryError } from '@ferry/protocol';
+import { describe, expect, it } from 'vitest';
+import { decideRejection } from './push-rejection.js';
+
+const bundle = (n: number) => ({
+  changes: Array.from({ length: n }, (_, i) => ({ tbl: 'todos', pk: `row-${i}` })),
+});
+const refused = (code: FerryError['code'], details?: unknown, status = 400) =>
+  new FerryError(code, `refused: ${code}`, { status, details });
+
+describe('decideRejection', () => {
+  it('dead-letters the rows a 422 names', () => {
+    const errors = [
+      { index: 1, table: 'todos', pk: 'row-1', code: 'too_long', message: 'title too long' },
+    ];
+    expect(decideRejection(refused('validation_failed', { errors }, 422), bundle(3), 0)).toEqual({
+      kind: 'dead-letter',
+      rejected: errors,
+    });
+  });
+
+  it('dead-letters the rows a 403 names, with the error as their reason', () => {
+    const changes = [{ index: 0, table: 'todos', pk: 'row-0' }];
+    expect(decideRejection(refused('forbidden', { changes }, 403), bundle(2), 0)).toEqual({
+      kind: 'dead-letter',
+      rejected: [{ ...changes[0], code: 'forbidden', message: 'refused: forbidden' }],
+    });
+  });
+
+  it.each([
+    ['a 422 without rows', refused('validation_failed', { errors: [] }, 422)],
+    ['a 422 whose details do not parse', refused('validation_failed', { nope: 1 }, 422)],
+    ['a 403 without details.changes', refused('forbidden', undefined, 403)],
+    ['a bundle_gap without lastCommitted', refused('bundle_gap', {}, 409)],
+    ['a 500', refused('internal', undefined, 500)],
+    ['an unauthorized', refused('unauthorized', undefined, 401)],
+  ])('fails the cycle on %s', (_name, error) => {
+    expect(decideRejection(error, bundle(2), 0)).toEqual({ kind: 'fail' });
+  });
+
+  it('renumbers after a bundle_gap, twice per cycle at most', () => {
+    const gap = refused('bundle_gap', { lastCommitted: 6 }, 409);
+    expect(decideRejection(gap, bundle(2), 0)).toEqual({ kind: 'renumber', sourceBundleId: 7 });
+    expect(decideRejection(gap, bundle(2), 1)).toEqual({ kind: 'renumber', sourceBundleId: 7 });
+    expect(decideRejection(gap, bundle(2), 2)).toEqual({ kind: 'fail' });
+  });
+
+  it('halves a bundle that is too large, and dead-letters a single change that is', () => {
+    const tooLarge = refused('payload_too_large', undefined, 413);
+    expect(decideRejection(tooLarge, bundle(9), 0)).toEqual({ kind: 'shrink', maxChanges: 4 });
+    expect(decideRejection(tooLarge, bundle(2), 0)).toEqual({ kind: 'shrink', maxChanges: 1 });
+    expect(decideRejection(tooLarge, bundle(1), 0)).toEqual({
+      kind: 'dead-letter',
+      rejected: [
+        {
+          index: 0,
+          table: 'todos',
+          pk: 'row-0',
+          code: 'payload_too_large',
+          message: 'refused: payload_too_large',
+        },
+      ],
+    });
+  });
+
+  it.each(['history_pruned', 'cursor_unknown'] as const)('hydrates after %s', (code) => {
+    expect(decideRejection(refused(code, undefined, 410), bundle(1), 0)).toEqual({
+      kind: 'hydrate',
+    });
+  });
+});

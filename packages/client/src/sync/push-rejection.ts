@@ -1,0 +1,159 @@
+import {
+  BundleErrorDetailsSchema,
+  ForbiddenDetailsSchema,
+  ValidationDetailsSchema,
+  type FerryError,
+} from '@ferry/protocol';
+import type { ClientCore } from '../client-core.js';
+import type { FrozenBundle, FrozenChange } from '../local/metadata.js';
+import { unfreezeChange } from '../outbox/freeze-bundle.js';
+import type { CycleReport } from './cycle-report.js';
+import { deadLetterChanges, type RejectedChange } from './dead-letters.js';
+
+/** What to do about a refused push. */
+export type RejectionAction =
+  /** Move these changes to the dead letters; the rest of the bundle is retried. */
+  | { readonly kind: 'dead-letter'; readonly rejected: readonly RejectedChange[] }
+  /** The server lost bundles we believed committed: send ours again under this id. */
+  | { readonly kind: 'renumber'; readonly sourceBundleId: number }
+  /** Too large: keep this many changes in the bundle, put the rest back in the outbox. */
+  | { readonly kind: 'shrink'; readonly maxChanges: number }
+  /** The server's history after our checkpoint is gone: hydrate. */
+  | { readonly kind: 'hydrate' }
+  /** Not an expected outcome: the cycle fails with the error. */
+  | { readonly kind: 'fail' };
+
+/** How many times a `bundle_gap` is answered by renumbering in one cycle. */
+const MAX_GAP_RENUMBERS = 2;
+
+/**
+ * Decides how a refused push is handled. Pure.
+ *
+ * | error | action |
+ * |---|---|
+ * | 422 `validation_failed` naming rows | dead-letter those rows |
+ * | 403 `forbidden` naming rows (`details.changes`) | dead-letter those rows |
+ * | `bundle_gap` (at most twice per cycle) | renumber to `lastCommitted + 1` |
+ * | 413 `payload_too_large`, one change | dead-letter it |
+ * | 413 `payload_too_large`, more | shrink to half |
+ * | 410 `history_pruned`, `cursor_unknown` | hydrate |
+ * | anything else, or details that do not parse | fail |
+ */
+export function decideRejection(
+  error: FerryError,
+  bundle: { readonly changes: readonly Pick<FrozenChange, 'tbl' | 'pk'>[] },
+  gapRenumbers: number,
+): RejectionAction {
+  switch (error.code) {
+    case 'validation_failed': {
+      const details = ValidationDetailsSchema.safeParse(error.details);
+      if (!details.success || details.data.errors.length === 0) return { kind: 'fail' };
+      return { kind: 'dead-letter', rejected: details.data.errors };
+    }
+    case 'forbidden': {
+      const details = ForbiddenDetailsSchema.safeParse(error.details);
+      if (!details.success || details.data.changes.length === 0) return { kind: 'fail' };
+      return {
+        kind: 'dead-letter',
+        rejected: details.data.changes.map((c) => ({
+          ...c,
+          code: 'forbidden',
+          message: error.message,
+        })),
+      };
+    }
+    case 'bundle_gap': {
+      const details = BundleErrorDetailsSchema.safeParse(error.details);
+      if (!details.success || gapRenumbers >= MAX_GAP_RENUMBERS) return { kind: 'fail' };
+      // The server lost bundles we believed committed (restored from a backup): our bundle
+      // was never committed there, so it goes out under the next id the server expects.
+      return { kind: 'renumber', sourceBundleId: details.data.lastCommitted + 1 };
+    }
+    case 'payload_too_large':
+      if (bundle.changes.length <= 1) {
+        return {
+          kind: 'dead-letter',
+          rejected: bundle.changes.map((c, index) => ({
+            index,
+            table: c.tbl,
+            pk: c.pk,
+            code: 'payload_too_large',
+            message: error.message,
+          })),
+        };
+      }
+      return { kind: 'shrink', maxChanges: Math.max(1, Math.floor(bundle.changes.length / 2)) };
+    case 'history_pruned':
+    case 'cursor_unknown':
+      return { kind: 'hydrate' };
+    default:
+      return { kind: 'fail' };
+  }
+}
+
+/**
+ * Handles a refused push that is an expected outcome (see {@link decideRejection}): dead-letters
+ * rows named by a 422 or a 403, renumbers after a `bundle_gap`, shrinks after a 413. Returns
+ * `'gap'` after a renumbering, `'history'` when only a hydration helps, true when handled (the
+ * bundle is retried at once), false for anything else.
+ */
+export async function handleRejection(
+  core: ClientCore,
+  error: FerryError,
+  bundle: FrozenBundle,
+  report: CycleReport,
+  gapRenumbers: number,
+): Promise<boolean | 'gap' | 'history'> {
+  const action = decideRejection(error, bundle, gapRenumbers);
+  switch (action.kind) {
+    case 'dead-letter':
+      await deadLetterRejected(core, bundle, action.rejected, error.status ?? null, report);
+      return true;
+    case 'renumber':
+      await core.db.run('UPDATE ferry_bundle SET source_bundle_id = ? WHERE id = 1', [
+        action.sourceBundleId,
+      ]);
+      return 'gap';
+    case 'shrink': {
+      core.limits.maxChanges = action.maxChanges;
+      const rest = bundle.changes.slice(action.maxChanges);
+      await core.db.transaction(async (tx) => {
+        for (const change of rest) await unfreezeChange(tx, change);
+      });
+      return true;
+    }
+    case 'hydrate':
+      return 'history';
+    case 'fail':
+      return false;
+  }
+}
+
+/** Moves refused changes to the dead letters in one transaction; reports, counts and logs them. */
+async function deadLetterRejected(
+  core: ClientCore,
+  bundle: FrozenBundle,
+  rejected: readonly RejectedChange[],
+  status: number | null,
+  report: CycleReport,
+): Promise<void> {
+  const reports = await core.db.transaction((tx) =>
+    deadLetterChanges(tx, core.ctx, bundle, rejected, status),
+  );
+  report.deadLettered.push(...reports);
+  core.metrics.deadLetters += reports.length;
+  for (const letter of reports) {
+    core.observer.log(
+      'warn',
+      'dead-lettered',
+      `${letter.table} ${String(letter.pk)}: ${letter.message}`,
+      {
+        correlationId: `${core.ctx.sourceId}:${bundle.sourceBundleId}`,
+        table: letter.table,
+        pk: letter.pk,
+        code: letter.code,
+        status,
+      },
+    );
+  }
+}

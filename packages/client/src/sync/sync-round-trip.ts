@@ -1,0 +1,69 @@
+import {
+  FerryError,
+  PROTOCOL_VERSION,
+  PullResponseSchema,
+  SyncResponseSchema,
+  type PullResponse,
+} from '@ferry/protocol';
+import { applyPull } from '../apply/pull-apply.js';
+import type { ClientCore } from '../client-core.js';
+import { readCheckpoint, type FrozenBundle } from '../local/metadata.js';
+import type { CycleReport } from './cycle-report.js';
+import { recordCommitted, settleLateAck } from './push-acknowledgement.js';
+import { pushBodyJson } from './push-body.js';
+import { settleConflictAnswer } from './settle-conflict-answer.js';
+import { parseAnswer } from './transport.js';
+
+/**
+ * One round trip of a `full` or `pull` cycle: `POST /v1/sync` with the bundle and the checkpoint
+ * (or `GET /v1/pull` when there is nothing to push), then the push result (committed: recorded;
+ * 409: settled by the resolvers) and the pulled page applied. `hasMore`: the server has more
+ * to pull.
+ */
+export async function syncRoundTrip(
+  core: ClientCore,
+  kind: 'full' | 'pull',
+  bundle: FrozenBundle | null,
+  signal: AbortSignal,
+  report: CycleReport,
+): Promise<{ hasMore: boolean }> {
+  const { ctx } = core;
+  const after = await readCheckpoint(core.db);
+  const limit = core.settings.pullLimit;
+  let pull: PullResponse;
+  if (kind === 'pull' || bundle === null) {
+    const raw = await core.transport.getJson(`/v1/pull?after=${after}&limit=${limit}`, {
+      signal,
+    });
+    pull = parseAnswer(PullResponseSchema, raw, 'pull');
+  } else {
+    const correlationId = `${ctx.sourceId}:${bundle.sourceBundleId}`;
+    const raw = await core.transport.postJsonText(
+      '/v1/sync',
+      pushBodyJson(bundle, (changes) => ({
+        protocol: PROTOCOL_VERSION,
+        sourceId: ctx.sourceId,
+        push: { sourceBundleId: bundle.sourceBundleId, changes },
+        after,
+        limit,
+      })),
+      { signal, correlationId },
+    );
+    await ctx.hook('after-server-commit-before-response');
+    const answer = parseAnswer(SyncResponseSchema, raw, 'sync');
+    await ctx.hook('after-response-before-local-ack');
+    pull = answer.pull;
+    const push = answer.push;
+    if (push === null) {
+      throw new FerryError('bad_response', 'the sync answer has no push result for a push');
+    }
+    if (push.status === 'committed') {
+      await recordCommitted(core, bundle, push.bundleSeq, report);
+      if (push.bundleSeq <= after) await settleLateAck(core);
+    } else {
+      await settleConflictAnswer(core, bundle, push.conflicts, report);
+    }
+  }
+  await applyPull(core, pull.bundles, report);
+  return { hasMore: pull.hasMore };
+}
