@@ -82,7 +82,8 @@ export interface PendingEntry extends PendingHead {
 const PENDING_COLUMNS =
   'tbl, pk, op, first_group, last_group, first_at, pinned, pin_version, pin_base';
 
-interface PendingSqlRow extends SqlRow {
+/** A row of `ferry_outbox` as SQLite returns it. */
+export interface PendingSqlRow extends SqlRow {
   tbl: string;
   pk: SqlValue;
   op: PendingOp;

@@ -9,8 +9,9 @@ import { TEMP_TABLES_SQL } from '../apply/hydrate.js';
 import { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlValue, SqliteDriver } from '../driver/sqlite-driver.js';
 import { betterSqlite3Driver } from '../drivers/better-sqlite3.js';
+import { countingDriver } from '../driver/test-support/counting-driver.js';
 import { METADATA_SQL } from '../local/local-schema-sql.js';
-import { pendingOf, readPending, type PendingEntry } from '../local/metadata.js';
+import { pendingOf, readPending, writePending, type PendingEntry } from '../local/metadata.js';
 import { createSeededRandom } from '../scheduler/seeded-random.js';
 import { foldLog, rowKeyOf, type LogLine, type PendingOp } from './coalesce.js';
 import { KEEPER, foldCaptureLog } from './fold-capture-log.js';
@@ -120,22 +121,7 @@ function sortEntries(entries: PendingEntry[]): PendingEntry[] {
 }
 
 async function load(db: SerialDatabase, scenario: Scenario): Promise<void> {
-  for (const e of scenario.existing) {
-    await db.run(
-      'INSERT INTO ferry_outbox (tbl, pk, op, first_group, last_group, first_at, pinned, pin_version, pin_base) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [
-        e.tbl,
-        e.pk as SqlValue,
-        e.op,
-        e.firstGroup,
-        e.lastGroup,
-        e.firstAt,
-        e.pinned ? 1 : 0,
-        e.pinVersion,
-        e.pinBase === null ? null : JSON.stringify(e.pinBase),
-      ],
-    );
-  }
+  for (const e of scenario.existing) await writePending(db, e);
   for (const line of scenario.lines) {
     await db.run('INSERT INTO ferry_log (seq, tbl, pk, op, at) VALUES (?, ?, ?, ?, ?)', [
       line.seq,
@@ -218,20 +204,12 @@ describe('foldCaptureLog', () => {
   });
 
   it('folds any log in a constant number of statements, and an empty one in one', async () => {
-    const raw = betterSqlite3Driver(new Database(':memory:'));
-    let statements = 0;
-    const counting: SqliteDriver = {
-      run: (sql, params) => (statements++, raw.run(sql, params)),
-      all: (sql, params) => (statements++, raw.all(sql, params)),
-      exec: (sql) => (statements++, raw.exec(sql)),
-      batch: (list) => ((statements += list.length), raw.batch(list)),
-      close: () => raw.close(),
-    };
+    const { driver: counting, statements } = countingDriver();
     const db = await freshDatabase(counting);
     const count = async () => {
-      const before = statements;
+      const before = statements();
       await db.transaction((tx) => foldCaptureLog(tx, NOW));
-      return statements - before - 2; // BEGIN and COMMIT
+      return statements() - before - 2; // BEGIN and COMMIT
     };
     expect(await count()).toBe(1);
     await load(db, { existing: [], lines: [{ seq: 1, tbl: 'a', pk: 'p', op: 'I', at: null }] });

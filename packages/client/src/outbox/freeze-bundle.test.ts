@@ -5,6 +5,7 @@ import { setUpDatabase } from '../client-setup.js';
 import { SerialDatabase } from '../driver/serial-database.js';
 import type { SqliteDriver } from '../driver/sqlite-driver.js';
 import { betterSqlite3Driver } from '../drivers/better-sqlite3.js';
+import { countingDriver } from '../driver/test-support/counting-driver.js';
 import type { EngineContext } from '../engine-context.js';
 import { readFrozenBundle, wireChangeOf, type FrozenBundle } from '../local/metadata.js';
 import { createTableCodecs } from '../local/table-codec.js';
@@ -146,15 +147,7 @@ describe('freezeNextBundle', () => {
   });
 
   it('freezes a bundle with a few statements per thousand changes, not several per change', async () => {
-    const raw = betterSqlite3Driver(new Database(':memory:'));
-    let statements = 0;
-    const counting: SqliteDriver = {
-      run: (sql, params) => (statements++, raw.run(sql, params)),
-      all: (sql, params) => (statements++, raw.all(sql, params)),
-      exec: (sql) => (statements++, raw.exec(sql)),
-      batch: (list) => ((statements += list.length), raw.batch(list)),
-      close: () => raw.close(),
-    };
+    const { driver: counting, statements } = countingDriver();
     const { freeze, write, db } = await setUp(counting);
     let nextId = 1;
     const count = async (rows: number) => {
@@ -163,11 +156,11 @@ describe('freezeNextBundle', () => {
         inserts.push(['INSERT INTO folders (id, name) VALUES (?, ?)', [nextId++, `f${i}`]]);
       }
       await write(...inserts);
-      const before = statements;
+      const before = statements();
       const { bundle } = await freeze();
       expect(bundle?.changes).toHaveLength(rows);
       await db.exec('DELETE FROM ferry_inflight; DELETE FROM ferry_bundle');
-      return statements - before;
+      return statements() - before;
     };
     const small = await count(3);
     expect(small).toBeLessThanOrEqual(16);

@@ -5,12 +5,14 @@ import {
   deleteFrozenChange,
   deletePending,
   parseRow,
+  pendingOf,
   readPending,
   writePending,
   type Executor,
   type FrozenBundle,
   type FrozenChange,
   type PendingEntry,
+  type PendingSqlRow,
   type RowState,
 } from '../local/metadata.js';
 import { utf8Length } from '../counting-fetch.js';
@@ -162,20 +164,9 @@ interface Draft {
 /** Pending entries in push order, at most `limit`, each with its row state. */
 async function readFreezeCandidates(tx: Executor, limit: number): Promise<FreezeCandidate[]> {
   // The push-order index covers every outbox column: no lookup into the table itself.
-  const rows = await tx.all<{
-    tbl: string;
-    pk: PrimaryKey;
-    op: PendingEntry['op'];
-    first_group: number;
-    last_group: number;
-    first_at: number;
-    pinned: number;
-    pin_version: number | null;
-    pin_base: string | null;
-    r_version: number | null;
-    r_deleted: number | null;
-    r_base: string | null;
-  }>(
+  const rows = await tx.all<
+    PendingSqlRow & { r_version: number | null; r_deleted: number | null; r_base: string | null }
+  >(
     'SELECT o.tbl, o.pk, o.op, o.first_group, o.last_group, o.first_at, o.pinned, o.pin_version, o.pin_base, ' +
       'r.version AS r_version, r.deleted AS r_deleted, r.base AS r_base ' +
       'FROM ferry_outbox o LEFT JOIN ferry_rows r ON r.tbl = o.tbl AND r.pk = o.pk ' +
@@ -183,15 +174,7 @@ async function readFreezeCandidates(tx: Executor, limit: number): Promise<Freeze
     [limit],
   );
   return rows.map((row) => ({
-    tbl: row.tbl,
-    pk: row.pk,
-    op: row.op,
-    firstGroup: row.first_group,
-    lastGroup: row.last_group,
-    firstAt: row.first_at,
-    pinned: row.pinned === 1,
-    pinVersion: row.pin_version,
-    pinBase: parseRow(row.pin_base),
+    ...pendingOf(row),
     known:
       row.r_version === null
         ? undefined
