@@ -170,16 +170,24 @@ async function oneKill(h: Harness, child: CrashChild, point: HookPoint, seed: nu
     ]);
     const acked = modelOf(writes.acked);
     const withRunning = writes.running ? modelOf([...writes.acked, writes.running]) : acked;
-    const matches = (model: Map<string, Row | null>) =>
-      [...model].every(([key, row]) => {
+    /** The keys where the server differs from `model`, with both sides. */
+    const differences = (model: Map<string, Row | null>) =>
+      [...model].flatMap(([key, row]) => {
         const actual = server.get(key);
-        if (row === null) return actual === undefined;
-        return actual !== undefined && Object.entries(row).every(([c, v]) => actual[c] === v);
+        const same =
+          row === null
+            ? actual === undefined
+            : actual !== undefined && Object.entries(row).every(([c, v]) => actual[c] === v);
+        return same
+          ? []
+          : [`${key}: expected ${JSON.stringify(row)}, server ${JSON.stringify(actual ?? null)}`];
       });
+    const missed = differences(acked);
+    const missedWithRunning = writes.running ? differences(withRunning) : missed;
     expect(
-      matches(acked) || matches(withRunning),
+      missed.length === 0 || missedWithRunning.length === 0 ? [] : missed,
       `${where}: the server must hold every acknowledged write (${writes.acked.length} acked${writes.running ? `, ${writes.running.op} running` : ''})`,
-    ).toBe(true);
+    ).toEqual([]);
 
     // The device converged.
     const mine = [...(await device.query<{ id: string }>('SELECT id FROM lists'))].length;

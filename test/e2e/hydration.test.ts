@@ -110,6 +110,29 @@ describe('hydration from GET /v1/snapshot', () => {
     expect(await rowsOf(a, 'lists')).toEqual(await serverRows(h, 'alice', 'lists'));
   });
 
+  it('an edit made while our committed bundle waited for its acknowledgement survives a hydration', async () => {
+    h = await startHarness();
+    const { peer, listId } = await seed(1);
+    const a = await h.client('a');
+    await a.sync();
+    const todo = uuid();
+    await a.write((tx) => tx.insert('todos', { id: todo, list_id: listId, title: 'first' }));
+    // A peer commits first, so our bundle commits after a seq we have not pulled: it waits.
+    await peer.write((tx) => tx.update('lists', listId, { name: 'renamed by the peer' }));
+    await peer.sync();
+    await a.sync({ kind: 'push' });
+    expect((await a.readStatus()).inFlight).toMatchObject({ committedSeq: 3 });
+    // Edited on our committed row; the snapshot then brings that row and settles the bundle.
+    await a.write((tx) => tx.update('todos', todo, { title: 'second' }));
+    await a.hydrate();
+    const report = await a.sync();
+    expect(report).toMatchObject({ conflicts: [], deadLettered: [] });
+    expect((await serverRows(h, 'alice', 'todos')).find((t) => t.id === todo)).toMatchObject({
+      title: 'second',
+    });
+    expect(await rowsOf(a, 'todos')).toEqual(await serverRows(h, 'alice', 'todos'));
+  });
+
   it('hydrate() on demand replaces server state and removes rows the server no longer has', async () => {
     h = await startHarness();
     const { peer, listId } = await seed(3);

@@ -30,6 +30,11 @@ const controls: [string, UnsafeFaults, InvariantId][] = [
     { client: { overwritePendingLocalEdit: true } },
     'lost-write',
   ],
+  [
+    'the client forgets how its bundle committed (edits made meanwhile keep an old base)',
+    { client: { forgetCommittedRows: true } },
+    'spurious-conflict',
+  ],
 ];
 
 describe('negative controls', () => {

@@ -165,6 +165,11 @@ export interface UnsafeClientFaults {
   readonly checkpointWithoutContiguity?: boolean;
   /** Let a pulled change overwrite a row that has a pending local edit. */
   readonly overwritePendingLocalEdit?: boolean;
+  /**
+   * Forget the rows of our bundle as the server committed them: an edit made on them before
+   * the acknowledgement keeps the base the change was made on, and meets our own commit.
+   */
+  readonly forgetCommittedRows?: boolean;
 }
 
 /** Options of the events stream (`realtime` of {@link ClientOptions}). */

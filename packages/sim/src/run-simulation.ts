@@ -1108,6 +1108,7 @@ class Simulation {
 function classifyOracle(message: string): InvariantId {
   if (message.includes('exactly-once') || message.includes('resend')) return 'exactly-once';
   if (message.includes('dense')) return 'ordering';
+  if (message.includes('a spurious conflict')) return 'spurious-conflict';
   return 'protocol';
 }
 

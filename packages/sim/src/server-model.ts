@@ -64,6 +64,19 @@ export class ServerModel {
     return out;
   }
 
+  /** The source whose bundle wrote the row's current version (null: a backend write). */
+  #writerOf(user: UserModel, row: ModelRow): string | null {
+    for (let i = user.bundles.length - 1; i >= 0; i--) {
+      const bundle = user.bundles[i]!;
+      const wrote = bundle.rows.some(
+        (e) =>
+          e.rowVersion === row.version && e.table === row.table && String(e.pk) === String(row.pk),
+      );
+      if (wrote) return bundle.sourceId;
+    }
+    return null;
+  }
+
   /** The row (alive or tombstone, any user), or undefined when the server never had it. */
   row(table: string, pk: PrimaryKey): ModelRow | undefined {
     return this.#rows.get(rowKey(table, pk));
@@ -172,6 +185,8 @@ export class ServerModel {
           serverVersion: row?.version ?? null,
           serverDeleted: row?.deleted ?? false,
           serverRow: row && !row.deleted ? row.row : null,
+          ownVersion:
+            row !== undefined && !row.deleted && this.#writerOf(user, row) === input.sourceId,
         });
       }
     });
@@ -256,6 +271,14 @@ export class ServerModel {
           ) {
             problems.push(
               `${what}: conflict on ${change.table} ${change.pk} reports server v${c.serverVersion} deleted=${c.serverDeleted}, the model has v${want.serverVersion} deleted=${want.serverDeleted}`,
+            );
+          }
+          if (want.ownVersion) {
+            // Invariant i: the device's edits are made on its own committed rows, so its own
+            // commit can never be what they conflict with. Such a conflict reaches the resolver
+            // with a wrong base, and a resolver may then drop the edit.
+            problems.push(
+              `${what}: change ${want.index} (${change.table} ${change.pk}, baseVersion ${String(change.baseVersion)}) conflicts with v${String(want.serverVersion)}, which this device committed itself: a spurious conflict`,
             );
           }
           got.delete(want.index);
@@ -730,6 +753,8 @@ interface PredictedConflict {
   readonly serverVersion: number | null;
   readonly serverDeleted: boolean;
   readonly serverRow: Row | null;
+  /** The row is alive and its current version was committed by the pushing source itself. */
+  readonly ownVersion: boolean;
 }
 
 /** What the server must answer to a push. */

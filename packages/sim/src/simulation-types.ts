@@ -18,6 +18,7 @@ import type { WriteMix } from './workload.js';
  * | `isolation` (f) | no row or value of one user in another user's file or answers |
  * | `resurrection` (g) | a deleted row comes back only through an explicit re-insert |
  * | `liveness` (h) | once faults stop, outboxes drain and replicas are equal within 5 sync rounds |
+ * | `spurious-conflict` (i) | a push never conflicts with a live row version its own device committed (its edits are made on its own commits; such a conflict gives the resolver a wrong base, and it may drop the edit) |
  * | `protocol` | a server answer differs from what protocol.md prescribes (the oracle) |
  * | `integrity` | `PRAGMA integrity_check` fails, or a client's integrity gate refused server data |
  * | `error` | an operation failed in a way no fault explains, or the simulator got stuck |
@@ -31,6 +32,7 @@ export const INVARIANTS = [
   'isolation',
   'resurrection',
   'liveness',
+  'spurious-conflict',
   'protocol',
   'integrity',
   'error',

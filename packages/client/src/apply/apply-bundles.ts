@@ -485,7 +485,7 @@ export function integrityError(violations: readonly IntegrityViolation[]): Ferry
 }
 
 /** The server's row with every column of the table (missing ones null), as stored in `base`. */
-function normalizeRow(codec: TableCodec, row: Row): Row {
+export function normalizeRow(codec: TableCodec, row: Row): Row {
   const out: Row = {};
   for (const column of codec.table.columns) {
     const value = row[column.name];

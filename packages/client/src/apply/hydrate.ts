@@ -10,6 +10,8 @@ import type { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
 import {
   clearFrozenBundle,
+  INFLIGHT_BASE_SQL,
+  INFLIGHT_BASE_VERSION_SQL,
   setApplying,
   writeState,
   type Executor,
@@ -198,10 +200,11 @@ export async function applySnapshot(
   const inSnapshot = (alias: string) =>
     `EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${alias}.tbl AND s.pk = ${alias}.pk)`;
   // Pending edits of rows the snapshot lacks are pinned to the base they were made on: the
-  // change in flight for the row when there is one (the local row shows its result), else the
-  // server state known so far.
-  const inflight = (column: string) =>
-    `(SELECT f.${column} FROM ferry_inflight f WHERE f.tbl = ferry_outbox.tbl AND f.pk = ferry_outbox.pk)`;
+  // change in flight for the row when there is one (the local row shows its result; as
+  // committed, once the server said so), else the server state known so far.
+  const inflight = (column: 'base_version' | 'base') =>
+    `(SELECT ${column === 'base' ? INFLIGHT_BASE_SQL('f') : INFLIGHT_BASE_VERSION_SQL('f')} ` +
+    'FROM ferry_inflight f WHERE f.tbl = ferry_outbox.tbl AND f.pk = ferry_outbox.pk)';
   const known = (column: string) =>
     `(SELECT r.${column} FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk)`;
   const hasInflight =

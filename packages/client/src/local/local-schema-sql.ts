@@ -23,6 +23,9 @@ export const METADATA_FORMAT = 1;
  *   last-synced copy (the base of three-way merges).
  * - `ferry_bundle` + `ferry_inflight`: the frozen bundle in flight (at most one) and its
  *   changes, stored before the request is sent so a resend is the exact same bundle.
+ * - `ferry_committed`: once the server said the bundle in flight committed, its rows as they
+ *   committed (version and authoritative row) until the bundle is settled: the base of edits
+ *   made on them meanwhile.
  * - `ferry_dead_letters`: changes the server rejected for good, with its error.
  * - `ferry_conflicts`: manual conflicts with the local, base and server rows.
  * - `ferry_intent`: a view of every row that has local intent (pending, in flight, dead-lettered
@@ -86,6 +89,13 @@ CREATE TABLE IF NOT EXISTS ferry_inflight (
   conflicts INTEGER NOT NULL DEFAULT 0,
   UNIQUE (tbl, pk)
 );
+CREATE TABLE IF NOT EXISTS ferry_committed (
+  tbl TEXT NOT NULL,
+  pk NOT NULL,
+  version INTEGER NOT NULL,
+  row TEXT,
+  PRIMARY KEY (tbl, pk)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ferry_dead_letters (
   id INTEGER PRIMARY KEY,
   tbl TEXT NOT NULL,

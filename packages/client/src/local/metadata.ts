@@ -308,11 +308,54 @@ export async function readInflightBase(
   pk: SqlValue,
 ): Promise<{ readonly version: number | null; readonly base: Row | null } | undefined> {
   const rows = await db.all<{ base_version: number | null; base: string | null }>(
-    'SELECT base_version, base FROM ferry_inflight WHERE tbl = ? AND pk = ?',
+    `SELECT ${INFLIGHT_BASE_VERSION_SQL('f')} AS base_version, ${INFLIGHT_BASE_SQL('f')} AS base ` +
+      'FROM ferry_inflight f WHERE f.tbl = ? AND f.pk = ?',
     [tbl, pk],
   );
   const row = rows[0];
   return row ? { version: row.base_version, base: parseRow(row.base) } : undefined;
+}
+
+/**
+ * The base of an edit made on a row of the bundle in flight (`alias` names its `ferry_inflight`
+ * row), as SQL: the row as the server committed it once that is known (`ferry_committed`), else
+ * the base the change in flight was made on. The local row shows the change's result, which is
+ * what the server committed: an edit pinned to the change's own base would meet our own commit
+ * as a conflict, and a resolver given that base could not tell the edit from the server's row.
+ */
+export const INFLIGHT_BASE_VERSION_SQL = (alias: string): string =>
+  `coalesce((SELECT c.version FROM ferry_committed c WHERE c.tbl = ${alias}.tbl AND c.pk = ${alias}.pk), ${alias}.base_version)`;
+
+/** The row half of {@link INFLIGHT_BASE_VERSION_SQL} (null for a row our bundle deleted). */
+export const INFLIGHT_BASE_SQL = (alias: string): string =>
+  `CASE WHEN EXISTS (SELECT 1 FROM ferry_committed c WHERE c.tbl = ${alias}.tbl AND c.pk = ${alias}.pk) ` +
+  `THEN (SELECT c.row FROM ferry_committed c WHERE c.tbl = ${alias}.tbl AND c.pk = ${alias}.pk) ELSE ${alias}.base END`;
+
+/**
+ * Remembers the rows of the bundle in flight as the server committed them (the effects of the
+ * push answer on the bundle's rows; cascades and other rows are not its changes' bases).
+ */
+export async function recordCommittedRows(
+  db: Executor,
+  effects: readonly { table: string; pk: SqlValue; rowVersion: number; row: Row | null }[],
+): Promise<void> {
+  await db.run('DELETE FROM ferry_committed');
+  await insertMany(
+    db,
+    'INSERT INTO ferry_committed (tbl, pk, version, row)',
+    4,
+    effects.map((e) => [
+      e.table,
+      e.pk,
+      e.rowVersion,
+      e.row === null ? null : JSON.stringify(e.row),
+    ]),
+    'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, row = excluded.row',
+  );
+  await db.run(
+    'DELETE FROM ferry_committed WHERE NOT EXISTS ' +
+      '(SELECT 1 FROM ferry_inflight f WHERE f.tbl = ferry_committed.tbl AND f.pk = ferry_committed.pk)',
+  );
 }
 
 export async function deleteFrozenChange(db: Executor, ord: number): Promise<void> {
@@ -323,6 +366,7 @@ export async function deleteFrozenChange(db: Executor, ord: number): Promise<voi
 export async function clearFrozenBundle(db: Executor): Promise<void> {
   await db.run('DELETE FROM ferry_inflight');
   await db.run('DELETE FROM ferry_bundle');
+  await db.run('DELETE FROM ferry_committed');
 }
 
 /** The change as it goes on the wire; the same JSON every time it is sent. */

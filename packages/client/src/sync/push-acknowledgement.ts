@@ -1,8 +1,10 @@
-import { settleFrozenBundle } from '../apply/apply-bundles.js';
+import type { RowEffect } from '@ferry/protocol';
+import { normalizeRow, settleFrozenBundle } from '../apply/apply-bundles.js';
 import type { ClientCore } from '../client-core.js';
 import {
   clearFrozenBundle,
   readFrozenBundleHead,
+  recordCommittedRows,
   setApplying,
   writeState,
   type FrozenBundle,
@@ -12,20 +14,41 @@ import { inFlightStatusOf } from '../status/client-status.js';
 import type { CycleReport } from './cycle-report.js';
 
 /**
- * The server said our bundle committed as `bundleSeq`: remembers that in the file (the bundle
- * now waits for the pull that reaches it in `bundleSeq` order, which acknowledges it), and
- * counts, logs and shows it.
+ * The server said our bundle committed as `bundleSeq` with `rows`: remembers both in the file
+ * (the bundle now waits for the pull that reaches it in `bundleSeq` order, which acknowledges
+ * it; its committed rows are the base of edits made on them meanwhile), and counts, logs and
+ * shows it.
  */
 export async function recordCommitted(
   core: ClientCore,
   bundle: FrozenBundle,
   bundleSeq: number,
+  rows: readonly RowEffect[],
   report: CycleReport,
 ): Promise<void> {
-  await core.db.run(
-    'UPDATE ferry_bundle SET committed_seq = ? WHERE id = 1 AND source_bundle_id = ?',
-    [bundleSeq, bundle.sourceBundleId],
-  );
+  const { codecs } = core.ctx;
+  await core.db.transaction(async (tx) => {
+    const changed = await tx.run(
+      'UPDATE ferry_bundle SET committed_seq = ? WHERE id = 1 AND source_bundle_id = ?',
+      [bundleSeq, bundle.sourceBundleId],
+    );
+    if (changed.changes === 0 || core.ctx.faults?.forgetCommittedRows === true) return;
+    await recordCommittedRows(
+      tx,
+      rows.flatMap((effect) => {
+        const codec = codecs.get(effect.table);
+        if (!codec) return [];
+        return [
+          {
+            table: effect.table,
+            pk: codec.encodePk(effect.pk),
+            rowVersion: effect.rowVersion,
+            row: effect.op === 'upsert' ? normalizeRow(codec, effect.row ?? {}) : null,
+          },
+        ];
+      }),
+    );
+  });
   report.pushed += bundle.changes.length;
   report.bundlesPushed++;
   core.metrics.rowsPushed += bundle.changes.length;

@@ -48,7 +48,7 @@ export async function pushRoundTrip(
   await ctx.hook('after-server-commit-before-response');
   const answer = parseAnswer(PushResponseSchema, raw, 'push');
   await ctx.hook('after-response-before-local-ack');
-  await recordCommitted(core, bundle, answer.bundleSeq, report);
+  await recordCommitted(core, bundle, answer.bundleSeq, answer.rows, report);
   const checkpoint = await readCheckpoint(core.db);
   const skipPeers = ctx.faults?.checkpointWithoutContiguity === true;
   if (answer.bundleSeq === checkpoint + 1 || (skipPeers && answer.bundleSeq > checkpoint)) {

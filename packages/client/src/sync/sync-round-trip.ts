@@ -58,7 +58,7 @@ export async function syncRoundTrip(
       throw new FerryError('bad_response', 'the sync answer has no push result for a push');
     }
     if (push.status === 'committed') {
-      await recordCommitted(core, bundle, push.bundleSeq, report);
+      await recordCommitted(core, bundle, push.bundleSeq, push.rows, report);
       if (push.bundleSeq <= after) await settleLateAck(core);
     } else {
       await settleConflictAnswer(core, bundle, push.conflicts, report);
