@@ -19,12 +19,46 @@ import { betterSqlite3Driver } from '@ferry/client/better-sqlite3';
 import { todoSchema } from '@ferry/example-todo';
 import type { Row } from '@ferry/protocol';
 import { LocalInspector, rowKey } from '@ferry/sim';
-import { expect } from 'vitest';
-import { serverRows, type Harness } from '../support/ferry-harness.js';
-import type { CrashChild } from './child-process.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serverRows, startHarness, type Harness } from '../support/ferry-harness.js';
+import { bundleCrashChild, type CrashChild } from './child-process.js';
 
 export const KILLS = Number(process.env['FERRY_CRASH_KILLS'] ?? 20);
 const FIXED_SEED = process.env['FERRY_CRASH_SEED'];
+
+/**
+ * The suite of one group of points: a server and the bundled child, then each point killed
+ * {@link KILLS} times. Seeds start at a random base it prints (`FERRY_CRASH_BASE` replays a
+ * whole run), `offset` apart between groups so that two groups never share a seed.
+ */
+export function describeCrashPoints(points: readonly HookPoint[], offset: number): void {
+  const base = Number(
+    process.env['FERRY_CRASH_BASE'] ?? Math.floor(Math.random() * 1_000_000) * 100,
+  );
+  describe(`SIGKILL at named points, ${KILLS} times each (seeds from ${base})`, () => {
+    let h: Harness;
+    let child: CrashChild;
+    beforeAll(async () => {
+      [h, child] = await Promise.all([startHarness(), bundleCrashChild()]);
+    });
+    afterAll(async () => {
+      child.dispose();
+      await h.close();
+    });
+
+    it.each(points)(
+      'killed at %s: file intact, checkpoint not ahead of the data, no acknowledged write lost, no bundle committed twice',
+      { timeout: 600_000 },
+      async (point) => {
+        const first = base + points.indexOf(point) * 1000 + offset;
+        const seeds = await killAtPoint(h, child, point, first);
+        console.log(
+          `${point}: ${seeds.length} kills, seeds ${seeds[0]}..${seeds[seeds.length - 1]}`,
+        );
+      },
+    );
+  });
+}
 
 /** A write the child announced (see crash-child.ts). */
 type Write =
@@ -49,7 +83,7 @@ interface BundleInfo {
 }
 
 /** Kills the workload at `point` KILLS times and checks each crash. Returns the seeds run. */
-export async function killAtPoint(
+async function killAtPoint(
   h: Harness,
   child: CrashChild,
   point: HookPoint,
