@@ -6,6 +6,7 @@
  *   elsewhere each shard draws its own start and prints it, to explore new seeds);
  * - `SEED`: run only this seed (a replay).
  */
+import { describe, expect, it } from 'vitest';
 import { todoSchema } from '@ferry/example-todo';
 import { FAULT_KINDS, runSeeds, type SeedBatchSummary, type SimulationResult } from '@ferry/sim';
 
@@ -56,4 +57,24 @@ export function describeFailure(result: SimulationResult): string {
     '  last steps:',
     ...result.trace.slice(-60).map((line) => `    ${line}`),
   ].join('\n');
+}
+
+/**
+ * The suite of one shard of the CI seed budget: every seed of `shardSeeds(shard, shards)` runs
+ * and none may break an invariant.
+ */
+export function describeShard(shard: number, shards: number): void {
+  const seeds = shardSeeds(shard, shards);
+  describe.runIf(seeds.length > 0)(`the deterministic simulation, shard ${shard}`, () => {
+    it(
+      `violates no invariant over ${seeds.length} seeds from ${seeds[0]}`,
+      { timeout: 1_800_000 },
+      async () => {
+        const summary = await runShard(seeds);
+        expect(summary.seeds).toBe(seeds.length);
+        expect(summary.failures.map(describeFailure)).toEqual([]);
+        expect(summary.violations).toBe(0);
+      },
+    );
+  });
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { todoSchema } from '@ferry/example-todo';
-import type { Change, Schema } from '@ferry/protocol';
+import { defineSchema, type Change, type Schema } from '@ferry/protocol';
 import { signToken } from '../auth.js';
 import { createFerryServer, type FerryServer, type FerryServerOptions } from '../ferry-server.js';
 import type { ServerStore } from '../store/server-store.js';
@@ -180,3 +180,40 @@ export const todo = {
 
 /** The example schema, for tests that need it as a plain Schema. */
 export const TEST_SCHEMA: Schema = todoSchema;
+
+/**
+ * Three tables a ← b ← c: deleting an `a` cascades to its `b`s, whose `c`s restrict the delete.
+ * `RESTRICT_CHAIN.created` makes one of each; `RESTRICT_CHAIN.deleteA` (at version 1) must then
+ * be refused with `fk_violation`.
+ */
+export const RESTRICT_CHAIN = (() => {
+  const owned = (extra: Record<string, unknown> = {}) => ({
+    owner: 'o',
+    columns: { id: { type: 'text' as const }, o: { type: 'text' as const }, ...extra },
+  });
+  const schema = defineSchema({
+    tables: {
+      a: owned(),
+      b: owned({
+        a: { type: 'text', notNull: true, references: { table: 'a', onDelete: 'cascade' } },
+      }),
+      c: owned({
+        b: { type: 'text', notNull: true, references: { table: 'b', onDelete: 'restrict' } },
+      }),
+    },
+  });
+  const up = (table: string, row: { id: string } & Record<string, unknown>): Change => ({
+    table,
+    pk: row.id,
+    op: 'upsert',
+    baseVersion: null,
+    row,
+  });
+  const created: Change[] = [
+    up('a', { id: 'a1' }),
+    up('b', { id: 'b1', a: 'a1' }),
+    up('c', { id: 'c1', b: 'b1' }),
+  ];
+  const deleteA: Change = { table: 'a', pk: 'a1', op: 'delete', baseVersion: 1 };
+  return { schema, created, deleteA };
+})();

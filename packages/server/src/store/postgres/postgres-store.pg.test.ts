@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterEach, expect, it } from 'vitest';
 import { todoSchema } from '@ferry/example-todo';
 import { defineSchema, type Change, type RowEffect } from '@ferry/protocol';
-import { todo } from '../../test-support/harness.js';
+import { RESTRICT_CHAIN, todo } from '../../test-support/harness.js';
 import { pullAll, readSnapshot } from '../../test-support/store-contract.js';
 import type { CommittedBundle, PushOutcome, ServerStore } from '../server-store.js';
 import { metadataMigrations, pgNames } from './postgres-ddl.js';
@@ -455,47 +455,11 @@ describePg('the PostgreSQL store', () => {
   });
 
   it('answers fk_violation when a cascade runs into a restrict further down, committing nothing', async () => {
-    const schema = defineSchema({
-      tables: {
-        a: { owner: 'o', columns: { id: { type: 'text' }, o: { type: 'text' } } },
-        b: {
-          owner: 'o',
-          columns: {
-            id: { type: 'text' },
-            o: { type: 'text' },
-            a: { type: 'text', notNull: true, references: { table: 'a', onDelete: 'cascade' } },
-          },
-        },
-        c: {
-          owner: 'o',
-          columns: {
-            id: { type: 'text' },
-            o: { type: 'text' },
-            b: { type: 'text', notNull: true, references: { table: 'b', onDelete: 'restrict' } },
-          },
-        },
-      },
-    });
-    const { store, schemas } = await open({ schema });
-    const up = (table: string, row: Record<string, unknown>): Change => ({
-      table,
-      pk: row.id as string,
-      op: 'upsert',
-      baseVersion: null,
-      row,
-    });
+    const { store, schemas } = await open({ schema: RESTRICT_CHAIN.schema });
     const source = randomUUID();
-    committed(
-      await push(store, 'u', source, 1, [
-        up('a', { id: 'a1' }),
-        up('b', { id: 'b1', a: 'a1' }),
-        up('c', { id: 'c1', b: 'b1' }),
-      ]),
-    );
+    committed(await push(store, 'u', source, 1, RESTRICT_CHAIN.created));
     const before = await dumpPgState(schemas);
-    expect(
-      await push(store, 'u', source, 2, [{ table: 'a', pk: 'a1', op: 'delete', baseVersion: 1 }]),
-    ).toMatchObject({
+    expect(await push(store, 'u', source, 2, [RESTRICT_CHAIN.deleteA])).toMatchObject({
       kind: 'rejected',
       code: 'validation_failed',
       details: { errors: [{ index: 0, code: 'fk_violation' }] },

@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { todoSchema } from '@ferry/example-todo';
-import { tempDir } from '../../test-support/harness.js';
+import type { Change } from '@ferry/protocol';
+import { RESTRICT_CHAIN, tempDir } from '../../test-support/harness.js';
 import { openMemoryStore } from '../../test-support/store-factories.js';
 import { createSqliteStore } from './sqlite-store.js';
 
@@ -63,59 +64,14 @@ describe('the SQLite store', () => {
   });
 
   it('answers fk_violation when a cascade runs into a restrict further down, committing nothing', async () => {
-    const { defineSchema } = await import('@ferry/protocol');
-    const schema = defineSchema({
-      tables: {
-        a: { owner: 'o', columns: { id: { type: 'text' }, o: { type: 'text' } } },
-        b: {
-          owner: 'o',
-          columns: {
-            id: { type: 'text' },
-            o: { type: 'text' },
-            a: { type: 'text', notNull: true, references: { table: 'a', onDelete: 'cascade' } },
-          },
-        },
-        c: {
-          owner: 'o',
-          columns: {
-            id: { type: 'text' },
-            o: { type: 'text' },
-            b: { type: 'text', notNull: true, references: { table: 'b', onDelete: 'restrict' } },
-          },
-        },
-      },
-    });
     const store = createSqliteStore({ path: ':memory:' });
-    await store.open(schema);
+    await store.open(RESTRICT_CHAIN.schema);
     try {
       const source = '0b7e2e52-5b8e-4b7c-9a56-2f0b8e4f9a10';
-      const up = (table: string, row: Record<string, unknown>) => ({
-        table,
-        pk: row.id as string,
-        op: 'upsert' as const,
-        baseVersion: null,
-        row,
-      });
-      const created = await store.push({
-        userId: 'u',
-        sourceId: source,
-        sourceBundleId: 1,
-        changes: [
-          up('a', { id: 'a1' }),
-          up('b', { id: 'b1', a: 'a1' }),
-          up('c', { id: 'c1', b: 'b1' }),
-        ],
-        now: new Date(),
-      });
-      expect(created.kind).toBe('committed');
-      const refused = await store.push({
-        userId: 'u',
-        sourceId: source,
-        sourceBundleId: 2,
-        changes: [{ table: 'a', pk: 'a1', op: 'delete', baseVersion: 1 }],
-        now: new Date(),
-      });
-      expect(refused).toMatchObject({
+      const push = (sourceBundleId: number, changes: Change[]) =>
+        store.push({ userId: 'u', sourceId: source, sourceBundleId, changes, now: new Date() });
+      expect((await push(1, RESTRICT_CHAIN.created)).kind).toBe('committed');
+      expect(await push(2, [RESTRICT_CHAIN.deleteA])).toMatchObject({
         kind: 'rejected',
         code: 'validation_failed',
         details: { errors: [{ index: 0, code: 'fk_violation' }] },
