@@ -45,6 +45,7 @@ export type {
 export {
   BUILTIN_CONFLICT_POLICIES,
   DEFAULT_CONFLICT_POLICY,
+  FIELD_MERGE_RULES,
   ON_DELETE_ACTIONS,
   SERVER_DERIVED_KINDS,
   defineSchema,
@@ -54,6 +55,7 @@ export type {
   Column,
   ColumnDeclaration,
   ConflictPolicyName,
+  FieldMergeRule,
   FieldMergeWinner,
   OnDeleteAction,
   Reference,
@@ -134,10 +136,12 @@ export type {
 
 export {
   BUILTIN_RESOLVERS,
+  changedSinceBase,
   clientColumnsEqual,
   clientWins,
   decideConflictOutcome,
   fieldMerge,
+  isMergedColumn,
   isResolverOutcome,
   manualResolver,
   mergeFields,
@@ -151,3 +155,6 @@ export type {
   FieldMerge,
   ResolverOutcome,
 } from './merge.js';
+
+export { CONFLICT_SIDES, lostValuesOf, settledRowOf } from './lost-values.js';
+export type { ConflictSide, LostValues, SettlementInput } from './lost-values.js';

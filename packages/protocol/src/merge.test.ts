@@ -20,6 +20,7 @@ const schema = defineSchema({
         body: { type: 'text' },
         pinned: { type: 'boolean', notNull: true, default: false },
         color: { type: 'text', merge: 'client' },
+        label: { type: 'text', merge: 'manual' },
         tags: { type: 'json' },
         updated_at: { type: 'timestamp', serverDerived: 'commitTime' },
       },
@@ -37,6 +38,7 @@ function note(fields: Partial<Row>): Row {
     body: null,
     pinned: false,
     color: null,
+    label: null,
     tags: null,
     updated_at: '2026-01-01T00:00:00.000Z',
     ...fields,
@@ -55,6 +57,7 @@ describe('mergeFields', () => {
     server: Partial<Row>;
     expected: Partial<Row>;
     both?: string[];
+    manual?: string[];
   }[] = [
     {
       name: 'keeps a field changed only locally',
@@ -92,6 +95,22 @@ describe('mergeFields', () => {
       server: { color: 'green' },
       expected: { color: 'red' },
       both: ['color'],
+    },
+    {
+      name: 'leaves a both-sides field whose rule is manual undecided, with the server value',
+      local: { label: 'mine', title: 'local' },
+      base: { label: 'old' },
+      server: { label: 'theirs' },
+      expected: { label: 'theirs', title: 'local' },
+      both: ['label'],
+      manual: ['label'],
+    },
+    {
+      name: 'merges a field whose rule is manual like any other when only one side changed it',
+      local: { label: 'mine' },
+      base: {},
+      server: { title: 'server' },
+      expected: { label: 'mine', title: 'server' },
     },
     {
       name: 'treats equal changes on both sides as no conflict',
@@ -133,6 +152,7 @@ describe('mergeFields', () => {
       );
       expect(merge.row).toEqual(note(c.expected));
       expect(merge.both).toEqual(c.both ?? []);
+      expect(merge.manual).toEqual(c.manual ?? []);
     });
   }
 });
@@ -173,6 +193,50 @@ describe('built-in resolvers', () => {
       context(),
     );
     expect(outcome).toEqual({ kind: 'adopt-server' });
+  });
+
+  it('field-merge makes a row whose manual-rule column changed on both sides a manual conflict', () => {
+    const outcome = BUILTIN_RESOLVERS['field-merge'](
+      note({ label: 'mine', title: 'local' }),
+      note({}),
+      note({ label: 'theirs' }),
+      context(),
+    );
+    expect(outcome).toEqual({
+      kind: 'manual',
+      reason: 'changed on both sides, and the merge rule of label is manual',
+    });
+  });
+
+  it('field-merge honours a table-wide manual rule and a column that overrides it', () => {
+    const strict = defineSchema({
+      tables: {
+        notes: {
+          owner: 'owner_id',
+          merge: 'manual',
+          columns: {
+            id: { type: 'uuid' },
+            owner_id: { type: 'text' },
+            title: { type: 'text' },
+            pinned: { type: 'boolean', merge: 'server' },
+          },
+        },
+      },
+    }).requireTable('notes');
+    const row = (fields: Partial<Row>): Row => ({
+      id: ID,
+      owner_id: 'alice',
+      title: 'a',
+      pinned: false,
+      ...fields,
+    });
+    const ctx = context({ table: strict });
+    expect(
+      BUILTIN_RESOLVERS['field-merge'](row({ title: 'l' }), row({}), row({ title: 's' }), ctx),
+    ).toMatchObject({ kind: 'manual' });
+    expect(
+      BUILTIN_RESOLVERS['field-merge'](row({ pinned: true }), row({}), row({ pinned: null }), ctx),
+    ).toEqual({ kind: 'adopt-server' });
   });
 
   it('field-merge makes a local edit of a row deleted on the server a manual conflict', () => {

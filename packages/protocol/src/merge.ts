@@ -7,7 +7,7 @@
  * @module
  */
 import type { PrimaryKey } from './wire.js';
-import type { BuiltinConflictPolicy, Row, Table } from './schema.js';
+import type { BuiltinConflictPolicy, Column, Row, Table } from './schema.js';
 
 /**
  * What a resolver decides for one conflicting row.
@@ -58,8 +58,14 @@ export interface FieldMerge {
   readonly localOnly: readonly string[];
   /** Client columns changed only on the server (taken from the server row). */
   readonly serverOnly: readonly string[];
-  /** Client columns changed on both sides to different values, decided by the column's rule. */
+  /** Client columns changed on both sides to different values. */
   readonly both: readonly string[];
+  /**
+   * The columns of `both` whose rule is `manual`: left undecided (the row holds the server's
+   * value there). A merge with any is no settlement: {@link fieldMerge} makes it a manual
+   * conflict.
+   */
+  readonly manual: readonly string[];
 }
 
 /**
@@ -70,10 +76,11 @@ export interface FieldMerge {
  * 1. local equals server: that value;
  * 2. only the server changed it (local equals base): the server's value;
  * 3. only the client changed it (server equals base): the local value;
- * 4. both changed it to different values: the column's `merge` rule (`server` by default).
+ * 4. both changed it to different values: the column's `merge` rule (`server` by default;
+ *    `manual` leaves it undecided, listed in `manual`, with the server's value in the row).
  *
  * A `null` base means there is no common ancestor: every differing column counts as changed on
- * both sides.
+ * both sides (see {@link changedSinceBase}).
  *
  * @example
  * mergeFields(todos, { title: 'milk', done: true }, { title: 'milk', done: false },
@@ -84,28 +91,47 @@ export function mergeFields(table: Table, local: Row, base: Row | null, server: 
   const localOnly: string[] = [];
   const serverOnly: string[] = [];
   const both: string[] = [];
+  const manual: string[] = [];
   for (const column of table.columns) {
     const name = column.name;
     const s = valueOf(server, name);
-    if (column.isPrimaryKey || column.isOwner || column.serverDerived !== undefined) {
+    if (!isMergedColumn(column)) {
       row[name] = s;
       continue;
     }
     const l = valueOf(local, name);
     if (valuesEqual(l, s)) {
       row[name] = s;
-    } else if (base !== null && valuesEqual(l, valueOf(base, name))) {
+    } else if (!changedSinceBase(local, server, base, name)) {
       row[name] = s;
       serverOnly.push(name);
-    } else if (base !== null && valuesEqual(s, valueOf(base, name))) {
+    } else if (!changedSinceBase(server, local, base, name)) {
       row[name] = l;
       localOnly.push(name);
     } else {
       row[name] = column.merge === 'client' ? l : s;
       both.push(name);
+      if (column.merge === 'manual') manual.push(name);
     }
   }
-  return { row, localOnly, serverOnly, both };
+  return { row, localOnly, serverOnly, both, manual };
+}
+
+/**
+ * Whether one side of a conflict changed `column` since the base: its value differs from the
+ * base's, or, without a base (no common ancestor), from the other side's. The one definition of
+ * "changed" for the merge and for {@link lostValuesOf}.
+ */
+export function changedSinceBase(side: Row, other: Row, base: Row | null, column: string): boolean {
+  return !valuesEqual(valueOf(side, column), valueOf(base ?? other, column));
+}
+
+/**
+ * Whether a merge decides the column: every column a client writes except the primary key and
+ * the owner column (those and server-derived columns always come from the server).
+ */
+export function isMergedColumn(column: Column): boolean {
+  return !column.isPrimaryKey && !column.isOwner && column.serverDerived === undefined;
 }
 
 /** `server-wins`: the server's row stands, whatever happened locally. */
@@ -120,7 +146,8 @@ export const clientWins: ConflictResolver = (local) => ({ kind: 'rebase', row: l
 /**
  * `field-merge` (the default policy):
  * - both rows alive: {@link mergeFields}; when the merge equals the server's row the server's
- *   row is adopted, else the merged row is pushed;
+ *   row is adopted, else the merged row is pushed; a column changed on both sides whose rule is
+ *   `manual` makes the row a manual conflict instead;
  * - deleted locally, changed on the server: the delete is pushed again (a delete wins over an
  *   edit);
  * - changed locally, deleted on the server: a manual conflict (never a silent resurrection or
@@ -137,6 +164,12 @@ export const fieldMerge: ConflictResolver = (local, base, server, context) => {
     };
   }
   const merge = mergeFields(context.table, local, base, server);
+  if (merge.manual.length > 0) {
+    return {
+      kind: 'manual',
+      reason: `changed on both sides, and the merge rule of ${merge.manual.join(', ')} is manual`,
+    };
+  }
   if (merge.localOnly.length === 0 && clientColumnsEqual(context.table, merge.row, server)) {
     return { kind: 'adopt-server' };
   }

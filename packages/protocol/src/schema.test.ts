@@ -86,6 +86,45 @@ describe('defineSchema', () => {
     expect(changed.fingerprint).not.toBe(todo.fingerprint);
   });
 
+  it('gives every column the merge rule of its table unless it declares its own', () => {
+    const schema = defineSchema({
+      tables: {
+        notes: {
+          owner: 'o',
+          merge: 'manual',
+          columns: {
+            id: { type: 'uuid' },
+            o: { type: 'text' },
+            title: { type: 'text' },
+            color: { type: 'text', merge: 'server' },
+          },
+        },
+      },
+    });
+    const notes = schema.requireTable('notes');
+    expect(notes.columns.map((c) => [c.name, c.merge])).toEqual([
+      ['id', 'manual'],
+      ['o', 'manual'],
+      ['title', 'manual'],
+      ['color', 'server'],
+    ]);
+    expect(todo.requireTable('todos').column('title')?.merge).toBe('server');
+    // A rule is part of the declaration: it changes the fingerprint like any other setting.
+    const manualTitle = defineSchema({
+      tables: {
+        ...todo.declaration.tables,
+        todos: {
+          ...todo.declaration.tables.todos,
+          columns: {
+            ...todo.declaration.tables.todos.columns,
+            title: { type: 'text', notNull: true, maxLength: 500, merge: 'manual' },
+          },
+        },
+      },
+    });
+    expect(manualTitle.fingerprint).not.toBe(todo.fingerprint);
+  });
+
   it('types rows from the declaration', () => {
     expectTypeOf<RowOf<typeof todo, 'todos'>['done']>().toEqualTypeOf<boolean>();
     expectTypeOf<RowOf<typeof todo, 'todos'>['updated_at']>().toEqualTypeOf<string | null>();
@@ -221,6 +260,35 @@ describe('defineSchema', () => {
         },
       },
       'table name "ferry_rows" must be a lower-case SQL identifier not starting with ferry_, sqlite_ or pg_',
+    ],
+    [
+      'an unknown merge rule of a column',
+      {
+        tables: {
+          a: {
+            owner: 'o',
+            columns: {
+              id: { type: 'uuid' },
+              o: { type: 'text' },
+              n: { type: 'text', merge: 'newest' as 'server' },
+            },
+          },
+        },
+      },
+      'a.n: merge must be "server", "client" or "manual"',
+    ],
+    [
+      'an unknown merge rule of a table',
+      {
+        tables: {
+          a: {
+            owner: 'o',
+            merge: 'both' as 'server',
+            columns: { id: { type: 'uuid' }, o: { type: 'text' } },
+          },
+        },
+      },
+      'a: merge must be "server", "client" or "manual"',
     ],
   ] as [string, SchemaDeclaration, string][])('rejects %s', (_name, declaration, problem) => {
     expect(problemsOf(declaration)).toContain(problem);

@@ -43,8 +43,16 @@ export type ConflictPolicyName = BuiltinConflictPolicy | (string & {});
 /** The policy a table gets when its declaration names none. */
 export const DEFAULT_CONFLICT_POLICY: BuiltinConflictPolicy = 'field-merge';
 
-/** Which side wins a field that both sides changed, in a `field-merge`. */
-export type FieldMergeWinner = 'server' | 'client';
+/**
+ * What a `field-merge` does with a column that both sides changed to different values:
+ * `server` (the default) keeps the server's value, `client` the local one, and `manual` settles
+ * nothing: the row becomes a manual conflict for the app, so no edit is replaced by a rule.
+ */
+export const FIELD_MERGE_RULES = ['server', 'client', 'manual'] as const;
+/** One of {@link FIELD_MERGE_RULES}. */
+export type FieldMergeRule = (typeof FIELD_MERGE_RULES)[number];
+/** @deprecated The former name of {@link FieldMergeRule}. */
+export type FieldMergeWinner = FieldMergeRule;
 
 /** A reference from a column to another table's primary key. */
 export interface ReferenceDeclaration {
@@ -67,8 +75,11 @@ export interface ColumnDeclaration {
   readonly references?: ReferenceDeclaration;
   /** Written by the server only; clients never send it. */
   readonly serverDerived?: ServerDerivedKind;
-  /** In a field-merge, who wins when both sides changed this column (default `server`). */
-  readonly merge?: FieldMergeWinner;
+  /**
+   * In a field-merge, what happens when both sides changed this column (default: the table's
+   * `merge`, else `server`): see {@link FieldMergeRule}.
+   */
+  readonly merge?: FieldMergeRule;
 }
 
 /** One table of a schema declaration. */
@@ -80,6 +91,12 @@ export interface TableDeclaration {
   readonly columns: Readonly<Record<string, ColumnDeclaration>>;
   /** How the client resolves a push conflict on this table (default `field-merge`). */
   readonly conflictPolicy?: ConflictPolicyName;
+  /**
+   * The `merge` rule of every column that declares none (default `server`). `manual`: an edit
+   * of a column that the server also changed never loses to a rule; the row becomes a manual
+   * conflict instead.
+   */
+  readonly merge?: FieldMergeRule;
 }
 
 /** The argument of {@link defineSchema}. */
@@ -108,7 +125,8 @@ export interface Column {
   readonly maxLength: number | undefined;
   readonly default: JsonValue | undefined;
   readonly serverDerived: ServerDerivedKind | undefined;
-  readonly merge: FieldMergeWinner;
+  /** The column's rule, or else its table's (see {@link FieldMergeRule}). */
+  readonly merge: FieldMergeRule;
   readonly isPrimaryKey: boolean;
   readonly isOwner: boolean;
   readonly reference: Reference | undefined;
@@ -325,7 +343,7 @@ interface ColumnDraft {
   maxLength: number | undefined;
   default: JsonValue | undefined;
   serverDerived: ServerDerivedKind | undefined;
-  merge: FieldMergeWinner;
+  merge: FieldMergeRule;
   referencesDecl: ReferenceDeclaration | undefined;
 }
 
@@ -347,6 +365,11 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
     );
   }
   const primaryKey = decl.primaryKey ?? 'id';
+  let tableMerge: FieldMergeRule = 'server';
+  if (decl.merge !== undefined) {
+    if (isFieldMergeRule(decl.merge)) tableMerge = decl.merge;
+    else problems.push(`${name}: merge must be "server", "client" or "manual"`);
+  }
   const columnNames = Object.keys(decl.columns ?? {});
   const columns: ColumnDraft[] = [];
   for (const columnName of columnNames) {
@@ -375,8 +398,8 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
         problems.push(`${where}: the primary key and owner column cannot be server-derived`);
       }
     }
-    if (c.merge !== undefined && c.merge !== 'server' && c.merge !== 'client') {
-      problems.push(`${where}: merge must be "server" or "client"`);
+    if (c.merge !== undefined && !isFieldMergeRule(c.merge)) {
+      problems.push(`${where}: merge must be "server", "client" or "manual"`);
     }
     const notNull = c.notNull === true || columnName === primaryKey || columnName === decl.owner;
     if (c.default !== undefined) {
@@ -390,7 +413,7 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
       maxLength: c.maxLength,
       default: c.default,
       serverDerived: c.serverDerived,
-      merge: c.merge ?? 'server',
+      merge: c.merge ?? tableMerge,
       referencesDecl: c.references,
     });
   }
@@ -420,6 +443,10 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
     conflictPolicy: decl.conflictPolicy ?? DEFAULT_CONFLICT_POLICY,
     columns,
   };
+}
+
+function isFieldMergeRule(value: unknown): value is FieldMergeRule {
+  return (FIELD_MERGE_RULES as readonly unknown[]).includes(value);
 }
 
 function isTextual(type: ColumnType): boolean {
