@@ -1,9 +1,19 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '@ferry/server';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli.js';
+import { DEV_SECRET_FILE, formatDevSecretFile } from './dev-secret.js';
 import { loadSchema, parseServeArgs, redactUrl, startServe } from './serve.js';
 
 function io() {
@@ -140,7 +150,7 @@ describe('ferry serve', () => {
     }
   });
 
-  it('uses FERRY_JWT_SECRET when set and prints no development secret', async () => {
+  it('uses FERRY_JWT_SECRET when set: no development secret, and a ready token for demo that the server accepts', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-serve-'));
     const out: string[] = [];
     const running = await startServe(
@@ -154,11 +164,124 @@ describe('ferry serve', () => {
     );
     try {
       expect(running.devSecret).toBeUndefined();
-      expect(out.join('\n')).not.toContain('DEVELOPMENT MODE');
-      expect((await fetch(`${running.url}/healthz`)).status).toBe(200);
+      const text = out.join('\n');
+      expect(text).not.toContain('DEVELOPMENT MODE');
+      expect(text).not.toContain('FERRY_JWT_SECRET=');
+      expect(existsSync(join(dir, DEV_SECRET_FILE))).toBe(false);
+      const token = /export TOKEN=(\S+)/.exec(text)?.[1];
+      expect(token).toBe(running.devToken);
+      expect(await pullStatus(running.url, token!)).toBe(200);
     } finally {
       await running.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('prints no token with --no-demo-token', async () => {
+    expect(parseServeArgs(['--no-demo-token'])).toMatchObject({
+      ok: true,
+      options: { demoToken: false },
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-serve-'));
+    const out: string[] = [];
+    const running = await startServe(
+      { ...SERVE_DEFAULTS, data: dir, demoToken: false },
+      { out: (l) => out.push(l), err: (l) => out.push(l), env: {} },
+      false,
+    );
+    try {
+      expect(running.devToken).toBeUndefined();
+      expect(out.join('\n')).not.toContain('export TOKEN=');
+      // Development mode still says where its secret is, and what it is.
+      expect(out.join('\n')).toContain(`export FERRY_JWT_SECRET=${running.devSecret}`);
+    } finally {
+      await running.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps the development secret in the data directory (mode 0600, marked development-only), so a token stays valid after a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-serve-'));
+    const data = join(dir, 'ferry-data');
+    const start = async () => {
+      const out: string[] = [];
+      const running = await startServe(
+        { ...SERVE_DEFAULTS, data },
+        { out: (l) => out.push(l), err: (l) => out.push(l), env: {} },
+        false,
+      );
+      return { running, text: out.join('\n') };
+    };
+    try {
+      const first = await start();
+      const token = /export TOKEN=(\S+)/.exec(first.text)![1]!;
+      expect(first.text).toContain('DEVELOPMENT MODE');
+      expect(first.text).toContain(`export FERRY_JWT_SECRET=${first.running.devSecret}`);
+      expect(await pullStatus(first.running.url, token)).toBe(200);
+      await first.running.stop();
+
+      const file = join(data, DEV_SECRET_FILE);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(readFileSync(file, 'utf8')).toMatch(/^# Ferry DEVELOPMENT-ONLY JWT secret/);
+      expect(first.text).toContain(file);
+
+      const second = await start();
+      try {
+        expect(second.running.devSecret).toBe(first.running.devSecret);
+        expect(second.text).not.toMatch(/warn|readable/i);
+        expect(await pullStatus(second.running.url, token)).toBe(200);
+      } finally {
+        await second.running.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start on a development secret file that holds no secret, and leaves the file as it is', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-serve-'));
+    try {
+      writeFileSync(join(dir, DEV_SECRET_FILE), 'short\n', { mode: 0o600 });
+      const t = io();
+      expect(await runCli(['serve', '--port', '0', '--data', dir], t.io)).toBe(1);
+      expect(t.err.join('\n')).toMatch(/dev-jwt-secret holds no secret .*delete it/);
+      expect(readFileSync(join(dir, DEV_SECRET_FILE), 'utf8')).toBe('short\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('warns when the development secret file is readable by other users', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-serve-'));
+    try {
+      writeFileSync(join(dir, DEV_SECRET_FILE), formatDevSecretFile('x'.repeat(43)));
+      chmodSync(join(dir, DEV_SECRET_FILE), 0o644);
+      const out: string[] = [];
+      const running = await startServe(
+        { ...SERVE_DEFAULTS, data: dir },
+        { out: (l) => out.push(l), err: (l) => out.push(`ERR ${l}`), env: {} },
+        false,
+      );
+      await running.stop();
+      expect(running.devSecret).toBe('x'.repeat(43));
+      expect(out.join('\n')).toMatch(/ERR .*readable by other users \(mode 644\): chmod 600/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+const SERVE_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 0,
+  postgres: undefined,
+  schema: undefined,
+} as const;
+
+async function pullStatus(url: string, token: string): Promise<number> {
+  const response = await fetch(`${url}/v1/pull?after=0`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  await response.body?.cancel();
+  return response.status;
+}

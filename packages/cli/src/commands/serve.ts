@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { todoSchema } from '@ferry/example-todo';
@@ -14,6 +13,7 @@ import {
   type ServerStore,
 } from '@ferry/server';
 import type { CliCommand, CliIo } from '../cli-command.js';
+import { loadOrCreateDevSecret } from './dev-secret.js';
 
 /** Options of `ferry serve`. */
 export interface ServeOptions {
@@ -29,6 +29,8 @@ export interface ServeOptions {
   readonly cors?: readonly string[] | '*' | undefined;
   /** Module whose default export is the schema; undefined for the example schema. */
   readonly schema: string | undefined;
+  /** False to print no token for the user "demo" (default true). */
+  readonly demoToken?: boolean;
 }
 
 const HELP = `Usage: ferry serve [options]
@@ -49,12 +51,16 @@ Options:
                     (comma-separated, e.g. https://app.example.com; * for any)
   --schema FILE     module (.ts or .js) whose default export is the schema
                     (default: the example todo schema)
+  --no-demo-token   print no ready token for the user "demo" (one is printed,
+                    valid 24 hours, whenever the server knows an HS256 secret)
   -h, --help        show this help
 
 Environment:
   FERRY_JWT_SECRET  HS256 secret that signs client tokens; without it (and without
-                    FERRY_JWKS_URL) the server runs in development mode with a
-                    generated secret and prints a ready token for the user "demo".
+                    FERRY_JWKS_URL) the server runs in development mode: it makes a
+                    secret once, keeps it in DIR/dev-jwt-secret (mode 0600, for
+                    development only) so that tokens stay valid across restarts,
+                    and prints it with a ready token for the user "demo".
   FERRY_JWKS_URL    verify RS256/ES256 tokens of an identity provider against its
                     published key set instead (e.g. https://…/.well-known/jwks.json)
   FERRY_JWT_ISSUER  with FERRY_JWKS_URL: the required "iss" claim
@@ -78,6 +84,7 @@ export function parseServeArgs(
         'pg-schema': { type: 'string' },
         cors: { type: 'string' },
         schema: { type: 'string' },
+        'no-demo-token': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -100,6 +107,7 @@ export function parseServeArgs(
       ...(values['pg-schema'] !== undefined ? { pgSchema: values['pg-schema'] } : {}),
       ...(values.cors !== undefined ? { cors: parseOrigins(values.cors) } : {}),
       schema: values.schema,
+      ...(values['no-demo-token'] ? { demoToken: false } : {}),
     },
   };
 }
@@ -146,9 +154,9 @@ export async function loadSchema(file: string | undefined): Promise<Schema> {
 export interface RunningServe {
   readonly server: FerryServer;
   readonly url: string;
-  /** The generated secret in development mode, else undefined. */
+  /** The development secret (kept in the data directory) in development mode, else undefined. */
   readonly devSecret: string | undefined;
-  /** The printed token for "demo" in development mode, else undefined. */
+  /** The printed token for the user "demo", or undefined when none was printed. */
   readonly devToken: string | undefined;
   stop(): Promise<void>;
 }
@@ -160,12 +168,22 @@ export async function startServe(
   logger?: FerryLogger | false,
 ): Promise<RunningServe> {
   const schema = await loadSchema(options.schema);
+  // Set but empty is a mistake the server refuses, not a reason for development mode.
   const configured = io.env.FERRY_JWT_SECRET;
   const jwksUrl = io.env.FERRY_JWKS_URL;
-  const devSecret = configured || jwksUrl ? undefined : randomBytes(32).toString('base64url');
+  let devSecret: string | undefined;
+  let devSecretPath: string | undefined;
+  if (configured === undefined && !jwksUrl) {
+    const found = loadOrCreateDevSecret(resolve(options.data));
+    if (!found.ok) throw new FerryError('invalid_argument', found.message);
+    if (found.warning) io.err(`ferry serve: ${found.warning}`);
+    devSecret = found.secret;
+    const fromHere = relative(process.cwd(), found.path);
+    devSecretPath = fromHere.startsWith('..') || isAbsolute(fromHere) ? found.path : fromHere;
+  }
   const secret = configured ?? devSecret;
   const auth: AuthOptions =
-    jwksUrl && !configured
+    jwksUrl && configured === undefined
       ? {
           jwks: {
             url: jwksUrl,
@@ -203,28 +221,16 @@ export async function startServe(
   io.out(`Ferry sync server (protocol 1) listening on ${url}`);
   io.out(`  store:  ${storeLine}`);
   io.out(
-    `  auth:   ${'jwks' in auth ? `tokens of the identity provider at ${auth.jwks.url}` : 'HS256 tokens signed with FERRY_JWT_SECRET'}`,
+    `  auth:   ${'jwks' in auth ? `tokens of the identity provider at ${auth.jwks.url}` : `HS256 tokens signed with ${devSecret === undefined ? 'FERRY_JWT_SECRET' : 'the development secret'}`}`,
   );
   io.out(
     `  schema: ${options.schema ?? 'the example todo schema'} (${schema.tables.map((t) => t.name).join(', ')})`,
   );
   let devToken: string | undefined;
-  if (devSecret) {
-    devToken = await signToken({
-      secret: devSecret,
-      userId: 'demo',
-      expiresInSeconds: 24 * 60 * 60,
-    });
-    io.out('');
-    io.out('DEVELOPMENT MODE: FERRY_JWT_SECRET is not set, so this run made up a secret.');
-    io.out('Tokens signed with it stop working when the server restarts. Set FERRY_JWT_SECRET in');
-    io.out('production. The secret and a token for the user "demo" (valid 24 hours):');
-    io.out('');
-    io.out(`  export FERRY_JWT_SECRET=${devSecret}`);
-    io.out(`  export TOKEN=${devToken}`);
-    io.out('');
-    io.out(`Try: curl -H "Authorization: Bearer $TOKEN" "${url}/v1/pull?after=0"`);
+  if (secret !== undefined && options.demoToken !== false) {
+    devToken = await signToken({ secret, userId: 'demo', expiresInSeconds: 24 * 60 * 60 });
   }
+  for (const line of tokenLines({ url, devSecret, devSecretPath, devToken })) io.out(line);
   io.out('');
   return {
     server,
@@ -270,6 +276,47 @@ export const serveCommand: CliCommand = {
     return 0;
   },
 };
+
+/**
+ * What `ferry serve` prints about tokens: in development mode, where the secret is kept, the
+ * secret and the token; with a configured secret, the token alone. Pure.
+ */
+export function tokenLines(shown: {
+  readonly url: string;
+  readonly devSecret: string | undefined;
+  readonly devSecretPath: string | undefined;
+  readonly devToken: string | undefined;
+}): string[] {
+  const { url, devSecret, devSecretPath, devToken } = shown;
+  const lines: string[] = [];
+  if (devSecret !== undefined) {
+    lines.push(
+      '',
+      'DEVELOPMENT MODE: FERRY_JWT_SECRET is not set, so tokens are signed with a development-only',
+      `secret kept in ${devSecretPath ?? 'the data directory'}`,
+      '(made on the first start and reused, so tokens stay valid across restarts). Set',
+      'FERRY_JWT_SECRET (or FERRY_JWKS_URL) in production.',
+    );
+  }
+  if (devToken === undefined) {
+    if (devSecret !== undefined) lines.push('', `  export FERRY_JWT_SECRET=${devSecret}`);
+    return lines;
+  }
+  lines.push(
+    '',
+    devSecret !== undefined
+      ? 'The secret, and a token for the user "demo" (valid 24 hours):'
+      : 'A token for the user "demo", signed with FERRY_JWT_SECRET (valid 24 hours):',
+    '',
+  );
+  if (devSecret !== undefined) lines.push(`  export FERRY_JWT_SECRET=${devSecret}`);
+  lines.push(
+    `  export TOKEN=${devToken}`,
+    '',
+    `Try: curl -H "Authorization: Bearer $TOKEN" "${url}/v1/pull?after=0"`,
+  );
+  return lines;
+}
 
 /** A connection URL fit to print: the password replaced by `***`. */
 export function redactUrl(url: string): string {
