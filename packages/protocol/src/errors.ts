@@ -7,8 +7,10 @@
 
 /**
  * Every error code that can appear in an HTTP error body (`{"error": {"code", …}}`), with its
- * status. The first twelve rows are the protocol's table; `not_found`, `method_not_allowed`
- * and `internal` complete it for requests outside the contract.
+ * status. `not_found`, `method_not_allowed` and `internal` complete the protocol's table for
+ * requests outside the contract; `request_timeout` (a request that missed the server's header,
+ * body or idle deadline) and `headers_too_large` (a request head over the server's limit) are
+ * answered by the HTTP listener before any route sees the request.
  */
 export const PROTOCOL_ERRORS = {
   bad_request: 400,
@@ -16,6 +18,7 @@ export const PROTOCOL_ERRORS = {
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   conflict: 409,
   bundle_gap: 409,
   stale_bundle: 409,
@@ -24,6 +27,7 @@ export const PROTOCOL_ERRORS = {
   payload_too_large: 413,
   validation_failed: 422,
   rate_limited: 429,
+  headers_too_large: 431,
   internal: 500,
   unavailable: 503,
 } as const;
