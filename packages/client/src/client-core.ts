@@ -1,7 +1,8 @@
-import { DEFAULT_LIMITS } from '@ferry/protocol';
+import { DEFAULT_LIMITS, FerryError } from '@ferry/protocol';
 import { countingFetch } from './counting-fetch.js';
 import type { SerialDatabase } from './driver/serial-database.js';
 import type { EngineContext } from './engine-context.js';
+import { DEFAULT_MAX_SETTLED_CONFLICTS } from './local/settled-journal.js';
 import { createTableCodecs } from './local/table-codec.js';
 import type { Clock } from './scheduler/clock.js';
 import { emptySyncMetrics, type SyncMetrics } from './scheduler/sync-status.js';
@@ -26,6 +27,8 @@ export interface EngineSettings {
   readonly pullLimit: number;
   /** Rebase-and-retry rounds per row before a conflict becomes manual. */
   readonly maxConflictRetries: number;
+  /** Entries the journal of settled conflicts keeps. */
+  readonly maxSettledConflicts: number;
   /** How a client that never synced starts. */
   readonly initialSync: 'hydrate' | 'pull';
   /** Whether the app set `hooks.at` (writes then leave the one-call fast path). */
@@ -119,6 +122,7 @@ export function createClientCore(
       requestTimeoutMs,
       pullLimit: options.pullLimit ?? DEFAULT_LIMITS.pullLimit,
       maxConflictRetries: options.maxConflictRetries ?? 3,
+      maxSettledConflicts: journalLimitOf(options.maxSettledConflicts),
       initialSync: options.initialSync === 'pull' ? 'pull' : 'hydrate',
       hooked: hooks?.at !== undefined,
     },
@@ -134,4 +138,12 @@ export function createClientCore(
     },
     userId: setup.userId,
   };
+}
+
+function journalLimitOf(value: number | undefined): number {
+  if (value === undefined) return DEFAULT_MAX_SETTLED_CONFLICTS;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new FerryError('invalid_argument', 'maxSettledConflicts must be an integer ≥ 1');
+  }
+  return value;
 }

@@ -2,8 +2,9 @@
  * The client facade: `createClient` and the {@link FerryClient} it returns. It validates the
  * options, sets up the file, builds the shared core and wires the parts together: local writes
  * (`local/run-write`), the cycle runner (`sync/cycle-runner`), the scheduler and events stream
- * (`sync-runtime`), the status and events (`status/`), manual conflicts (`conflicts/`) and dead
- * letters (`dead-letters/`). It holds no logic of its own beyond the lifetime.
+ * (`sync-runtime`), the status and events (`status/`), manual and settled conflicts
+ * (`conflicts/`) and dead letters (`dead-letters/`). It holds no logic of its own beyond the
+ * lifetime.
  *
  * @module
  */
@@ -17,6 +18,7 @@ import {
 import { createClientCore, type ClientCore } from './client-core.js';
 import { setUpDatabase } from './client-setup.js';
 import { listConflicts, resolveConflict } from './conflicts/manual-conflicts.js';
+import { clearSettledConflicts, listSettledConflicts } from './conflicts/settled-conflicts.js';
 import {
   discardDeadLetter,
   listDeadLetters,
@@ -40,6 +42,8 @@ import type {
   ConflictChoice,
   DeadLetter,
   ManualConflict,
+  SettledConflict,
+  SettledConflictsQuery,
   SyncNowResult,
   SyncOptions,
   SyncReport,
@@ -108,13 +112,30 @@ export interface FerryClient<S extends Schema = Schema> extends AsyncDisposable 
   /**
    * The counters, as a plain object for OpenTelemetry or Prometheus exporters: cycles
    * (succeeded, failed, aborted), pushes, pulls, hydrations, retries, pokes, auth refreshes,
-   * circuit openings, rows pushed and pulled, conflicts, dead letters, bytes sent and received.
+   * circuit openings, rows pushed and pulled, conflicts, values replaced by conflict policies
+   * (`settledConflicts`: journal entries written), dead letters, bytes sent and received.
    */
   metrics(): SyncMetrics;
   /** Refreshes the counts of the status from the database. */
   readStatus(): Promise<ClientStatus>;
   conflicts(): Promise<ManualConflict[]>;
   resolveConflict(id: number, choice: ConflictChoice): Promise<void>;
+  /**
+   * The journal of settled conflicts, newest first: every value a conflict policy replaced
+   * (this device's change that lost, or the server's row that lost), with the rule, the values
+   * that lost and won, and when. Keeps the newest `maxSettledConflicts` (1,000) entries.
+   *
+   * @example
+   * for (const entry of await client.settledConflicts({ limit: 20 })) {
+   *   if (entry.loser === 'local') notify(`your ${entry.columns.join(', ')} was replaced`);
+   * }
+   */
+  settledConflicts(query?: SettledConflictsQuery): Promise<SettledConflict[]>;
+  /**
+   * Removes journal entries the app has dealt with: those up to id `throughId` (the newest one
+   * it showed; entries journaled since stay), or all. Resolves with how many were removed.
+   */
+  clearSettledConflicts(options?: { readonly throughId?: number }): Promise<number>;
   deadLetters(): Promise<DeadLetter[]>;
   /** Puts a dead-lettered change back in the outbox (edit the row first if it was invalid). */
   retryDeadLetter(id: number): Promise<void>;
@@ -398,6 +419,18 @@ class Client<S extends Schema> implements FerryClient<S> {
     await resolveConflict(this.#core, id, choice);
     await this.readStatus();
     this.#runtime?.notifyWrite();
+  }
+
+  async settledConflicts(query?: SettledConflictsQuery): Promise<SettledConflict[]> {
+    this.#assertOpen();
+    return listSettledConflicts(this.#core, query);
+  }
+
+  async clearSettledConflicts(options?: { readonly throughId?: number }): Promise<number> {
+    this.#assertOpen();
+    const removed = await clearSettledConflicts(this.#core, options);
+    await this.readStatus();
+    return removed;
   }
 
   async deadLetters(): Promise<DeadLetter[]> {

@@ -48,6 +48,8 @@ export type {
   ManualConflict,
   RealtimeOptions,
   ResolverSetting,
+  SettledConflict,
+  SettledConflictsQuery,
   SyncKind,
   SyncNowResult,
   SyncOptions,

@@ -1,6 +1,7 @@
 import type {
   BuiltinConflictPolicy,
   ConflictResolver,
+  ConflictSide,
   FerryError,
   PrimaryKey,
   Row,
@@ -142,6 +143,12 @@ export interface ClientOptions<S extends Schema = Schema> {
   /** Automatic rebase-and-retry rounds per row before a conflict becomes manual (default 3). */
   readonly maxConflictRetries?: number;
   /**
+   * Entries the journal of settled conflicts keeps (default 1,000): every value a conflict
+   * policy replaced is journaled (`settledConflicts()`), and older entries beyond this many are
+   * pruned as new ones come in. At least 1.
+   */
+  readonly maxSettledConflicts?: number;
+  /**
    * How a client that never synced starts: `hydrate` from `GET /v1/snapshot` (default), or `pull`
    * every bundle from 0.
    */
@@ -224,6 +231,8 @@ export interface SyncReport {
   /** Bundles applied from pulls, this client's own included. */
   readonly bundlesPulled: number;
   readonly conflicts: readonly ConflictReport[];
+  /** The values conflict policies replaced in this cycle, as journaled (oldest first). */
+  readonly settledConflicts: readonly SettledConflict[];
   readonly deadLettered: readonly DeadLetterReport[];
   /** A snapshot replaced the server state during the cycle. */
   readonly hydrated: boolean;
@@ -278,7 +287,10 @@ export interface ClientStatus {
   readonly lastSyncAt: number | null;
   /** The pull checkpoint (`after`), or null before the first sync. */
   readonly checkpoint: number | null;
+  /** Manual conflicts waiting for the app. */
   readonly conflicts: number;
+  /** Entries in the journal of settled conflicts: values conflict policies replaced. */
+  readonly settledConflicts: number;
   readonly deadLetters: number;
   /** The error of the last failed cycle, cleared by the next successful one. */
   readonly lastError: FerryError | null;
@@ -353,6 +365,51 @@ export interface ManualConflict {
   readonly serverDeleted: boolean;
   readonly reason: string;
   readonly at: number;
+}
+
+/**
+ * A value a conflict policy replaced: one entry of the journal of settled conflicts
+ * (`client.settledConflicts()`). Every automatic settlement that drops a value journals it, of
+ * either side: this device's change that lost (to `server-wins`, or to the server's value of a
+ * field both sides changed in a `field-merge`), or the server's row that lost (to
+ * `client-wins`, a `client` merge rule, or a local delete). A custom resolver's outcome is
+ * journaled the same way.
+ */
+export interface SettledConflict {
+  /** Rises with every entry, also across a clear: a cursor for `clearSettledConflicts`. */
+  readonly id: number;
+  readonly table: string;
+  readonly pk: PrimaryKey;
+  /**
+   * The rule that settled it: the table's policy (`field-merge`, `server-wins`, `client-wins`),
+   * a custom policy's name, or `custom` for a function given in `resolvers` by table name.
+   */
+  readonly rule: string;
+  /** Whose values lost: this device's change (`local`) or the server's row (`server`). */
+  readonly loser: ConflictSide;
+  /**
+   * The columns whose losing value was dropped; every column a client writes (but the primary
+   * key and owner) when a whole row lost to a delete, or a delete lost to a row.
+   */
+  readonly columns: readonly string[];
+  /** The values that lost, by column; null when the losing side had deleted the row. */
+  readonly lost: Row | null;
+  /** The values that stand instead, by column; null when the row ends up deleted. */
+  readonly won: Row | null;
+  /** The server's version of the row the conflict was settled against. */
+  readonly serverVersion: number | null;
+  /** The bundle whose push conflicted (logs carry it as `correlationId` `sourceId:id`). */
+  readonly sourceBundleId: number;
+  /** When it was settled (the client's clock, ms). */
+  readonly at: number;
+}
+
+/** Options of `client.settledConflicts`. */
+export interface SettledConflictsQuery {
+  /** At most this many entries (default: every entry kept). */
+  readonly limit?: number;
+  /** Only entries settled at or after this time (the client's clock, ms). */
+  readonly since?: number;
 }
 
 /**

@@ -28,6 +28,12 @@ export const METADATA_FORMAT = 1;
  *   made on them meanwhile.
  * - `ferry_dead_letters`: changes the server rejected for good, with its error.
  * - `ferry_conflicts`: manual conflicts with the local, base and server rows.
+ * - `ferry_settled_conflicts`: the journal of values conflict policies replaced (one entry per
+ *   row and losing side: the columns, the values that lost and won, the rule, when), written in
+ *   the transaction that settles the conflict and pruned there to the newest
+ *   `maxSettledConflicts`. AUTOINCREMENT keeps ids rising after a clear, so an id is a cursor.
+ *   Created like every table here, `IF NOT EXISTS` at every open: a file of an older client
+ *   gets it on its next open without a format change (older clients ignore it).
  * - `ferry_intent`: a view of every row that has local intent (pending, in flight, dead-lettered
  *   or in a manual conflict): rows server data must not overwrite.
  */
@@ -128,6 +134,19 @@ CREATE TABLE IF NOT EXISTS ferry_conflicts (
   first_at INTEGER NOT NULL,
   at INTEGER NOT NULL,
   UNIQUE (tbl, pk)
+);
+CREATE TABLE IF NOT EXISTS ferry_settled_conflicts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  tbl TEXT NOT NULL,
+  pk NOT NULL,
+  rule TEXT NOT NULL,
+  loser TEXT NOT NULL,
+  columns TEXT NOT NULL,
+  lost TEXT,
+  won TEXT,
+  server_version INTEGER,
+  source_bundle_id INTEGER NOT NULL,
+  at INTEGER NOT NULL
 );
 CREATE VIEW IF NOT EXISTS ferry_intent (tbl, pk, kind) AS
   SELECT tbl, pk, 'pending' FROM ferry_outbox

@@ -82,6 +82,7 @@ export const SYNC_METRIC_NAMES = [
   'rowsPushed',
   'rowsPulled',
   'conflicts',
+  'settledConflicts',
   'deadLetters',
   'bytesSent',
   'bytesReceived',

@@ -8,7 +8,7 @@
 import { FerryError } from '@ferry/protocol';
 import type { LogEntry, LogLevel } from '../scheduler/log-entry.js';
 import type { SyncStatus } from '../scheduler/sync-status.js';
-import type { ClientStatus } from '../types.js';
+import type { ClientStatus, SettledConflict } from '../types.js';
 import { mergeClientStatus, type EngineStatus } from './client-status.js';
 
 /**
@@ -17,11 +17,14 @@ import { mergeClientStatus, type EngineStatus } from './client-status.js';
  * - `write`: a local write committed through this client (`write`, `execute`); writes made by
  *   other connections to the file are not seen (the next cycle still pushes them);
  * - `remote-change`: server data was written to the local tables (pulled bundles, a snapshot,
- *   our own bundle's authoritative rows): re-run the queries that show them.
+ *   our own bundle's authoritative rows): re-run the queries that show them;
+ * - `settled-conflicts`: conflict policies replaced values (this device's or the server's);
+ *   the entries just journaled (see `client.settledConflicts()`).
  */
 export type ClientEvent =
   | { readonly type: 'status'; readonly status: ClientStatus }
   | { readonly type: 'write' }
+  | { readonly type: 'settled-conflicts'; readonly entries: readonly SettledConflict[] }
   | {
       readonly type: 'remote-change';
       /** The tables that changed. */

@@ -14,6 +14,7 @@ const ENGINE: EngineStatus = {
   lastSyncAt: null,
   checkpoint: 3,
   conflicts: 0,
+  settledConflicts: 0,
   deadLetters: 0,
   lastError: null,
   integrity: null,

@@ -47,6 +47,7 @@ export function initialEngineStatus(start: {
     lastSyncAt: null,
     checkpoint: null,
     conflicts: 0,
+    settledConflicts: 0,
     deadLetters: 0,
     lastError: null,
     integrity: null,

@@ -7,7 +7,8 @@ import { inFlightStatusOf } from './client-status.js';
 /**
  * Refreshes the counts of the status from the file in one transaction (folding the capture log
  * first, so writes of other connections count too): pending rows, the oldest pending or
- * in-flight change, the bundle in flight, the checkpoint, manual conflicts and dead letters.
+ * in-flight change, the bundle in flight, the checkpoint, manual conflicts, the journal of
+ * settled conflicts and dead letters.
  */
 export async function refreshStatus(core: ClientCore): Promise<ClientStatus> {
   const counts = await core.db.transaction(async (tx) => {
@@ -16,11 +17,13 @@ export async function refreshStatus(core: ClientCore): Promise<ClientStatus> {
       pending: number;
       oldest: number | null;
       conflicts: number;
+      settled: number;
       dead: number;
     }>(
       'SELECT (SELECT count(*) FROM ferry_outbox) AS pending, ' +
         '(SELECT min(m) FROM (SELECT min(first_at) AS m FROM ferry_outbox UNION ALL SELECT min(first_at) FROM ferry_inflight)) AS oldest, ' +
-        '(SELECT count(*) FROM ferry_conflicts) AS conflicts, (SELECT count(*) FROM ferry_dead_letters) AS dead',
+        '(SELECT count(*) FROM ferry_conflicts) AS conflicts, (SELECT count(*) FROM ferry_settled_conflicts) AS settled, ' +
+        '(SELECT count(*) FROM ferry_dead_letters) AS dead',
     );
     const frozen = await readFrozenBundleHead(tx);
     const checkpoint = (await readState(tx, 'checkpoint')) as number | null;
@@ -34,6 +37,7 @@ export async function refreshStatus(core: ClientCore): Promise<ClientStatus> {
     inFlight: counts.frozen ? inFlightStatusOf(counts.frozen) : null,
     checkpoint: counts.checkpoint,
     conflicts: counts.conflicts,
+    settledConflicts: counts.settled,
     deadLetters: counts.dead,
   });
   return core.observer.status;

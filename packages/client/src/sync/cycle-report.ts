@@ -1,5 +1,5 @@
 import type { IntegrityViolation } from '../apply/integrity-gate.js';
-import type { ConflictReport, DeadLetterReport } from '../types.js';
+import type { ConflictReport, DeadLetterReport, SettledConflict } from '../types.js';
 
 /** What a cycle did so far; its steps add to it, and it becomes the `SyncReport`. */
 export interface CycleReport {
@@ -8,6 +8,7 @@ export interface CycleReport {
   pulled: number;
   bundlesPulled: number;
   conflicts: ConflictReport[];
+  settledConflicts: SettledConflict[];
   deadLettered: DeadLetterReport[];
   hydrated: boolean;
   warnings: IntegrityViolation[];
@@ -23,6 +24,7 @@ export function emptyCycleReport(): CycleReport {
     pulled: 0,
     bundlesPulled: 0,
     conflicts: [],
+    settledConflicts: [],
     deadLettered: [],
     hydrated: false,
     warnings: [],

@@ -2,6 +2,8 @@ import {
   BUILTIN_RESOLVERS,
   FerryError,
   decideConflictOutcome,
+  lostValuesOf,
+  settledRowOf,
   type Conflict,
   type ConflictResolver,
   type Row,
@@ -20,24 +22,43 @@ import {
   type FrozenChange,
 } from '../local/metadata.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
-import type { ConflictReport } from '../types.js';
+import { journalSettledConflicts, type SettledConflictDraft } from '../local/settled-journal.js';
+import type { ConflictReport, SettledConflict } from '../types.js';
+
+/** A table's resolver, with the name of its rule for the journal of settled conflicts. */
+export interface TableResolver {
+  readonly resolver: ConflictResolver;
+  /** The policy's name (built in or custom); `custom` for a function given by table name. */
+  readonly rule: string;
+}
 
 /** Resolvers by table name. */
-export type ResolverLookup = (table: string) => ConflictResolver;
+export type ResolverLookup = (table: string) => TableResolver;
+
+/** The rule name of a function given directly as `resolvers[table]`. */
+export const CUSTOM_RULE = 'custom';
+
+const DEFAULT_RESOLVER: TableResolver = {
+  resolver: BUILTIN_RESOLVERS['field-merge'],
+  rule: 'field-merge',
+};
 
 /** Builds the resolver lookup from the schema's policies and the client's `resolvers` option. */
 export function createResolverLookup(
   ctx: Pick<EngineContext, 'schema'>,
   resolvers: Readonly<Record<string, string | ConflictResolver>> = {},
 ): ResolverLookup {
-  const byTable = new Map<string, ConflictResolver>();
-  const resolve = (setting: string | ConflictResolver, what: string): ConflictResolver => {
-    if (typeof setting === 'function') return setting;
+  const byTable = new Map<string, TableResolver>();
+  const resolve = (setting: string | ConflictResolver, what: string): TableResolver => {
+    if (typeof setting === 'function') return { resolver: setting, rule: CUSTOM_RULE };
     if (Object.hasOwn(BUILTIN_RESOLVERS, setting)) {
-      return BUILTIN_RESOLVERS[setting as keyof typeof BUILTIN_RESOLVERS];
+      return {
+        resolver: BUILTIN_RESOLVERS[setting as keyof typeof BUILTIN_RESOLVERS],
+        rule: setting,
+      };
     }
     const custom = resolvers[setting];
-    if (typeof custom === 'function') return custom;
+    if (typeof custom === 'function') return { resolver: custom, rule: setting };
     throw new FerryError(
       'invalid_argument',
       `${what} uses conflict policy "${setting}", which is neither built in nor a function in options.resolvers`,
@@ -47,7 +68,24 @@ export function createResolverLookup(
     const setting = resolvers[table.name] ?? table.conflictPolicy;
     byTable.set(table.name, resolve(setting, `table ${table.name}`));
   }
-  return (table) => byTable.get(table) ?? BUILTIN_RESOLVERS['field-merge'];
+  return (table) => byTable.get(table) ?? DEFAULT_RESOLVER;
+}
+
+/** How {@link settleConflicts} settles: the resolvers and the bounds. */
+export interface SettleSettings {
+  readonly resolverOf: ResolverLookup;
+  /** Rebases allowed per row before its conflict becomes manual. */
+  readonly maxAttempts: number;
+  /** Entries the journal of settled conflicts keeps. */
+  readonly journalLimit: number;
+}
+
+/** What {@link settleConflicts} did. */
+export interface SettledConflicts {
+  /** One per conflicting row. */
+  readonly reports: ConflictReport[];
+  /** The values the settlement dropped, as journaled (see `lostValuesOf`). */
+  readonly journaled: SettledConflict[];
 }
 
 /**
@@ -59,20 +97,25 @@ export function createResolverLookup(
  * - `manual`: the change leaves the bundle and is recorded in `ferry_conflicts`; the local row
  *   keeps its value and the row waits for `resolveConflict`.
  * Non-conflicting changes stay as they are; the bundle keeps its `sourceBundleId`.
+ *
+ * Every value an `adopt-server` or `rebase` drops, of either side (`lostValuesOf`), goes into
+ * the journal of settled conflicts in this same transaction, which also prunes it to
+ * `journalLimit` entries: a settlement and its journal entries commit together or not at all.
  */
 export async function settleConflicts(
   tx: Executor,
   ctx: EngineContext,
   bundle: FrozenBundle,
   conflicts: readonly Conflict[],
-  resolverOf: ResolverLookup,
-  maxAttempts: number,
-): Promise<ConflictReport[]> {
+  settings: SettleSettings,
+): Promise<SettledConflicts> {
   // Writes made while the bundle was in flight may still be in the capture log: fold them
   // first, or a settled row would overwrite them as if there were no pending edit.
   await foldCaptureLog(tx, ctx.now());
   await setApplying(tx, true);
   const reports: ConflictReport[] = [];
+  const lost: SettledConflictDraft[] = [];
+  const at = ctx.now();
   let remaining = bundle.changes.length;
   for (const conflict of conflicts) {
     const change = bundle.changes[conflict.index];
@@ -86,8 +129,9 @@ export async function settleConflicts(
     const table = codec.table;
     const local = change.op === 'delete' ? null : { ...(change.base ?? {}), ...change.row };
     const server = conflict.serverRow === null ? null : fullRow(table.columns, conflict.serverRow);
+    const { resolver, rule } = settings.resolverOf(change.tbl);
     const outcome = decideConflictOutcome({
-      resolver: resolverOf(change.tbl),
+      resolver,
       local,
       base: change.base,
       server,
@@ -98,8 +142,26 @@ export async function settleConflicts(
         serverDeleted: conflict.serverDeleted,
         attempts: change.conflicts,
       },
-      maxAttempts,
+      maxAttempts: settings.maxAttempts,
     });
+    for (const loss of lostValuesOf({
+      table,
+      local,
+      base: change.base,
+      server,
+      serverDeleted: conflict.serverDeleted,
+      outcome,
+    })) {
+      lost.push({
+        table: change.tbl,
+        pk: change.pk,
+        rule,
+        ...loss,
+        serverVersion: conflict.serverVersion,
+        sourceBundleId: bundle.sourceBundleId,
+        at,
+      });
+    }
     switch (outcome.kind) {
       case 'adopt-server':
         await deleteFrozenChange(tx, change.ord);
@@ -108,7 +170,7 @@ export async function settleConflicts(
         reports.push({ table: change.tbl, pk: change.pk, outcome: 'adopt-server' });
         break;
       case 'rebase': {
-        const merged = outcome.row === null ? null : { ...(server ?? {}), ...outcome.row };
+        const merged = settledRowOf(outcome, server) ?? null;
         const next: FrozenChange = {
           ...change,
           letter: merged === null ? 'D' : conflict.serverVersion === null ? 'I' : 'U',
@@ -158,7 +220,7 @@ export async function settleConflicts(
             conflict.serverDeleted ? 1 : 0,
             outcome.reason,
             change.firstAt,
-            ctx.now(),
+            at,
           ],
         );
         remaining--;
@@ -174,7 +236,8 @@ export async function settleConflicts(
   if (remaining === 0) await clearFrozenBundle(tx);
   else await tx.run('UPDATE ferry_bundle SET attempts = attempts + 1 WHERE id = 1');
   await setApplying(tx, false);
-  return reports;
+  const journaled = await journalSettledConflicts(tx, lost, settings.journalLimit);
+  return { reports, journaled };
 }
 
 function fullRow(columns: readonly { name: string }[], row: Row): Row {
