@@ -22,6 +22,7 @@ export const PROTOCOL_ERRORS = {
   conflict: 409,
   bundle_gap: 409,
   stale_bundle: 409,
+  bundle_mismatch: 409,
   history_pruned: 410,
   cursor_unknown: 410,
   payload_too_large: 413,

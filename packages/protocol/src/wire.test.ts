@@ -5,6 +5,8 @@ import {
   ErrorBodySchema,
   PushRequestSchema,
   SyncRequestSchema,
+  bundleDigest,
+  canonicalJson,
   parsePullQuery,
 } from './wire.js';
 
@@ -73,5 +75,50 @@ describe('parsePullQuery', () => {
     expect(parsePullQuery(new URLSearchParams('after=-1')).ok).toBe(false);
     expect(parsePullQuery(new URLSearchParams('after=1&limit=0')).ok).toBe(false);
     expect(parsePullQuery(new URLSearchParams('after=abc')).ok).toBe(false);
+  });
+});
+
+describe('bundle digests', () => {
+  const change = {
+    table: 'todos',
+    pk: 'x',
+    op: 'upsert',
+    baseVersion: 3,
+    row: { title: 'milk', done: false },
+  };
+
+  it('do not depend on the order of object keys', async () => {
+    const reordered = {
+      row: { done: false, title: 'milk' },
+      op: 'upsert',
+      baseVersion: 3,
+      pk: 'x',
+      table: 'todos',
+    };
+    expect(await bundleDigest([reordered])).toBe(await bundleDigest([change]));
+  });
+
+  it('differ when any value of any change differs', async () => {
+    const digest = await bundleDigest([change]);
+    expect(await bundleDigest([{ ...change, baseVersion: 4 }])).not.toBe(digest);
+    expect(await bundleDigest([{ ...change, row: { title: 'milk', done: true } }])).not.toBe(
+      digest,
+    );
+    expect(await bundleDigest([change, change])).not.toBe(digest);
+    expect(digest).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('are taken over canonical JSON: sorted keys, no whitespace, undefined members left out', () => {
+    expect(canonicalJson({ b: 1, a: [null, { d: undefined, c: 'x' }] })).toBe(
+      '{"a":[null,{"c":"x"}],"b":1}',
+    );
+  });
+});
+
+describe('pull queries with a history token', () => {
+  it('keep the token the client sent and refuse a malformed one', () => {
+    const parsed = parsePullQuery(new URLSearchParams('after=4&token=abc'));
+    expect(parsed).toEqual({ ok: true, query: { after: 4, limit: 5_000, token: 'abc' } });
+    expect(parsePullQuery(new URLSearchParams(`after=4&token=${'x'.repeat(129)}`)).ok).toBe(false);
   });
 });

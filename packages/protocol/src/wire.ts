@@ -32,6 +32,17 @@ const nonNegativeInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** A source id: a UUID chosen once per install. */
 export const SourceIdSchema = z.string().regex(UUID_ANY_CASE, 'sourceId must be a UUID');
 
+/**
+ * A history token: opaque to clients. The server gives one to every committed bundle; it names
+ * the user's history up to and including that bundle on that server (the bundle's content and
+ * every bundle before it, starting from the server's identity), so two histories that differ
+ * anywhere up to a bundle give it different tokens.
+ */
+export const HistoryTokenSchema = z.string().min(1).max(128);
+
+/** The identity of a server's database: a UUID created once with the data and kept with it. */
+export const ServerIdSchema = z.string().min(1).max(64);
+
 /** A primary key value: a string or a safe integer. */
 export const PrimaryKeySchema = z.union([
   z.string().min(1).max(512),
@@ -114,6 +125,8 @@ export const PushResponseSchema = z.object({
   sourceBundleId: positiveInt,
   bundleSeq: positiveInt,
   rows: z.array(RowEffectSchema),
+  /** The committed bundle's history token (absent from servers that predate tokens). */
+  token: HistoryTokenSchema.optional(),
 });
 /** 200 answer of `POST /v1/push`. */
 export type PushResponse = z.infer<typeof PushResponseSchema>;
@@ -161,7 +174,7 @@ export const ErrorBodySchema = z.object({
 /** Body of every error answer. */
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 
-/** `details` of 409 `bundle_gap` / `stale_bundle`. */
+/** `details` of 409 `bundle_gap` / `stale_bundle` / `bundle_mismatch`. */
 export const BundleErrorDetailsSchema = z.object({ lastCommitted: nonNegativeInt });
 
 /** One change a 403 `forbidden` refused: it names a row that belongs to another user. */
@@ -189,6 +202,13 @@ export const BundleSchema = z.object({
   sourceId: z.string().nullable(),
   sourceBundleId: positiveInt.nullable(),
   rows: z.array(RowEffectSchema),
+  /** Its history token (absent for bundles committed before the server had tokens). */
+  token: HistoryTokenSchema.optional(),
+  /**
+   * For a pushed bundle: {@link bundleDigest} of the changes that committed it, so that a client
+   * can tell its own bundle from another install's that shares its `sourceId`.
+   */
+  digest: z.string().min(1).max(128).optional(),
 });
 /** One committed bundle in a pull. */
 export type Bundle = z.infer<typeof BundleSchema>;
@@ -198,6 +218,8 @@ export const PullResponseSchema = z.object({
   bundles: z.array(BundleSchema),
   stableBundleSeq: nonNegativeInt,
   hasMore: z.boolean(),
+  /** The server database's identity. */
+  serverId: ServerIdSchema.optional(),
 });
 /** 200 answer of `GET /v1/pull`. */
 export type PullResponse = z.infer<typeof PullResponseSchema>;
@@ -206,6 +228,8 @@ export type PullResponse = z.infer<typeof PullResponseSchema>;
 export interface PullQuery {
   readonly after: number;
   readonly limit: number;
+  /** The history token the client holds for bundle `after` (`token=`), if it sent one. */
+  readonly token?: string;
 }
 
 /**
@@ -221,7 +245,12 @@ export function parsePullQuery(
   const limit = parseCount(params.get('limit'), 'limit', DEFAULT_LIMITS.pullLimit);
   if (typeof limit === 'string') return { ok: false, message: limit };
   if (limit < 1) return { ok: false, message: 'limit must be at least 1' };
-  return { ok: true, query: { after, limit: Math.min(limit, maxLimit) } };
+  const token = params.get('token');
+  if (token !== null && !HistoryTokenSchema.safeParse(token).success) {
+    return { ok: false, message: 'token must be 1 to 128 characters' };
+  }
+  const query: PullQuery = { after, limit: Math.min(limit, maxLimit) };
+  return { ok: true, query: token === null ? query : { ...query, token } };
 }
 
 /** Body of `POST /v1/sync`: an optional push and a pull, in one round trip. */
@@ -231,6 +260,8 @@ export const SyncRequestSchema = z.object({
   push: PushBundleSchema.nullable(),
   after: nonNegativeInt,
   limit: positiveInt.optional(),
+  /** The history token the client holds for bundle `after`. */
+  afterToken: HistoryTokenSchema.optional(),
 });
 /** Body of `POST /v1/sync`. */
 export type SyncRequest = z.infer<typeof SyncRequestSchema>;
@@ -242,6 +273,7 @@ export const PushResultSchema = z.discriminatedUnion('status', [
     sourceBundleId: positiveInt,
     bundleSeq: positiveInt,
     rows: z.array(RowEffectSchema),
+    token: HistoryTokenSchema.optional(),
   }),
   z.object({
     status: z.literal('conflict'),
@@ -260,7 +292,12 @@ export const SyncResponseSchema = z.object({
 export type SyncResponse = z.infer<typeof SyncResponseSchema>;
 
 /** First line of `GET /v1/snapshot`. */
-export const SnapshotHeaderSchema = z.object({ snapshotBundleSeq: nonNegativeInt });
+export const SnapshotHeaderSchema = z.object({
+  snapshotBundleSeq: nonNegativeInt,
+  /** The history token of bundle `snapshotBundleSeq` (absent at 0, or before tokens). */
+  token: HistoryTokenSchema.optional(),
+  serverId: ServerIdSchema.optional(),
+});
 /** A row line of `GET /v1/snapshot`. */
 export const SnapshotRowSchema = z.object({
   table: z.string(),
@@ -285,6 +322,37 @@ export type SnapshotRow = z.infer<typeof SnapshotRowSchema>;
 export type SnapshotEnd = z.infer<typeof SnapshotEndSchema>;
 /** Any line of a snapshot. */
 export type SnapshotLine = z.infer<typeof SnapshotLineSchema>;
+
+/** `details` of 410 `cursor_unknown` when the cause is known. */
+export const CursorUnknownDetailsSchema = z.object({
+  /**
+   * `ahead`: `after` is past the user's last bundle. `history_diverged`: the client's token for
+   * bundle `after` is not the server's (a server restored from a backup, or another database).
+   */
+  reason: z.enum(['ahead', 'history_diverged']),
+});
+
+/**
+ * The digest of a push's changes: sha-256 (hex) of their canonical JSON (object keys sorted at
+ * every level, no whitespace). The server keeps it with every committed bundle: a resend whose
+ * digest differs is another install's bundle (409 `bundle_mismatch`), and a pulled bundle carries
+ * it so a client acknowledges only its own. Async: it uses WebCrypto, in Node and in browsers.
+ */
+export async function bundleDigest(changes: readonly unknown[]): Promise<string> {
+  const bytes = new TextEncoder().encode(canonicalJson(changes));
+  const hash = await globalThis.crypto.subtle.digest('SHA-256', bytes);
+  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** JSON with object keys sorted at every level; `undefined` members are left out, as JSON does. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
 
 /** `data` of an SSE `poke` event on `GET /v1/events`. */
 export const PokeSchema = z.object({ bundleSeq: positiveInt });
