@@ -24,6 +24,14 @@ const REGRESSIONS: [number, string][] = [
     412252115,
     'a hydration pinned an edit made on a row in flight to a tombstone, and the edit re-created the row',
   ],
+  [
+    957857759,
+    'an edit stacked on a change in flight kept the pin a hydration gave it after the change was rebased and committed, and met our own commit as a conflict',
+  ],
+  [
+    670382813,
+    'the simulator took a discarded dead letter for a sign that the write before it never committed, and reported the rows that write deleted as lost',
+  ],
 ];
 
 describe('regression seeds', () => {

@@ -754,7 +754,8 @@ class Simulation {
   /**
    * Whether a write that was running when its client crashed had committed: its values are in
    * the file, except those a later committed write of the device changed again. A write whose
-   * every value was changed again left no trace, and does not matter.
+   * every value was changed again left no trace, and does not matter. A row the app rewrote
+   * since (a discarded dead letter, a resolved conflict) is no evidence either way.
    */
   #committedBeforeCrash(
     device: SimDevice,
@@ -773,7 +774,9 @@ class Simulation {
     }
     const lastSeq = Math.max(...records.map((r) => r.seq));
     let evidence = 0;
+    const firstStep = Math.min(...records.map((r) => r.step));
     for (const [key, { table, pk, values }] of final) {
+      if (this.#ledger.rewrittenByApp(device.name, table, pk, firstStep)) continue;
       const later = this.#ledger.laterDurable(device.name, table, pk, lastSeq);
       if (later.some((w) => w.kind !== 'update')) continue;
       const row = local.rows.get(key)?.row;
@@ -1108,7 +1111,8 @@ class Simulation {
 function classifyOracle(message: string): InvariantId {
   if (message.includes('exactly-once') || message.includes('resend')) return 'exactly-once';
   if (message.includes('dense')) return 'ordering';
-  if (message.includes('a spurious conflict')) return 'spurious-conflict';
+  if (message.includes('a spurious conflict') || message.includes('a stale base'))
+    return 'spurious-conflict';
   return 'protocol';
 }
 

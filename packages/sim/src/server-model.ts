@@ -212,6 +212,43 @@ export class ServerModel {
     at: { step: number; now: number },
   ): string[] {
     const what = `push ${input.sourceId.slice(0, 8)}#${input.sourceBundleId} of ${input.userId}`;
+    const stale =
+      prediction.kind === 'conflict' || prediction.kind === 'commit'
+        ? this.#staleBases(what, input)
+        : [];
+    return [...stale, ...this.#settle(what, input, prediction, actual, at)];
+  }
+
+  /**
+   * Invariant i: a device's edits are made on its own commits. A change whose base is older than
+   * the version its own source last committed for that row (or that claims a new row the source
+   * itself committed) was made on a base the device had already moved past: it meets its own
+   * commit as a conflict, or hands the resolver a wrong base after a peer's change, and a
+   * resolver may then drop the edit.
+   */
+  #staleBases(what: string, input: PushCall): string[] {
+    const own = this.#user(input.userId).sources.get(input.sourceId)?.own;
+    if (!own) return [];
+    const problems: string[] = [];
+    input.changes.forEach((change, index) => {
+      const committed = own.get(rowKey(change.table, change.pk));
+      if (committed === undefined) return;
+      if (change.baseVersion === null || change.baseVersion < committed) {
+        problems.push(
+          `${what}: change ${index} (${change.table} ${change.pk}) is based on v${String(change.baseVersion)}, older than v${committed}, which this device committed itself: a stale base`,
+        );
+      }
+    });
+    return problems;
+  }
+
+  #settle(
+    what: string,
+    input: PushCall,
+    prediction: PushPrediction,
+    actual: ActualPush,
+    at: { step: number; now: number },
+  ): string[] {
     switch (prediction.kind) {
       case 'rejected': {
         if (actual.kind !== 'error' || actual.code !== prediction.code) {
@@ -312,10 +349,14 @@ export class ServerModel {
           rows: actual.rows,
         };
         this.#record(input.userId, bundle, at.step);
-        this.#user(input.userId).sources.set(input.sourceId, {
-          lastCommitted: input.sourceBundleId,
-          bundle,
-        });
+        const sources = this.#user(input.userId).sources;
+        const own = new Map(sources.get(input.sourceId)?.own);
+        const pushed = new Set(input.changes.map((c) => rowKey(c.table, c.pk)));
+        for (const effect of actual.rows) {
+          const key = rowKey(effect.table, effect.pk);
+          if (pushed.has(key)) own.set(key, effect.rowVersion);
+        }
+        sources.set(input.sourceId, { lastCommitted: input.sourceBundleId, bundle, own });
         return [];
       }
     }
@@ -807,7 +848,15 @@ interface UserModel {
   lastSeq: number;
   prunedThrough: number;
   readonly bundles: ModelBundle[];
-  readonly sources: Map<string, { lastCommitted: number; bundle: ModelBundle }>;
+  readonly sources: Map<string, SourceModel>;
+}
+
+/** What the server knows of one source (a client install) of a user. */
+interface SourceModel {
+  readonly lastCommitted: number;
+  readonly bundle: ModelBundle;
+  /** Per row key: the version of the row that this source's own pushed changes last committed. */
+  readonly own: ReadonlyMap<string, number>;
 }
 
 const bundleTexts = new WeakMap<ModelBundle, string>();

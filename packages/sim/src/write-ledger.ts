@@ -130,6 +130,19 @@ export class WriteLedger {
     );
   }
 
+  /**
+   * Whether the app, at or after `step`, made a decision that rewrote the device's local row
+   * (discarded its dead letter, or resolved its conflict with the server's row or a row of its
+   * own): the row's values then no longer tell whether a write made before it committed.
+   */
+  rewrittenByApp(device: string, table: string, pk: PrimaryKey, step: number): boolean {
+    return (this.#events.get(`${device}\u0000${rowKey(table, pk)}`) ?? []).some(
+      (e) =>
+        e.step >= step &&
+        (e.kind === 'discard' || e.kind === 'resolve-server' || e.kind === 'resolve-row'),
+    );
+  }
+
   /** Every write of an operation. */
   writesOf(opId: number): WriteRecord[] {
     return this.#writes.filter((w) => w.opId === opId);

@@ -4,7 +4,7 @@ import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
   clearFrozenBundle,
   readFrozenBundle,
-  readInflightBase,
+  readStackBase,
   readPending,
   readRowState,
   setApplying,
@@ -61,6 +61,11 @@ export async function intentPresence(tx: Executor): Promise<IntentPresence> {
       '(EXISTS (SELECT 1 FROM ferry_inflight) OR EXISTS (SELECT 1 FROM ferry_dead_letters) OR EXISTS (SELECT 1 FROM ferry_conflicts)) AS other',
   );
   return { pending: rows[0]?.pending === 1, other: rows[0]?.other === 1 };
+}
+
+async function isInFlight(tx: Executor, tbl: string, pk: SqlValue): Promise<boolean> {
+  const rows = await tx.all('SELECT 1 FROM ferry_inflight WHERE tbl = ? AND pk = ?', [tbl, pk]);
+  return rows.length > 0;
 }
 
 async function hasOtherIntent(tx: Executor, tbl: string, pk: SqlValue): Promise<boolean> {
@@ -131,20 +136,17 @@ export async function applyRowEffect(
       ? await readPending(tx, effect.table, pk)
       : undefined;
   if (pending) {
-    // Pinned to the base the edit was made on: the change in flight for the row, whose result
-    // the local row shows, else the server state before this effect.
-    const anchor =
-      pending.pinned || !options.presence.other
-        ? undefined
-        : await readInflightBase(tx, effect.table, pk);
+    // Pinned to the base the edit was made on: the server state before this effect. An edit
+    // stacked on the row's change in flight was made on that change's result, which is only
+    // known when the change settles: `settleFrozenChange` pins it then, never a remote effect.
+    const stacked =
+      !pending.pinned && options.presence.other && (await isInFlight(tx, effect.table, pk));
     await writePending(tx, {
       ...pending,
       op: pending.op === 'I' && base !== null ? 'U' : pending.op,
-      ...(pending.pinned
+      ...(pending.pinned || stacked
         ? {}
-        : anchor
-          ? { pinned: true, pinVersion: anchor.version, pinBase: anchor.base }
-          : { pinned: true, pinVersion: known?.version ?? null, pinBase: known?.base ?? null }),
+        : { pinned: true, pinVersion: known?.version ?? null, pinBase: known?.base ?? null }),
     });
     return true;
   }
@@ -165,18 +167,23 @@ export async function applyRowEffect(
  * the business row goes back to the row's server state, with any pending edits made after the
  * freeze rebased onto it (they keep the columns they changed).
  *
- * How the pending edits' pin moves depends on why the intent is gone (`settled`):
- * - `ack` (default): our bundle is acknowledged in `bundleSeq` order: the edits' base is our
- *   committed row, their pin is released (a later remote change pins them again).
- * - `late-ack`: our bundle was committed at or before the checkpoint, whose rows came with a
- *   snapshot or a pull that did not acknowledge it: a pin may come from a remote change made
- *   after our commit, so it stays (at worst the push meets a conflict the resolver settles;
- *   releasing it could push over a newer server row, or re-create a row deleted since).
+ * A pending edit of a row whose change is in flight is stacked on that change: it was made on
+ * the change's result, so its base is only known now, and nothing pinned it meanwhile (see
+ * {@link applyRowEffect}). Its pin is set from why the intent is gone (`settled`):
+ * - `ack` (default): our bundle is acknowledged in `bundleSeq` order, so the row's server state
+ *   is our commit: the pin is released (a later remote change pins it again).
+ * - `late-ack`: our bundle was committed at or before the checkpoint (a snapshot or a pull that
+ *   did not acknowledge it brought the rows, maybe with newer remote changes on top): the edit
+ *   is pinned to our commit as the server answered it (`ferry_committed`), else, for a change
+ *   that had no effect, to the change's own base. A newer remote change then meets it as a
+ *   conflict with the right base; releasing the pin would push over it.
  * - `adopted`: the server's row was adopted; the edits were made on a change the server never
- *   took: they stay pinned to the base the frozen change was made on, so that their push meets
+ *   took: they are pinned to the base the frozen change was made on, so that their push meets
  *   the server's version and goes through the resolver (pushing them against the server's
  *   current version would, for a row the server deleted, re-create it without anyone
  *   re-inserting it).
+ *
+ * Must run while the change is still in `ferry_inflight` for `late-ack`.
  */
 export async function settleFrozenChange(
   tx: Executor,
@@ -203,9 +210,15 @@ export async function settleFrozenChange(
   }
   if (settled === 'ack') {
     await writePending(tx, { ...pending, pinned: false, pinVersion: null, pinBase: null });
-  } else if (settled === 'adopted') {
-    // Made on the local row this change made, so on this change's base, whatever pin a remote
-    // change set meanwhile.
+  } else if (settled === 'late-ack') {
+    const ours = await readStackBase(tx, change.tbl, pk);
+    await writePending(tx, {
+      ...pending,
+      pinned: true,
+      pinVersion: ours?.version ?? change.baseVersion,
+      pinBase: ours ? ours.base : change.base,
+    });
+  } else {
     await writePending(tx, {
       ...pending,
       op: pending.op === 'I' && change.baseVersion !== null ? 'U' : pending.op,

@@ -10,8 +10,6 @@ import type { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
 import {
   clearFrozenBundle,
-  INFLIGHT_BASE_SQL,
-  INFLIGHT_BASE_VERSION_SQL,
   setApplying,
   writeState,
   type Executor,
@@ -199,22 +197,16 @@ export async function applySnapshot(
   await setApplying(tx, true);
   const inSnapshot = (alias: string) =>
     `EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${alias}.tbl AND s.pk = ${alias}.pk)`;
-  // Pending edits of rows the snapshot lacks are pinned to the base they were made on: the
-  // change in flight for the row when there is one (the local row shows its result; as
-  // committed, once the server said so), else the server state known so far.
-  const inflight = (column: 'base_version' | 'base') =>
-    `(SELECT ${column === 'base' ? INFLIGHT_BASE_SQL('f') : INFLIGHT_BASE_VERSION_SQL('f')} ` +
-    'FROM ferry_inflight f WHERE f.tbl = ferry_outbox.tbl AND f.pk = ferry_outbox.pk)';
+  // Pending edits of rows the snapshot lacks are pinned to the server state they were made on
+  // (rows in the snapshot are pinned by `applyRowEffect`). An edit stacked on the row's change in
+  // flight is not: its base is that change's result, pinned when the change settles.
   const known = (column: string) =>
     `(SELECT r.${column} FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk)`;
-  const hasInflight =
-    'EXISTS (SELECT 1 FROM ferry_inflight f WHERE f.tbl = ferry_outbox.tbl AND f.pk = ferry_outbox.pk)';
   await tx.run(
-    'UPDATE ferry_outbox SET pinned = 1, ' +
-      `pin_version = CASE WHEN ${hasInflight} THEN ${inflight('base_version')} ELSE ${known('version')} END, ` +
-      `pin_base = CASE WHEN ${hasInflight} THEN ${inflight('base')} ELSE ${known('base')} END ` +
+    `UPDATE ferry_outbox SET pinned = 1, pin_version = ${known('version')}, pin_base = ${known('base')} ` +
       `WHERE pinned = 0 AND NOT ${inSnapshot('ferry_outbox')} ` +
-      `AND (${hasInflight} OR EXISTS (SELECT 1 FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk))`,
+      'AND EXISTS (SELECT 1 FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk) ' +
+      'AND NOT EXISTS (SELECT 1 FROM ferry_inflight f WHERE f.tbl = ferry_outbox.tbl AND f.pk = ferry_outbox.pk)',
   );
   await tx.run(`DELETE FROM ferry_rows WHERE NOT ${inSnapshot('ferry_rows')}`);
   for (const table of ctx.schema.tables) {

@@ -298,38 +298,33 @@ export async function insertFrozenChanges(
 }
 
 /**
- * The base (server version and last-synced row) of the change of the bundle in flight for a
- * row, or undefined when none of its changes is about that row. A pending edit of such a row was
- * made on the local row, which that change made: this is the base the edit was made on.
+ * The base of an edit stacked on the change in flight for a row (see `settleFrozenChange`): the
+ * row as the server committed it once that is known (`ferry_committed`), else the base the
+ * change was made on. Undefined when no change in flight is about that row.
  */
-export async function readInflightBase(
+export async function readStackBase(
   db: Executor,
   tbl: string,
   pk: SqlValue,
 ): Promise<{ readonly version: number | null; readonly base: Row | null } | undefined> {
-  const rows = await db.all<{ base_version: number | null; base: string | null }>(
-    `SELECT ${INFLIGHT_BASE_VERSION_SQL('f')} AS base_version, ${INFLIGHT_BASE_SQL('f')} AS base ` +
-      'FROM ferry_inflight f WHERE f.tbl = ? AND f.pk = ?',
+  const rows = await db.all<{
+    base_version: number | null;
+    base: string | null;
+    committed: number;
+    c_version: number | null;
+    c_row: string | null;
+  }>(
+    'SELECT f.base_version, f.base, c.tbl IS NOT NULL AS committed, c.version AS c_version, c.row AS c_row ' +
+      'FROM ferry_inflight f LEFT JOIN ferry_committed c ON c.tbl = f.tbl AND c.pk = f.pk ' +
+      'WHERE f.tbl = ? AND f.pk = ?',
     [tbl, pk],
   );
   const row = rows[0];
-  return row ? { version: row.base_version, base: parseRow(row.base) } : undefined;
+  if (!row) return undefined;
+  return row.committed === 1
+    ? { version: row.c_version, base: parseRow(row.c_row) }
+    : { version: row.base_version, base: parseRow(row.base) };
 }
-
-/**
- * The base of an edit made on a row of the bundle in flight (`alias` names its `ferry_inflight`
- * row), as SQL: the row as the server committed it once that is known (`ferry_committed`), else
- * the base the change in flight was made on. The local row shows the change's result, which is
- * what the server committed: an edit pinned to the change's own base would meet our own commit
- * as a conflict, and a resolver given that base could not tell the edit from the server's row.
- */
-export const INFLIGHT_BASE_VERSION_SQL = (alias: string): string =>
-  `coalesce((SELECT c.version FROM ferry_committed c WHERE c.tbl = ${alias}.tbl AND c.pk = ${alias}.pk), ${alias}.base_version)`;
-
-/** The row half of {@link INFLIGHT_BASE_VERSION_SQL} (null for a row our bundle deleted). */
-export const INFLIGHT_BASE_SQL = (alias: string): string =>
-  `CASE WHEN EXISTS (SELECT 1 FROM ferry_committed c WHERE c.tbl = ${alias}.tbl AND c.pk = ${alias}.pk) ` +
-  `THEN (SELECT c.row FROM ferry_committed c WHERE c.tbl = ${alias}.tbl AND c.pk = ${alias}.pk) ELSE ${alias}.base END`;
 
 /**
  * Remembers the rows of the bundle in flight as the server committed them (the effects of the
