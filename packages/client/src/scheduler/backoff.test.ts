@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_BACKOFF, backoffCeiling, backoffDelay, resolveBackoffOptions } from './backoff.js';
+import {
+  DEFAULT_BACKOFF,
+  backoffBound,
+  backoffCeiling,
+  backoffDelay,
+  resolveBackoffOptions,
+} from './backoff.js';
 import { createSeededRandom } from './seeded-random.js';
 
 const seed = Number(process.env['SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -35,6 +41,29 @@ describe('backoffDelay', () => {
     expect(backoffCeiling(9, 1_000, 900_000)).toBe(512_000);
     expect(backoffCeiling(10, 1_000, 900_000)).toBe(900_000);
     expect(backoffCeiling(5_000, 1_000, 900_000)).toBe(900_000);
+  });
+
+  it('never exceeds backoffBound, which is the top of the window or the Retry-After floor', () => {
+    const random = createSeededRandom(seed);
+    for (let attempt = 0; attempt <= 20; attempt++) {
+      for (const failureClass of ['transient', 'server-error', 'rate-limited'] as const) {
+        const retryAfterMs = random() < 0.5 ? null : Math.floor(random() * 2 * 60 * 60_000);
+        const input = { attempt, failureClass, retryAfterMs };
+        const bound = backoffBound(input, DEFAULT_BACKOFF);
+        for (let i = 0; i < 50; i++) {
+          expect(backoffDelay(input, DEFAULT_BACKOFF, random), `seed ${seed}`).toBeLessThanOrEqual(
+            bound,
+          );
+        }
+      }
+    }
+    expect(backoffBound({ attempt: 4 }, DEFAULT_BACKOFF)).toBe(16_000);
+    expect(backoffBound({ attempt: 4, failureClass: 'fatal' }, DEFAULT_BACKOFF)).toBe(160_000);
+    expect(backoffBound({ attempt: 40 }, DEFAULT_BACKOFF)).toBe(DEFAULT_BACKOFF.capMs);
+    expect(backoffBound({ attempt: 0, retryAfterMs: 30_000 }, DEFAULT_BACKOFF)).toBe(30_000);
+    expect(backoffBound({ attempt: 0, retryAfterMs: 1e12 }, DEFAULT_BACKOFF)).toBe(
+      DEFAULT_BACKOFF.maxRetryAfterMs,
+    );
   });
 
   it('uses the longer base for server errors and fatal errors', () => {

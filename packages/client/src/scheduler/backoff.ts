@@ -65,19 +65,27 @@ export function backoffDelay(
   options: BackoffOptions,
   random: () => number,
 ): number {
-  const base =
-    input.failureClass === 'server-error' || input.failureClass === 'fatal'
-      ? options.serverErrorBaseMs
-      : options.baseMs;
-  const ceiling = backoffCeiling(input.attempt, base, options.capMs);
+  const ceiling = backoffCeiling(input.attempt, baseOf(input, options), options.capMs);
   const r = random();
   if (!(r >= 0 && r < 1)) {
     throw new FerryError('invalid_argument', `random() must return a number in [0, 1), got ${r}`);
   }
-  const jittered = Math.floor(r * ceiling);
-  const retryAfter = input.retryAfterMs ?? null;
-  if (retryAfter === null || !(retryAfter > 0)) return jittered;
-  return Math.max(jittered, Math.min(retryAfter, options.maxRetryAfterMs));
+  return Math.max(Math.floor(r * ceiling), retryAfterFloor(input, options));
+}
+
+/**
+ * The longest delay {@link backoffDelay} can return for `input`: the top of its jitter window,
+ * or the Retry-After floor when that is higher. Deterministic, so a rate limit built on it holds
+ * whatever the random numbers were (the open circuit spaces evidence-driven trials with it).
+ *
+ * @example
+ * backoffBound({ attempt: 4 }, DEFAULT_BACKOFF); // 16_000
+ */
+export function backoffBound(input: BackoffInput, options: BackoffOptions): number {
+  return Math.max(
+    backoffCeiling(input.attempt, baseOf(input, options), options.capMs),
+    retryAfterFloor(input, options),
+  );
 }
 
 /**
@@ -96,6 +104,19 @@ export function resolveBackoffOptions(
   }
   if (resolved.capMs < 1) throw new FerryError('invalid_argument', 'backoff.capMs must be ≥ 1');
   return resolved;
+}
+
+function baseOf(input: BackoffInput, options: BackoffOptions): number {
+  return input.failureClass === 'server-error' || input.failureClass === 'fatal'
+    ? options.serverErrorBaseMs
+    : options.baseMs;
+}
+
+/** The server's Retry-After, honoured up to `maxRetryAfterMs`; 0 without one. */
+function retryAfterFloor(input: BackoffInput, options: BackoffOptions): number {
+  const retryAfter = input.retryAfterMs ?? null;
+  if (retryAfter === null || !(retryAfter > 0)) return 0;
+  return Math.min(retryAfter, options.maxRetryAfterMs);
 }
 
 function assertAttempt(attempt: number): void {

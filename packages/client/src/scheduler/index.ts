@@ -11,7 +11,13 @@
  *
  * @module
  */
-export { DEFAULT_BACKOFF, backoffCeiling, backoffDelay, resolveBackoffOptions } from './backoff.js';
+export {
+  DEFAULT_BACKOFF,
+  backoffBound,
+  backoffCeiling,
+  backoffDelay,
+  resolveBackoffOptions,
+} from './backoff.js';
 export type { BackoffInput, BackoffOptions } from './backoff.js';
 
 export { FAILURE_CLASSES, classifyFailure } from './classify-failure.js';

@@ -193,15 +193,28 @@ describe('the sync scheduler', () => {
     expect(logs.map((l) => l.event)).toContain('circuit-opened');
     expect(scheduler.metrics().circuitOpens).toBe(1);
 
-    // No automatic sync while open, even with writes and pokes.
+    // No automatic sync while open on writes; a poke proves the server is reachable, so it
+    // brings one half-open trial forward to the gate (16 s after the last failure).
+    const openedAt = clock.now();
     scheduler.notifyWrite();
     scheduler.poke(3);
-    await clock.advanceAsync(29 * 60_000);
+    expect(scheduler.status.nextRetryAt).toBe(openedAt + 16_000);
+    await clock.advanceAsync(15_000);
     expect(calls).toHaveLength(5);
-
-    // The cool-down ends: one half-open trial.
-    await clock.advanceAsync(60_000);
+    await clock.advanceAsync(1_000);
     expect(calls).toHaveLength(6);
+    expect(scheduler.status.circuit).toBe('half-open');
+    last().fail(new FerryError('network', 'connect ECONNREFUSED 127.0.0.1:8787'));
+    await clock.advanceAsync(0);
+    expect(scheduler.status).toMatchObject({ state: 'paused', circuit: 'open' });
+    const reopenedAt = clock.now();
+
+    // Writes still do nothing; the cool-down ends: one half-open trial.
+    scheduler.notifyWrite();
+    await clock.advanceAsync(29 * 60_000);
+    expect(calls).toHaveLength(6);
+    await clock.advanceAsync(reopenedAt + 30 * 60_000 - clock.now());
+    expect(calls).toHaveLength(7);
     expect(scheduler.status.circuit).toBe('half-open');
     last().succeed();
     await clock.advanceAsync(0);

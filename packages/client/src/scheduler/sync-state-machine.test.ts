@@ -16,6 +16,7 @@ import {
   type SyncMachineInit,
   type SyncMachineState,
   type SyncStateName,
+  type TimerEventName,
   type TimerName,
   type TransitionContext,
 } from './sync-state-machine.js';
@@ -50,7 +51,7 @@ class Run {
     this.state = start.state;
     this.effects = start.effects;
     this.now = now;
-    expect(syncStateInvariantViolations(this.state)).toEqual([]);
+    expect(syncStateInvariantViolations(this.state, OPTIONS)).toEqual([]);
   }
 
   at(now: number, event: SyncEvent): this {
@@ -58,7 +59,7 @@ class Run {
     const next = transition(this.state, event, ctx(now));
     this.state = next.state;
     this.effects = next.effects;
-    expect(syncStateInvariantViolations(this.state)).toEqual([]);
+    expect(syncStateInvariantViolations(this.state, OPTIONS)).toEqual([]);
     return this;
   }
 
@@ -327,14 +328,15 @@ const TABLE: Record<SyncStateName, Record<EventCase, Row>> = {
     'timer:throttle': ['paused'],
     'timer:retry': ['paused'],
     'timer:periodic': ['paused'],
-    'poke:new': ['paused', S],
-    'poke:null': ['paused'],
-    online: ['paused'],
+    // Evidence before the gate (16 s after the last failure) brings the trial forward to it.
+    'poke:new': ['paused', 'set-timer:cool-down', S],
+    'poke:null': ['paused', 'set-timer:cool-down', S],
+    online: ['paused', 'set-timer:cool-down', S],
     offline: ['offline', 'cancel-timer:cool-down', 'unsubscribe-events', S],
     foreground: ['paused'],
     background: ['paused', 'unsubscribe-events', S],
     'sync-now': ['pushing', 'cancel-timer:cool-down', 'start-cycle:full', S],
-    'realtime:connected': ['paused', S],
+    'realtime:connected': ['paused', 'set-timer:cool-down', S],
     'realtime:disconnected': ['paused'],
     'cycle-progress': ['paused'],
     'cycle-succeeded': ['paused'],
@@ -421,7 +423,7 @@ describe('the transition table', () => {
         expectedName,
         ...expectedEffects,
       ]);
-      expect(syncStateInvariantViolations(result.state)).toEqual([]);
+      expect(syncStateInvariantViolations(result.state, OPTIONS)).toEqual([]);
     });
   });
 });
@@ -640,6 +642,70 @@ describe('failure classes', () => {
   });
 });
 
+/** The kinds of evidence that the server is reachable. */
+const EVIDENCE: [string, SyncEvent][] = [
+  ['the events stream connected', { type: 'realtime', connected: true }],
+  ['a poke', { type: 'poke', bundleSeq: 3 }],
+  ['a poke for a known bundle', { type: 'poke', bundleSeq: 0 }],
+  ['the online signal', { type: 'online' }],
+];
+
+/**
+ * An outage of `duration` on the fake clock: a write at the start, every cycle fails at once
+ * (transient, as a refused connection), timers fire at their time, and at each whole second
+ * `evidenceAt(t, trialsSoFar)` says whether evidence arrives (the kind chosen at random; a
+ * stream that connects then drops at once). Returns the start times of every cycle.
+ */
+function simulateOutage(
+  duration: number,
+  evidenceAt: (t: number, trials: number) => boolean,
+  random: () => number,
+): number[] {
+  const starts: number[] = [];
+  let state = startSyncMachine({ syncOnStart: false }, ctx(T0)).state;
+  const timers = new Map<TimerName, number>(timersOf(state, OPTIONS));
+  let now = T0;
+  const step = (event: SyncEvent) => {
+    const next = transition(state, event, ctx(now, random));
+    state = next.state;
+    expect(syncStateInvariantViolations(state, OPTIONS)).toEqual([]);
+    for (const effect of next.effects) {
+      if (effect.type === 'set-timer') timers.set(effect.name, effect.at);
+      if (effect.type === 'cancel-timer') timers.delete(effect.name);
+      if (effect.type === 'start-cycle') starts.push(now - T0);
+    }
+    if (state.cycle !== null) {
+      step({ type: 'cycle-failed', cycleId: state.cycle.id, failure: failure('transient') });
+    }
+  };
+  step({ type: 'local-write' });
+  while (now < T0 + duration) {
+    const second = now + 1_000 - ((now - T0) % 1_000);
+    const [name, at] = [...timers].sort((a, b) => a[1] - b[1])[0] ?? ['none', Infinity];
+    if (at <= second) {
+      now = Math.max(now, at);
+      timers.delete(name as TimerName);
+      step(
+        name === 'cool-down'
+          ? { type: 'cool-down-over' }
+          : { type: 'timer', name: name as TimerEventName },
+      );
+      continue;
+    }
+    now = second;
+    if (evidenceAt(now - T0, starts.length)) {
+      const [, evidence] = EVIDENCE[Math.floor(random() * EVIDENCE.length)]!;
+      if (evidence.type === 'realtime') {
+        step(evidence);
+        step({ type: 'realtime', connected: false });
+      } else {
+        step(evidence);
+      }
+    }
+  }
+  return starts;
+}
+
 describe('the circuit breaker', () => {
   it('opens after N consecutive failed cycles, and says so', () => {
     const run = failTimes(new Run(), 'transient', 4);
@@ -659,7 +725,7 @@ describe('the circuit breaker', () => {
     });
   });
 
-  it('runs no automatic sync while open', () => {
+  it('runs no automatic sync while open, before the gate', () => {
     const run = failTimes(new Run(), 'transient', 5);
     for (const event of [
       { type: 'local-write' },
@@ -695,6 +761,141 @@ describe('the circuit breaker', () => {
       circuit: 'open',
       nextRetryAt: run.now + OPTIONS.circuitCoolDownMs,
     });
+  });
+
+  it.each(EVIDENCE)(
+    'tries at once when evidence comes after the gate (%s), and closes on success',
+    (_name, event) => {
+      const run = failTimes(new Run(), 'transient', 5);
+      const failedAt = run.now;
+      // The gate: the streak's backoff goes on at attempt threshold - 1, 16 s for transient.
+      run.at(failedAt + 16_000, event);
+      expect(run.state).toMatchObject({ name: 'pushing', circuit: 'half-open' });
+      expect(run.state.inSyncSince).toBeNull();
+      run.at(run.now + 100, { type: 'cycle-succeeded', cycleId: run.cycleId, outcome: {} });
+      expect(run.state).toMatchObject({
+        name: 'idle',
+        circuit: 'closed',
+        consecutiveFailures: 0,
+        evidenceTrials: 0,
+        inSyncSince: run.now,
+      });
+    },
+  );
+
+  it.each(EVIDENCE)(
+    'brings the trial forward to the gate when evidence (%s) comes before it',
+    (_name, event) => {
+      const run = failTimes(new Run(), 'transient', 5);
+      const gate = run.now + 16_000;
+      run.at(run.now + 1_000, event);
+      expect(run.state).toMatchObject({ name: 'paused', circuit: 'open', nextRetryAt: gate });
+      expect(run.effects).toContainEqual({ type: 'set-timer', name: 'cool-down', at: gate });
+      run.at(gate, { type: 'cool-down-over' });
+      expect(run.state).toMatchObject({ name: 'pushing', circuit: 'half-open', evidenceTrials: 1 });
+    },
+  );
+
+  it('doubles the gate per failed trial that evidence started, and starts over after a quiet cool-down', () => {
+    const run = failTimes(new Run(), 'transient', 5);
+    const gates: number[] = [];
+    for (let trial = 0; trial < 9; trial++) {
+      const failedAt = run.now;
+      // Evidence every second: the trial starts exactly at the gate, never before.
+      for (let second = 0; run.state.name === 'paused' && second < 3_600; second++) {
+        run.at(run.now + 1_000, { type: 'poke', bundleSeq: 1 });
+      }
+      gates.push(run.now - failedAt);
+      run.at(run.now, {
+        type: 'cycle-failed',
+        cycleId: run.cycleId,
+        failure: failure('transient'),
+      });
+    }
+    // 16 s · 2^k up to the backoff cap (15 min); evidence arrives on whole seconds.
+    expect(gates).toEqual([16, 32, 64, 128, 256, 512, 900, 900, 900].map((s) => s * 1_000));
+    expect(run.state.evidenceTrials).toBe(9);
+    // Thirty minutes without a trial: the cool-down runs out, and the gate starts over.
+    run.at(run.state.nextRetryAt!, { type: 'cool-down-over' });
+    expect(run.state).toMatchObject({ name: 'pushing', circuit: 'half-open', evidenceTrials: 0 });
+    run.at(run.now, { type: 'cycle-failed', cycleId: run.cycleId, failure: failure('transient') });
+    run.at(run.now + 16_000, { type: 'realtime', connected: true });
+    expect(run.state).toMatchObject({ name: 'pushing', evidenceTrials: 1 });
+  });
+
+  it('never lets evidence start a trial before a Retry-After', () => {
+    const run = failTimes(new Run(), 'transient', 4);
+    run.at(run.state.nextRetryAt!, { type: 'timer', name: 'retry' });
+    const retryAfterMs = 20 * 60_000;
+    run.at(run.now + 100, {
+      type: 'cycle-failed',
+      cycleId: run.cycleId,
+      failure: failure('rate-limited', { retryAfterMs }),
+    });
+    const failedAt = run.now;
+    run.at(failedAt + 60_000, { type: 'realtime', connected: true });
+    expect(run.state).toMatchObject({ name: 'paused', nextRetryAt: failedAt + retryAfterMs });
+    run.at(failedAt + retryAfterMs, { type: 'cool-down-over' });
+    expect(run.state.name).toBe('pushing');
+  });
+
+  it('reopens the circuit when going offline cuts a half-open trial short', () => {
+    const run = failTimes(new Run(), 'transient', 5);
+    const coolDownEnd = run.state.nextRetryAt!;
+    run.at(run.now + 16_000, { type: 'online' });
+    expect(run.state).toMatchObject({ name: 'pushing', circuit: 'half-open' });
+    run.at(run.now + 10, { type: 'offline' });
+    expect(run.state).toMatchObject({ name: 'offline', circuit: 'open', nextRetryAt: coolDownEnd });
+    // Back online at once: the next gate (32 s) has not passed, so no second trial yet.
+    run.at(run.now + 10, { type: 'online' });
+    expect(run.state).toMatchObject({ name: 'paused', circuit: 'open' });
+  });
+
+  it('starts at most 17 automatic cycles in any hour of an outage, however evidence comes (default schedule)', () => {
+    const seed = Number(process.env['SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`circuit bound: SEED=${seed}`);
+    const random = createSeededRandom(seed);
+    const HOUR = 60 * 60_000;
+    // Each strategy says, at a time, whether evidence (of one of the kinds) arrives then.
+    const strategies: [string, (t: number, cycles: number) => boolean][] = [
+      ['never', () => false],
+      ['every second', () => true],
+      // Withhold evidence after the n-th cycle until the cool-down runs out quietly (the gate
+      // starts over), and again after every further n - 4: the worst case of the analysis.
+      ...[6, 7, 8, 9, 10, 11, 12, 13].map((n): [string, (t: number, cycles: number) => boolean] => [
+        `quiet after cycle ${n}`,
+        (_t, cycles) => cycles < n || (cycles - n) % (n - 4) !== 0,
+      ]),
+      ['random', () => random() < 0.3],
+      ['random bursts', (t) => Math.floor(t / (7 * 60_000)) % 3 !== 0 && random() < 0.5],
+    ];
+    let overall = 0;
+    for (const [name, evidenceAt] of strategies) {
+      const starts = simulateOutage(6 * HOUR, evidenceAt, random);
+      let worst = 0;
+      for (const [i, start] of starts.entries()) {
+        const inHour = starts.filter((t) => t >= start && t < start + HOUR).length;
+        worst = Math.max(worst, inHour);
+        overall = Math.max(overall, inHour);
+        expect(inHour, `seed ${seed}, ${name}: the hour from cycle ${i}`).toBeLessThanOrEqual(17);
+      }
+      console.log(
+        `circuit bound, ${name}: ${starts.length} cycles in 6 h, at most ${worst} in an hour`,
+      );
+      if (name === 'every second') {
+        // Steady evidence: the gate reaches the backoff cap, 15 min: 4 trials an hour.
+        const lastHours = starts.filter((t) => t >= starts[0]! + 2 * HOUR);
+        for (const start of lastHours) {
+          expect(
+            lastHours.filter((t) => t >= start && t < start + HOUR).length,
+          ).toBeLessThanOrEqual(4);
+        }
+      }
+      // Five to open the circuit (by 8 s), then the cool-down alone: one every 30 min.
+      if (name === 'never') expect(starts.length).toBe(5 + 11);
+    }
+    // The bound is reached (quiet after cycle 11): the analysis in docs/client.md is exact.
+    expect(overall).toBe(17);
   });
 
   it('lets sync-now bypass an open circuit with a half-open trial', () => {
@@ -742,16 +943,43 @@ describe('connectivity', () => {
     expect(run.state.cycle?.kind).toBe('full');
   });
 
-  it('keeps the circuit open across an offline spell, and tries once when the cool-down passed', () => {
+  it('keeps the circuit open across an offline spell; back online is evidence, gated', () => {
     const paused = failTimes(new Run(), 'transient', 5);
+    const failedAt = paused.now;
     const coolDownEnd = paused.state.nextRetryAt!;
     paused.at(paused.now + 10, { type: 'offline' });
     expect(paused.state.nextRetryAt).toBe(coolDownEnd);
-    const early = transition(paused.state, { type: 'online' }, ctx(coolDownEnd - 1));
-    expect(early.state.name).toBe('paused');
+    // Before the gate (16 s after the failure): the trial is set for the gate.
+    const early = transition(paused.state, { type: 'online' }, ctx(failedAt + 1_000));
+    expect(early.state).toMatchObject({ name: 'paused', nextRetryAt: failedAt + 16_000 });
     expect(summarize(early.effects)).toContain('set-timer:cool-down');
+    // Past the gate, long before the cool-down's end: one trial at once.
+    const later = transition(paused.state, { type: 'online' }, ctx(failedAt + 16_000));
+    expect(later.state).toMatchObject({ name: 'pushing', circuit: 'half-open', evidenceTrials: 1 });
     const late = transition(paused.state, { type: 'online' }, ctx(coolDownEnd + 1));
-    expect(late.state).toMatchObject({ name: 'pushing', circuit: 'half-open' });
+    expect(late.state).toMatchObject({ name: 'pushing', circuit: 'half-open', evidenceTrials: 0 });
+  });
+
+  it('says in sync only from a successful cycle until a failure or going offline', () => {
+    const run = new Run();
+    expect(run.state.inSyncSince).toBeNull();
+    run.at(T0 + 100, { type: 'cycle-succeeded', cycleId: 1, outcome: {} });
+    expect(run.state.inSyncSince).toBe(T0 + 100);
+    run.at(T0 + 40_000, { type: 'timer', name: 'periodic' });
+    run.at(T0 + 40_100, { type: 'cycle-succeeded', cycleId: run.cycleId, outcome: {} });
+    expect(run.state.inSyncSince).toBe(T0 + 100); // the run goes on
+    run.at(T0 + 41_000, { type: 'offline' }).at(T0 + 42_000, { type: 'online' });
+    expect(run.state).toMatchObject({ name: 'pushing', inSyncSince: null });
+    run.at(T0 + 42_100, {
+      type: 'cycle-failed',
+      cycleId: run.cycleId,
+      failure: failure('transient'),
+    });
+    // A retry starting is not a success: still not in sync.
+    run.at(run.state.nextRetryAt!, { type: 'timer', name: 'retry' });
+    expect(run.state).toMatchObject({ name: 'pushing', inSyncSince: null });
+    run.at(run.now + 100, { type: 'cycle-succeeded', cycleId: run.cycleId, outcome: {} });
+    expect(run.state.inSyncSince).toBe(run.now);
   });
 
   it('refreshes the token again after an answer proved the refreshed one was accepted', () => {
@@ -925,7 +1153,7 @@ describe('the effects', () => {
       apply(result.effects);
       seen.add(state.name);
       const where = `seed ${seed}, step ${i}, event ${JSON.stringify(event)}, state ${state.name}`;
-      expect(syncStateInvariantViolations(state), where).toEqual([]);
+      expect(syncStateInvariantViolations(state, OPTIONS), where).toEqual([]);
       expect(Object.fromEntries(timers), where).toEqual(
         Object.fromEntries(timersOf(state, OPTIONS)),
       );

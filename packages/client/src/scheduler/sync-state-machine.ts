@@ -22,16 +22,27 @@
  *   +---------+                                                          |
  *        | the N-th failure in a row (or a failed half-open trial)       |
  *        v                                                               |
- *   +--------+ ------ cool-down-over | sync-now: half-open trial -------->+
- *   | paused |   circuit open; the trial's success closes it
- *   +--------+
+ *   +--------+ -- cool-down-over | sync-now | evidence, gate passed ---->+
+ *   | paused |      (half-open: one trial; its success closes the circuit,
+ *   +--------+       its failure opens it again with a fresh cool-down)
+ *     |    ^
+ *     +----+ evidence before the gate: the trial is brought forward to the gate
+ *
+ *   evidence = the server looks reachable: the events stream connected, a poke, online.
+ *   gate     = lastFailure.at + backoffBound(threshold - 1 + evidenceTrials): the failure
+ *              streak's backoff goes on, one doubling per trial that evidence started (capped
+ *              at backoff.capMs, never before a Retry-After). A cool-down that ran out quietly
+ *              (no trial for circuitCoolDownMs) resets evidenceTrials. sync-now is not gated.
  *
  *   conflict (retries left), or a first bundle / history / rejected failure:
  *                              the next cycle at once (history: a hydrate cycle)
  *   auth failure            -> blocked-auth: refresh the token once; a new token -> cycle;
  *                              none, or a second 401 -> stay until sync-now or a new token
  *   conflict, retries spent -> blocked-conflict -> cycle on write | poke | periodic | sync-now
- *   any --offline--> offline --online--> cycle at once (paused / blocked-auth if those hold)
+ *   any --offline--> offline --online--> cycle at once (blocked-auth if that holds; with
+ *                              the circuit open, online is evidence: as in paused; a half-open
+ *                              trial cut short by offline leaves the circuit open again)
+ *   inSyncSince: set by a successful cycle, cleared by any failed one and by offline
  *   any --close--> closed (terminal: every event is ignored)
  * ```
  *
@@ -42,7 +53,7 @@
  *
  * @module
  */
-import { backoffDelay } from './backoff.js';
+import { backoffBound, backoffDelay } from './backoff.js';
 import type { Failure } from './classify-failure.js';
 import type { SyncScheduleOptions } from './sync-schedule.js';
 
@@ -143,6 +154,13 @@ export interface CycleOutcome {
  * 9. `closed` has no cycle, no wake, no retry time: nothing is left to run.
  * 10. `pending.urgent` only in `pushing`, `pulling`, or `blocked-auth` with a refresh in
  *     flight: an urgent request (someone awaits `syncNow()`) is always about to be served.
+ * 11. `inSyncSince !== null` implies a successful cycle and nothing since that undid it: no
+ *     `lastFailure`, online, the circuit closed, and not waiting (`backoff`, `blocked-*`,
+ *     `paused`, `offline`). "In sync" is never claimed without a successful exchange.
+ * 12. `evidenceTrials > 0` only with the circuit not closed, and only after a failure.
+ * 13. In `paused`, `nextRetryAt` is never later than the end of the cool-down
+ *     (`lastFailure.at + circuitCoolDownMs`); evidence can only bring it forward, and never
+ *     before the gate.
  */
 export interface SyncMachineState {
   readonly name: SyncStateName;
@@ -151,6 +169,17 @@ export interface SyncMachineState {
   /** The events subscription reported itself connected. */
   readonly realtimeConnected: boolean;
   readonly circuit: CircuitState;
+  /**
+   * Half-open trials that evidence of a reachable server started while the circuit was open;
+   * each doubles the wait before evidence may start the next. Back to 0 when the circuit
+   * closes or a cool-down runs out without any trial.
+   */
+  readonly evidenceTrials: number;
+  /**
+   * When the current run of successful cycles began; null before the first success, after a
+   * failed cycle and after going offline until the next success. The one ground for "in sync".
+   */
+  readonly inSyncSince: number | null;
   /** Failed cycles in a row that count toward the circuit (all classes but auth, conflict). */
   readonly consecutiveFailures: number;
   /** 409 conflicts in a row since the last success. */
@@ -278,6 +307,8 @@ export function startSyncMachine(init: SyncMachineInit, context: TransitionConte
     foreground: init.foreground ?? true,
     realtimeConnected: false,
     circuit: 'closed',
+    evidenceTrials: 0,
+    inSyncSince: null,
     consecutiveFailures: 0,
     conflictRetries: 0,
     auth: 'ok',
@@ -360,8 +391,14 @@ export function wantsWork(state: SyncMachineState): boolean {
   return p.push || p.pull || p.hydrate || p.urgent || state.pokeSeq > state.coveredSeq;
 }
 
-/** The invariants of {@link SyncMachineState} that `state` breaks, as messages (empty: none). */
-export function syncStateInvariantViolations(state: SyncMachineState): string[] {
+/**
+ * The invariants of {@link SyncMachineState} that `state` breaks, as messages (empty: none).
+ * Invariant 13 depends on the schedule: it is checked when `options` are given.
+ */
+export function syncStateInvariantViolations(
+  state: SyncMachineState,
+  options?: SyncScheduleOptions,
+): string[] {
   const v: string[] = [];
   const { name, cycle } = state;
   const running = name === 'pushing' || name === 'pulling';
@@ -401,6 +438,25 @@ export function syncStateInvariantViolations(state: SyncMachineState): string[] 
     v.push('9: closed with something left to run');
   if (state.pending.urgent && !running && !(name === 'blocked-auth' && state.auth === 'refreshing'))
     v.push(`10: urgent work waits in ${name}`);
+  if (
+    state.inSyncSince !== null &&
+    (state.lastFailure !== null ||
+      state.circuit !== 'closed' ||
+      (name !== 'closed' && !state.online) ||
+      waitsOnFailure ||
+      (state.lastPushAt === null && state.lastPullAt === null))
+  )
+    v.push(`11: in sync since ${state.inSyncSince} in ${name} (circuit ${state.circuit})`);
+  if (state.evidenceTrials > 0 && (state.circuit === 'closed' || state.lastFailure === null))
+    v.push(`12: ${state.evidenceTrials} evidence trials with the circuit ${state.circuit}`);
+  if (options !== undefined && name === 'paused' && state.nextRetryAt !== null) {
+    const coolDownEnd = coolDownEndOf(state, options);
+    if (state.nextRetryAt > coolDownEnd)
+      v.push(`13: next trial at ${state.nextRetryAt}, after the cool-down's end ${coolDownEnd}`);
+    const earliest = Math.min(trialGateOf(state, options), coolDownEnd);
+    if (state.nextRetryAt < earliest)
+      v.push(`13: next trial at ${state.nextRetryAt}, before the gate ${earliest}`);
+  }
   return v;
 }
 
@@ -452,12 +508,15 @@ function reduce(s: SyncMachineState, event: SyncEvent, ctx: TransitionContext): 
       return { state: onTimer(s, event.name, ctx), fired: event.name };
 
     case 'poke': {
-      if (event.bundleSeq !== null && event.bundleSeq <= s.coveredSeq) return { state: s };
-      const poked: SyncMachineState =
-        event.bundleSeq === null
+      const known = event.bundleSeq !== null && event.bundleSeq <= s.coveredSeq;
+      const poked: SyncMachineState = known
+        ? s
+        : event.bundleSeq === null
           ? { ...s, pending: { ...s.pending, pull: true } }
           : { ...s, pokeSeq: Math.max(s.pokeSeq, event.bundleSeq) };
-      return { state: wakeFromIdleOrConflict(poked, ctx) };
+      // Any poke came from the server, so it is evidence even when its bundle is known.
+      if (s.name === 'paused') return { state: onEvidence(poked, ctx) };
+      return { state: known ? s : wakeFromIdleOrConflict(poked, ctx) };
     }
 
     case 'realtime': {
@@ -469,14 +528,16 @@ function reduce(s: SyncMachineState, event: SyncEvent, ctx: TransitionContext): 
         realtimeConnected: true,
         pending: { ...s.pending, pull: true },
       };
+      if (s.name === 'paused') return { state: onEvidence(connected, ctx) };
       return { state: wakeFromIdleOrConflict(connected, ctx) };
     }
 
     case 'online':
-      return { state: s.name === 'offline' ? resume(s, ctx) : s };
+      if (s.name === 'offline') return { state: resume(s, ctx) };
+      return { state: s.name === 'paused' ? onEvidence(s, ctx) : s };
 
     case 'offline':
-      return { state: s.name === 'offline' ? s : goOffline(s) };
+      return { state: s.name === 'offline' ? s : goOffline(s, ctx) };
 
     case 'foreground':
     case 'background': {
@@ -513,7 +574,7 @@ function reduce(s: SyncMachineState, event: SyncEvent, ctx: TransitionContext): 
     case 'cool-down-over':
       if (s.name !== 'paused' || s.nextRetryAt === null) return { state: s };
       if (ctx.now < s.nextRetryAt) return { state: s, fired: 'cool-down' };
-      return { state: halfOpenTrial(s, ctx), fired: 'cool-down' };
+      return { state: dueTrial(s, ctx), fired: 'cool-down' };
   }
 }
 
@@ -613,6 +674,8 @@ function onSuccess(
       consecutiveFailures: 0,
       conflictRetries: 0,
       circuit: 'closed',
+      evidenceTrials: 0,
+      inSyncSince: s.inSyncSince ?? ctx.now,
       authRefreshUsed: false,
       lastFailure: null,
       lastPushAt: push ? ctx.now : s.lastPushAt,
@@ -650,6 +713,7 @@ function onFailure(
     cycle: null,
     pending: restorePending(s.pending, cycle.kind),
     lastFailure: { ...failure, at: now },
+    inSyncSince: null,
     periodicFrom: now,
     authRefreshUsed: TOKEN_ACCEPTED.has(failure.class) ? false : s.authRefreshUsed,
   };
@@ -729,30 +793,88 @@ function onFailure(
   }
 }
 
-function goOffline(s: SyncMachineState): SyncMachineState {
+function goOffline(s: SyncMachineState, ctx: TransitionContext): SyncMachineState {
+  // A half-open trial cut short proved nothing: the circuit is open again, or a signal that
+  // flaps offline/online would start trial after trial without the gate.
+  const reopened: SyncMachineState =
+    s.circuit === 'half-open' && s.cycle !== null && s.lastFailure !== null
+      ? { ...s, circuit: 'open', nextRetryAt: coolDownEndOf(s, ctx.options) }
+      : s;
   return {
-    ...s,
+    ...reopened,
     name: 'offline',
     online: false,
+    inSyncSince: null,
     cycle: null,
     wake: null,
     pending: {
       ...(s.cycle === null ? s.pending : restorePending(s.pending, s.cycle.kind)),
       urgent: false,
     },
-    nextRetryAt: s.circuit === 'open' ? s.nextRetryAt : null,
+    nextRetryAt: reopened.circuit === 'open' ? reopened.nextRetryAt : null,
   };
 }
 
 function resume(s: SyncMachineState, ctx: TransitionContext): SyncMachineState {
   const online: SyncMachineState = { ...s, online: true };
   if (online.circuit === 'open') {
-    if (online.nextRetryAt !== null && ctx.now < online.nextRetryAt)
-      return { ...online, name: 'paused' };
-    return halfOpenTrial({ ...online, name: 'paused' }, ctx);
+    const paused: SyncMachineState = { ...online, name: 'paused' };
+    if (paused.nextRetryAt === null || ctx.now >= paused.nextRetryAt) return dueTrial(paused, ctx);
+    return onEvidence(paused, ctx);
   }
   if (online.auth !== 'ok') return { ...online, name: 'blocked-auth' };
   return settleIdle({ ...online, name: 'idle', pending: fullNow(online.pending) }, ctx);
+}
+
+/**
+ * Evidence that the server is reachable again (the events stream connected, a poke, the online
+ * signal) while the circuit is open: the half-open trial runs at once when the gate has passed,
+ * otherwise at the gate (the cool-down is cut short, never extended). Pure rate limit: however
+ * often evidence comes, trials are at least the gate apart, so a proxy that accepts the events
+ * stream and fails every request cannot defeat the breaker.
+ */
+function onEvidence(s: SyncMachineState, ctx: TransitionContext): SyncMachineState {
+  if (s.name !== 'paused' || s.nextRetryAt === null) return s;
+  const gate = trialGateOf(s, ctx.options);
+  if (gate <= ctx.now) return halfOpenTrial({ ...s, evidenceTrials: s.evidenceTrials + 1 }, ctx);
+  return gate < s.nextRetryAt ? { ...s, nextRetryAt: gate } : s;
+}
+
+/**
+ * The paused machine's trial time came: a trial that evidence brought forward counts as one of
+ * evidence; a cool-down that ran out quietly forgives the earlier ones (the gate starts over).
+ */
+function dueTrial(s: SyncMachineState, ctx: TransitionContext): SyncMachineState {
+  const quiet = s.nextRetryAt === null || s.nextRetryAt >= coolDownEndOf(s, ctx.options);
+  return halfOpenTrial({ ...s, evidenceTrials: quiet ? 0 : s.evidenceTrials + 1 }, ctx);
+}
+
+/**
+ * The earliest time evidence may start a half-open trial: the failure streak's backoff goes on
+ * from where the closed circuit left it (attempt `threshold - 1`), one doubling per trial that
+ * evidence started, from the last failure; at least its Retry-After.
+ */
+function trialGateOf(s: SyncMachineState, options: SyncScheduleOptions): number {
+  const failure = s.lastFailure;
+  if (failure === null) return Number.NEGATIVE_INFINITY;
+  return (
+    failure.at +
+    backoffBound(
+      {
+        attempt: options.circuitThreshold - 1 + s.evidenceTrials,
+        failureClass: failure.class,
+        retryAfterMs: failure.retryAfterMs,
+      },
+      options.backoff,
+    )
+  );
+}
+
+/** When the open circuit's cool-down ends: `circuitCoolDownMs` after the last failure. */
+function coolDownEndOf(s: SyncMachineState, options: SyncScheduleOptions): number {
+  return s.lastFailure === null
+    ? Number.NEGATIVE_INFINITY
+    : s.lastFailure.at + options.circuitCoolDownMs;
 }
 
 function halfOpenTrial(s: SyncMachineState, ctx: TransitionContext): SyncMachineState {

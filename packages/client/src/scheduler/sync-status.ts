@@ -38,6 +38,11 @@ export interface SyncStatus {
   readonly lastCycleStartedAt: number | null;
   readonly lastSuccessfulPushAt: number | null;
   readonly lastSuccessfulPullAt: number | null;
+  /**
+   * When the current run of successful cycles began; null before the first success, after a
+   * failed cycle and while offline. Say "in sync" only when this is set.
+   */
+  readonly inSyncSince: number | null;
   /** First local write not yet sent, while it waits for the debounce. */
   readonly writesPendingSince: number | null;
 }
@@ -58,6 +63,7 @@ export function syncStatusOf(state: SyncMachineState): SyncStatus {
     lastCycleStartedAt: state.lastCycleStartedAt,
     lastSuccessfulPushAt: state.lastPushAt,
     lastSuccessfulPullAt: state.lastPullAt,
+    inSyncSince: state.inSyncSince,
     writesPendingSince: state.firstWriteAt,
   };
 }
