@@ -6,5 +6,5 @@
  */
 export { COMMANDS, runCli } from './run-cli.js';
 export type { CliCommand, CliIo } from './cli-command.js';
-export { loadSchema, parseServeArgs, serveCommand, startServe } from './commands/serve.js';
+export { loadSchema, parseServeArgs, runServe, startServe } from './commands/serve.js';
 export type { RunningServe, ServeOptions } from './commands/serve.js';

@@ -1,8 +1,21 @@
-import { clientCommand } from './commands/client.js';
-import { serveCommand } from './commands/serve.js';
+import { clientCommand } from './commands/client-command.js';
 import type { CliCommand, CliIo } from './cli-command.js';
 
-/** Every subcommand of `ferry`. Add one by adding a {@link CliCommand} here. */
+/**
+ * `ferry serve`; its module (the server, pino, the stores) loads only when it runs, so other
+ * commands and `--help` start without it.
+ */
+const serveCommand: CliCommand = {
+  name: 'serve',
+  summary: 'run the Ferry sync server (embedded SQLite by default, PostgreSQL with --postgres)',
+  run: async (args, io) => (await import('./commands/serve.js')).runServe(args, io),
+};
+
+/**
+ * Every subcommand of `ferry`. Add one by adding a {@link CliCommand} here; keep this module's
+ * static imports light (node: builtins and command tables) and load a command's engine with
+ * `import()` when it runs: every start of `ferry` pays for what this module imports.
+ */
 export const COMMANDS: readonly CliCommand[] = [serveCommand, clientCommand];
 
 const DEFAULT_IO: CliIo = {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,21 +10,11 @@ import { todoSchema } from '@ferry/example-todo';
 import { createFerryServer, createSqliteStore, signToken, type FerryServer } from '@ferry/server';
 import type { CliIo } from '../cli-command.js';
 import { runCli } from '../run-cli.js';
-import { parseClientArgs, runClientCommand } from './client.js';
+import { runClientCommand } from './client.js';
+import { parseClientArgs } from './client-command.js';
 
 const SECRET = 'cli-client-test-secret-of-32-bytes!';
 const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
-const README = fileURLToPath(new URL('../../../../README.md', import.meta.url));
-
-/** The shell blocks of the README's "Try two devices" section. */
-function twoDevicesBlocks(): string[][] {
-  const text = readFileSync(README, 'utf8');
-  const start = text.indexOf('## Try two devices');
-  const section = text.slice(start, text.indexOf('\n## ', start + 1));
-  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) =>
-    m[1]!.split('\n').filter((line) => line.trim() !== ''),
-  );
-}
 
 function io(env: CliIo['env'] = {}) {
   const out: string[] = [];
@@ -81,6 +71,9 @@ describe('ferry client', () => {
     expect(parseClientArgs(['frobnicate'])).toMatchObject({ ok: false });
     expect(parseClientArgs(['add'])).toMatchObject({ ok: false });
     expect(parseClientArgs(['todos', '--list', 'x'])).toMatchObject({ ok: false });
+    expect(parseClientArgs(['rm', 'milk', '--list', 'x'])).toMatchObject({ ok: true });
+    expect(parseClientArgs(['rename', 'milk'])).toMatchObject({ ok: false });
+    expect(parseClientArgs(['rm-list', 'x', '--list', 'y'])).toMatchObject({ ok: false });
     expect(parseClientArgs(['sync', '--url', 'not a url'])).toMatchObject({ ok: false });
   });
 
@@ -111,6 +104,59 @@ describe('ferry client', () => {
     const status = await run('two', 'status', '--json');
     expect(JSON.parse(status.out)).toMatchObject({ pending: 0, userId: 'demo', checkpoint: 3 });
     expect((await run('two', 'toggle', 'nothing-like-this')).code).toBe(2);
+  });
+
+  it('renames and removes todos and lists, and another device sees each change after a sync', async () => {
+    expect((await run('rm-a', 'add-list', 'Garden')).code).toBe(0);
+    expect((await run('rm-a', 'add', 'water', '--list', 'Garden')).code).toBe(0);
+    expect((await run('rm-a', 'add', 'weed', '--list', 'Garden')).code).toBe(0);
+    const renamed = await run('rm-a', 'rename', 'water', 'water the roses');
+    expect(renamed).toMatchObject({ code: 0 });
+    expect(renamed.out).toMatch(/renamed water to \[ \] water the roses {2}\(\w{8}\)\nsynced/);
+    expect((await run('rm-a', 'rename-list', 'garden', 'Backyard')).out).toMatch(
+      /renamed list Garden to Backyard/,
+    );
+    expect((await run('rm-b', 'sync')).code).toBe(0);
+    expect((await run('rm-b', 'todos', 'Backyard')).out).toMatch(
+      /Backyard .*\n {2}\[ \] water the roses .*\n {2}\[ \] weed/,
+    );
+
+    const removed = await run('rm-a', 'rm', 'weed');
+    expect(removed).toMatchObject({ code: 0 });
+    expect(removed.out).toMatch(/removed \[ \] weed {2}\(\w{8}\)\nsynced/);
+    expect((await run('rm-b', 'sync')).out).toMatch(/pulled 1/);
+    expect((await run('rm-b', 'todos', 'Backyard')).out).not.toContain('weed');
+
+    // A list goes with its todos, on both devices.
+    expect((await run('rm-a', 'rm-list', 'Backyard')).out).toMatch(
+      /removed list Backyard {2}\(\w{8}\) and its 1 todo\(s\)\nsynced/,
+    );
+    expect((await run('rm-b', 'sync')).code).toBe(0);
+    const left = (await run('rm-b', 'todos')).out;
+    expect(left).not.toContain('Backyard');
+    expect(left).not.toContain('water the roses');
+  });
+
+  it('keeps list names unique, and names the ids when a name or title fits several', async () => {
+    expect((await run('names', 'add-list', 'Work')).code).toBe(0);
+    const again = await run('names', 'add-list', ' work ');
+    expect(again.code).toBe(2);
+    expect(again.err).toMatch(/there is a list "Work" already \(\w{8}\): pick another name/);
+    expect((await run('names', 'add-list', 'Home')).code).toBe(0);
+    expect((await run('names', 'rename-list', 'Home', 'WORK')).code).toBe(2);
+    expect((await run('names', 'add-list', '   ')).err).toMatch(/needs a name that is not blank/);
+    const lists = (await run('names', 'lists')).out;
+    expect(lists.match(/^(Work|Home) /gm)).toEqual(['Home ', 'Work ']);
+
+    // The same title in two lists: the title alone is ambiguous, --list tells them apart.
+    await run('names', 'add', 'call', '--list', 'Work');
+    await run('names', 'add', 'call', '--list', 'Home');
+    const ambiguous = await run('names', 'toggle', 'call');
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.err).toMatch(/"call" names 2 todos \(\w{8}, \w{8}\): use the id/);
+    expect((await run('names', 'toggle', 'call', '--list', 'home')).out).toContain('[x] call');
+    const id = /\((\w{8})\)/.exec((await run('names', 'rm', 'call', '--list', 'Work')).out)![1]!;
+    expect((await run('names', 'rm', id)).err).toContain(`no todo "${id}"`);
   });
 
   it('keeps a write in the file when the server is out of reach, and says so', async () => {
@@ -155,54 +201,6 @@ describe('ferry client', () => {
     }
     // The watcher's file holds what it printed.
     expect((await run('watcher', 'todos', 'Chores')).out).toContain('[x] sweep');
-  });
-
-  it('runs the README’s two-devices tour as written', async () => {
-    const blocks = twoDevicesBlocks();
-    expect(blocks).toHaveLength(2);
-    // A user of its own: the other tests' lists are not this one's.
-    const env = { TOKEN: await signToken({ secret: SECRET, userId: 'tour' }), FERRY_URL: url };
-    /** `npx ferry client …` → the arguments after `client`, with --db in the test directory. */
-    const argsOf = (line: string) => {
-      const words = line.match(/"[^"]*"|\S+/g)!.map((w) => w.replace(/^"|"$/g, ''));
-      expect(words.slice(0, 3)).toEqual(['npx', 'ferry', 'client']);
-      const args = words.slice(3);
-      const db = args.indexOf('--db');
-      if (db >= 0) args[db + 1] = join(dir, `tour-${args[db + 1]!}`);
-      return args;
-    };
-    const watcher = io(env);
-    const stop = new AbortController();
-    const watching = runClientCommand(argsOf(blocks[0]![0]!), watcher.io, { signal: stop.signal });
-    const shown = () => watcher.out.join('\n');
-    try {
-      await vi.waitFor(() => expect(shown()).toContain('realtime: connected'), {
-        timeout: 10_000,
-      });
-      // What the watcher prints after each command, as the README says (a person types them
-      // seconds apart; here each waits for the watcher).
-      const expected = [
-        /\+ list Groceries/,
-        /\+ \[ \] milk .* in Groceries/,
-        /~ \[x\] milk .* in Groceries/,
-        null,
-      ];
-      expect(blocks[1]).toHaveLength(expected.length);
-      for (const [index, line] of blocks[1]!.entries()) {
-        const t = io(env);
-        expect(await runClientCommand(argsOf(line), t.io), line).toBe(0);
-        const pattern = expected[index];
-        if (pattern) {
-          await vi.waitFor(() => expect(shown()).toMatch(pattern), { timeout: 10_000 });
-        } else {
-          expect(t.out.join('\n')).toMatch(/Groceries .*\n {2}\[x\] milk/);
-        }
-      }
-    } finally {
-      stop.abort();
-    }
-    expect(await watching).toBe(0);
-    expect(watcher.out.at(-1)).toBe('stopped');
   });
 
   function spawnCli(args: string[]) {

@@ -1,138 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createClient, type ClientStatus, type FerryClient } from '@ferry/client';
 import { betterSqlite3Driver } from '@ferry/client/better-sqlite3';
 import { todoSchema, type TodoSchema } from '@ferry/example-todo';
 import { FerryError, isFerryError } from '@ferry/protocol';
-import type { CliCommand, CliIo } from '../cli-command.js';
+import type { CliIo } from '../cli-command.js';
 import {
+  answerWithoutEngine,
+  parseClientArgs,
+  type ClientCommandContext,
+  type ClientCommandOptions,
+} from './client-command.js';
+import {
+  checkListName,
+  checkText,
   diffSnapshots,
   findOne,
   formatLists,
   formatTodos,
   shortId,
   todoLine,
+  type Found,
   type ListView,
   type TodoSnapshot,
   type TodoView,
 } from './todo-view.js';
-
-/** Options of `ferry client`. */
-export interface ClientCommandOptions {
-  readonly url: string;
-  /** Undefined when neither `--token` nor the environment gives one. */
-  readonly token: string | undefined;
-  readonly db: string;
-  /** `add --list`. */
-  readonly list: string | undefined;
-  /** `status` and `sync` print JSON. */
-  readonly json: boolean;
-}
-
-/** A parsed `ferry client` command line. */
-export type ParsedClientArgs =
-  | {
-      readonly ok: true;
-      readonly help: boolean;
-      readonly command: string | undefined;
-      readonly args: readonly string[];
-      readonly options: ClientCommandOptions;
-    }
-  | { readonly ok: false; readonly message: string };
-
-const HELP = `Usage: ferry client [options] <command> [arguments]
-
-A small client of the example todo schema: one SQLite file is one device.
-
-Options:
-  --url URL      the Ferry server (default $FERRY_URL, else http://127.0.0.1:8787)
-  --token TOKEN  a token the server accepts (default $FERRY_TOKEN, else $TOKEN,
-                 which \`ferry serve\` prints in development mode)
-  --db FILE      this device's SQLite file (default $FERRY_DB, else ./ferry-client.db)
-  --json         status and sync: print JSON
-  -h, --help     show this help
-
-Commands:
-  lists                    the lists, with their open and done counts
-  add-list NAME            create a list
-  todos [LIST]             the todos of every list, or of LIST
-  add TITLE [--list LIST]  add a todo (LIST: a name or an id prefix; without it,
-                           the only list, or a new list "Inbox" when there is none)
-  toggle TODO              mark a todo done, or open again (a title or an id prefix)
-  status                   this device's sync status
-  sync                     sync once and say what moved
-  watch                    sync in the background (scheduler and server pokes) and
-                           print changes as they arrive; Ctrl-C stops
-
-Reads are local. Writes commit to the file first, then sync once; without a server
-they stay in the file and go out with the next sync or watch.`;
-
-const COMMAND_ARITY: Record<string, { min: number; max: number }> = {
-  lists: { min: 0, max: 0 },
-  'add-list': { min: 1, max: 1 },
-  todos: { min: 0, max: 1 },
-  add: { min: 1, max: 1 },
-  toggle: { min: 1, max: 1 },
-  status: { min: 0, max: 0 },
-  sync: { min: 0, max: 0 },
-  watch: { min: 0, max: 0 },
-};
-
-/** Parses the arguments of `ferry client` (options may come before or after the command). */
-export function parseClientArgs(args: readonly string[], env: CliIo['env'] = {}): ParsedClientArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...args],
-      allowPositionals: true,
-      options: {
-        url: { type: 'string' },
-        token: { type: 'string' },
-        db: { type: 'string' },
-        list: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (error) {
-    return { ok: false, message: (error as Error).message };
-  }
-  const { values, positionals } = parsed;
-  const [command, ...rest] = positionals;
-  const options: ClientCommandOptions = {
-    url: values.url ?? env['FERRY_URL'] ?? 'http://127.0.0.1:8787',
-    token: values.token ?? env['FERRY_TOKEN'] ?? env['TOKEN'],
-    db: values.db ?? env['FERRY_DB'] ?? './ferry-client.db',
-    list: values.list,
-    json: values.json,
-  };
-  if (values.help) return { ok: true, help: true, command, args: rest, options };
-  if (command === undefined) return { ok: false, message: 'name a command' };
-  const arity = COMMAND_ARITY[command];
-  if (arity === undefined) return { ok: false, message: `unknown command "${command}"` };
-  if (rest.length < arity.min || rest.length > arity.max) {
-    return {
-      ok: false,
-      message: `${command} takes ${arity.min === arity.max ? arity.min : `${arity.min} to ${arity.max}`} argument(s), got ${rest.length}`,
-    };
-  }
-  if (values.list !== undefined && command !== 'add') {
-    return { ok: false, message: '--list goes with add' };
-  }
-  try {
-    new URL(options.url);
-  } catch {
-    return { ok: false, message: `--url is not a URL: ${options.url}` };
-  }
-  return { ok: true, help: false, command, args: rest, options };
-}
-
-/** What a command run may be given besides its arguments. */
-export interface ClientCommandContext {
-  /** Stops `watch` (and aborts a sync in progress). */
-  readonly signal?: AbortSignal;
-}
 
 /**
  * Runs `ferry client …` and resolves with the exit status: 0 done, 1 failed (e.g. `sync`
@@ -144,22 +36,9 @@ export async function runClientCommand(
   context: ClientCommandContext = {},
 ): Promise<number> {
   const parsed = parseClientArgs(args, io.env);
-  if (!parsed.ok) {
-    io.err(`ferry client: ${parsed.message}\n\n${HELP}`);
-    return 2;
-  }
-  if (parsed.help) {
-    io.out(HELP);
-    return 0;
-  }
+  const answered = answerWithoutEngine(parsed, io);
+  if (answered !== undefined || !parsed.ok) return answered ?? 2;
   const { command, options } = parsed;
-  const needsToken = command === 'sync' || command === 'watch';
-  if (needsToken && options.token === undefined) {
-    io.err(
-      `ferry client: ${command} needs a token: --token, $FERRY_TOKEN or $TOKEN (ferry serve prints one)`,
-    );
-    return 2;
-  }
   const watching = command === 'watch';
   let client: FerryClient<TodoSchema>;
   try {
@@ -191,24 +70,6 @@ export async function runClientCommand(
   }
 }
 
-/** `ferry client`: the example todo app on the command line, one SQLite file per device. */
-export const clientCommand: CliCommand = {
-  name: 'client',
-  summary: 'a todo client of the example schema: add, list, toggle, sync, watch',
-  async run(args, io) {
-    const controller = new AbortController();
-    const stop = () => controller.abort(new FerryError('aborted', 'interrupted'));
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    try {
-      return await runClientCommand(args, io, { signal: controller.signal });
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    }
-  },
-};
-
 class CommandRun {
   readonly #client: FerryClient<TodoSchema>;
   readonly #io: CliIo;
@@ -234,15 +95,19 @@ class CommandRun {
       case 'todos':
         return this.#todos(args[0]);
       case 'add-list':
-        return this.#write(async () => {
-          const id = randomUUID();
-          await this.#client.write((tx) => tx.insert('lists', { id, name: args[0]! }));
-          this.#io.out(`added list ${args[0]!}  (${shortId(id)})`);
-        });
+        return this.#write(() => this.#addList(args[0]!));
+      case 'rename-list':
+        return this.#write(() => this.#renameList(args[0]!, args[1]!));
+      case 'rm-list':
+        return this.#write(() => this.#removeList(args[0]!));
       case 'add':
         return this.#write(() => this.#addTodo(args[0]!));
       case 'toggle':
         return this.#write(() => this.#toggle(args[0]!));
+      case 'rename':
+        return this.#write(() => this.#renameTodo(args[0]!, args[1]!));
+      case 'rm':
+        return this.#write(() => this.#removeTodo(args[0]!));
       case 'status':
         return this.#status();
       case 'sync':
@@ -266,9 +131,7 @@ class CommandRun {
     const snapshot = await readSnapshot(this.#client);
     let only: ListView | undefined;
     if (listQuery !== undefined) {
-      const found = findOne(snapshot.lists.values(), listQuery, (l) => l.name, 'list');
-      if (!found.ok) throw new FerryError('invalid_argument', found.message);
-      only = found.value;
+      only = found(findOne(snapshot.lists.values(), listQuery, (l) => l.name, 'list'));
     }
     const lines = formatTodos(snapshot, only);
     for (const line of lines.length ? lines : ['(no lists)']) this.#io.out(line);
@@ -299,14 +162,72 @@ class CommandRun {
     return 0;
   }
 
+  async #addList(name: string): Promise<void> {
+    const snapshot = await readSnapshot(this.#client);
+    const id = randomUUID();
+    const checked = checkListName(snapshot.lists.values(), name, id);
+    if (!checked.ok) throw new FerryError('invalid_argument', checked.message);
+    await this.#client.write((tx) => tx.insert('lists', { id, name: checked.value }));
+    this.#io.out(`added list ${checked.value}  (${shortId(id)})`);
+  }
+
+  async #renameList(query: string, name: string): Promise<void> {
+    const snapshot = await readSnapshot(this.#client);
+    const list = found(findOne(snapshot.lists.values(), query, (l) => l.name, 'list'));
+    const checked = checkListName(snapshot.lists.values(), name, list.id);
+    if (!checked.ok) throw new FerryError('invalid_argument', checked.message);
+    await this.#client.write((tx) => tx.update('lists', list.id, { name: checked.value }));
+    this.#io.out(`renamed list ${list.name} to ${checked.value}  (${shortId(list.id)})`);
+  }
+
+  async #removeList(query: string): Promise<void> {
+    const snapshot = await readSnapshot(this.#client);
+    const list = found(findOne(snapshot.lists.values(), query, (l) => l.name, 'list'));
+    const todos = [...snapshot.todos.values()].filter((t) => t.listId === list.id).length;
+    // The schema cascades: the list's todos go with it, here and on every device.
+    await this.#client.write((tx) => tx.delete('lists', list.id));
+    this.#io.out(
+      `removed list ${list.name}  (${shortId(list.id)})${todos ? ` and its ${todos} todo(s)` : ''}`,
+    );
+  }
+
+  async #renameTodo(query: string, title: string): Promise<void> {
+    const snapshot = await readSnapshot(this.#client);
+    const todo = this.#findTodo(snapshot, query);
+    const checked = checkText(title, 'a todo');
+    if (!checked.ok) throw new FerryError('invalid_argument', checked.message);
+    await this.#client.write((tx) => tx.update('todos', todo.id, { title: checked.value }));
+    this.#io.out(`renamed ${todo.title} to ${todoLine({ ...todo, title: checked.value })}`);
+  }
+
+  async #removeTodo(query: string): Promise<void> {
+    const snapshot = await readSnapshot(this.#client);
+    const todo = this.#findTodo(snapshot, query);
+    await this.#client.write((tx) => tx.delete('todos', todo.id));
+    this.#io.out(`removed ${todoLine(todo)}`);
+  }
+
+  /** The todo `query` names, in the `--list` list when one is given. */
+  #findTodo(snapshot: TodoSnapshot, query: string): TodoView {
+    let todos = [...snapshot.todos.values()];
+    if (this.#options.list !== undefined) {
+      const list = found(
+        findOne(snapshot.lists.values(), this.#options.list, (l) => l.name, 'list'),
+      );
+      todos = todos.filter((todo) => todo.listId === list.id);
+    }
+    return found(findOne(todos, query, (t) => t.title, 'todo'));
+  }
+
   async #addTodo(title: string): Promise<void> {
     const snapshot = await readSnapshot(this.#client);
     const lists = [...snapshot.lists.values()];
+    const checked = checkText(title, 'a todo');
+    if (!checked.ok) throw new FerryError('invalid_argument', checked.message);
+    title = checked.value;
     let list: ListView;
     if (this.#options.list !== undefined) {
-      const found = findOne(lists, this.#options.list, (l) => l.name, 'list');
-      if (!found.ok) throw new FerryError('invalid_argument', found.message);
-      list = found.value;
+      list = found(findOne(lists, this.#options.list, (l) => l.name, 'list'));
     } else if (lists.length === 1) {
       list = lists[0]!;
     } else if (lists.length === 0) {
@@ -327,9 +248,7 @@ class CommandRun {
 
   async #toggle(query: string): Promise<void> {
     const snapshot = await readSnapshot(this.#client);
-    const found = findOne(snapshot.todos.values(), query, (t) => t.title, 'todo');
-    if (!found.ok) throw new FerryError('invalid_argument', found.message);
-    const todo = found.value;
+    const todo = this.#findTodo(snapshot, query);
     await this.#client.write((tx) => tx.update('todos', todo.id, { done: !todo.done }));
     this.#io.out(`${todoLine({ ...todo, done: !todo.done })}`);
   }
@@ -429,6 +348,12 @@ class CommandRun {
       this.#io.err('(this device has not synced yet: run `ferry client sync` or `watch`)');
     }
   }
+}
+
+/** The item found, or the reason as an `invalid_argument` error (the command exits 2). */
+function found<T>(result: Found<T>): T {
+  if (!result.ok) throw new FerryError('invalid_argument', result.message);
+  return result.value;
 }
 
 /** Reads the lists and todos of the file. */

@@ -12,7 +12,7 @@ import {
   type FerryServer,
   type ServerStore,
 } from '@ferry/server';
-import type { CliCommand, CliIo } from '../cli-command.js';
+import type { CliIo } from '../cli-command.js';
 import { loadOrCreateDevSecret } from './dev-secret.js';
 
 /** Options of `ferry serve`. */
@@ -241,41 +241,37 @@ export async function startServe(
   };
 }
 
-/** `ferry serve`: runs until SIGINT or SIGTERM, then shuts down gracefully. */
-export const serveCommand: CliCommand = {
-  name: 'serve',
-  summary: 'run the Ferry sync server (embedded SQLite by default, PostgreSQL with --postgres)',
-  async run(args, io) {
-    const parsed = parseServeArgs(args);
-    if (!parsed.ok) {
-      io.err(`ferry serve: ${parsed.message}\n\n${HELP}`);
-      return 2;
-    }
-    if (parsed.help) {
-      io.out(HELP);
-      return 0;
-    }
-    let running: RunningServe;
-    try {
-      running = await startServe(parsed.options, io);
-    } catch (error) {
-      io.err(`ferry serve: ${error instanceof Error ? error.message : String(error)}`);
-      return error instanceof FerryError && error.code === 'not_supported' ? 3 : 1;
-    }
-    await new Promise<void>((done) => {
-      const stop = (signal: NodeJS.Signals) => {
-        io.err(`ferry serve: ${signal}, shutting down`);
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        done();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
-    await running.stop();
+/** `ferry serve`: runs until SIGINT or SIGTERM, then shuts down gracefully; resolves with the exit status. */
+export async function runServe(args: readonly string[], io: CliIo): Promise<number> {
+  const parsed = parseServeArgs(args);
+  if (!parsed.ok) {
+    io.err(`ferry serve: ${parsed.message}\n\n${HELP}`);
+    return 2;
+  }
+  if (parsed.help) {
+    io.out(HELP);
     return 0;
-  },
-};
+  }
+  let running: RunningServe;
+  try {
+    running = await startServe(parsed.options, io);
+  } catch (error) {
+    io.err(`ferry serve: ${error instanceof Error ? error.message : String(error)}`);
+    return error instanceof FerryError && error.code === 'not_supported' ? 3 : 1;
+  }
+  await new Promise<void>((done) => {
+    const stop = (signal: NodeJS.Signals) => {
+      io.err(`ferry serve: ${signal}, shutting down`);
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      done();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await running.stop();
+  return 0;
+}
 
 /**
  * What `ferry serve` prints about tokens: in development mode, where the secret is kept, the

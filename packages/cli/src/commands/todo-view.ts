@@ -121,3 +121,33 @@ export function findOne<T extends { readonly id: string }>(
       .join(', ')}): use the id`,
   };
 }
+
+/**
+ * A name or title as typed, trimmed; empty is a message. (Length and the rest are the schema's
+ * to check, on write.)
+ */
+export function checkText(text: string, what: string): Found<string> {
+  const value = text.trim();
+  if (value === '') return { ok: false, message: `${what} needs a name that is not blank` };
+  return { ok: true, value };
+}
+
+/**
+ * `name` for the list `id`, if no other list has it (compared as {@link findOne} compares
+ * names: trimmed, in any case). Names stay unique, so a name always finds one list; only
+ * devices that made the same name while apart can still make two, and then the ids tell them
+ * apart.
+ */
+export function checkListName(lists: Iterable<ListView>, name: string, id: string): Found<string> {
+  const checked = checkText(name, 'a list');
+  if (!checked.ok) return checked;
+  const key = checked.value.toLowerCase();
+  const taken = [...lists].find((list) => list.id !== id && list.name.trim().toLowerCase() === key);
+  if (taken) {
+    return {
+      ok: false,
+      message: `there is a list "${taken.name}" already (${shortId(taken.id)}): pick another name`,
+    };
+  }
+  return checked;
+}
