@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { FerryClient } from '@ferry/client';
+import type { TodoSchema } from '@ferry/example-todo';
 import { isFerryError } from '@ferry/protocol';
 import { startFaultProxy, type FaultProxy } from '../fault-proxy/fault-proxy.js';
 import { rowsOf, serverRows, startHarness, uuid, type Harness } from '../support/ferry-harness.js';
@@ -131,6 +133,51 @@ describe('hydration from GET /v1/snapshot', () => {
       title: 'second',
     });
     expect(await rowsOf(a, 'todos')).toEqual(await serverRows(h, 'alice', 'todos'));
+  });
+
+  it('an edit stacked on a bundle in flight is based on our commit once the bundle settles, through hydrations, a rebase and a late acknowledgement', async () => {
+    h = await startHarness();
+    const { peer, listId } = await seed(1);
+    let stage: 'idle' | 'edit' | 'done' = 'idle';
+    let todo = '';
+    // Freezes a bundle, edits its row, and dies before sending it.
+    const a: FerryClient<TodoSchema> = await h.client('a', 'alice', {
+      hooks: {
+        async at(point) {
+          if (point !== 'after-freeze-before-send' || stage !== 'edit') return;
+          stage = 'done';
+          await a.write((tx) => tx.update('todos', todo, { position: 7 }));
+          throw new Error('the process died before sending');
+        },
+      },
+    });
+    await a.sync();
+    todo = String((await rowsOf(a, 'todos'))[0]!.id);
+    await a.write((tx) => tx.update('todos', todo, { title: 'mine' }));
+    stage = 'edit';
+    await expect(a.sync()).rejects.toThrow(/died before sending/);
+    // The peer changes the row, so our bundle will conflict; a snapshot comes in meanwhile.
+    await peer.write((tx) => tx.update('todos', todo, { done: true }));
+    await peer.sync();
+    await a.hydrate();
+    // Another peer bundle, so that ours commits after a seq we have not pulled and waits.
+    await peer.write((tx) => tx.update('lists', listId, { name: 'renamed' }));
+    await peer.sync();
+    const pushed = await a.sync({ kind: 'push' });
+    expect(pushed.conflicts).toEqual([{ table: 'todos', pk: todo, outcome: 'rebase' }]);
+    expect((await a.readStatus()).inFlight).toMatchObject({ committedSeq: 4 });
+    // The snapshot brings our commit and settles the bundle late.
+    await a.hydrate();
+    const report = await a.sync();
+    // The stacked edit goes out on our own commit: no conflict with it, nothing for a resolver.
+    expect(report).toMatchObject({ conflicts: [], pushed: 1 });
+    expect((await serverRows(h, 'alice', 'todos')).find((t) => t.id === todo)).toMatchObject({
+      title: 'mine',
+      done: true,
+      position: 7,
+    });
+    expect(await rowsOf(a, 'todos')).toEqual(await serverRows(h, 'alice', 'todos'));
+    expect(await a.readStatus()).toMatchObject({ pending: 0, inFlight: null, conflicts: 0 });
   });
 
   it('hydrate() on demand replaces server state and removes rows the server no longer has', async () => {

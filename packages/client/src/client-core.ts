@@ -33,6 +33,8 @@ export interface EngineSettings {
   readonly initialSync: 'hydrate' | 'pull';
   /** Whether the app set `hooks.at` (writes then leave the one-call fast path). */
   readonly hooked: boolean;
+  /** Makes the source id of a rotation. */
+  readonly createSourceId: () => string;
 }
 
 /** Limits of the next bundle; a 413 lowers `maxChanges` for the rest of the client's life. */
@@ -125,6 +127,7 @@ export function createClientCore(
       maxSettledConflicts: journalLimitOf(options.maxSettledConflicts),
       initialSync: options.initialSync === 'pull' ? 'pull' : 'hydrate',
       hooked: hooks?.at !== undefined,
+      createSourceId: options.createSourceId ?? (() => globalThis.crypto.randomUUID()),
     },
     limits: {
       maxChanges: Math.min(

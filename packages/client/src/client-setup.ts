@@ -20,7 +20,9 @@ import type { ClientOptions } from './types.js';
  * tables, their reference indexes and capture triggers, and the source id (chosen once per
  * install). A changed schema (another fingerprint) adds missing tables and columns, re-creates
  * the triggers and marks the file for a fresh hydration. Refuses a file of another metadata
- * format, and a `sourceId` option that differs from the file's.
+ * format, and a `sourceId` option that is neither the file's source id nor the one it started
+ * with (Ferry rotates the source id when it finds another install using it, or the server
+ * ahead of the file: see `rotateSource`).
  */
 export async function setUpDatabase(
   db: SerialDatabase,
@@ -58,21 +60,38 @@ export async function setUpDatabase(
         throw new FerryError('invalid_argument', 'sourceId must be a UUID');
       }
       const wanted = options.sourceId.toLowerCase();
-      if (sourceId !== null && sourceId !== wanted) {
+      const first = (await readState(tx, 'first_source_id')) as string | null;
+      if (sourceId !== null && sourceId !== wanted && first !== wanted) {
         throw new FerryError(
           'invalid_argument',
           `this database already belongs to source ${sourceId}; a source id is chosen once per install`,
         );
       }
-      sourceId = wanted;
+      sourceId ??= wanted;
     }
     sourceId ??= globalThis.crypto.randomUUID();
     await writeState(tx, 'source_id', sourceId);
+    if ((await readState(tx, 'first_source_id')) === null) {
+      await writeState(tx, 'first_source_id', sourceId);
+    }
+    await upgradeBundleTable(tx, sourceId);
     if ((await readState(tx, 'next_source_bundle_id')) === null) {
       await writeState(tx, 'next_source_bundle_id', 1);
     }
     return { sourceId, userId: (await readState(tx, 'user_id')) as string | null };
   });
+}
+
+/**
+ * Files of clients before source rotation have no `ferry_bundle.source_id`: add it, and give a
+ * bundle in flight the file's source id (the only one such a file ever had).
+ */
+async function upgradeBundleTable(tx: TransactionExecutor, sourceId: string): Promise<void> {
+  const columns = await tx.all<{ name: string }>('PRAGMA table_info(ferry_bundle)');
+  if (!columns.some((c) => c.name === 'source_id')) {
+    await tx.exec('ALTER TABLE ferry_bundle ADD COLUMN source_id TEXT');
+  }
+  await tx.run('UPDATE ferry_bundle SET source_id = ? WHERE source_id IS NULL', [sourceId]);
 }
 
 /**

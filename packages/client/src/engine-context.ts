@@ -6,7 +6,8 @@ import type { HookPoint, UnsafeClientFaults } from './types.js';
 export interface EngineContext {
   readonly schema: Schema;
   readonly codecs: ReadonlyMap<string, TableCodec>;
-  readonly sourceId: string;
+  /** The source id new bundles are frozen under; changes only through `rotateSource`. */
+  sourceId: string;
   now(): number;
   /** Runs the hook of a point, if any (awaited when it returns a promise). */
   hook(point: HookPoint): Promise<void> | void;

@@ -65,7 +65,7 @@ export type { ClientState };
  */
 export interface FerryClient<S extends Schema = Schema> extends AsyncDisposable {
   readonly schema: S;
-  /** This install's writer id. */
+  /** This install's writer id (it changes when Ferry rotates it: see `ClientOptions.sourceId`). */
   readonly sourceId: string;
   /**
    * The last known status: the engine's (outbox, checkpoint, conflicts, last error) and the
@@ -203,7 +203,6 @@ export async function createClient<S extends Schema>(
 
 class Client<S extends Schema> implements FerryClient<S> {
   readonly schema: S;
-  readonly sourceId: string;
   readonly #core: ClientCore;
   readonly #cycles: CycleRunner;
   readonly #runtime: SyncRuntime | null;
@@ -212,7 +211,6 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   constructor(options: ClientOptions<S>, core: ClientCore, url: string) {
     this.schema = options.schema;
-    this.sourceId = core.ctx.sourceId;
     this.#core = core;
     this.#cycles = new CycleRunner(core, {
       isOpen: () => this.#isOpen(),
@@ -261,6 +259,9 @@ class Client<S extends Schema> implements FerryClient<S> {
       });
     }
     this.#scheduleRefresh();
+  }
+  get sourceId(): string {
+    return this.#core.ctx.sourceId;
   }
 
   get status(): ClientStatus {

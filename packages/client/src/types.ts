@@ -77,8 +77,15 @@ export interface ClientOptions<S extends Schema = Schema> {
   readonly url: string;
   /** The bearer token (a JWT whose `sub` is the user id); called before every request. */
   readonly getToken: (options?: GetTokenOptions) => string | Promise<string>;
-  /** This install's writer id (a UUID). Default: generated once and kept in the file. */
+  /**
+   * This install's writer id (a UUID). Default: generated once and kept in the file. Ferry
+   * rotates it (and keeps every pending change) when the server shows that another install uses
+   * it (a copied file) or that the server has bundles of it the file does not (a file restored
+   * from a backup); the option then still names the file's first id.
+   */
   readonly sourceId?: string;
+  /** Makes a fresh source id for a rotation. Default `crypto.randomUUID` (a test passes a seeded one). */
+  readonly createSourceId?: () => string;
   /**
    * Called with every error of a sync cycle (besides being thrown and kept in the status), and
    * of other background work: a failed token refresh, a connectivity probe or a status listener

@@ -1,8 +1,8 @@
-import { FerryError, type Bundle, type RowEffect, type Row } from '@ferry/protocol';
+import { FerryError, bundleDigest, type Bundle, type RowEffect, type Row } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
-  clearFrozenBundle,
+  finishFrozenBundle,
   readFrozenBundle,
   readStackBase,
   readPending,
@@ -15,6 +15,7 @@ import {
   type FrozenBundleHead,
   type FrozenChange,
   type RowState,
+  wireChangeOf,
 } from '../local/metadata.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { insertMany } from '../local/insert-many.js';
@@ -332,6 +333,8 @@ export interface ApplyResult {
   readonly acked: FrozenBundleHead | null;
   /** Optional references left dangling. */
   readonly warnings: readonly IntegrityViolation[];
+  /** A bundle of our source id was not ours: another install uses it (see {@link ownershipOf}). */
+  readonly foreign: boolean;
 }
 
 /**
@@ -371,6 +374,9 @@ export async function applyBundles(
   let applied = 0;
   let acked: FrozenBundleHead | null = null;
   let last = checkpoint;
+  let lastToken: string | null = null;
+  let foreign = false;
+  let ourDigest: string | undefined;
   for (const bundle of bundles) {
     if (bundle.bundleSeq <= last) continue;
     if (bundle.bundleSeq !== last + 1 && ctx.faults?.checkpointWithoutContiguity !== true) {
@@ -379,12 +385,15 @@ export async function applyBundles(
         `pull skipped from bundle ${last} to ${bundle.bundleSeq}: bundleSeq must be dense`,
       );
     }
-    const isAck =
-      frozen !== null &&
-      acked === null &&
-      bundle.sourceId !== null &&
-      bundle.sourceId.toLowerCase() === ctx.sourceId &&
-      bundle.sourceBundleId === frozen.sourceBundleId;
+    const candidate = acked === null && isOurBundleId(bundle, frozen);
+    const verdict = ownershipOf(
+      bundle,
+      candidate ? frozen : null,
+      ctx.sourceId,
+      candidate && bundle.digest !== undefined ? (ourDigest ??= await frozenDigest(tx)) : undefined,
+    );
+    if (verdict === 'foreign') foreign = true;
+    const isAck = verdict === 'ack' && frozen !== null;
     let others: readonly Bundle['rows'][number][] = bundle.rows;
     let known: ReadonlyMap<string, Row | null> | undefined;
     if (isAck) {
@@ -405,14 +414,15 @@ export async function applyBundles(
     }
     if (isAck) {
       await settleFrozenBundle(tx, ctx, 'ack', known);
-      await clearFrozenBundle(tx);
-      await writeState(tx, 'next_source_bundle_id', frozen.sourceBundleId + 1);
+      await finishFrozenBundle(tx, frozen, ctx.sourceId);
       acked = frozen;
     }
     last = bundle.bundleSeq;
+    lastToken = bundle.token ?? null;
   }
   await ctx.hook('after-apply-before-checkpoint');
   await writeState(tx, 'checkpoint', last);
+  if (last !== checkpoint) await writeState(tx, 'checkpoint_token', lastToken);
   const violations = await findIntegrityViolations(tx, buildIntegrityQueries(ctx.schema, touched));
   const required = violations.filter((v) => v.required);
   if (required.length > 0) throw integrityError(required);
@@ -423,7 +433,55 @@ export async function applyBundles(
     checkpoint: last,
     acked,
     warnings: violations,
+    foreign,
   };
+}
+
+/** Whether `bundle` names the bundle in flight: its source and `sourceBundleId`. */
+function isOurBundleId(
+  bundle: Pick<Bundle, 'sourceId' | 'sourceBundleId'>,
+  frozen: Pick<FrozenBundleHead, 'sourceId' | 'sourceBundleId'> | null,
+): frozen is Pick<FrozenBundleHead, 'sourceId' | 'sourceBundleId'> {
+  return (
+    frozen !== null &&
+    bundle.sourceId !== null &&
+    bundle.sourceId.toLowerCase() === frozen.sourceId &&
+    bundle.sourceBundleId === frozen.sourceBundleId
+  );
+}
+
+/**
+ * Whose a pulled bundle is. Pure.
+ *
+ * | the bundle | verdict |
+ * |---|---|
+ * | the source and id of our bundle in flight (`inFlight`), digest equal to ours or absent | `ack` |
+ * | the source and id of our bundle in flight, another digest | `foreign` |
+ * | our current source id, with a digest, not our bundle in flight | `foreign` |
+ * | anything else | `peer` |
+ *
+ * `foreign`: another install commits under our source id (a copied file); the bundle is applied
+ * like a peer's and the source id must rotate. A bundle without a digest (a server from before
+ * digests) is taken by its id, as before. `inFlight` is null unless the bundle names it, and
+ * `ourDigest` is the {@link bundleDigest} of its changes when the bundle has a digest.
+ */
+export function ownershipOf(
+  bundle: Pick<Bundle, 'sourceId' | 'sourceBundleId' | 'digest'>,
+  inFlight: Pick<FrozenBundleHead, 'sourceId' | 'sourceBundleId'> | null,
+  currentSourceId: string,
+  ourDigest: string | undefined,
+): 'ack' | 'foreign' | 'peer' {
+  if (inFlight !== null && isOurBundleId(bundle, inFlight)) {
+    return bundle.digest === undefined || bundle.digest === ourDigest ? 'ack' : 'foreign';
+  }
+  const ours = bundle.sourceId !== null && bundle.sourceId.toLowerCase() === currentSourceId;
+  return ours && bundle.digest !== undefined ? 'foreign' : 'peer';
+}
+
+/** The {@link bundleDigest} of the bundle in flight, as the server digests what it was sent. */
+async function frozenDigest(tx: Executor): Promise<string | undefined> {
+  const frozen = await readFrozenBundle(tx);
+  return frozen ? bundleDigest(frozen.changes.map(wireChangeOf)) : undefined;
 }
 
 /**

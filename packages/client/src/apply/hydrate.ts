@@ -4,12 +4,13 @@ import {
   SnapshotHeaderSchema,
   SnapshotRowSchema,
   type Row,
+  type SnapshotHeader,
 } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
 import type { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
 import {
-  clearFrozenBundle,
+  finishFrozenBundle,
   setApplying,
   writeState,
   type Executor,
@@ -50,6 +51,10 @@ const STAGE_BATCH = 1000;
 export interface StagedSnapshot {
   readonly snapshotBundleSeq: number;
   readonly rowCount: number;
+  /** The history token of `snapshotBundleSeq`, when the server gave one. */
+  readonly token: string | null;
+  /** The server database's identity, when the server gave one. */
+  readonly serverId: string | null;
 }
 
 /**
@@ -68,7 +73,7 @@ export async function downloadSnapshot(
     signal: options.signal,
     timeoutMs: options.timeoutMs,
   });
-  let header: { snapshotBundleSeq: number } | undefined;
+  let header: SnapshotHeader | undefined;
   let end: { rowCount: number } | undefined;
   let count = 0;
   let batch: SqlStatement[] = [];
@@ -164,7 +169,12 @@ export async function downloadSnapshot(
         `the snapshot announced ${end.rowCount} rows but carried ${count}; discarded`,
       );
     }
-    return { snapshotBundleSeq: header.snapshotBundleSeq, rowCount: count };
+    return {
+      snapshotBundleSeq: header.snapshotBundleSeq,
+      rowCount: count,
+      token: header.token ?? null,
+      serverId: header.serverId ?? null,
+    };
   } catch (error) {
     await db.run('DELETE FROM temp.ferry_snapshot').catch(() => undefined);
     throw error;
@@ -256,11 +266,12 @@ export async function applySnapshot(
   let acked: FrozenBundleHead | null = null;
   if (frozen && frozen.committedSeq !== null && frozen.committedSeq <= staged.snapshotBundleSeq) {
     await settleFrozenBundle(tx, ctx, 'late-ack');
-    await clearFrozenBundle(tx);
-    await writeState(tx, 'next_source_bundle_id', frozen.sourceBundleId + 1);
+    await finishFrozenBundle(tx, frozen, ctx.sourceId);
     acked = frozen;
   }
   await writeState(tx, 'checkpoint', staged.snapshotBundleSeq);
+  await writeState(tx, 'checkpoint_token', staged.token);
+  if (staged.serverId !== null) await writeState(tx, 'server_id', staged.serverId);
   await writeState(tx, 'needs_hydration', 0);
   const violations = await findIntegrityViolations(
     tx,

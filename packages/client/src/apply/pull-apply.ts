@@ -2,6 +2,7 @@ import { isFerryError, type Bundle } from '@ferry/protocol';
 import type { ClientCore } from '../client-core.js';
 import { readFrozenBundleHead, readState } from '../local/metadata.js';
 import type { CycleReport } from '../sync/cycle-report.js';
+import { rotateSource } from '../sync/rotate-source.js';
 import { applyBundles } from './apply-bundles.js';
 import type { IntegrityViolation } from './integrity-gate.js';
 
@@ -9,7 +10,8 @@ import type { IntegrityViolation } from './integrity-gate.js';
  * Applies a page of pulled bundles in one local transaction (foreign keys off) together with the
  * new checkpoint, acknowledging our bundle in flight when it comes by; then counts, logs, shows
  * and announces (`remote-change`) what changed. A page the integrity gate refuses is rolled
- * back and its violations are put in `status.integrity` before the error is rethrown.
+ * back and its violations are put in `status.integrity` before the error is rethrown. A page
+ * with a bundle of our source id that is not ours rotates the source id (see `ownershipOf`).
  */
 export async function applyPull(
   core: ClientCore,
@@ -26,6 +28,8 @@ export async function applyPull(
       },
       { foreignKeysOff: true },
     );
+    // Another install commits under our source id: nothing more goes out under it.
+    if (result.foreign) await rotateSource(core, 'foreign_bundle');
     report.pulled += result.applied;
     report.bundlesPulled += result.bundles;
     report.warnings.push(...result.warnings);

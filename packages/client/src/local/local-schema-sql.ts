@@ -7,8 +7,9 @@ export const METADATA_FORMAT = 1;
  * The client's metadata tables (all `ferry_`-prefixed, in the app's SQLite file). Documented in
  * docs/client.md.
  *
- * - `ferry_state`: key/value: sourceId, next sourceBundleId, checkpoint, userId, schema
- *   fingerprint, whether a hydration is due.
+ * - `ferry_state`: key/value: sourceId (and the first one, before any rotation), next
+ *   sourceBundleId, checkpoint and the server's history token of it, the server's identity,
+ *   userId, schema fingerprint, whether a hydration is due.
  * - `ferry_capture`: one row; `applying = 1` only inside a transaction that applies server data,
  *   so the capture triggers skip it. Set and reset in the same transaction: a crash rolls both
  *   back and can never leave capture off.
@@ -21,8 +22,9 @@ export const METADATA_FORMAT = 1;
  *   reads only the entries it takes, without a lookup into the table.
  * - `ferry_rows`: the server state of each synced row: `rowVersion`, tombstone flag and the
  *   last-synced copy (the base of three-way merges).
- * - `ferry_bundle` + `ferry_inflight`: the frozen bundle in flight (at most one) and its
- *   changes, stored before the request is sent so a resend is the exact same bundle.
+ * - `ferry_bundle` + `ferry_inflight`: the frozen bundle in flight (at most one), with the source
+ *   it belongs to (a rotation of the source id leaves a committed bundle under the old one), and
+ *   its changes, stored before the request is sent so a resend is the exact same bundle.
  * - `ferry_committed`: once the server said the bundle in flight committed, its rows as they
  *   committed (version and authoritative row) until the bundle is settled: the base of edits
  *   made on them meanwhile.
@@ -75,6 +77,7 @@ CREATE TABLE IF NOT EXISTS ferry_rows (
 );
 CREATE TABLE IF NOT EXISTS ferry_bundle (
   id INTEGER PRIMARY KEY CHECK (id = 1),
+  source_id TEXT,
   source_bundle_id INTEGER NOT NULL,
   frozen_at INTEGER NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0,

@@ -8,8 +8,11 @@ import { insertMany } from './insert-many.js';
 export type StateKey =
   | 'format'
   | 'source_id'
+  | 'first_source_id'
   | 'next_source_bundle_id'
   | 'checkpoint'
+  | 'checkpoint_token'
+  | 'server_id'
   | 'user_id'
   | 'schema_fingerprint'
   | 'needs_hydration';
@@ -172,6 +175,8 @@ export interface FrozenChange {
 
 /** The bundle in flight. */
 export interface FrozenBundle {
+  /** The source it was frozen under (the current one, unless a rotation left it committed). */
+  readonly sourceId: string;
   readonly sourceBundleId: number;
   readonly frozenAt: number;
   readonly attempts: number;
@@ -202,6 +207,7 @@ interface FrozenSqlRow extends SqlRow {
 
 /** The bundle in flight without its changes: what most steps need to know of it. */
 export interface FrozenBundleHead {
+  readonly sourceId: string;
   readonly sourceBundleId: number;
   readonly frozenAt: number;
   readonly attempts: number;
@@ -213,17 +219,19 @@ export interface FrozenBundleHead {
 /** The head of the bundle in flight, or null; one query, whatever the bundle's size. */
 export async function readFrozenBundleHead(db: Executor): Promise<FrozenBundleHead | null> {
   const rows = await db.all<{
+    source_id: string;
     source_bundle_id: number;
     frozen_at: number;
     attempts: number;
     committed_seq: number | null;
     changes: number;
   }>(
-    'SELECT source_bundle_id, frozen_at, attempts, committed_seq, (SELECT count(*) FROM ferry_inflight) AS changes FROM ferry_bundle WHERE id = 1',
+    'SELECT source_id, source_bundle_id, frozen_at, attempts, committed_seq, (SELECT count(*) FROM ferry_inflight) AS changes FROM ferry_bundle WHERE id = 1',
   );
   const row = rows[0];
   if (!row) return null;
   return {
+    sourceId: row.source_id,
     sourceBundleId: row.source_bundle_id,
     frozenAt: row.frozen_at,
     attempts: row.attempts,
@@ -235,17 +243,21 @@ export async function readFrozenBundleHead(db: Executor): Promise<FrozenBundleHe
 /** The bundle in flight with all its changes, or null. */
 export async function readFrozenBundle(db: Executor): Promise<FrozenBundle | null> {
   const bundles = await db.all<{
+    source_id: string;
     source_bundle_id: number;
     frozen_at: number;
     attempts: number;
     committed_seq: number | null;
-  }>('SELECT source_bundle_id, frozen_at, attempts, committed_seq FROM ferry_bundle WHERE id = 1');
+  }>(
+    'SELECT source_id, source_bundle_id, frozen_at, attempts, committed_seq FROM ferry_bundle WHERE id = 1',
+  );
   const bundle = bundles[0];
   if (!bundle) return null;
   const rows = await db.all<FrozenSqlRow>(
     'SELECT ord, tbl, pk, letter, op, base_version, base, row, first_group, last_group, first_at, conflicts FROM ferry_inflight ORDER BY ord',
   );
   return {
+    sourceId: bundle.source_id,
     sourceBundleId: bundle.source_bundle_id,
     frozenAt: bundle.frozen_at,
     attempts: bundle.attempts,
@@ -355,6 +367,22 @@ export async function recordCommittedRows(
 
 export async function deleteFrozenChange(db: Executor, ord: number): Promise<void> {
   await db.run('DELETE FROM ferry_inflight WHERE ord = ?', [ord]);
+}
+
+/**
+ * Ends the settled bundle in flight: removes it, and the next bundle of its source gets the next
+ * id. A bundle left committed under a source id since rotated away does not move the new
+ * source's numbering.
+ */
+export async function finishFrozenBundle(
+  db: Executor,
+  frozen: Pick<FrozenBundleHead, 'sourceId' | 'sourceBundleId'>,
+  currentSourceId: string,
+): Promise<void> {
+  await clearFrozenBundle(db);
+  if (frozen.sourceId === currentSourceId) {
+    await writeState(db, 'next_source_bundle_id', frozen.sourceBundleId + 1);
+  }
 }
 
 /** Removes the bundle in flight entirely. */

@@ -91,8 +91,8 @@ export async function freezeNextBundle(
   const chosen = orderByRelations(ctx.schema.graph, drafts.slice(0, cut.take));
   const frozenAt = ctx.now();
   await tx.run(
-    'INSERT INTO ferry_bundle (id, source_bundle_id, frozen_at, attempts, committed_seq) VALUES (1, ?, ?, 0, NULL)',
-    [sourceBundleId, frozenAt],
+    'INSERT INTO ferry_bundle (id, source_id, source_bundle_id, frozen_at, attempts, committed_seq) VALUES (1, ?, ?, ?, 0, NULL)',
+    [ctx.sourceId, sourceBundleId, frozenAt],
   );
   const changes: FrozenChange[] = chosen.map((draft, ord) => ({ ...draft.change, ord }));
   await insertMany(
@@ -121,6 +121,7 @@ export async function freezeNextBundle(
   await tx.run('DELETE FROM ferry_outbox WHERE (tbl, pk) IN (SELECT tbl, pk FROM ferry_inflight)');
   return {
     bundle: {
+      sourceId: ctx.sourceId,
       sourceBundleId,
       frozenAt,
       attempts: 0,

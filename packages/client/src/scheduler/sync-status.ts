@@ -90,6 +90,7 @@ export const SYNC_METRIC_NAMES = [
   'conflicts',
   'settledConflicts',
   'deadLetters',
+  'sourceRotations',
   'bytesSent',
   'bytesReceived',
 ] as const;

@@ -3,7 +3,9 @@ import type { ClientCore } from '../client-core.js';
 import type { SyncKind } from '../types.js';
 import { abortedError, asFerryError, isHistoryLost } from './cycle-errors.js';
 import type { CycleReport } from './cycle-report.js';
+import { readState } from '../local/metadata.js';
 import { prepareBundle } from './prepare-bundle.js';
+import { forgetCommit } from './server-identity.js';
 import { handleRejection } from './push-rejection.js';
 import { pushRoundTrip } from './push-round-trip.js';
 import { syncRoundTrip } from './sync-round-trip.js';
@@ -21,8 +23,8 @@ export interface ExchangeOptions {
  * The round trips of a cycle: freeze (or resend) a bundle, push it and pull, until nothing is
  * left to push and the pull reached the server's horizon, or `maxRoundTrips` (the report then
  * says what is left). A `full` or `pull` cycle always asks the server once. Expected refusals
- * are handled and the loop goes on (see `handleRejection`); a lost history is answered by one
- * hydration per cycle; anything else throws.
+ * are handled and the loop goes on (see `handleRejection`); a lost history, a rotated source id
+ * or a changed schema is answered by one hydration per cycle; anything else throws.
  */
 export async function runExchangeLoop(
   core: ClientCore,
@@ -36,6 +38,11 @@ export async function runExchangeLoop(
   let pushDone = kind !== 'full';
   for (let trip = 0; ; trip++) {
     if (signal.aborted) throw abortedError(signal);
+    // A rotation of the source id (or a changed schema) asks for a snapshot first.
+    if (hydrations === 0 && (await readState(core.db, 'needs_hydration')) === 1) {
+      hydrations++;
+      await runHydration(core, signal, report);
+    }
     const bundle = kind === 'pull' ? null : await prepareBundle(core);
     const toSend = bundle !== null && bundle.committedSeq === null ? bundle : null;
     if (toSend === null && !pushDone) {
@@ -73,6 +80,7 @@ export async function runExchangeLoop(
           : false;
       if (handled === 'gap') gapRenumbers++;
       if (handled === 'history' && hydrations++ === 0) {
+        if (error.code === 'cursor_unknown') await forgetCommit(core.db);
         await runHydration(core, signal, report);
         needPull = kind !== 'push';
         continue;

@@ -2,11 +2,10 @@ import type { RowEffect } from '@ferry/protocol';
 import { normalizeRow, settleFrozenBundle } from '../apply/apply-bundles.js';
 import type { ClientCore } from '../client-core.js';
 import {
-  clearFrozenBundle,
+  finishFrozenBundle,
   readFrozenBundleHead,
   recordCommittedRows,
   setApplying,
-  writeState,
   type FrozenBundle,
 } from '../local/metadata.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
@@ -72,7 +71,7 @@ export async function recordCommitted(
 /**
  * Settles our bundle when it committed at or before the checkpoint (a replay after a hydration,
  * or an answer whose rows a snapshot already brought): no pull will bring it again, so it is
- * settled now like an acknowledgement (`settleFrozenBundle` with `ack`).
+ * settled now (`settleFrozenBundle` with `late-ack`).
  */
 export async function settleLateAck(core: ClientCore): Promise<void> {
   await core.db.transaction(
@@ -82,9 +81,10 @@ export async function settleLateAck(core: ClientCore): Promise<void> {
       // Edits made while the bundle was in flight must be pending before it is settled.
       await foldCaptureLog(tx, core.ctx.now());
       await setApplying(tx, true);
-      await settleFrozenBundle(tx, core.ctx, 'ack');
-      await clearFrozenBundle(tx);
-      await writeState(tx, 'next_source_bundle_id', frozen.sourceBundleId + 1);
+      // At or before the checkpoint: newer remote changes of its rows may have been applied
+      // since, so edits stacked on it are pinned to our commit (`late-ack`), not released.
+      await settleFrozenBundle(tx, core.ctx, 'late-ack');
+      await finishFrozenBundle(tx, frozen, core.ctx.sourceId);
       await setApplying(tx, false);
     },
     { foreignKeysOff: true },

@@ -69,3 +69,14 @@ describe('decideRejection', () => {
     });
   });
 });
+
+describe('decideRejection on a shared or stale source id', () => {
+  it.each(['bundle_mismatch', 'stale_bundle'] as const)(
+    'rotates the source id after %s, whatever the bundle holds',
+    (code) => {
+      const error = refused(code, { lastCommitted: 4 }, 409);
+      expect(decideRejection(error, bundle(3), 0)).toEqual({ kind: 'rotate', reason: code });
+      expect(decideRejection(error, bundle(0), 2)).toEqual({ kind: 'rotate', reason: code });
+    },
+  );
+});

@@ -9,6 +9,7 @@ import type { FrozenBundle, FrozenChange } from '../local/metadata.js';
 import { unfreezeChange } from '../outbox/freeze-bundle.js';
 import type { CycleReport } from './cycle-report.js';
 import { deadLetterChanges, type RejectedChange } from './dead-letters.js';
+import { rotateSource } from './rotate-source.js';
 
 /** What to do about a refused push. */
 export type RejectionAction =
@@ -20,6 +21,8 @@ export type RejectionAction =
   | { readonly kind: 'shrink'; readonly maxChanges: number }
   /** The server's history after our checkpoint is gone: hydrate. */
   | { readonly kind: 'hydrate' }
+  /** Another install uses our source id, or the server is ahead of the file: rotate it. */
+  | { readonly kind: 'rotate'; readonly reason: 'bundle_mismatch' | 'stale_bundle' }
   /** Not an expected outcome: the cycle fails with the error. */
   | { readonly kind: 'fail' };
 
@@ -37,6 +40,7 @@ const MAX_GAP_RENUMBERS = 2;
  * | 413 `payload_too_large`, one change | dead-letter it |
  * | 413 `payload_too_large`, more | shrink to half |
  * | 410 `history_pruned`, `cursor_unknown` | hydrate |
+ * | 409 `bundle_mismatch` (another install committed under our id), `stale_bundle` (the server has later bundles of our source than the file) | rotate the source id (and hydrate) |
  * | anything else, or details that do not parse | fail |
  */
 export function decideRejection(
@@ -86,6 +90,9 @@ export function decideRejection(
     case 'history_pruned':
     case 'cursor_unknown':
       return { kind: 'hydrate' };
+    case 'bundle_mismatch':
+    case 'stale_bundle':
+      return { kind: 'rotate', reason: error.code };
     default:
       return { kind: 'fail' };
   }
@@ -124,6 +131,9 @@ export async function handleRejection(
     }
     case 'hydrate':
       return 'history';
+    case 'rotate':
+      await rotateSource(core, action.reason);
+      return true;
     case 'fail':
       return false;
   }

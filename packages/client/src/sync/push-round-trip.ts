@@ -22,14 +22,14 @@ export async function pushRoundTrip(
   report: CycleReport,
 ): Promise<boolean> {
   const { ctx } = core;
-  const correlationId = `${ctx.sourceId}:${bundle.sourceBundleId}`;
+  const correlationId = `${bundle.sourceId}:${bundle.sourceBundleId}`;
   let raw: unknown;
   try {
     raw = await core.transport.postJsonText(
       '/v1/push',
       pushBodyJson(bundle, (changes) => ({
         protocol: PROTOCOL_VERSION,
-        sourceId: ctx.sourceId,
+        sourceId: bundle.sourceId,
         sourceBundleId: bundle.sourceBundleId,
         changes,
       })),
@@ -58,9 +58,10 @@ export async function pushRoundTrip(
       [
         {
           bundleSeq: answer.bundleSeq,
-          sourceId: ctx.sourceId,
+          sourceId: bundle.sourceId,
           sourceBundleId: answer.sourceBundleId,
           rows: answer.rows,
+          ...(answer.token === undefined ? {} : { token: answer.token }),
         },
       ],
       report,

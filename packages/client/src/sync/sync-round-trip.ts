@@ -7,7 +7,8 @@ import {
 } from '@ferry/protocol';
 import { applyPull } from '../apply/pull-apply.js';
 import type { ClientCore } from '../client-core.js';
-import { readCheckpoint, type FrozenBundle } from '../local/metadata.js';
+import { readCheckpoint, readState, type Executor, type FrozenBundle } from '../local/metadata.js';
+import { checkServerId } from './server-identity.js';
 import type { CycleReport } from './cycle-report.js';
 import { recordCommitted, settleLateAck } from './push-acknowledgement.js';
 import { pushBodyJson } from './push-body.js';
@@ -28,24 +29,24 @@ export async function syncRoundTrip(
   report: CycleReport,
 ): Promise<{ hasMore: boolean }> {
   const { ctx } = core;
-  const after = await readCheckpoint(core.db);
+  const { after, token } = await readCursor(core.db);
   const limit = core.settings.pullLimit;
   let pull: PullResponse;
   if (kind === 'pull' || bundle === null) {
-    const raw = await core.transport.getJson(`/v1/pull?after=${after}&limit=${limit}`, {
-      signal,
-    });
+    const query = `after=${after}&limit=${limit}${token === null ? '' : `&token=${encodeURIComponent(token)}`}`;
+    const raw = await core.transport.getJson(`/v1/pull?${query}`, { signal });
     pull = parseAnswer(PullResponseSchema, raw, 'pull');
   } else {
-    const correlationId = `${ctx.sourceId}:${bundle.sourceBundleId}`;
+    const correlationId = `${bundle.sourceId}:${bundle.sourceBundleId}`;
     const raw = await core.transport.postJsonText(
       '/v1/sync',
       pushBodyJson(bundle, (changes) => ({
         protocol: PROTOCOL_VERSION,
-        sourceId: ctx.sourceId,
+        sourceId: bundle.sourceId,
         push: { sourceBundleId: bundle.sourceBundleId, changes },
         after,
         limit,
+        ...(token === null ? {} : { afterToken: token }),
       })),
       { signal, correlationId },
     );
@@ -64,6 +65,17 @@ export async function syncRoundTrip(
       await settleConflictAnswer(core, bundle, push.conflicts, report);
     }
   }
+  await checkServerId(core, pull.serverId);
   await applyPull(core, pull.bundles, report);
   return { hasMore: pull.hasMore };
+}
+
+/**
+ * The pull cursor: the checkpoint, and the server's history token of it when the server gave one
+ * (sent back, so that a server whose history differs from ours answers 410 `cursor_unknown`).
+ */
+async function readCursor(db: Executor): Promise<{ after: number; token: string | null }> {
+  const after = await readCheckpoint(db);
+  const token = after > 0 ? ((await readState(db, 'checkpoint_token')) as string | null) : null;
+  return { after, token };
 }

@@ -1,0 +1,56 @@
+import type { ClientCore } from '../client-core.js';
+import { readFrozenBundleHead, writeState } from '../local/metadata.js';
+import { inFlightStatusOf } from '../status/client-status.js';
+
+/**
+ * Why the source id is rotated:
+ * - `bundle_mismatch`: the server committed another bundle under our `(sourceId, sourceBundleId)`
+ *   (another install uses our source id: a copied file);
+ * - `foreign_bundle`: a pull brought a bundle of our source id that is not ours (the same);
+ * - `stale_bundle`: the server has later bundles of our source than the file knows (the file was
+ *   restored from an old backup of itself, or copied from an install that went on).
+ */
+export type SourceRotationReason = 'bundle_mismatch' | 'foreign_bundle' | 'stale_bundle';
+
+/**
+ * Rotates the client's source id, because another install shares it or the file fell behind its
+ * own source: a `(sourceId, sourceBundleId)` pair must never name two different bundles (seed
+ * 003), so nothing more goes out under the old id. In one transaction:
+ * 1. a fresh source id (`settings.createSourceId`) is the file's;
+ * 2. the bundle in flight, unless the server said it committed, becomes bundle 1 of the new
+ *    source, with its changes and bases as they are (the server never took them under the old
+ *    id, or cannot tell us so); a bundle the server said committed stays under the old id and
+ *    is settled by the hydration below;
+ * 3. the next bundle of the new source is 1 (2 once a renumbered bundle is acknowledged);
+ * 4. the file is marked for a hydration, which keeps every local change on top: rows may have
+ *    moved on the server under the old id in ways this file never saw.
+ * Every pending change is kept and pushed under the new id; nothing is dropped.
+ */
+export async function rotateSource(core: ClientCore, reason: SourceRotationReason): Promise<void> {
+  const { db, ctx, observer } = core;
+  const previous = ctx.sourceId;
+  const next = core.settings.createSourceId().toLowerCase();
+  const frozen = await db.transaction(async (tx) => {
+    await writeState(tx, 'source_id', next);
+    await writeState(tx, 'next_source_bundle_id', 1);
+    await writeState(tx, 'needs_hydration', 1);
+    await tx.run(
+      'UPDATE ferry_bundle SET source_id = ?, source_bundle_id = 1, attempts = 0 ' +
+        'WHERE id = 1 AND committed_seq IS NULL',
+      [next],
+    );
+    return readFrozenBundleHead(tx);
+  });
+  ctx.sourceId = next;
+  core.metrics.sourceRotations++;
+  observer.log(
+    'warn',
+    'source-rotated',
+    `source ${previous} rotated to ${next} (${reason}); pending changes go out under the new id`,
+    { previousSourceId: previous, sourceId: next, reason },
+  );
+  observer.setStatus({
+    sourceId: next,
+    ...(frozen ? { inFlight: inFlightStatusOf(frozen) } : {}),
+  });
+}
