@@ -48,7 +48,7 @@ Options:
                  which \`ferry serve\` prints)
   --db FILE      this device's SQLite file (default $FERRY_DB, else ./ferry-client.db)
   --list LIST    add: the list to add to; toggle, rename, rm: the list to look in
-  --json         status and sync: print JSON
+  --json         status, sync and conflicts: print JSON
   -h, --help     show this help
 
 Commands:
@@ -63,6 +63,8 @@ Commands:
   rename TODO TITLE      give a todo a new title
   rm TODO                delete a todo
   status                 this device's sync status
+  conflicts              conflicts waiting for you, and the values conflict
+                         policies replaced (newest first)
   sync                   sync once and say what moved
   watch                  sync in the background (scheduler and server pokes) and
                          print changes as they arrive; Ctrl-C stops
@@ -87,6 +89,7 @@ const COMMAND_SHAPES: Readonly<Record<string, { args: [number, number]; list: bo
   rename: { args: [2, 2], list: true },
   rm: { args: [1, 1], list: true },
   status: { args: [0, 0], list: false },
+  conflicts: { args: [0, 0], list: false },
   sync: { args: [0, 0], list: false },
   watch: { args: [0, 0], list: false },
 };

@@ -183,6 +183,84 @@ describe('ferry client', () => {
     expect(sync.out.join('\n')).toMatch(/pushed 2/);
   });
 
+  it('says when a conflict policy replaced a value, counts it in status and lists it with conflicts', async () => {
+    // A user of its own, so the other tests' rows are not in the way.
+    const own = await signToken({ secret: SECRET, userId: 'settler' });
+    const device = (name: string, at = url) => [
+      '--url',
+      at,
+      '--token',
+      own,
+      '--db',
+      join(dir, name),
+    ];
+    const cli = async (args: string[]) => {
+      const t = io();
+      const code = await runClientCommand(args, t.io);
+      return { code, out: t.out.join('\n'), err: t.err.join('\n') };
+    };
+    const dead = createServer();
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+    const deadUrl = `http://127.0.0.1:${(dead.address() as AddressInfo).port}`;
+    await new Promise((resolve) => dead.close(resolve));
+
+    expect((await cli([...device('s1.db'), 'add', 'sourdough'])).code).toBe(0);
+    expect((await cli([...device('s2.db'), 'rename', 'sourdough', 'rye'])).code).toBe(0);
+    // Device s1 renames it too, without a server: the edit waits in its file.
+    expect((await cli([...device('s1.db', deadUrl), 'rename', 'sourdough', 'spelt'])).code).toBe(0);
+    expect((await cli([...device('s1.db'), 'status'])).out).toMatch(
+      /settled: +0 value\(s\) replaced by a conflict policy$/m,
+    );
+    // Both changed the title: field-merge keeps the server's, and says what it replaced.
+    const sync = await cli([...device('s1.db'), 'sync']);
+    expect(sync.out).toMatch(
+      /1 conflict\(s\) settled, 1 value\(s\) replaced \(see `ferry client conflicts`\)/,
+    );
+    expect((await cli([...device('s1.db'), 'todos'])).out).toContain('[ ] rye');
+    expect((await cli([...device('s1.db'), 'status'])).out).toMatch(
+      /settled: +1 value\(s\) replaced by a conflict policy \(ferry client conflicts\)/,
+    );
+    expect(JSON.parse((await cli([...device('s1.db'), 'status', '--json'])).out)).toMatchObject({
+      settledConflicts: 1,
+    });
+    const listing = await cli([...device('s1.db'), 'conflicts']);
+    expect(listing.code).toBe(0);
+    expect(listing.out).toMatch(
+      /^waiting for you: none\nsettled by a policy \(1, newest first\): .*\n {2}#\d+ {2}\S+ {2}todos \w{8} {2}field-merge: your title "spelt" → "rye"$/,
+    );
+    const json = JSON.parse((await cli([...device('s1.db'), 'conflicts', '--json'])).out);
+    expect(json).toMatchObject({
+      open: [],
+      settled: [
+        { table: 'todos', loser: 'local', lost: { title: 'spelt' }, won: { title: 'rye' } },
+      ],
+    });
+    expect((await cli([...device('s2.db'), 'conflicts'])).out).toBe(
+      'waiting for you: none\nsettled by a policy: none',
+    );
+
+    // watch says so too, as its sync settles one.
+    expect((await cli([...device('s2.db'), 'rename', 'rye', 'barley'])).code).toBe(0);
+    expect((await cli([...device('s1.db', deadUrl), 'rename', 'rye', 'emmer'])).code).toBe(0);
+    const watcher = io();
+    const stop = new AbortController();
+    const watching = runClientCommand([...device('s1.db'), 'watch'], watcher.io, {
+      signal: stop.signal,
+    });
+    try {
+      await vi.waitFor(
+        () =>
+          expect(watcher.out.join('\n')).toMatch(
+            /conflict: #\d+ {2}\S+ {2}todos \w{8} {2}field-merge: your title "emmer" → "barley"/,
+          ),
+        { timeout: 10_000 },
+      );
+    } finally {
+      stop.abort();
+    }
+    expect(await watching).toBe(0);
+  });
+
   it('watch prints another device’s changes as they arrive and stops cleanly on Ctrl-C', async () => {
     await run('writer', 'add-list', 'Chores');
     const watcher = spawnCli(['--db', join(dir, 'watcher.db'), 'watch']);

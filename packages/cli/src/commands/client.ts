@@ -11,6 +11,7 @@ import {
   type ClientCommandContext,
   type ClientCommandOptions,
 } from './client-command.js';
+import { formatConflicts, settledConflictLine } from './conflicts-view.js';
 import {
   checkListName,
   checkText,
@@ -110,6 +111,8 @@ class CommandRun {
         return this.#write(() => this.#removeTodo(args[0]!));
       case 'status':
         return this.#status();
+      case 'conflicts':
+        return this.#conflicts();
       case 'sync':
         return this.#sync();
       case 'watch':
@@ -263,6 +266,17 @@ class CommandRun {
     return 0;
   }
 
+  async #conflicts(): Promise<number> {
+    const open = await this.#client.conflicts();
+    const settled = await this.#client.settledConflicts();
+    if (this.#options.json) {
+      this.#io.out(JSON.stringify({ open, settled }));
+      return 0;
+    }
+    for (const line of formatConflicts(open, settled)) this.#io.out(line);
+    return 0;
+  }
+
   async #sync(): Promise<number> {
     try {
       const report = await this.#client.sync({ signal: this.#signal });
@@ -273,6 +287,7 @@ class CommandRun {
             pulled: report.pulled,
             hydrated: report.hydrated,
             conflicts: report.conflicts.length,
+            settledConflicts: report.settledConflicts.length,
             deadLettered: report.deadLettered.length,
             checkpoint: report.checkpoint,
           }),
@@ -281,6 +296,11 @@ class CommandRun {
         const parts = [`pushed ${report.pushed}`, `pulled ${report.pulled}`];
         if (report.hydrated) parts.push('hydrated from a snapshot');
         if (report.conflicts.length) parts.push(`${report.conflicts.length} conflict(s) settled`);
+        if (report.settledConflicts.length) {
+          parts.push(
+            `${report.settledConflicts.length} value(s) replaced (see \`ferry client conflicts\`)`,
+          );
+        }
         if (report.deadLettered.length) parts.push(`${report.deadLettered.length} refused`);
         this.#io.out(`synced: ${parts.join(', ')} (checkpoint ${report.checkpoint})`);
       }
@@ -313,6 +333,9 @@ class CommandRun {
     let realtime: ClientStatus['realtime'] = client.status.realtime;
     const unsubscribe = client.subscribe((event) => {
       if (event.type === 'remote-change') refresh();
+      if (event.type === 'settled-conflicts') {
+        for (const entry of event.entries) io.out(`conflict: ${settledConflictLine(entry)}`);
+      }
       if (event.type !== 'status') return;
       const status = event.status;
       const now = describeProblem(status);
@@ -414,6 +437,9 @@ export function formatStatus(status: ClientStatus, options: ClientCommandOptions
     `in flight:    ${inFlight}`,
     `checkpoint:   ${status.checkpoint ?? '(never synced)'}`,
     `conflicts:    ${status.conflicts}`,
+    `settled:      ${status.settledConflicts} value(s) replaced by a conflict policy${
+      status.settledConflicts > 0 ? ' (ferry client conflicts)' : ''
+    }`,
     `dead letters: ${status.deadLetters}`,
   ];
 }
