@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryError, PROTOCOL_ERRORS, type ProtocolErrorCode } from '@ferry/protocol';
-import { Transport, parseRetryAfter } from './transport.js';
+import { Transport, isClosedConnectionError, parseRetryAfter } from './transport.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -164,6 +164,178 @@ describe('Transport over real HTTP', () => {
     expect((await failure(pending)).code).toBe('aborted');
   });
 });
+
+describe('a request on a connection the server has closed', () => {
+  /**
+   * A server over raw TCP that keeps connections alive (and says so for 60 s), but closes the
+   * first one, without an answer, when a second request arrives on it: what a server whose
+   * keep-alive timer runs out as the request arrives does. `close`: a FIN ("other side
+   * closed"); `reset`: an RST (ECONNRESET).
+   */
+  async function closingServer(how: 'close' | 'reset') {
+    const sockets: Socket[] = [];
+    const requests: string[] = [];
+    const server = createTcpServer((socket) => {
+      const connection = sockets.push(socket);
+      let buffered = '';
+      let answered = 0;
+      socket.on('error', () => undefined);
+      socket.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('latin1');
+        for (;;) {
+          const headEnd = buffered.indexOf('\r\n\r\n');
+          if (headEnd < 0) return;
+          const head = buffered.slice(0, headEnd);
+          const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+          if (buffered.length < headEnd + 4 + length) return;
+          buffered = buffered.slice(headEnd + 4 + length);
+          requests.push(`${head.split(' ', 2).join(' ')} on connection ${connection}`);
+          if (connection === 1 && answered === 1) {
+            if (how === 'reset') socket.resetAndDestroy();
+            else socket.destroy();
+            return;
+          }
+          answered++;
+          const body = `{"connection":${connection}}`;
+          socket.write(
+            'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n' +
+              `content-length: ${body.length}\r\nconnection: keep-alive\r\n` +
+              `keep-alive: timeout=60\r\n\r\n${body}`,
+          );
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const close = async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    };
+    return { url, requests, connections: () => sockets.length, close };
+  }
+
+  it.each([
+    ['close', 'GET'],
+    ['close', 'POST'],
+    ['reset', 'GET'],
+    ['reset', 'POST'],
+  ] as const)(
+    'is sent once more at once, on a fresh connection, when the server %ss it (%s)',
+    async (how, method) => {
+      const server = await closingServer(how);
+      try {
+        const transport = new Transport({
+          url: server.url,
+          fetch: globalThis.fetch,
+          getToken: () => 'tok',
+          timeoutMs: 5_000,
+        });
+        const send = () =>
+          method === 'GET' ? transport.getJson('/v1/pull') : transport.postJson('/v1/sync', {});
+        expect(await send()).toEqual({ connection: 1 });
+        // The connection goes back to the pool, idle and (the server said) alive for 60 s.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(await send()).toEqual({ connection: 2 });
+        expect(server.requests).toEqual([
+          `${method} /v1/${method === 'GET' ? 'pull' : 'sync'} on connection 1`,
+          `${method} /v1/${method === 'GET' ? 'pull' : 'sync'} on connection 1`,
+          `${method} /v1/${method === 'GET' ? 'pull' : 'sync'} on connection 2`,
+        ]);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  it('is sent once more only: a second closed connection fails the request as network', async () => {
+    const calls: string[] = [];
+    const transport = new Transport({
+      url: 'http://127.0.0.1:1',
+      fetch: (input) => {
+        calls.push(input instanceof Request ? input.url : input.toString());
+        return Promise.reject(
+          new TypeError('fetch failed', {
+            cause: Object.assign(new Error('x'), { code: 'EPIPE' }),
+          }),
+        );
+      },
+      getToken: () => 'tok',
+      timeoutMs: 5_000,
+    });
+    const error = await transport.getJson('/v1/pull').catch((e: unknown) => e as FerryError);
+    expect(error).toMatchObject({ code: 'network' });
+    expect(calls).toHaveLength(2);
+  });
+
+  it('is not sent again when nothing listens, the server answered, or the caller aborted', async () => {
+    const counted = (base: string) => {
+      let calls = 0;
+      const transport = new Transport({
+        url: base,
+        fetch: (input, init) => {
+          calls++;
+          return globalThis.fetch(input, init);
+        },
+        getToken: () => 'tok',
+        timeoutMs: 5_000,
+      });
+      return { transport, calls: () => calls };
+    };
+    const gone = createServer();
+    await new Promise<void>((resolve) => gone.listen(0, '127.0.0.1', resolve));
+    const port = (gone.address() as AddressInfo).port;
+    await new Promise((resolve) => gone.close(resolve));
+    const refused = counted(`http://127.0.0.1:${port}`);
+    await expect(refused.transport.getJson('/v1/pull')).rejects.toMatchObject({ code: 'network' });
+    expect(refused.calls()).toBe(1);
+
+    const answering = createServer((_req, res) => {
+      res.statusCode = 503;
+      res.end(JSON.stringify({ error: { code: 'unavailable', message: 'busy' } }));
+    });
+    await new Promise<void>((resolve) => answering.listen(0, '127.0.0.1', resolve));
+    try {
+      const answered = counted(`http://127.0.0.1:${(answering.address() as AddressInfo).port}`);
+      await expect(answered.transport.getJson('/v1/pull')).rejects.toMatchObject({
+        code: 'unavailable',
+      });
+      expect(answered.calls()).toBe(1);
+      const controller = new AbortController();
+      controller.abort();
+      await expect(
+        answered.transport.getJson('/v1/pull', { signal: controller.signal }),
+      ).rejects.toMatchObject({ code: 'aborted' });
+      expect(answered.calls()).toBe(2);
+    } finally {
+      answering.closeAllConnections();
+      await new Promise((resolve) => answering.close(resolve));
+    }
+  });
+
+  it.each([
+    [
+      'undici’s other side closed',
+      new TypeError('fetch failed', { cause: code('UND_ERR_SOCKET') }),
+      true,
+    ],
+    ['a reset', new TypeError('fetch failed', { cause: code('ECONNRESET') }), true],
+    ['a broken pipe', new TypeError('fetch failed', { cause: code('EPIPE') }), true],
+    ['a refused connection', new TypeError('fetch failed', { cause: code('ECONNREFUSED') }), false],
+    [
+      'a connect timeout',
+      new TypeError('fetch failed', { cause: code('UND_ERR_CONNECT_TIMEOUT') }),
+      false,
+    ],
+    ['an abort', new DOMException('aborted', 'AbortError'), false],
+    ['a non-error', 'ECONNRESET', false],
+  ] as const)('tells %s apart (%#)', (_name, error, closed) => {
+    expect(isClosedConnectionError(error)).toBe(closed);
+  });
+});
+
+function code(value: string): Error {
+  return Object.assign(new Error(value), { code: value });
+}
 
 describe('parseRetryAfter', () => {
   it('reads delta-seconds and HTTP dates', () => {

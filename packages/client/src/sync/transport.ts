@@ -36,6 +36,10 @@ export interface RequestOptions {
  * and every failure as a {@link FerryError}: `network` (fetch or socket failed), `timeout`,
  * `aborted`, or the protocol's error code from the body with `status` = the HTTP status
  * (`bad_response` when the body is not a Ferry error).
+ *
+ * A request that fails because the server closed the kept-alive connection it was sent on
+ * ({@link isClosedConnectionError}) is sent once more at once: every Ferry request is
+ * idempotent, and the retry goes out on a fresh connection.
  */
 export class Transport {
   readonly #options: TransportOptions;
@@ -129,12 +133,19 @@ export class Transport {
       accept: 'application/json',
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    return this.#options.fetch(this.#base + path, {
-      method,
-      headers,
-      ...(body !== undefined ? { body } : {}),
-      signal,
-    });
+    const url = this.#base + path;
+    const init: RequestInit = { method, headers, ...(body !== undefined ? { body } : {}), signal };
+    try {
+      return await this.#options.fetch(url, init);
+    } catch (error) {
+      if (signal.aborted || !isClosedConnectionError(error)) throw error;
+      // The pool reused a connection the server had closed (its keep-alive ran out while our
+      // event loop was busy, say). Let the loop take in that close, and whatever other closes
+      // arrived with it, so that the one retry goes out on a fresh connection.
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      signal.throwIfAborted();
+      return await this.#options.fetch(url, init);
+    }
   }
 
   #readJson(result: { response: Response; text: string }, options: RequestOptions): unknown {
@@ -171,6 +182,23 @@ export class Transport {
       : timeout.signal;
     return { signal, timeout, done };
   }
+}
+
+/** Socket errors of a request that met a connection the other side had closed. */
+const CLOSED_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+
+/**
+ * Whether `error` (from `fetch`, before any answer) says the connection was closed by the
+ * other side: reset, a broken pipe, or undici's "other side closed". A refused or timed-out
+ * connection is not one: nothing was listening, and sending again at once would not help.
+ */
+export function isClosedConnectionError(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && CLOSED_CONNECTION_CODES.has(code)) return true;
+    e = e.cause;
+  }
+  return false;
 }
 
 /** The part of a zod schema {@link parseAnswer} uses. */
