@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { sha256 } from '@noble/hashes/sha2';
+import { bytesToHex } from '@noble/hashes/utils';
 import { z } from 'zod';
 import { PROTOCOL_ERROR_CODES, VALIDATION_ERROR_CODES } from './errors.js';
 
@@ -336,12 +338,11 @@ export const CursorUnknownDetailsSchema = z.object({
  * The digest of a push's changes: sha-256 (hex) of their canonical JSON (object keys sorted at
  * every level, no whitespace). The server keeps it with every committed bundle: a resend whose
  * digest differs is another install's bundle (409 `bundle_mismatch`), and a pulled bundle carries
- * it so a client acknowledges only its own. Async: it uses WebCrypto, in Node and in browsers.
+ * it so a client acknowledges only its own. Synchronous and pure JavaScript (`@noble/hashes`), so
+ * it runs alike in Node, in browsers and inside a simulation that allows no I/O.
  */
-export async function bundleDigest(changes: readonly unknown[]): Promise<string> {
-  const bytes = new TextEncoder().encode(canonicalJson(changes));
-  const hash = await globalThis.crypto.subtle.digest('SHA-256', bytes);
-  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, '0')).join('');
+export function bundleDigest(changes: readonly unknown[]): string {
+  return bytesToHex(sha256(new TextEncoder().encode(canonicalJson(changes))));
 }
 
 /** JSON with object keys sorted at every level; `undefined` members are left out, as JSON does. */
