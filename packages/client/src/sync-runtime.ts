@@ -221,7 +221,9 @@ export class SyncRuntime {
         {},
       );
     }
-    this.scheduler.setOnline(online);
+    // Only a change is news: an unchanged "online" would count as evidence that the server is
+    // back, and a probe runs after every network failure.
+    if (online !== this.scheduler.status.online) this.scheduler.setOnline(online);
     if (!online) this.#armProbe();
   }
 

@@ -292,6 +292,13 @@ export interface ClientStatus {
   readonly lastPushAt: number | null;
   readonly lastPullAt: number | null;
   readonly lastSyncAt: number | null;
+  /**
+   * Since when sync has worked: the time of the successful cycle that began the current run of
+   * successes. Null before the first success, after any failed cycle and while offline, until
+   * the next success; a retry that is merely running does not set it. The one ground for
+   * telling a person "in sync". Without autoSync: the last `sync()` when it succeeded.
+   */
+  readonly inSyncSince: number | null;
   /** The pull checkpoint (`after`), or null before the first sync. */
   readonly checkpoint: number | null;
   /** Manual conflicts waiting for the app. */

@@ -40,6 +40,7 @@ const SYNC: SyncStatus = {
   lastCycleStartedAt: null,
   lastSuccessfulPushAt: null,
   lastSuccessfulPullAt: null,
+  inSyncSince: null,
   writesPendingSince: null,
 };
 
@@ -98,6 +99,30 @@ describe('the merged client status', () => {
     expect(mergeClientStatus({ ...ENGINE, lastFailure: explicit }, SYNC, true).lastFailure).toBe(
       explicit,
     );
+  });
+
+  it('says in sync only from a success, the scheduler’s or the engine’s, that no failure followed', () => {
+    const failed = failureRecordOf(new FerryError('network', 'down'), 30);
+    // With the scheduler: its fact, undone by an explicit sync() that failed after it.
+    expect(mergeClientStatus(ENGINE, SYNC, true).inSyncSince).toBeNull();
+    expect(mergeClientStatus(ENGINE, { ...SYNC, inSyncSince: 20 }, true).inSyncSince).toBe(20);
+    expect(
+      mergeClientStatus({ ...ENGINE, lastFailure: failed }, { ...SYNC, inSyncSince: 20 }, true)
+        .inSyncSince,
+    ).toBeNull();
+    // A retry running after a failure is not in sync, whatever the engine's last success was.
+    expect(
+      mergeClientStatus({ ...ENGINE, lastSyncAt: 10 }, { ...SYNC, state: 'pushing' }, true)
+        .inSyncSince,
+    ).toBeNull();
+    // Without the scheduler: the last sync(), when it succeeded and the device is online.
+    expect(mergeClientStatus({ ...ENGINE, lastSyncAt: 10 }, null, true).inSyncSince).toBe(10);
+    expect(
+      mergeClientStatus({ ...ENGINE, lastSyncAt: 10, lastFailure: failed }, null, true).inSyncSince,
+    ).toBeNull();
+    expect(
+      mergeClientStatus({ ...ENGINE, lastSyncAt: 10, online: false }, null, true).inSyncSince,
+    ).toBeNull();
   });
 
   it('says realtime is off when the events stream is not wanted', () => {

@@ -22,7 +22,8 @@ type SchedulerFields =
   | 'nextRetryAt'
   | 'auth'
   | 'cycle'
-  | 'writesPendingSince';
+  | 'writesPendingSince'
+  | 'inSyncSince';
 
 /** What the engine knows about itself. */
 export interface EngineStatus extends Omit<ClientStatus, SchedulerFields> {
@@ -81,7 +82,8 @@ export function failureRecordOf(error: unknown, at: number): FailureRecord {
  * neutral scheduler fields. With one, `state` is the machine's, except that a snapshot being
  * loaded shows as `hydrating` and an explicit `sync()` in an idle machine as `syncing`; the
  * failure fields are the scheduler's (its current failure streak), falling back to the
- * engine's last error (an explicit `sync()` that failed).
+ * engine's last error (an explicit `sync()` that failed). `inSyncSince` is the scheduler's, unless
+ * the engine's last cycle failed.
  */
 export function mergeClientStatus(
   engine: EngineStatus,
@@ -98,6 +100,7 @@ export function mergeClientStatus(
       auth: engine.state === 'blocked-auth' ? 'failed' : 'ok',
       cycle: null,
       writesPendingSince: null,
+      inSyncSince: engine.lastFailure === null && engine.online ? engine.lastSyncAt : null,
     };
   }
   return {
@@ -114,6 +117,8 @@ export function mergeClientStatus(
     lastFailure: sync.lastError ?? engine.lastFailure,
     cycle: sync.cycle,
     writesPendingSince: sync.writesPendingSince,
+    // An explicit sync() that failed after the scheduler's last success undoes it too.
+    inSyncSince: engine.lastFailure === null ? sync.inSyncSince : null,
   };
 }
 
