@@ -338,12 +338,9 @@ class CommandRun {
       }
       if (event.type !== 'status') return;
       const status = event.status;
-      const now = describeProblem(status);
-      if (now !== problem) {
-        if (now !== null) io.out(`sync: ${now}`);
-        else if (problem !== null) io.out('sync: back in sync');
-        problem = now;
-      }
+      const news = syncNews(problem, status);
+      if (news.line !== null) io.out(news.line);
+      problem = news.shown;
       if (status.realtime !== realtime && status.state !== 'closed') {
         realtime = status.realtime;
         io.out(
@@ -415,6 +412,24 @@ export function describeProblem(status: ClientStatus): string | null {
     default:
       return null;
   }
+}
+
+/**
+ * What `watch` says about sync on a new status, given the problem it last showed: a problem as
+ * it appears or changes, and "back in sync" only after a problem was shown and a successful
+ * exchange followed it (`inSyncSince`): never because a retry, or a trial, merely started.
+ */
+export function syncNews(
+  shown: string | null,
+  status: ClientStatus,
+): { readonly line: string | null; readonly shown: string | null } {
+  const problem = describeProblem(status);
+  if (problem !== null) {
+    return problem === shown ? { line: null, shown } : { line: `sync: ${problem}`, shown: problem };
+  }
+  if (shown !== null && status.inSyncSince !== null)
+    return { line: 'sync: back in sync', shown: null };
+  return { line: null, shown };
 }
 
 /** The status as lines for people. */
