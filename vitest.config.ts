@@ -8,7 +8,35 @@ const conditions = ['@ferry/source', 'module', 'node', 'import', 'default'];
 // a dependency (pg-pool). Vite adds import/require by itself, so list only our own condition.
 const ssrConditions = ['@ferry/source', 'node'];
 
-export default defineConfig({
+/**
+ * The test tiers: the same suites, with budgets that differ.
+ *
+ * - `npm test` (vitest's default mode) runs every suite with the quick budgets below: each
+ *   feature is still exercised (every crash point killed, seeds of every shard run, the torture
+ *   and concurrency runs timed), in a few minutes, so it can run often.
+ * - `npm run test:ci` (`vitest run --mode ci`, what `.ci/run` runs) uses the suites' own defaults,
+ *   the full budgets.
+ *
+ * A budget set in the environment wins over both. A suite with a budget of its own that makes
+ * it long belongs in this table with its quick value; one without a budget runs the same in both
+ * tiers. FERRY_SNAPSHOT_ROWS is not here on purpose: a smaller snapshot could not tell streaming
+ * from buffering under that test's memory bound.
+ */
+const QUICK_BUDGETS: Readonly<Record<string, string>> = {
+  FERRY_SIM_SEEDS: '20', // full: 500 seeds over the simulation shards
+  FERRY_CRASH_KILLS: '3', // full: 20 kills per crash point
+  FERRY_TORTURE_SECONDS: '5', // full: 20 s of PostgreSQL torture
+  FERRY_CONCURRENCY_MS: '1000', // full: 2,000 ms of concurrent pushes and pulls
+};
+
+function budgets(mode: string): Record<string, string> {
+  if (mode === 'ci') return {};
+  return Object.fromEntries(
+    Object.entries(QUICK_BUDGETS).filter(([name]) => process.env[name] === undefined),
+  );
+}
+
+export default defineConfig(({ mode }) => ({
   resolve: { conditions },
   ssr: { resolve: { conditions: ssrConditions, externalConditions: ['@ferry/source'] } },
   test: {
@@ -19,10 +47,11 @@ export default defineConfig({
       'examples/*/test/**/*.test.ts',
       'test/**/*.test.ts',
     ],
+    env: budgets(mode),
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
     // Two cores on CI: keep parallelism modest so timing-sensitive servers are not starved.
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
   },
-});
+}));

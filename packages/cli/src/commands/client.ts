@@ -446,7 +446,7 @@ export function formatStatus(status: ClientStatus, options: ClientCommandOptions
     `device:       ${options.db} (source ${status.sourceId})`,
     `server:       ${options.url}`,
     `user:         ${status.userId ?? '(not synced yet)'}`,
-    `pending:      ${status.pending} row(s)${
+    `pending:      ${unacknowledged(status)} row(s) not on the server yet${
       status.oldestPendingAt === null ? '' : `, oldest from ${at(status.oldestPendingAt)}`
     }`,
     `in flight:    ${inFlight}`,
@@ -457,6 +457,18 @@ export function formatStatus(status: ClientStatus, options: ClientCommandOptions
     }`,
     `dead letters: ${status.deadLetters}`,
   ];
+}
+
+/**
+ * Rows written here that the server has not acknowledged: those waiting in the outbox and those
+ * of a bundle sent (or being sent) without an answer yet. A person asks "is my write on the
+ * server?", and a bundle whose answer was lost is not, as far as this device knows.
+ */
+export function unacknowledged(status: ClientStatus): number {
+  const inFlight = status.inFlight;
+  return (
+    status.pending + (inFlight !== null && inFlight.committedSeq === null ? inFlight.changes : 0)
+  );
 }
 
 function statusJson(status: ClientStatus) {
