@@ -180,6 +180,42 @@ describe('hydration from GET /v1/snapshot', () => {
     expect(await a.readStatus()).toMatchObject({ pending: 0, inFlight: null, conflicts: 0 });
   });
 
+  it.each([
+    ['acknowledged before the hydration', false],
+    ['settled late by the hydration', true],
+  ])(
+    'a row this device deleted (%s) can be inserted again with the same key after a hydration, without a conflict',
+    async (_name, late) => {
+      h = await startHarness();
+      const { peer, listId } = await seed(1);
+      const a = await h.client('a');
+      await a.sync();
+      const todo = uuid();
+      await a.write((tx) => tx.insert('todos', { id: todo, list_id: listId, title: 'first' }));
+      await a.sync();
+      await a.write((tx) => tx.delete('todos', todo));
+      if (late) {
+        // A peer commits first, so our delete commits after a seq we have not pulled: it waits
+        // for the snapshot to settle it.
+        await peer.write((tx) => tx.update('lists', listId, { name: 'renamed' }));
+        await peer.sync();
+        await a.sync({ kind: 'push' });
+        expect((await a.readStatus()).inFlight).not.toBeNull();
+      } else {
+        await a.sync();
+      }
+      await a.hydrate();
+      // An undo of the delete: the same key again.
+      await a.write((tx) => tx.insert('todos', { id: todo, list_id: listId, title: 'again' }));
+      const report = await a.sync();
+      expect(report).toMatchObject({ conflicts: [], deadLettered: [] });
+      expect((await serverRows(h, 'alice', 'todos')).find((t) => t.id === todo)).toMatchObject({
+        title: 'again',
+      });
+      expect(await a.readStatus()).toMatchObject({ pending: 0, conflicts: 0 });
+    },
+  );
+
   it('hydrate() on demand replaces server state and removes rows the server no longer has', async () => {
     h = await startHarness();
     const { peer, listId } = await seed(3);

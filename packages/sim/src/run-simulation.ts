@@ -1050,10 +1050,8 @@ class Simulation {
     }
     for (const problem of this.#ledger.lostWrites(this.#model))
       this.#violation('lost-write', problem);
-    const bySource = new Map(this.#devices.map((d) => [d.sourceId, d.name]));
     for (const problem of this.#ledger.resurrections(
       this.#model,
-      (sourceId) => bySource.get(sourceId),
       (_device, table) => this.#policies[table] === 'client-wins',
     )) {
       this.#violation('resurrection', problem);

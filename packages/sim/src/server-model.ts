@@ -711,6 +711,7 @@ export class ServerModel {
           step,
           deletedAtStep: before.deletedAtStep,
           deletedBy: before.deletedBy,
+          deletedIn: before.deletedIn,
         });
       }
       const history = this.#history.get(key) ?? [];
@@ -725,6 +726,7 @@ export class ServerModel {
         row: effect.op === 'upsert' ? effect.row : null,
         deletedAtStep: effect.op === 'delete' ? step : null,
         deletedBy: effect.op === 'delete' ? bundle.sourceId : null,
+        deletedIn: effect.op === 'delete' ? { userId, bundleSeq: bundle.bundleSeq } : null,
       });
     }
   }
@@ -743,6 +745,8 @@ export interface ModelRow {
   readonly deletedAtStep: number | null;
   /** The source whose bundle deleted it (null: alive, or a backend write). */
   readonly deletedBy: string | null;
+  /** The bundle that deleted it (null: alive). */
+  readonly deletedIn: { readonly userId: string; readonly bundleSeq: number } | null;
 }
 
 /** A committed bundle as pulls must return it. */
@@ -764,6 +768,8 @@ export interface Resurrection {
   readonly deletedAtStep: number | null;
   /** The source whose bundle had deleted it (null: a backend write). */
   readonly deletedBy: string | null;
+  /** The bundle that deleted it (null: alive). */
+  readonly deletedIn: { readonly userId: string; readonly bundleSeq: number } | null;
 }
 
 /** One push as the server received it. */

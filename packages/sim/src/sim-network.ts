@@ -263,7 +263,10 @@ export class SimNetwork {
   ): Promise<WireAnswer | null> {
     const what = `${label(message.request)} from ${message.device.name}${note ? ` (${note})` : ''} [m${message.id}]`;
     try {
-      const answer = await this.#server.exchange(message.request, { deny });
+      const answer = await this.#server.exchange(message.request, {
+        deny,
+        device: message.device.name,
+      });
       this.#hooks.trace(`server ← ${what}: ${answer.summary}`);
       return answer;
     } catch (error) {

@@ -128,7 +128,10 @@ export class SimServer {
    * Delivers one request to the real handler and reads the whole answer (so the server has
    * finished with it before anything else happens), then checks it against the oracle.
    */
-  async exchange(request: WireRequest, options: { deny?: boolean } = {}): Promise<WireAnswer> {
+  async exchange(
+    request: WireRequest,
+    options: { deny?: boolean; device?: string } = {},
+  ): Promise<WireAnswer> {
     if (this.down || !this.#server) throw new ServerUnreachable();
     const headers: Record<string, string> = { ...request.headers };
     if (options.deny) headers[DENY_HEADER] = '1';
@@ -141,7 +144,13 @@ export class SimServer {
     );
     const bytes = new Uint8Array(await response.arrayBuffer());
     const text = new TextDecoder().decode(bytes);
-    const summary = this.#observe(request, options.deny === true, response.status, text);
+    const summary = this.#observe(
+      request,
+      options.device ?? '?',
+      options.deny === true,
+      response.status,
+      text,
+    );
     return { status: response.status, headers: [...response.headers], bytes, summary };
   }
 
@@ -199,7 +208,13 @@ export class SimServer {
   }
 
   /** Checks one answer against the oracle; returns its trace summary. */
-  #observe(request: WireRequest, denied: boolean, status: number, text: string): string {
+  #observe(
+    request: WireRequest,
+    device: string,
+    denied: boolean,
+    status: number,
+    text: string,
+  ): string {
     const url = new URL(request.url);
     const userId = userOf(request.headers['authorization']);
     const at = { step: this.#hooks.step(), now: this.#hooks.now() };
@@ -224,7 +239,7 @@ export class SimServer {
           status,
           status === 200 ? PushResponseSchema.parse(json()) : json(),
         );
-        this.#recordPush(call, actual, at.step);
+        this.#recordPush(device, call, actual, at.step);
         this.#model.settlePush(call, prediction, actual, at).forEach(fail);
         return `push #${call.sourceBundleId} (${call.changes.length}) → ${describePush(actual)}`;
       }
@@ -249,7 +264,7 @@ export class SimServer {
                 ? { kind: 'committed', bundleSeq: answer.push.bundleSeq, rows: answer.push.rows }
                 : { kind: 'conflict', conflicts: answer.push.conflicts }
             : errorOf(status, json());
-          this.#recordPush(call, actual, at.step);
+          this.#recordPush(device, call, actual, at.step);
           this.#model.settlePush(call, prediction, actual, at).forEach(fail);
           summary = `push #${call.sourceBundleId} (${call.changes.length}) → ${describePush(actual)}; `;
           if (!answer) return summary.slice(0, -2);
@@ -291,7 +306,7 @@ export class SimServer {
     }
   }
 
-  #recordPush(call: PushCall, actual: ActualPush, step: number): void {
+  #recordPush(device: string, call: PushCall, actual: ActualPush, step: number): void {
     const named = new Set<number>();
     let outcome: 'committed' | 'conflict' | 'refused' | 'other' = 'other';
     if (actual.kind === 'committed') outcome = 'committed';
@@ -306,7 +321,7 @@ export class SimServer {
       };
       for (const e of details?.errors ?? details?.changes ?? []) named.add(e.index);
     }
-    this.#ledger.recordPush(call.sourceId, call.sourceBundleId, call.changes, step, outcome, named);
+    this.#ledger.recordPush(device, call, step, outcome, named, actual);
   }
 }
 

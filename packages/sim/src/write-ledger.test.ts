@@ -14,6 +14,23 @@ const upsert = (name: string): Change => ({
   row: { id: L1, name, created_at: null },
 });
 
+/** A push of d1's source, answered as `outcome` (a commit as bundle 1). */
+function push(
+  ledger: WriteLedger,
+  changes: Change[],
+  step: number,
+  outcome: 'committed' | 'conflict' | 'refused' | 'other',
+  named: Set<number>,
+  pushDevice = 'd1',
+): void {
+  const call = { userId: 'alice', sourceId: 'source-1', sourceBundleId: 1, changes };
+  const actual =
+    outcome === 'committed'
+      ? ({ kind: 'committed', bundleSeq: 1, rows: [] } as const)
+      : ({ kind: 'error', status: 409, code: outcome, details: undefined } as const);
+  ledger.recordPush(pushDevice, call, step, outcome, named, actual);
+}
+
 function ledgerWithWrites(...names: string[]): WriteLedger {
   const ledger = new WriteLedger();
   names.forEach((name, i) => {
@@ -42,22 +59,31 @@ describe('the write ledger', () => {
   it('accounts for a value a committed push carried, or a conflict or refusal named', () => {
     for (const outcome of ['committed', 'conflict', 'refused'] as const) {
       const ledger = ledgerWithWrites('a');
-      ledger.recordPush('source-1', 1, [upsert('a')], 11, outcome, new Set([0]));
+      push(ledger, [upsert('a')], 11, outcome, new Set([0]));
       expect(ledger.lostWrites(model), outcome).toEqual([]);
     }
   });
 
   it('does not count a push that carried another value, or that failed for another reason', () => {
     const ledger = ledgerWithWrites('a');
-    ledger.recordPush('source-1', 1, [upsert('b')], 11, 'committed', new Set());
-    ledger.recordPush('source-1', 1, [upsert('a')], 12, 'other', new Set());
+    push(ledger, [upsert('b')], 11, 'committed', new Set());
+    push(ledger, [upsert('a')], 12, 'other', new Set());
     expect(ledger.lostWrites(model)).toHaveLength(1);
   });
 
   it('lets a later write of the same column supersede an earlier one (coalescing)', () => {
     const ledger = ledgerWithWrites('a', 'b');
-    ledger.recordPush('source-1', 1, [upsert('b')], 31, 'committed', new Set());
+    push(ledger, [upsert('b')], 31, 'committed', new Set());
     expect(ledger.lostWrites(model)).toEqual([]);
+  });
+
+  it('counts the pushes of the device that wrote, whatever source id they went under', () => {
+    const ledger = ledgerWithWrites('a');
+    push(ledger, [upsert('a')], 11, 'committed', new Set(), 'd2');
+    expect(ledger.lostWrites(model)).toHaveLength(1);
+    push(ledger, [upsert('a')], 12, 'committed', new Set(), 'd1');
+    expect(ledger.lostWrites(model)).toEqual([]);
+    expect(ledger.committedBy('alice', 1)).toBe('d1');
   });
 
   it('accounts for a write the app saw as a dead letter or a conflict', () => {

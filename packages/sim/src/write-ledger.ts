@@ -1,6 +1,6 @@
 import type { Change, PrimaryKey, Row } from '@ferry/protocol';
 import { jsonEqual } from './stable-json.js';
-import { rowKey, type ServerModel } from './server-model.js';
+import { rowKey, type ActualPush, type PushCall, type ServerModel } from './server-model.js';
 
 /** One row change of a local write, as the app made it. */
 export interface WriteRecord {
@@ -65,7 +65,10 @@ interface RowEvent {
  */
 export class WriteLedger {
   readonly #writes: WriteRecord[] = [];
+  /** By device: a device's pushes, under whatever source id it had (rotations, copied files). */
   readonly #pushes = new Map<string, PushRecord[]>();
+  /** Which device's push committed each bundle, by user and `bundleSeq`. */
+  readonly #committedBy = new Map<string, string>();
   readonly #events = new Map<string, RowEvent[]>();
   readonly #backendUpserts = new Set<string>();
   #seq = 0;
@@ -153,21 +156,30 @@ export class WriteLedger {
     return this.#writes.filter((w) => w.status === 'durable').length;
   }
 
+  /** A push of `device` the server answered (`actual`), as far as each change is concerned. */
   recordPush(
-    sourceId: string,
-    sourceBundleId: number,
-    changes: readonly Change[],
+    device: string,
+    call: PushCall,
     step: number,
     outcome: PushRecord['outcome'],
     named: ReadonlySet<number>,
+    actual: ActualPush,
   ): void {
     const byRow = new Map<string, { index: number; change: Change }>();
-    changes.forEach((change, index) =>
+    call.changes.forEach((change, index) =>
       byRow.set(rowKey(change.table, change.pk), { index, change }),
     );
-    const list = this.#pushes.get(sourceId) ?? [];
-    list.push({ sourceBundleId, step, outcome, changes: byRow, named });
-    this.#pushes.set(sourceId, list);
+    const list = this.#pushes.get(device) ?? [];
+    list.push({ sourceBundleId: call.sourceBundleId, step, outcome, changes: byRow, named });
+    this.#pushes.set(device, list);
+    if (actual.kind === 'committed') {
+      this.#committedBy.set(`${call.userId}\u0000${actual.bundleSeq}`, device);
+    }
+  }
+
+  /** The device whose push committed bundle `bundleSeq` of `userId`. */
+  committedBy(userId: string, bundleSeq: number): string | undefined {
+    return this.#committedBy.get(`${userId}\u0000${bundleSeq}`);
   }
 
   recordEvent(
@@ -207,7 +219,7 @@ export class WriteLedger {
         (e) => e.step >= write.step,
       );
       if (events.length > 0) continue;
-      const pushes = (this.#pushes.get(write.sourceId) ?? []).filter((p) => p.step > write.step);
+      const pushes = (this.#pushes.get(write.device) ?? []).filter((p) => p.step > write.step);
       const answered = (carries: (change: Change) => boolean) =>
         pushes.some((push) => {
           const entry = push.changes.get(key);
@@ -233,7 +245,7 @@ export class WriteLedger {
             w.table === write.table &&
             w.pk === write.pk &&
             !pushes.some((p) => p.changes.has(key)) &&
-            !(this.#pushes.get(write.sourceId) ?? []).some(
+            !(this.#pushes.get(write.device) ?? []).some(
               (p) => p.step > w.step && p.changes.has(key),
             ),
         );
@@ -258,7 +270,6 @@ export class WriteLedger {
   /** Invariant g: a deleted row comes back only through an explicit re-insert. */
   resurrections(
     model: ServerModel,
-    deviceOf: (sourceId: string) => string | undefined,
     rebasesDeletes: (device: string, table: string) => boolean,
   ): string[] {
     const problems: string[] = [];
@@ -272,7 +283,7 @@ export class WriteLedger {
         );
         continue;
       }
-      const device = deviceOf(r.sourceId);
+      const device = this.committedBy(r.userId, r.bundleSeq);
       if (device === undefined) {
         problems.push(`bundle ${r.bundleSeq} re-created ${r.table} ${r.pk} from an unknown source`);
         continue;
@@ -284,7 +295,8 @@ export class WriteLedger {
           w.device === device && w.status === 'durable' && w.table === r.table && w.pk === r.pk,
       );
       const ownDelete =
-        r.deletedBy === r.sourceId
+        r.deletedIn !== null &&
+        this.committedBy(r.deletedIn.userId, r.deletedIn.bundleSeq) === device
           ? mine.filter((w) => w.kind === 'delete' && w.step <= since).at(-1)
           : undefined;
       const inserted = mine.some(
@@ -297,7 +309,7 @@ export class WriteLedger {
       );
       const byPolicy =
         rebasesDeletes(device, r.table) &&
-        (this.#pushes.get(r.sourceId) ?? []).some((p) => {
+        (this.#pushes.get(device) ?? []).some((p) => {
           const entry = p.changes.get(key);
           return (
             p.step > since &&

@@ -257,6 +257,17 @@ export async function settleFrozenBundle(
   settled: 'ack' | 'late-ack',
   known?: ReadonlyMap<string, Row | null>,
 ): Promise<void> {
+  // Settled late, the bundle's rows came with a snapshot, which has no tombstones: the rows
+  // our bundle deleted are known deleted at our commit's version (unless something newer is
+  // known), so that a later re-insert of one goes out on our delete, not on "never existed".
+  if (settled === 'late-ack') {
+    await tx.run(
+      'INSERT INTO ferry_rows (tbl, pk, version, deleted, base) ' +
+        'SELECT c.tbl, c.pk, c.version, 1, NULL FROM ferry_committed c WHERE c.row IS NULL ' +
+        'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, deleted = 1, ' +
+        'base = NULL WHERE excluded.version > ferry_rows.version',
+    );
+  }
   const rows = await tx.all<{ ord: number; tbl: string; pk: SqlValue; pending: number }>(
     'SELECT f.ord, f.tbl, f.pk, o.tbl IS NOT NULL AS pending FROM ferry_inflight f ' +
       'LEFT JOIN ferry_outbox o ON o.tbl = f.tbl AND o.pk = f.pk ORDER BY f.ord',

@@ -218,7 +218,9 @@ export async function applySnapshot(
       'AND EXISTS (SELECT 1 FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk) ' +
       'AND NOT EXISTS (SELECT 1 FROM ferry_inflight f WHERE f.tbl = ferry_outbox.tbl AND f.pk = ferry_outbox.pk)',
   );
-  await tx.run(`DELETE FROM ferry_rows WHERE NOT ${inSnapshot('ferry_rows')}`);
+  // Rows the snapshot lacks are gone from the server; a tombstone we know stays (the snapshot
+  // has none), so that a re-insert of a row we saw deleted goes out on that delete.
+  await tx.run(`DELETE FROM ferry_rows WHERE deleted = 0 AND NOT ${inSnapshot('ferry_rows')}`);
   for (const table of ctx.schema.tables) {
     const t = quoteIdent(table.name);
     const pk = quoteIdent(table.primaryKey);
