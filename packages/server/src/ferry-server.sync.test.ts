@@ -96,6 +96,7 @@ describe('writes by backend code', () => {
         sourceId: null,
         sourceBundleId: null,
         rows: [expect.objectContaining({ pk: id, op: 'upsert' })],
+        token: expect.stringMatching(/^[0-9a-f]{64}$/),
       },
     ]);
   });

@@ -55,15 +55,13 @@ export type {
 // The pure protocol decisions every store reuses.
 export { validateChanges, rowKey } from './core/validate-changes.js';
 export type { ChangeValidation, NormalizedChange } from './core/validate-changes.js';
-export {
-  checkPullCursor,
-  decidePush,
-  decideSourceBundle,
-  pushLookups,
-} from './core/decide-push.js';
+export { decidePush, decideSourceBundle, pushLookups } from './core/decide-push.js';
+export { decideCursor } from './core/decide-cursor.js';
+export type { CursorDecision, CursorState, PullCursor } from './core/decide-cursor.js';
+export { genesisToken, nextHistoryToken } from './core/history-token.js';
+export type { TokenedBundle } from './core/history-token.js';
 export type {
   ConflictDraft,
-  CursorState,
   ForbiddenChange,
   PushDecision,
   PushDecisionInput,
@@ -73,6 +71,7 @@ export type {
   RowRef,
   RowState,
   SourceBundleDecision,
+  SourceState,
 } from './core/decide-push.js';
 export { planBundles } from './core/plan-bundles.js';
 export type {
@@ -89,15 +88,20 @@ export {
   conflictPushResultJson,
   pullResponseJson,
   pushResponseJson,
+  snapshotHeaderJson,
   syncResponseJson,
 } from './core/wire-json.js';
-export type { PullPage, StoredBundle } from './core/wire-json.js';
+export type { PullPage, SnapshotHead, StoredBundle } from './core/wire-json.js';
 
 export { listenNode } from './http/node-adapter.js';
 export type { FetchHandler, ListenOptions, NodeListener } from './http/node-adapter.js';
+export { HTTP_DEFAULTS } from './http/http-options.js';
+export type { HttpOptions } from './http/http-options.js';
 export { withCors } from './http/cors.js';
 export type { CorsOptions } from './http/cors.js';
 export { REDACTED_PATHS } from './logger.js';
 export type { FerryLogger } from './logger.js';
 export type { ServerMetrics } from './metrics.js';
 export type { RateLimit } from './rate-limiter.js';
+export { MAX_USER_ID_LENGTH, checkUserId } from './core/user-id.js';
+export type { UserIdCheck } from './core/user-id.js';

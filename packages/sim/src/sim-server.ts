@@ -24,6 +24,7 @@ import type {
   PushCall,
   ServerModel,
 } from './server-model.js';
+import { createSeededRandom, type SeededRandom } from './seeded-random.js';
 import type { WriteLedger } from './write-ledger.js';
 
 /** A request as it travels the simulated network. */
@@ -75,6 +76,8 @@ export class SimServer {
   readonly #hooks: ServerHooks;
   readonly #retention: number;
   readonly #unsafe: UnsafeServerFaults | undefined;
+  /** Draws the identity of each database the store creates: seeded, so a seed replays. */
+  readonly #ids: SeededRandom;
   #server: FerryServer | undefined;
   down = false;
   restarts = 0;
@@ -87,6 +90,8 @@ export class SimServer {
     hooks: ServerHooks;
     retentionBundles: number;
     unsafe?: UnsafeServerFaults | undefined;
+    /** The run's random (forked for the server); default a fixed seed, still deterministic. */
+    random?: SeededRandom | undefined;
   }) {
     this.#schema = init.schema;
     this.#path = init.path;
@@ -95,6 +100,7 @@ export class SimServer {
     this.#hooks = init.hooks;
     this.#retention = init.retentionBundles;
     this.#unsafe = init.unsafe;
+    this.#ids = init.random ?? createSeededRandom(0).fork('server-id');
   }
 
   async start(): Promise<void> {
@@ -102,6 +108,8 @@ export class SimServer {
       schema: this.#schema,
       store: createSqliteStore({
         path: this.#path,
+        // Called only when the file is new: nothing random from the real world in a run.
+        createServerId: () => this.#ids.uuid(),
         ...(this.#unsafe ? { __unsafeFaults: this.#unsafe } : {}),
       }),
       auth: { authenticate: (request) => authenticate(request) },

@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { todoSchema } from '@ferry/example-todo';
 import type { Change } from '@ferry/protocol';
-import {
-  checkPullCursor,
-  decidePush,
-  decideSourceBundle,
-  pushLookups,
-  type RowState,
-} from './decide-push.js';
+import { decidePush, decideSourceBundle, pushLookups, type RowState } from './decide-push.js';
 import { rowKey, validateChanges, type NormalizedChange } from './validate-changes.js';
 
 const L1 = '11111111-1111-4111-8111-111111111111';
@@ -63,16 +57,25 @@ function decide(changes: Change[], rowStates: Map<string, RowState>) {
 }
 
 describe('decideSourceBundle', () => {
+  const mine = 'd'.repeat(64);
+  const theirs = 'e'.repeat(64);
   it.each([
-    [0, 1, { kind: 'commit' }],
-    [0, 2, { kind: 'bundle_gap', lastCommitted: 0 }],
-    [3, 4, { kind: 'commit' }],
-    [3, 3, { kind: 'replay' }],
-    [3, 2, { kind: 'stale_bundle', lastCommitted: 3 }],
-    [3, 9, { kind: 'bundle_gap', lastCommitted: 3 }],
-  ])('last %i, pushed %i: %o', (last, pushed, expected) => {
-    expect(decideSourceBundle(last, pushed)).toEqual(expected);
-  });
+    [0, null, 1, mine, { kind: 'commit' }],
+    [0, null, 2, mine, { kind: 'bundle_gap', lastCommitted: 0 }],
+    [3, mine, 4, theirs, { kind: 'commit' }],
+    [3, mine, 3, mine, { kind: 'replay' }],
+    [3, mine, 3, theirs, { kind: 'bundle_mismatch', lastCommitted: 3 }],
+    [3, null, 3, theirs, { kind: 'replay' }],
+    [3, mine, 2, mine, { kind: 'stale_bundle', lastCommitted: 3 }],
+    [3, mine, 9, mine, { kind: 'bundle_gap', lastCommitted: 3 }],
+  ] as const)(
+    'last %i (digest %s), pushed %i (digest %s): %o',
+    (lastCommitted, stored, sourceBundleId, digest, expected) => {
+      expect(
+        decideSourceBundle({ lastCommitted, digest: stored }, { sourceBundleId, digest }),
+      ).toEqual(expected);
+    },
+  );
 });
 
 describe('decidePush', () => {
@@ -144,17 +147,5 @@ describe('decidePush', () => {
     expect(
       decide([item(T1, L1), del('lists', L1, 2)], states([['lists', L1, alive(2)]])).kind,
     ).toBe('invalid');
-  });
-});
-
-describe('checkPullCursor', () => {
-  it.each([
-    [0, 0, 0, null],
-    [5, 5, 0, null],
-    [6, 5, 0, 'cursor_unknown'],
-    [2, 5, 3, 'history_pruned'],
-    [3, 5, 3, null],
-  ])('after %i with last %i pruned through %i: %s', (after, lastSeq, prunedThrough, expected) => {
-    expect(checkPullCursor(after, { lastSeq, prunedThrough })).toBe(expected);
   });
 });

@@ -27,23 +27,53 @@ export interface RowRef {
   readonly key: string;
 }
 
+/** What the server keeps about a source: its last committed push. */
+export interface SourceState {
+  /** The source's last committed `sourceBundleId` (0 before its first commit). */
+  readonly lastCommitted: number;
+  /**
+   * `bundleDigest` of the changes that committed it; null for a bundle committed before the
+   * server kept digests (and for a source that never committed).
+   */
+  readonly digest: string | null;
+}
+
 /** What to do with a push's `sourceBundleId` given the source's last committed one. */
 export type SourceBundleDecision =
   | { readonly kind: 'commit' }
   | { readonly kind: 'replay' }
-  | { readonly kind: 'bundle_gap' | 'stale_bundle'; readonly lastCommitted: number };
+  | {
+      readonly kind: 'bundle_gap' | 'stale_bundle' | 'bundle_mismatch';
+      readonly lastCommitted: number;
+    };
 
 /**
- * `lastCommitted + 1` commits, `lastCommitted` replays the stored answer, anything higher is a
- * gap and anything lower is stale. A source that never committed has `lastCommitted` 0.
+ * Decides a push's `sourceBundleId` against the source's last committed push:
+ *
+ * | pushed id             | digest                          | decision          |
+ * | --------------------- | ------------------------------- | ----------------- |
+ * | `lastCommitted + 1`   | any                             | `commit`          |
+ * | `lastCommitted` (> 0) | the stored one, or none stored  | `replay`          |
+ * | `lastCommitted` (> 0) | another one                     | `bundle_mismatch` |
+ * | higher                | any                             | `bundle_gap`      |
+ * | lower                 | any                             | `stale_bundle`    |
+ *
+ * A resend with other changes under a committed id is not a retry: another install shares the
+ * `sourceId` (a copied client file), and answering it as a replay would drop its writes
+ * silently. A bundle committed before digests were kept replays as it always did.
  */
 export function decideSourceBundle(
-  lastCommitted: number,
-  sourceBundleId: number,
+  source: SourceState,
+  push: { readonly sourceBundleId: number; readonly digest: string },
 ): SourceBundleDecision {
-  if (sourceBundleId === lastCommitted + 1) return { kind: 'commit' };
-  if (sourceBundleId === lastCommitted && lastCommitted > 0) return { kind: 'replay' };
-  return sourceBundleId > lastCommitted
+  const { lastCommitted } = source;
+  if (push.sourceBundleId === lastCommitted + 1) return { kind: 'commit' };
+  if (push.sourceBundleId === lastCommitted && lastCommitted > 0) {
+    return source.digest === null || source.digest === push.digest
+      ? { kind: 'replay' }
+      : { kind: 'bundle_mismatch', lastCommitted };
+  }
+  return push.sourceBundleId > lastCommitted
     ? { kind: 'bundle_gap', lastCommitted }
     : { kind: 'stale_bundle', lastCommitted };
 }
@@ -235,25 +265,4 @@ export function decidePush(input: PushDecisionInput): PushDecision {
     effective.map((change) => ({ table: change.table.name, op: change.op, change })),
   ).map((entry) => entry.change);
   return { kind: 'apply', changes: ordered };
-}
-
-/** The pull horizon of one user. */
-export interface CursorState {
-  /** The user's highest committed bundleSeq (0 before the first). */
-  readonly lastSeq: number;
-  /** Bundles up to and including this seq have been pruned (0 when none). */
-  readonly prunedThrough: number;
-}
-
-/**
- * Checks a pull cursor: older than retained history is `history_pruned`, newer than anything
- * committed is `cursor_unknown`, else null.
- */
-export function checkPullCursor(
-  after: number,
-  state: CursorState,
-): 'history_pruned' | 'cursor_unknown' | null {
-  if (after > state.lastSeq) return 'cursor_unknown';
-  if (after < state.prunedThrough) return 'history_pruned';
-  return null;
 }

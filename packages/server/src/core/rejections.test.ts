@@ -20,6 +20,13 @@ describe('rejections', () => {
     );
   });
 
+  it('tell an install that shares its sourceId with another to rotate, with the last committed id', () => {
+    const rejection = sourceBundleRejection({ kind: 'bundle_mismatch', lastCommitted: 2 }, 2);
+    expect(rejection).toMatchObject({ code: 'bundle_mismatch', details: { lastCommitted: 2 } });
+    expect(rejection.message).toContain('another install seems to share this sourceId');
+    expect(rejection.message).toContain('rotate');
+  });
+
   it('count errors and refused changes in the message and list them in the details', () => {
     const error = { index: 0, table: 't', pk: 'a', code: 'not_null', message: 'm' } as const;
     expect(validationRejection([error]).message).toBe('1 validation error');
@@ -31,11 +38,22 @@ describe('rejections', () => {
     });
   });
 
-  it('send a client whose cursor is unusable to hydrate', () => {
-    expect(cursorRejection('history_pruned', 4).message).toContain(
-      'older than the retained history',
-    );
-    expect(cursorRejection('cursor_unknown', 9).message).toContain('newer than anything');
+  it('send a client whose cursor is unusable to hydrate, saying why a cursor is unknown', () => {
+    const pruned = cursorRejection({ kind: 'history_pruned' }, 4);
+    expect(pruned.message).toContain('older than the retained history');
+    expect(pruned.details).toBeUndefined();
+    const ahead = cursorRejection({ kind: 'cursor_unknown', reason: 'ahead' }, 9);
+    expect(ahead).toMatchObject({ code: 'cursor_unknown', details: { reason: 'ahead' } });
+    expect(ahead.message).toContain('newer than anything');
+    const diverged = cursorRejection({ kind: 'cursor_unknown', reason: 'history_diverged' }, 9);
+    expect(diverged).toMatchObject({
+      code: 'cursor_unknown',
+      details: { reason: 'history_diverged' },
+    });
+    expect(diverged.message).toContain('another history');
+    for (const rejection of [pruned, ahead, diverged]) {
+      expect(rejection.message).toContain('hydrate from a snapshot');
+    }
   });
 
   it('blame a dangling reference found at commit on the first change', () => {

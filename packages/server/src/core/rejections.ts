@@ -1,4 +1,5 @@
 import type { Change, ForbiddenDetails, ProtocolErrorCode, ValidationError } from '@ferry/protocol';
+import type { CursorDecision } from './decide-cursor.js';
 import type { ForbiddenChange, SourceBundleDecision } from './decide-push.js';
 
 /**
@@ -12,34 +13,47 @@ export interface Rejection {
   readonly details?: unknown;
 }
 
-/** 410: a pull cursor older than retained history, or newer than anything committed. */
-export function cursorRejection(
-  code: 'history_pruned' | 'cursor_unknown',
-  after: number,
-): Rejection {
+/**
+ * 410 for a refused pull cursor ({@link decideCursor}); `cursor_unknown` says why in
+ * `details.reason`. Either way the client must hydrate from a snapshot.
+ */
+export function cursorRejection(decision: CursorDecision, after: number): Rejection {
+  if (decision.kind === 'history_pruned') {
+    return {
+      kind: 'rejected',
+      code: 'history_pruned',
+      message: `pull cursor ${after} is older than the retained history: hydrate from a snapshot`,
+    };
+  }
+  // The shape of the protocol's CursorUnknownDetailsSchema.
+  const details = { reason: decision.reason };
   return {
     kind: 'rejected',
-    code,
+    code: 'cursor_unknown',
     message:
-      code === 'history_pruned'
-        ? `pull cursor ${after} is older than the retained history: hydrate from a snapshot`
-        : `pull cursor ${after} is newer than anything this server has committed: hydrate from a snapshot`,
+      decision.reason === 'ahead'
+        ? `pull cursor ${after} is newer than anything this server has committed (a server restored from a backup, or another server): hydrate from a snapshot`
+        : `the history token of pull cursor ${after} is not this server's: the client followed another history (a server restored from a backup, or another server): hydrate from a snapshot`,
+    details,
   };
 }
 
-/** 409 `bundle_gap` / `stale_bundle`, with the source's last committed id. */
+/** 409 `bundle_gap` / `stale_bundle` / `bundle_mismatch`, with the source's last committed id. */
 export function sourceBundleRejection(
   decision: Extract<SourceBundleDecision, { lastCommitted: number }>,
   sourceBundleId: number,
 ): Rejection {
+  const { lastCommitted } = decision;
   return {
     kind: 'rejected',
     code: decision.kind,
     message:
       decision.kind === 'bundle_gap'
-        ? `sourceBundleId ${sourceBundleId} skips ahead: the last committed one is ${decision.lastCommitted}`
-        : `sourceBundleId ${sourceBundleId} is stale: the last committed one is ${decision.lastCommitted}`,
-    details: { lastCommitted: decision.lastCommitted },
+        ? `sourceBundleId ${sourceBundleId} skips ahead: the last committed one is ${lastCommitted}`
+        : decision.kind === 'stale_bundle'
+          ? `sourceBundleId ${sourceBundleId} is stale: the last committed one is ${lastCommitted}`
+          : `sourceBundleId ${sourceBundleId} was committed with other changes: another install seems to share this sourceId; it must rotate to a new sourceId and push its changes again`,
+    details: { lastCommitted },
   };
 }
 

@@ -11,6 +11,10 @@ export interface StoredBundle {
   readonly rowCount: number;
   /** JSON array of the bundle's row effects. */
   readonly rowsJson: string;
+  /** Its history token; null for a bundle committed before the store kept tokens. */
+  readonly token: string | null;
+  /** `bundleDigest` of the changes of a pushed bundle; null for others and older bundles. */
+  readonly digest: string | null;
 }
 
 /** A page of a pull, as a store returns it. */
@@ -18,20 +22,44 @@ export interface PullPage {
   readonly bundles: readonly StoredBundle[];
   readonly stableBundleSeq: number;
   readonly hasMore: boolean;
+  /** The identity of the store's database. */
+  readonly serverId: string;
 }
 
-/** The body of a push's 200 answer, the exact text stored for replays. */
-export function pushResponseJson(sourceBundleId: number, bundleSeq: number, rowsJson: string) {
-  return `{"sourceBundleId":${sourceBundleId},"bundleSeq":${bundleSeq},"rows":${rowsJson}}`;
+/**
+ * The body of a push's 200 answer, the exact text stored for replays. `token` is the
+ * committed bundle's history token (null for a bundle from before tokens: left out).
+ */
+export function pushResponseJson(
+  sourceBundleId: number,
+  bundleSeq: number,
+  rowsJson: string,
+  token: string | null,
+): string {
+  return `{"sourceBundleId":${sourceBundleId},"bundleSeq":${bundleSeq},"rows":${rowsJson}${optionalString('token', token)}}`;
 }
 
 /** The body of a pull's 200 answer. */
 export function pullResponseJson(page: PullPage): string {
   const bundles = page.bundles.map(
     (b) =>
-      `{"bundleSeq":${b.bundleSeq},"sourceId":${JSON.stringify(b.sourceId)},"sourceBundleId":${JSON.stringify(b.sourceBundleId)},"rows":${b.rowsJson}}`,
+      `{"bundleSeq":${b.bundleSeq},"sourceId":${JSON.stringify(b.sourceId)},"sourceBundleId":${JSON.stringify(b.sourceBundleId)},"rows":${b.rowsJson}${optionalString('token', b.token)}${optionalString('digest', b.digest)}}`,
   );
-  return `{"bundles":[${bundles.join(',')}],"stableBundleSeq":${page.stableBundleSeq},"hasMore":${page.hasMore}}`;
+  return `{"bundles":[${bundles.join(',')}],"stableBundleSeq":${page.stableBundleSeq},"hasMore":${page.hasMore},"serverId":${JSON.stringify(page.serverId)}}`;
+}
+
+/** What the first line of a snapshot says; see {@link snapshotHeaderJson}. */
+export interface SnapshotHead {
+  readonly snapshotBundleSeq: number;
+  /** The history token of bundle `snapshotBundleSeq` (null at 0, or from before tokens). */
+  readonly token?: string | null | undefined;
+  readonly serverId?: string | undefined;
+}
+
+/** The first line of `GET /v1/snapshot`, without its newline. */
+export function snapshotHeaderJson(head: SnapshotHead): string {
+  const serverId = head.serverId === undefined ? null : head.serverId;
+  return `{"snapshotBundleSeq":${head.snapshotBundleSeq}${optionalString('token', head.token ?? null)}${optionalString('serverId', serverId)}}`;
 }
 
 /** The `push` part of a sync answer for a committed (or replayed) push. */
@@ -67,4 +95,9 @@ export function errorBody(
 export function conflictErrorBody(conflicts: readonly Conflict[]): ErrorBody {
   const n = conflicts.length;
   return errorBody('conflict', `${n} change${n === 1 ? '' : 's'} conflict`, undefined, conflicts);
+}
+
+/** `,"name":"value"`, or nothing for null. */
+function optionalString(name: string, value: string | null): string {
+  return value === null ? '' : `,"${name}":${JSON.stringify(value)}`;
 }

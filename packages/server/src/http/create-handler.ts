@@ -13,6 +13,7 @@ import {
   committedPushResultJson,
   conflictPushResultJson,
   pullResponseJson,
+  snapshotHeaderJson,
   syncResponseJson,
 } from '../core/wire-json.js';
 import type { FerryLogger } from '../logger.js';
@@ -307,6 +308,7 @@ async function pull(
     userId: identity.userId,
     after: query.query.after,
     limit: pullLimit(context, limit),
+    token: query.query.token,
   });
   return pullOutcomeResponse(outcome, log);
 }
@@ -333,6 +335,7 @@ async function sync(
     userId: identity.userId,
     after: body.after,
     limit: pullLimit(context, body.limit),
+    token: body.afterToken,
   };
   const outcome = await context.store.sync({
     push: body.push
@@ -391,9 +394,7 @@ async function snapshot(
         try {
           if (!started) {
             started = true;
-            controller.enqueue(
-              encoder.encode(`{"snapshotBundleSeq":${reader.snapshotBundleSeq}}\n`),
-            );
+            controller.enqueue(encoder.encode(`${snapshotHeaderJson(reader)}\n`));
             return;
           }
           const next = await rows.next();

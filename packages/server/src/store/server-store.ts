@@ -16,6 +16,8 @@ export interface PushInput {
    * never hides a committed push.
    */
   readonly pullAfter?: number | undefined;
+  /** For `POST /v1/sync`: the client's history token of bundle `pullAfter` (`afterToken`). */
+  readonly pullAfterToken?: string | undefined;
 }
 
 /** An error answer a store decided on, as a value (built with the functions of core/rejections). */
@@ -29,7 +31,10 @@ export type PushOutcome =
       readonly replayed: boolean;
       readonly bundleSeq: number;
       readonly rowCount: number;
-      /** The exact 200 body (stored, so replays return it byte for byte). */
+      /**
+       * The exact 200 body (stored, so replays return it byte for byte), with the bundle's
+       * history token.
+       */
       readonly responseJson: string;
     }
   | { readonly kind: 'conflict'; readonly conflicts: readonly Conflict[] }
@@ -41,6 +46,11 @@ export interface PullInput {
   readonly after: number;
   /** Row limit of the page (a page ends at a bundle boundary, holds at least one bundle). */
   readonly limit: number;
+  /**
+   * The client's history token of bundle `after`, checked against the store's
+   * (see `decideCursor`); a different one is 410 `cursor_unknown` / `history_diverged`.
+   */
+  readonly token?: string | undefined;
 }
 
 /** Outcome of {@link ServerStore.pull}. */
@@ -56,6 +66,13 @@ export interface SyncOutcome {
 /** One consistent read of a user's rows, streamed. Close it when done (or abandoned). */
 export interface SnapshotReader {
   readonly snapshotBundleSeq: number;
+  /**
+   * The history token of bundle `snapshotBundleSeq`, read in the same consistent read (null at
+   * 0 or for a bundle from before tokens; undefined from a store without tokens).
+   */
+  readonly token?: string | null | undefined;
+  /** The store's {@link ServerStore.serverId}. */
+  readonly serverId?: string | undefined;
   /** Row lines in batches, parents first; ends after the last row. */
   rows(): AsyncIterable<readonly SnapshotRow[]>;
   close(): Promise<void>;
@@ -115,7 +132,8 @@ export interface PruneOutcome {
 /**
  * Where a Ferry server keeps business rows and sync metadata. Async so that a networked
  * database can implement it; every protocol decision lives in pure functions of `core/`
- * (validateChanges, decidePush, planBundles, fitsOnPage, checkPullCursor, decidePruneThrough)
+ * (validateChanges, decideSourceBundle, decidePush, planBundles, fitsOnPage, decideCursor,
+ * decidePruneThrough, nextHistoryToken)
  * that each implementation calls inside its own transactions.
  *
  * Contract (the store contract suite checks it for every implementation):
@@ -126,8 +144,17 @@ export interface PruneOutcome {
  *    another process) become bundles with `sourceId: null`, ordered before any later push.
  * 4. `pull` and `snapshot` read one consistent state; `stableBundleSeq` never moves backwards.
  * 5. `onCommit` listeners hear every committed bundle after its transaction committed.
+ * 6. Every committed bundle gets a history token chained from the previous bundle of its user
+ *    (`nextHistoryToken`, starting from `genesisToken(serverId, userId)`); a pushed bundle keeps
+ *    the `bundleDigest` of its changes, which decides replay against `bundle_mismatch`.
  */
 export interface ServerStore extends AsyncDisposable {
+  /**
+   * The identity of the store's database: a UUID created once, when `open` first initialises
+   * the data, and kept with it (restarts, upgrades and every server instance on the same data
+   * see the same one). Set by `open`; undefined before, and for a store without an identity.
+   */
+  readonly serverId?: string | undefined;
   /** Creates or checks business tables and sync metadata for `schema`. Called once. */
   open(schema: Schema): Promise<void>;
   push(input: PushInput): Promise<PushOutcome>;

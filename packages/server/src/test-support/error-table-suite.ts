@@ -3,7 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorBodySchema, ForbiddenDetailsSchema } from '@ferry/protocol';
+import {
+  BundleErrorDetailsSchema,
+  CursorUnknownDetailsSchema,
+  ErrorBodySchema,
+  ForbiddenDetailsSchema,
+} from '@ferry/protocol';
 import { signToken } from '../auth.js';
 import {
   TEST_SECRET,
@@ -43,6 +48,9 @@ export async function seed(t: TestServer) {
   ).toBe(200);
   return { aliceSource, list, item, bobList };
 }
+
+const cursorDetails = (body: Record<string, unknown>) =>
+  CursorUnknownDetailsSchema.parse((body.error as { details: unknown }).details);
 
 const unsigned = (payload: object) =>
   `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`;
@@ -236,10 +244,41 @@ export function describeErrorTable(store: TestStoreKind): void {
           expect((body.error as { details: unknown }).details).toEqual({ lastCommitted: 2 }),
       },
       {
+        name: '409 bundle_mismatch',
+        status: 409,
+        code: 'bundle_mismatch',
+        // Another install's bundle #1 under the same sourceId: not a retry of the committed one.
+        request: () => push(pushBody(s.aliceSource, 1, [todo.list()])),
+        check: (body) => {
+          const error = body.error as { message: string; details: unknown };
+          expect(BundleErrorDetailsSchema.parse(error.details)).toEqual({ lastCommitted: 1 });
+          expect(error.message).toContain('another install seems to share this sourceId');
+        },
+      },
+      {
+        name: '409 bundle_mismatch (sync, nothing committed)',
+        status: 409,
+        code: 'bundle_mismatch',
+        request: () =>
+          t.request('/v1/sync', {
+            method: 'POST',
+            user: ALICE,
+            json: {
+              protocol: 1,
+              sourceId: s.aliceSource,
+              push: { sourceBundleId: 1, changes: [] },
+              after: 0,
+            },
+          }),
+        check: (body) =>
+          expect((body.error as { details: unknown }).details).toEqual({ lastCommitted: 1 }),
+      },
+      {
         name: '410 cursor_unknown (pull)',
         status: 410,
         code: 'cursor_unknown',
         request: () => t.request('/v1/pull?after=999', { user: ALICE }),
+        check: (body) => expect(cursorDetails(body)).toEqual({ reason: 'ahead' }),
       },
       {
         name: '410 cursor_unknown (sync, push not committed)',
@@ -256,6 +295,39 @@ export function describeErrorTable(store: TestStoreKind): void {
               after: 999,
             },
           }),
+        check: (body) => expect(cursorDetails(body)).toEqual({ reason: 'ahead' }),
+      },
+      {
+        name: '410 cursor_unknown history_diverged (pull)',
+        status: 410,
+        code: 'cursor_unknown',
+        // A token of another history for bundle 1 (a client of a server restored from a backup).
+        request: () => t.request(`/v1/pull?after=1&token=${'0'.repeat(64)}`, { user: ALICE }),
+        check: (body) => expect(cursorDetails(body)).toEqual({ reason: 'history_diverged' }),
+      },
+      {
+        name: '410 cursor_unknown history_diverged (sync, push not committed)',
+        status: 410,
+        code: 'cursor_unknown',
+        request: () =>
+          t.request('/v1/sync', {
+            method: 'POST',
+            user: ALICE,
+            json: {
+              protocol: 1,
+              sourceId: s.aliceSource,
+              push: { sourceBundleId: 2, changes: [todo.list()] },
+              after: 1,
+              afterToken: '0'.repeat(64),
+            },
+          }),
+        check: (body) => expect(cursorDetails(body)).toEqual({ reason: 'history_diverged' }),
+      },
+      {
+        name: '400 malformed history token',
+        status: 400,
+        code: 'bad_request',
+        request: () => t.request(`/v1/pull?after=1&token=${'x'.repeat(129)}`, { user: ALICE }),
       },
       {
         name: '413 body over the limit',

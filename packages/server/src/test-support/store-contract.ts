@@ -9,6 +9,7 @@ import { todoSchema } from '@ferry/example-todo';
 import type { Bundle, Change, RowEffect, SnapshotRow } from '@ferry/protocol';
 import type { PullOutcome, PushInput, PushOutcome, ServerStore } from '../store/server-store.js';
 import { todo } from './harness.js';
+import { describeHistoryContract } from './history-contract.js';
 
 /** Writes to the business tables that bypass the server (another connection or process). */
 export interface ExternalWriter {
@@ -27,9 +28,15 @@ export interface StoreUnderTest {
   cleanup(): Promise<void>;
 }
 
+/** Options of {@link StoreFactory.create}, passed on to the store. */
+export interface StoreTestOptions {
+  /** The store's `createServerId` option. */
+  readonly createServerId?: () => string;
+}
+
 export interface StoreFactory {
   readonly name: string;
-  create(): Promise<StoreUnderTest>;
+  create(options?: StoreTestOptions): Promise<StoreUnderTest>;
 }
 
 const ALICE = 'alice';
@@ -47,6 +54,8 @@ export function describeStoreContract(factories: readonly StoreFactory[]): void 
         t = undefined as unknown as StoreUnderTest;
       }
     };
+
+    describeHistoryContract(factory);
 
     it(
       'commits a push as the user’s next bundle with every row effect and server-derived columns',
@@ -80,7 +89,7 @@ export function describeStoreContract(factories: readonly StoreFactory[]): void 
         const changes = [todo.list()];
         const first = await push(t.store, ALICE, source, 1, changes);
         const second = await push(t.store, ALICE, source, 1, changes);
-        const third = await push(t.store, ALICE, source, 1, []);
+        const third = await push(t.store, ALICE, source, 1, changes);
         expect(second).toMatchObject({ kind: 'committed', replayed: true });
         expect(json(second)).toBe(json(first));
         expect(json(third)).toBe(json(first));
@@ -315,8 +324,13 @@ export function describeStoreContract(factories: readonly StoreFactory[]): void 
       withStore(async ({ store }) => {
         const source = randomUUID();
         const first = await push(store, ALICE, source, 1, [todo.list()], new Date(1_000));
-        for (let i = 2; i <= 5; i++)
-          committed(await push(store, ALICE, source, i, [todo.list()], new Date(i * 1_000)));
+        const lastChanges = [todo.list()];
+        let last: PushOutcome = first;
+        for (let i = 2; i <= 5; i++) {
+          const changes = i === 5 ? lastChanges : [todo.list()];
+          last = await push(store, ALICE, source, i, changes, new Date(i * 1_000));
+          committed(last);
+        }
         const pruneByCount = await store.prune({ maxBundlesPerUser: 3 }, new Date(10_000));
         expect(pruneByCount.bundlesDeleted).toBe(2);
         expect(await store.pull({ userId: ALICE, after: 1, limit: 10 })).toMatchObject({
@@ -332,10 +346,10 @@ export function describeStoreContract(factories: readonly StoreFactory[]): void 
           code: 'history_pruned',
         });
         const other = randomUUID();
-        void first;
         committed(await push(store, ALICE, other, 1, []));
-        const replay = await push(store, ALICE, source, 5, [todo.list()]);
+        const replay = await push(store, ALICE, source, 5, lastChanges);
         expect(replay).toMatchObject({ kind: 'committed', replayed: true, bundleSeq: 5 });
+        expect(json(replay)).toBe(json(last));
       }),
     );
 

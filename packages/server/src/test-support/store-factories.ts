@@ -5,7 +5,12 @@ import { todoSchema } from '@ferry/example-todo';
 import type { ServerStore } from '../store/server-store.js';
 import { createSqliteStore } from '../store/sqlite/sqlite-store.js';
 import { tempDir } from './harness.js';
-import type { ExternalWriter, StoreFactory, StoreUnderTest } from './store-contract.js';
+import type {
+  ExternalWriter,
+  StoreFactory,
+  StoreTestOptions,
+  StoreUnderTest,
+} from './store-contract.js';
 
 /** Raw SQL on the file through a second connection, as another process would write it. */
 function fileWriter(path: string): ExternalWriter {
@@ -39,15 +44,20 @@ function writerOf(run: (sql: string, ...params: unknown[]) => Promise<void>): Ex
   };
 }
 
-async function openFileStore(path: string, cleanup: () => void): Promise<StoreUnderTest> {
-  const store = createSqliteStore({ path });
+/** Opens the SQLite store on `path` (a new or an existing file). */
+export async function openFileStore(
+  path: string,
+  cleanup: () => void,
+  options: StoreTestOptions = {},
+): Promise<StoreUnderTest> {
+  const store = createSqliteStore({ path, ...options });
   await store.open(todoSchema);
   return {
     store,
     external: fileWriter(path),
     async reopen() {
       await store.close();
-      return openFileStore(path, cleanup);
+      return openFileStore(path, cleanup, options);
     },
     async cleanup() {
       await store.close();
@@ -72,8 +82,8 @@ export async function openMemoryStore(): Promise<StoreUnderTest> {
 /** The SQLite store on a temporary file; raw SQL comes through a second connection. */
 export const sqliteFileFactory: StoreFactory = {
   name: 'SQLite',
-  create: async () => {
+  create: async (options) => {
     const { dir, cleanup } = tempDir();
-    return openFileStore(join(dir, 'ferry.db'), cleanup);
+    return openFileStore(join(dir, 'ferry.db'), cleanup, options);
   },
 };

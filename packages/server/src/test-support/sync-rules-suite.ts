@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   PullResponseSchema,
+  bundleDigest,
   PushResponseSchema,
   SnapshotLineSchema,
   SyncResponseSchema,
@@ -15,6 +16,7 @@ import { pushBody, startTestServer, todo, type TestServer, type TestStoreKind } 
 
 const ALICE = 'alice';
 const BOB = 'bob';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export async function pushOk(t: TestServer, user: string, body: unknown) {
   const response = await t.request('/v1/push', { method: 'POST', user, json: body });
@@ -206,7 +208,7 @@ export function describeSyncRules(store: TestStoreKind): void {
         });
         expect(SyncResponseSchema.parse(await pullOnly.json())).toEqual({
           push: null,
-          pull: { bundles: [], stableBundleSeq: 1, hasMore: false },
+          pull: { bundles: [], stableBundleSeq: 1, hasMore: false, serverId: body.pull.serverId },
         });
       });
     });
@@ -226,7 +228,10 @@ export function describeSyncRules(store: TestStoreKind): void {
         });
         expect(JSON.stringify(await sync.json())).not.toContain('alice');
         const snapshot = await snapshotLines(t, BOB);
-        expect(snapshot).toEqual([{ snapshotBundleSeq: 0 }, { end: true, rowCount: 0 }]);
+        expect(snapshot).toEqual([
+          { snapshotBundleSeq: 0, serverId: expect.stringMatching(UUID) },
+          { end: true, rowCount: 0 },
+        ]);
 
         const before = await t.dumpState();
         for (const change of [
@@ -373,6 +378,66 @@ export function describeSyncRules(store: TestStoreKind): void {
       });
     });
 
+    describe('identity and history', () => {
+      it('names the server and each bundle’s history in push, pull, sync and snapshot answers, and checks a cursor’s token', async () => {
+        let t = await server();
+        const source = randomUUID();
+        const changes = [todo.list()];
+        const first = (await pushOk(t, ALICE, pushBody(source, 1, changes))).body;
+        expect(first.token).toMatch(/^[0-9a-f]{64}$/);
+
+        const pulled = await t.request('/v1/pull?after=0', { user: ALICE });
+        const page = PullResponseSchema.parse(await pulled.json());
+        expect(page.serverId).toMatch(UUID);
+        expect(page.bundles).toEqual([
+          expect.objectContaining({
+            bundleSeq: 1,
+            token: first.token,
+            digest: bundleDigest(changes),
+          }),
+        ]);
+
+        const synced = await t.request('/v1/sync', {
+          method: 'POST',
+          user: ALICE,
+          json: {
+            protocol: 1,
+            sourceId: source,
+            push: { sourceBundleId: 2, changes: [] },
+            after: 1,
+            afterToken: first.token,
+          },
+        });
+        expect(synced.status).toBe(200);
+        const sync = SyncResponseSchema.parse(await synced.json());
+        const second = sync.push?.status === 'committed' ? sync.push.token : undefined;
+        expect(second).toMatch(/^[0-9a-f]{64}$/);
+        expect(second).not.toBe(first.token);
+        expect(sync.pull.serverId).toBe(page.serverId);
+        expect(sync.pull.bundles).toEqual([
+          expect.objectContaining({ bundleSeq: 2, token: second, digest: bundleDigest([]) }),
+        ]);
+
+        const atEnd = await t.request(`/v1/pull?after=2&token=${second}`, { user: ALICE });
+        expect(atEnd.status).toBe(200);
+        expect(PullResponseSchema.parse(await atEnd.json()).bundles).toEqual([]);
+        const lines = await snapshotLines(t, ALICE);
+        expect(lines[0]).toEqual({ snapshotBundleSeq: 2, token: second, serverId: page.serverId });
+        expect((await snapshotLines(t, BOB))[0]).toEqual({
+          snapshotBundleSeq: 0,
+          serverId: page.serverId,
+        });
+
+        // A restart keeps the identity and every token.
+        t = current = await t.restart();
+        const again = PullResponseSchema.parse(
+          await (await t.request('/v1/pull?after=0', { user: ALICE })).json(),
+        );
+        expect(again.serverId).toBe(page.serverId);
+        expect(again.bundles.map((b) => b.token)).toEqual([first.token, second]);
+      });
+    });
+
     describe('snapshot', () => {
       it('equals the result of applying every bundle from 1', async () => {
         const t = await server();
@@ -406,7 +471,11 @@ export function describeSyncRules(store: TestStoreKind): void {
           }
         }
         const lines = await snapshotLines(t, ALICE);
-        expect(lines[0]).toEqual({ snapshotBundleSeq: 4 });
+        expect(lines[0]).toEqual({
+          snapshotBundleSeq: 4,
+          token: expect.stringMatching(/^[0-9a-f]{64}$/),
+          serverId: expect.stringMatching(UUID),
+        });
         expect(lines.at(-1)).toEqual({ end: true, rowCount: 4 });
         const fromSnapshot = new Map(
           lines

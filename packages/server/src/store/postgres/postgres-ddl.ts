@@ -83,6 +83,9 @@ export interface Migration {
  *    tombstones, committed bundles with their row effects as JSON text, per-source idempotency,
  *    and the two unlogged working tables of the capture triggers (rows exist only inside the
  *    writing transaction, so they need no WAL and survive no crash).
+ * 2. History tokens and bundle digests: `bundles.token` / `digest`, `users.last_token` /
+ *    `pruned_token`, `sources.digest` (null for everything committed before). The database's
+ *    `server_id` goes into `meta` with it (see `migrate`).
  */
 export function metadataMigrations(names: PgNames): readonly Migration[] {
   const { m } = names;
@@ -145,6 +148,14 @@ CREATE SEQUENCE ${m}.tx_rows_ord;
 CREATE UNLOGGED TABLE ${m}.tx_seal (
   tx xid8 PRIMARY KEY
 );`,
+    },
+    {
+      version: 2,
+      name: 'history tokens and bundle digests',
+      sql: `
+ALTER TABLE ${m}.users ADD COLUMN last_token text, ADD COLUMN pruned_token text;
+ALTER TABLE ${m}.bundles ADD COLUMN token text, ADD COLUMN digest text;
+ALTER TABLE ${m}.sources ADD COLUMN digest text;`,
     },
   ];
 }
@@ -245,7 +256,7 @@ END $drop$`,
   statements.push(`CREATE OR REPLACE FUNCTION ${m}.seal_at_commit() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
-  PERFORM ${m}.seal(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+  PERFORM ${m}.seal(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
   RETURN NULL;
 END
 $fn$`);
@@ -366,8 +377,8 @@ export function ddlHash(sql: string): string {
 }
 
 /**
- * `seal(push_user, source_id, source_bundle_id, now, instance, push_seq, decided…)`: commits the
- * current transaction's touched rows as bundles. A push passes the row states it decided on
+ * `seal(push_user, source_id, source_bundle_id, now, instance, push_seq, decided…, digest)`:
+ * commits the current transaction's touched rows as bundles. A push passes the row states it decided on
  * (`p_tables`… `p_deleted`); when a row no longer had that state as this transaction first
  * touched it, seal raises `serialization_failure` and the push runs again. Mirrors
  * `planBundles` of the core:
@@ -381,7 +392,11 @@ export function ddlHash(sql: string): string {
  *    sealing transactions never deadlock on each other); each touched row gets
  *    `rowVersion = max(previous + 1, bundleSeq of every user it touches)`.
  * 5. `push_user` always gets a bundle (a push consumes a seq even without effects), carrying
- *    `source_id`/`source_bundle_id`.
+ *    `source_id`/`source_bundle_id` and the push's `digest`.
+ * 6. Every bundle gets its history token, `nextHistoryToken` of the core in SQL: hex sha-256 of
+ *    the user's `last_token` (or, without one, `genesisToken`: of "ferry-history", the
+ *    `server_id` of `meta` and the user id), the seq, the source id, the source bundle id and
+ *    the rows text, joined by newlines; the user's `last_token` becomes it.
  *
  * Effects are ordered as `orderByRelations` orders them: upserts parents first, then deletes
  * children first, each table's rows in the order they were first touched. `push_seq` is for the
@@ -392,20 +407,24 @@ function sealFunctionDdl(names: PgNames): string {
   return `CREATE OR REPLACE FUNCTION ${m}.seal(
   p_push_user text, p_source_id text, p_source_bundle_id bigint, p_now timestamptz, p_instance text,
   p_push_seq bigint, p_tables text[], p_pks text[], p_existed boolean[], p_versions bigint[],
-  p_deleted boolean[]
-) RETURNS TABLE (out_user text, out_seq bigint, out_count integer, out_rows text, out_origin text)
+  p_deleted boolean[], p_digest text
+) RETURNS TABLE (out_user text, out_seq bigint, out_count integer, out_rows text, out_origin text, out_token text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
   me xid8 := pg_current_xact_id();
   v_now timestamptz := coalesce(p_now, nullif(current_setting(${quoteLiteral(NOW_SETTING)}, true), '')::timestamptz, now());
+  v_server text;
   v_users text[];
   v_seqs bigint[] := '{}';
+  v_prevs text[] := '{}';
   v_user text;
   v_seq bigint;
+  v_prev text;
   r_users text[];
   r_seqs bigint[];
   r_counts integer[];
   r_rows text[];
+  r_tokens text[];
   v_payload text;
   v_stale integer;
 BEGIN
@@ -433,19 +452,28 @@ BEGIN
   ) AS affected;
 
   IF v_users IS NOT NULL THEN
+    SELECT value INTO v_server FROM ${m}.meta WHERE key = 'server_id';
+    IF v_server IS NULL THEN
+      RAISE EXCEPTION 'the Ferry metadata in % has no server_id: open it with a Ferry server to upgrade it', ${quoteLiteral(names.meta)}
+        USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
     FOREACH v_user IN ARRAY v_users LOOP
       IF p_push_seq IS NOT NULL AND v_user = p_push_user THEN
         v_seq := p_push_seq;
+        SELECT u.last_token INTO v_prev FROM ${m}.users AS u WHERE u.user_id = v_user;
       ELSE
+        -- The row is updated, not yet its last_token: RETURNING gives the previous token.
         INSERT INTO ${m}.users AS u (user_id, last_seq) VALUES (v_user, 1)
           ON CONFLICT (user_id) DO UPDATE SET last_seq = u.last_seq + 1
-          RETURNING u.last_seq INTO v_seq;
+          RETURNING u.last_seq, u.last_token INTO v_seq, v_prev;
       END IF;
       v_seqs := v_seqs || v_seq;
+      v_prevs := v_prevs || coalesce(v_prev,
+        encode(sha256(convert_to('ferry-history' || chr(10) || v_server || chr(10) || v_user, 'UTF8')), 'hex'));
     END LOOP;
 
     WITH alloc AS (
-      SELECT a.user_id, a.seq FROM unnest(v_users, v_seqs) AS a(user_id, seq)
+      SELECT a.user_id, a.seq, a.prev FROM unnest(v_users, v_seqs, v_prevs) AS a(user_id, seq, prev)
     ), touched AS (
       SELECT c.*,
         CASE WHEN c.prev_exists AND NOT c.prev_deleted AND c.prev_owner IS DISTINCT FROM c.cur_owner
@@ -474,28 +502,39 @@ BEGIN
         '{"table":' || to_json(v.table_name)::text || ',"pk":' || v.pk_json
           || ',"op":"delete","rowVersion":' || v.version || ',"row":null}'
       FROM versioned v WHERE v.losing IS NOT NULL
-    ), made AS (
-      INSERT INTO ${m}.bundles (user_id, bundle_seq, source_id, source_bundle_id, row_count, rows, committed_at)
-      SELECT a.user_id, a.seq,
-        CASE WHEN a.user_id = p_push_user THEN p_source_id END,
-        CASE WHEN a.user_id = p_push_user THEN p_source_bundle_id END,
-        count(e.effect)::integer,
-        '[' || coalesce(string_agg(e.effect, ',' ORDER BY e.grp, e.key, e.ord), '') || ']',
-        v_now
+    ), grouped AS (
+      SELECT a.user_id, a.seq, a.prev,
+        CASE WHEN a.user_id = p_push_user THEN p_source_id END AS source_id,
+        CASE WHEN a.user_id = p_push_user THEN p_source_bundle_id END AS source_bundle_id,
+        CASE WHEN a.user_id = p_push_user THEN p_digest END AS digest,
+        count(e.effect)::integer AS row_count,
+        '[' || coalesce(string_agg(e.effect, ',' ORDER BY e.grp, e.key, e.ord), '') || ']' AS rows
       FROM alloc a LEFT JOIN effects e ON e.user_id = a.user_id
-      GROUP BY a.user_id, a.seq
-      RETURNING user_id, bundle_seq, row_count, rows
+      GROUP BY a.user_id, a.seq, a.prev
+    ), made AS (
+      INSERT INTO ${m}.bundles (user_id, bundle_seq, source_id, source_bundle_id, row_count, rows, committed_at, token, digest)
+      SELECT g.user_id, g.seq, g.source_id, g.source_bundle_id, g.row_count, g.rows, v_now,
+        encode(sha256(convert_to(g.prev || chr(10) || g.seq::text || chr(10) || coalesce(g.source_id, '')
+          || chr(10) || coalesce(g.source_bundle_id::text, '') || chr(10) || g.rows, 'UTF8')), 'hex'),
+        g.digest
+      FROM grouped g
+      RETURNING user_id, bundle_seq, row_count, rows, token
     )
     SELECT array_agg(made.user_id ORDER BY made.user_id), array_agg(made.bundle_seq ORDER BY made.user_id),
-      array_agg(made.row_count ORDER BY made.user_id), array_agg(made.rows ORDER BY made.user_id)
-    INTO r_users, r_seqs, r_counts, r_rows
+      array_agg(made.row_count ORDER BY made.user_id), array_agg(made.rows ORDER BY made.user_id),
+      array_agg(made.token ORDER BY made.user_id)
+    INTO r_users, r_seqs, r_counts, r_rows, r_tokens
     FROM made;
+
+    UPDATE ${m}.users AS u SET last_token = t.token
+    FROM unnest(r_users, r_tokens) AS t(user_id, token) WHERE u.user_id = t.user_id;
 
     FOR i IN 1 .. coalesce(array_length(r_users, 1), 0) LOOP
       out_user := r_users[i];
       out_seq := r_seqs[i];
       out_count := r_counts[i];
       out_rows := r_rows[i];
+      out_token := r_tokens[i];
       out_origin := CASE WHEN out_user = p_push_user AND p_source_id IS NOT NULL THEN 'push' ELSE 'backend' END;
       v_payload := json_build_object('u', out_user, 's', out_seq, 'n', out_count, 'o', out_origin, 'i', p_instance)::text;
       -- NOTIFY payloads stop at 8000 bytes; a poke is only a hint, so an absurd user id goes without.

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, expect, it } from 'vitest';
-import { PullResponseSchema, PushResponseSchema, type Bundle } from '@ferry/protocol';
+import { PullResponseSchema, PushResponseSchema, bundleDigest, type Bundle } from '@ferry/protocol';
 import { pushBody, todo } from '../../test-support/harness.js';
 import {
   DATABASE_URL,
@@ -57,23 +57,27 @@ describePg('several server instances on one PostgreSQL database', () => {
 
     const source = randomUUID();
     const list = todo.list();
-    const pushed = await pushOk(
-      one,
-      ALICE,
-      pushBody(source, 1, [list, todo.item(list.pk as string)]),
-    );
+    const changes = [list, todo.item(list.pk as string)];
+    const pushed = await pushOk(one, ALICE, pushBody(source, 1, changes));
     expect(pushed.bundleSeq).toBe(1);
     await events.waitFor('event: poke\ndata: {"bundleSeq":1}');
 
     const pulled = await pullAll(two, ALICE);
     expect(pulled).toEqual([
-      { bundleSeq: 1, sourceId: source, sourceBundleId: 1, rows: pushed.rows },
+      {
+        bundleSeq: 1,
+        sourceId: source,
+        sourceBundleId: 1,
+        rows: pushed.rows,
+        token: pushed.token,
+        digest: bundleDigest(changes),
+      },
     ]);
     // The same push replayed through the other instance gets the identical answer.
     const replay = await two.request('/v1/push', {
       method: 'POST',
       user: ALICE,
-      json: pushBody(source, 1, [list]),
+      json: pushBody(source, 1, changes),
     });
     expect(PushResponseSchema.parse(await replay.json())).toEqual(pushed);
   });

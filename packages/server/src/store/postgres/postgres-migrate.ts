@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { FerryError, type Schema } from '@ferry/protocol';
 import {
   businessTablesDdl,
@@ -21,15 +22,24 @@ export interface MigrationClient {
  * 2. Otherwise, in one transaction under a transaction-scoped advisory lock keyed by the
  *    metadata schema: applies the metadata migrations not yet recorded in `migrations`, in
  *    order; creates the business tables on first use (refusing a database made for another
- *    schema); and (re)installs the capture triggers and functions when their text changed.
+ *    schema); gives the database its identity (`server_id` in `meta`, made by `createServerId`)
+ *    when it has none; and (re)installs the capture triggers and functions when their text
+ *    changed.
  *
- * A second instance waits on the lock, then finds nothing left to do.
+ * A second instance waits on the lock, then finds nothing left to do. Every instance returns
+ * the one `serverId` the database keeps.
  */
 export async function migrate(
   client: MigrationClient,
   schema: Schema,
   names: PgNames,
-): Promise<{ applied: number[]; createdTables: boolean; installedCapture: boolean }> {
+  createServerId: () => string = randomUUID,
+): Promise<{
+  applied: number[];
+  createdTables: boolean;
+  installedCapture: boolean;
+  serverId: string;
+}> {
   const migrations = metadataMigrations(names);
   const latest = migrations.at(-1)!.version;
   const capture = captureDdl(schema, names);
@@ -37,14 +47,16 @@ export async function migrate(
   const { m, b } = names;
 
   const current = await readState(client, names);
+  const currentId = current?.meta.get('server_id');
   if (
     current !== undefined &&
+    currentId !== undefined &&
     current.version === latest &&
     current.meta.get('schema_fingerprint') === schema.fingerprint &&
     current.meta.get('business_schema') === names.business &&
     current.meta.get('capture_hash') === captureHash
   ) {
-    return { applied: [], createdTables: false, installedCapture: false };
+    return { applied: [], createdTables: false, installedCapture: false, serverId: currentId };
   }
 
   await client.query('BEGIN');
@@ -110,6 +122,13 @@ export async function migrate(
         `the Ferry metadata in ${quoteLiteral(names.meta)} belongs to the tables in schema ${quoteLiteral(meta.get('business_schema') ?? '?')}, not ${quoteLiteral(names.business)}`,
       );
     }
+    // Created once, with the data (or with the upgrade of data from before identities), and
+    // never changed: it is what tells this database's history from any other's.
+    let serverId = meta.get('server_id');
+    if (serverId === undefined) {
+      serverId = createServerId();
+      await put('server_id', serverId);
+    }
     let installedCapture = false;
     if (meta.get('capture_hash') !== captureHash) {
       await client.query(capture);
@@ -117,7 +136,7 @@ export async function migrate(
       installedCapture = true;
     }
     await client.query('COMMIT');
-    return { applied, createdTables, installedCapture };
+    return { applied, createdTables, installedCapture, serverId };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;

@@ -25,6 +25,8 @@ export interface SnapshotClient {
  */
 export class PostgresSnapshot implements SnapshotReader {
   readonly snapshotBundleSeq: number;
+  readonly token: string | null;
+  readonly serverId: string;
   readonly #client: SnapshotClient;
   readonly #release: (error?: unknown) => void;
   readonly #schema: Schema;
@@ -43,6 +45,9 @@ export class PostgresSnapshot implements SnapshotReader {
     sql: StoreSql;
     userId: string;
     snapshotBundleSeq: number;
+    /** The token of bundle `snapshotBundleSeq`, read in the snapshot's transaction. */
+    token: string | null;
+    serverId: string;
     batchRows: number;
     onClose: () => void;
   }) {
@@ -52,6 +57,8 @@ export class PostgresSnapshot implements SnapshotReader {
     this.#sql = options.sql;
     this.#userId = options.userId;
     this.snapshotBundleSeq = options.snapshotBundleSeq;
+    this.token = options.token;
+    this.serverId = options.serverId;
     this.#batchRows = options.batchRows;
     this.#onClose = options.onClose;
   }

@@ -89,14 +89,17 @@ export function storeSql(schema: Schema, names: PgNames): StoreSql {
   return {
     tables,
     // Locks the source's row (created on its first push) for the rest of the transaction, so
-    // retries of one source never race; returns its state and the user's pull horizon.
+    // retries of one source never race; returns its state, the user's pull horizon and the
+    // tokens a sync's cursor (`$3`, null for a push) is checked against.
     lockSource: `WITH src AS (
   INSERT INTO ${m}.sources AS s (user_id, source_id, last_committed, bundle_seq) VALUES ($1, $2, 0, 0)
   ON CONFLICT (user_id, source_id) DO UPDATE SET last_committed = s.last_committed
-  RETURNING s.last_committed, s.bundle_seq, s.response
+  RETURNING s.last_committed, s.bundle_seq, s.response, s.digest
 )
-SELECT src.last_committed, src.bundle_seq, src.response,
-  coalesce(u.last_seq, 0) AS last_seq, coalesce(u.pruned_through, 0) AS pruned_through
+SELECT src.last_committed, src.bundle_seq, src.response, src.digest,
+  coalesce(u.last_seq, 0) AS last_seq, coalesce(u.pruned_through, 0) AS pruned_through,
+  u.pruned_token,
+  (SELECT b.token FROM ${m}.bundles AS b WHERE b.user_id = $1 AND b.bundle_seq = $3::bigint) AS after_token
 FROM src LEFT JOIN ${m}.users AS u ON u.user_id = $1`,
     userState: `SELECT last_seq, pruned_through FROM ${m}.users WHERE user_id = $1`,
     // An index probe per key (OFFSET 0 keeps the planner from turning it into a join that,
@@ -109,25 +112,27 @@ CROSS JOIN LATERAL (
 ) AS r`,
     // Seals the push's bundle(s) and records the source's last committed id in one statement.
     sealPush: `WITH sealed AS (
-  SELECT * FROM ${m}.seal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+  SELECT * FROM ${m}.seal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ), recorded AS (
-  UPDATE ${m}.sources SET last_committed = $3, bundle_seq = (SELECT out_seq FROM sealed WHERE out_user = $1), response = NULL
+  UPDATE ${m}.sources SET last_committed = $3, bundle_seq = (SELECT out_seq FROM sealed WHERE out_user = $1), response = NULL, digest = $12
   WHERE user_id = $1 AND source_id = $2
 )
-SELECT out_user, out_seq, out_count, out_rows, out_origin FROM sealed`,
-    sealWrite: `SELECT out_user, out_seq, out_count, out_origin FROM ${m}.seal(NULL, NULL, NULL, $1, $2, NULL, NULL, NULL, NULL, NULL, NULL)`,
-    bundleRows: `SELECT rows, row_count FROM ${m}.bundles WHERE user_id = $1 AND bundle_seq = $2`,
-    // One statement, so one snapshot: the horizon and the bundles under it agree even while
-    // pruning deletes. A page is the longest run of bundles whose rows fit the limit, and at
-    // least one bundle.
-    pull: `WITH u AS (SELECT last_seq, pruned_through FROM ${m}.users WHERE user_id = $1)
+SELECT out_user, out_seq, out_count, out_rows, out_origin, out_token FROM sealed`,
+    sealWrite: `SELECT out_user, out_seq, out_count, out_origin FROM ${m}.seal(NULL, NULL, NULL, $1, $2, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
+    bundleRows: `SELECT rows, row_count, token FROM ${m}.bundles WHERE user_id = $1 AND bundle_seq = $2`,
+    // One statement, so one snapshot: the horizon, the tokens the cursor is checked against and
+    // the bundles under it agree even while pruning deletes. A page is the longest run of
+    // bundles whose rows fit the limit, and at least one bundle.
+    pull: `WITH u AS (SELECT last_seq, pruned_through, pruned_token FROM ${m}.users WHERE user_id = $1)
 SELECT coalesce((SELECT last_seq FROM u), 0) AS last_seq,
   coalesce((SELECT pruned_through FROM u), 0) AS pruned_through,
-  w.bundle_seq, w.source_id, w.source_bundle_id, w.row_count, w.rows
+  (SELECT pruned_token FROM u) AS pruned_token,
+  (SELECT a.token FROM ${m}.bundles AS a WHERE a.user_id = $1 AND a.bundle_seq = $2::bigint) AS after_token,
+  w.bundle_seq, w.source_id, w.source_bundle_id, w.row_count, w.rows, w.token, w.digest
 FROM (SELECT 1) AS one
 LEFT JOIN LATERAL (
-  SELECT x.bundle_seq, x.source_id, x.source_bundle_id, x.row_count, x.rows FROM (
-    SELECT b.bundle_seq, b.source_id, b.source_bundle_id, b.row_count, b.rows,
+  SELECT x.bundle_seq, x.source_id, x.source_bundle_id, x.row_count, x.rows, x.token, x.digest FROM (
+    SELECT b.bundle_seq, b.source_id, b.source_bundle_id, b.row_count, b.rows, b.token, b.digest,
       sum(b.row_count) OVER (ORDER BY b.bundle_seq ROWS UNBOUNDED PRECEDING) AS cum,
       row_number() OVER (ORDER BY b.bundle_seq) AS n
     FROM ${m}.bundles AS b, u
@@ -138,14 +143,17 @@ LEFT JOIN LATERAL (
   ) AS x WHERE x.cum <= $3::integer OR x.n = 1
 ) AS w ON true
 ORDER BY w.bundle_seq`,
-    lastSeq: `SELECT last_seq FROM ${m}.users WHERE user_id = $1`,
+    lastSeq: `SELECT last_seq, last_token FROM ${m}.users WHERE user_id = $1`,
     usersToPrune: `SELECT u.user_id, u.last_seq, u.pruned_through,
   CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE (
     SELECT max(b.bundle_seq) FROM ${m}.bundles AS b WHERE b.user_id = u.user_id AND b.committed_at < $3::timestamptz
   ) END AS newest_expired
 FROM ${m}.users AS u WHERE u.user_id > $1 ORDER BY u.user_id LIMIT $2`,
-    markPruned: `UPDATE ${m}.users SET pruned_through = greatest(pruned_through, $2) WHERE user_id = $1`,
-    orphanedSources: `SELECT s.source_id, s.last_committed, s.bundle_seq, b.rows
+    // The boundary keeps its bundle's token, so a cursor at it can still be verified.
+    markPruned: `UPDATE ${m}.users AS u SET pruned_through = $2,
+  pruned_token = (SELECT b.token FROM ${m}.bundles AS b WHERE b.user_id = $1 AND b.bundle_seq = $2)
+WHERE u.user_id = $1 AND u.pruned_through < $2`,
+    orphanedSources: `SELECT s.source_id, s.last_committed, s.bundle_seq, b.rows, b.token
 FROM ${m}.sources AS s JOIN ${m}.bundles AS b ON b.user_id = s.user_id AND b.bundle_seq = s.bundle_seq
 WHERE s.user_id = $1 AND s.bundle_seq <= $2 AND s.response IS NULL`,
     saveResponse: `UPDATE ${m}.sources SET response = $4

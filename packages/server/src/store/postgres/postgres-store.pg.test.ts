@@ -318,25 +318,33 @@ describePg('the PostgreSQL store', () => {
     );
     try {
       const results = await Promise.all(clients.map((c) => migrate(c, todoSchema, names)));
+      const serverId = results[0]!.serverId;
       expect(results.filter((r) => r.applied.length > 0)).toEqual([
         {
           applied: metadataMigrations(names).map((m) => m.version),
           createdTables: true,
           installedCapture: true,
+          serverId,
         },
       ]);
       expect(results.filter((r) => r.applied.length === 0)).toHaveLength(3);
+      // One identity, whichever instance made it.
+      expect(results.map((r) => r.serverId)).toEqual(Array(4).fill(serverId));
       // A restart finds everything current and takes no lock.
       expect(await migrate(clients[0]!, todoSchema, names)).toEqual({
         applied: [],
         createdTables: false,
         installedCapture: false,
+        serverId,
       });
     } finally {
       await Promise.all(clients.map((c) => c.end()));
     }
     const recorded = await adminQuery(`SELECT version, name FROM "${schemas.meta}".migrations`);
-    expect(recorded).toEqual([{ version: 1, name: 'sync metadata' }]);
+    expect(recorded).toEqual([
+      { version: 1, name: 'sync metadata' },
+      { version: 2, name: 'history tokens and bundle digests' },
+    ]);
     // Eight stores opening together all work on the result.
     const stores = await Promise.all(
       Array.from({ length: 8 }, () => open({ schemas, pool: { max: 1 } })),
@@ -575,9 +583,12 @@ describePg('the PostgreSQL store', () => {
     const { store, schemas } = await open({ pruneBatchBundles: 3 });
     const sources = [randomUUID(), randomUUID()];
     const answers = new Map<string, string>();
+    const pushed = new Map<string, Change[]>();
     for (let i = 1; i <= 10; i++) {
       for (const source of sources) {
-        const outcome = await push(store, ALICE, source, i, [todo.list()], new Date(i * 1_000));
+        const changes = [todo.list()];
+        pushed.set(`${source}/${i}`, changes);
+        const outcome = await push(store, ALICE, source, i, changes, new Date(i * 1_000));
         if (outcome.kind === 'committed') answers.set(`${source}/${i}`, outcome.responseJson);
       }
     }
@@ -589,7 +600,7 @@ describePg('the PostgreSQL store', () => {
     const pruned = await store.prune({ maxBundlesPerUser: 4 }, new Date(100_000));
     await pushing;
     expect(pruned.bundlesDeleted).toBeGreaterThanOrEqual(16);
-    const replay = await push(store, ALICE, sources[1]!, 10, []);
+    const replay = await push(store, ALICE, sources[1]!, 10, pushed.get(`${sources[1]}/10`)!);
     expect(replay.kind === 'committed' && replay.responseJson).toBe(
       answers.get(`${sources[1]}/10`),
     );

@@ -3,13 +3,14 @@ import { userInfo } from 'node:os';
 import pg from 'pg';
 import {
   FerryError,
+  bundleDigest,
   type Conflict,
   type PrimaryKey,
   type Schema,
   type WireRow,
 } from '@ferry/protocol';
+import { decideCursor } from '../../core/decide-cursor.js';
 import {
-  checkPullCursor,
   decidePush,
   decideSourceBundle,
   pushLookups,
@@ -112,6 +113,11 @@ export interface PostgresStoreOptions {
   readonly maxPushAttempts?: number;
   /** Called with background problems (the LISTEN connection dropping and coming back). */
   readonly onEvent?: (event: PostgresStoreEvent) => void;
+  /**
+   * Makes the identity of a new database (default `crypto.randomUUID`); called once, by the
+   * first `open` on a metadata schema that has none.
+   */
+  readonly createServerId?: () => string;
   /** Test-only hooks; see {@link PostgresStoreTestHooks}. */
   readonly testHooks?: PostgresStoreTestHooks;
 }
@@ -180,6 +186,7 @@ class PostgresStore implements ServerStore {
   #schema: Schema | undefined;
   #names: PgNames | undefined;
   #sql: StoreSql | undefined;
+  #serverId: string | undefined;
   #opening = false;
   #closing: Promise<void> | undefined;
   #busy = 0;
@@ -222,7 +229,9 @@ class PostgresStore implements ServerStore {
         );
       }
       const names = pgNames(this.#meta, business);
-      await this.#withPoolClient(pool, (client) => migrate(client, schema, names));
+      const migrated = await this.#withPoolClient(pool, (client) =>
+        migrate(client, schema, names, this.#options.createServerId),
+      );
       listener = new CommitListener({
         config: this.#connectionConfig(`ferry-listen:${this.#meta}`, false),
         channel: names.channel,
@@ -235,6 +244,7 @@ class PostgresStore implements ServerStore {
       await listener.start();
       this.#schema = schema;
       this.#names = names;
+      this.#serverId = migrated.serverId;
       this.#sql = storeSql(schema, names);
       this.#listener = listener;
       this.#pool = pool;
@@ -247,8 +257,13 @@ class PostgresStore implements ServerStore {
     }
   }
 
+  get serverId(): string | undefined {
+    return this.#serverId;
+  }
+
   async push(input: PushInput): Promise<PushOutcome> {
-    const result = await this.#track(() => this.#pushWithRetries(input, undefined));
+    const digest = bundleDigest(input.changes);
+    const result = await this.#track(() => this.#pushWithRetries(input, digest, undefined));
     this.#emit(result.committed);
     return result.outcome;
   }
@@ -259,8 +274,9 @@ class PostgresStore implements ServerStore {
 
   async sync(input: { push: PushInput | null; pull: PullInput; now: Date }): Promise<SyncOutcome> {
     if (!input.push) return { push: null, pull: await this.pull(input.pull) };
-    const push = { ...input.push, pullAfter: input.pull.after };
-    const result = await this.#track(() => this.#pushWithRetries(push, input.pull));
+    const push = { ...input.push, pullAfter: input.pull.after, pullAfterToken: input.pull.token };
+    const digest = bundleDigest(push.changes);
+    const result = await this.#track(() => this.#pushWithRetries(push, digest, input.pull));
     this.#emit(result.committed);
     if (result.pull !== undefined) return { push: result.outcome, pull: result.pull };
     if (result.outcome.kind === 'rejected') return { push: result.outcome, pull: null };
@@ -290,7 +306,10 @@ class PostgresStore implements ServerStore {
       };
       try {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        const { rows } = await client.query<{ last_seq: number }>(named(sql.lastSeq, [userId]));
+        // The seq and its token come from the transaction's view, as every row after them.
+        const { rows } = await client.query<{ last_seq: number; last_token: string | null }>(
+          named(sql.lastSeq, [userId]),
+        );
         const snapshot: PostgresSnapshot = new PostgresSnapshot({
           client,
           release,
@@ -298,6 +317,8 @@ class PostgresStore implements ServerStore {
           sql,
           userId,
           snapshotBundleSeq: rows[0]?.last_seq ?? 0,
+          token: rows[0]?.last_token ?? null,
+          serverId: this.#serverId!,
           batchRows: this.#options.snapshotBatchRows ?? 500,
           onClose: () => this.#snapshots.delete(snapshot),
         });
@@ -450,14 +471,18 @@ class PostgresStore implements ServerStore {
   // ---------------------------------------------------------------------------------------
   // push
 
-  async #pushWithRetries(input: PushInput, pull: PullInput | undefined): Promise<PushResult> {
+  async #pushWithRetries(
+    input: PushInput,
+    digest: string,
+    pull: PullInput | undefined,
+  ): Promise<PushResult> {
     const attempts = Math.max(1, this.#options.maxPushAttempts ?? 8);
     let foreignKeyFailures = 0;
     for (let attempt = 1; ; attempt++) {
       const progress = { commitSent: false };
       try {
         return await this.#withClient((client) =>
-          this.#pushTransaction(client, input, pull, progress),
+          this.#pushTransaction(client, input, digest, pull, progress),
         );
       } catch (error) {
         // A connection lost during COMMIT leaves the outcome unknown: the client retries the
@@ -491,13 +516,14 @@ class PostgresStore implements ServerStore {
   async #pushTransaction(
     client: Client,
     input: PushInput,
+    digest: string,
     pull: PullInput | undefined,
     progress: { commitSent: boolean },
   ): Promise<PushResult> {
     await client.query(`BEGIN; SET LOCAL ${NOW_SETTING} = '${input.now.toISOString()}'`);
     let result: StepResult;
     try {
-      result = await this.#pushSteps(client, input, pull);
+      result = await this.#pushSteps(client, input, digest, pull);
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
@@ -514,6 +540,7 @@ class PostgresStore implements ServerStore {
   async #pushSteps(
     client: Client,
     input: PushInput,
+    digest: string,
     pull: PullInput | undefined,
   ): Promise<StepResult> {
     const { schema, sql } = this.#live();
@@ -530,18 +557,29 @@ class PostgresStore implements ServerStore {
         last_committed: number;
         bundle_seq: number;
         response: string | null;
+        digest: string | null;
         last_seq: number;
         pruned_through: number;
-      }>(named(sql.lockSource, [userId, input.sourceId]))
+        pruned_token: string | null;
+        after_token: string | null;
+      }>(named(sql.lockSource, [userId, input.sourceId, input.pullAfter ?? null]))
     ).rows[0]!;
     if (input.pullAfter !== undefined) {
-      const cursor = checkPullCursor(input.pullAfter, {
-        lastSeq: source.last_seq,
-        prunedThrough: source.pruned_through,
-      });
+      const cursor = decideCursor(
+        { after: input.pullAfter, token: input.pullAfterToken },
+        {
+          lastSeq: source.last_seq,
+          prunedThrough: source.pruned_through,
+          prunedToken: source.pruned_token,
+          afterToken: source.after_token,
+        },
+      );
       if (cursor) return reject(cursorRejection(cursor, input.pullAfter));
     }
-    const decision = decideSourceBundle(source.last_committed, input.sourceBundleId);
+    const decision = decideSourceBundle(
+      { lastCommitted: source.last_committed, digest: source.digest },
+      { sourceBundleId: input.sourceBundleId, digest },
+    );
     if (decision.kind === 'replay') {
       const outcome = await this.#storedResponse(client, userId, source);
       return { outcome, committed: [], pull: undefined, commit: false };
@@ -590,7 +628,7 @@ class PostgresStore implements ServerStore {
       );
       forcedSeq = rows[0]!.last_seq;
     }
-    const sealed = await client.query<SealedRow & { out_rows: string }>(
+    const sealed = await client.query<SealedRow & { out_rows: string; out_token: string }>(
       named(sql.sealPush, [
         userId,
         input.sourceId,
@@ -601,13 +639,19 @@ class PostgresStore implements ServerStore {
         // The states the decision was made on: seal refuses (40001) when a concurrent commit
         // changed one of these rows before this transaction wrote it; the push then runs again.
         ...decidedStates(plan.changes, rowStates),
+        digest,
       ]),
     );
     const delayMs = hooks?.commitDelayMs?.() ?? 0;
     if (delayMs > 0) await client.query('SELECT pg_sleep($1)', [delayMs / 1000]);
 
     const own = sealed.rows.find((row) => row.out_user === userId)!;
-    const responseJson = pushResponseJson(input.sourceBundleId, own.out_seq, own.out_rows);
+    const responseJson = pushResponseJson(
+      input.sourceBundleId,
+      own.out_seq,
+      own.out_rows,
+      own.out_token,
+    );
     const outcome: PushOutcome = {
       kind: 'committed',
       replayed: false,
@@ -746,13 +790,20 @@ class PostgresStore implements ServerStore {
     let rowCount: number;
     if (responseJson === null) {
       // The source's row lock keeps pruning from saving the answer and deleting the bundle now.
-      const { rows } = await client.query<{ rows: string; row_count: number }>(
-        named(this.#sql!.bundleRows, [userId, source.bundle_seq]),
-      );
+      const { rows } = await client.query<{
+        rows: string;
+        row_count: number;
+        token: string | null;
+      }>(named(this.#sql!.bundleRows, [userId, source.bundle_seq]));
       if (!rows[0]) {
         throw new FerryError('internal', `bundle ${source.bundle_seq} of a source is missing`);
       }
-      responseJson = pushResponseJson(source.last_committed, source.bundle_seq, rows[0].rows);
+      responseJson = pushResponseJson(
+        source.last_committed,
+        source.bundle_seq,
+        rows[0].rows,
+        rows[0].token,
+      );
       rowCount = rows[0].row_count;
     } else {
       rowCount = (JSON.parse(responseJson) as { rows: unknown[] }).rows.length;
@@ -773,14 +824,22 @@ class PostgresStore implements ServerStore {
     const { rows } = await client.query<{
       last_seq: number;
       pruned_through: number;
+      pruned_token: string | null;
+      after_token: string | null;
       bundle_seq: number | null;
       source_id: string | null;
       source_bundle_id: number | null;
       row_count: number;
       rows: string;
+      token: string | null;
+      digest: string | null;
     }>(named(this.#sql!.pull, [input.userId, input.after, input.limit]));
-    const state = { lastSeq: rows[0]!.last_seq, prunedThrough: rows[0]!.pruned_through };
-    const cursor = checkPullCursor(input.after, state);
+    const head = rows[0]!;
+    const state = { lastSeq: head.last_seq, prunedThrough: head.pruned_through };
+    const cursor = decideCursor(
+      { after: input.after, token: input.token },
+      { ...state, prunedToken: head.pruned_token, afterToken: head.after_token },
+    );
     if (cursor) {
       return cursorRejection(cursor, input.after);
     }
@@ -796,13 +855,20 @@ class PostgresStore implements ServerStore {
         sourceBundleId: row.source_bundle_id,
         rowCount: row.row_count,
         rowsJson: row.rows,
+        token: row.token,
+        digest: row.digest,
       });
       taken += row.row_count;
       lastTaken = row.bundle_seq;
     }
     return {
       kind: 'page',
-      page: { bundles, stableBundleSeq: state.lastSeq, hasMore: lastTaken < state.lastSeq },
+      page: {
+        bundles,
+        stableBundleSeq: state.lastSeq,
+        hasMore: lastTaken < state.lastSeq,
+        serverId: this.#serverId!,
+      },
     };
   }
 
@@ -815,6 +881,7 @@ class PostgresStore implements ServerStore {
         last_committed: number;
         bundle_seq: number;
         rows: string;
+        token: string | null;
       }>(named(sql.orphanedSources, [userId, through]));
       for (const source of sources) {
         await client.query(
@@ -822,7 +889,7 @@ class PostgresStore implements ServerStore {
             userId,
             source.source_id,
             source.bundle_seq,
-            pushResponseJson(source.last_committed, source.bundle_seq, source.rows),
+            pushResponseJson(source.last_committed, source.bundle_seq, source.rows, source.token),
           ]),
         );
       }

@@ -7,12 +7,21 @@ import {
   type Table,
 } from '@ferry/protocol';
 
-/** Version of the ferry_* metadata layout, kept in ferry_meta. */
-export const SQLITE_METADATA_VERSION = '1';
+/**
+ * Version of the ferry_* metadata layout, kept in ferry_meta.
+ *
+ * 1. The first layout.
+ * 2. History tokens (`ferry_bundles.token`, `ferry_users.last_token` / `pruned_token`), bundle
+ *    digests (`ferry_bundles.digest`, `ferry_sources.digest`) and the database's `server_id`
+ *    in ferry_meta. A version 1 file gets the columns added in place ({@link METADATA_UPGRADES});
+ *    its older bundles keep null tokens and digests.
+ */
+export const SQLITE_METADATA_VERSION = '2';
 
 /**
  * The sync metadata tables. `pk` columns are declared BLOB so SQLite keeps each key's type as
- * given (a text key stays text, an integer key stays an integer).
+ * given (a text key stays text, an integer key stays an integer). ferry_meta holds
+ * `schema_fingerprint`, `metadata_version` and `server_id`.
  */
 export const METADATA_DDL = `
 CREATE TABLE IF NOT EXISTS ferry_meta (
@@ -22,7 +31,9 @@ CREATE TABLE IF NOT EXISTS ferry_meta (
 CREATE TABLE IF NOT EXISTS ferry_users (
   user_id TEXT NOT NULL PRIMARY KEY,
   last_seq INTEGER NOT NULL,
-  pruned_through INTEGER NOT NULL DEFAULT 0
+  pruned_through INTEGER NOT NULL DEFAULT 0,
+  last_token TEXT,
+  pruned_token TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ferry_rows (
   table_name TEXT NOT NULL,
@@ -40,6 +51,8 @@ CREATE TABLE IF NOT EXISTS ferry_bundles (
   row_count INTEGER NOT NULL,
   rows TEXT NOT NULL,
   committed_at INTEGER NOT NULL,
+  token TEXT,
+  digest TEXT,
   PRIMARY KEY (user_id, bundle_seq)
 );
 CREATE TABLE IF NOT EXISTS ferry_sources (
@@ -48,6 +61,7 @@ CREATE TABLE IF NOT EXISTS ferry_sources (
   last_committed INTEGER NOT NULL,
   bundle_seq INTEGER NOT NULL,
   response TEXT,
+  digest TEXT,
   PRIMARY KEY (user_id, source_id)
 );
 CREATE TABLE IF NOT EXISTS ferry_capture (
@@ -58,6 +72,18 @@ CREATE TABLE IF NOT EXISTS ferry_capture (
   op TEXT NOT NULL
 );
 `;
+
+/**
+ * Columns that later layouts added to the tables of {@link METADATA_DDL}: a file made with an
+ * older layout gets each one that it lacks (`ALTER TABLE … ADD COLUMN`, nullable).
+ */
+export const METADATA_UPGRADES: readonly { readonly table: string; readonly column: string }[] = [
+  { table: 'ferry_users', column: 'last_token' },
+  { table: 'ferry_users', column: 'pruned_token' },
+  { table: 'ferry_bundles', column: 'token' },
+  { table: 'ferry_bundles', column: 'digest' },
+  { table: 'ferry_sources', column: 'digest' },
+];
 
 /** Quotes an SQL identifier. */
 export function quoteIdent(name: string): string {

@@ -1,8 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   FerryError,
+  bundleDigest,
   fromSqliteValue,
   toSqliteValue,
   type Conflict,
@@ -12,14 +14,15 @@ import {
   type Table,
   type WireRow,
 } from '@ferry/protocol';
+import { decideCursor } from '../../core/decide-cursor.js';
 import {
-  checkPullCursor,
   decidePush,
   decideSourceBundle,
   pushLookups,
   type ReferencingChild,
   type RowState,
 } from '../../core/decide-push.js';
+import { genesisToken, nextHistoryToken } from '../../core/history-token.js';
 import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
 import {
   cursorRejection,
@@ -47,7 +50,13 @@ import type {
   SyncOutcome,
   WriteOutcome,
 } from '../server-store.js';
-import { METADATA_DDL, SQLITE_METADATA_VERSION, quoteIdent, schemaDdl } from './sqlite-ddl.js';
+import {
+  METADATA_DDL,
+  METADATA_UPGRADES,
+  SQLITE_METADATA_VERSION,
+  quoteIdent,
+  schemaDdl,
+} from './sqlite-ddl.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -57,6 +66,11 @@ export interface SqliteStoreOptions {
   readonly busyTimeoutMs?: number;
   /** Row lines per batch of a snapshot stream (default 500). */
   readonly snapshotBatchRows?: number;
+  /**
+   * Makes the identity of a new database (default `crypto.randomUUID`); called once, when
+   * `open` initialises a file that has none. The simulator passes a seeded one.
+   */
+  readonly createServerId?: () => string;
   /**
    * Test only: deliberately broken behaviour, for the simulator's negative controls (a
    * simulator that cannot catch these proves nothing). Never set it anywhere else.
@@ -112,6 +126,7 @@ interface Statements {
   readonly source: Statement;
   readonly putSource: Statement;
   readonly bundle: Statement;
+  readonly bundleToken: Statement;
   readonly insertBundle: Statement;
   readonly captured: Statement;
   readonly clearCapture: Statement;
@@ -120,6 +135,7 @@ interface Statements {
 
 interface ReadStatements {
   readonly userState: Statement;
+  readonly bundleToken: Statement;
   readonly bundlesAfter: Statement;
   readonly hasCapture: Statement;
 }
@@ -129,7 +145,23 @@ interface StoredSource {
   readonly bundleSeq: number;
   /** Null while the bundle is retained: the answer is rebuilt from it. */
   readonly response: string | null;
+  /** The digest of the last committed push (null: committed before digests were kept). */
+  readonly digest: string | null;
 }
+
+/** A user's row of ferry_users (all zero and null before the user's first bundle). */
+interface UserState {
+  readonly lastSeq: number;
+  readonly prunedThrough: number;
+  readonly lastToken: string | null;
+  readonly prunedToken: string | null;
+}
+
+const NO_USER: UserState = { lastSeq: 0, prunedThrough: 0, lastToken: null, prunedToken: null };
+
+/** The columns of {@link UserState}, for SELECTs on ferry_users. */
+const USER_STATE_COLUMNS =
+  'last_seq AS lastSeq, pruned_through AS prunedThrough, last_token AS lastToken, pruned_token AS prunedToken';
 
 class SqliteStore implements ServerStore {
   readonly #options: SqliteStoreOptions;
@@ -141,10 +173,15 @@ class SqliteStore implements ServerStore {
   #readDb: Db | undefined;
   #stmts: Statements | undefined;
   #read: ReadStatements | undefined;
+  #serverId: string | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.#options = options;
+  }
+
+  get serverId(): string | undefined {
+    return this.#serverId;
   }
 
   get #memory(): boolean {
@@ -176,11 +213,18 @@ class SqliteStore implements ServerStore {
           );
         }
         db.exec(schemaDdl(schema));
+        upgradeMetadata(db);
         const put = db.prepare('INSERT OR REPLACE INTO ferry_meta (key, value) VALUES (?, ?)');
         put.run('schema_fingerprint', schema.fingerprint);
         put.run('metadata_version', SQLITE_METADATA_VERSION);
+        let serverId = meta.get('server_id');
+        if (serverId === undefined) {
+          serverId = (this.#options.createServerId ?? randomUUID)();
+          put.run('server_id', serverId);
+        }
+        return serverId;
       });
-      migrate.immediate();
+      this.#serverId = migrate.immediate();
       this.#schema = schema;
       this.#stmts = prepareStatements(db, schema);
       this.#db = db;
@@ -189,10 +233,13 @@ class SqliteStore implements ServerStore {
       this.#readDb = readDb;
       this.#read = {
         userState: readDb.prepare(
-          'SELECT last_seq AS lastSeq, pruned_through AS prunedThrough FROM ferry_users WHERE user_id = ?',
+          `SELECT ${USER_STATE_COLUMNS} FROM ferry_users WHERE user_id = ?`,
         ),
+        bundleToken: readDb
+          .prepare('SELECT token FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?')
+          .pluck(),
         bundlesAfter: readDb.prepare(
-          'SELECT bundle_seq AS bundleSeq, source_id AS sourceId, source_bundle_id AS sourceBundleId, row_count AS rowCount, rows AS rowsJson FROM ferry_bundles WHERE user_id = ? AND bundle_seq > ? AND bundle_seq <= ? ORDER BY bundle_seq',
+          'SELECT bundle_seq AS bundleSeq, source_id AS sourceId, source_bundle_id AS sourceBundleId, row_count AS rowCount, rows AS rowsJson, token, digest FROM ferry_bundles WHERE user_id = ? AND bundle_seq > ? AND bundle_seq <= ? ORDER BY bundle_seq',
         ),
         hasCapture: readDb.prepare('SELECT EXISTS (SELECT 1 FROM ferry_capture) AS pending'),
       };
@@ -204,7 +251,10 @@ class SqliteStore implements ServerStore {
   }
 
   async push(input: PushInput): Promise<PushOutcome> {
-    const { outcome, committed } = await this.#mutex.run(() => this.#pushTransaction(input));
+    const digest = bundleDigest(input.changes);
+    const { outcome, committed } = await this.#mutex.run(() =>
+      this.#pushTransaction(input, digest),
+    );
     this.#emit(committed);
     return outcome;
   }
@@ -219,11 +269,12 @@ class SqliteStore implements ServerStore {
     if (!input.push) {
       return { push: null, pull: await this.pull(input.pull) };
     }
-    const push = { ...input.push, pullAfter: input.pull.after };
+    const push = { ...input.push, pullAfter: input.pull.after, pullAfterToken: input.pull.token };
+    const digest = bundleDigest(push.changes);
     // Push and pull run back to back without yielding, so nothing (pruning included) can move
     // the cursor between them.
     const { outcome, committed, pull } = await this.#mutex.run(() => {
-      const result = this.#pushTransaction(push);
+      const result = this.#pushTransaction(push, digest);
       const page = result.outcome.kind === 'rejected' ? null : this.#pullNow(input.pull);
       return { ...result, pull: page };
     });
@@ -246,6 +297,7 @@ class SqliteStore implements ServerStore {
       schema,
       userId,
       batchRows,
+      this.#serverId!,
       () => this.#snapshots.delete(snapshot),
     );
     this.#snapshots.add(snapshot);
@@ -315,12 +367,15 @@ class SqliteStore implements ServerStore {
             'DELETE FROM ferry_bundles WHERE user_id = ? AND bundle_seq <= ?',
           );
           const orphaned = db.prepare(
-            'SELECT source_id AS sourceId, last_committed AS lastCommitted, bundle_seq AS bundleSeq, response FROM ferry_sources WHERE user_id = ? AND bundle_seq <= ? AND response IS NULL',
+            'SELECT source_id AS sourceId, last_committed AS lastCommitted, bundle_seq AS bundleSeq, response, digest FROM ferry_sources WHERE user_id = ? AND bundle_seq <= ? AND response IS NULL',
           );
           const saveResponse = db.prepare(
             'UPDATE ferry_sources SET response = ? WHERE user_id = ? AND source_id = ?',
           );
-          const mark = db.prepare('UPDATE ferry_users SET pruned_through = ? WHERE user_id = ?');
+          // The boundary keeps its bundle's token, so a cursor at it can still be verified.
+          const mark = db.prepare(
+            'UPDATE ferry_users SET pruned_through = ?, pruned_token = (SELECT token FROM ferry_bundles WHERE user_id = ferry_users.user_id AND bundle_seq = ?) WHERE user_id = ?',
+          );
           let bundlesDeleted = 0;
           for (const user of users) {
             const expired =
@@ -342,8 +397,8 @@ class SqliteStore implements ServerStore {
                   saveResponse.run(answer.responseJson, user.userId, source.sourceId);
                 }
               }
+              mark.run(through, through, user.userId);
               bundlesDeleted += remove.run(user.userId, through).changes;
-              mark.run(through, user.userId);
             }
           }
           return { bundlesDeleted };
@@ -411,17 +466,23 @@ class SqliteStore implements ServerStore {
    * pre-checks cannot see (a cascade that runs into a restrict further down) fails the COMMIT:
    * that rolls everything back and answers 422 `fk_violation`.
    */
-  #pushTransaction(input: PushInput): { outcome: PushOutcome; committed: CommittedBundle[] } {
+  #pushTransaction(
+    input: PushInput,
+    digest: string,
+  ): { outcome: PushOutcome; committed: CommittedBundle[] } {
     const { db } = this.#live();
     try {
-      return db.transaction(() => this.#pushInTransaction(input)).immediate();
+      return db.transaction(() => this.#pushInTransaction(input, digest)).immediate();
     } catch (error) {
       if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_FOREIGNKEY') throw error;
       return { outcome: danglingReferenceRejection(input.changes), committed: [] };
     }
   }
 
-  #pushInTransaction(input: PushInput): { outcome: PushOutcome; committed: CommittedBundle[] } {
+  #pushInTransaction(
+    input: PushInput,
+    digest: string,
+  ): { outcome: PushOutcome; committed: CommittedBundle[] } {
     const stmts = this.#stmts!;
     const schema = this.#schema!;
     const committed: CommittedBundle[] = [];
@@ -432,12 +493,21 @@ class SqliteStore implements ServerStore {
     const reject = (rejection: StoreRejection) => ({ outcome: rejection, committed });
 
     if (input.pullAfter !== undefined) {
-      const cursor = checkPullCursor(input.pullAfter, this.#userState(input.userId));
-      if (cursor) return reject(cursorRejection(cursor, input.pullAfter));
+      const cursor = this.#decideCursor(
+        stmts.userState,
+        stmts.bundleToken,
+        input.userId,
+        input.pullAfter,
+        input.pullAfterToken,
+      );
+      if (cursor.decision) return reject(cursorRejection(cursor.decision, input.pullAfter));
     }
 
     const source = stmts.source.get(input.userId, input.sourceId) as StoredSource | undefined;
-    let decision = decideSourceBundle(source?.lastCommitted ?? 0, input.sourceBundleId);
+    let decision = decideSourceBundle(source ?? { lastCommitted: 0, digest: null }, {
+      sourceBundleId: input.sourceBundleId,
+      digest,
+    });
     if (decision.kind === 'replay' && this.#options.__unsafeFaults?.skipIdempotencyCheck) {
       decision = { kind: 'commit' };
     }
@@ -513,7 +583,7 @@ class SqliteStore implements ServerStore {
         statements.remove.run(change.pk);
       }
     }
-    const result = this.#commitCaptured(input, input.now, known);
+    const result = this.#commitCaptured({ ...input, digest }, input.now, known);
     committed.push(...result.bundles);
     const own = result.own!;
     return {
@@ -534,7 +604,7 @@ class SqliteStore implements ServerStore {
    * user always gets a bundle and the source's answer is stored for replays.
    */
   #commitCaptured(
-    push: Pick<PushInput, 'userId' | 'sourceId' | 'sourceBundleId'> | null,
+    push: (Pick<PushInput, 'userId' | 'sourceId' | 'sourceBundleId'> & { digest: string }) | null,
     now: Date,
     known?: ReadonlyMap<string, RowState | undefined>,
   ): {
@@ -578,19 +648,43 @@ class SqliteStore implements ServerStore {
     for (const bundle of plan.bundles) {
       const rowsJson = JSON.stringify(bundle.effects);
       const mine = push !== null && bundle.userId === push.userId;
+      const sourceId = mine ? push.sourceId : null;
+      const sourceBundleId = mine ? push.sourceBundleId : null;
+      // A user without a token yet (first bundle, or first since tokens) chains from genesis.
+      const previous =
+        this.#userState(bundle.userId).lastToken ?? genesisToken(this.#serverId!, bundle.userId);
+      const token = nextHistoryToken(previous, {
+        bundleSeq: bundle.bundleSeq,
+        sourceId,
+        sourceBundleId,
+        rowsJson,
+      });
       stmts.insertBundle.run(
         bundle.userId,
         bundle.bundleSeq,
-        mine ? push.sourceId : null,
-        mine ? push.sourceBundleId : null,
+        sourceId,
+        sourceBundleId,
         bundle.effects.length,
         rowsJson,
         committedAt,
+        token,
+        mine ? push.digest : null,
       );
-      stmts.putUserSeq.run(bundle.userId, bundle.bundleSeq);
+      stmts.putUserSeq.run(bundle.userId, bundle.bundleSeq, token);
       if (mine) {
-        const responseJson = pushResponseJson(push.sourceBundleId, bundle.bundleSeq, rowsJson);
-        stmts.putSource.run(push.userId, push.sourceId, push.sourceBundleId, bundle.bundleSeq);
+        const responseJson = pushResponseJson(
+          push.sourceBundleId,
+          bundle.bundleSeq,
+          rowsJson,
+          token,
+        );
+        stmts.putSource.run(
+          push.userId,
+          push.sourceId,
+          push.sourceBundleId,
+          bundle.bundleSeq,
+          push.digest,
+        );
         own = { bundleSeq: bundle.bundleSeq, rowCount: bundle.effects.length, responseJson };
       }
       bundles.push({
@@ -613,11 +707,16 @@ class SqliteStore implements ServerStore {
     let rowCount: number;
     if (responseJson === null) {
       const bundle = this.#stmts!.bundle.get(userId, source.bundleSeq) as
-        { rowCount: number; rowsJson: string } | undefined;
+        { rowCount: number; rowsJson: string; token: string | null } | undefined;
       if (!bundle) {
         throw new FerryError('internal', `bundle ${source.bundleSeq} of a source is missing`);
       }
-      responseJson = pushResponseJson(source.lastCommitted, source.bundleSeq, bundle.rowsJson);
+      responseJson = pushResponseJson(
+        source.lastCommitted,
+        source.bundleSeq,
+        bundle.rowsJson,
+        bundle.token,
+      );
       rowCount = bundle.rowCount;
     } else {
       rowCount = (JSON.parse(responseJson) as { rows: unknown[] }).rows.length;
@@ -635,12 +734,14 @@ class SqliteStore implements ServerStore {
     const read = this.#read!;
     const readDb = this.#readDb!;
     return readDb.transaction((): PullOutcome => {
-      const state = (read.userState.get(input.userId) as
-        { lastSeq: number; prunedThrough: number } | undefined) ?? { lastSeq: 0, prunedThrough: 0 };
-      const cursor = checkPullCursor(input.after, state);
-      if (cursor) {
-        return cursorRejection(cursor, input.after);
-      }
+      const { state, decision } = this.#decideCursor(
+        read.userState,
+        read.bundleToken,
+        input.userId,
+        input.after,
+        input.token,
+      );
+      if (decision) return cursorRejection(decision, input.after);
       const bundles: StoredBundle[] = [];
       let rows = 0;
       let lastTaken = input.after;
@@ -656,19 +757,48 @@ class SqliteStore implements ServerStore {
       }
       return {
         kind: 'page',
-        page: { bundles, stableBundleSeq: state.lastSeq, hasMore: lastTaken < state.lastSeq },
+        page: {
+          bundles,
+          stableBundleSeq: state.lastSeq,
+          hasMore: lastTaken < state.lastSeq,
+          serverId: this.#serverId!,
+        },
       };
     })();
   }
 
-  #userState(userId: string): { lastSeq: number; prunedThrough: number } {
-    return (
-      (this.#stmts!.userState.get(userId) as
-        { lastSeq: number; prunedThrough: number } | undefined) ?? {
-        lastSeq: 0,
-        prunedThrough: 0,
-      }
-    );
+  /**
+   * Reads what {@link decideCursor} needs (on the write connection inside a push, on the read
+   * connection for a pull, in the caller's transaction) and decides.
+   */
+  #decideCursor(
+    userState: Statement,
+    bundleToken: Statement,
+    userId: string,
+    after: number,
+    token: string | undefined,
+  ): { state: UserState; decision: ReturnType<typeof decideCursor> } {
+    const state = (userState.get(userId) as UserState | undefined) ?? NO_USER;
+    const afterToken =
+      token !== undefined && after > state.prunedThrough && after <= state.lastSeq
+        ? ((bundleToken.get(userId, after) as string | null | undefined) ?? null)
+        : null;
+    return {
+      state,
+      decision: decideCursor(
+        { after, token },
+        {
+          lastSeq: state.lastSeq,
+          prunedThrough: state.prunedThrough,
+          prunedToken: state.prunedToken,
+          afterToken,
+        },
+      ),
+    };
+  }
+
+  #userState(userId: string): UserState {
+    return (this.#stmts!.userState.get(userId) as UserState | undefined) ?? NO_USER;
   }
 
   #rowState(table: string, pk: PrimaryKey): RowState | undefined {
@@ -777,6 +907,8 @@ class SqliteWriteTx implements BackendWriteTx {
  */
 class SqliteSnapshot implements SnapshotReader {
   readonly snapshotBundleSeq: number;
+  readonly token: string | null;
+  readonly serverId: string;
   readonly #db: Db;
   readonly #ownsConnection: boolean;
   readonly #schema: Schema;
@@ -792,30 +924,40 @@ class SqliteSnapshot implements SnapshotReader {
     schema: Schema,
     userId: string,
     batchRows: number,
+    serverId: string,
     onClose: () => void,
   ) {
+    this.serverId = serverId;
     this.#db = db;
     this.#ownsConnection = ownsConnection;
     this.#schema = schema;
     this.#userId = userId;
     this.#batchRows = batchRows;
     this.#onClose = onClose;
+    // The seq and its token come from the same read transaction as the rows.
     const readState = () =>
-      (
-        db.prepare('SELECT last_seq AS lastSeq FROM ferry_users WHERE user_id = ?').get(userId) as
-          { lastSeq: number } | undefined
-      )?.lastSeq ?? 0;
+      (db
+        .prepare(
+          'SELECT last_seq AS lastSeq, last_token AS lastToken FROM ferry_users WHERE user_id = ?',
+        )
+        .get(userId) as { lastSeq: number; lastToken: string | null } | undefined) ?? {
+        lastSeq: 0,
+        lastToken: null,
+      };
     if (ownsConnection) {
       db.exec('BEGIN');
-      this.snapshotBundleSeq = readState();
+      const state = readState();
+      this.snapshotBundleSeq = state.lastSeq;
+      this.token = state.lastToken;
       this.#materialised = undefined;
     } else {
       // ':memory:' has one connection, shared with writers: read everything now.
-      const { seq, batches } = db.transaction(() => ({
-        seq: readState(),
+      const { state, batches } = db.transaction(() => ({
+        state: readState(),
         batches: [...this.#batches()],
       }))();
-      this.snapshotBundleSeq = seq;
+      this.snapshotBundleSeq = state.lastSeq;
+      this.token = state.lastToken;
       this.#materialised = batches;
     }
   }
@@ -925,28 +1067,50 @@ function prepareStatements(db: Db, schema: Schema): Statements {
     putRowState: db.prepare(
       'INSERT INTO ferry_rows (table_name, pk, owner, row_version, deleted) VALUES (?, ?, ?, ?, ?) ON CONFLICT (table_name, pk) DO UPDATE SET owner = excluded.owner, row_version = excluded.row_version, deleted = excluded.deleted',
     ),
-    userState: db.prepare(
-      'SELECT last_seq AS lastSeq, pruned_through AS prunedThrough FROM ferry_users WHERE user_id = ?',
-    ),
+    userState: db.prepare(`SELECT ${USER_STATE_COLUMNS} FROM ferry_users WHERE user_id = ?`),
     putUserSeq: db.prepare(
-      'INSERT INTO ferry_users (user_id, last_seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET last_seq = excluded.last_seq',
+      'INSERT INTO ferry_users (user_id, last_seq, last_token) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET last_seq = excluded.last_seq, last_token = excluded.last_token',
     ),
     source: db.prepare(
-      'SELECT last_committed AS lastCommitted, bundle_seq AS bundleSeq, response FROM ferry_sources WHERE user_id = ? AND source_id = ?',
+      'SELECT last_committed AS lastCommitted, bundle_seq AS bundleSeq, response, digest FROM ferry_sources WHERE user_id = ? AND source_id = ?',
     ),
     putSource: db.prepare(
-      'INSERT INTO ferry_sources (user_id, source_id, last_committed, bundle_seq, response) VALUES (?, ?, ?, ?, NULL) ON CONFLICT (user_id, source_id) DO UPDATE SET last_committed = excluded.last_committed, bundle_seq = excluded.bundle_seq, response = NULL',
+      'INSERT INTO ferry_sources (user_id, source_id, last_committed, bundle_seq, response, digest) VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (user_id, source_id) DO UPDATE SET last_committed = excluded.last_committed, bundle_seq = excluded.bundle_seq, response = NULL, digest = excluded.digest',
     ),
     bundle: db.prepare(
-      'SELECT row_count AS rowCount, rows AS rowsJson FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?',
+      'SELECT row_count AS rowCount, rows AS rowsJson, token FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?',
     ),
+    bundleToken: db
+      .prepare('SELECT token FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?')
+      .pluck(),
     insertBundle: db.prepare(
-      'INSERT INTO ferry_bundles (user_id, bundle_seq, source_id, source_bundle_id, row_count, rows, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO ferry_bundles (user_id, bundle_seq, source_id, source_bundle_id, row_count, rows, committed_at, token, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     captured: db.prepare('SELECT table_name, pk FROM ferry_capture ORDER BY seq'),
     clearCapture: db.prepare('DELETE FROM ferry_capture'),
     hasCapture: db.prepare('SELECT EXISTS (SELECT 1 FROM ferry_capture) AS pending'),
   };
+}
+
+/**
+ * Adds the columns of later layouts that a file made with an older one lacks; see
+ * {@link METADATA_UPGRADES}. Idempotent; runs in the open transaction.
+ */
+function upgradeMetadata(db: Db): void {
+  const columnsOf = new Map<string, Set<string>>();
+  for (const { table, column } of METADATA_UPGRADES) {
+    let columns = columnsOf.get(table);
+    if (!columns) {
+      columns = new Set(
+        db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[],
+      );
+      columnsOf.set(table, columns);
+    }
+    if (!columns.has(column)) {
+      db.exec(`ALTER TABLE ${quoteIdent(table)} ADD COLUMN ${quoteIdent(column)} TEXT`);
+      columns.add(column);
+    }
+  }
 }
 
 function encodeRow(statements: TableStatements, row: WireRow, nowIso: string): unknown[] {

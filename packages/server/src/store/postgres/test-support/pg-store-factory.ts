@@ -4,6 +4,7 @@ import { todoSchema } from '@ferry/example-todo';
 import type {
   ExternalWriter,
   StoreFactory,
+  StoreTestOptions,
   StoreUnderTest,
 } from '../../../test-support/store-contract.js';
 import { createPostgresStore } from '../postgres-store.js';
@@ -31,12 +32,16 @@ function pgWriter(business: string): ExternalWriter {
   };
 }
 
-async function openPostgres(schemas: TestSchemas): Promise<StoreUnderTest> {
+async function openPostgres(
+  schemas: TestSchemas,
+  options: StoreTestOptions = {},
+): Promise<StoreUnderTest> {
   const store = createPostgresStore({
     connectionString: DATABASE_URL,
     schemaName: schemas.meta,
     businessSchema: schemas.business,
     pool: { max: 4 },
+    ...options,
   });
   await store.open(todoSchema);
   return {
@@ -44,7 +49,7 @@ async function openPostgres(schemas: TestSchemas): Promise<StoreUnderTest> {
     external: pgWriter(schemas.business),
     async reopen() {
       await store.close();
-      return openPostgres(schemas);
+      return openPostgres(schemas, options);
     },
     async cleanup() {
       await store.close();
@@ -55,5 +60,5 @@ async function openPostgres(schemas: TestSchemas): Promise<StoreUnderTest> {
 
 export const postgresFactory: StoreFactory = {
   name: 'PostgreSQL',
-  create: () => openPostgres(testSchemas()),
+  create: (options) => openPostgres(testSchemas(), options),
 };
