@@ -1,5 +1,6 @@
 import { SignJWT, createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import { FerryError } from '@ferry/protocol';
+import { checkUserId } from './core/user-id.js';
 
 /** Who a request acts for. */
 export interface Identity {
@@ -55,9 +56,19 @@ const encoder = new TextEncoder();
 /**
  * Makes the authenticator of a server. With a secret, only HS256 is accepted: `alg: none`, a
  * wrong signature, a missing or empty `sub`, an expired token and one whose `nbf` lies in the
- * future all answer null.
+ * future all answer null. In every mode, a user id that is not a valid one (see
+ * `checkUserId`: well-formed Unicode, no control characters, at most 255 characters) answers
+ * null too, before any store sees it.
  */
 export function createAuthenticator(options: AuthOptions): Authenticator {
+  const authenticate = verifierOf(options);
+  return async (request, token) => {
+    const identity = await authenticate(request, token);
+    return identity && checkUserId(identity.userId).ok ? identity : null;
+  };
+}
+
+function verifierOf(options: AuthOptions): Authenticator {
   if ('authenticate' in options) {
     const hook = options.authenticate;
     return async (request) => {
@@ -150,7 +161,8 @@ export interface SignTokenOptions {
  * const token = await signToken({ secret: process.env.FERRY_JWT_SECRET!, userId: 'alice' });
  */
 export async function signToken(options: SignTokenOptions): Promise<string> {
-  if (!options.userId) throw new FerryError('invalid_argument', 'signToken needs a userId');
+  const valid = checkUserId(options.userId);
+  if (!valid.ok) throw new FerryError('invalid_argument', `signToken: ${valid.reason}`);
   const now = Math.floor(Date.now() / 1000);
   const jwt = new SignJWT({})
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })

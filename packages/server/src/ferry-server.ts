@@ -1,9 +1,12 @@
 import { join } from 'node:path';
 import { DEFAULT_LIMITS, FerryError, type Schema } from '@ferry/protocol';
 import { createAuthenticator, type AuthOptions } from './auth.js';
+import { ConcurrencyLimiter } from './concurrency-limiter.js';
+import { checkUserId } from './core/user-id.js';
 import type { RetentionPolicy } from './core/decide-retention.js';
 import { withCors, type CorsOptions } from './http/cors.js';
 import { createHandler } from './http/create-handler.js';
+import { resolveHttpOptions, type HttpOptions } from './http/http-options.js';
 import { listenNode, type ListenOptions, type NodeListener } from './http/node-adapter.js';
 import { SILENT_LOGGER, createDefaultLogger, type FerryLogger } from './logger.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
@@ -30,6 +33,14 @@ export interface LimitOptions {
   readonly pullLimit?: number;
   /** Per-user request rate (default 100/s with a burst of 200); `false` turns it off. */
   readonly rateLimit?: RateLimit | false;
+  /** Snapshot downloads one user may have in progress at once; one more gets 429 (default 2). */
+  readonly maxSnapshotsPerUser?: number;
+  /**
+   * Snapshot downloads in progress at once, all users; one more gets 503 with Retry-After.
+   * Default: what the store says it can hold without starving pushes and pulls (PostgreSQL:
+   * half its pool), else 16.
+   */
+  readonly maxSnapshots?: number;
 }
 
 /** How long pull history is kept, and how often it is pruned. */
@@ -44,6 +55,8 @@ export interface EventOptions {
   readonly heartbeatMs?: number;
   /** Open streams per user; one more gets 429 (default 10). */
   readonly maxConnectionsPerUser?: number;
+  /** Open streams of all users; one more gets 503 with Retry-After (default 10,000). */
+  readonly maxConnections?: number;
 }
 
 /** Options of {@link createFerryServer}. */
@@ -64,8 +77,13 @@ export interface FerryServerOptions {
    * pushes, pulls and snapshots).
    */
   readonly externalPollMs?: number;
-  /** How long `close()` waits for in-flight requests (default 10,000 ms). */
+  /**
+   * How long `close()` lets in-flight requests finish (default 10,000 ms); then their
+   * connections are closed, which aborts them and releases what they hold.
+   */
   readonly shutdownTimeoutMs?: number;
+  /** Deadlines and bounds of the connections `listen()` serves; see {@link HttpOptions}. */
+  readonly http?: HttpOptions;
   /** Lets browser apps of these origins call the server (default: no cross-origin access). */
   readonly cors?: CorsOptions;
 }
@@ -78,7 +96,10 @@ export interface FerryServer extends AsyncDisposable {
   readonly schema: Schema;
   /** The server's own Prometheus registry and metrics. */
   readonly metrics: ServerMetrics;
-  /** Serves the handler over HTTP with `node:http` (default 127.0.0.1:8787). */
+  /**
+   * Serves the handler over HTTP with `node:http` (default 127.0.0.1:8787), with the server's
+   * `http` options unless `options` overrides them.
+   */
   listen(options?: ListenOptions): Promise<{ url: string; host: string; port: number }>;
   /**
    * Writes business rows from backend code in one transaction. Every effect (also cascades,
@@ -90,12 +111,14 @@ export interface FerryServer extends AsyncDisposable {
   prune(now?: Date): Promise<PruneOutcome>;
   /**
    * Graceful shutdown: new requests get 503, event streams end, in-flight requests finish (up
-   * to `shutdownTimeoutMs`), then the listener and the store close. Idempotent.
+   * to `shutdownTimeoutMs`; then their connections are closed and what they hold is released),
+   * then the listener and the store close. Idempotent.
    */
   close(): Promise<void>;
 }
 
 const DEFAULT_RATE_LIMIT: RateLimit = { requestsPerSecond: 100, burst: 200 };
+const DEFAULT_MAX_SNAPSHOTS = 16;
 const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 
 /**
@@ -117,6 +140,8 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
     throw new FerryError('invalid_argument', 'schema must be a Schema made by defineSchema()');
   }
   const authenticate = createAuthenticator(options.auth);
+  // Checked now, so a bad value fails at start rather than at listen().
+  resolveHttpOptions(options.http);
   const logger =
     options.logger === false ? SILENT_LOGGER : (options.logger ?? createDefaultLogger());
   const store = options.store ?? createSqliteStore({ path: join('ferry-data', 'ferry.db') });
@@ -136,11 +161,20 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
     ),
     pullLimit: positive(options.limits?.pullLimit, DEFAULT_LIMITS.pullLimit, 'pullLimit'),
   };
+  const snapshots = new ConcurrencyLimiter({
+    perUser: positive(options.limits?.maxSnapshotsPerUser, 2, 'maxSnapshotsPerUser'),
+    total: positive(
+      options.limits?.maxSnapshots,
+      store.maxSnapshotReaders ?? DEFAULT_MAX_SNAPSHOTS,
+      'maxSnapshots',
+    ),
+  });
   const rateLimit = options.limits?.rateLimit ?? DEFAULT_RATE_LIMIT;
   const metrics = createServerMetrics();
   const hub = new PokeHub({
     heartbeatMs: options.events?.heartbeatMs ?? 15_000,
     maxConnectionsPerUser: options.events?.maxConnectionsPerUser ?? 10,
+    maxConnections: options.events?.maxConnections ?? 10_000,
     onCount: (count) => metrics.sseConnections.set(count),
   });
   const retention: RetentionPolicy = {
@@ -177,6 +211,7 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
     limits,
     rateLimiter: rateLimit === false ? undefined : new RateLimiter(rateLimit),
     hub,
+    snapshots,
     metrics,
     logger,
     retryAfterSeconds: 5,
@@ -227,13 +262,17 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
     metrics,
     async listen(listenOptions = {}) {
       if (shuttingDown) throw new FerryError('closed', 'the server is closed');
-      const listener = await listenNode(handler, listenOptions);
+      const listener = await listenNode(handler, { ...options.http, ...listenOptions });
       listeners.push(listener);
       logger.info({ url: listener.url }, 'listening');
       return { url: listener.url, host: listener.host, port: listener.port };
     },
     write(userId, fn) {
       if (shuttingDown) return Promise.reject(new FerryError('closed', 'the server is closed'));
+      const valid = checkUserId(userId);
+      if (!valid.ok) {
+        return Promise.reject(new FerryError('invalid_argument', `write: ${valid.reason}`));
+      }
       return store.write(userId, fn);
     },
     prune(now = new Date()) {
@@ -244,21 +283,19 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
         shuttingDown = true;
         for (const timer of timers) clearInterval(timer);
         hub.close();
+        const graceMs = options.shutdownTimeoutMs ?? 10_000;
+        const deadline = Date.now() + graceMs;
+        // Each listener lets its answers finish within the grace, then closes every connection,
+        // which aborts the requests still running (their store reads are released).
+        await Promise.all(listeners.map((listener) => listener.close(graceMs)));
+        // Requests given to the handler directly (no listener) get what is left of the grace.
         if (inFlight > 0) {
           await new Promise<void>((resolve) => {
             drained = resolve;
-            const timer = setTimeout(resolve, options.shutdownTimeoutMs ?? 10_000);
+            const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
             timer.unref?.();
           });
         }
-        await Promise.all(
-          listeners.map(async (listener) => {
-            const timer = setTimeout(() => listener.closeAllConnections(), 2_000);
-            timer.unref?.();
-            await listener.close();
-            clearTimeout(timer);
-          }),
-        );
         stopListening();
         await store.close();
       })();

@@ -1,3 +1,5 @@
+import { ConcurrencyLimiter, type Lease } from './concurrency-limiter.js';
+
 const encoder = new TextEncoder();
 
 /** Options of {@link PokeHub}. */
@@ -6,22 +8,37 @@ export interface PokeHubOptions {
   readonly heartbeatMs: number;
   /** Most open event streams per user; one more is refused (default 10). */
   readonly maxConnectionsPerUser: number;
+  /** Most open event streams of all users; one more is refused (default 10,000). */
+  readonly maxConnections: number;
   /** Called with the number of open streams whenever it changes. */
   readonly onCount?: (count: number) => void;
 }
 
+/** Outcome of {@link PokeHub.open}. */
+export type OpenOutcome =
+  | { readonly ok: true; readonly stream: ReadableStream<Uint8Array> }
+  /** `user`: the user's cap; `total`: the server's cap; `closed`: the hub is shutting down. */
+  | { readonly ok: false; readonly reason: 'user' | 'total' | 'closed' };
+
 interface Connection {
   readonly userId: string;
   readonly controller: ReadableStreamDefaultController<Uint8Array>;
+  readonly lease: Lease;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: () => void;
 }
 
 /**
  * The `GET /v1/events` streams of one server instance: Server-Sent Events, `event: poke` with
  * `data: {"bundleSeq": N}` to every stream of a user when one of the user's bundles commits,
  * and a comment line every `heartbeatMs` so proxies keep the connection open.
+ *
+ * A stream holds its slot until it is cancelled, its request's signal aborts (the client went
+ * away), or the hub closes, whichever comes first.
  */
 export class PokeHub {
   readonly #options: PokeHubOptions;
+  readonly #limiter: ConcurrencyLimiter;
   readonly #byUser = new Map<string, Set<Connection>>();
   #count = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -29,6 +46,10 @@ export class PokeHub {
 
   constructor(options: PokeHubOptions) {
     this.#options = options;
+    this.#limiter = new ConcurrencyLimiter({
+      perUser: options.maxConnectionsPerUser,
+      total: options.maxConnections,
+    });
   }
 
   /** Open streams, all users. */
@@ -37,30 +58,38 @@ export class PokeHub {
   }
 
   /**
-   * Opens a stream for `userId`, or returns undefined when the user is at the cap. The stream
-   * starts with a `retry` hint and a poke of `currentSeq` (when the user has bundles), so a
-   * client that reconnects learns at once whether it missed anything.
+   * Opens a stream for `userId`, or says why not. The stream starts with a `retry` hint and a
+   * poke of `currentSeq` (when the user has bundles), so a client that reconnects learns at once
+   * whether it missed anything. `signal` (the request's) ends the stream when it aborts.
    */
-  open(userId: string, currentSeq: number): ReadableStream<Uint8Array> | undefined {
-    if (this.#closed) return undefined;
-    const set = this.#byUser.get(userId) ?? new Set<Connection>();
-    if (set.size >= this.#options.maxConnectionsPerUser) return undefined;
-    let connection: Connection | undefined;
+  open(userId: string, currentSeq: number, signal?: AbortSignal): OpenOutcome {
+    if (this.#closed) return { ok: false, reason: 'closed' };
+    if (signal?.aborted) return { ok: false, reason: 'closed' };
+    const taken = this.#limiter.tryAcquire(userId);
+    if (!taken.ok) return taken;
+    let cancelled: () => void = () => taken.lease.release();
     const stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
-        connection = { userId, controller };
+        const connection: Connection = {
+          userId,
+          controller,
+          lease: taken.lease,
+          signal,
+          onAbort: () => this.#end(connection),
+        };
+        const set = this.#byUser.get(userId) ?? new Set<Connection>();
         set.add(connection);
         this.#byUser.set(userId, set);
+        signal?.addEventListener('abort', connection.onAbort, { once: true });
         this.#changeCount(1);
         controller.enqueue(encoder.encode(': ferry events\nretry: 3000\n\n'));
         if (currentSeq > 0) controller.enqueue(pokeFrame(currentSeq));
         this.#ensureTimer();
+        cancelled = () => this.#remove(connection);
       },
-      cancel: () => {
-        if (connection) this.#remove(connection);
-      },
+      cancel: () => cancelled(),
     });
-    return stream;
+    return { ok: true, stream };
   }
 
   /** Sends a poke to every stream of `userId`. */
@@ -75,14 +104,7 @@ export class PokeHub {
   close(): void {
     this.#closed = true;
     for (const set of this.#byUser.values()) {
-      for (const connection of set) {
-        this.#remove(connection);
-        try {
-          connection.controller.close();
-        } catch {
-          // already closed or errored by the consumer
-        }
-      }
+      for (const connection of set) this.#end(connection);
     }
     this.#stopTimer();
   }
@@ -95,10 +117,22 @@ export class PokeHub {
     }
   }
 
+  /** Removes the stream and closes it for its reader. */
+  #end(connection: Connection): void {
+    this.#remove(connection);
+    try {
+      connection.controller.close();
+    } catch {
+      // already closed or errored by the consumer
+    }
+  }
+
   #remove(connection: Connection): void {
     const set = this.#byUser.get(connection.userId);
     if (!set?.delete(connection)) return;
     if (set.size === 0) this.#byUser.delete(connection.userId);
+    connection.lease.release();
+    connection.signal?.removeEventListener('abort', connection.onAbort);
     this.#changeCount(-1);
     if (this.#count === 0) this.#stopTimer();
   }

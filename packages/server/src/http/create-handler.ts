@@ -9,11 +9,11 @@ import {
 } from '@ferry/protocol';
 import type { z } from 'zod';
 import { bearerToken, type Authenticator, type Identity } from '../auth.js';
+import type { ConcurrencyLimiter } from '../concurrency-limiter.js';
 import {
   committedPushResultJson,
   conflictPushResultJson,
   pullResponseJson,
-  snapshotHeaderJson,
   syncResponseJson,
 } from '../core/wire-json.js';
 import type { FerryLogger } from '../logger.js';
@@ -22,6 +22,7 @@ import type { PokeHub } from '../poke-hub.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import type { PullOutcome, PushOutcome, ServerStore } from '../store/server-store.js';
 import { readJsonBody } from './read-body.js';
+import { snapshotStream } from './snapshot-stream.js';
 import {
   conflictResponse,
   errorResponse,
@@ -45,6 +46,8 @@ export interface HandlerContext {
   readonly limits: ResolvedLimits;
   readonly rateLimiter: RateLimiter | undefined;
   readonly hub: PokeHub;
+  /** Open snapshot streams, per user and in total. */
+  readonly snapshots: ConcurrencyLimiter;
   readonly metrics: ServerMetrics;
   readonly logger: FerryLogger;
   /** Seconds a client should wait before retrying while the server shuts down. */
@@ -103,12 +106,23 @@ export function createHandler(context: HandlerContext): (request: Request) => Pr
       response = await dispatch(context, request, url, route, log);
       streaming = response.body !== null && isStream(response);
     } catch (error) {
-      response = responseForError(error, context.retryAfterSeconds);
-      if (error instanceof FerryError && error.code === 'store_unavailable') {
-        context.logger.warn({ err: error, route: routeLabel, requestId }, 'store unavailable');
-      } else if (!(error instanceof FerryError) || response.status >= 500) {
-        context.logger.error({ err: error, route: routeLabel, requestId }, 'request failed');
+      if (clientGone(request, error)) {
+        response = clientClosedResponse();
+      } else {
+        response = responseForError(error, context.retryAfterSeconds);
+        if (error instanceof FerryError && error.code === 'store_unavailable') {
+          context.logger.warn({ err: error, route: routeLabel, requestId }, 'store unavailable');
+        } else if (!(error instanceof FerryError) || response.status >= 500) {
+          context.logger.error({ err: error, route: routeLabel, requestId }, 'request failed');
+        }
       }
+    }
+    if (request.signal.aborted && response.status !== CLIENT_CLOSED_STATUS) {
+      // The client went away while the answer was made: nobody will read it. Release what it
+      // holds (a snapshot read, an event stream slot) and count the request as what it is.
+      await response.body?.cancel(request.signal.reason).catch(() => undefined);
+      response = clientClosedResponse();
+      streaming = false;
     }
     const durationMs = Math.round((performance.now() - started) * 100) / 100;
     response.headers.set('x-request-id', requestId);
@@ -145,6 +159,22 @@ export function createHandler(context: HandlerContext): (request: Request) => Pr
   };
 }
 
+/**
+ * The status a request is counted and logged with when its client went away before the answer
+ * (nginx's "client closed request"): neither the client's fault in the protocol's sense nor a
+ * server error. Nobody receives it.
+ */
+const CLIENT_CLOSED_STATUS = 499;
+
+function clientClosedResponse(): Response {
+  return new Response(null, { status: CLIENT_CLOSED_STATUS });
+}
+
+/** True when `error` only says that the request's client went away. */
+function clientGone(request: Request, error: unknown): boolean {
+  return request.signal.aborted || (error instanceof FerryError && error.code === 'aborted');
+}
+
 /** The caller's `x-request-id` when it is a sane token, else a new one. */
 function requestIdOf(request: Request): string {
   const given = request.headers.get('x-request-id');
@@ -165,6 +195,7 @@ async function dispatch(
   route: Route | undefined,
   log: RequestLog,
 ): Promise<Response> {
+  if (request.signal.aborted) throw new FerryError('aborted', 'the client went away');
   if (context.isShuttingDown()) {
     return errorResponse('unavailable', 'the server is shutting down', undefined, {
       'retry-after': String(context.retryAfterSeconds),
@@ -216,9 +247,9 @@ async function dispatch(
     case 'sync':
       return sync(context, request, identity!, log);
     case 'snapshot':
-      return snapshot(context, identity!, log);
+      return snapshot(context, request, identity!, log);
     case 'events':
-      return events(context, identity!);
+      return events(context, request, identity!);
   }
 }
 
@@ -308,7 +339,6 @@ async function pull(
     userId: identity.userId,
     after: query.query.after,
     limit: pullLimit(context, limit),
-    token: query.query.token,
   });
   return pullOutcomeResponse(outcome, log);
 }
@@ -335,7 +365,6 @@ async function sync(
     userId: identity.userId,
     after: body.after,
     limit: pullLimit(context, body.limit),
-    token: body.afterToken,
   };
   const outcome = await context.store.sync({
     push: body.push
@@ -372,54 +401,31 @@ async function sync(
   return jsonTextResponse(syncResponseJson(pushJson, pullResponseJson(pulled.page)));
 }
 
-const encoder = new TextEncoder();
-
 async function snapshot(
   context: HandlerContext,
+  request: Request,
   identity: Identity,
   log: RequestLog,
 ): Promise<Response> {
-  const reader = await context.store.snapshot(identity.userId);
+  const slot = context.snapshots.tryAcquire(identity.userId);
+  if (!slot.ok) {
+    return slot.reason === 'user'
+      ? tooMany(context, 'too many snapshot downloads in progress for this user')
+      : overloaded(context, 'too many snapshot downloads in progress; retry later');
+  }
+  let reader;
+  try {
+    reader = await context.store.snapshot(identity.userId);
+  } catch (error) {
+    slot.lease.release();
+    throw error;
+  }
   log.bundleSeq = reader.snapshotBundleSeq;
-  const rows = reader.rows()[Symbol.asyncIterator]();
-  let rowCount = 0;
-  let started = false;
-  const finish = async () => {
-    await rows.return?.();
-    await reader.close();
-  };
-  const body = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          if (!started) {
-            started = true;
-            controller.enqueue(encoder.encode(`${snapshotHeaderJson(reader)}\n`));
-            return;
-          }
-          const next = await rows.next();
-          if (next.done) {
-            controller.enqueue(encoder.encode(`{"end":true,"rowCount":${rowCount}}\n`));
-            controller.close();
-            await reader.close();
-            return;
-          }
-          rowCount += next.value.length;
-          let text = '';
-          for (const line of next.value) text += JSON.stringify(line) + '\n';
-          controller.enqueue(encoder.encode(text));
-        } catch (error) {
-          context.logger.error({ err: error }, 'snapshot stream failed');
-          controller.error(error);
-          await finish().catch(() => undefined);
-        }
-      },
-      async cancel() {
-        await finish();
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  const body = snapshotStream(reader, {
+    signal: request.signal,
+    logger: context.logger,
+    onEnd: () => slot.lease.release(),
+  });
   return new Response(body, {
     headers: {
       'content-type': `${NDJSON_CONTENT_TYPE}; charset=utf-8`,
@@ -428,20 +434,47 @@ async function snapshot(
   });
 }
 
-async function events(context: HandlerContext, identity: Identity): Promise<Response> {
+async function events(
+  context: HandlerContext,
+  request: Request,
+  identity: Identity,
+): Promise<Response> {
   const current = await context.store.lastBundleSeq(identity.userId);
-  const stream = context.hub.open(identity.userId, current);
-  if (!stream) {
-    return errorResponse('rate_limited', 'too many open event streams for this user', undefined, {
-      'retry-after': String(context.retryAfterSeconds),
-    });
+  const opened = context.hub.open(identity.userId, current, request.signal);
+  if (!opened.ok) {
+    if (request.signal.aborted) throw new FerryError('aborted', 'the client went away');
+    return opened.reason === 'user'
+      ? tooMany(context, 'too many open event streams for this user')
+      : overloaded(
+          context,
+          opened.reason === 'total'
+            ? 'too many open event streams; retry later'
+            : 'the server is shutting down',
+        );
   }
-  return new Response(stream, {
+  return new Response(opened.stream, {
     headers: {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
       'x-accel-buffering': 'no',
     },
+  });
+}
+
+/** 429: the user holds their share of a capped resource. */
+function tooMany(context: HandlerContext, message: string): Response {
+  return errorResponse(
+    'rate_limited',
+    message,
+    { retryAfterSeconds: context.retryAfterSeconds },
+    { 'retry-after': String(context.retryAfterSeconds) },
+  );
+}
+
+/** 503: the server as a whole is at a cap. */
+function overloaded(context: HandlerContext, message: string): Response {
+  return errorResponse('unavailable', message, undefined, {
+    'retry-after': String(context.retryAfterSeconds),
   });
 }
 

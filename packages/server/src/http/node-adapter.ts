@@ -1,11 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { FerryError } from '@ferry/protocol';
+import { clientErrorAnswer, rawErrorAnswer } from './client-errors.js';
+import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
+import { NodeRequestBody } from './node-request-body.js';
+import { writeResponse } from './node-response.js';
 
 /** A fetch-style handler: web `Request` in, `Response` out. */
 export type FetchHandler = (request: Request) => Promise<Response>;
 
-/** Where a Node adapter listens. */
-export interface ListenOptions {
+/** Where a Node adapter listens, and the deadlines of its connections. */
+export interface ListenOptions extends HttpOptions {
   /** Default 127.0.0.1. */
   readonly host?: string;
   /** Default 8787; 0 picks a free port. */
@@ -20,35 +25,87 @@ export interface NodeListener {
   readonly host: string;
   readonly port: number;
   /**
-   * Stops accepting connections, lets the answers being written finish, then closes every
-   * connection; resolves when all are gone.
+   * Stops accepting connections, closes idle ones, lets the answers being written finish for
+   * up to `graceMs` (default: as long as they take), then closes every connection, which
+   * aborts what is still running; resolves when all are gone.
    */
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
   /** Drops every connection now, busy or not. */
   closeAllConnections(): void;
 }
 
+/** The reason of a request's signal when its client went away. */
+const CLIENT_GONE = () => new FerryError('aborted', 'the client went away');
+
+/** How long handlers get to notice their aborted requests once every connection is closed. */
+const SETTLE_MS = 1_000;
+
 /**
- * Serves a fetch handler with `node:http`. The request body is handed over as a pull-based
- * stream, so a handler that stops reading (a body over the limit) leaves the rest unread; the
- * connection is then closed after the answer instead of draining the body. The response body
- * is written with backpressure and cancelled when the client goes away.
+ * Serves a fetch handler with `node:http`.
+ *
+ * 1. Every request carries an `AbortSignal` that aborts the moment its client goes away, at any
+ *    point: before the handler returns, while the body is read, while the answer streams. An
+ *    answer that does not complete has its body cancelled, so whatever produced it (a store
+ *    read, an event stream slot) is released.
+ * 2. The request body is a pull-based stream (see {@link NodeRequestBody}); the answer is
+ *    written with backpressure (see {@link writeResponse}).
+ * 3. An answer given before the body was read (401, 413, 429 …) says `Connection: close`; the
+ *    rest of the body is then read and discarded, within bounds, before the connection closes,
+ *    so the client reads the answer rather than a reset.
+ * 4. Deadlines (see {@link HttpOptions}) end slow heads and bodies with 408, an oversized head
+ *    with 431, a malformed request with 400, each with the JSON error body.
  */
 export async function listenNode(
   handler: FetchHandler,
   options: ListenOptions = {},
 ): Promise<NodeListener> {
+  const settings = resolveHttpOptions(options);
+  const bySocket = new WeakMap<Socket, NodeRequestBody>();
+  const answeredRaw = new WeakSet<Socket>();
   let active = 0;
   let idle: (() => void) | undefined;
-  const server = createServer((req, res) => {
-    active++;
-    void serveOne(handler, req, res).finally(() => {
-      active--;
-      if (active === 0) idle?.();
-    });
+  let stopping = false;
+  const server = createServer(
+    {
+      maxHeaderSize: settings.maxHeaderBytes,
+      headersTimeout: settings.headersTimeoutMs,
+      requestTimeout: settings.requestTimeoutMs,
+      keepAliveTimeout: settings.keepAliveTimeoutMs,
+      connectionsCheckingInterval: checkingInterval(settings),
+    },
+    (req, res) => {
+      if (answeredRaw.has(req.socket)) {
+        req.socket.destroy();
+        return;
+      }
+      active++;
+      void serveOne(handler, req, res, settings, bySocket, () => stopping).finally(() => {
+        active--;
+        if (active === 0) idle?.();
+      });
+    },
+  );
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    const body = bySocket.get(socket);
+    if (body) {
+      // A request the handler has: past its deadline while the body is still coming, it
+      // answers 408 itself; otherwise there is nothing left to say on this connection.
+      if (error.code !== 'ERR_HTTP_REQUEST_TIMEOUT' || !body.timeOut()) socket.destroy();
+      return;
+    }
+    if (answeredRaw.has(socket)) {
+      // The parser fails again on every later chunk of a request already answered.
+      return;
+    }
+    const answer = clientErrorAnswer(error.code, settings.maxHeaderBytes);
+    if (!answer || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    answeredRaw.add(socket);
+    socket.end(rawErrorAnswer(answer));
+    lingerThenDestroy(socket, settings);
   });
-  // Long-lived event streams must not be cut by the default request timeout.
-  server.requestTimeout = 0;
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -59,19 +116,31 @@ export async function listenNode(
   });
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const settled = (ms: number) =>
+    active === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const timer = Number.isFinite(ms) ? setTimeout(resolve, ms) : undefined;
+          timer?.unref?.();
+          idle = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
   let closing: Promise<void> | undefined;
   return {
     server,
     url: `http://${urlHost}:${address.port}`,
     host: address.address,
     port: address.port,
-    close() {
+    close(graceMs = Infinity) {
       closing ??= (async () => {
+        stopping = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        // Let answers being written finish, then drop the keep-alive connections left.
-        if (active > 0) await new Promise<void>((resolve) => (idle = resolve));
+        await settled(graceMs);
         server.closeAllConnections();
+        await settled(SETTLE_MS);
         await closed;
       })();
       return closing;
@@ -82,79 +151,70 @@ export async function listenNode(
   };
 }
 
-async function serveOne(handler: FetchHandler, req: IncomingMessage, res: ServerResponse) {
-  let response: Response;
-  const request = toRequest(req);
-  try {
-    response = await handler(request);
-  } catch (error) {
-    response = new Response(
-      JSON.stringify({ error: { code: 'internal', message: 'internal error' } }),
-      { status: 500, headers: { 'content-type': 'application/json' } },
-    );
-    process.emitWarning(`ferry: handler threw: ${String(error)}`);
-  }
-  // A body the handler did not read to the end (413) is not drained: answer, then hang up.
-  const unread = !req.complete;
-  const headers: Record<string, string | string[]> = {};
-  response.headers.forEach((value, name) => {
-    if (name === 'set-cookie') return;
-    headers[name] = value;
+async function serveOne(
+  handler: FetchHandler,
+  req: IncomingMessage,
+  res: ServerResponse,
+  settings: ResolvedHttpOptions,
+  bySocket: WeakMap<Socket, NodeRequestBody>,
+  stopping: () => boolean,
+): Promise<void> {
+  const socket = req.socket;
+  const controller = new AbortController();
+  // Listened to from the start: a client may be gone before the handler returns.
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort(CLIENT_GONE());
   });
-  const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) headers['set-cookie'] = cookies;
-  if (unread) headers.connection = 'close';
-  res.writeHead(response.status, headers);
-  if (unread) {
-    req.pause();
-    const text = response.body ? await response.text() : '';
-    res.end(text, () => req.socket.destroy());
-    return;
-  }
-  if (!response.body) {
-    res.end();
-    return;
-  }
-  const reader = response.body.getReader();
-  let gone = false;
-  res.on('close', () => {
-    if (!res.writableFinished) {
-      gone = true;
-      reader.cancel().catch(() => undefined);
-    }
-  });
-  res.flushHeaders();
+  if (socket.destroyed) controller.abort(CLIENT_GONE());
+  const body = new NodeRequestBody(req, settings);
+  bySocket.set(socket, body);
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done || gone || res.destroyed) break;
-      if (!res.write(value)) await drainedOrClosed(res);
+    let response: Response;
+    try {
+      response = await handler(toRequest(req, controller.signal, body));
+    } catch (error) {
+      response = new Response(
+        JSON.stringify({ error: { code: 'internal', message: 'internal error' } }),
+        { status: 500, headers: { 'content-type': 'application/json' } },
+      );
+      process.emitWarning(`ferry: handler threw: ${String(error)}`);
     }
-    if (!gone) res.end();
-  } catch {
-    res.destroy();
+    await writeResponse(response, res, {
+      signal: controller.signal,
+      idleTimeoutMs: settings.idleTimeoutMs,
+      // An answer before the whole body arrived closes the connection after it.
+      close: !req.complete || stopping(),
+      ...(body.ended ? {} : { beforeEnd: () => body.discardRest() }),
+    });
+  } finally {
+    if (bySocket.get(socket) === body) bySocket.delete(socket);
   }
 }
 
-/**
- * Waits until `res` can take more data or is gone. A response whose socket already closed
- * emits neither event again, so that case must resolve at once (else the request never ends
- * and a graceful close waits for it forever).
- */
-function drainedOrClosed(res: ServerResponse): Promise<void> {
-  if (res.destroyed || res.closed || !res.writableNeedDrain) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const finish = () => {
-      res.off('drain', finish);
-      res.off('close', finish);
-      resolve();
-    };
-    res.on('drain', finish);
-    res.on('close', finish);
+/** After a raw error answer: keep reading (the parser drops it) briefly, then close. */
+function lingerThenDestroy(socket: Socket, settings: ResolvedHttpOptions): void {
+  const start = socket.bytesRead;
+  const timer = setTimeout(() => socket.destroy(), settings.lingerMs);
+  timer.unref?.();
+  const check = () => {
+    if (socket.bytesRead - start > settings.lingerBytes) socket.destroy();
+  };
+  const interval = setInterval(check, 100);
+  interval.unref?.();
+  socket.once('end', () => socket.destroy());
+  socket.once('close', () => {
+    clearTimeout(timer);
+    clearInterval(interval);
   });
 }
 
-function toRequest(req: IncomingMessage): Request {
+/** How often Node checks head and request deadlines: often enough to keep them tight. */
+function checkingInterval(settings: ResolvedHttpOptions): number {
+  const tightest = Math.min(settings.headersTimeoutMs, settings.requestTimeoutMs);
+  return Math.max(10, Math.min(1_000, Math.floor(tightest / 4)));
+}
+
+function toRequest(req: IncomingMessage, signal: AbortSignal, body: NodeRequestBody): Request {
   const host = req.headers.host ?? 'localhost';
   let url: URL;
   try {
@@ -169,33 +229,9 @@ function toRequest(req: IncomingMessage): Request {
     else headers.set(name, value);
   }
   const method = req.method ?? 'GET';
-  const hasBody = method !== 'GET' && method !== 'HEAD';
-  const controller = new AbortController();
-  req.once('close', () => {
-    if (!req.complete) controller.abort();
-  });
-  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: controller.signal };
-  if (hasBody) {
-    const iterator = req[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    init.body = new ReadableStream<Uint8Array>({
-      async pull(streamController) {
-        try {
-          const next = await iterator.next();
-          if (next.done) {
-            streamController.close();
-          } else {
-            const chunk = next.value;
-            streamController.enqueue(
-              new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength),
-            );
-          }
-        } catch (error) {
-          streamController.error(error);
-        }
-      },
-      // Stop pulling; never destroy `req` here (that would kill the socket before the answer).
-      cancel() {},
-    });
+  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal };
+  if (method !== 'GET' && method !== 'HEAD') {
+    init.body = body.stream;
     init.duplex = 'half';
   }
   return new Request(url, init);

@@ -155,13 +155,23 @@ export interface ServerStore extends AsyncDisposable {
    * see the same one). Set by `open`; undefined before, and for a store without an identity.
    */
   readonly serverId?: string | undefined;
+  /**
+   * How many snapshot readers this store can hold open at once without starving pushes and
+   * pulls (each holds a connection and a read transaction for as long as its client reads).
+   * The server caps concurrent snapshots at this unless told otherwise; undefined: no opinion.
+   */
+  readonly maxSnapshotReaders?: number | undefined;
   /** Creates or checks business tables and sync metadata for `schema`. Called once. */
   open(schema: Schema): Promise<void>;
   push(input: PushInput): Promise<PushOutcome>;
   pull(input: PullInput): Promise<PullOutcome>;
   /** A push (when given) and then a pull, with the cursor checked before the push commits. */
   sync(input: { push: PushInput | null; pull: PullInput; now: Date }): Promise<SyncOutcome>;
-  /** Opens a consistent read of `userId`'s rows for hydration. */
+  /**
+   * Opens a consistent read of `userId`'s rows for hydration. The reader holds a connection and
+   * a read transaction until `close()`: the caller must close it on every path (the end, a
+   * failure, a client that went away).
+   */
   snapshot(userId: string): Promise<SnapshotReader>;
   /** Runs backend code in one transaction; see {@link BackendWriteTx}. */
   write<T>(userId: string, fn: (tx: BackendWriteTx) => Promise<T> | T): Promise<WriteOutcome<T>>;

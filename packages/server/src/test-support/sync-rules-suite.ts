@@ -3,6 +3,7 @@
  * shared by the SQLite (ferry-server.sync.test.ts) and PostgreSQL (ferry-server.sync.pg.test.ts)
  * runs; every request goes over real HTTP on 127.0.0.1 unless a case says otherwise. */
 import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   PullResponseSchema,
@@ -12,7 +13,14 @@ import {
   SyncResponseSchema,
   type Bundle,
 } from '@ferry/protocol';
-import { pushBody, startTestServer, todo, type TestServer, type TestStoreKind } from './harness.js';
+import {
+  TEST_SECRET,
+  pushBody,
+  startTestServer,
+  todo,
+  type TestServer,
+  type TestStoreKind,
+} from './harness.js';
 
 const ALICE = 'alice';
 const BOB = 'bob';
@@ -280,6 +288,37 @@ export function describeSyncRules(store: TestStoreKind): void {
           text += new TextDecoder().decode((await reader.read()).value);
         expect(text).not.toContain('event: poke');
         controller.abort();
+      });
+
+      it('refuses a subject that a store could read as another user (unpaired surrogate, NUL, controls, too long) with 401', async () => {
+        const t = await server();
+        // The user a PostgreSQL driver makes of "\ud800" when it binds it.
+        const list = todo.list(undefined, 'replacement character secret');
+        await pushOk(t, '\ufffd', pushBody(randomUUID(), 1, [list]));
+        const before = await t.dumpState();
+        for (const sub of ['\ud800', '\udfff', 'a\u0000b', 'tab\t', 'x\u009b', 'u'.repeat(256)]) {
+          const token = await new SignJWT({})
+            .setProtectedHeader({ alg: 'HS256' })
+            .setSubject(sub)
+            .setExpirationTime('1h')
+            .sign(new TextEncoder().encode(TEST_SECRET));
+          for (const [method, path, json] of [
+            ['GET', '/v1/pull?after=0', undefined],
+            ['GET', '/v1/snapshot', undefined],
+            ['POST', '/v1/sync', { protocol: 1, sourceId: randomUUID(), push: null, after: 0 }],
+            ['POST', '/v1/push', pushBody(randomUUID(), 1, [todo.list()])],
+          ] as const) {
+            const response = await t.request(path, {
+              method,
+              headers: { authorization: `Bearer ${token}` },
+              ...(json === undefined ? {} : { json }),
+            });
+            const text = await response.text();
+            expect(response.status, `${JSON.stringify(sub)} ${method} ${path}: ${text}`).toBe(401);
+            expect(text).not.toContain('secret');
+          }
+        }
+        expect(await t.dumpState()).toBe(before);
       });
     });
 

@@ -284,6 +284,11 @@ class PostgresStore implements ServerStore {
     return { push: result.outcome, pull: await this.pull(input.pull) };
   }
 
+  /** Half the pool: snapshots held open by slow readers never take every connection. */
+  get maxSnapshotReaders(): number {
+    return Math.max(1, Math.floor((this.#options.pool?.max ?? 10) / 2));
+  }
+
   async snapshot(userId: string): Promise<SnapshotReader> {
     return this.#track(async () => {
       const { pool, schema, sql } = this.#live();

@@ -903,7 +903,9 @@ class SqliteWriteTx implements BackendWriteTx {
 
 /**
  * A snapshot on its own read connection: one read transaction from the first row to the last,
- * streamed in batches so memory stays bounded whatever the row count.
+ * streamed in batches so memory stays bounded whatever the row count. `close()` ends the
+ * transaction and closes the connection at any point, mid-read included (an open statement
+ * iterator is finished first: SQLite refuses to commit or close under one).
  */
 class SqliteSnapshot implements SnapshotReader {
   readonly snapshotBundleSeq: number;
@@ -916,6 +918,7 @@ class SqliteSnapshot implements SnapshotReader {
   readonly #batchRows: number;
   readonly #onClose: () => void;
   readonly #materialised: SnapshotRow[][] | undefined;
+  #reading: Generator<SnapshotRow[]> | undefined;
   #closed = false;
 
   constructor(
@@ -968,7 +971,8 @@ class SqliteSnapshot implements SnapshotReader {
       yield* this.#materialised;
       return;
     }
-    for (const batch of this.#batches()) {
+    this.#reading = this.#batches();
+    for (const batch of this.#reading) {
       yield batch;
       if (this.#closed) return;
     }
@@ -977,11 +981,19 @@ class SqliteSnapshot implements SnapshotReader {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ownsConnection) {
-      if (this.#db.inTransaction) this.#db.exec('COMMIT');
-      this.#db.close();
+    try {
+      this.#reading?.return(undefined);
+      this.#reading = undefined;
+      if (this.#ownsConnection) {
+        try {
+          if (this.#db.inTransaction) this.#db.exec('COMMIT');
+        } finally {
+          this.#db.close();
+        }
+      }
+    } finally {
+      this.#onClose();
     }
-    this.#onClose();
   }
 
   *#batches(): Generator<SnapshotRow[]> {

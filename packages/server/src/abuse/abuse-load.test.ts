@@ -1,0 +1,3 @@
+import { describeAbuseLoad } from './abuse-load.js';
+
+describeAbuseLoad('sqlite');

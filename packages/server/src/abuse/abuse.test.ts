@@ -1,0 +1,3 @@
+import { describeAbuse } from './abuse-suite.js';
+
+describeAbuse('sqlite');
