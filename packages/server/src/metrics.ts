@@ -14,11 +14,12 @@ export interface ServerMetrics {
 /**
  * Creates the metrics of a server: requests by route and status, bundles committed (by origin:
  * push or backend), rows per bundle, push and pull latency, active SSE connections, plus the
- * process defaults. A registry per server, so several servers in one process don't collide.
+ * process metrics. A registry per server, so several servers in one process don't collide; the
+ * process metrics in it are the one set of {@link processMetrics}, shared by every server.
  */
 export function createServerMetrics(): ServerMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'ferry_process_' });
+  for (const metric of processMetrics().getMetricsAsArray()) registry.registerMetric(metric);
   const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
   return {
     registry,
@@ -58,4 +59,24 @@ export function createServerMetrics(): ServerMetrics {
       registers: [registry],
     }),
   };
+}
+
+/** `ferry_process_cpu_user_seconds_total`, `ferry_nodejs_heap_size_used_bytes`, … */
+const PROCESS_METRICS_PREFIX = 'ferry_';
+
+let shared: Registry | undefined;
+
+/**
+ * The process metrics (CPU, memory, heap, event-loop lag, GC, handles), prefixed `ferry_`: one
+ * registry per process, made on first use. They describe the process, not a server, and their
+ * collectors cannot be stopped (an event-loop delay monitor and a GC observer that stay
+ * registered with Node for good), so a collector set per server would keep every closed server's
+ * metrics alive and monitored for the rest of the process.
+ */
+export function processMetrics(): Registry {
+  if (shared === undefined) {
+    shared = new Registry();
+    collectDefaultMetrics({ register: shared, prefix: PROCESS_METRICS_PREFIX });
+  }
+  return shared;
 }
