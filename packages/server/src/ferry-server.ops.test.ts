@@ -222,7 +222,7 @@ describe('the Node adapter and body limits', () => {
   it('answers 413 for an oversized chunked body, discards the rest only up to a bound, and closes the connection', async () => {
     const t = await server({
       limits: { maxBodyBytes: 1024 },
-      http: { lingerBytes: 1024 * 1024 },
+      connections: { lingerBytes: 1024 * 1024 },
     });
     const { port } = new URL(t.url);
     const token = await t.token(ALICE);

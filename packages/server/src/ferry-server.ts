@@ -6,7 +6,7 @@ import { checkUserId } from './core/user-id.js';
 import type { RetentionPolicy } from './core/decide-retention.js';
 import { withCors, type CorsOptions } from './http/cors.js';
 import { createHandler } from './http/create-handler.js';
-import { resolveHttpOptions, type HttpOptions } from './http/http-options.js';
+import { resolveConnectionOptions, type ConnectionOptions } from './http/connection-options.js';
 import { listenNode, type ListenOptions, type NodeListener } from './http/node-adapter.js';
 import { SILENT_LOGGER, createDefaultLogger, type FerryLogger } from './logger.js';
 import { createServerMetrics, type ServerMetrics } from './metrics.js';
@@ -82,8 +82,8 @@ export interface FerryServerOptions {
    * connections are closed, which aborts them and releases what they hold.
    */
   readonly shutdownTimeoutMs?: number;
-  /** Deadlines and bounds of the connections `listen()` serves; see {@link HttpOptions}. */
-  readonly http?: HttpOptions;
+  /** Deadlines and bounds of the connections `listen()` serves; see {@link ConnectionOptions}. */
+  readonly connections?: ConnectionOptions;
   /** Lets browser apps of these origins call the server (default: no cross-origin access). */
   readonly cors?: CorsOptions;
 }
@@ -98,7 +98,7 @@ export interface FerryServer extends AsyncDisposable {
   readonly metrics: ServerMetrics;
   /**
    * Serves the handler over HTTP with `node:http` (default 127.0.0.1:8787), with the server's
-   * `http` options unless `options` overrides them.
+   * `connections` options unless `options` overrides them.
    */
   listen(options?: ListenOptions): Promise<{ url: string; host: string; port: number }>;
   /**
@@ -141,7 +141,7 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
   }
   const authenticate = createAuthenticator(options.auth);
   // Checked now, so a bad value fails at start rather than at listen().
-  resolveHttpOptions(options.http);
+  resolveConnectionOptions(options.connections);
   const logger =
     options.logger === false ? SILENT_LOGGER : (options.logger ?? createDefaultLogger());
   const store = options.store ?? createSqliteStore({ path: join('ferry-data', 'ferry.db') });
@@ -262,7 +262,7 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
     metrics,
     async listen(listenOptions = {}) {
       if (shuttingDown) throw new FerryError('closed', 'the server is closed');
-      const listener = await listenNode(handler, { ...options.http, ...listenOptions });
+      const listener = await listenNode(handler, { ...options.connections, ...listenOptions });
       listeners.push(listener);
       logger.info({ url: listener.url }, 'listening');
       return { url: listener.url, host: listener.host, port: listener.port };

@@ -95,8 +95,8 @@ export type { PullPage, SnapshotHead, StoredBundle } from './core/wire-json.js';
 
 export { listenNode } from './http/node-adapter.js';
 export type { FetchHandler, ListenOptions, NodeListener } from './http/node-adapter.js';
-export { HTTP_DEFAULTS } from './http/http-options.js';
-export type { HttpOptions } from './http/http-options.js';
+export { CONNECTION_DEFAULTS } from './http/connection-options.js';
+export type { ConnectionOptions } from './http/connection-options.js';
 export { withCors } from './http/cors.js';
 export type { CorsOptions } from './http/cors.js';
 export { REDACTED_PATHS } from './logger.js';

@@ -201,7 +201,12 @@ export function describeAbuse(kind: AbuseStoreKind): void {
       lines = recorder.lines;
       t = await startAbuseServer(kind, {
         logger: recorder.logger,
-        http: { headersTimeoutMs: 300, requestTimeoutMs: 2_000, idleTimeoutMs: 500, lingerMs: 500 },
+        connections: {
+          headersTimeoutMs: 300,
+          requestTimeoutMs: 2_000,
+          idleTimeoutMs: 500,
+          lingerMs: 500,
+        },
       });
     });
     afterAll(() => t.close());

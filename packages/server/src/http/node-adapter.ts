@@ -2,7 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { FerryError } from '@ferry/protocol';
 import { clientErrorAnswer, rawErrorAnswer } from './client-errors.js';
-import { resolveHttpOptions, type HttpOptions, type ResolvedHttpOptions } from './http-options.js';
+import {
+  resolveConnectionOptions,
+  type ConnectionOptions,
+  type ResolvedConnectionOptions,
+} from './connection-options.js';
 import { NodeRequestBody } from './node-request-body.js';
 import { writeResponse } from './node-response.js';
 
@@ -10,7 +14,7 @@ import { writeResponse } from './node-response.js';
 export type FetchHandler = (request: Request) => Promise<Response>;
 
 /** Where a Node adapter listens, and the deadlines of its connections. */
-export interface ListenOptions extends HttpOptions {
+export interface ListenOptions extends ConnectionOptions {
   /** Default 127.0.0.1. */
   readonly host?: string;
   /** Default 8787; 0 picks a free port. */
@@ -52,14 +56,14 @@ const SETTLE_MS = 1_000;
  * 3. An answer given before the body was read (401, 413, 429 …) says `Connection: close`; the
  *    rest of the body is then read and discarded, within bounds, before the connection closes,
  *    so the client reads the answer rather than a reset.
- * 4. Deadlines (see {@link HttpOptions}) end slow heads and bodies with 408, an oversized head
+ * 4. Deadlines (see {@link ConnectionOptions}) end slow heads and bodies with 408, an oversized head
  *    with 431, a malformed request with 400, each with the JSON error body.
  */
 export async function listenNode(
   handler: FetchHandler,
   options: ListenOptions = {},
 ): Promise<NodeListener> {
-  const settings = resolveHttpOptions(options);
+  const settings = resolveConnectionOptions(options);
   const bySocket = new WeakMap<Socket, NodeRequestBody>();
   const answeredRaw = new WeakSet<Socket>();
   let active = 0;
@@ -155,7 +159,7 @@ async function serveOne(
   handler: FetchHandler,
   req: IncomingMessage,
   res: ServerResponse,
-  settings: ResolvedHttpOptions,
+  settings: ResolvedConnectionOptions,
   bySocket: WeakMap<Socket, NodeRequestBody>,
   stopping: () => boolean,
 ): Promise<void> {
@@ -192,7 +196,7 @@ async function serveOne(
 }
 
 /** After a raw error answer: keep reading (the parser drops it) briefly, then close. */
-function lingerThenDestroy(socket: Socket, settings: ResolvedHttpOptions): void {
+function lingerThenDestroy(socket: Socket, settings: ResolvedConnectionOptions): void {
   const start = socket.bytesRead;
   const timer = setTimeout(() => socket.destroy(), settings.lingerMs);
   timer.unref?.();
@@ -209,7 +213,7 @@ function lingerThenDestroy(socket: Socket, settings: ResolvedHttpOptions): void 
 }
 
 /** How often Node checks head and request deadlines: often enough to keep them tight. */
-function checkingInterval(settings: ResolvedHttpOptions): number {
+function checkingInterval(settings: ResolvedConnectionOptions): number {
   const tightest = Math.min(settings.headersTimeoutMs, settings.requestTimeoutMs);
   return Math.max(10, Math.min(1_000, Math.floor(tightest / 4)));
 }

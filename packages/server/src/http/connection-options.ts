@@ -6,7 +6,7 @@ import { FerryError } from '@ferry/protocol';
  * yet, else in closing the connection; none of them cuts a long answer that is being read
  * (a snapshot download, an event stream).
  */
-export interface HttpOptions {
+export interface ConnectionOptions {
   /**
    * A request's head (request line and headers) must arrive within this long of its first
    * byte, or of the connection's start (default 20,000 ms); else 408.
@@ -38,11 +38,11 @@ export interface HttpOptions {
   readonly maxHeaderBytes?: number;
 }
 
-/** {@link HttpOptions} with every default applied. */
-export type ResolvedHttpOptions = { readonly [K in keyof HttpOptions]-?: number };
+/** {@link ConnectionOptions} with every default applied. */
+export type ResolvedConnectionOptions = { readonly [K in keyof ConnectionOptions]-?: number };
 
-/** The defaults of {@link HttpOptions}. */
-export const HTTP_DEFAULTS: ResolvedHttpOptions = {
+/** The defaults of {@link ConnectionOptions}. */
+export const CONNECTION_DEFAULTS: ResolvedConnectionOptions = {
   headersTimeoutMs: 20_000,
   requestTimeoutMs: 120_000,
   idleTimeoutMs: 30_000,
@@ -53,20 +53,22 @@ export const HTTP_DEFAULTS: ResolvedHttpOptions = {
 };
 
 /** Applies the defaults; a value that is not a positive integer is `invalid_argument`. */
-export function resolveHttpOptions(options: HttpOptions = {}): ResolvedHttpOptions {
-  const resolved = { ...HTTP_DEFAULTS };
-  for (const name of Object.keys(HTTP_DEFAULTS) as (keyof HttpOptions)[]) {
+export function resolveConnectionOptions(
+  options: ConnectionOptions = {},
+): ResolvedConnectionOptions {
+  const resolved = { ...CONNECTION_DEFAULTS };
+  for (const name of Object.keys(CONNECTION_DEFAULTS) as (keyof ConnectionOptions)[]) {
     const value = options[name];
     if (value === undefined) continue;
     if (!Number.isSafeInteger(value) || value < 1) {
-      throw new FerryError('invalid_argument', `http.${name} must be a positive integer`);
+      throw new FerryError('invalid_argument', `connections.${name} must be a positive integer`);
     }
     resolved[name] = value;
   }
   if (resolved.headersTimeoutMs > resolved.requestTimeoutMs) {
     throw new FerryError(
       'invalid_argument',
-      'http.headersTimeoutMs must not exceed http.requestTimeoutMs (the head is part of the request)',
+      'connections.headersTimeoutMs must not exceed connections.requestTimeoutMs (the head is part of the request)',
     );
   }
   return resolved;

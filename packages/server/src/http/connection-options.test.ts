@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { HTTP_DEFAULTS, resolveHttpOptions } from './http-options.js';
+import { CONNECTION_DEFAULTS, resolveConnectionOptions } from './connection-options.js';
 
-describe('resolveHttpOptions', () => {
+describe('resolveConnectionOptions', () => {
   it('applies the defaults: keep-alive longer than clients keep idle sockets (65 s)', () => {
-    expect(resolveHttpOptions()).toEqual(HTTP_DEFAULTS);
-    expect(HTTP_DEFAULTS.keepAliveTimeoutMs).toBe(65_000);
+    expect(resolveConnectionOptions()).toEqual(CONNECTION_DEFAULTS);
+    expect(CONNECTION_DEFAULTS.keepAliveTimeoutMs).toBe(65_000);
   });
 
   it('keeps given values', () => {
-    expect(resolveHttpOptions({ idleTimeoutMs: 5, lingerBytes: 1 })).toMatchObject({
+    expect(resolveConnectionOptions({ idleTimeoutMs: 5, lingerBytes: 1 })).toMatchObject({
       idleTimeoutMs: 5,
       lingerBytes: 1,
-      headersTimeoutMs: HTTP_DEFAULTS.headersTimeoutMs,
+      headersTimeoutMs: CONNECTION_DEFAULTS.headersTimeoutMs,
     });
   });
 
@@ -21,6 +21,6 @@ describe('resolveHttpOptions', () => {
     [{ keepAliveTimeoutMs: -1 }, /keepAliveTimeoutMs must be a positive integer/],
     [{ headersTimeoutMs: 2_000, requestTimeoutMs: 1_000 }, /must not exceed/],
   ])('refuses %o', (options, message) => {
-    expect(() => resolveHttpOptions(options)).toThrow(message);
+    expect(() => resolveConnectionOptions(options)).toThrow(message);
   });
 });
