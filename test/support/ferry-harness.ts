@@ -23,6 +23,8 @@ export interface Harness<S extends Schema = TodoSchema> {
   readonly dir: string;
   readonly url: string;
   readonly schema: S;
+  /** Path of the server's SQLite file (copy it while the server is stopped). */
+  readonly serverPath: string;
   server: FerryServer;
   token(userId: string): Promise<string>;
   /** A client with its own file `<name>.db` in the harness directory. */
@@ -84,6 +86,7 @@ export async function startHarness<S extends Schema = TodoSchema>(
       return current.url;
     },
     schema,
+    serverPath,
     get server() {
       return current.server;
     },

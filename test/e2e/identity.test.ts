@@ -1,0 +1,199 @@
+/**
+ * Copies of files and backups: a client file copied to a second install (two writers with one
+ * source id), a client restored from an old backup of itself, and a server restored from an old
+ * backup or replaced by another database. Nothing written may be lost, over real HTTP.
+ */
+import { copyFileSync, existsSync, rmSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FerryClient } from '@ferry/client';
+import type { TodoSchema } from '@ferry/example-todo';
+import { rowsOf, serverRows, startHarness, uuid, type Harness } from '../support/ferry-harness.js';
+
+type Client = FerryClient<TodoSchema>;
+
+/** Copies a closed SQLite file with its WAL, if any (what a backup or a copied app folder holds). */
+function copyDatabase(from: string, to: string): void {
+  for (const suffix of ['-wal', '-shm']) rmSync(`${to}${suffix}`, { force: true });
+  copyFileSync(from, to);
+  for (const suffix of ['-wal', '-shm']) {
+    if (existsSync(`${from}${suffix}`)) copyFileSync(`${from}${suffix}`, `${to}${suffix}`);
+  }
+}
+
+describe('installs and backups that share an identity', () => {
+  let h: Harness;
+  afterEach(async () => {
+    await h.close();
+  });
+
+  async function titles(table: 'lists' | 'todos', of: Client | null = null): Promise<string[]> {
+    const rows = of ? await rowsOf(of, table) : await serverRows(h, 'alice', table);
+    return rows.map((r) => String(r[table === 'lists' ? 'name' : 'title'])).sort();
+  }
+
+  async function expectConverged(...clients: Client[]) {
+    for (const client of clients) {
+      await client.sync();
+      for (const table of ['lists', 'todos'] as const) {
+        expect(await rowsOf(client, table)).toEqual(await serverRows(h, 'alice', table));
+      }
+      expect(await client.readStatus()).toMatchObject({
+        pending: 0,
+        inFlight: null,
+        deadLetters: 0,
+        conflicts: 0,
+      });
+    }
+  }
+
+  it('a copied client file gets bundle_mismatch for its own bundle, rotates its source id and pushes it again: both installs keep their writes', async () => {
+    h = await startHarness();
+    let a = await h.client('a');
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'shared' }));
+    await a.sync();
+    await a.close();
+    copyDatabase(h.dbPath('a'), h.dbPath('b'));
+    a = await h.client('a');
+    const b = await h.client('b');
+    expect(b.sourceId).toBe(a.sourceId);
+    const shared = a.sourceId;
+
+    await a.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title: 'from a' }));
+    await a.sync();
+    await b.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title: 'from b' }));
+    const report = await b.sync();
+
+    expect(report.hydrated).toBe(true);
+    expect(b.sourceId).not.toBe(shared);
+    expect(a.sourceId).toBe(shared);
+    expect(b.metrics()).toMatchObject({ sourceRotations: 1 });
+    expect((await b.readStatus()).sourceId).toBe(b.sourceId);
+    expect(await titles('todos')).toEqual(['from a', 'from b']);
+    await expectConverged(a, b);
+  });
+
+  it('a copied client file that pulls the other install’s bundle under its own id does not take it for its own', async () => {
+    h = await startHarness();
+    let a = await h.client('a');
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'shared' }));
+    await a.sync();
+    await a.close();
+    copyDatabase(h.dbPath('a'), h.dbPath('b'));
+    a = await h.client('a');
+    let dieBeforeSending = true;
+    const b = await h.client('b', 'alice', {
+      hooks: {
+        at(point) {
+          if (point === 'after-freeze-before-send' && dieBeforeSending) {
+            dieBeforeSending = false;
+            throw new Error('the process died before sending');
+          }
+        },
+      },
+    });
+    // b freezes its bundle 2 and dies before sending it; a commits its own bundle 2.
+    await b.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title: 'from b' }));
+    await expect(b.sync()).rejects.toThrow(/died before sending/);
+    expect((await b.readStatus()).inFlight).toMatchObject({ sourceBundleId: 2 });
+    await a.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title: 'from a' }));
+    await a.sync();
+
+    // b pulls a's bundle 2: same source id, same bundle id, other changes (its digest says so).
+    await b.sync({ kind: 'pull' });
+    expect(b.sourceId).not.toBe(a.sourceId);
+    expect(await titles('todos', b)).toEqual(['from a', 'from b']);
+    await b.sync();
+    expect(await titles('todos')).toEqual(['from a', 'from b']);
+    await expectConverged(a, b);
+  });
+
+  it('a client restored from an old backup of itself gets stale_bundle, rotates, hydrates what it lost and pushes its new writes', async () => {
+    h = await startHarness();
+    let a = await h.client('a');
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'inbox' }));
+    await a.sync();
+    await a.close();
+    copyDatabase(h.dbPath('a'), h.dbPath('a-backup'));
+    a = await h.client('a');
+    for (const title of ['after the backup 1', 'after the backup 2']) {
+      await a.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title }));
+      await a.sync();
+    }
+    await a.close();
+    copyDatabase(h.dbPath('a-backup'), h.dbPath('a'));
+    a = await h.client('a');
+    const before = a.sourceId;
+    expect(await titles('todos', a)).toEqual([]);
+
+    await a.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title: 'restored' }));
+    const report = await a.sync();
+
+    expect(report.hydrated).toBe(true);
+    expect(a.sourceId).not.toBe(before);
+    expect(await titles('todos')).toEqual(['after the backup 1', 'after the backup 2', 'restored']);
+    await expectConverged(a);
+    // The next start keeps the rotated id, also when the app passes the file's first one.
+    await a.close();
+    const again = await h.client('a', 'alice', { sourceId: before });
+    expect(again.sourceId).not.toBe(before);
+  });
+
+  it('a server restored from an old backup is detected by its history token although it has passed the client’s checkpoint again', async () => {
+    h = await startHarness();
+    const a = await h.client('a');
+    const peer = await h.client('peer');
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'inbox' }));
+    await a.sync();
+    await peer.sync();
+    await h.stopServer();
+    copyDatabase(h.serverPath, `${h.serverPath}.backup`);
+    await h.startServer();
+    for (const title of ['lost 1', 'lost 2', 'lost 3']) {
+      await a.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title }));
+      await a.sync();
+    }
+    const lostCheckpoint = (await a.readStatus()).checkpoint;
+    // The operator restores the old backup; the peer writes past a's checkpoint again.
+    await h.stopServer();
+    copyDatabase(`${h.serverPath}.backup`, h.serverPath);
+    await h.startServer();
+    for (let i = 0; i < 4; i++) {
+      await peer.write((tx) =>
+        tx.insert('todos', { id: uuid(), list_id: listId, title: `new ${i}` }),
+      );
+      await peer.sync();
+    }
+    expect((await serverRows(h, 'alice', 'todos')).length).toBe(4);
+    await a.write((tx) => tx.update('lists', listId, { name: 'renamed after the restore' }));
+    const report = await a.sync();
+
+    expect(report.hydrated).toBe(true);
+    expect((await a.readStatus()).checkpoint).toBeGreaterThanOrEqual(lostCheckpoint ?? 0);
+    expect(await titles('todos', a)).toEqual(['new 0', 'new 1', 'new 2', 'new 3']);
+    expect(await titles('lists')).toEqual(['renamed after the restore']);
+    await expectConverged(a, peer);
+  });
+
+  it('a server whose database was replaced by another is detected by its identity, and the client starts over from a snapshot keeping its pending writes', async () => {
+    h = await startHarness();
+    const a = await h.client('a');
+    await a.write((tx) => tx.insert('lists', { id: uuid(), name: 'old server' }));
+    await a.sync();
+    await h.stopServer();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${h.serverPath}${suffix}`, { force: true });
+    await h.startServer();
+    const fresh = await h.client('fresh');
+    await fresh.write((tx) => tx.insert('lists', { id: uuid(), name: 'new server' }));
+    await fresh.sync();
+    await a.write((tx) => tx.insert('lists', { id: uuid(), name: 'pending on a' }));
+    const report = await a.sync();
+
+    expect(report.hydrated).toBe(true);
+    expect(await titles('lists')).toEqual(['new server', 'pending on a']);
+    await expectConverged(a, fresh);
+  });
+});
