@@ -1,3 +1,3 @@
 #!/usr/bin/env node
-// The `ferry` command. Runs the built CLI (npm run build makes packages/cli/dist).
-import '../dist/cli.js';
+// The `ferry` command. Runs the built and bundled CLI (npm run build makes packages/cli/dist).
+import '../dist/bundle/cli.js';
