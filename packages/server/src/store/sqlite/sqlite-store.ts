@@ -493,7 +493,7 @@ class SqliteStore implements ServerStore {
     const reject = (rejection: StoreRejection) => ({ outcome: rejection, committed });
 
     if (input.pullAfter !== undefined) {
-      const cursor = this.#decideCursor(
+      const cursor = this.#checkCursor(
         stmts.userState,
         stmts.bundleToken,
         input.userId,
@@ -734,7 +734,7 @@ class SqliteStore implements ServerStore {
     const read = this.#read!;
     const readDb = this.#readDb!;
     return readDb.transaction((): PullOutcome => {
-      const { state, decision } = this.#decideCursor(
+      const { state, decision } = this.#checkCursor(
         read.userState,
         read.bundleToken,
         input.userId,
@@ -771,7 +771,7 @@ class SqliteStore implements ServerStore {
    * Reads what {@link decideCursor} needs (on the write connection inside a push, on the read
    * connection for a pull, in the caller's transaction) and decides.
    */
-  #decideCursor(
+  #checkCursor(
     userState: Statement,
     bundleToken: Statement,
     userId: string,
