@@ -339,6 +339,7 @@ async function pull(
     userId: identity.userId,
     after: query.query.after,
     limit: pullLimit(context, limit),
+    token: query.query.token,
   });
   return pullOutcomeResponse(outcome, log);
 }
@@ -365,6 +366,7 @@ async function sync(
     userId: identity.userId,
     after: body.after,
     limit: pullLimit(context, body.limit),
+    token: body.afterToken,
   };
   const outcome = await context.store.sync({
     push: body.push

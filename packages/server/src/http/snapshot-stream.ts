@@ -1,3 +1,4 @@
+import { snapshotHeaderJson } from '../core/wire-json.js';
 import type { FerryLogger } from '../logger.js';
 import type { SnapshotReader } from '../store/server-store.js';
 
@@ -65,9 +66,7 @@ export function snapshotStream(
         try {
           if (!started) {
             started = true;
-            controller.enqueue(
-              encoder.encode(`{"snapshotBundleSeq":${reader.snapshotBundleSeq}}\n`),
-            );
+            controller.enqueue(encoder.encode(`${snapshotHeaderJson(reader)}\n`));
             return;
           }
           const next = await rows.next();
