@@ -57,8 +57,9 @@ export function describeAbuseLoad(kind: AbuseStoreKind): void {
         const before = await timedPushes();
         const baseline = await request<{ rss: number }>(child, 'baseline');
 
+        // The other user pushes while the abuser's requests arrive, are answered and stall.
         const controller = new AbortController();
-        const answers = await Promise.all(
+        const abuse = Promise.all(
           Array.from({ length: ABUSIVE_SNAPSHOTS }, () =>
             fetch(`${url}/v1/snapshot`, {
               headers: { authorization: `Bearer ${abuser}` },
@@ -70,6 +71,7 @@ export function describeAbuseLoad(kind: AbuseStoreKind): void {
           ),
         );
         const during = await timedPushes();
+        const answers = await abuse;
         const peak = await request<{ rss: number }>(child, 'peak');
         controller.abort();
         const after = await timedPushes();
