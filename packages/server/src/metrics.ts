@@ -18,8 +18,8 @@ export interface ServerMetrics {
  * process metrics in it are the one set of {@link processMetrics}, shared by every server.
  */
 export function createServerMetrics(): ServerMetrics {
-  const registry = new Registry();
-  for (const metric of processMetrics().getMetricsAsArray()) registry.registerMetric(metric);
+  // A copy of the process's registry: the same process metrics, and room for this server's own.
+  const registry = Registry.merge([processMetrics()]);
   const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
   return {
     registry,
