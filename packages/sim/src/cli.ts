@@ -10,7 +10,9 @@
  * per seed, env FERRY_SIM_OPS), `--workers N` (processes, env FERRY_SIM_WORKERS, default 2),
  * `--schema FILE` (a module whose default export, or `schema` export, is the schema),
  * `--no-faults`, `--trace`, `--quiet`. Failing seeds are written with their whole trace to
- * `.sim-failures/seed-<seed>.txt`. The exit code is 1 when any invariant was violated.
+ * `.sim-failures/seed-<seed>.txt`. The exit code is 1 when any invariant was violated. The
+ * summary (and every progress line) reports the memory of the simulating processes: a long run
+ * must stay in bounded memory.
  *
  * @module
  */
@@ -22,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { todoSchema } from '@ferry/example-todo';
 import type { Schema } from '@ferry/protocol';
 import { FAULT_KINDS } from './fault-kinds.js';
+import { MemoryWatch, mebibytes, type MemoryUse } from './memory-watch.js';
 import { addResult, emptySummary, runSeeds, type MutableSummary } from './run-seeds.js';
 import { runSimulation } from './run-simulation.js';
 import type { SimulationResult } from './simulation-types.js';
@@ -75,41 +78,55 @@ async function main(): Promise<void> {
       `${operations} operations each${config.faults ? '' : ', no faults'}${workers > 1 ? `, ${workers} workers` : ''}`,
   );
   const summary = emptySummary();
+  const memory: MemoryUse[] = [];
   const started = performance.now();
   let done = 0;
-  const onResult = (result: SimulationResult) => {
+  const onResult: OnResult = (result, use, worker) => {
     addResult(summary, result);
+    memory[worker] = use;
     done++;
     if (!result.ok) reportFailure(result);
     else if (!quiet && seeds.length > 1 && done % Math.max(1, Math.ceil(seeds.length / 20)) === 0) {
-      say(`  ${done}/${seeds.length} seeds, ${summary.violations} violations`);
+      say(
+        `  ${done}/${seeds.length} seeds, ${summary.violations} violations, ` +
+          `RSS ${Object.values(memory)
+            .map((m) => mebibytes(m.rssBytes))
+            .join(' + ')} MiB`,
+      );
     }
   };
   if (workers === 1 || values.trace) {
     const schema = await loadSchema(config.schemaFile);
+    const watch = new MemoryWatch();
     await runSeeds({
       schema,
       seeds,
       operations,
       ...(config.faults ? {} : { faults: false as const }),
       ...(values.trace ? { onTrace: (line: string) => say(line) } : {}),
-      onResult,
+      onResult: (result) => onResult(result, watch.sample(), 0),
     });
   } else {
     await runInWorkers(config, workers, onResult);
   }
   summary.wallMs = Math.round(performance.now() - started);
   await writeFailures(summary, config);
-  printSummary(summary);
+  printSummary(summary, memory);
   process.exit(summary.violations > 0 ? 1 : 0);
 }
 
+/** Takes a seed's result with the memory of the process that ran it (worker 0 when in-process). */
+type OnResult = (result: SimulationResult, memory: MemoryUse, worker: number) => void;
+
+/** What a worker sends after each seed. */
+interface WorkerMessage {
+  readonly type: 'result';
+  readonly result: SimulationResult;
+  readonly memory: MemoryUse;
+}
+
 /** Runs the seeds in `workers` child processes, round-robin. */
-async function runInWorkers(
-  config: CliConfig,
-  workers: number,
-  onResult: (result: SimulationResult) => void,
-): Promise<void> {
+async function runInWorkers(config: CliConfig, workers: number, onResult: OnResult): Promise<void> {
   const jobs: Promise<void>[] = [];
   for (let w = 0; w < workers; w++) {
     const seeds = config.seeds.filter((_, i) => i % workers === w);
@@ -120,8 +137,8 @@ async function runInWorkers(
     });
     jobs.push(
       new Promise<void>((resolveJob, reject) => {
-        child.on('message', (message: { type: string; result?: SimulationResult }) => {
-          if (message.type === 'result' && message.result) onResult(message.result);
+        child.on('message', (message: WorkerMessage) => {
+          if (message.type === 'result') onResult(message.result, message.memory, w);
         });
         child.on('error', reject);
         child.on('exit', (code) =>
@@ -136,13 +153,19 @@ async function runInWorkers(
 async function workerMain(): Promise<void> {
   const config = JSON.parse(process.env['FERRY_SIM_WORKER'] ?? '{}') as CliConfig;
   const schema = await loadSchema(config.schemaFile);
+  const watch = new MemoryWatch();
   await runSeeds({
     schema,
     seeds: config.seeds,
     operations: config.operations,
     ...(config.faults ? {} : { faults: false as const }),
     onResult: (result) => {
-      process.send?.({ type: 'result', result: result.ok ? { ...result, trace: [] } : result });
+      const message: WorkerMessage = {
+        type: 'result',
+        result: result.ok ? { ...result, trace: [] } : result,
+        memory: watch.sample(),
+      };
+      process.send?.(message);
     },
   });
   process.disconnect?.();
@@ -201,15 +224,22 @@ async function writeFailures(summary: MutableSummary, config: CliConfig): Promis
   }
 }
 
-function printSummary(summary: MutableSummary): void {
+function printSummary(summary: MutableSummary, memory: readonly MemoryUse[]): void {
   const faults = FAULT_KINDS.filter((k) => summary.faults[k] > 0)
     .map((k) => `${k} ${summary.faults[k]}`)
     .join(', ');
+  const peakRss = memory.map((m) => mebibytes(m.peakRssBytes));
+  const peakHeap = memory.map((m) => mebibytes(m.peakHeapUsedBytes));
+  const seedsPerSecond = summary.wallMs > 0 ? (summary.seeds * 1000) / summary.wallMs : 0;
   say(
     `seeds run: ${summary.seeds}; operations: ${summary.operations}; steps: ${summary.steps}; ` +
-      `invariant violations: ${summary.violations}; ${(summary.wallMs / 1000).toFixed(1)} s`,
+      `invariant violations: ${summary.violations}; ${(summary.wallMs / 1000).toFixed(1)} s ` +
+      `(${seedsPerSecond.toFixed(2)} seeds/s)`,
   );
   say(`faults injected: ${faults || 'none'}`);
+  say(
+    `peak memory per process: RSS ${peakRss.join(', ')} MiB; heap used ${peakHeap.join(', ')} MiB`,
+  );
   console.log(
     JSON.stringify({
       sim: 'summary',
@@ -220,6 +250,10 @@ function printSummary(summary: MutableSummary): void {
       violations: summary.violations,
       failing_seeds: summary.failures.map((f) => f.seed),
       wall_ms: summary.wallMs,
+      seeds_per_s: Math.round(seedsPerSecond * 100) / 100,
+      peak_rss_mib: Math.max(0, ...peakRss),
+      peak_heap_used_mib: Math.max(0, ...peakHeap),
+      peak_rss_mib_by_process: peakRss,
     }),
   );
 }

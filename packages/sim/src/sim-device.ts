@@ -97,6 +97,7 @@ export class Incarnation {
   crashAtCall: number | null = null;
   crashAtHook: { point: HookPoint; skip: number } | null = null;
   readonly #onCrash: (inc: Incarnation, reason: string) => void;
+  readonly #onExit = new Set<() => void>();
   /** Called on every await point of the client (driver calls, hooks, timers). */
   readonly activity: () => void;
 
@@ -118,11 +119,28 @@ export class Incarnation {
     this.activity = init.activity;
   }
 
+  /**
+   * Runs `release` when the incarnation's process is gone (it crashed), unless the returned
+   * function was called first. What the simulator attached to the client's objects for this
+   * incarnation detaches then: a listener left on a signal made by `AbortSignal.any` keeps that
+   * signal, and all the listener reaches, alive to the end of the process.
+   */
+  onExit(release: () => void): () => void {
+    if (this.dead) {
+      release();
+      return () => undefined;
+    }
+    this.#onExit.add(release);
+    return () => this.#onExit.delete(release);
+  }
+
   /** Kills the incarnation where it stands (idempotent). */
   crash(reason: string): void {
     if (this.dead) return;
     this.dead = true;
     this.deathReason = reason;
+    for (const release of this.#onExit) release();
+    this.#onExit.clear();
     this.#onCrash(this, reason);
   }
 

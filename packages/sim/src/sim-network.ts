@@ -127,17 +127,26 @@ export class SimNetwork {
       this.#queue.push({ kind: 'request', id, device, inc, request, gate });
       this.#hooks.trace(`${device.name} sends ${label(request)} [m${id}]`);
       // A timeout or an abort ends the wait; the request itself stays in the network.
-      signal?.addEventListener(
-        'abort',
-        () => {
+      if (signal) {
+        const giveUp = () => {
           if (inc.dead || gate.settled) return;
           this.#hooks.trace(
             `${device.name} gives up on [m${id}] (${String((signal.reason as Error | undefined)?.message ?? 'aborted')})`,
           );
           gate.fail(abortReason(signal));
-        },
-        { once: true },
-      );
+        };
+        // Detached once the wait is over or the process is gone: a listener left on the
+        // client's signal (made by AbortSignal.any, so kept alive while it has one) would keep
+        // the incarnation, its client and the whole run alive to the end of the process.
+        signal.addEventListener('abort', giveUp, { once: true });
+        const detach = () => signal.removeEventListener('abort', giveUp);
+        const forget = inc.onExit(detach);
+        const done = () => {
+          forget();
+          detach();
+        };
+        gate.promise.then(done, done);
+      }
       return gate.promise;
     };
   }
