@@ -11,7 +11,8 @@
  *   set from what the server printed (the README says to paste its two `export` lines). Two
  *   rewrites, and only these: `http://127.0.0.1:8787` becomes the test server's URL (and
  *   `FERRY_URL` is set to it), because a test must not take the port of a server you run; and
- *   `npx ferry …` runs the CLI from its TypeScript sources, because tests never need a build.
+ *   `ferry …` runs the CLI from its TypeScript sources, because tests never need a build (the
+ *   block that puts the built `ferry` on the path is checked on its own).
  *   Blocks of `ferry client` commands run line by line, as a person types them, so a step can
  *   wait for the watcher between lines.
  * - `ts` blocks run with tsx from a file inside the checkout (so `@ferry/*` resolve as the
@@ -168,9 +169,23 @@ const STEPS: readonly Step[] = [
     });
   }),
   {
+    what: 'the checkout’s ferry on the path',
+    lang: 'sh',
+    block: /^export PATH="\$PWD\/node_modules\/\.bin:\$PATH"\n$/,
+    async run(block) {
+      // As written, in the checkout (no shim here): `ferry` is then the checkout's command.
+      const child = spawn('bash', ['-c', `${block.text}command -v ferry`], { cwd: ROOT });
+      let out = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+      const code = await new Promise((resolve) => child.on('close', resolve));
+      expect(code).toBe(0);
+      expect(out.trim()).toBe(join(ROOT, 'node_modules', '.bin', 'ferry'));
+    },
+  },
+  {
     what: 'watch (runs in the background until the end of the tour, then gets Ctrl-C)',
     lang: 'sh',
-    block: /^npx ferry client --db phone\.db watch\n$/,
+    block: /^ferry client --db phone\.db watch\n$/,
     async run(block, tour) {
       tour.watcher = startShell(block.text, tour);
       await tour.watcher.waitFor(/realtime: connected/, 'the watcher connected');
@@ -202,7 +217,7 @@ const STEPS: readonly Step[] = [
   {
     what: 'after a restart (npm start again), the pasted token still works and sync pushes what waited',
     lang: 'sh',
-    block: /^npx ferry client --db laptop\.db sync\n$/,
+    block: /^ferry client --db laptop\.db sync\n$/,
     async run(block, tour) {
       const before = tour.env['FERRY_JWT_SECRET'];
       await startServer(tour, Number(new URL(tour.serverUrl).port));
@@ -238,7 +253,7 @@ const STEPS: readonly Step[] = [
       expect(ran.stdout).toMatch(/^idle 0$/m);
       // It pushed its list to the server: the laptop sees it.
       const laptop = await runShell(
-        'npx ferry client --db laptop.db sync && npx ferry client --db laptop.db lists',
+        'ferry client --db laptop.db sync && ferry client --db laptop.db lists',
         tour,
       );
       expect(laptop.stdout).toMatch(/^Reading .* 1 open, 0 done$/m);
@@ -380,7 +395,7 @@ function cliLines(what: string, block: RegExp, checks: readonly LineCheck[]): St
   return {
     what,
     lang: 'sh',
-    block: new RegExp(`^npx ferry client [\\s\\S]*${block.source}`),
+    block: new RegExp(`^ferry client [\\s\\S]*${block.source}`),
     run: (b, tour) => runCliLines(b, tour, checks),
   };
 }
@@ -436,8 +451,8 @@ function startShell(
 ): Running & { split(): { stdout: string; stderr: string } } {
   const prelude = [
     'set -e',
-    // `npx ferry …`: the CLI from its sources (the README's reader runs the built one).
-    `npx() { if [ "$1" = ferry ]; then shift; node ${NODE_TS.map(shellQuote).join(' ')} ${shellQuote(CLI)} "$@"; else echo "npx $1: not part of the README test" >&2; return 127; fi; }`,
+    // `ferry …`: the CLI from its sources (the README's reader runs the built one).
+    `ferry() { node ${NODE_TS.map(shellQuote).join(' ')} ${shellQuote(CLI)} "$@"; }`,
   ].join('\n');
   const child = spawn(
     'bash',
