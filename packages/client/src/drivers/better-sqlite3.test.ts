@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -75,6 +75,30 @@ describe.each(drivers)('SqliteDriver: %s', (_name, open) => {
     await driver.close();
     const error = await driver.run('SELECT 1').catch((e: unknown) => e);
     expect(isFerryError(error, 'closed')).toBe(true);
+  });
+});
+
+describe('betterSqlite3Driver close', () => {
+  it('closes the file it opened itself: the last connection goes and SQLite removes the WAL', async () => {
+    const path = tempFile();
+    const driver = betterSqlite3Driver(path);
+    await driver.exec('CREATE TABLE t (v TEXT)');
+    await driver.run("INSERT INTO t VALUES ('a')");
+    expect(existsSync(`${path}-wal`)).toBe(true);
+    await driver.close();
+    expect(existsSync(`${path}-wal`)).toBe(false);
+  });
+
+  it('leaves a Database it was given open for its owner, and rejects calls of its own', async () => {
+    const db = new Database(tempFile());
+    const driver = betterSqlite3Driver(db);
+    await driver.exec('CREATE TABLE t (v TEXT)');
+    await driver.close();
+    expect(db.open).toBe(true);
+    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 0 });
+    const error = await driver.all('SELECT 1').catch((e: unknown) => e);
+    expect(isFerryError(error, 'closed')).toBe(true);
+    db.close();
   });
 });
 
