@@ -1,4 +1,5 @@
 import {
+  bundleDigest,
   characterLength,
   type Change,
   type Conflict,
@@ -144,8 +145,13 @@ export class ServerModel {
     }
     const source = user.sources.get(input.sourceId);
     const last = source?.lastCommitted ?? 0;
-    if (input.sourceBundleId === last && last > 0)
-      return { kind: 'replay', bundle: source!.bundle };
+    if (input.sourceBundleId === last && last > 0) {
+      // A copy with other changes under the committed id (a stray copy of a push that was
+      // answered with a conflict and then re-sent resolved, say) is not a replay.
+      return source!.digest === bundleDigest(input.changes)
+        ? { kind: 'replay', bundle: source!.bundle }
+        : { kind: 'rejected', code: 'bundle_mismatch', lastCommitted: last };
+    }
     if (input.sourceBundleId !== last + 1) {
       return {
         kind: 'rejected',
@@ -356,7 +362,12 @@ export class ServerModel {
           const key = rowKey(effect.table, effect.pk);
           if (pushed.has(key)) own.set(key, effect.rowVersion);
         }
-        sources.set(input.sourceId, { lastCommitted: input.sourceBundleId, bundle, own });
+        sources.set(input.sourceId, {
+          lastCommitted: input.sourceBundleId,
+          digest: bundleDigest(input.changes),
+          bundle,
+          own,
+        });
         return [];
       }
     }
@@ -813,6 +824,7 @@ export type PushPrediction =
         | 'cursor_unknown'
         | 'bundle_gap'
         | 'stale_bundle'
+        | 'bundle_mismatch'
         | 'validation_failed'
         | 'forbidden';
       readonly indices?: readonly number[];
@@ -860,6 +872,8 @@ interface UserModel {
 /** What the server knows of one source (a client install) of a user. */
 interface SourceModel {
   readonly lastCommitted: number;
+  /** `bundleDigest` of the changes that committed it: a resend replays only with the same. */
+  readonly digest: string;
   readonly bundle: ModelBundle;
   /** Per row key: the version of the row that this source's own pushed changes last committed. */
   readonly own: ReadonlyMap<string, number>;
