@@ -1,9 +1,9 @@
 /* The abuse load test, shared by the SQLite (abuse-load.test.ts) and PostgreSQL
  * (abuse-load.pg.test.ts) runs: one user opens 200 snapshot downloads and reads none of them,
  * while another user pushes; the server runs in a child process so its memory is its own.
- * Budgets: FERRY_ABUSE_ROWS (rows of the abuser, default 12,000: about 8 MB, more than socket
- * buffers hold), FERRY_ABUSE_PUSHES (timed
- * pushes of the other user per phase, default 100). */
+ * Budgets: FERRY_ABUSE_ROWS (rows of the abuser, default 25,000: about 16 MB, more than the
+ * socket buffers and the client's own buffer hold, so an unread download stalls) and
+ * FERRY_ABUSE_PUSHES (timed pushes of the other user per phase, default 100). */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { signToken } from '../auth.js';
 import { TEST_SECRET, pushBody, tempDir, todo } from '../test-support/harness.js';
 import type { AbuseStoreKind } from './abuse-server.js';
 
-const ROWS = Number(process.env.FERRY_ABUSE_ROWS ?? 12_000);
+const ROWS = Number(process.env.FERRY_ABUSE_ROWS ?? 25_000);
 const PUSHES = Number(process.env.FERRY_ABUSE_PUSHES ?? 100);
 const ABUSIVE_SNAPSHOTS = 200;
 /** Server memory growth allowed while the abuse goes on (before the fix: 168 MiB → 1.98 GB). */

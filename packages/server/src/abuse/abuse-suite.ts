@@ -16,12 +16,16 @@ import {
 import { head, rawConnect, type RawConnection } from './raw-http.js';
 
 /**
- * Attempts per early-answer case (FERRY_ABUSE_TRIES, default 10): before the fix, 16 of 20
- * 401s and 5 of 10 413s reached fetch as a reset, so 10 tries all but always catch it.
+ * Attempts per early-answer fetch case (FERRY_ABUSE_TRIES, default 10). Before the fix, 16 of 20
+ * such 401s and 5 of 10 such 413s reached fetch as a reset in the attack; on Linux loopback fetch
+ * mostly reads the answer before it notices the reset, so the raw-socket case proves the fix.
  */
 const TRIES = Number(process.env.FERRY_ABUSE_TRIES ?? 10);
-/** Rows of the user whose snapshots go unread (FERRY_ABUSE_ROWS, default 12,000: about 8 MB). */
-const BIG_ROWS = Number(process.env.FERRY_ABUSE_ROWS ?? 12_000);
+/**
+ * Rows of the user whose snapshots go unread (FERRY_ABUSE_ROWS, default 25,000: about 16 MB, more
+ * than the socket buffers of both ends and the client's own buffer hold, so the stream stalls).
+ */
+const BIG_ROWS = Number(process.env.FERRY_ABUSE_ROWS ?? 25_000);
 const ALICE = 'alice';
 const BOB = 'bob';
 const EVENT_SLOTS = 3;
