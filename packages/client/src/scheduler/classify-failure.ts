@@ -11,15 +11,15 @@ import { isFerryError, type FerryErrorCode } from '@ferry/protocol';
  *
  * | class | from | next |
  * |---|---|---|
- * | `transient` | `network`, `timeout`, `aborted`, 502/503/504, `unavailable` without Retry-After, `store_unavailable` | exponential backoff |
+ * | `transient` | `network`, `timeout`, `aborted`, 408 `request_timeout`, 502/503/504, `unavailable` without Retry-After, `store_unavailable` | exponential backoff |
  * | `server-error` | 500 `internal` and other 5xx, `bad_response` and `integrity_violation` without an error status | backoff with the longer base |
  * | `rate-limited` | 429 `rate_limited`, 503 with Retry-After | backoff, at least Retry-After |
  * | `auth` | 401 `unauthorized` | blocked-auth: refresh the token once |
  * | `rejected` | 403 `forbidden`, 413 `payload_too_large`, 422 `validation_failed` | no retry of the same content: the engine dead-letters those rows; retry the rest at once |
  * | `conflict` | 409 `conflict` | the resolver ran; retry at once (a few times, then blocked-conflict) |
- * | `bundle` | 409 `bundle_gap` / `stale_bundle` | the engine resynced its source counter; retry at once |
+ * | `bundle` | 409 `bundle_gap` / `stale_bundle` / `bundle_mismatch` | the engine renumbered its bundle or rotated its source id; retry at once |
  * | `history` | 410 `history_pruned` / `cursor_unknown` | hydrate |
- * | `fatal` | anything else: programmer errors, 400, 404, non-Ferry errors | backoff with the longer base, and the error is shown |
+ * | `fatal` | anything else: programmer errors, 400, 404, 431 `headers_too_large`, non-Ferry errors | backoff with the longer base, and the error is shown |
  *
  * Codes without a class of their own (`bad_response` from a proxy, `not_found`) are classified
  * by their HTTP status when they carry one.
@@ -104,8 +104,11 @@ function classOf(
     case 'network':
     case 'timeout':
     case 'aborted':
+    case 'request_timeout':
     case 'store_unavailable':
       return 'transient';
+    case 'headers_too_large':
+      return 'fatal';
     case 'unavailable':
       return hasRetryAfter ? 'rate-limited' : 'transient';
     case 'rate_limited':
@@ -122,6 +125,7 @@ function classOf(
       return 'conflict';
     case 'bundle_gap':
     case 'stale_bundle':
+    case 'bundle_mismatch':
       return 'bundle';
     case 'history_pruned':
     case 'cursor_unknown':
