@@ -280,7 +280,18 @@ describe('the Node adapter and body limits', () => {
   });
 
   it('drains an in-flight request on close before closing the store', async () => {
-    const t = await server();
+    // The push is known to be inside the handler once it is authenticated (a fixed wait was
+    // too short on a loaded machine: the server stopped listening before it took the request).
+    let arrived!: () => void;
+    const inHandler = new Promise<void>((resolve) => (arrived = resolve));
+    const t = await server({
+      auth: {
+        authenticate: () => {
+          arrived();
+          return { userId: ALICE };
+        },
+      },
+    });
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const slow = t.server.write(ALICE, async (tx) => {
@@ -295,7 +306,7 @@ describe('the Node adapter and body limits', () => {
       },
       body: JSON.stringify(pushBody(randomUUID(), 1, [todo.list()])),
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await inHandler;
     const closing = t.server.close();
     release();
     await slow;
