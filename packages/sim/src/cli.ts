@@ -25,7 +25,13 @@ import { todoSchema } from '@ferry/example-todo';
 import type { Schema } from '@ferry/protocol';
 import { FAULT_KINDS } from './fault-kinds.js';
 import { MemoryWatch, mebibytes, type MemoryUse } from './memory-watch.js';
-import { addResult, emptySummary, runSeeds, type MutableSummary } from './run-seeds.js';
+import {
+  FAILURES_KEPT_WHOLE,
+  addResult,
+  emptySummary,
+  runSeeds,
+  type MutableSummary,
+} from './run-seeds.js';
 import { runSimulation } from './run-simulation.js';
 import type { SimulationResult } from './simulation-types.js';
 
@@ -199,7 +205,7 @@ async function writeFailures(summary: MutableSummary, config: CliConfig): Promis
   const schema = await loadSchema(config.schemaFile);
   const dir = join(process.cwd(), '.sim-failures');
   mkdirSync(dir, { recursive: true });
-  for (const failure of summary.failures.slice(0, 10)) {
+  for (const failure of summary.failures.slice(0, FAILURES_KEPT_WHOLE)) {
     const again = await runSimulation({
       schema,
       seed: failure.seed,

@@ -24,7 +24,10 @@ export interface SeedBatchSummary {
   readonly faults: Readonly<Record<FaultKind, number>>;
   /** Violations over every seed (must be 0). */
   readonly violations: number;
-  /** The failing runs, with their seed, violations and last trace lines. */
+  /**
+   * The failing runs, with their seed and violations; the first {@link FAILURES_KEPT_WHOLE}
+   * also with their last trace lines (replay any other by its seed).
+   */
   readonly failures: readonly SimulationResult[];
   readonly stats: Readonly<Record<string, number>>;
   readonly wallMs: number;
@@ -49,6 +52,12 @@ export async function runSeeds<S extends Schema>(
   }
   return { ...summary, wallMs: Math.round(performance.now() - started) };
 }
+
+/**
+ * Failing runs a summary keeps with their trace. Later failures keep their seed and violations
+ * only, so that a long run with many failures stays in bounded memory.
+ */
+export const FAILURES_KEPT_WHOLE = 10;
 
 /** A mutable summary, for adding results from several places (workers). */
 export interface MutableSummary {
@@ -83,5 +92,9 @@ export function addResult(summary: MutableSummary, result: SimulationResult): vo
   for (const [what, n] of Object.entries(result.stats))
     summary.stats[what] = (summary.stats[what] ?? 0) + n;
   summary.violations += result.violations.length;
-  if (!result.ok) summary.failures.push(result);
+  if (!result.ok) {
+    summary.failures.push(
+      summary.failures.length < FAILURES_KEPT_WHOLE ? result : { ...result, trace: [] },
+    );
+  }
 }
