@@ -249,6 +249,24 @@ describe('push conflicts go to the table resolver', () => {
     });
   });
 
+  it("resolving a remote delete's conflict with 'client' re-creates the row, also after a snapshot left no trace of the delete", async () => {
+    const { a, b, ids } = await devices(1);
+    await b.write((tx) => tx.delete('todos', ids[0]!));
+    await b.sync();
+    await a.write((tx) => tx.update('todos', ids[0]!, { title: 'edited' }));
+    const pushed = await a.sync({ kind: 'push' });
+    expect(pushed.conflicts.map((c) => c.outcome)).toEqual(['manual']);
+    // A snapshot has no tombstones: the file now knows nothing of the row on the server.
+    await a.hydrate();
+    const [conflict] = await a.conflicts();
+    await a.resolveConflict(conflict!.id, 'client');
+    const report = await a.sync();
+    expect(report.conflicts).toEqual([]);
+    expect((await serverRows(h, 'alice', 'todos')).map((t) => t.title)).toEqual(['edited']);
+    await b.sync();
+    await expectConverged(a, b);
+  });
+
   it('a local delete wins over a remote edit under field-merge', async () => {
     const { a, b, ids } = await devices(1);
     await b.write((tx) => tx.update('todos', ids[0]!, { title: 'b' }));

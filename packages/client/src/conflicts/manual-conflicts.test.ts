@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolvedPendingOp } from './manual-conflicts.js';
+import { newestServerState, resolvedPendingOp } from './manual-conflicts.js';
 
 describe('resolvedPendingOp', () => {
   it.each([
@@ -16,5 +16,34 @@ describe('resolvedPendingOp', () => {
     ['a row neither side has needs nothing', false, undefined, null],
   ] as const)('%s', (_name, exists, server, op) => {
     expect(resolvedPendingOp(exists, server)).toBe(op);
+  });
+});
+
+describe('newestServerState', () => {
+  const known = { version: 4, deleted: false, base: { id: 'x', title: 'known' } };
+  const reported = (version: number | null, deleted = false) => ({
+    version,
+    deleted,
+    base: deleted ? null : { id: 'x', title: `v${String(version)}` },
+  });
+
+  it.each([
+    ['the file’s state when the conflict reported nothing', known, reported(null), known],
+    ['the file’s state when it is as new as the conflict’s', known, reported(4), known],
+    [
+      'the conflict’s state when it is newer',
+      known,
+      reported(6),
+      { version: 6, deleted: false, base: { id: 'x', title: 'v6' } },
+    ],
+    [
+      'the conflict’s tombstone when the file knows nothing of the row',
+      undefined,
+      reported(7, true),
+      { version: 7, deleted: true, base: null },
+    ],
+    ['nothing when neither knows the row', undefined, reported(null), undefined],
+  ] as const)('is %s', (_name, file, conflict, expected) => {
+    expect(newestServerState(file, conflict)).toEqual(expected);
   });
 });

@@ -68,8 +68,15 @@ export async function resolveConflict(
   await core.db.transaction(
     async (tx) => {
       await foldCaptureLog(tx, core.ctx.now());
-      const rows = await tx.all<{ tbl: string; pk: SqlValue; first_at: number }>(
-        'SELECT tbl, pk, first_at FROM ferry_conflicts WHERE id = ?',
+      const rows = await tx.all<{
+        tbl: string;
+        pk: SqlValue;
+        first_at: number;
+        server: string | null;
+        server_version: number | null;
+        server_deleted: number;
+      }>(
+        'SELECT tbl, pk, first_at, server, server_version, server_deleted FROM ferry_conflicts WHERE id = ?',
         [id],
       );
       const conflict = rows[0];
@@ -91,7 +98,15 @@ export async function resolveConflict(
         }
         const exists = (await tx.all(codec.selectSql, [conflict.pk])).length > 0;
         const pending = await readPending(tx, conflict.tbl, conflict.pk);
-        const op = resolvedPendingOp(exists, layer0);
+        // Against the server's current version (the local row wins): the newest we know, from
+        // the pulls or from the conflict itself (a snapshot since may have left no trace of a
+        // row the server deleted).
+        const server = newestServerState(layer0, {
+          version: conflict.server_version,
+          deleted: conflict.server_deleted === 1,
+          base: parseRow(conflict.server),
+        });
+        const op = resolvedPendingOp(exists, server);
         if (op === null) await deletePending(tx, conflict.tbl, conflict.pk);
         else {
           await writePending(tx, {
@@ -101,10 +116,9 @@ export async function resolveConflict(
             firstGroup: pending?.firstGroup ?? 0,
             lastGroup: pending?.lastGroup ?? 0,
             firstAt: pending?.firstAt ?? conflict.first_at,
-            // Against the server's current version: the local row wins.
-            pinned: false,
-            pinVersion: null,
-            pinBase: null,
+            pinned: server !== undefined,
+            pinVersion: server?.version ?? null,
+            pinBase: server?.base ?? null,
           });
         }
       }
@@ -125,6 +139,28 @@ export function resolvedPendingOp(
 ): PendingOp | null {
   if (existsLocally) return server !== undefined ? 'U' : 'I';
   return server !== undefined && !server.deleted ? 'D' : null;
+}
+
+/**
+ * The newer of two accounts of a row's server state: the row state the file holds (`known`) and
+ * the one a conflict reported. Undefined when neither says the server has (or had) the row. Pure.
+ */
+export function newestServerState(
+  known: RowState | undefined,
+  reported: {
+    readonly version: number | null;
+    readonly deleted: boolean;
+    readonly base: Row | null;
+  },
+): RowState | undefined {
+  if (reported.version === null || (known !== undefined && known.version >= reported.version)) {
+    return known;
+  }
+  return {
+    version: reported.version,
+    deleted: reported.deleted,
+    base: reported.deleted ? null : reported.base,
+  };
 }
 
 function codecOf(core: ClientCore, table: string): TableCodec {
