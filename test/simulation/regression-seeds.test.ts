@@ -32,6 +32,14 @@ const REGRESSIONS: [number, string][] = [
     670382813,
     'the simulator took a discarded dead letter for a sign that the write before it never committed, and reported the rows that write deleted as lost',
   ],
+  [
+    90,
+    'a conflict with a remote delete, resolved for the local row after a snapshot, went out as a new row and met the tombstone again',
+  ],
+  [
+    153,
+    'a conflict with a remote delete, resolved for the local row after a snapshot, went out as a new row and met the tombstone again',
+  ],
 ];
 
 describe('regression seeds', () => {
