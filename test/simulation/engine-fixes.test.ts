@@ -125,10 +125,15 @@ describe('engine fixes found by the simulator', () => {
       inFlight: { sourceBundleId: 1, committedSeq: null },
     });
     await lossy.close();
-    // The resend is answered as a replay of seq 1 ≤ checkpoint, and the client records that;
-    // a crash right then leaves exactly this in the file:
+    // The resend is answered as a replay of seq 1 ≤ checkpoint, and the client records that
+    // (how the bundle committed, and its rows as committed, in one transaction); a crash right
+    // then leaves exactly this in the file:
+    const [committed] = await serverRows(h, 'alice', 'lists');
     const raw = new Database(h.dbPath('a'));
     raw.prepare('UPDATE ferry_bundle SET committed_seq = 1 WHERE id = 1').run();
+    raw
+      .prepare('INSERT INTO ferry_committed (tbl, pk, version, row) VALUES (?, ?, 1, ?)')
+      .run('lists', listId, JSON.stringify(committed));
     raw.close();
 
     const restarted = await h.client('a');
