@@ -90,6 +90,23 @@ describe('the scheduler when things fail', () => {
     expect(await serverRows(h, 'alice', 'lists')).toHaveLength(1);
   });
 
+  it('an explicit sync() that succeeds while the circuit is open closes it (evidence that the server is back)', async () => {
+    const a = await autoClient(h, 'a', { realtime: false, autoSync: { circuitThreshold: 1 } });
+    await settled(a);
+    await h.stopServer();
+    await a.client.write((tx) => tx.insert('lists', { id: uuid(), name: 'x' }));
+    await a.clock.advanceAsync(2_000);
+    await until(() => expect(a.client.status).toMatchObject({ state: 'paused', circuit: 'open' }));
+    await h.startServer();
+    await a.client.sync();
+    expect(await serverRows(h, 'alice', 'lists')).toHaveLength(1);
+    // No waiting out the cool-down: the scheduler's trial runs at once and closes the circuit.
+    await until(() =>
+      expect(a.client.status).toMatchObject({ circuit: 'closed', state: 'idle', lastError: null }),
+    );
+    expect(a.client.status.inSyncSince).not.toBeNull();
+  });
+
   it('refreshes a refused token once and resumes, reconnecting the events stream with it', async () => {
     const stale = await signedToken('alice', { secret: 'a-secret-the-server-does-not-know!!' });
     const fresh = await h.token('alice');

@@ -370,12 +370,19 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   // ---- sync -------------------------------------------------------------------------------
 
-  sync(options: SyncOptions = {}): Promise<SyncReport> {
-    return this.runCycle({
+  async sync(options: SyncOptions = {}): Promise<SyncReport> {
+    const report = await this.runCycle({
       kind: options.kind ?? 'full',
       signal: options.signal,
       maxRoundTrips: options.maxRoundTrips,
     });
+    // An explicit sync that worked is evidence that the server is back: a scheduler waiting
+    // out a backoff or an open circuit tries at once, and its success closes the circuit.
+    const { state, circuit } = this.status;
+    if (this.#runtime && (state === 'backoff' || state === 'paused' || circuit !== 'closed')) {
+      void this.#runtime.syncNow();
+    }
+    return report;
   }
 
   hydrate(options: { readonly signal?: AbortSignal } = {}): Promise<SyncReport> {
