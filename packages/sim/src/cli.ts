@@ -29,10 +29,10 @@ import {
   FAILURES_KEPT_WHOLE,
   addResult,
   emptySummary,
+  runSeed,
   runSeeds,
   type MutableSummary,
 } from './run-seeds.js';
-import { runSimulation } from './run-simulation.js';
 import type { SimulationResult } from './simulation-types.js';
 
 interface CliConfig {
@@ -206,7 +206,7 @@ async function writeFailures(summary: MutableSummary, config: CliConfig): Promis
   const dir = join(process.cwd(), '.sim-failures');
   mkdirSync(dir, { recursive: true });
   for (const failure of summary.failures.slice(0, FAILURES_KEPT_WHOLE)) {
-    const again = await runSimulation({
+    const again = await runSeed({
       schema,
       seed: failure.seed,
       operations: config.operations,

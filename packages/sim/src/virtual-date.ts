@@ -7,17 +7,16 @@
  *
  * Only one run at a time may hold the virtual date in a process.
  */
-let installed = false;
+let restoreInstalled: (() => void) | null = null;
 
 /**
  * Installs a `Date` whose `now()` and argument-less constructor read `now`; returns the function
  * that restores the real one.
  */
 export function installVirtualDate(now: () => number): () => void {
-  if (installed) {
+  if (restoreInstalled) {
     throw new Error('a simulation is already running in this process (the virtual Date is taken)');
   }
-  installed = true;
   const RealDate = globalThis.Date;
   class VirtualDate extends RealDate {
     constructor(...args: unknown[]) {
@@ -29,8 +28,20 @@ export function installVirtualDate(now: () => number): () => void {
     }
   }
   globalThis.Date = VirtualDate as DateConstructor;
-  return () => {
+  const restore = () => {
+    // Once released, a later run may hold the Date: this run must not take it back from it.
+    if (restoreInstalled !== restore) return;
     globalThis.Date = RealDate;
-    installed = false;
+    restoreInstalled = null;
   };
+  restoreInstalled = restore;
+  return restore;
+}
+
+/**
+ * Restores the real `Date` for a run that will never do it itself (it stalled: see
+ * `untilStalled`), so that the next run can install its own.
+ */
+export function releaseVirtualDate(): void {
+  restoreInstalled?.();
 }
