@@ -170,7 +170,8 @@ describe('hydration from GET /v1/snapshot', () => {
     await a.hydrate();
     const report = await a.sync();
     // The stacked edit goes out on our own commit: no conflict with it, nothing for a resolver.
-    expect(report).toMatchObject({ conflicts: [], pushed: 1 });
+    // Two rows pushed: the bundle again (its commit confirmed by a replay), then the edit.
+    expect(report).toMatchObject({ conflicts: [], pushed: 2 });
     expect((await serverRows(h, 'alice', 'todos')).find((t) => t.id === todo)).toMatchObject({
       title: 'mine',
       done: true,

@@ -118,6 +118,14 @@ export const PushRequestSchema = z.object({
   sourceId: SourceIdSchema,
   sourceBundleId: positiveInt,
   changes: z.array(ChangeSchema),
+  /**
+   * The client's pull cursor, checked like a pull's before anything is committed (a 410 commits
+   * nothing). A client that takes the answer for the bundle after its checkpoint sends it, so
+   * that a server whose history differs (restored from a backup) cannot pass for the next one.
+   */
+  after: nonNegativeInt.optional(),
+  /** The history token the client holds for bundle `after`. */
+  afterToken: HistoryTokenSchema.optional(),
 });
 /** Body of `POST /v1/push`. */
 export type PushRequest = z.infer<typeof PushRequestSchema>;

@@ -3,6 +3,7 @@ import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
   finishFrozenBundle,
+  forgetCommit,
   readFrozenBundle,
   readStackBase,
   readPending,
@@ -122,13 +123,16 @@ export async function applyRowEffect(
   }
   const pk = codec.encodePk(effect.pk);
   const known = await readRowState(tx, effect.table, pk);
-  if (
-    known &&
-    (options.force ? effect.rowVersion === known.version : effect.rowVersion <= known.version)
-  ) {
-    return false;
-  }
   const base = effect.op === 'upsert' ? normalizeRow(codec, effect.row ?? {}) : null;
+  if (known) {
+    // A snapshot replaces what the file knew; the same version is the same row only on the same
+    // history (a server restored from a backup gives its versions to other rows).
+    const same = options.force
+      ? effect.rowVersion === known.version &&
+        JSON.stringify(known.base) === JSON.stringify(base)
+      : effect.rowVersion <= known.version;
+    if (same) return false;
+  }
   await writeRowState(tx, effect.table, pk, effect.rowVersion, base);
   if (options.ack) return true;
 
@@ -405,6 +409,11 @@ export async function applyBundles(
     );
     if (verdict === 'foreign') foreign = true;
     const isAck = verdict === 'ack' && frozen !== null;
+    // The server said our bundle committed as this seq, and this is another bundle: that answer
+    // came from a history the server no longer has (restored from a backup). Sent again.
+    if (!isAck && frozen !== null && frozen.committedSeq === bundle.bundleSeq && acked === null) {
+      await forgetCommit(tx);
+    }
     let others: readonly Bundle['rows'][number][] = bundle.rows;
     let known: ReadonlyMap<string, Row | null> | undefined;
     if (isAck) {

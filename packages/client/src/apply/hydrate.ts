@@ -10,7 +10,7 @@ import type { EngineContext } from '../engine-context.js';
 import type { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
 import {
-  finishFrozenBundle,
+  forgetCommit,
   setApplying,
   writeState,
   type Executor,
@@ -19,12 +19,7 @@ import {
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
 import type { Transport } from '../sync/transport.js';
-import {
-  applyRowEffect,
-  integrityError,
-  intentPresence,
-  settleFrozenBundle,
-} from './apply-bundles.js';
+import { applyRowEffect, integrityError, intentPresence } from './apply-bundles.js';
 import {
   buildIntegrityQueries,
   findIntegrityViolations,
@@ -186,7 +181,6 @@ export async function downloadSnapshot(
 /** Outcome of {@link applySnapshot}. */
 export interface SnapshotApplyResult {
   readonly applied: number;
-  readonly acked: FrozenBundleHead | null;
   readonly warnings: readonly IntegrityViolation[];
 }
 
@@ -194,8 +188,9 @@ export interface SnapshotApplyResult {
  * Replaces the server state of every synced table with the staged snapshot, inside the caller's
  * transaction (foreign keys off): rows with local intent keep their local value on top (their
  * pending entries pinned to the base they were made on), every other row becomes the server's,
- * rows the snapshot lacks are removed, and the checkpoint becomes `snapshotBundleSeq`. Our
- * bundle in flight is settled if the server told us it committed at or before the snapshot.
+ * rows the snapshot lacks are removed, and the checkpoint becomes `snapshotBundleSeq`. What the
+ * server said of our bundle in flight, when it committed at or before the snapshot, is forgotten:
+ * the next push confirms it (see `forgetCommit`).
  */
 export async function applySnapshot(
   tx: Executor,
@@ -265,11 +260,11 @@ export async function applySnapshot(
       await ctx.hook('during-hydration');
     }
   }
-  let acked: FrozenBundleHead | null = null;
+  // Our bundle committed at or before the snapshot, the server said: but a snapshot cannot show
+  // whose rows it has, so the commit is confirmed by sending the bundle again (a replay answer
+  // settles it late; a server restored since would answer a gap, and it commits anew).
   if (frozen && frozen.committedSeq !== null && frozen.committedSeq <= staged.snapshotBundleSeq) {
-    await settleFrozenBundle(tx, ctx, 'late-ack');
-    await finishFrozenBundle(tx, frozen, ctx.sourceId);
-    acked = frozen;
+    await forgetCommit(tx);
   }
   await writeState(tx, 'checkpoint', staged.snapshotBundleSeq);
   await writeState(tx, 'checkpoint_token', staged.token);
@@ -287,5 +282,5 @@ export async function applySnapshot(
   if (required.length > 0) throw integrityError(required);
   await setApplying(tx, false);
   await tx.run('DELETE FROM temp.ferry_snapshot');
-  return { applied, acked, warnings: violations };
+  return { applied, warnings: violations };
 }

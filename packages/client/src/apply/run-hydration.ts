@@ -36,7 +36,6 @@ export async function runHydration(
       checkpoint: staged.snapshotBundleSeq,
       lastPullAt: ctx.now(),
       integrity: null,
-      ...(result.acked ? { inFlight: null } : {}),
     });
     observer.log('info', 'hydrated', `hydrated ${result.applied} rows`, {
       rows: result.applied,

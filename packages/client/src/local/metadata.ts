@@ -39,6 +39,17 @@ export async function readCheckpoint(db: Executor): Promise<number> {
   return ((await readState(db, 'checkpoint')) as number | null) ?? 0;
 }
 
+/**
+ * The pull cursor: the checkpoint (0 before the first pull), and the server's history token of
+ * it when the server gave one (sent back with pulls, syncs and pushes, so that a server whose
+ * history differs from ours answers 410 `cursor_unknown`).
+ */
+export async function readCursor(db: Executor): Promise<{ after: number; token: string | null }> {
+  const after = await readCheckpoint(db);
+  const token = after > 0 ? ((await readState(db, 'checkpoint_token')) as string | null) : null;
+  return { after, token };
+}
+
 /** Server state of one row (`ferry_rows`). */
 export interface RowState {
   readonly version: number;
@@ -383,6 +394,31 @@ export async function finishFrozenBundle(
   if (frozen.sourceId === currentSourceId) {
     await writeState(db, 'next_source_bundle_id', frozen.sourceBundleId + 1);
   }
+}
+
+/**
+ * Forgets what the server said of the bundle in flight (`committed_seq`, `ferry_committed`): it
+ * belongs to a history the server may no longer have (a 410 `cursor_unknown`, a pull that found
+ * another bundle at that seq, a snapshot past it). The bundle is sent again, and the server
+ * answers a replay of it (it has it: the answer settles it), a gap (it lost it: it goes out
+ * under the next id) or a stale id (the source rotates). No change is lost either way.
+ */
+export async function forgetCommit(db: Executor): Promise<void> {
+  await db.run('UPDATE ferry_bundle SET committed_seq = NULL WHERE id = 1');
+  await db.run('DELETE FROM ferry_committed');
+}
+
+/**
+ * The server does not have the history the file followed (410 `cursor_unknown`: a server
+ * restored from a backup, another database): what the file knew of it goes before the hydration
+ * that follows. The commit of the bundle in flight is forgotten ({@link forgetCommit}), and so are
+ * the tombstones a hydration would otherwise keep: row versions of one history say nothing
+ * about another's, and a tombstone from the lost one would hide a row the server has at a lower
+ * version.
+ */
+export async function forgetHistory(db: Executor): Promise<void> {
+  await forgetCommit(db);
+  await db.run('DELETE FROM ferry_rows WHERE deleted = 1');
 }
 
 /** Removes the bundle in flight entirely. */

@@ -3,9 +3,8 @@ import type { ClientCore } from '../client-core.js';
 import type { SyncKind } from '../types.js';
 import { abortedError, asFerryError, isHistoryLost } from './cycle-errors.js';
 import type { CycleReport } from './cycle-report.js';
-import { readState } from '../local/metadata.js';
+import { forgetHistory, readState } from '../local/metadata.js';
 import { prepareBundle } from './prepare-bundle.js';
-import { forgetCommit } from './server-identity.js';
 import { handleRejection } from './push-rejection.js';
 import { pushRoundTrip } from './push-round-trip.js';
 import { syncRoundTrip } from './sync-round-trip.js';
@@ -80,7 +79,7 @@ export async function runExchangeLoop(
           : false;
       if (handled === 'gap') gapRenumbers++;
       if (handled === 'history' && hydrations++ === 0) {
-        if (error.code === 'cursor_unknown') await forgetCommit(core.db);
+        if (error.code === 'cursor_unknown') await forgetHistory(core.db);
         await runHydration(core, signal, report);
         needPull = kind !== 'push';
         continue;

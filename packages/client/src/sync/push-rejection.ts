@@ -5,7 +5,7 @@ import {
   type FerryError,
 } from '@ferry/protocol';
 import type { ClientCore } from '../client-core.js';
-import type { FrozenBundle, FrozenChange } from '../local/metadata.js';
+import { writeState, type FrozenBundle, type FrozenChange } from '../local/metadata.js';
 import { unfreezeChange } from '../outbox/freeze-bundle.js';
 import type { CycleReport } from './cycle-report.js';
 import { deadLetterChanges, type RejectedChange } from './dead-letters.js';
@@ -117,9 +117,15 @@ export async function handleRejection(
       await deadLetterRejected(core, bundle, action.rejected, error.status ?? null, report);
       return true;
     case 'renumber':
-      await core.db.run('UPDATE ferry_bundle SET source_bundle_id = ? WHERE id = 1', [
-        action.sourceBundleId,
-      ]);
+      // The server's numbering is the one to follow: the bundle in flight takes the next id it
+      // expects, and so does the next bundle frozen if this one ends without a commit (all its
+      // changes settled by a conflict, say), instead of meeting the same gap again.
+      await core.db.transaction(async (tx) => {
+        await tx.run('UPDATE ferry_bundle SET source_bundle_id = ? WHERE id = 1', [
+          action.sourceBundleId,
+        ]);
+        await writeState(tx, 'next_source_bundle_id', action.sourceBundleId);
+      });
       return 'gap';
     case 'shrink': {
       core.limits.maxChanges = action.maxChanges;

@@ -1,7 +1,7 @@
 import { PROTOCOL_VERSION, PushResponseSchema, isFerryError, type Conflict } from '@ferry/protocol';
 import { applyPull } from '../apply/pull-apply.js';
 import type { ClientCore } from '../client-core.js';
-import { readCheckpoint, type FrozenBundle } from '../local/metadata.js';
+import { readCheckpoint, readCursor, type FrozenBundle } from '../local/metadata.js';
 import type { CycleReport } from './cycle-report.js';
 import { recordCommitted, settleLateAck } from './push-acknowledgement.js';
 import { pushBodyJson } from './push-body.js';
@@ -23,6 +23,9 @@ export async function pushRoundTrip(
 ): Promise<boolean> {
   const { ctx } = core;
   const correlationId = `${bundle.sourceId}:${bundle.sourceBundleId}`;
+  // The cursor goes along: the answer is taken for the bundle after the checkpoint only when the
+  // server checked that the checkpoint is on its history.
+  const { after, token } = await readCursor(core.db);
   let raw: unknown;
   try {
     raw = await core.transport.postJsonText(
@@ -32,6 +35,8 @@ export async function pushRoundTrip(
         sourceId: bundle.sourceId,
         sourceBundleId: bundle.sourceBundleId,
         changes,
+        after,
+        ...(token === null ? {} : { afterToken: token }),
       })),
       { signal, correlationId },
     );

@@ -1,13 +1,13 @@
 import { FerryError } from '@ferry/protocol';
 import type { ClientCore } from '../client-core.js';
-import { readState, writeState, type Executor } from '../local/metadata.js';
+import { readState, writeState } from '../local/metadata.js';
 
 /**
  * The identity of the server database this file syncs with (`serverId` of pull answers and
  * snapshots): remembered from the first answer that names one. An answer from another database
  * (the server's data was replaced, or the URL now points elsewhere) throws `cursor_unknown` with
  * `details.reason` `server_changed`: the checkpoint means nothing there, so the cycle hydrates
- * again, keeping every local change (see {@link forgetCommit}).
+ * again, keeping every local change (see `forgetCommit`).
  */
 export async function checkServerId(core: ClientCore, serverId: string | undefined): Promise<void> {
   if (serverId === undefined) return;
@@ -22,16 +22,4 @@ export async function checkServerId(core: ClientCore, serverId: string | undefin
     `the server answering is another database (server id ${serverId}; this file synced with ${known}): hydrating again`,
     { details: { reason: 'server_changed', serverId, knownServerId: known } },
   );
-}
-
-/**
- * The server does not have the history the file's checkpoint names (`cursor_unknown`: ahead of
- * its history, a diverged history, another database): what the server told us of our bundle in
- * flight belongs to that lost history, so it is forgotten and the bundle is sent again. The
- * server then answers it as a replay (it still has it), a gap (it lost it: it goes out under the
- * next id) or a stale id (the source rotates). Run before the hydration that follows.
- */
-export async function forgetCommit(db: Executor): Promise<void> {
-  await db.run('UPDATE ferry_bundle SET committed_seq = NULL WHERE id = 1');
-  await db.run('DELETE FROM ferry_committed');
 }

@@ -7,7 +7,7 @@ import {
 } from '@ferry/protocol';
 import { applyPull } from '../apply/pull-apply.js';
 import type { ClientCore } from '../client-core.js';
-import { readCheckpoint, readState, type Executor, type FrozenBundle } from '../local/metadata.js';
+import { readCursor, type FrozenBundle } from '../local/metadata.js';
 import { checkServerId } from './server-identity.js';
 import type { CycleReport } from './cycle-report.js';
 import { recordCommitted, settleLateAck } from './push-acknowledgement.js';
@@ -68,14 +68,4 @@ export async function syncRoundTrip(
   await checkServerId(core, pull.serverId);
   await applyPull(core, pull.bundles, report);
   return { hasMore: pull.hasMore };
-}
-
-/**
- * The pull cursor: the checkpoint, and the server's history token of it when the server gave one
- * (sent back, so that a server whose history differs from ours answers 410 `cursor_unknown`).
- */
-async function readCursor(db: Executor): Promise<{ after: number; token: string | null }> {
-  const after = await readCheckpoint(db);
-  const token = after > 0 ? ((await readState(db, 'checkpoint_token')) as string | null) : null;
-  return { after, token };
 }

@@ -305,6 +305,8 @@ async function push(
     sourceBundleId: body.sourceBundleId,
     changes: body.changes,
     now: new Date(),
+    pullAfter: body.after,
+    pullAfterToken: body.afterToken,
   });
   return pushOutcomeResponse(outcome, log);
 }

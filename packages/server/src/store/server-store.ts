@@ -12,11 +12,11 @@ export interface PushInput {
   /** Commit time, for server-derived columns and retention. */
   readonly now: Date;
   /**
-   * For `POST /v1/sync`: the pull cursor, checked before anything is committed so that a 410
-   * never hides a committed push.
+   * The client's pull cursor (`POST /v1/sync`, and `POST /v1/push` when the client sends one),
+   * checked before anything is committed so that a 410 never hides a committed push.
    */
   readonly pullAfter?: number | undefined;
-  /** For `POST /v1/sync`: the client's history token of bundle `pullAfter` (`afterToken`). */
+  /** The client's history token of bundle `pullAfter` (`afterToken`). */
   readonly pullAfterToken?: string | undefined;
 }
 
