@@ -5,7 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { todoSchema } from '@ferry/example-todo';
-import { runSimulation, type InvariantId, type UnsafeFaults } from '@ferry/sim';
+import {
+  runSimulation,
+  type IdentityWorkload,
+  type InvariantId,
+  type UnsafeFaults,
+} from '@ferry/sim';
 
 const MAX_SEEDS = Number(process.env['FERRY_SIM_CONTROL_SEEDS'] ?? 12);
 
@@ -37,19 +42,122 @@ const controls: [string, UnsafeFaults, InvariantId][] = [
   ],
 ];
 
+/**
+ * Controls of the identity workloads: each makes sure its workload happens, and hides from the
+ * engine (a middlebox, a server that skips a check, an app that stays silent) exactly what makes
+ * it detectable or survivable. Any of the listed invariants may be the one that catches it.
+ */
+const identityControls: [
+  string,
+  IdentityWorkload,
+  UnsafeFaults,
+  readonly InvariantId[],
+  'scheduler' | undefined,
+][] = [
+  [
+    'a copied file whose other bundle under its own id the server takes for a replay, and whose pulls carry no digests',
+    'copy',
+    { server: { skipDigestCheck: true }, network: { stripDigests: true } },
+    ['protocol', 'lost-write', 'convergence', 'liveness'],
+    undefined,
+  ],
+  [
+    'a client restored from a backup that never hears stale_bundle (a middlebox turns it into a 500)',
+    'client-restore',
+    { network: { hideStaleBundle: true } },
+    ['error', 'liveness', 'convergence', 'lost-write'],
+    undefined,
+  ],
+  [
+    'a server restored from a backup, with the history tokens stripped from every cursor',
+    'server-restore',
+    { network: { stripHistoryTokens: true } },
+    ['convergence', 'liveness', 'pull-completeness', 'ordering'],
+    undefined,
+  ],
+  [
+    'clients without a circuit breaker during a long outage',
+    'long-outage',
+    { noCircuitBreaker: true },
+    ['outage'],
+    'scheduler',
+  ],
+  [
+    'an app that never tells its clients they are online again after a long outage',
+    'long-outage',
+    { noOnlineSignal: true },
+    ['outage'],
+    'scheduler',
+  ],
+];
+
 describe('negative controls', () => {
   it.each(controls)('caught: %s', { timeout: 300_000 }, async (_name, unsafeFaults, invariant) => {
     const caught: string[] = [];
     for (let seed = 1; seed <= MAX_SEEDS && caught.length === 0; seed++) {
-      const result = await runSimulation({ schema: todoSchema, seed, unsafeFaults });
+      const result = await runSimulation({
+        schema: todoSchema,
+        seed,
+        unsafeFaults,
+        identity: false,
+      });
       if (!result.ok) caught.push(...result.violations.map((v) => `${seed} ${v.invariant}`));
     }
     expect(caught.length).toBeGreaterThan(0);
     expect(caught.map((c) => c.split(' ')[1])).toContain(invariant);
   });
 
+  it.each(identityControls)(
+    'caught: %s',
+    { timeout: 300_000 },
+    async (_name, identity, unsafeFaults, invariants, mode) => {
+      const caught: string[] = [];
+      for (let seed = 1; seed <= MAX_SEEDS && caught.length === 0; seed++) {
+        const result = await runSimulation({
+          schema: todoSchema,
+          seed,
+          identity,
+          unsafeFaults,
+          ...(mode ? { mode } : {}),
+        });
+        if (!result.ok) caught.push(...result.violations.map((v) => `${seed} ${v.invariant}`));
+      }
+      expect(caught.length, `not caught in ${MAX_SEEDS} seeds`).toBeGreaterThan(0);
+      expect(caught.some((c) => invariants.includes(c.split(' ')[1] as InvariantId))).toBe(true);
+    },
+  );
+
   it('the same seeds pass without the broken variants', async () => {
     const result = await runSimulation({ schema: todoSchema, seed: 1 });
     expect(result.violations).toEqual([]);
   });
+
+  it.each([
+    ['copy', 'copied-file'],
+    ['client-restore', 'client-restore'],
+    ['server-restore', 'server-restore'],
+  ] as const)(
+    'the same seed passes with the %s workload and an engine that is not broken',
+    { timeout: 300_000 },
+    async (identity, fault) => {
+      const result = await runSimulation({ schema: todoSchema, seed: 1, identity });
+      expect(result.violations).toEqual([]);
+      expect(result.faults[fault]).toBeGreaterThanOrEqual(1);
+    },
+  );
+
+  it(
+    'the same seed passes a long outage with clients that are not broken',
+    { timeout: 300_000 },
+    async () => {
+      const result = await runSimulation({
+        schema: todoSchema,
+        seed: 1,
+        identity: 'long-outage',
+        mode: 'scheduler',
+      });
+      expect(result.violations).toEqual([]);
+      expect(result.faults['long-outage']).toBe(1);
+    },
+  );
 });

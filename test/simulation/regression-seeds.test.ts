@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { todoSchema } from '@ferry/example-todo';
 import { runSimulation } from '@ferry/sim';
 
-const REGRESSIONS: [number, string][] = [
+/** Seed, what it found, and whether it ran with the identity workloads (they came later). */
+const REGRESSIONS: [number, string, boolean?][] = [
   [
     5,
     'a conflict settled before the capture log was folded lost an edit made in flight; the edit then re-created a deleted row',
@@ -43,8 +44,8 @@ const REGRESSIONS: [number, string][] = [
 ];
 
 describe('regression seeds', () => {
-  it.each(REGRESSIONS)('seed %i: %s', { timeout: 120_000 }, async (seed) => {
-    const result = await runSimulation({ schema: todoSchema, seed });
+  it.each(REGRESSIONS)('seed %i: %s', { timeout: 120_000 }, async (seed, _found, identity) => {
+    const result = await runSimulation({ schema: todoSchema, seed, identity: identity ?? false });
     expect(result.violations).toEqual([]);
   });
 });

@@ -18,6 +18,10 @@
  * | `server-down` | the server is unreachable for a while |
  * | `clock-skew` | a device restarts with its clock off by up to ±24 h |
  * | `history-pruned` | the server prunes pull history; clients behind it must hydrate |
+ * | `copied-file` | a device's file is copied to a new device: two installs with one source id |
+ * | `client-restore` | a device's file is replaced by an older backup of itself |
+ * | `server-restore` | the server's database is replaced by an older backup of itself |
+ * | `long-outage` | (scheduler) the server is down for 35–75 min, then back; devices must catch up |
  */
 export const FAULT_KINDS = [
   'drop-request',
@@ -35,6 +39,10 @@ export const FAULT_KINDS = [
   'server-down',
   'clock-skew',
   'history-pruned',
+  'copied-file',
+  'client-restore',
+  'server-restore',
+  'long-outage',
 ] as const;
 
 /** One of {@link FAULT_KINDS}. */

@@ -21,6 +21,7 @@
 export { runSimulation } from './run-simulation.js';
 export { INVARIANTS } from './simulation-types.js';
 export type {
+  IdentityWorkload,
   InvariantId,
   SimulationOptions,
   SimulationResult,
@@ -30,7 +31,7 @@ export type {
 export { FAULT_KINDS } from './fault-kinds.js';
 export type { FaultKind } from './fault-kinds.js';
 export { DEFAULT_NETWORK_FAULTS } from './sim-network.js';
-export type { NetworkFaultRates } from './sim-network.js';
+export type { NetworkFaultRates, NetworkTamper } from './sim-network.js';
 export { DEFAULT_WRITE_MIX } from './workload.js';
 export type { WriteMix } from './workload.js';
 export { createSeededRandom } from './seeded-random.js';

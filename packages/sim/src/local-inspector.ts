@@ -6,6 +6,10 @@ import { rowKey } from './server-model.js';
 export interface LocalState {
   /** The pull checkpoint, or null before the first sync. */
   readonly checkpoint: number | null;
+  /** The server's history token of the checkpoint, as the client keeps it. */
+  readonly checkpointToken: string | null;
+  /** The source id the client pushes under now (it rotates). */
+  readonly sourceId: string | null;
   /** Every row of every synced table, by row key, as wire values. */
   readonly rows: ReadonlyMap<
     string,
@@ -61,10 +65,14 @@ export class LocalInspector {
   #readNow(): LocalState {
     this.#prepare('BEGIN').run();
     try {
-      const checkpoint = (
-        this.#prepare("SELECT value FROM ferry_state WHERE key = 'checkpoint'").get() as
-          { value: number | null } | undefined
-      )?.value;
+      const state = (key: string) =>
+        (
+          this.#prepare('SELECT value FROM ferry_state WHERE key = ?').get(key) as
+            { value: unknown } | undefined
+        )?.value ?? null;
+      const checkpoint = state('checkpoint') as number | null;
+      const checkpointToken = state('checkpoint_token') as string | null;
+      const sourceId = state('source_id') as string | null;
       const rows = new Map<string, { table: string; pk: PrimaryKey; row: Row }>();
       for (const table of this.#schema.tables) {
         const raw = this.#prepare(`SELECT * FROM "${table.name}"`).all() as Record<
@@ -97,7 +105,16 @@ export class LocalInspector {
       ).n;
       const inFlight =
         (this.#prepare('SELECT count(*) AS n FROM ferry_bundle').get() as { n: number }).n > 0;
-      return { checkpoint: checkpoint ?? null, rows, intents, parked, pending, inFlight };
+      return {
+        checkpoint,
+        checkpointToken,
+        sourceId,
+        rows,
+        intents,
+        parked,
+        pending,
+        inFlight,
+      };
     } finally {
       this.#prepare('COMMIT').run();
     }
@@ -110,6 +127,11 @@ export class LocalInspector {
         'SELECT (SELECT count(*) FROM ferry_dead_letters) + (SELECT count(*) FROM ferry_conflicts) AS n',
       ).get() as { n: number }
     ).n;
+  }
+
+  /** A consistent copy of the file at `path` (`VACUUM INTO`, as a backup tool would take). */
+  copyTo(path: string): void {
+    this.#db.prepare('VACUUM INTO ?').run(path);
   }
 
   /** `PRAGMA integrity_check` of the file. */

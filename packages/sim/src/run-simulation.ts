@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,7 +18,7 @@ import {
 import { emptyFaultCounts, type FaultKind } from './fault-kinds.js';
 import { LocalInspector, type LocalState } from './local-inspector.js';
 import { createSeededRandom, type SeededRandom } from './seeded-random.js';
-import { ServerModel, rowKey } from './server-model.js';
+import { ServerModel, rowKey, type ModelBackup } from './server-model.js';
 import {
   CRASH_POINTS,
   PAUSABLE_POINTS,
@@ -30,6 +30,7 @@ import { DEFAULT_NETWORK_FAULTS, SimNetwork, type NetworkFaultRates } from './si
 import { SimServer, tokenFor } from './sim-server.js';
 import { checkClientFile, lagBehind } from './check-client-file.js';
 import type {
+  IdentityWorkload,
   InvariantId,
   SimulationOptions,
   SimulationResult,
@@ -69,6 +70,12 @@ const SETTLE_SPINS = 500_000;
 /** Microtask turns without any await point that count as quiet (scheduler mode). */
 const QUIET_HOPS = 64;
 const QUIET_ROUNDS = 5;
+/** Invariant j: requests a device may send in any hour of an outage (default circuit). */
+const OUTAGE_REQUESTS_PER_HOUR = 20;
+/** Invariant j: how soon a device catches up once the server is back and it is told so. */
+const CATCH_UP_MS = 2 * 60_000;
+/** The same after false evidence during the outage: the backoff cap (15 min) and a little. */
+const CATCH_UP_AFTER_STORM_MS = 17 * 60_000;
 const EXPECTED_SYNC_ERRORS = new Set([
   'network',
   'aborted',
@@ -128,11 +135,30 @@ class Simulation {
   #nextOp = 0;
   #nextInc = 0;
   #started = 0;
+  /** Draws of the identity workloads, apart from every other draw (see `options.identity`). */
+  readonly #extra: SeededRandom;
+  #identity = false;
+  /** The workload the options asked to make sure of, and when (steps). */
+  #forced: {
+    readonly workload: IdentityWorkload | 'client-restore-now' | 'server-restore-now';
+    readonly at: number;
+  } | null = null;
+  /** The default circuit (threshold 5, 30 min cool-down): the outage bound applies. */
+  #defaultCircuit = false;
+  #copies = 0;
+  #outages = 0;
+  #serverRestores = 0;
+  #serverBackup: {
+    readonly model: ModelBackup;
+    readonly path: string;
+    readonly step: number;
+  } | null = null;
 
   constructor(options: SimulationOptions) {
     this.#options = options;
     this.#schema = options.schema;
     this.#random = createSeededRandom(options.seed);
+    this.#extra = createSeededRandom((options.seed ^ 0x5bd1e995) >>> 0);
     this.#trace = new Trace({ keep: options.traceLines ?? 120, full: options.fullTrace ?? false });
     this.#model = new ServerModel(options.schema);
     this.#workload = new Workload(options.schema, { ...DEFAULT_WRITE_MIX, ...options.writeMix });
@@ -216,8 +242,38 @@ class Simulation {
       realtime: false,
       ...(unsafeClient ? { __unsafeFaults: unsafeClient } : {}),
     };
+    const asked = this.#options.identity;
+    this.#identity = this.#faultsEnabled && (asked ?? this.#extra.chance(0.5)) !== false;
+    if (this.#identity && typeof asked === 'string') {
+      this.#forced = { workload: asked, at: this.#extra.int(20, 60) };
+    }
+    const autoSync = this.#clientOptions.autoSync;
+    const forcedOutage = this.#forced?.workload === 'long-outage';
+    if (
+      this.#identity &&
+      typeof autoSync === 'object' &&
+      (forcedOutage || this.#extra.chance(0.5))
+    ) {
+      this.#defaultCircuit = true;
+      this.#clientOptions = {
+        ...this.#clientOptions,
+        autoSync: { ...autoSync, circuitThreshold: 5, circuitCoolDownMs: 30 * 60_000 },
+      };
+    }
+    if (this.#options.unsafeFaults?.noCircuitBreaker && typeof autoSync === 'object') {
+      this.#clientOptions = {
+        ...this.#clientOptions,
+        autoSync: {
+          ...(this.#clientOptions.autoSync as object),
+          circuitThreshold: 1_000_000,
+          backoff: { capMs: 60_000 },
+        },
+      };
+    }
     const retention = random.int(4, 40);
     Object.assign(this.#config, {
+      identity: this.#identity,
+      defaultCircuit: this.#defaultCircuit,
       mode: this.#scheduler ? 'scheduler' : 'explicit',
       clients: count,
       users: [...users],
@@ -238,6 +294,11 @@ class Simulation {
         step: () => this.#step,
         now: () => this.#clock.now(),
         violation: (message) => this.#violation(classifyOracle(message), message),
+        diverged: (name) => {
+          const device = this.#devices.find((d) => d.name === name);
+          if (!device?.inspector || this.#serverRestores === 0) return false;
+          return !this.#onHistory(device, device.inspector.read());
+        },
       },
     });
     await this.#server.start();
@@ -245,10 +306,16 @@ class Simulation {
       ...DEFAULT_NETWORK_FAULTS,
       ...(this.#options.faults === false ? {} : this.#options.faults),
     };
-    this.#network = new SimNetwork(this.#server, random.fork('network'), rates, {
-      trace: (line) => this.#log(line),
-      fault: (kind) => this.#fault(kind),
-    });
+    this.#network = new SimNetwork(
+      this.#server,
+      random.fork('network'),
+      rates,
+      {
+        trace: (line) => this.#log(line),
+        fault: (kind) => this.#fault(kind),
+      },
+      this.#options.unsafeFaults?.network,
+    );
     this.#network.faultsOn = this.#faultsEnabled;
     for (let i = 0; i < count; i++) {
       const userIndex = i < users.length ? i : random.int(0, users.length - 1);
@@ -289,6 +356,9 @@ class Simulation {
       },
       clientOptions: (i) => ({
         ...this.#clientOptions,
+        // A rotated source id is random in life; here it comes from the seed, apart from the
+        // run's other draws.
+        createSourceId: () => this.#extra.fork(`${device.name}/${i.id}/source`).uuid(),
         ...(this.#scheduler
           ? {
               random: this.#random.fork(`${device.name}/${i.id}`).next,
@@ -313,7 +383,10 @@ class Simulation {
   async #tearDown(): Promise<void> {
     for (const device of this.#devices) {
       const inc = device.inc;
-      if (inc && !inc.dead && inc.ops.running === 0) {
+      // A client held at a hook (a cycle of its scheduler waiting for the simulator) could not
+      // finish closing: it is stopped like the rest.
+      const held = inc?.paused.some((p) => !p.gate.settled) ?? false;
+      if (inc && !inc.dead && inc.ops.running === 0 && !held) {
         await inc.client.close().catch(() => undefined);
         inc.raw.close();
       } else if (inc && !inc.cleaned) {
@@ -337,8 +410,264 @@ class Simulation {
       this.#step++;
       await this.#advance(this.#random.int(0, 250));
       await this.#act(this.#chooseAction());
+      if (this.#identity && this.#ok) await this.#identityStep();
       await this.#afterStep();
     }
+  }
+
+  // ---- copies, backups and outages (options.identity) ------------------------------------
+
+  /** Now and then, one of the identity workloads; every draw from `#extra`. */
+  async #identityStep(): Promise<void> {
+    const extra = this.#extra;
+    const withFile = this.#devices.filter((d) => d.inspector !== null);
+    const forced = this.#forced;
+    if (forced !== null && this.#step >= forced.at) {
+      this.#forced = null;
+      switch (forced.workload) {
+        case 'copy':
+          if (withFile.length > 0) await this.#copyDevice(extra.pick(withFile));
+          return;
+        case 'client-restore':
+          if (withFile.length > 0) this.#backupDevice(extra.pick(withFile));
+          this.#forced = { workload: 'client-restore-now', at: this.#step + extra.int(40, 120) };
+          return;
+        case 'client-restore-now': {
+          const backedUp = this.#devices.filter((d) => d.backup !== null);
+          if (backedUp.length > 0) await this.#restoreDevice(extra.pick(backedUp));
+          return;
+        }
+        case 'server-restore':
+          this.#backupServer();
+          this.#forced = { workload: 'server-restore-now', at: this.#step + extra.int(40, 120) };
+          return;
+        case 'server-restore-now':
+          if (this.#serverBackup !== null) await this.#restoreServer();
+          return;
+        case 'long-outage':
+          if (this.#scheduler && !this.#server.down) await this.#longOutage();
+          return;
+      }
+    }
+    const action = extra.weighted({
+      none: 1000,
+      copy: this.#copies < 1 && this.#devices.length < 6 && withFile.length > 0 ? 4 : 0,
+      'backup-client': withFile.length > 0 ? 6 : 0,
+      'restore-client': this.#devices.some((d) => d.backup !== null) ? 4 : 0,
+      'backup-server': this.#serverBackup === null ? 4 : 0,
+      'restore-server': this.#serverBackup !== null && this.#serverRestores < 2 ? 4 : 0,
+      'long-outage': this.#scheduler && this.#outages < 1 && !this.#server.down ? 3 : 0,
+    });
+    switch (action) {
+      case 'none':
+        return;
+      case 'copy':
+        await this.#copyDevice(extra.pick(withFile));
+        return;
+      case 'backup-client':
+        this.#backupDevice(extra.pick(withFile));
+        return;
+      case 'restore-client':
+        await this.#restoreDevice(extra.pick(this.#devices.filter((d) => d.backup !== null)));
+        return;
+      case 'backup-server':
+        this.#backupServer();
+        return;
+      case 'restore-server':
+        await this.#restoreServer();
+        return;
+      case 'long-outage':
+        await this.#longOutage();
+        return;
+    }
+  }
+
+  #backupDevice(device: SimDevice): void {
+    const path = `${device.path}.backup`;
+    rmSync(path, { force: true });
+    device.inspector!.copyTo(path);
+    device.backup = { path, step: this.#step, writeSeq: this.#ledger.backupMark(device.name) };
+    this.#log(`${device.name}'s file is backed up`);
+  }
+
+  #backupServer(): void {
+    const path = join(this.#dir, 'server.db.backup');
+    rmSync(path, { force: true });
+    this.#server.copyTo(path);
+    this.#serverBackup = { model: this.#model.backup(), path, step: this.#step };
+    this.#log('the server database is backed up');
+  }
+
+  /** A new device starts from a copy of `from`'s file: two installs with one source id. */
+  async #copyDevice(from: SimDevice): Promise<void> {
+    this.#copies++;
+    this.#fault('copied-file');
+    const name = `d${this.#devices.length + 1}`;
+    const path = join(this.#dir, `${name}.db`);
+    from.inspector!.copyTo(path);
+    const device = new SimDevice({
+      name,
+      userId: from.userId,
+      tag: from.tag,
+      sourceId: from.sourceId,
+      path,
+      initialSync: from.initialSync,
+    });
+    this.#devices.push(device);
+    this.#log(
+      `${name} starts from a copy of ${from.name}'s file (source ${(from.inspector!.read().sourceId ?? '?').slice(0, 8)})`,
+    );
+    await this.#open(device, 0);
+    device.inspector = new LocalInspector(path, this.#schema);
+  }
+
+  /**
+   * `device`'s file is replaced by its backup: the process stops, the file goes back, and what it
+   * wrote since the backup is gone from it (writes it had pushed are on the server).
+   */
+  async #restoreDevice(device: SimDevice): Promise<void> {
+    const backup = device.backup!;
+    this.#fault('client-restore');
+    device.live?.crash('for a restore of its file');
+    await this.#afterStep();
+    device.inspector?.close();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${device.path}${suffix}`, { force: true });
+    copyFileSync(backup.path, device.path);
+    this.#ledger.restoredAway(device.name, backup.writeSeq);
+    device.orphans = [];
+    device.lastCheckpoint = null;
+    device.inspector = new LocalInspector(device.path, this.#schema);
+    this.#log(`${device.name}'s file is restored from its backup of step ${backup.step}`);
+    await this.#reopen(device);
+  }
+
+  /**
+   * The operator restores the server's database from its backup: the server stops, the file
+   * goes back, the oracle goes back with it; every device now follows a history the server no
+   * longer has, until it finds out.
+   */
+  async #restoreServer(): Promise<void> {
+    const backup = this.#serverBackup!;
+    this.#serverRestores++;
+    this.#fault('server-restore');
+    await this.#server.restoreFrom(backup.path);
+    this.#model.restore(backup.model, this.#step);
+    for (const device of this.#devices) {
+      device.diverged = true;
+      device.lastCheckpoint = null;
+    }
+    this.#log(`the server database is restored from its backup of step ${backup.step}`);
+  }
+
+  /**
+   * (scheduler) The server is down for 35–75 minutes while the devices keep trying, with evidence
+   * that it might be back now and then; then it is back and the devices are told so. With the
+   * default circuit, no device may send more than {@link OUTAGE_REQUESTS_PER_HOUR} requests in
+   * any hour of the outage; and every live device must catch up within 5 minutes (invariant j).
+   */
+  async #longOutage(): Promise<void> {
+    const extra = this.#extra;
+    this.#outages++;
+    this.#fault('long-outage');
+    const minutes = extra.int(35, 75);
+    // A storm: evidence now and then although the server is still down (a flapping network).
+    // Each trial it starts moves the next one further out (up to the backoff cap), so the
+    // device may take that long to notice the server is really back.
+    const storm = extra.chance(0.5);
+    this.#log(`the server goes down for ${minutes} min${storm ? ', with false evidence' : ''}`);
+    this.#server.down = true;
+    const perMinute = new Map<string, number[]>();
+    for (let minute = 0; minute < minutes && this.#ok; minute++) {
+      const before = new Map(this.#network.sent);
+      if (storm && extra.chance(0.3)) {
+        const live = this.#live();
+        if (live.length > 0) {
+          const device = extra.pick(live);
+          this.#log(`${device.name} is told it is online (the server is still down)`);
+          this.#tellOnline(device);
+        }
+      }
+      await this.#passTime(60_000, extra);
+      for (const device of this.#devices) {
+        const sent = (this.#network.sent.get(device.name) ?? 0) - (before.get(device.name) ?? 0);
+        perMinute.set(device.name, [...(perMinute.get(device.name) ?? []), sent]);
+      }
+    }
+    this.#server.down = false;
+    this.#log('the server is back after the outage');
+    if (this.#defaultCircuit) {
+      for (const [name, counts] of perMinute) {
+        for (let start = 0; start + 60 <= Math.max(60, counts.length); start++) {
+          const inHour = counts.slice(start, start + 60).reduce((a, b) => a + b, 0);
+          if (inHour > OUTAGE_REQUESTS_PER_HOUR) {
+            this.#violation(
+              'outage',
+              `${name}: ${inHour} requests in one hour of the server's outage (at most ${OUTAGE_REQUESTS_PER_HOUR} with the default circuit)`,
+            );
+            break;
+          }
+        }
+      }
+    }
+    // Catch-up: no faults for a while (no holds, no armed crashes), every device told it is
+    // online (what a reconnecting events stream or the platform's online event tells a real one).
+    const faultsWere = this.#network.faultsOn;
+    this.#network.faultsOn = false;
+    for (const device of this.#live()) {
+      const inc = device.live!;
+      inc.crashAtCall = null;
+      inc.crashAtHook = null;
+      inc.pauseAt.clear();
+      for (const paused of inc.paused) paused.gate.open();
+      device.offline = false;
+      this.#tellOnline(device);
+    }
+    // In sync again: a success since the last failure (a device that never noticed the outage
+    // still is).
+    const late = (): string[] =>
+      this.#live()
+        .filter((d) => d.live!.client.status.inSyncSince === null)
+        .map((d) => {
+          const status = d.live!.client.status;
+          return `${d.name} (state ${status.state}, circuit ${status.circuit})`;
+        });
+    const limitMs = storm ? CATCH_UP_AFTER_STORM_MS : CATCH_UP_MS;
+    // Fine steps, every message delivered at once: the network works again.
+    for (let waited = 0; waited < limitMs && late().length > 0 && this.#ok;) {
+      const slice = extra.int(100, 1_000);
+      await this.#advance(slice);
+      waited += slice;
+      await this.#afterStep();
+      for (let n = this.#network.size; n > 0 && this.#ok; n--) {
+        this.#step++;
+        await this.#network.deliverNext();
+        await this.#afterStep();
+      }
+    }
+    const behind = late();
+    if (behind.length > 0 && this.#ok) {
+      this.#violation(
+        'outage',
+        `not caught up ${limitMs / 60_000} min after the server came back and said so: ${behind.join(', ')}`,
+      );
+    }
+    this.#network.faultsOn = faultsWere;
+  }
+
+  #onHistory(device: SimDevice, local: LocalState): boolean {
+    return (
+      local.checkpoint === null ||
+      local.checkpoint === 0 ||
+      (local.checkpoint <= this.#model.lastSeq(device.userId) &&
+        local.checkpointToken !== null &&
+        local.checkpointToken === this.#model.tokenAt(device.userId, local.checkpoint))
+    );
+  }
+
+  /** The app's online signal (unless the negative control leaves it out). */
+  #tellOnline(device: SimDevice): void {
+    if (this.#options.unsafeFaults?.noOnlineSignal) return;
+    device.live?.client.setOnline(true);
   }
 
   #chooseAction(): Action {
@@ -834,9 +1163,9 @@ class Simulation {
    * Lets a longer while pass: time moves in slices of up to half a minute, and the network keeps
    * delivering what is in flight meanwhile (faults included), as it would.
    */
-  async #passTime(ms: number): Promise<void> {
+  async #passTime(ms: number, random: SeededRandom = this.#random): Promise<void> {
     for (let left = ms; left > 0 && this.#ok;) {
-      const slice = Math.min(left, this.#random.int(5_000, 30_000));
+      const slice = Math.min(left, random.int(5_000, 30_000));
       left -= slice;
       await this.#advance(slice);
       await this.#afterStep();
@@ -890,9 +1219,22 @@ class Simulation {
         kind === 'dead' ? 'seen-dead' : 'seen-conflict',
       );
     }
-    const found = checkClientFile(this.#schema, this.#model, device, local);
+    if (this.#serverRestores > 0) {
+      // After a restore of the server, a file is on the server's history when its checkpoint
+      // carries the server's token of it (a copy, a restored file or a crash can take it off
+      // again): the checks that compare it with the server wait until then.
+      const onHistory = this.#onHistory(device, local);
+      if (onHistory && device.diverged) {
+        device.lastCheckpoint = null;
+        this.#log(`${device.name} follows the server's history again`);
+      }
+      device.diverged = !onHistory;
+    }
+    const found = checkClientFile(this.#schema, this.#model, device, local).filter(
+      (f) => !device.diverged || f.invariant === 'isolation',
+    );
     for (const { invariant, message } of found) this.#violation(invariant, message);
-    if (local.checkpoint !== null) {
+    if (local.checkpoint !== null && !device.diverged) {
       device.lastCheckpoint = Math.max(device.lastCheckpoint ?? 0, local.checkpoint);
     }
   }

@@ -36,6 +36,7 @@ export class ServerModel {
   readonly #states = new Map<string, ReadonlyMap<string, { version: number; row: Row }>>();
   /** Per row key: the steps at which it became alive (true) or not (false). */
   readonly #history = new Map<string, { step: number; alive: boolean }[]>();
+  #epoch = 0;
 
   constructor(schema: Schema) {
     this.#schema = schema;
@@ -140,8 +141,8 @@ export class ServerModel {
   predictPush(input: PushCall): PushPrediction {
     const user = this.#user(input.userId);
     if (input.pullAfter !== undefined) {
-      if (input.pullAfter > user.lastSeq) return { kind: 'rejected', code: 'cursor_unknown' };
-      if (input.pullAfter < user.prunedThrough) return { kind: 'rejected', code: 'history_pruned' };
+      const refused = this.#cursorRefusal(user, input.pullAfter, input.pullToken);
+      if (refused !== null) return { kind: 'rejected', code: refused };
     }
     const source = user.sources.get(input.sourceId);
     const last = source?.lastCommitted ?? 0;
@@ -191,8 +192,16 @@ export class ServerModel {
           serverVersion: row?.version ?? null,
           serverDeleted: row?.deleted ?? false,
           serverRow: row && !row.deleted ? row.row : null,
+          // A base above the row's version can only come from a history the server lost to a
+          // restore: the edit was made there, and meeting the restored row is no spurious
+          // conflict.
           ownVersion:
-            row !== undefined && !row.deleted && this.#writerOf(user, row) === input.sourceId,
+            this.#epoch === 0 &&
+            input.diverged !== true &&
+            row !== undefined &&
+            !row.deleted &&
+            (change.baseVersion === null || change.baseVersion <= row.version) &&
+            this.#writerOf(user, row) === input.sourceId,
         });
       }
     });
@@ -218,9 +227,14 @@ export class ServerModel {
     at: { step: number; now: number },
   ): string[] {
     const what = `push ${input.sourceId.slice(0, 8)}#${input.sourceBundleId} of ${input.userId}`;
+    // Invariant i holds within one history. Once the server was restored from a backup, devices
+    // carry edits made on the history it lost, with bases from there: meeting the restored rows
+    // as conflicts is what should happen to them, and the resolvers settle them.
     const stale =
-      prediction.kind === 'conflict' || prediction.kind === 'commit'
-        ? this.#staleBases(what, input)
+      this.#epoch === 0 && (prediction.kind === 'conflict' || prediction.kind === 'commit')
+        ? input.diverged === true
+          ? []
+          : this.#staleBases(what, input)
         : [];
     return [...stale, ...this.#settle(what, input, prediction, actual, at)];
   }
@@ -353,6 +367,7 @@ export class ServerModel {
           sourceId: input.sourceId,
           sourceBundleId: input.sourceBundleId,
           rows: actual.rows,
+          token: actual.token,
         };
         this.#record(input.userId, bundle, at.step);
         const sources = this.#user(input.userId).sources;
@@ -406,15 +421,16 @@ export class ServerModel {
   // ---- pulls and snapshots ------------------------------------------------------------------
 
   /** Checks a pull answer (`GET /v1/pull` or the pull part of `POST /v1/sync`). */
-  checkPull(userId: string, after: number, limit: number, actual: ActualPull): string[] {
+  checkPull(
+    userId: string,
+    after: number,
+    limit: number,
+    actual: ActualPull,
+    token?: string,
+  ): string[] {
     const user = this.#user(userId);
     const what = `pull of ${userId} after ${after}`;
-    const expected =
-      after > user.lastSeq
-        ? 'cursor_unknown'
-        : after < user.prunedThrough
-          ? 'history_pruned'
-          : null;
+    const expected = this.#cursorRefusal(user, after, token);
     if (expected !== null || actual.kind === 'error') {
       if (actual.kind === 'error' && actual.code === expected) return [];
       return [`${what}: expected ${expected ?? 'a page'}, the server answered ${describe(actual)}`];
@@ -496,6 +512,68 @@ export class ServerModel {
       problems.push(`${what}: row ${row.table} ${row.pk} is missing`);
     }
     return problems;
+  }
+
+  /**
+   * What a pull cursor is refused with (protocol.md): past the last bundle, `cursor_unknown`;
+   * older than the retained history, `history_pruned`; a history token that is not the one the
+   * server gave bundle `after` (the model learns every token from the answers), `cursor_unknown`
+   * too. Null for a good cursor.
+   */
+  #cursorRefusal(
+    user: UserModel,
+    after: number,
+    token: string | undefined,
+  ): 'cursor_unknown' | 'history_pruned' | null {
+    if (after > user.lastSeq) return 'cursor_unknown';
+    if (after < user.prunedThrough) return 'history_pruned';
+    if (token === undefined || after === 0) return null;
+    const known = user.bundles[after - 1]?.token;
+    return known !== undefined && known !== token ? 'cursor_unknown' : null;
+  }
+
+  /** The history token the server gave bundle `seq` of the user, when an answer showed it. */
+  tokenAt(userId: string, seq: number): string | undefined {
+    return this.#user(userId).bundles[seq - 1]?.token;
+  }
+
+  /** How many times the server was restored from a backup (bundle seqs repeat across them). */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /**
+   * Everything the server holds, to put back with {@link restore} when the simulated operator
+   * restores the server's database from a backup taken now.
+   */
+  backup(): ModelBackup {
+    return structuredClone({ rows: this.#rows, users: this.#users });
+  }
+
+  /**
+   * The server is its backup again: rows, bundles, sources and cursors as they were. What
+   * happened since stays in the record of events (resurrections, each row's alive history, as
+   * of `step`), and bundle seqs count from the backup's again, in a new epoch.
+   */
+  restore(backup: ModelBackup, step: number): void {
+    const restored = structuredClone(backup);
+    const keys = new Set([...this.#rows.keys(), ...restored.rows.keys()]);
+    for (const key of keys) {
+      const before = this.#rows.get(key);
+      const after = restored.rows.get(key);
+      const wasAlive = before !== undefined && !before.deleted;
+      const isAlive = after !== undefined && !after.deleted;
+      if (wasAlive === isAlive) continue;
+      const history = this.#history.get(key) ?? [];
+      history.push({ step, alive: isAlive });
+      this.#history.set(key, history);
+    }
+    this.#rows.clear();
+    for (const [key, row] of restored.rows) this.#rows.set(key, row);
+    this.#users.clear();
+    for (const [userId, user] of restored.users) this.#users.set(userId, user);
+    this.#states.clear();
+    this.#epoch++;
   }
 
   // ---- internals ----------------------------------------------------------------------------
@@ -723,6 +801,7 @@ export class ServerModel {
           deletedAtStep: before.deletedAtStep,
           deletedBy: before.deletedBy,
           deletedIn: before.deletedIn,
+          epoch: this.#epoch,
         });
       }
       const history = this.#history.get(key) ?? [];
@@ -737,7 +816,10 @@ export class ServerModel {
         row: effect.op === 'upsert' ? effect.row : null,
         deletedAtStep: effect.op === 'delete' ? step : null,
         deletedBy: effect.op === 'delete' ? bundle.sourceId : null,
-        deletedIn: effect.op === 'delete' ? { userId, bundleSeq: bundle.bundleSeq } : null,
+        deletedIn:
+          effect.op === 'delete'
+            ? { userId, bundleSeq: bundle.bundleSeq, epoch: this.#epoch }
+            : null,
       });
     }
   }
@@ -757,7 +839,11 @@ export interface ModelRow {
   /** The source whose bundle deleted it (null: alive, or a backend write). */
   readonly deletedBy: string | null;
   /** The bundle that deleted it (null: alive). */
-  readonly deletedIn: { readonly userId: string; readonly bundleSeq: number } | null;
+  readonly deletedIn: {
+    readonly userId: string;
+    readonly bundleSeq: number;
+    readonly epoch: number;
+  } | null;
 }
 
 /** A committed bundle as pulls must return it. */
@@ -766,6 +852,14 @@ export interface ModelBundle {
   readonly sourceId: string | null;
   readonly sourceBundleId: number | null;
   readonly rows: readonly RowEffect[];
+  /** Its history token, as the server's answers showed it. */
+  readonly token?: string | undefined;
+}
+
+/** What {@link ServerModel.backup} keeps. */
+export interface ModelBackup {
+  readonly rows: Map<string, ModelRow>;
+  readonly users: Map<string, UserModel>;
 }
 
 /** A deleted row that came back. */
@@ -780,7 +874,13 @@ export interface Resurrection {
   /** The source whose bundle had deleted it (null: a backend write). */
   readonly deletedBy: string | null;
   /** The bundle that deleted it (null: alive). */
-  readonly deletedIn: { readonly userId: string; readonly bundleSeq: number } | null;
+  readonly deletedIn: {
+    readonly userId: string;
+    readonly bundleSeq: number;
+    readonly epoch: number;
+  } | null;
+  /** The model's epoch when it came back (see {@link ServerModel.epoch}). */
+  readonly epoch: number;
 }
 
 /** One push as the server received it. */
@@ -791,6 +891,14 @@ export interface PushCall {
   readonly changes: readonly Change[];
   /** The pull cursor of a `POST /v1/sync` (checked first). */
   readonly pullAfter?: number | undefined;
+  /** Its history token (`afterToken`), when the client sent one. */
+  readonly pullToken?: string | undefined;
+  /**
+   * The pushing device still follows a history the server lost to a restore: its bases come
+   * from that history, and invariant i (its own commits as bases) does not apply until it has
+   * caught up with the server's.
+   */
+  readonly diverged?: boolean | undefined;
 }
 
 /** A backend write's operation. */
@@ -840,7 +948,12 @@ export type PushPrediction =
 
 /** The server's answer to a push, normalised from `/v1/push` and `/v1/sync`. */
 export type ActualPush =
-  | { readonly kind: 'committed'; readonly bundleSeq: number; readonly rows: readonly RowEffect[] }
+  | {
+      readonly kind: 'committed';
+      readonly bundleSeq: number;
+      readonly rows: readonly RowEffect[];
+      readonly token?: string | undefined;
+    }
   | { readonly kind: 'conflict'; readonly conflicts: readonly Conflict[] }
   | ActualError;
 
@@ -862,7 +975,8 @@ export interface ActualError {
   readonly details: unknown;
 }
 
-interface UserModel {
+/** One user's history in the model (exported for {@link ModelBackup} only). */
+export interface UserModel {
   lastSeq: number;
   prunedThrough: number;
   readonly bundles: ModelBundle[];
@@ -870,7 +984,7 @@ interface UserModel {
 }
 
 /** What the server knows of one source (a client install) of a user. */
-interface SourceModel {
+export interface SourceModel {
   readonly lastCommitted: number;
   /** `bundleDigest` of the changes that committed it: a resend replays only with the same. */
   readonly digest: string;

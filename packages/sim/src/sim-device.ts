@@ -49,6 +49,14 @@ export class SimDevice {
   orphans: WriteRecord[] = [];
   /** A sync finished since the last check of the file. */
   needsCheck = false;
+  /** A backup of the file (what an OS or a user's backup tool kept), to be restored later. */
+  backup: { readonly path: string; readonly step: number; readonly writeSeq: number } | null = null;
+  /**
+   * The server was restored from a backup since the device last showed a checkpoint of the
+   * server's current history: its file follows a history the server no longer has, until it
+   * finds out and hydrates (the checks that compare it with the server wait until then).
+   */
+  diverged = false;
   incarnations = 0;
 
   constructor(init: {

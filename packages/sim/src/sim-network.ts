@@ -67,6 +67,20 @@ export interface NetworkHooks {
 }
 
 /**
+ * A middlebox that takes out what makes a copied file, a restored backup or a restored server
+ * detectable, for negative controls: the engine runs unchanged, it only never gets to see (or
+ * send) those facts.
+ */
+export interface NetworkTamper {
+  /** Pull answers lose the bundles' `digest`. */
+  readonly stripDigests?: boolean;
+  /** Pulls and syncs lose the history token of the cursor (`token=`, `afterToken`). */
+  readonly stripHistoryTokens?: boolean;
+  /** A 409 `stale_bundle` reaches the client as a 500. */
+  readonly hideStaleBundle?: boolean;
+}
+
+/**
  * The simulated network between the clients and the server. A client's `fetch` puts its
  * request in flight and waits on a gate; the simulator delivers messages one at a time in an
  * order it draws (requests of different clients interleave; answers come back late), and on
@@ -81,17 +95,22 @@ export class SimNetwork {
   #nextId = 1;
   rates: NetworkFaultRates;
   faultsOn = true;
+  readonly #tamper: NetworkTamper;
+  /** Requests each device sent (reached the server or not), by device name. */
+  readonly sent = new Map<string, number>();
 
   constructor(
     server: SimServer,
     random: SeededRandom,
     rates: NetworkFaultRates,
     hooks: NetworkHooks,
+    tamper: NetworkTamper = {},
   ) {
     this.#server = server;
     this.#random = random;
     this.rates = rates;
     this.#hooks = hooks;
+    this.#tamper = tamper;
   }
 
   /** Messages in flight. */
@@ -116,12 +135,13 @@ export class SimNetwork {
       new Headers(init?.headers).forEach((value, key) => {
         headers[key] = value;
       });
-      const request: WireRequest = {
+      const request: WireRequest = this.#tamperRequest({
         method: init?.method ?? 'GET',
         url,
         headers,
         body: typeof init?.body === 'string' ? init.body : undefined,
-      };
+      });
+      this.sent.set(device.name, (this.sent.get(device.name) ?? 0) + 1);
       const gate = inc.ops.gate<Response>();
       const id = this.#nextId++;
       this.#queue.push({ kind: 'request', id, device, inc, request, gate });
@@ -264,6 +284,45 @@ export class SimNetwork {
     });
   }
 
+  #tamperRequest(request: WireRequest): WireRequest {
+    if (!this.#tamper.stripHistoryTokens) return request;
+    const url = new URL(request.url);
+    url.searchParams.delete('token');
+    let body = request.body;
+    if (body !== undefined && url.pathname === '/v1/sync') {
+      const parsed = JSON.parse(body) as Record<string, unknown>;
+      delete parsed['afterToken'];
+      body = JSON.stringify(parsed);
+    }
+    return { ...request, url: url.href, body };
+  }
+
+  #tamperAnswer(request: WireRequest, answer: WireAnswer): WireAnswer {
+    const path = new URL(request.url).pathname;
+    if (this.#tamper.hideStaleBundle && answer.status === 409) {
+      const text = new TextDecoder().decode(answer.bytes);
+      if (text.includes('"stale_bundle"')) {
+        const body = JSON.stringify({
+          error: { code: 'internal', message: 'hidden stale_bundle' },
+        });
+        return { ...answer, status: 500, bytes: new TextEncoder().encode(body) };
+      }
+    }
+    if (
+      this.#tamper.stripDigests &&
+      answer.status === 200 &&
+      (path === '/v1/pull' || path === '/v1/sync')
+    ) {
+      const parsed = JSON.parse(new TextDecoder().decode(answer.bytes)) as {
+        bundles?: Record<string, unknown>[];
+        pull?: { bundles?: Record<string, unknown>[] };
+      };
+      for (const bundle of parsed.bundles ?? parsed.pull?.bundles ?? []) delete bundle['digest'];
+      return { ...answer, bytes: new TextEncoder().encode(JSON.stringify(parsed)) };
+    }
+    return answer;
+  }
+
   /** One delivery to the server; null when it is unreachable. */
   async #exchange(
     message: Message & { kind: 'request' },
@@ -272,10 +331,10 @@ export class SimNetwork {
   ): Promise<WireAnswer | null> {
     const what = `${label(message.request)} from ${message.device.name}${note ? ` (${note})` : ''} [m${message.id}]`;
     try {
-      const answer = await this.#server.exchange(message.request, {
-        deny,
-        device: message.device.name,
-      });
+      const answer = this.#tamperAnswer(
+        message.request,
+        await this.#server.exchange(message.request, { deny, device: message.device.name }),
+      );
       this.#hooks.trace(`server ← ${what}: ${answer.summary}`);
       return answer;
     } catch (error) {

@@ -1,3 +1,5 @@
+import { copyFileSync, rmSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import {
   DEFAULT_LIMITS,
   PullResponseSchema,
@@ -56,6 +58,8 @@ export interface ServerHooks {
   step(): number;
   now(): number;
   violation(message: string): void;
+  /** Whether the device still follows a history the server lost to a restore. */
+  diverged?(device: string): boolean;
 }
 
 /** Server-side faults for negative controls, passed to the SQLite store as is. */
@@ -118,6 +122,26 @@ export class SimServer {
       limits: { rateLimit: false },
       retention: { maxBundlesPerUser: this.#retention, maxAgeMs: undefined, intervalMs: 0 },
     });
+  }
+
+  /** A consistent copy of the store file at `path` (`VACUUM INTO`, as a backup tool would take). */
+  copyTo(path: string): void {
+    const db = new Database(this.#path, { readonly: true, fileMustExist: true });
+    try {
+      db.prepare('VACUUM INTO ?').run(path);
+    } finally {
+      db.close();
+    }
+  }
+
+  /** Stops the server, puts the file at `path` in place of its store file, and starts it again. */
+  async restoreFrom(path: string): Promise<void> {
+    await this.#server?.close();
+    this.#server = undefined;
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${this.#path}${suffix}`, { force: true });
+    copyFileSync(path, this.#path);
+    this.restarts++;
+    await this.start();
   }
 
   /** Closes the server and opens the same store file again. */
@@ -241,6 +265,9 @@ export class SimServer {
           sourceId: body.sourceId.toLowerCase(),
           sourceBundleId: body.sourceBundleId,
           changes: body.changes,
+          pullAfter: body.after,
+          pullToken: body.afterToken,
+          diverged: this.#hooks.diverged?.(device) ?? false,
         };
         const prediction = this.#model.predictPush(call);
         const actual = pushAnswer(
@@ -263,13 +290,20 @@ export class SimServer {
             sourceBundleId: body.push.sourceBundleId,
             changes: body.push.changes,
             pullAfter: body.after,
+            pullToken: body.afterToken,
+            diverged: this.#hooks.diverged?.(device) ?? false,
           };
           const prediction = this.#model.predictPush(call);
           const actual: ActualPush = answer
             ? answer.push === null
               ? { kind: 'error', status, code: 'missing_push_result', details: undefined }
               : answer.push.status === 'committed'
-                ? { kind: 'committed', bundleSeq: answer.push.bundleSeq, rows: answer.push.rows }
+                ? {
+                    kind: 'committed',
+                    bundleSeq: answer.push.bundleSeq,
+                    rows: answer.push.rows,
+                    token: answer.push.token,
+                  }
                 : { kind: 'conflict', conflicts: answer.push.conflicts }
             : errorOf(status, json());
           this.#recordPush(device, call, actual, at.step);
@@ -280,7 +314,7 @@ export class SimServer {
         const pull: ActualPull = answer
           ? { kind: 'page', ...answer.pull }
           : errorOf(status, json());
-        this.#model.checkPull(userId, body.after, limit, pull).forEach(fail);
+        this.#model.checkPull(userId, body.after, limit, pull, body.afterToken).forEach(fail);
         return `${summary}pull after ${body.after} → ${describePull(pull)}`;
       }
       case 'GET /v1/pull': {
@@ -293,7 +327,8 @@ export class SimServer {
           status === 200
             ? { kind: 'page', ...PullResponseSchema.parse(json()) }
             : errorOf(status, json());
-        this.#model.checkPull(userId, after, limit, pull).forEach(fail);
+        const token = url.searchParams.get('token') ?? undefined;
+        this.#model.checkPull(userId, after, limit, pull, token).forEach(fail);
         return `pull after ${after} → ${describePull(pull)}`;
       }
       case 'GET /v1/snapshot': {
@@ -329,7 +364,7 @@ export class SimServer {
       };
       for (const e of details?.errors ?? details?.changes ?? []) named.add(e.index);
     }
-    this.#ledger.recordPush(device, call, step, outcome, named, actual);
+    this.#ledger.recordPush(device, call, step, outcome, named, actual, this.#model.epoch);
   }
 }
 
@@ -371,8 +406,8 @@ function errorOf(status: number, body: unknown): ActualError {
 
 function pushAnswer(status: number, body: unknown): ActualPush {
   if (status === 200) {
-    const ok = body as { bundleSeq: number; rows: RowEffect[] };
-    return { kind: 'committed', bundleSeq: ok.bundleSeq, rows: ok.rows };
+    const ok = body as { bundleSeq: number; rows: RowEffect[]; token?: string };
+    return { kind: 'committed', bundleSeq: ok.bundleSeq, rows: ok.rows, token: ok.token };
   }
   const conflicts = (body as { conflicts?: Conflict[] } | null)?.conflicts;
   if (status === 409 && Array.isArray(conflicts)) return { kind: 'conflict', conflicts };

@@ -1,7 +1,7 @@
 import type { UnsafeClientFaults } from '@ferry/client';
 import type { Schema } from '@ferry/protocol';
 import type { FaultKind } from './fault-kinds.js';
-import type { NetworkFaultRates } from './sim-network.js';
+import type { NetworkFaultRates, NetworkTamper } from './sim-network.js';
 import type { UnsafeServerFaults } from './sim-server.js';
 import type { WriteMix } from './workload.js';
 
@@ -18,7 +18,8 @@ import type { WriteMix } from './workload.js';
  * | `isolation` (f) | no row or value of one user in another user's file or answers |
  * | `resurrection` (g) | a deleted row comes back only through an explicit re-insert |
  * | `liveness` (h) | once faults stop, outboxes drain and replicas are equal within 5 sync rounds |
- * | `spurious-conflict` (i) | a push never conflicts with a live row version its own device committed (its edits are made on its own commits; such a conflict gives the resolver a wrong base, and it may drop the edit) |
+ * | `spurious-conflict` (i) | a push never carries a base older than the version its own source last committed for that row, so it never conflicts with its own commit (such a change gives the resolver a wrong base, and it may drop the edit) |
+ * | `outage` (j) | with the default circuit, a server that stays down gets at most 20 requests a device in any hour, evidence storms included; once it is back and the device is told so, it catches up within 2 minutes (17 after false evidence during the outage, which pushes its trials out to the backoff cap) |
  * | `protocol` | a server answer differs from what protocol.md prescribes (the oracle) |
  * | `integrity` | `PRAGMA integrity_check` fails, or a client's integrity gate refused server data |
  * | `error` | an operation failed in a way no fault explains, or the simulator got stuck |
@@ -33,6 +34,7 @@ export const INVARIANTS = [
   'resurrection',
   'liveness',
   'spurious-conflict',
+  'outage',
   'protocol',
   'integrity',
   'error',
@@ -55,7 +57,16 @@ export interface UnsafeFaults {
   readonly server?: UnsafeServerFaults;
   /** Passed to every client (`__unsafeFaults`). */
   readonly client?: UnsafeClientFaults;
+  /** A middlebox that hides what makes copies and restored backups detectable. */
+  readonly network?: NetworkTamper;
+  /** Clients run without a circuit breaker (a threshold no outage reaches, a 1 min backoff cap). */
+  readonly noCircuitBreaker?: boolean;
+  /** The app never tells its clients they are online again (no evidence after an outage). */
+  readonly noOnlineSignal?: boolean;
 }
+
+/** The identity workloads a run can be made to include (see `SimulationOptions.identity`). */
+export type IdentityWorkload = 'copy' | 'client-restore' | 'server-restore' | 'long-outage';
 
 /** Options of {@link runSimulation}. */
 export interface SimulationOptions<S extends Schema = Schema> {
@@ -87,6 +98,14 @@ export interface SimulationOptions<S extends Schema = Schema> {
   readonly onTrace?: (line: string) => void;
   /** Deliberately broken engine variants (negative controls). */
   readonly unsafeFaults?: UnsafeFaults;
+  /**
+   * Workloads of identities and time: copied client files, client and server files restored
+   * from older backups, and (with the scheduler) long outages. Default: half the seeds, from the
+   * seed, drawn apart from every other choice so that a seed without them runs exactly as
+   * before they existed. Naming one makes sure it happens (early in the run), as well as the
+   * random ones (a long outage needs `mode: 'scheduler'`).
+   */
+  readonly identity?: boolean | IdentityWorkload;
   /**
    * `explicit`: clients sync only when the workload calls `sync()`. `scheduler`: clients sync by
    * themselves (the scheduler's timers run on the virtual clock) and the workload calls

@@ -18,8 +18,12 @@ export interface WriteRecord {
   readonly step: number;
   /** Made by the local database's references (a cascade), not named by the app. */
   readonly implied: boolean;
-  /** `durable`: acknowledged, or found committed after a crash. */
-  status: 'pending' | 'durable' | 'failed' | 'unknown';
+  /**
+   * `durable`: acknowledged, or found committed after a crash. `restored`: it was durable, then
+   * the device's file was replaced by an older backup (it happened, and may have been pushed,
+   * but the file no longer holds it).
+   */
+  status: 'pending' | 'durable' | 'failed' | 'unknown' | 'restored';
 }
 
 /** How the server answered a push, as far as each change is concerned. */
@@ -67,7 +71,7 @@ export class WriteLedger {
   readonly #writes: WriteRecord[] = [];
   /** By device: a device's pushes, under whatever source id it had (rotations, copied files). */
   readonly #pushes = new Map<string, PushRecord[]>();
-  /** Which device's push committed each bundle, by user and `bundleSeq`. */
+  /** Which device's push committed each bundle, by server epoch, user and `bundleSeq`. */
   readonly #committedBy = new Map<string, string>();
   readonly #events = new Map<string, RowEvent[]>();
   readonly #backendUpserts = new Set<string>();
@@ -146,6 +150,30 @@ export class WriteLedger {
     );
   }
 
+  /**
+   * A mark for a backup of the device's file taken now: the `seq` from which its writes may be
+   * missing from the copy (the first one still running, else the next one to come).
+   */
+  backupMark(device: string): number {
+    const running = this.#writes.filter(
+      (w) => w.device === device && (w.status === 'pending' || w.status === 'unknown'),
+    );
+    return running.length > 0 ? Math.min(...running.map((w) => w.seq)) : this.#seq;
+  }
+
+  /**
+   * The device's file was replaced by a backup taken when the ledger was at `fromSeq`: its
+   * writes from then on are gone from it, like writes rolled back (those it had pushed are on
+   * the server all the same, and a later one no longer covers an earlier one).
+   */
+  restoredAway(device: string, fromSeq: number): void {
+    for (const write of this.#writes) {
+      if (write.device === device && write.seq >= fromSeq) {
+        write.status = write.status === 'durable' ? 'restored' : 'failed';
+      }
+    }
+  }
+
   /** Every write of an operation. */
   writesOf(opId: number): WriteRecord[] {
     return this.#writes.filter((w) => w.opId === opId);
@@ -164,6 +192,7 @@ export class WriteLedger {
     outcome: PushRecord['outcome'],
     named: ReadonlySet<number>,
     actual: ActualPush,
+    epoch = 0,
   ): void {
     const byRow = new Map<string, { index: number; change: Change }>();
     call.changes.forEach((change, index) =>
@@ -173,13 +202,13 @@ export class WriteLedger {
     list.push({ sourceBundleId: call.sourceBundleId, step, outcome, changes: byRow, named });
     this.#pushes.set(device, list);
     if (actual.kind === 'committed') {
-      this.#committedBy.set(`${call.userId}\u0000${actual.bundleSeq}`, device);
+      this.#committedBy.set(`${epoch}\u0000${call.userId}\u0000${actual.bundleSeq}`, device);
     }
   }
 
-  /** The device whose push committed bundle `bundleSeq` of `userId`. */
-  committedBy(userId: string, bundleSeq: number): string | undefined {
-    return this.#committedBy.get(`${userId}\u0000${bundleSeq}`);
+  /** The device whose push committed bundle `bundleSeq` of `userId` (in server epoch `epoch`). */
+  committedBy(userId: string, bundleSeq: number, epoch = 0): string | undefined {
+    return this.#committedBy.get(`${epoch}\u0000${userId}\u0000${bundleSeq}`);
   }
 
   recordEvent(
@@ -283,7 +312,7 @@ export class WriteLedger {
         );
         continue;
       }
-      const device = this.committedBy(r.userId, r.bundleSeq);
+      const device = this.committedBy(r.userId, r.bundleSeq, r.epoch);
       if (device === undefined) {
         problems.push(`bundle ${r.bundleSeq} re-created ${r.table} ${r.pk} from an unknown source`);
         continue;
@@ -292,11 +321,14 @@ export class WriteLedger {
       // delete was what the server committed, after that delete in the device's own order.
       const mine = this.#writes.filter(
         (w) =>
-          w.device === device && w.status === 'durable' && w.table === r.table && w.pk === r.pk,
+          w.device === device &&
+          (w.status === 'durable' || w.status === 'restored') &&
+          w.table === r.table &&
+          w.pk === r.pk,
       );
       const ownDelete =
         r.deletedIn !== null &&
-        this.committedBy(r.deletedIn.userId, r.deletedIn.bundleSeq) === device
+        this.committedBy(r.deletedIn.userId, r.deletedIn.bundleSeq, r.deletedIn.epoch) === device
           ? mine.filter((w) => w.kind === 'delete' && w.step <= since).at(-1)
           : undefined;
       const inserted = mine.some(
