@@ -764,6 +764,25 @@ describe('the circuit breaker', () => {
   });
 
   it.each(EVIDENCE)(
+    'remembers evidence (%s) that comes during a half-open trial: when the trial fails, the next one is at the gate, not after a whole cool-down',
+    (_name, event) => {
+      const run = failTimes(new Run(), 'transient', 5);
+      run.at(run.state.nextRetryAt!, { type: 'cool-down-over' });
+      expect(run.state).toMatchObject({ name: 'pushing', circuit: 'half-open' });
+      // The server comes back while the trial (sent before it did) is still on its way.
+      run.at(run.now + 50, event);
+      run.at(run.now + 50, {
+        type: 'cycle-failed',
+        cycleId: run.cycleId,
+        failure: failure('transient'),
+      });
+      expect(run.state).toMatchObject({ name: 'paused', circuit: 'open' });
+      expect(run.state.nextRetryAt).toBeLessThanOrEqual(run.now + 60_000);
+      expect(run.state.nextRetryAt).toBeGreaterThan(run.now);
+    },
+  );
+
+  it.each(EVIDENCE)(
     'tries at once when evidence comes after the gate (%s), and closes on success',
     (_name, event) => {
       const run = failTimes(new Run(), 'transient', 5);

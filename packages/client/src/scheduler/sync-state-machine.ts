@@ -176,6 +176,12 @@ export interface SyncMachineState {
    */
   readonly evidenceTrials: number;
   /**
+   * Evidence that the server is back came while a half-open trial was running: if the trial
+   * fails (it may have been sent before the server came back), the next trial is at the gate,
+   * not after a whole cool-down.
+   */
+  readonly evidenceInTrial: boolean;
+  /**
    * When the current run of successful cycles began; null before the first success, after a
    * failed cycle and after going offline until the next success. The one ground for "in sync".
    */
@@ -308,6 +314,7 @@ export function startSyncMachine(init: SyncMachineInit, context: TransitionConte
     realtimeConnected: false,
     circuit: 'closed',
     evidenceTrials: 0,
+    evidenceInTrial: false,
     inSyncSince: null,
     consecutiveFailures: 0,
     conflictRetries: 0,
@@ -516,6 +523,7 @@ function reduce(s: SyncMachineState, event: SyncEvent, ctx: TransitionContext): 
           : { ...s, pokeSeq: Math.max(s.pokeSeq, event.bundleSeq) };
       // Any poke came from the server, so it is evidence even when its bundle is known.
       if (s.name === 'paused') return { state: onEvidence(poked, ctx) };
+      if (inTrial(s)) return { state: { ...poked, evidenceInTrial: true } };
       return { state: known ? s : wakeFromIdleOrConflict(poked, ctx) };
     }
 
@@ -529,11 +537,13 @@ function reduce(s: SyncMachineState, event: SyncEvent, ctx: TransitionContext): 
         pending: { ...s.pending, pull: true },
       };
       if (s.name === 'paused') return { state: onEvidence(connected, ctx) };
+      if (inTrial(s)) return { state: { ...connected, evidenceInTrial: true } };
       return { state: wakeFromIdleOrConflict(connected, ctx) };
     }
 
     case 'online':
       if (s.name === 'offline') return { state: resume(s, ctx) };
+      if (inTrial(s)) return { state: { ...s, evidenceInTrial: true } };
       return { state: s.name === 'paused' ? onEvidence(s, ctx) : s };
 
     case 'offline':
@@ -675,6 +685,7 @@ function onSuccess(
       conflictRetries: 0,
       circuit: 'closed',
       evidenceTrials: 0,
+      evidenceInTrial: false,
       inSyncSince: s.inSyncSince ?? ctx.now,
       authRefreshUsed: false,
       lastFailure: null,
@@ -760,10 +771,13 @@ function onFailure(
           ...counted,
           name: 'paused',
           circuit: 'open',
+          evidenceInTrial: false,
           nextRetryAt: now + options.circuitCoolDownMs,
         };
-        // A sync-now that arrived during the failed cycle still gets its own attempt.
-        return { state: s.pending.urgent ? onSyncNow(paused, ctx) : paused };
+        // A sync-now that arrived during the failed cycle still gets its own attempt; evidence
+        // that came during a failed trial brings the next one forward to the gate.
+        if (s.pending.urgent) return { state: onSyncNow(paused, ctx) };
+        return { state: s.evidenceInTrial ? onEvidence(paused, ctx) : paused };
       }
       if (s.pending.urgent || (RETRY_AT_ONCE.has(failure.class) && s.consecutiveFailures === 0)) {
         return {
@@ -804,6 +818,7 @@ function goOffline(s: SyncMachineState, ctx: TransitionContext): SyncMachineStat
     ...reopened,
     name: 'offline',
     online: false,
+    evidenceInTrial: false,
     inSyncSince: null,
     cycle: null,
     wake: null,
@@ -833,6 +848,11 @@ function resume(s: SyncMachineState, ctx: TransitionContext): SyncMachineState {
  * often evidence comes, trials are at least the gate apart, so a proxy that accepts the events
  * stream and fails every request cannot defeat the breaker.
  */
+/** A half-open trial is running. */
+function inTrial(s: SyncMachineState): boolean {
+  return s.circuit === 'half-open' && s.cycle !== null;
+}
+
 function onEvidence(s: SyncMachineState, ctx: TransitionContext): SyncMachineState {
   if (s.name !== 'paused' || s.nextRetryAt === null) return s;
   const gate = trialGateOf(s, ctx.options);
