@@ -11,6 +11,7 @@ import type { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
 import {
   forgetCommit,
+  readState,
   setApplying,
   writeState,
   type Executor,
@@ -213,9 +214,17 @@ export async function applySnapshot(
       'AND EXISTS (SELECT 1 FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk) ' +
       'AND NOT EXISTS (SELECT 1 FROM ferry_inflight f WHERE f.tbl = ferry_outbox.tbl AND f.pk = ferry_outbox.pk)',
   );
-  // Rows the snapshot lacks are gone from the server; a tombstone we know stays (the snapshot
-  // has none), so that a re-insert of a row we saw deleted goes out on that delete.
-  await tx.run(`DELETE FROM ferry_rows WHERE deleted = 0 AND NOT ${inSnapshot('ferry_rows')}`);
+  // Rows the snapshot lacks are gone from the server (a snapshot has no tombstones): what we
+  // knew of them stays as a tombstone at the version we knew, so that a re-insert of one goes
+  // out on it (meeting a later delete as a conflict, not as a row that never existed). After a
+  // lost history (see `forgetHistory`), what we knew belongs to that history and goes.
+  const lost = (await readState(tx, 'history_lost')) === 1;
+  await tx.run(
+    lost
+      ? `DELETE FROM ferry_rows WHERE deleted = 0 AND NOT ${inSnapshot('ferry_rows')}`
+      : `UPDATE ferry_rows SET deleted = 1, base = NULL WHERE deleted = 0 AND NOT ${inSnapshot('ferry_rows')}`,
+  );
+  if (lost) await writeState(tx, 'history_lost', 0);
   for (const table of ctx.schema.tables) {
     const t = quoteIdent(table.name);
     const pk = quoteIdent(table.primaryKey);

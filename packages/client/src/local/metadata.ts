@@ -15,7 +15,8 @@ export type StateKey =
   | 'server_id'
   | 'user_id'
   | 'schema_fingerprint'
-  | 'needs_hydration';
+  | 'needs_hydration'
+  | 'history_lost';
 
 /** Anything that runs statements: the serial database or an open transaction. */
 export type Executor = Pick<TransactionExecutor, 'run' | 'all'>;
@@ -419,6 +420,7 @@ export async function forgetCommit(db: Executor): Promise<void> {
 export async function forgetHistory(db: Executor): Promise<void> {
   await forgetCommit(db);
   await db.run('DELETE FROM ferry_rows WHERE deleted = 1');
+  await writeState(db, 'history_lost', 1);
 }
 
 /** Removes the bundle in flight entirely. */
