@@ -76,6 +76,9 @@ const OUTAGE_REQUESTS_PER_HOUR = 20;
 const CATCH_UP_MS = 2 * 60_000;
 /** The same after false evidence during the outage: the backoff cap (15 min) and a little. */
 const CATCH_UP_AFTER_STORM_MS = 17 * 60_000;
+
+/** The kinds of identity workloads. */
+type IdentityKind = 'copy' | 'client-restore' | 'server-restore' | 'long-outage';
 const EXPECTED_SYNC_ERRORS = new Set([
   'network',
   'aborted',
@@ -148,6 +151,9 @@ class Simulation {
   #copies = 0;
   #outages = 0;
   #serverRestores = 0;
+  #clientRestores = 0;
+  /** The one kind of identity workload of a seed that did not ask for any (null: every kind). */
+  #only: IdentityKind | null = null;
   #serverBackup: {
     readonly model: ModelBackup;
     readonly path: string;
@@ -244,6 +250,14 @@ class Simulation {
     };
     const asked = this.#options.identity;
     this.#identity = this.#faultsEnabled && (asked ?? this.#extra.chance(0.5)) !== false;
+    if (this.#identity && asked === undefined) {
+      // By default one kind of workload a seed, so that each is seen alone often.
+      this.#only = this.#extra.pick<IdentityKind>(
+        this.#scheduler
+          ? ['copy', 'client-restore', 'server-restore', 'long-outage']
+          : ['copy', 'client-restore', 'server-restore'],
+      );
+    }
     if (this.#identity && typeof asked === 'string') {
       this.#forced = { workload: asked, at: this.#extra.int(20, 60) };
     }
@@ -272,7 +286,7 @@ class Simulation {
     }
     const retention = random.int(4, 40);
     Object.assign(this.#config, {
-      identity: this.#identity,
+      identity: this.#identity ? (this.#only ?? 'all') : false,
       defaultCircuit: this.#defaultCircuit,
       mode: this.#scheduler ? 'scheduler' : 'explicit',
       clients: count,
@@ -449,14 +463,30 @@ class Simulation {
           return;
       }
     }
+    const only = this.#only;
+    const allowed = (kind: IdentityKind) => only === null || only === kind;
     const action = extra.weighted({
       none: 1000,
-      copy: this.#copies < 1 && this.#devices.length < 6 && withFile.length > 0 ? 4 : 0,
-      'backup-client': withFile.length > 0 ? 6 : 0,
-      'restore-client': this.#devices.some((d) => d.backup !== null) ? 4 : 0,
-      'backup-server': this.#serverBackup === null ? 4 : 0,
-      'restore-server': this.#serverBackup !== null && this.#serverRestores < 2 ? 4 : 0,
-      'long-outage': this.#scheduler && this.#outages < 1 && !this.#server.down ? 3 : 0,
+      copy:
+        allowed('copy') && this.#copies < 1 && this.#devices.length < 6 && withFile.length > 0
+          ? 4
+          : 0,
+      'backup-client': allowed('client-restore') && withFile.length > 0 ? 6 : 0,
+      'restore-client':
+        allowed('client-restore') &&
+        this.#clientRestores < 2 &&
+        this.#devices.some((d) => d.backup !== null)
+          ? 4
+          : 0,
+      'backup-server': allowed('server-restore') && this.#serverBackup === null ? 4 : 0,
+      'restore-server':
+        allowed('server-restore') && this.#serverBackup !== null && this.#serverRestores < 1
+          ? 4
+          : 0,
+      'long-outage':
+        allowed('long-outage') && this.#scheduler && this.#outages < 1 && !this.#server.down
+          ? 3
+          : 0,
     });
     switch (action) {
       case 'none':
@@ -514,6 +544,7 @@ class Simulation {
       initialSync: from.initialSync,
     });
     this.#devices.push(device);
+    this.#ledger.inheritWrites(name, from.name);
     this.#log(
       `${name} starts from a copy of ${from.name}'s file (source ${(from.inspector!.read().sourceId ?? '?').slice(0, 8)})`,
     );
@@ -527,6 +558,7 @@ class Simulation {
    */
   async #restoreDevice(device: SimDevice): Promise<void> {
     const backup = device.backup!;
+    this.#clientRestores++;
     this.#fault('client-restore');
     device.live?.crash('for a restore of its file');
     await this.#afterStep();

@@ -253,6 +253,10 @@ export class ServerModel {
     input.changes.forEach((change, index) => {
       const committed = own.get(rowKey(change.table, change.pk));
       if (committed === undefined) return;
+      // A re-insert over a tombstone may not know the delete's version (a snapshot carries no
+      // tombstones): meeting it as a conflict is the protocol's rule, and the resolver's to settle.
+      const row = this.#rows.get(rowKey(change.table, change.pk));
+      if (change.op === 'upsert' && change.baseVersion === null && row?.deleted === true) return;
       if (change.baseVersion === null || change.baseVersion < committed) {
         problems.push(
           `${what}: change ${index} (${change.table} ${change.pk}) is based on v${String(change.baseVersion)}, older than v${committed}, which this device committed itself: a stale base`,

@@ -100,10 +100,11 @@ export interface SimulationOptions<S extends Schema = Schema> {
   readonly unsafeFaults?: UnsafeFaults;
   /**
    * Workloads of identities and time: copied client files, client and server files restored
-   * from older backups, and (with the scheduler) long outages. Default: half the seeds, from the
-   * seed, drawn apart from every other choice so that a seed without them runs exactly as
-   * before they existed. Naming one makes sure it happens (early in the run), as well as the
-   * random ones (a long outage needs `mode: 'scheduler'`).
+   * from older backups, and (with the scheduler) long outages. Default: half the seeds, one kind
+   * each, from the seed, drawn apart from every other choice so that a seed without them runs
+   * exactly as before they existed. `true`: every kind in one run. Naming one makes sure it
+   * happens (early in the run), as well as random ones of every kind (a long outage needs
+   * `mode: 'scheduler'`).
    */
   readonly identity?: boolean | IdentityWorkload;
   /**

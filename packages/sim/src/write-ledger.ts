@@ -18,6 +18,8 @@ export interface WriteRecord {
   readonly step: number;
   /** Made by the local database's references (a cascade), not named by the app. */
   readonly implied: boolean;
+  /** The device whose file this write was copied from, with that file (see `inheritWrites`). */
+  readonly inheritedFrom?: string;
   /**
    * `durable`: acknowledged, or found committed after a crash. `restored`: it was durable, then
    * the device's file was replaced by an older backup (it happened, and may have been pushed,
@@ -174,6 +176,25 @@ export class WriteLedger {
     }
   }
 
+  /**
+   * Device `to` starts from a copy of `from`'s file: the writes in that file are its own too (it
+   * will push them, or meet them as conflicts). A write that was still running when the file was
+   * copied may or may not be in the copy: it counts as having happened there, not as one to
+   * account for.
+   */
+  inheritWrites(to: string, from: string): void {
+    const inherited = this.#writes
+      .filter((w) => w.device === from && w.status !== 'failed')
+      .map((w) => ({
+        ...w,
+        seq: this.#seq++,
+        device: to,
+        inheritedFrom: w.inheritedFrom ?? from,
+        status: w.status === 'durable' ? ('durable' as const) : ('restored' as const),
+      }));
+    this.#writes.push(...inherited);
+  }
+
   /** Every write of an operation. */
   writesOf(opId: number): WriteRecord[] {
     return this.#writes.filter((w) => w.opId === opId);
@@ -244,11 +265,15 @@ export class WriteLedger {
           w.table === write.table &&
           w.pk === write.pk,
       );
-      const events = (this.#events.get(`${write.device}\u0000${key}`) ?? []).filter(
-        (e) => e.step >= write.step,
-      );
+      // A write copied with a file is accounted for by either install's pushes and decisions.
+      const devices = [write.device, ...(write.inheritedFrom ? [write.inheritedFrom] : [])];
+      const events = devices
+        .flatMap((d) => this.#events.get(`${d}\u0000${key}`) ?? [])
+        .filter((e) => e.step >= write.step);
       if (events.length > 0) continue;
-      const pushes = (this.#pushes.get(write.device) ?? []).filter((p) => p.step > write.step);
+      const pushes = devices
+        .flatMap((d) => this.#pushes.get(d) ?? [])
+        .filter((p) => p.step > write.step);
       const answered = (carries: (change: Change) => boolean) =>
         pushes.some((push) => {
           const entry = push.changes.get(key);

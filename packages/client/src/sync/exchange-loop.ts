@@ -72,6 +72,9 @@ export async function runExchangeLoop(
       }
     } catch (caught) {
       const error = asFerryError(caught, signal);
+      // The server does not have our history: what the file knew of it goes now, whichever
+      // cycle hydrates next (this one, or one the scheduler runs for it).
+      if (error.code === 'cursor_unknown') await forgetHistory(core.db);
       const handled = toSend
         ? await handleRejection(core, error, toSend, report, gapRenumbers)
         : isHistoryLost(error)
@@ -79,7 +82,6 @@ export async function runExchangeLoop(
           : false;
       if (handled === 'gap') gapRenumbers++;
       if (handled === 'history' && hydrations++ === 0) {
-        if (error.code === 'cursor_unknown') await forgetHistory(core.db);
         await runHydration(core, signal, report);
         needPull = kind !== 'push';
         continue;
