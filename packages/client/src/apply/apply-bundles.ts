@@ -128,8 +128,7 @@ export async function applyRowEffect(
     // A snapshot replaces what the file knew; the same version is the same row only on the same
     // history (a server restored from a backup gives its versions to other rows).
     const same = options.force
-      ? effect.rowVersion === known.version &&
-        JSON.stringify(known.base) === JSON.stringify(base)
+      ? effect.rowVersion === known.version && JSON.stringify(known.base) === JSON.stringify(base)
       : effect.rowVersion <= known.version;
     if (same) return false;
   }
