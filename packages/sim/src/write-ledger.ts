@@ -112,7 +112,12 @@ export class WriteLedger {
 
   /** The write resolved (`durable`) or threw (`failed`, rolled back). */
   settle(opId: number, status: 'durable' | 'failed'): void {
-    for (const write of this.#writes) if (write.opId === opId) write.status = status;
+    // Only a write still open: one a restore of its file already took away stays that way.
+    for (const write of this.#writes) {
+      if (write.opId === opId && (write.status === 'pending' || write.status === 'unknown')) {
+        write.status = status;
+      }
+    }
   }
 
   /** Pending writes of a device whose client crashed: committed or not, to be found out. */
@@ -171,7 +176,8 @@ export class WriteLedger {
   restoredAway(device: string, fromSeq: number): void {
     for (const write of this.#writes) {
       if (write.device === device && write.seq >= fromSeq) {
-        write.status = write.status === 'durable' ? 'restored' : 'failed';
+        write.status =
+          write.status === 'durable' || write.status === 'restored' ? 'restored' : 'failed';
       }
     }
   }

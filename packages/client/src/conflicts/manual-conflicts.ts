@@ -106,7 +106,12 @@ export async function resolveConflict(
           deleted: conflict.server_deleted === 1,
           base: parseRow(conflict.server),
         });
-        const op = resolvedPendingOp(exists, server);
+        // Gone on both sides by the conflict's account, but alive as of the checkpoint: the delete
+        // still goes out (it has no effect on the server), so that until the pull brings the
+        // server's delete the row stays local intent, not a row missing from the server's state.
+        const op =
+          resolvedPendingOp(exists, server) ??
+          (resolvedPendingOp(exists, layer0) === 'D' ? 'D' : null);
         if (op === null) await deletePending(tx, conflict.tbl, conflict.pk);
         else {
           await writePending(tx, {
