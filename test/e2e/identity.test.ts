@@ -5,7 +5,7 @@
  */
 import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FerryClient } from '@ferry/client';
+import type { ClientOptions, FerryClient } from '@ferry/client';
 import type { TodoSchema } from '@ferry/example-todo';
 import { rowsOf, serverRows, startHarness, uuid, type Harness } from '../support/ferry-harness.js';
 
@@ -31,6 +31,22 @@ describe('installs and backups that share an identity', () => {
     return rows.map((r) => String(r[table === 'lists' ? 'name' : 'title'])).sort();
   }
 
+  /**
+   * Device a with a synced list, its file copied to `copy` while it was closed (the copy opens
+   * with `options`); returns a (open again), the list and the copy's client.
+   */
+  async function syncedAndCopied(copy: string, options: Partial<ClientOptions<TodoSchema>> = {}) {
+    let a = await h.client('a');
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'shared' }));
+    await a.sync();
+    await a.close();
+    copyDatabase(h.dbPath('a'), h.dbPath(copy));
+    a = await h.client('a');
+    const b = await h.client(copy, 'alice', options);
+    return { a, b, listId };
+  }
+
   async function expectConverged(...clients: Client[]) {
     for (const client of clients) {
       await client.sync();
@@ -48,14 +64,7 @@ describe('installs and backups that share an identity', () => {
 
   it('a copied client file gets bundle_mismatch for its own bundle, rotates its source id and pushes it again: both installs keep their writes', async () => {
     h = await startHarness();
-    let a = await h.client('a');
-    const listId = uuid();
-    await a.write((tx) => tx.insert('lists', { id: listId, name: 'shared' }));
-    await a.sync();
-    await a.close();
-    copyDatabase(h.dbPath('a'), h.dbPath('b'));
-    a = await h.client('a');
-    const b = await h.client('b');
+    const { a, b, listId } = await syncedAndCopied('b');
     expect(b.sourceId).toBe(a.sourceId);
     const shared = a.sourceId;
 
@@ -75,15 +84,8 @@ describe('installs and backups that share an identity', () => {
 
   it('a copied client file that pulls the other install’s bundle under its own id does not take it for its own', async () => {
     h = await startHarness();
-    let a = await h.client('a');
-    const listId = uuid();
-    await a.write((tx) => tx.insert('lists', { id: listId, name: 'shared' }));
-    await a.sync();
-    await a.close();
-    copyDatabase(h.dbPath('a'), h.dbPath('b'));
-    a = await h.client('a');
     let dieBeforeSending = true;
-    const b = await h.client('b', 'alice', {
+    const { a, b, listId } = await syncedAndCopied('b', {
       hooks: {
         at(point) {
           if (point === 'after-freeze-before-send' && dieBeforeSending) {
