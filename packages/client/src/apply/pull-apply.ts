@@ -1,6 +1,11 @@
 import { isFerryError, type Bundle } from '@ferry/protocol';
 import type { ClientCore } from '../client-core.js';
-import { readFrozenBundleHead, readState } from '../local/metadata.js';
+import {
+  forgetCommit,
+  readFrozenBundleHead,
+  readState,
+  type FrozenBundleHead,
+} from '../local/metadata.js';
 import type { CycleReport } from '../sync/cycle-report.js';
 import { rotateSource } from '../sync/rotate-source.js';
 import { applyBundles } from './apply-bundles.js';
@@ -12,11 +17,14 @@ import type { IntegrityViolation } from './integrity-gate.js';
  * and announces (`remote-change`) what changed. A page the integrity gate refuses is rolled
  * back and its violations are put in `status.integrity` before the error is rethrown. A page
  * with a bundle of our source id that is not ours rotates the source id (see `ownershipOf`).
+ * `stableBundleSeq`, the horizon the server gave with the page (absent when the page is a push
+ * answer), lets a commit the server no longer has be forgotten (see {@link commitPastHorizon}).
  */
 export async function applyPull(
   core: ClientCore,
   bundles: readonly Bundle[],
   report: CycleReport,
+  stableBundleSeq?: number,
 ): Promise<void> {
   const { db, ctx, observer } = core;
   try {
@@ -24,7 +32,11 @@ export async function applyPull(
       async (tx) => {
         const frozen = await readFrozenBundleHead(tx);
         const checkpoint = ((await readState(tx, 'checkpoint')) as number | null) ?? 0;
-        return applyBundles(tx, ctx, bundles, frozen, checkpoint);
+        const applied = await applyBundles(tx, ctx, bundles, frozen, checkpoint);
+        if (applied.acked === null && commitPastHorizon(frozen, stableBundleSeq)) {
+          await forgetCommit(tx);
+        }
+        return applied;
       },
       { foreignKeysOff: true },
     );
@@ -62,6 +74,26 @@ export async function applyPull(
     recordIntegrityFailure(core, error);
     throw error;
   }
+}
+
+/**
+ * Whether the server's answer that our bundle in flight committed as `committedSeq` came from a
+ * history it no longer has: its stable horizon is below that seq, so no pull will ever bring the
+ * bundle (a server restored from a backup taken before the commit, with fewer bundles since).
+ * The commit is then forgotten and the bundle sent again: a server that has it after all (a
+ * horizon that had not caught up yet) answers the replay with the same seq, one that lost it
+ * commits it anew. Waiting instead leaves the device stuck with its bundle in flight.
+ */
+export function commitPastHorizon(
+  frozen: Pick<FrozenBundleHead, 'committedSeq'> | null,
+  stableBundleSeq: number | undefined,
+): boolean {
+  return (
+    frozen !== null &&
+    frozen.committedSeq !== null &&
+    stableBundleSeq !== undefined &&
+    stableBundleSeq < frozen.committedSeq
+  );
 }
 
 /** When `error` is the integrity gate's, puts its violations in `status.integrity`. */

@@ -66,6 +66,6 @@ export async function syncRoundTrip(
     }
   }
   await checkServerId(core, pull.serverId);
-  await applyPull(core, pull.bundles, report);
+  await applyPull(core, pull.bundles, report, pull.stableBundleSeq);
   return { hasMore: pull.hasMore };
 }
