@@ -24,7 +24,29 @@ export function asFerryError(error: unknown, signal: AbortSignal): FerryError {
   return new FerryError('internal', message, { cause: error });
 }
 
+/**
+ * What a refusal says of the history the file follows. Pure.
+ *
+ * | error | meaning |
+ * |---|---|
+ * | 410 `history_pruned` | `pruned`: the same history, but its bundles after our checkpoint are gone |
+ * | 410 `cursor_unknown` | `lost`: the server does not have our history (a restore, another database) |
+ * | any other 410 (a body cut short or garbled on the way) | `lost`: it cannot say which, and only the cautious reading is safe |
+ * | anything else | `null` |
+ *
+ * Both need a snapshot. After `lost`, what the file knew of the old history (the commit of the
+ * bundle in flight, tombstones) must go before it (see `forgetHistory`): row versions of one
+ * history say nothing of another's, and a tombstone kept from it hides the row the server has at
+ * a lower version. Forgetting after a mere prune costs at most a conflict; keeping after a loss
+ * can lose a row, hence the reading of an unreadable 410.
+ */
+export function historyLossOf(error: FerryError): 'pruned' | 'lost' | null {
+  if (error.code === 'history_pruned') return 'pruned';
+  if (error.code === 'cursor_unknown' || error.status === 410) return 'lost';
+  return null;
+}
+
 /** The server no longer has the history after our checkpoint: only a snapshot helps. */
 export function isHistoryLost(error: FerryError): boolean {
-  return error.code === 'history_pruned' || error.code === 'cursor_unknown';
+  return historyLossOf(error) !== null;
 }

@@ -1,7 +1,7 @@
 import { runHydration } from '../apply/run-hydration.js';
 import type { ClientCore } from '../client-core.js';
 import type { SyncKind } from '../types.js';
-import { abortedError, asFerryError, isHistoryLost } from './cycle-errors.js';
+import { abortedError, asFerryError, historyLossOf, isHistoryLost } from './cycle-errors.js';
 import type { CycleReport } from './cycle-report.js';
 import { forgetHistory, readState } from '../local/metadata.js';
 import { prepareBundle } from './prepare-bundle.js';
@@ -74,7 +74,7 @@ export async function runExchangeLoop(
       const error = asFerryError(caught, signal);
       // The server does not have our history: what the file knew of it goes now, whichever
       // cycle hydrates next (this one, or one the scheduler runs for it).
-      if (error.code === 'cursor_unknown') await forgetHistory(core.db);
+      if (historyLossOf(error) === 'lost') await forgetHistory(core.db);
       const handled = toSend
         ? await handleRejection(core, error, toSend, report, gapRenumbers)
         : isHistoryLost(error)

@@ -1,5 +1,6 @@
 import { FerryError } from '@ferry/protocol';
 import { describe, expect, it } from 'vitest';
+import { historyLossOf } from './cycle-errors.js';
 import { decideRejection } from './push-rejection.js';
 
 const bundle = (n: number) => ({
@@ -67,6 +68,28 @@ describe('decideRejection', () => {
     expect(decideRejection(refused(code, undefined, 410), bundle(1), 0)).toEqual({
       kind: 'hydrate',
     });
+  });
+
+  it('hydrates after a 410 whose body could not be read', () => {
+    expect(decideRejection(refused('bad_response', undefined, 410), bundle(1), 0)).toEqual({
+      kind: 'hydrate',
+    });
+  });
+});
+
+describe('historyLossOf', () => {
+  it('reads a prune as the same history and cursor_unknown as a lost one', () => {
+    expect(historyLossOf(refused('history_pruned', undefined, 410))).toBe('pruned');
+    expect(historyLossOf(refused('cursor_unknown', undefined, 410))).toBe('lost');
+  });
+
+  it('reads a 410 it cannot understand as a lost history, the reading that loses nothing', () => {
+    expect(historyLossOf(refused('bad_response', undefined, 410))).toBe('lost');
+  });
+
+  it('reads any other refusal as no loss of history', () => {
+    expect(historyLossOf(refused('bad_response', undefined, 502))).toBeNull();
+    expect(historyLossOf(refused('bundle_gap', undefined, 409))).toBeNull();
   });
 });
 

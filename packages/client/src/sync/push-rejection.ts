@@ -8,6 +8,7 @@ import type { ClientCore } from '../client-core.js';
 import { writeState, type FrozenBundle, type FrozenChange } from '../local/metadata.js';
 import { unfreezeChange } from '../outbox/freeze-bundle.js';
 import type { CycleReport } from './cycle-report.js';
+import { isHistoryLost } from './cycle-errors.js';
 import { deadLetterChanges, type RejectedChange } from './dead-letters.js';
 import { rotateSource } from './rotate-source.js';
 
@@ -39,7 +40,7 @@ const MAX_GAP_RENUMBERS = 2;
  * | `bundle_gap` (at most twice per cycle) | renumber to `lastCommitted + 1` |
  * | 413 `payload_too_large`, one change | dead-letter it |
  * | 413 `payload_too_large`, more | shrink to half |
- * | 410 `history_pruned`, `cursor_unknown` | hydrate |
+ * | 410 `history_pruned`, `cursor_unknown`, or an unreadable 410 (see `historyLossOf`) | hydrate |
  * | 409 `bundle_mismatch` (another install committed under our id), `stale_bundle` (the server has later bundles of our source than the file) | rotate the source id (and hydrate) |
  * | anything else, or details that do not parse | fail |
  */
@@ -48,6 +49,7 @@ export function decideRejection(
   bundle: { readonly changes: readonly Pick<FrozenChange, 'tbl' | 'pk'>[] },
   gapRenumbers: number,
 ): RejectionAction {
+  if (isHistoryLost(error)) return { kind: 'hydrate' };
   switch (error.code) {
     case 'validation_failed': {
       const details = ValidationDetailsSchema.safeParse(error.details);
@@ -87,9 +89,6 @@ export function decideRejection(
         };
       }
       return { kind: 'shrink', maxChanges: Math.max(1, Math.floor(bundle.changes.length / 2)) };
-    case 'history_pruned':
-    case 'cursor_unknown':
-      return { kind: 'hydrate' };
     case 'bundle_mismatch':
     case 'stale_bundle':
       return { kind: 'rotate', reason: error.code };
