@@ -7,6 +7,7 @@ import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientOptions, FerryClient } from '@ferry/client';
 import type { TodoSchema } from '@ferry/example-todo';
+import { startFaultProxy } from '../fault-proxy/fault-proxy.js';
 import { rowsOf, serverRows, startHarness, uuid, type Harness } from '../support/ferry-harness.js';
 
 type Client = FerryClient<TodoSchema>;
@@ -178,6 +179,84 @@ describe('installs and backups that share an identity', () => {
     expect(await titles('todos', a)).toEqual(['new 0', 'new 1', 'new 2', 'new 3']);
     expect(await titles('lists')).toEqual(['renamed after the restore']);
     await expectConverged(a, peer);
+  });
+
+  it('a bundle whose commit a restored server lost is sent again, although the server’s history still matches the client’s checkpoint', async () => {
+    h = await startHarness();
+    const a = await h.client('a');
+    const peer = await h.client('peer');
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'inbox' }));
+    await a.sync();
+    await peer.sync();
+    await peer.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title: 'peer' }));
+    await peer.sync();
+    await h.stopServer();
+    copyDatabase(h.serverPath, `${h.serverPath}.backup`);
+    await h.startServer();
+    // a's push commits after the peer's bundle, which a has not pulled: its bundle waits in
+    // flight, committed, for a pull to bring it.
+    await a.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title: 'mine' }));
+    await a.sync({ kind: 'push' });
+    expect((await a.readStatus()).inFlight).toMatchObject({ committedSeq: 3 });
+    // The server goes back to the backup: the peer's bundle is there, a's commit is not.
+    await h.stopServer();
+    copyDatabase(`${h.serverPath}.backup`, h.serverPath);
+    await h.startServer();
+    await a.sync();
+
+    expect(await titles('todos')).toEqual(['mine', 'peer']);
+    await expectConverged(a, peer);
+  });
+
+  it('a 410 whose body is cut on the way counts as a lost history: a row the old history had deleted, written again, is not taken for deleted', async () => {
+    h = await startHarness();
+    const proxy = await startFaultProxy({ target: h.url });
+    try {
+      const a = await h.client('a', 'alice', { url: proxy.url });
+      await a.sync();
+      await h.stopServer();
+      copyDatabase(h.serverPath, `${h.serverPath}.backup`);
+      await h.startServer();
+      // The old history takes the list to a high version and deletes it: the file keeps a
+      // tombstone at that version.
+      const listId = uuid();
+      await a.write((tx) => tx.insert('lists', { id: listId, name: 'v1' }));
+      await a.sync();
+      for (const name of ['v2', 'v3', 'v4']) {
+        await a.write((tx) => tx.update('lists', listId, { name }));
+        await a.sync();
+      }
+      await a.write((tx) => tx.delete('lists', listId));
+      await a.sync();
+      // The server goes back to a backup without any of it; the app writes the list again,
+      // and the 410 cursor_unknown that answers its push arrives cut short.
+      await h.stopServer();
+      copyDatabase(`${h.serverPath}.backup`, h.serverPath);
+      await h.startServer();
+      await a.write((tx) => tx.insert('lists', { id: listId, name: 'again' }));
+      // (The proxy's first request after the restart finds its pooled connection closed.)
+      await fetch(`${proxy.url}/healthz`).catch(() => undefined);
+      proxy.plan('reset-response');
+      const report = await a.sync();
+
+      // Handled as the lost history it may be: hydrated, and the re-insert (made on a
+      // tombstone the server never had) is a conflict the app sees, the row still there.
+      expect(report.hydrated).toBe(true);
+      expect(await titles('lists', a)).toEqual(['again']);
+      const [conflict] = await a.conflicts();
+      expect(conflict).toMatchObject({ table: 'lists', local: { name: 'again' } });
+      // Once the app keeps its row, the server has it, and no tombstone of the old history
+      // (at a version above the new one) takes it away again.
+      await a.resolveConflict(conflict!.id, 'client');
+      await a.sync();
+      expect(await titles('lists')).toEqual(['again']);
+      await a.write((tx) => tx.update('lists', listId, { name: 'again and again' }));
+      await expectConverged(a);
+      expect(await titles('lists', a)).toEqual(['again and again']);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('a server whose database was replaced by another is detected by its identity, and the client starts over from a snapshot keeping its pending writes', async () => {

@@ -10,7 +10,9 @@
  * per seed, env FERRY_SIM_OPS), `--workers N` (processes, env FERRY_SIM_WORKERS, default 2),
  * `--schema FILE` (a module whose default export, or `schema` export, is the schema),
  * `--no-faults`, `--trace`, `--quiet`. Failing seeds are written with their whole trace to
- * `.sim-failures/seed-<seed>.txt`. The exit code is 1 when any invariant was violated. The
+ * `.sim-failures/seed-<seed>.txt`. To see inside one seed, replay it with `FERRY_SIM_CLIENT_LOGS=1`
+ * (the clients' log lines in the trace) and `FERRY_SIM_WATCH=<primary key>` (what the files hold of
+ * that row after each log line). The exit code is 1 when any invariant was violated. The
  * summary (and every progress line) reports the memory of the simulating processes: a long run
  * must stay in bounded memory.
  *

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import {
   createManualClock,
   type ClientOptions,
+  type LogEntry,
   type ManualClock,
   type SyncKind,
   type SyncReport,
@@ -373,6 +374,9 @@ class Simulation {
         // A rotated source id is random in life; here it comes from the seed, apart from the
         // run's other draws.
         createSourceId: () => this.#extra.fork(`${device.name}/${i.id}/source`).uuid(),
+        ...(process.env['FERRY_SIM_CLIENT_LOGS'] === '1'
+          ? { onLog: (entry: LogEntry) => this.#traceClientLog(device, entry) }
+          : {}),
         ...(this.#scheduler
           ? {
               random: this.#random.fork(`${device.name}/${i.id}`).next,
@@ -1236,6 +1240,31 @@ class Simulation {
         this.#checkDevice(device, device.inspector!.read());
       }
     }
+  }
+
+  /**
+   * Debugging aid (`FERRY_SIM_CLIENT_LOGS=1`): the client's own log lines go into the trace and,
+   * with `FERRY_SIM_WATCH=<primary key>`, what the file holds of that row after each of them
+   * (its row in every table, its row state, outbox entry, change in flight and commit).
+   * Reading the file changes nothing the run does: a replay with it traces the same steps.
+   */
+  #traceClientLog(device: SimDevice, entry: LogEntry): void {
+    this.#log(
+      `${device.name} log ${entry.event}: ${entry.message} ${JSON.stringify(entry.fields)}`,
+    );
+    const pk = process.env['FERRY_SIM_WATCH'];
+    const raw = device.inc?.raw;
+    if (!pk || !raw?.open) return;
+    const rows = (sql: string) => JSON.stringify(raw.prepare(sql).all(pk));
+    const tables = this.#schema.tables
+      .map((t) => `${t.name} ${rows(`SELECT * FROM "${t.name}" WHERE "${t.primaryKey}" = ?`)}`)
+      .join(' ');
+    this.#log(
+      `   ${tables} ferry_rows ${rows('SELECT * FROM ferry_rows WHERE pk = ?')} ` +
+        `outbox ${rows('SELECT * FROM ferry_outbox WHERE pk = ?')} ` +
+        `inflight ${rows('SELECT op, base_version, base, row FROM ferry_inflight WHERE pk = ?')} ` +
+        `committed ${rows('SELECT * FROM ferry_committed WHERE pk = ?')}`,
+    );
   }
 
   /** Checks a client's file (checkpoint, pull completeness, isolation); notes what the app sees. */

@@ -86,6 +86,16 @@ describe('the write ledger', () => {
     expect(ledger.committedBy('alice', 1)).toBe('d1');
   });
 
+  it('accounts for a write copied with its file by the pushes of either install', () => {
+    const ledger = ledgerWithWrites('a');
+    ledger.inheritWrites('d2', 'd1');
+    push(ledger, [upsert('a')], 11, 'committed', new Set(), 'd3');
+    expect(ledger.lostWrites(model)).toHaveLength(2);
+    // The copy pushes the bundle both files hold; the original acknowledges it when it pulls.
+    push(ledger, [upsert('a')], 12, 'committed', new Set(), 'd2');
+    expect(ledger.lostWrites(model)).toEqual([]);
+  });
+
   it('accounts for a write the app saw as a dead letter or a conflict', () => {
     const ledger = ledgerWithWrites('a');
     ledger.recordEvent('d1', 'lists', L1, 20, 'seen-dead');

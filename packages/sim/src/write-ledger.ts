@@ -257,6 +257,20 @@ export class WriteLedger {
     this.#backendUpserts.add(`${rowKey(table, pk)}\u0000${step}`);
   }
 
+  /** The devices that started from a copy of the file `write` was in (see `inheritWrites`). */
+  #copiesOf(write: WriteRecord): string[] {
+    if (write.inheritedFrom !== undefined) return [];
+    return this.#writes
+      .filter(
+        (w) =>
+          w.inheritedFrom === write.device &&
+          w.opId === write.opId &&
+          w.table === write.table &&
+          w.pk === write.pk,
+      )
+      .map((w) => w.device);
+  }
+
   /** Invariant b: every acknowledged write is accounted for. */
   lostWrites(model: ServerModel): string[] {
     const problems: string[] = [];
@@ -271,8 +285,14 @@ export class WriteLedger {
           w.table === write.table &&
           w.pk === write.pk,
       );
-      // A write copied with a file is accounted for by either install's pushes and decisions.
-      const devices = [write.device, ...(write.inheritedFrom ? [write.inheritedFrom] : [])];
+      // A write copied with a file is accounted for by either install's pushes and decisions:
+      // the copy's, and the original's (whose bundle in flight the copy may push first, the
+      // original then acknowledging it when it pulls it).
+      const devices = [
+        write.device,
+        ...(write.inheritedFrom ? [write.inheritedFrom] : []),
+        ...this.#copiesOf(write),
+      ];
       const events = devices
         .flatMap((d) => this.#events.get(`${d}\u0000${key}`) ?? [])
         .filter((e) => e.step >= write.step);
