@@ -259,6 +259,48 @@ describe('installs and backups that share an identity', () => {
     }
   });
 
+  it('an app’s hydrate() on a server restored from an old backup forgets what the file knew of the lost history: a row the new history brings back at a lower version is kept', async () => {
+    h = await startHarness();
+    const a = await h.client('a');
+    const peer = await h.client('peer');
+    await a.sync();
+    await h.stopServer();
+    copyDatabase(h.serverPath, `${h.serverPath}.backup`);
+    await h.startServer();
+    // The old history: the peer's list reaches version 4, and a has it.
+    const listId = uuid();
+    await peer.write((tx) => tx.insert('lists', { id: listId, name: 'v1' }));
+    await peer.sync();
+    for (const name of ['v2', 'v3', 'v4']) {
+      await peer.write((tx) => tx.update('lists', listId, { name }));
+      await peer.sync();
+    }
+    await a.sync();
+    // The server goes back to the backup, and a's app asks for a snapshot before anything else.
+    await h.stopServer();
+    copyDatabase(`${h.serverPath}.backup`, h.serverPath);
+    await h.startServer();
+    await a.hydrate();
+    expect(await titles('lists', a)).toEqual([]);
+    // The peer still edits the list: its push meets a server without it, and the app keeps
+    // its row; the new history has the list at version 1.
+    await peer.write((tx) => tx.update('lists', listId, { name: 'kept by the peer' }));
+    await peer.sync();
+    const [conflict] = await peer.conflicts();
+    await peer.resolveConflict(conflict!.id, 'client');
+    await peer.sync();
+    expect(await titles('lists')).toEqual(['kept by the peer']);
+    await peer.write((tx) =>
+      tx.insert('todos', { id: uuid(), list_id: listId, title: 'under it' }),
+    );
+    await peer.sync();
+
+    await a.sync();
+    expect(await titles('lists', a)).toEqual(['kept by the peer']);
+    expect(await titles('todos', a)).toEqual(['under it']);
+    await expectConverged(a, peer);
+  });
+
   it('a server whose database was replaced by another is detected by its identity, and the client starts over from a snapshot keeping its pending writes', async () => {
     h = await startHarness();
     const a = await h.client('a');

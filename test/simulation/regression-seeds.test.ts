@@ -59,6 +59,11 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'the simulator did not count the push of a copied file for the original’s write, when the copy pushed the bundle in flight both files held and the original acknowledged it',
     'drawn',
   ],
+  [
+    538,
+    'an app’s hydrate() on a server restored from a backup kept tombstones of the lost history; the row came back at a lower version, was taken for deleted, and the integrity gate refused its children for good',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

@@ -11,6 +11,7 @@ import type { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
 import {
   forgetCommit,
+  forgetHistory,
   readState,
   setApplying,
   writeState,
@@ -186,6 +187,25 @@ export interface SnapshotApplyResult {
 }
 
 /**
+ * Whether a snapshot shows that the server does not have the history the file followed, though
+ * nothing refused us (an app's `hydrate()` right after the server was restored from a backup):
+ * it ends before the file's checkpoint (on one history the server's horizon never goes back), or
+ * at the checkpoint under another token. Pure.
+ */
+export function snapshotDeniesHistory(
+  file: { readonly checkpoint: number; readonly checkpointToken: string | null },
+  snapshot: Pick<StagedSnapshot, 'snapshotBundleSeq' | 'token'>,
+): boolean {
+  if (snapshot.snapshotBundleSeq < file.checkpoint) return true;
+  return (
+    snapshot.snapshotBundleSeq === file.checkpoint &&
+    file.checkpointToken !== null &&
+    snapshot.token !== null &&
+    snapshot.token !== file.checkpointToken
+  );
+}
+
+/**
  * Replaces the server state of every synced table with the staged snapshot, inside the caller's
  * transaction (foreign keys off): rows with local intent keep their local value on top (their
  * pending entries pinned to the base they were made on), every other row becomes the server's,
@@ -201,6 +221,13 @@ export async function applySnapshot(
 ): Promise<SnapshotApplyResult> {
   await foldCaptureLog(tx, ctx.now());
   await setApplying(tx, true);
+  const file = {
+    checkpoint: ((await readState(tx, 'checkpoint')) as number | null) ?? 0,
+    checkpointToken: (await readState(tx, 'checkpoint_token')) as string | null,
+  };
+  // A lost history found by the snapshot itself: what the file knew of it goes first, as after
+  // a 410 cursor_unknown.
+  if (snapshotDeniesHistory(file, staged)) await forgetHistory(tx);
   const inSnapshot = (alias: string) =>
     `EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${alias}.tbl AND s.pk = ${alias}.pk)`;
   // Pending edits of rows the snapshot lacks are pinned to the server state they were made on
