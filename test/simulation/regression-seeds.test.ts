@@ -64,6 +64,11 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'an app’s hydrate() on a server restored from a backup kept tombstones of the lost history; the row came back at a lower version, was taken for deleted, and the integrity gate refused its children for good',
     'drawn',
   ],
+  [
+    635,
+    'the simulator took a write still running when a file was backed up for one the restore took away, and asked for a push of the earlier value it covered',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

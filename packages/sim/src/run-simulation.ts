@@ -569,7 +569,7 @@ class Simulation {
     device.inspector?.close();
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${device.path}${suffix}`, { force: true });
     copyFileSync(backup.path, device.path);
-    this.#ledger.restoredAway(device.name, backup.writeSeq);
+    this.#ledger.restoredAway(device.name, backup.writeSeq, backup.step);
     device.orphans = [];
     device.lastCheckpoint = null;
     device.inspector = new LocalInspector(device.path, this.#schema);

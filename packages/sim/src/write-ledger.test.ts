@@ -96,6 +96,29 @@ describe('the write ledger', () => {
     expect(ledger.lostWrites(model)).toEqual([]);
   });
 
+  it('lets a write that was still running when the file was backed up cover an earlier one, after a restore', () => {
+    const ledger = ledgerWithWrites('a');
+    ledger.begin(2, device, 20, [
+      { kind: 'update', table: 'lists', pk: L1, values: { name: 'b' }, implied: false },
+    ]);
+    const mark = ledger.backupMark('d1');
+    ledger.settle(2, 'durable');
+    // Restored from the backup of step 25: 'b' may be in it, and a push carries it.
+    ledger.restoredAway('d1', mark, 25);
+    push(ledger, [upsert('b')], 40, 'committed', new Set());
+    expect(ledger.lostWrites(model)).toEqual([]);
+    // Restored from a backup taken before 'b' began: 'a' is what the file holds, to be pushed.
+    const again = ledgerWithWrites('a');
+    again.begin(2, device, 20, [
+      { kind: 'update', table: 'lists', pk: L1, values: { name: 'b' }, implied: false },
+    ]);
+    const early = again.backupMark('d1');
+    again.settle(2, 'durable');
+    again.restoredAway('d1', early, 15);
+    push(again, [upsert('b')], 40, 'committed', new Set());
+    expect(again.lostWrites(model)).toHaveLength(1);
+  });
+
   it('accounts for a write the app saw as a dead letter or a conflict', () => {
     const ledger = ledgerWithWrites('a');
     ledger.recordEvent('d1', 'lists', L1, 20, 'seen-dead');

@@ -26,6 +26,12 @@ export interface WriteRecord {
    * but the file no longer holds it).
    */
   status: 'pending' | 'durable' | 'failed' | 'unknown' | 'restored';
+  /**
+   * A `restored` write that began before the backup was taken but had not settled then (or came
+   * after one that had not): the backup may hold it, and it may then cover earlier writes of its
+   * row in the file (see `restoredAway`).
+   */
+  mayBeInBackup?: boolean;
 }
 
 /** How the server answered a push, as far as each change is concerned. */
@@ -169,15 +175,17 @@ export class WriteLedger {
   }
 
   /**
-   * The device's file was replaced by a backup taken when the ledger was at `fromSeq`: its
-   * writes from then on are gone from it, like writes rolled back (those it had pushed are on
-   * the server all the same, and a later one no longer covers an earlier one).
+   * The device's file was replaced by a backup taken at `backupStep`, when the ledger was at
+   * `fromSeq`: its writes from then on are gone from it, like writes rolled back (those it had
+   * pushed are on the server all the same, and a later one no longer covers an earlier one),
+   * except that one begun before the backup and settled after it may be in the backup too.
    */
-  restoredAway(device: string, fromSeq: number): void {
+  restoredAway(device: string, fromSeq: number, backupStep: number): void {
     for (const write of this.#writes) {
       if (write.device === device && write.seq >= fromSeq) {
-        write.status =
-          write.status === 'durable' || write.status === 'restored' ? 'restored' : 'failed';
+        const durable = write.status === 'durable' || write.status === 'restored';
+        write.status = durable ? 'restored' : 'failed';
+        write.mayBeInBackup = durable && write.step <= backupStep;
       }
     }
   }
@@ -277,9 +285,11 @@ export class WriteLedger {
     for (const write of this.#writes) {
       if (write.status !== 'durable') continue;
       const key = rowKey(write.table, write.pk);
+      // A later write covers this one when it is in the file: durable, or perhaps in the
+      // backup the file was restored from.
       const later = this.#writes.filter(
         (w) =>
-          w.status === 'durable' &&
+          (w.status === 'durable' || (w.status === 'restored' && w.mayBeInBackup === true)) &&
           w.device === write.device &&
           w.seq > write.seq &&
           w.table === write.table &&
