@@ -144,6 +144,52 @@ describe('installs and backups that share an identity', () => {
     expect(again.sourceId).not.toBe(before);
   });
 
+  it('a client restored from a backup that held an unpushed insert, which the file pushed after the backup, deletes the row when the app deletes it', async () => {
+    h = await startHarness();
+    let a = await h.client('a');
+    await a.sync();
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'written before the backup' }));
+    await a.close();
+    copyDatabase(h.dbPath('a'), h.dbPath('a-backup'));
+    a = await h.client('a');
+    await a.sync();
+    await a.close();
+    expect(await titles('lists')).toEqual(['written before the backup']);
+    // Restored, the file has the insert pending again: the app deletes the list, which, as far
+    // as the file knows, was never pushed (insert then delete: nothing to push).
+    copyDatabase(h.dbPath('a-backup'), h.dbPath('a'));
+    a = await h.client('a');
+    await a.write((tx) => tx.delete('lists', listId));
+    expect((await a.readStatus()).pending).toBe(0);
+    await a.sync();
+    // The file finds that it is behind its own history (its source is rotated), and the delete
+    // it folded away goes out after all.
+    await a.sync();
+
+    expect(await titles('lists')).toEqual([]);
+    await expectConverged(a);
+  });
+
+  it('a copied file whose twin pushed an insert they both held deletes the row when its app deletes it', async () => {
+    h = await startHarness();
+    let a = await h.client('a');
+    await a.sync();
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'in both files' }));
+    await a.close();
+    copyDatabase(h.dbPath('a'), h.dbPath('b'));
+    a = await h.client('a');
+    const b = await h.client('b');
+    await b.sync();
+    await a.write((tx) => tx.delete('lists', listId));
+    await a.sync();
+    await a.sync();
+
+    expect(await titles('lists')).toEqual([]);
+    await expectConverged(a, b);
+  });
+
   it('a server restored from an old backup is detected by its history token although it has passed the client’s checkpoint again', async () => {
     h = await startHarness();
     const a = await h.client('a');

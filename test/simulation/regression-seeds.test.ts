@@ -69,6 +69,21 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'the simulator took a write still running when a file was backed up for one the restore took away, and asked for a push of the earlier value it covered',
     'drawn',
   ],
+  [
+    528,
+    'a file restored from a backup that held an unpushed insert (pushed after the backup) folded the app’s delete of that row away, and the row stayed on the server',
+    'drawn',
+  ],
+  [
+    1579,
+    'a file restored from a backup that held an unpushed insert (pushed after the backup) folded the app’s delete of that row away, and the row stayed on the server',
+    'drawn',
+  ],
+  [
+    1901,
+    'the simulator counted a refused push of a re-insert as carrying it, and asked for the delete that undid it, unpushed, to reach the server',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

@@ -73,7 +73,7 @@ interface RowEvent {
  * 3. the row stood as a dead letter or manual conflict on that device afterwards, or the app
  *    resolved or discarded it;
  * 4. for a delete: also when the row was not alive on the user's server at some moment after it,
- *    or when it deletes the device's own insert that no push ever carried.
+ *    or when it deletes the device's own insert that no push ever committed.
  */
 export class WriteLedger {
   readonly #writes: WriteRecord[] = [];
@@ -325,7 +325,8 @@ export class WriteLedger {
         // The delete's intent held when the row was not alive on the user's server at some
         // moment after it (never pushed, or deleted by someone else too).
         if (model.goneSince(write.userId, write.table, write.pk, write.step)) continue;
-        // It cancels the device's own insert that no push ever carried (a row only it had).
+        // It cancels the device's own insert that no push ever committed (a row only it had:
+        // one refused, dead-lettered and retried, say, is still only its own).
         const cancels = this.#writes.some(
           (w) =>
             w.device === write.device &&
@@ -336,7 +337,7 @@ export class WriteLedger {
             w.pk === write.pk &&
             !pushes.some((p) => p.changes.has(key)) &&
             !(this.#pushes.get(write.device) ?? []).some(
-              (p) => p.step > w.step && p.changes.has(key),
+              (p) => p.step > w.step && p.outcome === 'committed' && p.changes.has(key),
             ),
         );
         if (cancels) continue;

@@ -20,6 +20,12 @@ export const METADATA_FORMAT = 1;
  *   write groups it spans and, when a remote change moved the row's base under it, the pinned
  *   base it was made on. Indexed in push order (an index that covers every column), so a freeze
  *   reads only the entries it takes, without a lookup into the table.
+ * - `ferry_cancelled`: rows whose insert was folded away by a delete before any push took it
+ *   (`I` then `D`: nothing to push), with the first bundle id frozen after that (`mark`). A file
+ *   restored from a backup, or copied, may have had that insert pushed by the install it was
+ *   then (see `rotateSource`): the journal turns such rows into deletes when the source id
+ *   rotates, and a commit of bundle `mark` or later under the same source, which rules that out,
+ *   clears them.
  * - `ferry_rows`: the server state of each synced row: `rowVersion`, tombstone flag and the
  *   last-synced copy (the base of three-way merges).
  * - `ferry_bundle` + `ferry_inflight`: the frozen bundle in flight (at most one), with the source
@@ -67,6 +73,12 @@ CREATE TABLE IF NOT EXISTS ferry_outbox (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ferry_outbox_push_order
   ON ferry_outbox (last_group, first_group);
+CREATE TABLE IF NOT EXISTS ferry_cancelled (
+  tbl TEXT NOT NULL,
+  pk NOT NULL,
+  mark INTEGER NOT NULL,
+  PRIMARY KEY (tbl, pk)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ferry_rows (
   tbl TEXT NOT NULL,
   pk NOT NULL,

@@ -108,6 +108,28 @@ function expectedOutbox(scenario: Scenario): PendingEntry[] {
   return sortEntries([...out.values()]);
 }
 
+/** The rows whose entry `foldLog` folds to nothing: an insert undone by a delete. */
+function expectedCancelled(scenario: Scenario): string[] {
+  const byKey = new Map(scenario.existing.map((e) => [rowKeyOf(e.tbl, e.pk), e]));
+  const result = foldLog(
+    scenario.lines,
+    (tbl, pk) => byKey.get(rowKeyOf(tbl, pk)),
+    { group: null, at: null },
+    NOW,
+  );
+  return [...result.heads]
+    .filter(([, head]) => head === null)
+    .map(([key]) => key)
+    .sort();
+}
+
+async function cancelledRows(db: SerialDatabase): Promise<string[]> {
+  const rows = await db.all<{ tbl: string; pk: string | number }>(
+    'SELECT tbl, pk FROM ferry_cancelled',
+  );
+  return rows.map((r) => rowKeyOf(r.tbl, r.pk)).sort();
+}
+
 async function actualOutbox(db: SerialDatabase): Promise<PendingEntry[]> {
   const rows = await db.all<Parameters<typeof pendingOf>[0]>(
     'SELECT tbl, pk, op, first_group, last_group, first_at, pinned, pin_version, pin_base FROM ferry_outbox',
@@ -149,6 +171,8 @@ describe('foldCaptureLog', () => {
       expect(await actualOutbox(db), `case ${n}: ${JSON.stringify(scenario)}`).toEqual(
         expectedOutbox(scenario),
       );
+      expect(await cancelledRows(db), `case ${n}: cancelled`).toEqual(expectedCancelled(scenario));
+      await db.exec('DELETE FROM ferry_cancelled');
       const log = await db.all<{ seq: number; op: string }>('SELECT seq, op FROM ferry_log');
       if (scenario.lines.length > 0) {
         lastSeq = scenario.lines[scenario.lines.length - 1]!.seq;
@@ -228,6 +252,6 @@ describe('foldCaptureLog', () => {
     const small = await count();
     await load(db, { existing: [], lines: lines.slice(50) });
     expect(await count()).toBe(small);
-    expect(small).toBe(5);
+    expect(small).toBe(6);
   });
 });

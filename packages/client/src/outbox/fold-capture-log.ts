@@ -16,9 +16,10 @@ import type { Executor } from '../local/metadata.js';
  *    line. A line's group is the `B` marker before it or, for lines before the first marker
  *    (SQL writes outside `client.write`), the first captured line, with the fold's time.
  * 3. Pins (`pinned`, `pin_version`, `pin_base`) of an existing entry are kept; an entry folded to
- *    nothing is deleted.
+ *    nothing is deleted, and its row goes into `ferry_cancelled` (an insert no push took, undone
+ *    by a delete: see `rotateSource`), marked with the first bundle id frozen after it.
  *
- * Costs five statements whatever the size of the log, one when there is nothing to fold.
+ * Costs six statements whatever the size of the log, one when there is nothing to fold.
  */
 export async function foldCaptureLog(tx: Executor, now: number): Promise<number> {
   const [ends] = await tx.all<{ hi: number; lo: number; lo_op: string }>(
@@ -26,6 +27,7 @@ export async function foldCaptureLog(tx: Executor, now: number): Promise<number>
   );
   if (ends === undefined || (ends.hi === ends.lo && ends.lo_op === KEEPER)) return 0;
   await tx.run(FOLD_SQL, [now, now]);
+  await tx.run(CANCEL_SQL);
   await tx.run(`DELETE FROM ferry_outbox WHERE op = '${NOTHING}'`);
   const { changes } = await tx.run('DELETE FROM ferry_log');
   // The last line's seq stays behind, so the next write's seq (and write group) is higher than
@@ -42,6 +44,19 @@ export const KEEPER = 'K';
 
 /** The op of an entry folded to nothing, only ever seen inside the fold's statement. */
 const NOTHING = 'X';
+
+/**
+ * Journals the entries folded to nothing (an insert, then a delete: the only way to nothing) in
+ * `ferry_cancelled`, marked with the id of the first bundle frozen after now: the one after the
+ * bundle in flight, else the next one.
+ */
+const CANCEL_SQL = `INSERT INTO ferry_cancelled (tbl, pk, mark)
+SELECT tbl, pk, coalesce(
+  (SELECT source_bundle_id + 1 FROM ferry_bundle WHERE id = 1),
+  (SELECT value FROM ferry_state WHERE key = 'next_source_bundle_id'),
+  1)
+FROM ferry_outbox WHERE op = '${NOTHING}'
+ON CONFLICT (tbl, pk) DO UPDATE SET mark = excluded.mark`;
 
 /**
  * Every captured line, in log order, upserted into its row's entry: a new entry takes the line
