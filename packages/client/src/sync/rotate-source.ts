@@ -2,6 +2,7 @@ import type { Schema } from '@ferry/protocol';
 import type { ClientCore } from '../client-core.js';
 import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
 import { readFrozenBundleHead, writeState, type Executor } from '../local/metadata.js';
+import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { inFlightStatusOf } from '../status/client-status.js';
 
 /**
@@ -70,6 +71,8 @@ export async function rotateSource(core: ClientCore, reason: SourceRotationReaso
  * the latest write group. The journal is emptied.
  */
 async function deleteCancelledInserts(tx: Executor, schema: Schema, now: number): Promise<void> {
+  // The app's latest writes count: a row written since it was cancelled is kept as written.
+  await foldCaptureLog(tx, now);
   const noIntent = 'NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = c.tbl AND i.pk = c.pk)';
   for (const table of schema.tables) {
     const t = quoteIdent(table.name);
