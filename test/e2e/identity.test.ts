@@ -190,6 +190,32 @@ describe('installs and backups that share an identity', () => {
     await expectConverged(a, b);
   });
 
+  it('a copied file keeps a row it undid once a snapshot brought it back and the app built on it', async () => {
+    h = await startHarness();
+    let a = await h.client('a');
+    await a.sync();
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'in both files' }));
+    await a.close();
+    copyDatabase(h.dbPath('a'), h.dbPath('b'));
+    a = await h.client('a');
+    const b = await h.client('b');
+    await a.sync();
+    // b undoes the insert, then a snapshot shows the list again and b's app adds a todo to it.
+    await b.write((tx) => tx.delete('lists', listId));
+    await b.hydrate();
+    expect(await titles('lists', b)).toEqual(['in both files']);
+    await b.write((tx) =>
+      tx.insert('todos', { id: uuid(), list_id: listId, title: 'built on it' }),
+    );
+    await b.sync();
+    await b.sync();
+
+    expect(await titles('lists')).toEqual(['in both files']);
+    expect(await titles('todos')).toEqual(['built on it']);
+    await expectConverged(a, b);
+  });
+
   it('a server restored from an old backup is detected by its history token although it has passed the client’s checkpoint again', async () => {
     h = await startHarness();
     const a = await h.client('a');

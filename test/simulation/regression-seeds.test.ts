@@ -89,6 +89,11 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'a rotation deleted again a cancelled insert whose row the app had updated meanwhile (the update was still in the capture log, not yet in the outbox), and the update was lost',
     'drawn',
   ],
+  [
+    890658510,
+    'a rotation deleted again a cancelled insert whose row a pull had brought back and the app had built on (a todo under the list), and the cascade took the todo',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

@@ -19,6 +19,7 @@ import {
   wireChangeOf,
 } from '../local/metadata.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import { holdCancelledRows } from '../outbox/cancelled-inserts.js';
 import { insertMany } from '../local/insert-many.js';
 import type { TableCodec } from '../local/table-codec.js';
 import {
@@ -374,7 +375,7 @@ export async function applyBundles(
   await setApplying(tx, true);
   await tx.run('DELETE FROM temp.ferry_touched');
   const touched = new TouchedRows(tx);
-  const presence = await intentPresence(tx);
+  let presence = await intentPresence(tx);
   const total = bundles.reduce((sum, b) => sum + b.rows.length, 0);
   let seen = 0;
   let midHookDone = false;
@@ -406,7 +407,11 @@ export async function applyBundles(
       ctx.sourceId,
       candidate && bundle.digest !== undefined ? (ourDigest ??= await frozenDigest(tx)) : undefined,
     );
-    if (verdict === 'foreign') foreign = true;
+    if (verdict === 'foreign') {
+      foreign = true;
+      // Rows whose insert this file undid, pushed by the install that shares our source id.
+      if ((await holdCancelledRows(tx, ctx, bundle)) > 0) presence = { ...presence, pending: true };
+    }
     const isAck = verdict === 'ack' && frozen !== null;
     // The server said our bundle committed as this seq, and this is another bundle: that answer
     // came from a history the server no longer has (restored from a backup). Sent again.

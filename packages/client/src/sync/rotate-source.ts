@@ -1,8 +1,6 @@
-import type { Schema } from '@ferry/protocol';
 import type { ClientCore } from '../client-core.js';
-import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
-import { readFrozenBundleHead, writeState, type Executor } from '../local/metadata.js';
-import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import { readFrozenBundleHead, writeState } from '../local/metadata.js';
+import { deleteCancelledRows } from '../outbox/cancelled-inserts.js';
 import { inFlightStatusOf } from '../status/client-status.js';
 
 /**
@@ -28,10 +26,10 @@ export type SourceRotationReason = 'bundle_mismatch' | 'foreign_bundle' | 'stale
  * 4. the file is marked for a hydration, which keeps every local change on top: rows may have
  *    moved on the server under the old id in ways this file never saw;
  * 5. every insert the file folded away with a delete since its last commit (`ferry_cancelled`)
- *    is deleted again, unless the app wrote the row since: the install that shared the id (a
- *    copy, or this file's own past before a restore) may have pushed that insert, and the app's
- *    delete must reach the server then (a delete of a row the server never had is no change
- *    there).
+ *    whose row is not back in the file gets a pending delete (`deleteCancelledRows`): the
+ *    install that shared the id (a copy, or this file's own past before a restore) may have
+ *    pushed that insert, and the app's delete must reach the server then (a delete of a row the
+ *    server never had is no change there).
  * Every pending change is kept and pushed under the new id; nothing is dropped.
  */
 export async function rotateSource(core: ClientCore, reason: SourceRotationReason): Promise<void> {
@@ -47,7 +45,7 @@ export async function rotateSource(core: ClientCore, reason: SourceRotationReaso
         'WHERE id = 1 AND committed_seq IS NULL',
       [next],
     );
-    await deleteCancelledInserts(tx, ctx.schema, ctx.now());
+    await deleteCancelledRows(tx, ctx.schema, ctx.now());
     return readFrozenBundleHead(tx);
   });
   ctx.sourceId = next;
@@ -62,34 +60,4 @@ export async function rotateSource(core: ClientCore, reason: SourceRotationReaso
     sourceId: next,
     ...(frozen ? { inFlight: inFlightStatusOf(frozen) } : {}),
   });
-}
-
-/**
- * Step 5 of {@link rotateSource}: each row of `ferry_cancelled` the app has not written since
- * (no local intent) is deleted: a row back in the file (the twin's bundle brought it) by a
- * delete the capture triggers record like the app's; a row absent by a pending delete entry in
- * the latest write group. The journal is emptied.
- */
-async function deleteCancelledInserts(tx: Executor, schema: Schema, now: number): Promise<void> {
-  // The app's latest writes count: a row written since it was cancelled is kept as written.
-  await foldCaptureLog(tx, now);
-  const noIntent = 'NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = c.tbl AND i.pk = c.pk)';
-  for (const table of schema.tables) {
-    const t = quoteIdent(table.name);
-    const pk = quoteIdent(table.primaryKey);
-    const name = quoteLiteral(table.name);
-    await tx.run(
-      'INSERT INTO ferry_outbox (tbl, pk, op, first_group, last_group, first_at) ' +
-        "SELECT c.tbl, c.pk, 'D', g.grp, g.grp, ? FROM ferry_cancelled c, " +
-        '(SELECT coalesce(max(seq), 0) AS grp FROM ferry_log) g ' +
-        `WHERE c.tbl = ${name} AND ${noIntent} ` +
-        `AND NOT EXISTS (SELECT 1 FROM ${t} r WHERE r.${pk} = c.pk)`,
-      [now],
-    );
-    await tx.run(
-      `DELETE FROM ${t} WHERE ${pk} IN (SELECT c.pk FROM ferry_cancelled c ` +
-        `WHERE c.tbl = ${name} AND ${noIntent})`,
-    );
-  }
-  await tx.run('DELETE FROM ferry_cancelled');
 }
