@@ -94,6 +94,11 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'a rotation deleted again a cancelled insert whose row a pull had brought back and the app had built on (a todo under the list), and the cascade took the todo',
     'drawn',
   ],
+  [
+    890658533,
+    'after a server restore, an edit pinned to a live version of the lost history matched the new history’s tombstone at the same version, and its push re-created the deleted row unchallenged',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

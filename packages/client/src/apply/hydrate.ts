@@ -302,6 +302,16 @@ export async function applySnapshot(
   if (frozen && frozen.committedSeq !== null && frozen.committedSeq <= staged.snapshotBundleSeq) {
     await forgetCommit(tx);
   }
+  // After a lost history, the versions local changes were made on are that history's: another
+  // history numbers its versions anew, and one may coincide (a pin to an old live version equal
+  // to the new tombstone's would re-create the row unchallenged). Changes keep the base row they
+  // were made on but not its version, so the server answers each with a conflict and the
+  // resolver merges it against the base by content (a change of a row the server never had
+  // goes out as new).
+  if (lost) {
+    await tx.run('UPDATE ferry_outbox SET pin_version = NULL WHERE pinned = 1');
+    await tx.run('UPDATE ferry_inflight SET base_version = NULL');
+  }
   await writeState(tx, 'checkpoint', staged.snapshotBundleSeq);
   await writeState(tx, 'checkpoint_token', staged.token);
   if (staged.serverId !== null) await writeState(tx, 'server_id', staged.serverId);
