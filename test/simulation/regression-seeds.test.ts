@@ -99,6 +99,21 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'after a server restore, an edit pinned to a live version of the lost history matched the new history’s tombstone at the same version, and its push re-created the deleted row unchallenged',
     'drawn',
   ],
+  [
+    890659080,
+    'after a server restore, an edit pinned to a live version of the lost history matched the new history’s tombstone at the same version, and its push re-created the deleted row unchallenged',
+    'drawn',
+  ],
+  [
+    890659086,
+    'a retried dead letter made an insert entry again for a row the server had alive by then (the copy’s twin pushed it); the app’s delete folded it to nothing, and the delete never went out',
+    'drawn',
+  ],
+  [
+    1064,
+    'a file restored from a backup that held an unpushed insert (pushed after the backup) lost the row’s insert to the rotation that followed',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

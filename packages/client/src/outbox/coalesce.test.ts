@@ -16,6 +16,12 @@ describe('coalesce', () => {
   it.each(table)('%s followed by %s is %s', (previous, next, expected) => {
     expect(coalesce(previous, next)).toBe(expected);
   });
+
+  it('keeps the delete of an insert entry whose row the server has alive', () => {
+    expect(coalesce('I', 'D', true)).toBe('D');
+    expect(coalesce('I', 'U', true)).toBe('I');
+    expect(coalesce('U', 'D', true)).toBe('D');
+  });
 });
 
 describe('foldLog', () => {

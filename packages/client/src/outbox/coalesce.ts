@@ -40,15 +40,24 @@ export interface PendingHead {
  * | previous | I | U | D |
  * |---|---|---|---|
  * | none | I | U | D |
- * | I | I | I | none (never pushed, now gone) |
+ * | I | I | I | none (never pushed, now gone); D when the server has the row alive |
  * | U | U | U | D |
  * | D | U (re-insert of a known row) | U | D |
+ *
+ * `serverHasRow`: the file knows the row alive on the server (an `I` entry can meet one: a
+ * dead letter retried after a peer's insert of the same key came in, a copy's twin pushed it):
+ * its delete must go out, not vanish with the insert.
  */
-export function coalesce(previous: PendingOp | undefined, next: PendingOp): PendingOp | null {
+export function coalesce(
+  previous: PendingOp | undefined,
+  next: PendingOp,
+  serverHasRow = false,
+): PendingOp | null {
   if (previous === undefined) return next;
   switch (previous) {
     case 'I':
-      return next === 'D' ? null : 'I';
+      if (next === 'D') return serverHasRow ? 'D' : null;
+      return 'I';
     case 'U':
       return next === 'D' ? 'D' : 'U';
     case 'D':
@@ -86,12 +95,15 @@ export function rowKeyOf(tbl: string, pk: unknown): string {
  *    change. Lines before the first marker belong to one group: they come from SQL writes made
  *    outside `client.write`, which are never split from each other.
  * 3. `lookup` is asked once per row; later lines see the folded state.
+ * 4. `serverHasRow` says whether the server has the row alive, as far as the file knows (it
+ *    does not change during a fold).
  */
 export function foldLog(
   lines: readonly LogLine[],
   lookup: (tbl: string, pk: unknown) => PendingHead | undefined,
   cursor: FoldCursor,
   now: number,
+  serverHasRow: (tbl: string, pk: unknown) => boolean = () => false,
 ): FoldResult {
   const heads = new Map<string, PendingHead | null>();
   let group = cursor.group;
@@ -109,7 +121,7 @@ export function foldLog(
     }
     const key = rowKeyOf(line.tbl, line.pk);
     const previous = heads.has(key) ? heads.get(key) : lookup(line.tbl, line.pk);
-    const op = coalesce(previous?.op, line.op);
+    const op = coalesce(previous?.op, line.op, serverHasRow(line.tbl, line.pk));
     if (op === null) {
       heads.set(key, null);
     } else if (previous) {

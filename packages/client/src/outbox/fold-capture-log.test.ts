@@ -37,6 +37,8 @@ async function freshDatabase(driver?: SqliteDriver): Promise<SerialDatabase> {
 interface Scenario {
   readonly existing: PendingEntry[];
   readonly lines: LogLine[];
+  /** Rows the file knows alive on the server (`ferry_rows`). */
+  readonly alive?: readonly [string, string | number][];
 }
 
 const OPS: readonly PendingOp[] = ['I', 'U', 'D'];
@@ -80,7 +82,13 @@ function randomScenario(random: () => number, firstSeq: number): Scenario {
       lines.push({ seq, tbl, pk, op: pick(OPS), at: null });
     }
   }
-  return { existing, lines };
+  const alive = KEYS.filter(() => random() < 0.3);
+  return { existing, lines, alive };
+}
+
+function aliveCheck(scenario: Scenario): (tbl: string, pk: unknown) => boolean {
+  const keys = new Set((scenario.alive ?? []).map(([tbl, pk]) => rowKeyOf(tbl, pk)));
+  return (tbl, pk) => keys.has(rowKeyOf(tbl, pk));
 }
 
 /** What the outbox must hold after the fold: `foldLog` over the whole log, pins kept. */
@@ -91,6 +99,7 @@ function expectedOutbox(scenario: Scenario): PendingEntry[] {
     (tbl, pk) => byKey.get(rowKeyOf(tbl, pk)),
     { group: null, at: null },
     NOW,
+    aliveCheck(scenario),
   );
   const out = new Map(byKey);
   for (const [key, head] of result.heads) {
@@ -116,6 +125,7 @@ function expectedCancelled(scenario: Scenario): string[] {
     (tbl, pk) => byKey.get(rowKeyOf(tbl, pk)),
     { group: null, at: null },
     NOW,
+    aliveCheck(scenario),
   );
   return [...result.heads]
     .filter(([, head]) => head === null)
@@ -143,6 +153,13 @@ function sortEntries(entries: PendingEntry[]): PendingEntry[] {
 }
 
 async function load(db: SerialDatabase, scenario: Scenario): Promise<void> {
+  await db.exec('DELETE FROM ferry_rows');
+  for (const [tbl, pk] of scenario.alive ?? []) {
+    await db.run('INSERT INTO ferry_rows (tbl, pk, version, deleted) VALUES (?, ?, 1, 0)', [
+      tbl,
+      pk,
+    ]);
+  }
   for (const e of scenario.existing) await writePending(db, e);
   for (const line of scenario.lines) {
     await db.run('INSERT INTO ferry_log (seq, tbl, pk, op, at) VALUES (?, ?, ?, ?, ?)', [

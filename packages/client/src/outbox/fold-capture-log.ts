@@ -9,7 +9,8 @@ import type { Executor } from '../local/metadata.js';
  * of this function's tests) gives for the whole log at once, each row starting from its existing
  * outbox entry:
  * 1. Every captured line, in log order, moves its row's entry by `coalesce`, the entry itself
- *    holding the state (an upsert per line inside one statement).
+ *    holding the state (an upsert per line inside one statement); `ferry_rows` says whether the
+ *    server has the row alive (an insert and a delete of such a row leave the delete).
  * 2. A new entry, or one that starts afresh after it was folded to nothing (an insert, then a
  *    delete, then an insert again), takes the line's write group and that group's time; an
  *    existing entry keeps its first group and time. `last_group` is the group of the row's last
@@ -83,7 +84,10 @@ ORDER BY l.seq
 ON CONFLICT (tbl, pk) DO UPDATE SET
   op = CASE ferry_outbox.op
     WHEN '${NOTHING}' THEN excluded.op
-    WHEN 'I' THEN CASE excluded.op WHEN 'D' THEN '${NOTHING}' ELSE 'I' END
+    WHEN 'I' THEN CASE excluded.op WHEN 'D' THEN
+      CASE WHEN EXISTS (SELECT 1 FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk AND r.deleted = 0)
+        THEN 'D' ELSE '${NOTHING}' END
+      ELSE 'I' END
     WHEN 'U' THEN CASE excluded.op WHEN 'D' THEN 'D' ELSE 'U' END
     ELSE CASE excluded.op WHEN 'D' THEN 'D' ELSE 'U' END END,
   first_group = CASE ferry_outbox.op WHEN '${NOTHING}' THEN excluded.first_group ELSE ferry_outbox.first_group END,
