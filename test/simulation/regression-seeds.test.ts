@@ -111,7 +111,7 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
   ],
   [
     1064,
-    'a file restored from a backup that held an unpushed insert (pushed after the backup) lost the row’s insert to the rotation that followed',
+    'a rotation deleted again a cancelled insert that the app had just inserted again (the re-insert still in the capture log), and the re-insert was lost',
     'drawn',
   ],
 ];
