@@ -227,7 +227,7 @@ export async function applySnapshot(
   };
   // A lost history found by the snapshot itself: what the file knew of it goes first, as after
   // a 410 cursor_unknown.
-  if (snapshotDeniesHistory(file, staged)) await forgetHistory(tx);
+  if (snapshotDeniesHistory(file, staged)) await forgetHistory(tx, 'lost');
   const inSnapshot = (alias: string) =>
     `EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${alias}.tbl AND s.pk = ${alias}.pk)`;
   // Pending edits of rows the snapshot lacks are pinned to the server state they were made on
@@ -245,7 +245,8 @@ export async function applySnapshot(
   // knew of them stays as a tombstone at the version we knew, so that a re-insert of one goes
   // out on it (meeting a later delete as a conflict, not as a row that never existed). After a
   // lost history (see `forgetHistory`), what we knew belongs to that history and goes.
-  const lost = (await readState(tx, 'history_lost')) === 1;
+  const lostState = ((await readState(tx, 'history_lost')) as number | null) ?? 0;
+  const lost = lostState >= 1;
   await tx.run(
     lost
       ? `DELETE FROM ferry_rows WHERE deleted = 0 AND NOT ${inSnapshot('ferry_rows')}`
@@ -302,13 +303,14 @@ export async function applySnapshot(
   if (frozen && frozen.committedSeq !== null && frozen.committedSeq <= staged.snapshotBundleSeq) {
     await forgetCommit(tx);
   }
-  // After a lost history, the versions local changes were made on are that history's: another
+  // After a lost history (certainly lost: see `forgetHistory`), the versions local changes were
+  // made on are that history's: another
   // history numbers its versions anew, and one may coincide (a pin to an old live version equal
   // to the new tombstone's would re-create the row unchallenged). Changes keep the base row they
   // were made on but not its version, so the server answers each with a conflict and the
   // resolver merges it against the base by content (a change of a row the server never had
   // goes out as new).
-  if (lost) {
+  if (lostState === 2) {
     await tx.run('UPDATE ferry_outbox SET pin_version = NULL WHERE pinned = 1');
     await tx.run('UPDATE ferry_inflight SET base_version = NULL');
   }

@@ -31,18 +31,19 @@ export function asFerryError(error: unknown, signal: AbortSignal): FerryError {
  * |---|---|
  * | 410 `history_pruned` | `pruned`: the same history, but its bundles after our checkpoint are gone |
  * | 410 `cursor_unknown` | `lost`: the server does not have our history (a restore, another database) |
- * | any other 410 (a body cut short or garbled on the way) | `lost`: it cannot say which, and only the cautious reading is safe |
+ * | any other 410 (a body cut short or garbled on the way) | `maybe`: either, it cannot say which |
  * | anything else | `null` |
  *
- * Both need a snapshot. After `lost`, what the file knew of the old history (the commit of the
- * bundle in flight, tombstones) must go before it (see `forgetHistory`): row versions of one
- * history say nothing of another's, and a tombstone kept from it hides the row the server has at
- * a lower version. Forgetting after a mere prune costs at most a conflict; keeping after a loss
- * can lose a row, hence the reading of an unreadable 410.
+ * All need a snapshot. After `lost`, and after `maybe` (keeping after a loss can lose a row;
+ * forgetting after a mere prune costs at most a conflict), what the file knew of the old
+ * history (the commit of the bundle in flight, tombstones) goes before it (see
+ * `forgetHistory`): row versions of one history say nothing of another's, and a tombstone kept
+ * from it hides the row the server has at a lower version.
  */
-export function historyLossOf(error: FerryError): 'pruned' | 'lost' | null {
+export function historyLossOf(error: FerryError): 'pruned' | 'lost' | 'maybe' | null {
   if (error.code === 'history_pruned') return 'pruned';
-  if (error.code === 'cursor_unknown' || error.status === 410) return 'lost';
+  if (error.code === 'cursor_unknown') return 'lost';
+  if (error.status === 410) return 'maybe';
   return null;
 }
 

@@ -83,8 +83,8 @@ describe('historyLossOf', () => {
     expect(historyLossOf(refused('cursor_unknown', undefined, 410))).toBe('lost');
   });
 
-  it('reads a 410 it cannot understand as a lost history, the reading that loses nothing', () => {
-    expect(historyLossOf(refused('bad_response', undefined, 410))).toBe('lost');
+  it('reads a 410 it cannot understand as a history that may be lost', () => {
+    expect(historyLossOf(refused('bad_response', undefined, 410))).toBe('maybe');
   });
 
   it('reads any other refusal as no loss of history', () => {
