@@ -114,6 +114,16 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'a rotation deleted again a cancelled insert that the app had just inserted again (the re-insert still in the capture log), and the re-insert was lost',
     'drawn',
   ],
+  [
+    457,
+    'a prune whose 410 was cut short, read as a certain loss of history, dropped the versions of every pending change, and each met a spurious conflict',
+    'drawn',
+  ],
+  [
+    945,
+    'a prune whose 410 was cut short, read as a certain loss of history, dropped the versions of every pending change, and each met a spurious conflict',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {
