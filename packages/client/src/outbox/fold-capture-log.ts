@@ -18,7 +18,7 @@ import type { Executor } from '../local/metadata.js';
  *    (SQL writes outside `client.write`), the first captured line, with the fold's time.
  * 3. Pins (`pinned`, `pin_version`, `pin_base`) of an existing entry are kept; an entry folded to
  *    nothing is deleted, and its row goes into `ferry_cancelled` (an insert no push took, undone
- *    by a delete: see `rotateSource`), marked with the first bundle id frozen after it.
+ *    by a delete: see `cancelled-inserts.ts`), marked with the first bundle id frozen after it.
  *
  * Costs six statements whatever the size of the log, one when there is nothing to fold.
  */
