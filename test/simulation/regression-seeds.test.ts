@@ -124,6 +124,11 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'a prune whose 410 was cut short, read as a certain loss of history, dropped the versions of every pending change, and each met a spurious conflict',
     'drawn',
   ],
+  [
+    2416,
+    'the simulator did not let a copied file inherit the app’s resolution of a conflict (keep its row) made before the copy, and took the copy’s push of that row for a resurrection',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

@@ -119,6 +119,14 @@ describe('the write ledger', () => {
     expect(again.lostWrites(model)).toHaveLength(1);
   });
 
+  it('lets a copy inherit what the app decided about a row before the file was copied', () => {
+    const ledger = ledgerWithWrites('a');
+    ledger.recordEvent('d1', 'lists', L1, 5, 'seen-dead');
+    ledger.inheritWrites('d2', 'd1');
+    // The inherited write is accounted for by the decision made in the original file.
+    expect(ledger.lostWrites(model)).toEqual([]);
+  });
+
   it('accounts for a write the app saw as a dead letter or a conflict', () => {
     const ledger = ledgerWithWrites('a');
     ledger.recordEvent('d1', 'lists', L1, 20, 'seen-dead');

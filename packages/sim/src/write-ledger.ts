@@ -207,6 +207,15 @@ export class WriteLedger {
         status: w.status === 'durable' ? ('durable' as const) : ('restored' as const),
       }));
     this.#writes.push(...inherited);
+    // What the app decided about rows of the copied file (a conflict resolved for its own row,
+    // a dead letter retried) holds in the copy too: the copy pushes what came of it.
+    for (const [key, events] of [...this.#events]) {
+      if (!key.startsWith(`${from}\u0000`)) continue;
+      const rowKeyPart = key.slice(from.length + 1);
+      const copied = events.map((e) => ({ ...e, device: to }));
+      const target = `${to}\u0000${rowKeyPart}`;
+      this.#events.set(target, [...(this.#events.get(target) ?? []), ...copied]);
+    }
   }
 
   /** Every write of an operation. */
