@@ -121,10 +121,10 @@ describe('the write ledger', () => {
 
   it('lets a copy inherit what the app decided about a row before the file was copied', () => {
     const ledger = ledgerWithWrites('a');
-    ledger.recordEvent('d1', 'lists', L1, 5, 'seen-dead');
+    ledger.recordEvent('d1', 'lists', L1, 15, 'resolve-row');
+    expect(ledger.rewrittenByApp('d2', 'lists', L1, 0)).toBe(false);
     ledger.inheritWrites('d2', 'd1');
-    // The inherited write is accounted for by the decision made in the original file.
-    expect(ledger.lostWrites(model)).toEqual([]);
+    expect(ledger.rewrittenByApp('d2', 'lists', L1, 0)).toBe(true);
   });
 
   it('accounts for a write the app saw as a dead letter or a conflict', () => {
