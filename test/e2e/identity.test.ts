@@ -48,6 +48,23 @@ describe('installs and backups that share an identity', () => {
     return { a, b, listId };
   }
 
+  /**
+   * Device a, synced, writes a list it has not pushed; its file is copied to b while it is
+   * closed: both files hold the same pending insert.
+   */
+  async function copiedWithPendingInsert() {
+    h = await startHarness();
+    let a = await h.client('a');
+    await a.sync();
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'in both files' }));
+    await a.close();
+    copyDatabase(h.dbPath('a'), h.dbPath('b'));
+    a = await h.client('a');
+    const b = await h.client('b');
+    return { a, b, listId };
+  }
+
   async function expectConverged(...clients: Client[]) {
     for (const client of clients) {
       await client.sync();
@@ -172,15 +189,7 @@ describe('installs and backups that share an identity', () => {
   });
 
   it('a copied file whose twin pushed an insert they both held deletes the row when its app deletes it', async () => {
-    h = await startHarness();
-    let a = await h.client('a');
-    await a.sync();
-    const listId = uuid();
-    await a.write((tx) => tx.insert('lists', { id: listId, name: 'in both files' }));
-    await a.close();
-    copyDatabase(h.dbPath('a'), h.dbPath('b'));
-    a = await h.client('a');
-    const b = await h.client('b');
+    const { a, b, listId } = await copiedWithPendingInsert();
     await b.sync();
     await a.write((tx) => tx.delete('lists', listId));
     await a.sync();
@@ -191,15 +200,7 @@ describe('installs and backups that share an identity', () => {
   });
 
   it('a copied file keeps a row it undid once a snapshot brought it back and the app built on it', async () => {
-    h = await startHarness();
-    let a = await h.client('a');
-    await a.sync();
-    const listId = uuid();
-    await a.write((tx) => tx.insert('lists', { id: listId, name: 'in both files' }));
-    await a.close();
-    copyDatabase(h.dbPath('a'), h.dbPath('b'));
-    a = await h.client('a');
-    const b = await h.client('b');
+    const { a, b, listId } = await copiedWithPendingInsert();
     await a.sync();
     // b undoes the insert, then a snapshot shows the list again and b's app adds a todo to it.
     await b.write((tx) => tx.delete('lists', listId));

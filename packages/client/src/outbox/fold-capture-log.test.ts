@@ -91,8 +91,8 @@ function aliveCheck(scenario: Scenario): (tbl: string, pk: unknown) => boolean {
   return (tbl, pk) => keys.has(rowKeyOf(tbl, pk));
 }
 
-/** What the outbox must hold after the fold: `foldLog` over the whole log, pins kept. */
-function expectedOutbox(scenario: Scenario): PendingEntry[] {
+/** The specification's fold of the whole log over the scenario's existing entries. */
+function specFold(scenario: Scenario) {
   const byKey = new Map(scenario.existing.map((e) => [rowKeyOf(e.tbl, e.pk), e]));
   const result = foldLog(
     scenario.lines,
@@ -101,6 +101,12 @@ function expectedOutbox(scenario: Scenario): PendingEntry[] {
     NOW,
     aliveCheck(scenario),
   );
+  return { byKey, result };
+}
+
+/** What the outbox must hold after the fold: `foldLog` over the whole log, pins kept. */
+function expectedOutbox(scenario: Scenario): PendingEntry[] {
+  const { byKey, result } = specFold(scenario);
   const out = new Map(byKey);
   for (const [key, head] of result.heads) {
     const previous = byKey.get(key);
@@ -119,15 +125,7 @@ function expectedOutbox(scenario: Scenario): PendingEntry[] {
 
 /** The rows whose entry `foldLog` folds to nothing: an insert undone by a delete. */
 function expectedCancelled(scenario: Scenario): string[] {
-  const byKey = new Map(scenario.existing.map((e) => [rowKeyOf(e.tbl, e.pk), e]));
-  const result = foldLog(
-    scenario.lines,
-    (tbl, pk) => byKey.get(rowKeyOf(tbl, pk)),
-    { group: null, at: null },
-    NOW,
-    aliveCheck(scenario),
-  );
-  return [...result.heads]
+  return [...specFold(scenario).result.heads]
     .filter(([, head]) => head === null)
     .map(([key]) => key)
     .sort();
