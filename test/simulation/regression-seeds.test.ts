@@ -129,6 +129,11 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'the simulator did not let a copied file inherit the app’s resolution of a conflict (keep its row) made before the copy, and took the copy’s push of that row for a resurrection',
     'drawn',
   ],
+  [
+    3197,
+    'the simulator did not let a copied file inherit the app’s resolution of a conflict (keep its row) made before the copy, and took the copy’s push of that row for a resurrection',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {
