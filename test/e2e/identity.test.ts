@@ -65,6 +65,32 @@ describe('installs and backups that share an identity', () => {
     return { a, b, listId };
   }
 
+  /** Stops the server, copies its database aside as the operator's backup, starts it again. */
+  async function backUpServer() {
+    await h.stopServer();
+    copyDatabase(h.serverPath, `${h.serverPath}.backup`);
+    await h.startServer();
+  }
+
+  /** Stops the server, puts the backup of {@link backUpServer} back, starts it again. */
+  async function restoreServer() {
+    await h.stopServer();
+    copyDatabase(`${h.serverPath}.backup`, h.serverPath);
+    await h.startServer();
+  }
+
+  /** `client` inserts a list and takes it to version 4, syncing each write. */
+  async function listAtVersion4(client: Client): Promise<string> {
+    const listId = uuid();
+    await client.write((tx) => tx.insert('lists', { id: listId, name: 'v1' }));
+    await client.sync();
+    for (const name of ['v2', 'v3', 'v4']) {
+      await client.write((tx) => tx.update('lists', listId, { name }));
+      await client.sync();
+    }
+    return listId;
+  }
+
   async function expectConverged(...clients: Client[]) {
     for (const client of clients) {
       await client.sync();
@@ -225,18 +251,14 @@ describe('installs and backups that share an identity', () => {
     await a.write((tx) => tx.insert('lists', { id: listId, name: 'inbox' }));
     await a.sync();
     await peer.sync();
-    await h.stopServer();
-    copyDatabase(h.serverPath, `${h.serverPath}.backup`);
-    await h.startServer();
+    await backUpServer();
     for (const title of ['lost 1', 'lost 2', 'lost 3']) {
       await a.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title }));
       await a.sync();
     }
     const lostCheckpoint = (await a.readStatus()).checkpoint;
     // The operator restores the old backup; the peer writes past a's checkpoint again.
-    await h.stopServer();
-    copyDatabase(`${h.serverPath}.backup`, h.serverPath);
-    await h.startServer();
+    await restoreServer();
     for (let i = 0; i < 4; i++) {
       await peer.write((tx) =>
         tx.insert('todos', { id: uuid(), list_id: listId, title: `new ${i}` }),
@@ -264,18 +286,14 @@ describe('installs and backups that share an identity', () => {
     await peer.sync();
     await peer.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title: 'peer' }));
     await peer.sync();
-    await h.stopServer();
-    copyDatabase(h.serverPath, `${h.serverPath}.backup`);
-    await h.startServer();
+    await backUpServer();
     // a's push commits after the peer's bundle, which a has not pulled: its bundle waits in
     // flight, committed, for a pull to bring it.
     await a.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title: 'mine' }));
     await a.sync({ kind: 'push' });
     expect((await a.readStatus()).inFlight).toMatchObject({ committedSeq: 3 });
     // The server goes back to the backup: the peer's bundle is there, a's commit is not.
-    await h.stopServer();
-    copyDatabase(`${h.serverPath}.backup`, h.serverPath);
-    await h.startServer();
+    await restoreServer();
     await a.sync();
 
     expect(await titles('todos')).toEqual(['mine', 'peer']);
@@ -288,25 +306,15 @@ describe('installs and backups that share an identity', () => {
     try {
       const a = await h.client('a', 'alice', { url: proxy.url });
       await a.sync();
-      await h.stopServer();
-      copyDatabase(h.serverPath, `${h.serverPath}.backup`);
-      await h.startServer();
+      await backUpServer();
       // The old history takes the list to a high version and deletes it: the file keeps a
       // tombstone at that version.
-      const listId = uuid();
-      await a.write((tx) => tx.insert('lists', { id: listId, name: 'v1' }));
-      await a.sync();
-      for (const name of ['v2', 'v3', 'v4']) {
-        await a.write((tx) => tx.update('lists', listId, { name }));
-        await a.sync();
-      }
+      const listId = await listAtVersion4(a);
       await a.write((tx) => tx.delete('lists', listId));
       await a.sync();
       // The server goes back to a backup without any of it; the app writes the list again,
       // and the 410 cursor_unknown that answers its push arrives cut short.
-      await h.stopServer();
-      copyDatabase(`${h.serverPath}.backup`, h.serverPath);
-      await h.startServer();
+      await restoreServer();
       await a.write((tx) => tx.insert('lists', { id: listId, name: 'again' }));
       // (The proxy's first request after the restart finds its pooled connection closed.)
       await fetch(`${proxy.url}/healthz`).catch(() => undefined);
@@ -339,22 +347,12 @@ describe('installs and backups that share an identity', () => {
     const a = await h.client('a');
     const peer = await h.client('peer');
     await a.sync();
-    await h.stopServer();
-    copyDatabase(h.serverPath, `${h.serverPath}.backup`);
-    await h.startServer();
+    await backUpServer();
     // The old history: the peer's list reaches version 4, and a has it.
-    const listId = uuid();
-    await peer.write((tx) => tx.insert('lists', { id: listId, name: 'v1' }));
-    await peer.sync();
-    for (const name of ['v2', 'v3', 'v4']) {
-      await peer.write((tx) => tx.update('lists', listId, { name }));
-      await peer.sync();
-    }
+    const listId = await listAtVersion4(peer);
     await a.sync();
     // The server goes back to the backup, and a's app asks for a snapshot before anything else.
-    await h.stopServer();
-    copyDatabase(`${h.serverPath}.backup`, h.serverPath);
-    await h.startServer();
+    await restoreServer();
     await a.hydrate();
     expect(await titles('lists', a)).toEqual([]);
     // The peer still edits the list: the server does not have it, and the peer's edit, made
