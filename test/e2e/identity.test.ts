@@ -225,21 +225,35 @@ describe('installs and backups that share an identity', () => {
     await expectConverged(a, b);
   });
 
-  it('a copied file keeps a row it undid once a snapshot brought it back and the app built on it', async () => {
+  it('a copied file that undid an insert its twin pushed keeps the row deleted when a snapshot brings it back, and its delete reaches the server', async () => {
     const { a, b, listId } = await copiedWithPendingInsert();
     await a.sync();
-    // b undoes the insert, then a snapshot shows the list again and b's app adds a todo to it.
     await b.write((tx) => tx.delete('lists', listId));
     await b.hydrate();
-    expect(await titles('lists', b)).toEqual(['in both files']);
-    await b.write((tx) =>
-      tx.insert('todos', { id: uuid(), list_id: listId, title: 'built on it' }),
-    );
+    expect(await titles('lists', b)).toEqual([]);
+    expect((await b.readStatus()).pending).toBe(1);
     await b.sync();
     await b.sync();
 
-    expect(await titles('lists')).toEqual(['in both files']);
-    expect(await titles('todos')).toEqual(['built on it']);
+    expect(await titles('lists')).toEqual([]);
+    await expectConverged(a, b);
+  });
+
+  it('a copied file that undid an insert deletes the row when its twin pushes it later under another source id, after the file has committed since', async () => {
+    const { a, b, listId } = await copiedWithPendingInsert();
+    await a.write((tx) => tx.delete('lists', listId));
+    await a.write((tx) => tx.insert('lists', { id: uuid(), name: 'only in a' }));
+    await a.sync();
+    // b's bundle meets a's under the same id (bundle_mismatch): b rotates and pushes the list
+    // under its new source id; a pulls it as another source's bundle.
+    await b.sync();
+    await b.sync();
+    expect(await titles('lists')).toEqual(['in both files', 'only in a']);
+    await a.sync();
+    expect(await titles('lists', a)).toEqual(['only in a']);
+    await a.sync();
+
+    expect(await titles('lists')).toEqual(['only in a']);
     await expectConverged(a, b);
   });
 

@@ -134,6 +134,26 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'the simulator did not let a copied file inherit the app’s resolution of a conflict (keep its row) made before the copy, and took the copy’s push of that row for a resurrection',
     'drawn',
   ],
+  [
+    3876,
+    'a client restored from a backup undid an insert its past had pushed; a snapshot brought the row back before the rotation, which then kept it, and the delete never went out',
+    'drawn',
+  ],
+  [
+    4385,
+    'a restored client rotated, then undid an insert its past had pushed; a later snapshot brought the row back, and the delete never went out',
+    'drawn',
+  ],
+  [
+    4612,
+    'a restored client undid an insert its past had pushed, and a snapshot brought the row back: the delete never went out',
+    'drawn',
+  ],
+  [
+    4992,
+    'the simulator did not let a write still running when a file was copied cover an earlier write of the same column in the copy',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

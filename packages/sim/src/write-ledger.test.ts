@@ -119,6 +119,18 @@ describe('the write ledger', () => {
     expect(again.lostWrites(model)).toHaveLength(1);
   });
 
+  it('lets a write that was still running when the file was copied cover an earlier one in the copy', () => {
+    const ledger = ledgerWithWrites('a');
+    ledger.begin(2, device, 20, [
+      { kind: 'update', table: 'lists', pk: L1, values: { name: 'b' }, implied: false },
+    ]);
+    ledger.inheritWrites('d2', 'd1');
+    ledger.settle(2, 'durable');
+    // The copy's push carries 'b' (the write was in the copy); the original pushes it too.
+    push(ledger, [upsert('b')], 40, 'committed', new Set(), 'd2');
+    expect(ledger.lostWrites(model)).toEqual([]);
+  });
+
   it('lets a copy inherit what the app decided about a row before the file was copied', () => {
     const ledger = ledgerWithWrites('a');
     ledger.recordEvent('d1', 'lists', L1, 15, 'resolve-row');

@@ -205,6 +205,8 @@ export class WriteLedger {
         device: to,
         inheritedFrom: w.inheritedFrom ?? from,
         status: w.status === 'durable' ? ('durable' as const) : ('restored' as const),
+        // One still running (or cut by a crash) may be in the copy, and then covers earlier ones.
+        mayBeInBackup: w.status === 'restored' ? w.mayBeInBackup === true : w.status !== 'durable',
       }));
     this.#writes.push(...inherited);
     // What the app decided about rows of the copied file (a conflict resolved for its own row,

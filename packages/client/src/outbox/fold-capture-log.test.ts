@@ -227,6 +227,29 @@ describe('foldCaptureLog', () => {
     });
   });
 
+  it('journals an insert undone before any push, until the app writes that row again in a later fold', async () => {
+    const db = await freshDatabase();
+    await load(db, {
+      existing: [],
+      lines: [
+        { seq: 1, tbl: null, pk: null, op: 'B', at: 100 },
+        { seq: 2, tbl: 'a', pk: 'x', op: 'I', at: null },
+        { seq: 3, tbl: 'a', pk: 'x', op: 'D', at: null },
+      ],
+    });
+    await db.transaction((tx) => foldCaptureLog(tx, NOW));
+    expect(await cancelledRows(db)).toEqual([rowKeyOf('a', 'x')]);
+    await db.run("INSERT INTO ferry_log (op, at) VALUES ('B', 200)");
+    await db.run("INSERT INTO ferry_log (tbl, pk, op) VALUES ('a', 'y', 'I')");
+    await db.transaction((tx) => foldCaptureLog(tx, NOW));
+    expect(await cancelledRows(db)).toEqual([rowKeyOf('a', 'x')]);
+    await db.run("INSERT INTO ferry_log (op, at) VALUES ('B', 300)");
+    await db.run("INSERT INTO ferry_log (tbl, pk, op) VALUES ('a', 'x', 'I')");
+    await db.transaction((tx) => foldCaptureLog(tx, NOW));
+    expect(await cancelledRows(db)).toEqual([]);
+    expect((await readPending(db, 'a', 'x'))?.op).toBe('I');
+  });
+
   it('keeps the log sequence growing, so a write after a fold gets a later group than every earlier one', async () => {
     const db = await freshDatabase();
     await db.run("INSERT INTO ferry_log (op, at) VALUES ('B', 1)");
@@ -267,6 +290,6 @@ describe('foldCaptureLog', () => {
     const small = await count();
     await load(db, { existing: [], lines: lines.slice(50) });
     expect(await count()).toBe(small);
-    expect(small).toBe(6);
+    expect(small).toBe(7);
   });
 });

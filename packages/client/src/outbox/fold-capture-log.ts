@@ -18,9 +18,10 @@ import type { Executor } from '../local/metadata.js';
  *    (SQL writes outside `client.write`), the first captured line, with the fold's time.
  * 3. Pins (`pinned`, `pin_version`, `pin_base`) of an existing entry are kept; an entry folded to
  *    nothing is deleted, and its row goes into `ferry_cancelled` (an insert no push took, undone
- *    by a delete: see `cancelled-inserts.ts`), marked with the first bundle id frozen after it.
+ *    by a delete: see `cancelled-inserts.ts`), marked with the first bundle id frozen after it;
+ *    a journaled row the app writes again (it has an entry now) leaves the journal.
  *
- * Costs six statements whatever the size of the log, one when there is nothing to fold.
+ * Costs seven statements whatever the size of the log, one when there is nothing to fold.
  */
 export async function foldCaptureLog(tx: Executor, now: number): Promise<number> {
   const [ends] = await tx.all<{ hi: number; lo: number; lo_op: string }>(
@@ -29,6 +30,7 @@ export async function foldCaptureLog(tx: Executor, now: number): Promise<number>
   if (ends === undefined || (ends.hi === ends.lo && ends.lo_op === KEEPER)) return 0;
   await tx.run(FOLD_SQL, [now, now]);
   await tx.run(CANCEL_SQL);
+  await tx.run(UNCANCEL_SQL);
   await tx.run(`DELETE FROM ferry_outbox WHERE op = '${NOTHING}'`);
   const { changes } = await tx.run('DELETE FROM ferry_log');
   // The last line's seq stays behind, so the next write's seq (and write group) is higher than
@@ -58,6 +60,13 @@ SELECT tbl, pk, coalesce(
   1)
 FROM ferry_outbox WHERE op = '${NOTHING}'
 ON CONFLICT (tbl, pk) DO UPDATE SET mark = excluded.mark`;
+
+/**
+ * A journaled row with an entry (the app wrote it again) leaves the journal: from then on the
+ * row is the app's own again, and a copy of it from the server is not one to delete.
+ */
+const UNCANCEL_SQL = `DELETE FROM ferry_cancelled WHERE EXISTS (SELECT 1 FROM ferry_outbox o
+WHERE o.tbl = ferry_cancelled.tbl AND o.pk = ferry_cancelled.pk AND o.op != '${NOTHING}')`;
 
 /**
  * Every captured line, in log order, upserted into its row's entry: a new entry takes the line
