@@ -57,6 +57,16 @@ export { validateChanges, rowKey } from './core/validate-changes.js';
 export type { ChangeValidation, NormalizedChange } from './core/validate-changes.js';
 export { decidePush, decideSourceBundle, pushLookups } from './core/decide-push.js';
 export { decideCursor } from './core/decide-cursor.js';
+export { defaultPushRules, runPush } from './core/run-push.js';
+export type {
+  DecidedPush,
+  LockedSource,
+  PushRules,
+  PushRun,
+  PushTx,
+  SealedPush,
+  StoredSource,
+} from './core/run-push.js';
 export type { CursorDecision, CursorState, PullCursor } from './core/decide-cursor.js';
 export { genesisToken, nextHistoryToken } from './core/history-token.js';
 export type { TokenedBundle } from './core/history-token.js';

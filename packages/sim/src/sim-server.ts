@@ -11,12 +11,8 @@ import {
   type RowEffect,
   type Schema,
 } from '@ferry/protocol';
-import {
-  createFerryServer,
-  createSqliteStore,
-  type FerryServer,
-  type SqliteStoreOptions,
-} from '@ferry/server';
+import { createFerryServer, createSqliteStore, type FerryServer } from '@ferry/server';
+import { faultyPushRules, type UnsafeServerFaults } from './faulty-push-rules.js';
 import type {
   ActualError,
   ActualPull,
@@ -61,9 +57,6 @@ export interface ServerHooks {
   /** Whether the device still follows a history the server lost to a restore. */
   diverged?(device: string): boolean;
 }
-
-/** Server-side faults for negative controls, passed to the SQLite store as is. */
-export type UnsafeServerFaults = NonNullable<SqliteStoreOptions['__unsafeFaults']>;
 
 const DENY_HEADER = 'x-sim-deny';
 
@@ -114,7 +107,7 @@ export class SimServer {
         path: this.#path,
         // Called only when the file is new: nothing random from the real world in a run.
         createServerId: () => this.#ids.uuid(),
-        ...(this.#unsafe ? { __unsafeFaults: this.#unsafe } : {}),
+        ...(this.#unsafe ? { __pushRules: faultyPushRules(this.#unsafe) } : {}),
       }),
       auth: { authenticate: (request) => authenticate(request) },
       logger: false,

@@ -2,7 +2,7 @@ import type { UnsafeClientFaults } from '@ferry/client';
 import type { Schema } from '@ferry/protocol';
 import type { FaultKind } from './fault-kinds.js';
 import type { NetworkFaultRates, NetworkTamper } from './sim-network.js';
-import type { UnsafeServerFaults } from './sim-server.js';
+import type { UnsafeServerFaults } from './faulty-push-rules.js';
 import type { WriteMix } from './workload.js';
 
 /**
@@ -53,7 +53,7 @@ export interface Violation {
 
 /** Test-only engine faults, for negative controls: a simulator that cannot fail proves nothing. */
 export interface UnsafeFaults {
-  /** Passed to the server's SQLite store (`__unsafeFaults`). */
+  /** Wrapped around the server's push rules (`faultyPushRules`). */
   readonly server?: UnsafeServerFaults;
   /** Passed to every client (`__unsafeFaults`). */
   readonly client?: UnsafeClientFaults;

@@ -4,32 +4,23 @@ import pg from 'pg';
 import {
   FerryError,
   bundleDigest,
-  type Conflict,
   type PrimaryKey,
   type Schema,
   type WireRow,
 } from '@ferry/protocol';
 import { decideCursor } from '../../core/decide-cursor.js';
-import {
-  decidePush,
-  decideSourceBundle,
-  pushLookups,
-  type ConflictDraft,
-  type ReferencingChild,
-  type RestrictCheck,
-  type RowRef,
-  type RowState,
-} from '../../core/decide-push.js';
+import type { ReferencingChild, RestrictCheck, RowRef, RowState } from '../../core/decide-push.js';
 import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
+import { cursorRejection, danglingReferenceRejection } from '../../core/rejections.js';
 import {
-  cursorRejection,
-  danglingReferenceRejection,
-  forbiddenRejection,
-  sourceBundleRejection,
-  validationRejection,
-} from '../../core/rejections.js';
+  runPush,
+  type DecidedPush,
+  type PushTx,
+  type SealedPush,
+  type StoredSource,
+} from '../../core/run-push.js';
 import { fitsOnPage } from '../../core/page-bundles.js';
-import { rowKey, validateChanges, type NormalizedChange } from '../../core/validate-changes.js';
+import { rowKey, type NormalizedChange } from '../../core/validate-changes.js';
 import { pushResponseJson, type StoredBundle } from '../../core/wire-json.js';
 import type {
   BackendWriteTx,
@@ -41,7 +32,6 @@ import type {
   PushOutcome,
   ServerStore,
   SnapshotReader,
-  StoreRejection,
   SyncOutcome,
   WriteOutcome,
 } from '../server-store.js';
@@ -548,94 +538,96 @@ class PostgresStore implements ServerStore {
     digest: string,
     pull: PullInput | undefined,
   ): Promise<StepResult> {
-    const { schema, sql } = this.#live();
-    const { userId } = input;
-    const reject = (rejection: StoreRejection) => ({
-      outcome: rejection,
+    const run = await runPush(this.#pushTx(client), this.#live().schema, input, digest);
+    const refused = (outcome: PushOutcome) => ({
+      outcome,
       committed: [],
       pull: undefined,
       commit: false,
     });
+    if (!run.commit) return refused(run.outcome);
+    if (!pull) return { ...run, pull: undefined };
+    // Inside the transaction, holding the user's lock: pruning cannot move the cursor now, and
+    // a 410 found here rolls the push back instead of hiding it.
+    const page = await this.#pullOn(client, pull);
+    if (page.kind === 'rejected') return refused(page);
+    return { ...run, pull: page };
+  }
 
-    const source = (
-      await client.query<{
-        last_committed: number;
-        bundle_seq: number;
-        response: string | null;
-        digest: string | null;
-        last_seq: number;
-        pruned_through: number;
-        pruned_token: string | null;
-        after_token: string | null;
-      }>(named(sql.lockSource, [userId, input.sourceId, input.pullAfter ?? null]))
-    ).rows[0]!;
-    if (input.pullAfter !== undefined) {
-      const cursor = decideCursor(
-        { after: input.pullAfter, token: input.pullAfterToken },
-        {
-          lastSeq: source.last_seq,
-          prunedThrough: source.pruned_through,
-          prunedToken: source.pruned_token,
-          afterToken: source.after_token,
-        },
-      );
-      if (cursor) return reject(cursorRejection(cursor, input.pullAfter));
-    }
-    const decision = decideSourceBundle(
-      { lastCommitted: source.last_committed, digest: source.digest },
-      { sourceBundleId: input.sourceBundleId, digest },
-    );
-    if (decision.kind === 'replay') {
-      const outcome = await this.#storedResponse(client, userId, source);
-      return { outcome, committed: [], pull: undefined, commit: false };
-    }
-    if (decision.kind !== 'commit') {
-      return reject(sourceBundleRejection(decision, input.sourceBundleId));
-    }
+  /** The steps of {@link runPush} on `client`, inside `#pushTransaction`. */
+  #pushTx(client: Client): PushTx {
+    const { sql } = this.#live();
+    return {
+      lockSource: async (input) => {
+        const row = (
+          await client.query<{
+            last_committed: number;
+            bundle_seq: number;
+            response: string | null;
+            digest: string | null;
+            last_seq: number;
+            pruned_through: number;
+            pruned_token: string | null;
+            after_token: string | null;
+          }>(named(sql.lockSource, [input.userId, input.sourceId, input.pullAfter ?? null]))
+        ).rows[0]!;
+        return {
+          source: {
+            lastCommitted: row.last_committed,
+            bundleSeq: row.bundle_seq,
+            response: row.response,
+            digest: row.digest,
+          },
+          cursor:
+            input.pullAfter === undefined
+              ? undefined
+              : {
+                  lastSeq: row.last_seq,
+                  prunedThrough: row.pruned_through,
+                  prunedToken: row.pruned_token,
+                  afterToken: row.after_token,
+                },
+        };
+      },
+      replayAnswer: (input, source) => this.#storedResponse(client, input.userId, source),
+      unstorable: pgValueErrors,
+      readRowStates: (refs) => this.#rowStates(client, refs),
+      findRestrictedChildren: (checks) => this.#restrictedChildren(client, checks),
+      readRows: async (table, pks) => {
+        const { rows } = await client.query<{ pk_json: string; j: string }>(
+          named(sql.tables.get(table.name)!.selectMany, [pks]),
+        );
+        return new Map(
+          rows.map((row) => [
+            rowKey(table.name, JSON.parse(row.pk_json) as PrimaryKey),
+            JSON.parse(row.j) as WireRow,
+          ]),
+        );
+      },
+      apply: (changes) => this.#apply(client, changes),
+      seal: (push) => this.#seal(client, push),
+    };
+  }
 
-    const validation = validateChanges(schema, userId, input.changes);
-    if (!validation.ok) {
-      return reject(validationRejection(validation.errors));
-    }
-    const unstorable = pgValueErrors(validation.changes);
-    if (unstorable.length > 0) {
-      return reject(validationRejection(unstorable));
-    }
-    const changes = validation.changes;
-    const lookups = pushLookups(changes);
-    const rowStates = await this.#rowStates(client, lookups.rows);
-    const restrictedChildren = await this.#restrictedChildren(client, lookups.restrict);
-    const plan = decidePush({ schema, userId, changes, rowStates, restrictedChildren });
-    if (plan.kind === 'forbidden') {
-      return reject(forbiddenRejection(plan.changes));
-    }
-    if (plan.kind === 'invalid') {
-      return reject(validationRejection(plan.errors));
-    }
-    if (plan.kind === 'conflict') {
-      const conflicts = await this.#conflicts(client, plan.conflicts);
-      return {
-        outcome: { kind: 'conflict', conflicts },
-        committed: [],
-        pull: undefined,
-        commit: false,
-      };
-    }
-
-    await this.#apply(client, plan.changes);
-
+  /**
+   * Seals a push in one statement (`seal`, PL/pgSQL): bundles of every affected user, the
+   * source's record, the user's seq and token.
+   */
+  async #seal(client: Client, push: DecidedPush): Promise<SealedPush> {
+    const { input, digest, changes, states } = push;
+    const { sql } = this.#live();
     const hooks = this.#options.testHooks;
     let forcedSeq: number | null = null;
     if (hooks?.allocateOutsideLock) {
       // Negative control: a seq taken in its own transaction, visible before this commit.
       const { rows } = await this.#pool!.query<{ last_seq: number }>(
-        named(sql.bumpSeqOutside, [userId]),
+        named(sql.bumpSeqOutside, [input.userId]),
       );
       forcedSeq = rows[0]!.last_seq;
     }
     const sealed = await client.query<SealedRow & { out_rows: string; out_token: string }>(
       named(sql.sealPush, [
-        userId,
+        input.userId,
         input.sourceId,
         input.sourceBundleId,
         input.now,
@@ -643,38 +635,26 @@ class PostgresStore implements ServerStore {
         forcedSeq,
         // The states the decision was made on: seal refuses (40001) when a concurrent commit
         // changed one of these rows before this transaction wrote it; the push then runs again.
-        ...decidedStates(plan.changes, rowStates),
+        ...decidedStates(changes, states),
         digest,
       ]),
     );
     const delayMs = hooks?.commitDelayMs?.() ?? 0;
     if (delayMs > 0) await client.query('SELECT pg_sleep($1)', [delayMs / 1000]);
-
-    const own = sealed.rows.find((row) => row.out_user === userId)!;
-    const responseJson = pushResponseJson(
-      input.sourceBundleId,
-      own.out_seq,
-      own.out_rows,
-      own.out_token,
-    );
-    const outcome: PushOutcome = {
-      kind: 'committed',
-      replayed: false,
-      bundleSeq: own.out_seq,
-      rowCount: own.out_count,
-      responseJson,
+    const own = sealed.rows.find((row) => row.out_user === input.userId)!;
+    return {
+      own: {
+        bundleSeq: own.out_seq,
+        rowCount: own.out_count,
+        responseJson: pushResponseJson(
+          input.sourceBundleId,
+          own.out_seq,
+          own.out_rows,
+          own.out_token,
+        ),
+      },
+      committed: sealed.rows.map(committedBundle),
     };
-    const committed = sealed.rows.map(committedBundle);
-    if (pull) {
-      // Inside the transaction, holding the user's lock: pruning cannot move the cursor now,
-      // and a 410 found here rolls the push back instead of hiding it.
-      const page = await this.#pullOn(client, pull);
-      if (page.kind === 'rejected') {
-        return { outcome: page, committed: [], pull: undefined, commit: false };
-      }
-      return { outcome, committed, pull: page, commit: true };
-    }
-    return { outcome, committed, pull: undefined, commit: true };
   }
 
   /** Reads the sync state of rows, keyed by {@link rowKey}; a missing key never existed. */
@@ -736,33 +716,6 @@ class PostgresStore implements ServerStore {
     return result;
   }
 
-  async #conflicts(client: Client, drafts: readonly ConflictDraft[]): Promise<Conflict[]> {
-    const wanted = new Map<string, PrimaryKey[]>();
-    for (const draft of drafts) {
-      if (draft.serverVersion !== null && !draft.serverDeleted) {
-        wanted.set(draft.table, [...(wanted.get(draft.table) ?? []), draft.pk]);
-      }
-    }
-    const rows = new Map<string, WireRow>();
-    for (const [table, pks] of wanted) {
-      const { rows: found } = await client.query<{ pk_json: string; j: string }>(
-        named(this.#sql!.tables.get(table)!.selectMany, [pks]),
-      );
-      for (const row of found) {
-        rows.set(
-          rowKey(table, JSON.parse(row.pk_json) as PrimaryKey),
-          JSON.parse(row.j) as WireRow,
-        );
-      }
-    }
-    return drafts.map((draft) => {
-      const { key, ...conflict } = draft;
-      const serverRow =
-        draft.serverVersion !== null && !draft.serverDeleted ? (rows.get(key) ?? null) : null;
-      return { ...conflict, serverRow };
-    });
-  }
-
   /** Writes the decided changes, consecutive changes of one table and op in one statement. */
   async #apply(client: Client, changes: readonly NormalizedChange[]): Promise<void> {
     for (let start = 0; start < changes.length;) {
@@ -789,7 +742,7 @@ class PostgresStore implements ServerStore {
   async #storedResponse(
     client: Client,
     userId: string,
-    source: { last_committed: number; bundle_seq: number; response: string | null },
+    source: StoredSource,
   ): Promise<PushOutcome> {
     let responseJson = source.response;
     let rowCount: number;
@@ -799,13 +752,13 @@ class PostgresStore implements ServerStore {
         rows: string;
         row_count: number;
         token: string | null;
-      }>(named(this.#sql!.bundleRows, [userId, source.bundle_seq]));
+      }>(named(this.#sql!.bundleRows, [userId, source.bundleSeq]));
       if (!rows[0]) {
-        throw new FerryError('internal', `bundle ${source.bundle_seq} of a source is missing`);
+        throw new FerryError('internal', `bundle ${source.bundleSeq} of a source is missing`);
       }
       responseJson = pushResponseJson(
-        source.last_committed,
-        source.bundle_seq,
+        source.lastCommitted,
+        source.bundleSeq,
         rows[0].rows,
         rows[0].token,
       );
@@ -816,7 +769,7 @@ class PostgresStore implements ServerStore {
     return {
       kind: 'committed',
       replayed: true,
-      bundleSeq: source.bundle_seq,
+      bundleSeq: source.bundleSeq,
       rowCount,
       responseJson,
     };
@@ -1084,7 +1037,7 @@ export function withDefaultUser(connectionString: string): string {
 
 function decidedStates(
   changes: readonly NormalizedChange[],
-  decided: ReadonlyMap<string, RowState>,
+  decided: ReadonlyMap<string, RowState | undefined>,
 ): [string[], string[], boolean[], number[], boolean[]] {
   const states = changes.map((c) => decided.get(c.key));
   return [

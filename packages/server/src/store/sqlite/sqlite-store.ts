@@ -7,30 +7,24 @@ import {
   bundleDigest,
   fromSqliteValue,
   toSqliteValue,
-  type Conflict,
   type PrimaryKey,
   type Schema,
   type SnapshotRow,
   type Table,
   type WireRow,
 } from '@ferry/protocol';
-import { decideCursor } from '../../core/decide-cursor.js';
-import {
-  decidePush,
-  decideSourceBundle,
-  pushLookups,
-  type ReferencingChild,
-  type RowState,
-} from '../../core/decide-push.js';
+import { decideCursor, type CursorState } from '../../core/decide-cursor.js';
+import type { ReferencingChild, RowState } from '../../core/decide-push.js';
 import { genesisToken, nextHistoryToken } from '../../core/history-token.js';
 import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
+import { cursorRejection, danglingReferenceRejection } from '../../core/rejections.js';
 import {
-  cursorRejection,
-  danglingReferenceRejection,
-  forbiddenRejection,
-  sourceBundleRejection,
-  validationRejection,
-} from '../../core/rejections.js';
+  defaultPushRules,
+  runPush,
+  type PushRules,
+  type PushTx,
+  type StoredSource,
+} from '../../core/run-push.js';
 import { fitsOnPage } from '../../core/page-bundles.js';
 import { planBundles, type CapturedRow } from '../../core/plan-bundles.js';
 import { rowKey, validateChanges } from '../../core/validate-changes.js';
@@ -46,7 +40,6 @@ import type {
   PushOutcome,
   ServerStore,
   SnapshotReader,
-  StoreRejection,
   SyncOutcome,
   WriteOutcome,
 } from '../server-store.js';
@@ -72,20 +65,11 @@ export interface SqliteStoreOptions {
    */
   readonly createServerId?: () => string;
   /**
-   * Test only: deliberately broken behaviour, for the simulator's negative controls (a
-   * simulator that cannot catch these proves nothing). Never set it anywhere else.
+   * Test only: the push decisions to take instead of the protocol's (`defaultPushRules`). The
+   * simulator's negative controls pass deliberately broken ones (a simulator that cannot catch
+   * them proves nothing). Never set it anywhere else.
    */
-  readonly __unsafeFaults?: UnsafeStoreFaults;
-}
-
-/** Deliberate protocol violations of a store, for negative controls (see `__unsafeFaults`). */
-export interface UnsafeStoreFaults {
-  /** Commit a resend of the last committed bundle again instead of answering it as a replay. */
-  readonly skipIdempotencyCheck?: boolean;
-  /** Ignore `baseVersion`: apply every change as if it were made on the current version. */
-  readonly skipConflictCheck?: boolean;
-  /** Answer any resend of the last committed bundle id as a replay, whatever its changes. */
-  readonly skipDigestCheck?: boolean;
+  readonly __pushRules?: PushRules;
 }
 
 /**
@@ -142,15 +126,6 @@ interface ReadStatements {
   readonly hasCapture: Statement;
 }
 
-interface StoredSource {
-  readonly lastCommitted: number;
-  readonly bundleSeq: number;
-  /** Null while the bundle is retained: the answer is rebuilt from it. */
-  readonly response: string | null;
-  /** The digest of the last committed push (null: committed before digests were kept). */
-  readonly digest: string | null;
-}
-
 /** A user's row of ferry_users (all zero and null before the user's first bundle). */
 interface UserState {
   readonly lastSeq: number;
@@ -168,6 +143,7 @@ const USER_STATE_COLUMNS =
 class SqliteStore implements ServerStore {
   readonly #options: SqliteStoreOptions;
   readonly #mutex = new Mutex();
+  readonly #rules: PushRules;
   readonly #listeners = new Set<(bundles: readonly CommittedBundle[]) => void>();
   readonly #snapshots = new Set<SqliteSnapshot>();
   #schema: Schema | undefined;
@@ -180,6 +156,7 @@ class SqliteStore implements ServerStore {
 
   constructor(options: SqliteStoreOptions) {
     this.#options = options;
+    this.#rules = options.__pushRules ?? defaultPushRules;
   }
 
   get serverId(): string | undefined {
@@ -273,10 +250,10 @@ class SqliteStore implements ServerStore {
     }
     const push = { ...input.push, pullAfter: input.pull.after, pullAfterToken: input.pull.token };
     const digest = bundleDigest(push.changes);
-    // Push and pull run back to back without yielding, so nothing (pruning included) can move
-    // the cursor between them.
-    const { outcome, committed, pull } = await this.#mutex.run(() => {
-      const result = this.#pushTransaction(push, digest);
+    // Push and pull run back to back in the mutex, so nothing (pruning included) can move the
+    // cursor between them.
+    const { outcome, committed, pull } = await this.#mutex.run(async () => {
+      const result = await this.#pushTransaction(push, digest);
       const page = result.outcome.kind === 'rejected' ? null : this.#pullNow(input.pull);
       return { ...result, pull: page };
     });
@@ -464,140 +441,109 @@ class SqliteStore implements ServerStore {
   }
 
   /**
-   * Runs a push in its own immediate transaction. Foreign keys are deferred, so a violation the
-   * pre-checks cannot see (a cascade that runs into a restrict further down) fails the COMMIT:
-   * that rolls everything back and answers 422 `fk_violation`.
+   * Runs a push in its own immediate transaction (in the mutex): writes made outside the server
+   * first, in their own bundles, then {@link runPush}. Foreign keys are deferred, so a violation
+   * the pre-checks cannot see (a cascade that runs into a restrict further down) fails the
+   * COMMIT: that rolls everything back and answers 422 `fk_violation`.
    */
-  #pushTransaction(
+  async #pushTransaction(
     input: PushInput,
     digest: string,
-  ): { outcome: PushOutcome; committed: CommittedBundle[] } {
+  ): Promise<{ outcome: PushOutcome; committed: CommittedBundle[] }> {
     const { db } = this.#live();
+    db.exec('BEGIN IMMEDIATE');
     try {
-      return db.transaction(() => this.#pushInTransaction(input, digest)).immediate();
+      const committed: CommittedBundle[] = [];
+      if ((this.#stmts!.hasCapture.get() as { pending: number }).pending === 1) {
+        committed.push(...this.#commitCaptured(null, input.now).bundles);
+      }
+      const run = await runPush(this.#pushTx(), this.#schema!, input, digest, this.#rules);
+      db.exec('COMMIT');
+      return { outcome: run.outcome, committed: [...committed, ...run.committed] };
     } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
       if ((error as { code?: unknown }).code !== 'SQLITE_CONSTRAINT_FOREIGNKEY') throw error;
       return { outcome: danglingReferenceRejection(input.changes), committed: [] };
     }
   }
 
-  #pushInTransaction(
-    input: PushInput,
-    digest: string,
-  ): { outcome: PushOutcome; committed: CommittedBundle[] } {
+  /** The steps of {@link runPush} on the write connection, inside `#pushTransaction`. */
+  #pushTx(): PushTx {
     const stmts = this.#stmts!;
-    const schema = this.#schema!;
-    const committed: CommittedBundle[] = [];
-    // Writes made outside the server come first, in their own bundles.
-    if ((stmts.hasCapture.get() as { pending: number }).pending === 1) {
-      committed.push(...this.#commitCaptured(null, input.now).bundles);
-    }
-    const reject = (rejection: StoreRejection) => ({ outcome: rejection, committed });
-
-    if (input.pullAfter !== undefined) {
-      const cursor = this.#checkCursor(
-        stmts.userState,
-        stmts.bundleToken,
-        input.userId,
-        input.pullAfter,
-        input.pullAfterToken,
-      );
-      if (cursor.decision) return reject(cursorRejection(cursor.decision, input.pullAfter));
-    }
-
-    const source = stmts.source.get(input.userId, input.sourceId) as StoredSource | undefined;
-    const stored = source ?? { lastCommitted: 0, digest: null };
-    let decision = decideSourceBundle(stored, {
-      sourceBundleId: input.sourceBundleId,
-      digest: (this.#options.__unsafeFaults?.skipDigestCheck ? stored.digest : null) ?? digest,
-    });
-    if (decision.kind === 'replay' && this.#options.__unsafeFaults?.skipIdempotencyCheck) {
-      decision = { kind: 'commit' };
-    }
-    if (decision.kind === 'replay') {
-      return { outcome: this.#storedResponse(input.userId, source!), committed };
-    }
-    if (decision.kind !== 'commit') {
-      return reject(sourceBundleRejection(decision, input.sourceBundleId));
-    }
-
-    const validation = validateChanges(schema, input.userId, input.changes);
-    if (!validation.ok) {
-      return reject(validationRejection(validation.errors));
-    }
-    const changes = validation.changes;
-    const lookups = pushLookups(changes);
-    const rowStates = new Map<string, RowState>();
-    const known = new Map<string, RowState | undefined>();
-    for (const ref of lookups.rows) {
-      const state = this.#rowState(ref.table, ref.pk);
-      known.set(ref.key, state);
-      if (state) rowStates.set(ref.key, state);
-    }
-    const restrictedChildren = new Map<number, ReferencingChild[]>();
-    for (const check of lookups.restrict) {
-      const statement = stmts.tables
-        .get(check.reference.parentTable)!
-        .children.get(`${check.reference.childTable}.${check.reference.column}`)!;
-      const childTable = schema.requireTable(check.reference.childTable);
-      const found = (statement.pluck(true).all(check.parentPk) as PrimaryKey[]).map((pk) => ({
-        table: childTable.name,
-        pk,
-        key: rowKey(childTable.name, pk),
-        column: check.reference.column,
-      }));
-      const list = restrictedChildren.get(check.index) ?? [];
-      list.push(...found);
-      restrictedChildren.set(check.index, list);
-    }
-    const plan = decidePush({
-      schema,
-      userId: input.userId,
-      changes: this.#options.__unsafeFaults?.skipConflictCheck
-        ? changes.map((c) => ({ ...c, baseVersion: rowStates.get(c.key)?.rowVersion ?? null }))
-        : changes,
-      rowStates,
-      restrictedChildren,
-    });
-    if (plan.kind === 'forbidden') {
-      return reject(forbiddenRejection(plan.changes));
-    }
-    if (plan.kind === 'invalid') {
-      return reject(validationRejection(plan.errors));
-    }
-    if (plan.kind === 'conflict') {
-      const conflicts: Conflict[] = plan.conflicts.map((draft) => {
-        const { key: _key, ...conflict } = draft;
-        const serverRow =
-          draft.serverVersion !== null && !draft.serverDeleted
-            ? (this.#selectRow(schema.requireTable(draft.table), draft.pk) ?? null)
-            : null;
-        return { ...conflict, serverRow };
-      });
-      return { outcome: { kind: 'conflict', conflicts }, committed };
-    }
-
-    const nowIso = input.now.toISOString();
-    for (const change of plan.changes) {
-      const statements = stmts.tables.get(change.table.name)!;
-      if (change.op === 'upsert') {
-        statements.upsert.run(encodeRow(statements, change.row!, nowIso));
-      } else {
-        statements.remove.run(change.pk);
-      }
-    }
-    const result = this.#commitCaptured({ ...input, digest }, input.now, known);
-    committed.push(...result.bundles);
-    const own = result.own!;
     return {
-      outcome: {
-        kind: 'committed',
-        replayed: false,
-        bundleSeq: own.bundleSeq,
-        rowCount: own.rowCount,
-        responseJson: own.responseJson,
+      lockSource: async (input) => {
+        // BEGIN IMMEDIATE holds the file's write lock: every push is ordered already.
+        const source = (stmts.source.get(input.userId, input.sourceId) as
+          StoredSource | undefined) ?? {
+          lastCommitted: 0,
+          bundleSeq: 0,
+          response: null,
+          digest: null,
+        };
+        const cursor =
+          input.pullAfter === undefined
+            ? undefined
+            : this.#cursorState(
+                stmts.userState,
+                stmts.bundleToken,
+                input.userId,
+                input.pullAfter,
+                input.pullAfterToken,
+              ).cursor;
+        return { source, cursor };
       },
-      committed,
+      replayAnswer: async (input, source) => this.#storedResponse(input.userId, source),
+      readRowStates: async (refs) => {
+        const states = new Map<string, RowState>();
+        for (const ref of refs) {
+          const state = this.#rowState(ref.table, ref.pk);
+          if (state) states.set(ref.key, state);
+        }
+        return states;
+      },
+      findRestrictedChildren: async (checks) => {
+        const found = new Map<number, ReferencingChild[]>();
+        for (const check of checks) {
+          const { reference } = check;
+          const statement = stmts.tables
+            .get(reference.parentTable)!
+            .children.get(`${reference.childTable}.${reference.column}`)!;
+          const children = (statement.pluck(true).all(check.parentPk) as PrimaryKey[]).map(
+            (pk) => ({
+              table: reference.childTable,
+              pk,
+              key: rowKey(reference.childTable, pk),
+              column: reference.column,
+            }),
+          );
+          found.set(check.index, [...(found.get(check.index) ?? []), ...children]);
+        }
+        return found;
+      },
+      readRows: async (table, pks) => {
+        const rows = new Map<string, WireRow>();
+        for (const pk of pks) {
+          const row = this.#selectRow(table, pk);
+          if (row) rows.set(rowKey(table.name, pk), row);
+        }
+        return rows;
+      },
+      apply: async (changes, now) => {
+        const nowIso = now.toISOString();
+        for (const change of changes) {
+          const statements = stmts.tables.get(change.table.name)!;
+          if (change.op === 'upsert') {
+            statements.upsert.run(encodeRow(statements, change.row!, nowIso));
+          } else {
+            statements.remove.run(change.pk);
+          }
+        }
+      },
+      seal: async (push) => {
+        const { input, digest, states } = push;
+        const result = this.#commitCaptured({ ...input, digest }, input.now, states);
+        return { own: result.own!, committed: result.bundles };
+      },
     };
   }
 
@@ -737,13 +683,14 @@ class SqliteStore implements ServerStore {
     const read = this.#read!;
     const readDb = this.#readDb!;
     return readDb.transaction((): PullOutcome => {
-      const { state, decision } = this.#checkCursor(
+      const { state, cursor } = this.#cursorState(
         read.userState,
         read.bundleToken,
         input.userId,
         input.after,
         input.token,
       );
+      const decision = decideCursor({ after: input.after, token: input.token }, cursor);
       if (decision) return cursorRejection(decision, input.after);
       const bundles: StoredBundle[] = [];
       let rows = 0;
@@ -771,16 +718,16 @@ class SqliteStore implements ServerStore {
   }
 
   /**
-   * Reads what {@link decideCursor} needs (on the write connection inside a push, on the read
-   * connection for a pull, in the caller's transaction) and decides.
+   * Reads what {@link decideCursor} needs, on the write connection inside a push or on the read
+   * connection for a pull, in the caller's transaction.
    */
-  #checkCursor(
+  #cursorState(
     userState: Statement,
     bundleToken: Statement,
     userId: string,
     after: number,
     token: string | undefined,
-  ): { state: UserState; decision: ReturnType<typeof decideCursor> } {
+  ): { state: UserState; cursor: CursorState } {
     const state = (userState.get(userId) as UserState | undefined) ?? NO_USER;
     const afterToken =
       token !== undefined && after > state.prunedThrough && after <= state.lastSeq
@@ -788,15 +735,12 @@ class SqliteStore implements ServerStore {
         : null;
     return {
       state,
-      decision: decideCursor(
-        { after, token },
-        {
-          lastSeq: state.lastSeq,
-          prunedThrough: state.prunedThrough,
-          prunedToken: state.prunedToken,
-          afterToken,
-        },
-      ),
+      cursor: {
+        lastSeq: state.lastSeq,
+        prunedThrough: state.prunedThrough,
+        prunedToken: state.prunedToken,
+        afterToken,
+      },
     };
   }
 

@@ -1,0 +1,217 @@
+import type {
+  Conflict,
+  PrimaryKey,
+  Schema,
+  Table,
+  ValidationError,
+  WireRow,
+} from '@ferry/protocol';
+import type { CommittedBundle, PushInput, PushOutcome } from '../store/server-store.js';
+import { decideCursor, type CursorState } from './decide-cursor.js';
+import {
+  decidePush,
+  decideSourceBundle,
+  pushLookups,
+  type ConflictDraft,
+  type PushDecision,
+  type PushDecisionInput,
+  type ReferencingChild,
+  type RestrictCheck,
+  type RowRef,
+  type RowState,
+  type SourceBundleDecision,
+  type SourceState,
+} from './decide-push.js';
+import {
+  cursorRejection,
+  forbiddenRejection,
+  sourceBundleRejection,
+  validationRejection,
+} from './rejections.js';
+import { validateChanges, type NormalizedChange } from './validate-changes.js';
+
+/** What a store keeps about a source: its last committed push and the answer it got. */
+export interface StoredSource extends SourceState {
+  /** The user's bundleSeq of the source's last committed push (0 before its first commit). */
+  readonly bundleSeq: number;
+  /** The stored answer, kept when its bundle was pruned; null while the bundle is retained. */
+  readonly response: string | null;
+}
+
+/** What a push reads first, under the lock that orders it against other pushes of its user. */
+export interface LockedSource {
+  readonly source: StoredSource;
+  /** The user's history as a pull cursor needs it; read when the push carries a cursor. */
+  readonly cursor: CursorState | undefined;
+}
+
+/** The state a push was decided on, handed to {@link PushTx.seal}. */
+export interface DecidedPush {
+  readonly input: PushInput;
+  /** `bundleDigest` of the pushed changes. */
+  readonly digest: string;
+  /** The changes to write, in the order written. */
+  readonly changes: readonly NormalizedChange[];
+  /** The state of every row the decision read; undefined for a row that never existed. */
+  readonly states: ReadonlyMap<string, RowState | undefined>;
+}
+
+/** What {@link PushTx.seal} committed: the push's own bundle and every bundle of the commit. */
+export interface SealedPush {
+  readonly own: {
+    readonly bundleSeq: number;
+    readonly rowCount: number;
+    readonly responseJson: string;
+  };
+  /** Every bundle the transaction made (other users' bundles of cascades included). */
+  readonly committed: readonly CommittedBundle[];
+}
+
+/**
+ * The steps of a push only a store can do, inside its write transaction: reads and writes in its
+ * dialect, no protocol decision (those are {@link runPush}'s). Each store implements this
+ * narrow interface; the sequence exists once.
+ */
+export interface PushTx {
+  /** Takes the lock that orders the pushes of `input.userId`; reads the source and the cursor. */
+  lockSource(input: PushInput): Promise<LockedSource>;
+  /** The stored answer of the source's last committed push, for a replay. */
+  replayAnswer(input: PushInput, source: StoredSource): Promise<PushOutcome>;
+  /** Values the store cannot hold although the schema allows them (none by default). */
+  unstorable?(changes: readonly NormalizedChange[]): readonly ValidationError[];
+  /** The state of each row, keyed by `RowRef.key`; a row missing from the map never existed. */
+  readRowStates(refs: readonly RowRef[]): Promise<ReadonlyMap<string, RowState>>;
+  /** For each check's index: the child rows that reference its parent now. */
+  findRestrictedChildren(
+    checks: readonly RestrictCheck[],
+  ): Promise<ReadonlyMap<number, readonly ReferencingChild[]>>;
+  /** The current rows of `table` with these keys, keyed by `rowKey`. */
+  readRows(table: Table, pks: readonly PrimaryKey[]): Promise<ReadonlyMap<string, WireRow>>;
+  /** Writes the decided changes in order; `now` is the commit time (server-derived columns). */
+  apply(changes: readonly NormalizedChange[], now: Date): Promise<void>;
+  /**
+   * Turns everything the transaction wrote (the changes and what they cascaded to) into
+   * bundles of the affected users, stores the push's answer for replays, and returns them.
+   */
+  seal(push: DecidedPush): Promise<SealedPush>;
+}
+
+/**
+ * The decisions a push takes, as functions: {@link defaultPushRules} are the protocol's. The
+ * simulator's negative controls hand a store deliberately broken ones (test-support), so no
+ * fault switch lives in a store.
+ */
+export interface PushRules {
+  readonly decideSourceBundle: (
+    source: SourceState,
+    push: { readonly sourceBundleId: number; readonly digest: string },
+  ) => SourceBundleDecision;
+  readonly decidePush: (input: PushDecisionInput) => PushDecision;
+}
+
+/** The protocol's push rules. */
+export const defaultPushRules: PushRules = { decideSourceBundle, decidePush };
+
+/** Outcome of {@link runPush}. */
+export interface PushRun {
+  readonly outcome: PushOutcome;
+  /** Bundles the push committed (empty unless `commit`). */
+  readonly committed: readonly CommittedBundle[];
+  /** Whether the transaction wrote something to commit: false for refusals, conflicts, replays. */
+  readonly commit: boolean;
+}
+
+/**
+ * A push, from its cursor to its sealed bundle, inside the caller's write transaction: the
+ * cursor (a 410 before anything commits), the source bundle id (commit, replay or refusal),
+ * validation, the stored state of every row it names, the decision (forbidden, dangling
+ * reference, conflict, or the changes to write), the writes and the seal. The one sequence
+ * every store runs; a store only provides {@link PushTx}.
+ */
+export async function runPush(
+  tx: PushTx,
+  schema: Schema,
+  input: PushInput,
+  digest: string,
+  rules: PushRules = defaultPushRules,
+): Promise<PushRun> {
+  const refuse = (outcome: PushOutcome): PushRun => ({ outcome, committed: [], commit: false });
+  const { source, cursor } = await tx.lockSource(input);
+  if (input.pullAfter !== undefined && cursor !== undefined) {
+    const refused = decideCursor({ after: input.pullAfter, token: input.pullAfterToken }, cursor);
+    if (refused) return refuse(cursorRejection(refused, input.pullAfter));
+  }
+  const decision = rules.decideSourceBundle(source, {
+    sourceBundleId: input.sourceBundleId,
+    digest,
+  });
+  if (decision.kind === 'replay') return refuse(await tx.replayAnswer(input, source));
+  if (decision.kind !== 'commit') {
+    return refuse(sourceBundleRejection(decision, input.sourceBundleId));
+  }
+
+  const validation = validateChanges(schema, input.userId, input.changes);
+  if (!validation.ok) return refuse(validationRejection(validation.errors));
+  const unstorable = tx.unstorable?.(validation.changes) ?? [];
+  if (unstorable.length > 0) return refuse(validationRejection(unstorable));
+  const changes = validation.changes;
+  const lookups = pushLookups(changes);
+  const rowStates = await tx.readRowStates(lookups.rows);
+  const restrictedChildren = await tx.findRestrictedChildren(lookups.restrict);
+  const plan = rules.decidePush({
+    schema,
+    userId: input.userId,
+    changes,
+    rowStates,
+    restrictedChildren,
+  });
+  if (plan.kind === 'forbidden') return refuse(forbiddenRejection(plan.changes));
+  if (plan.kind === 'invalid') return refuse(validationRejection(plan.errors));
+  if (plan.kind === 'conflict') {
+    return refuse({
+      kind: 'conflict',
+      conflicts: await withServerRows(tx, schema, plan.conflicts),
+    });
+  }
+
+  await tx.apply(plan.changes, input.now);
+  const states = new Map<string, RowState | undefined>();
+  for (const ref of lookups.rows) states.set(ref.key, rowStates.get(ref.key));
+  const sealed = await tx.seal({ input, digest, changes: plan.changes, states });
+  return {
+    outcome: {
+      kind: 'committed',
+      replayed: false,
+      bundleSeq: sealed.own.bundleSeq,
+      rowCount: sealed.own.rowCount,
+      responseJson: sealed.own.responseJson,
+    },
+    committed: sealed.committed,
+    commit: true,
+  };
+}
+
+/** The conflicts of a push, each with the server's current row (null when deleted or absent). */
+async function withServerRows(
+  tx: PushTx,
+  schema: Schema,
+  drafts: readonly ConflictDraft[],
+): Promise<Conflict[]> {
+  const wanted = new Map<string, PrimaryKey[]>();
+  for (const draft of drafts) {
+    if (draft.serverVersion !== null && !draft.serverDeleted) {
+      wanted.set(draft.table, [...(wanted.get(draft.table) ?? []), draft.pk]);
+    }
+  }
+  const rows = new Map<string, WireRow>();
+  for (const [table, pks] of wanted) {
+    for (const [key, row] of await tx.readRows(schema.requireTable(table), pks)) {
+      rows.set(key, row);
+    }
+  }
+  return drafts.map(({ key, ...conflict }) => ({
+    ...conflict,
+    serverRow:
+      conflict.serverVersion !== null && !conflict.serverDeleted ? (rows.get(key) ?? null) : null,
+  }));
+}
