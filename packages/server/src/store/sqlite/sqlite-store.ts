@@ -5,11 +5,8 @@ import Database from 'better-sqlite3';
 import {
   FerryError,
   bundleDigest,
-  fromSqliteValue,
-  toSqliteValue,
   type PrimaryKey,
   type Schema,
-  type SnapshotRow,
   type Table,
   type WireRow,
 } from '@ferry/protocol';
@@ -27,7 +24,7 @@ import {
 } from '../../core/run-push.js';
 import { fitsOnPage } from '../../core/page-bundles.js';
 import { planBundles, type CapturedRow } from '../../core/plan-bundles.js';
-import { rowKey, validateChanges } from '../../core/validate-changes.js';
+import { rowKey } from '../../core/validate-changes.js';
 import { pushResponseJson, type StoredBundle } from '../../core/wire-json.js';
 import { Mutex } from '../../mutex.js';
 import type {
@@ -43,13 +40,24 @@ import type {
   SyncOutcome,
   WriteOutcome,
 } from '../server-store.js';
+import { METADATA_DDL, SQLITE_METADATA_VERSION, schemaDdl } from './sqlite-ddl.js';
+import { SqliteSnapshot } from './sqlite-snapshot.js';
 import {
-  METADATA_DDL,
-  METADATA_UPGRADES,
-  SQLITE_METADATA_VERSION,
-  quoteIdent,
-  schemaDdl,
-} from './sqlite-ddl.js';
+  NO_USER,
+  configure,
+  decodeRow,
+  encodeRow,
+  prepareReadStatements,
+  prepareStatements,
+  upgradeMetadata,
+  type Db,
+  type RawRow,
+  type ReadStatements,
+  type Statement,
+  type Statements,
+  type UserState,
+} from './sqlite-statements.js';
+import { SqliteWriteTx } from './sqlite-write-tx.js';
 
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
@@ -87,58 +95,6 @@ export interface SqliteStoreOptions {
 export function createSqliteStore(options: SqliteStoreOptions): ServerStore {
   return new SqliteStore(options);
 }
-
-type Db = Database.Database;
-type Statement = Database.Statement;
-type RawRow = Record<string, unknown>;
-
-interface TableStatements {
-  readonly table: Table;
-  readonly upsert: Statement;
-  readonly upsertColumns: readonly string[];
-  readonly remove: Statement;
-  readonly select: Statement;
-  readonly selectOwned: Statement;
-  /** Per referencing child column: SELECT pk FROM child WHERE column = ?. */
-  readonly children: ReadonlyMap<string, Statement>;
-}
-
-interface Statements {
-  readonly tables: ReadonlyMap<string, TableStatements>;
-  readonly rowState: Statement;
-  readonly putRowState: Statement;
-  readonly userState: Statement;
-  readonly putUserSeq: Statement;
-  readonly source: Statement;
-  readonly putSource: Statement;
-  readonly bundle: Statement;
-  readonly bundleToken: Statement;
-  readonly insertBundle: Statement;
-  readonly captured: Statement;
-  readonly clearCapture: Statement;
-  readonly hasCapture: Statement;
-}
-
-interface ReadStatements {
-  readonly userState: Statement;
-  readonly bundleToken: Statement;
-  readonly bundlesAfter: Statement;
-  readonly hasCapture: Statement;
-}
-
-/** A user's row of ferry_users (all zero and null before the user's first bundle). */
-interface UserState {
-  readonly lastSeq: number;
-  readonly prunedThrough: number;
-  readonly lastToken: string | null;
-  readonly prunedToken: string | null;
-}
-
-const NO_USER: UserState = { lastSeq: 0, prunedThrough: 0, lastToken: null, prunedToken: null };
-
-/** The columns of {@link UserState}, for SELECTs on ferry_users. */
-const USER_STATE_COLUMNS =
-  'last_seq AS lastSeq, pruned_through AS prunedThrough, last_token AS lastToken, pruned_token AS prunedToken';
 
 class SqliteStore implements ServerStore {
   readonly #options: SqliteStoreOptions;
@@ -210,18 +166,7 @@ class SqliteStore implements ServerStore {
       const readDb = this.#memory ? db : new Database(this.#options.path, { fileMustExist: true });
       if (readDb !== db) configure(readDb, this.#options.busyTimeoutMs ?? 5_000, 16);
       this.#readDb = readDb;
-      this.#read = {
-        userState: readDb.prepare(
-          `SELECT ${USER_STATE_COLUMNS} FROM ferry_users WHERE user_id = ?`,
-        ),
-        bundleToken: readDb
-          .prepare('SELECT token FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?')
-          .pluck(),
-        bundlesAfter: readDb.prepare(
-          'SELECT bundle_seq AS bundleSeq, source_id AS sourceId, source_bundle_id AS sourceBundleId, row_count AS rowCount, rows AS rowsJson, token, digest FROM ferry_bundles WHERE user_id = ? AND bundle_seq > ? AND bundle_seq <= ? ORDER BY bundle_seq',
-        ),
-        hasCapture: readDb.prepare('SELECT EXISTS (SELECT 1 FROM ferry_capture) AS pending'),
-      };
+      this.#read = prepareReadStatements(readDb);
     } catch (error) {
       if (db.open) db.close();
       this.#db = undefined;
@@ -760,328 +705,4 @@ class SqliteStore implements ServerStore {
     const raw = this.#stmts!.tables.get(table.name)!.select.get(pk) as RawRow | undefined;
     return raw ? decodeRow(table, raw) : undefined;
   }
-}
-
-/**
- * The transaction of {@link SqliteStore.write}: runs statements synchronously on the write
- * connection, which the store's mutex reserves for it until the callback settles.
- */
-class SqliteWriteTx implements BackendWriteTx {
-  readonly userId: string;
-  readonly #db: Db;
-  readonly #schema: Schema;
-  readonly #stmts: Statements;
-  readonly #nowIso: string;
-  #active = true;
-
-  constructor(db: Db, schema: Schema, stmts: Statements, userId: string, now: Date) {
-    this.#db = db;
-    this.#schema = schema;
-    this.#stmts = stmts;
-    this.userId = userId;
-    this.#nowIso = now.toISOString();
-  }
-
-  finish(): void {
-    this.#active = false;
-  }
-
-  async upsert(table: string, row: WireRow): Promise<void> {
-    this.#check();
-    const t = this.#schema.table(table);
-    const pk = t ? (row[t.primaryKey] as PrimaryKey) : (undefined as unknown as PrimaryKey);
-    const validation = validateChanges(this.#schema, this.userId, [
-      { table, pk, op: 'upsert', baseVersion: null, row },
-    ]);
-    if (!validation.ok) {
-      throw new FerryError(
-        'validation_failed',
-        `invalid row: ${validation.errors.map((e) => e.message).join('; ')}`,
-        { details: { errors: validation.errors } },
-      );
-    }
-    const statements = this.#stmts.tables.get(table)!;
-    this.#assertNotForeign(statements, pk);
-    statements.upsert.run(encodeRow(statements, validation.changes[0]!.row!, this.#nowIso));
-  }
-
-  async delete(table: string, pk: PrimaryKey): Promise<void> {
-    this.#check();
-    const statements = this.#stmts.tables.get(table);
-    if (!statements) throw new FerryError('invalid_argument', `unknown table "${table}"`);
-    this.#assertNotForeign(statements, pk);
-    statements.remove.run(pk);
-  }
-
-  async get(table: string, pk: PrimaryKey): Promise<WireRow | undefined> {
-    this.#check();
-    const statements = this.#stmts.tables.get(table);
-    if (!statements) throw new FerryError('invalid_argument', `unknown table "${table}"`);
-    const raw = statements.selectOwned.get(pk, this.userId) as RawRow | undefined;
-    return raw ? decodeRow(statements.table, raw) : undefined;
-  }
-
-  async execute(sql: string, params: readonly unknown[] = []): Promise<{ changes: number }> {
-    this.#check();
-    return { changes: this.#db.prepare(sql).run(...params).changes };
-  }
-
-  async query(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
-    this.#check();
-    return this.#db.prepare(sql).all(...params) as Record<string, unknown>[];
-  }
-
-  #check(): void {
-    if (!this.#active) {
-      throw new FerryError('closed', 'this write transaction has already finished');
-    }
-  }
-
-  #assertNotForeign(statements: TableStatements, pk: PrimaryKey): void {
-    const raw = statements.select.get(pk) as RawRow | undefined;
-    if (raw && raw[statements.table.owner] !== this.userId) {
-      throw new FerryError(
-        'forbidden',
-        `${statements.table.name} ${String(pk)} is not ${this.userId}'s`,
-      );
-    }
-  }
-}
-
-/**
- * A snapshot on its own read connection: one read transaction from the first row to the last,
- * streamed in batches so memory stays bounded whatever the row count. `close()` ends the
- * transaction and closes the connection at any point, mid-read included (an open statement
- * iterator is finished first: SQLite refuses to commit or close under one).
- */
-class SqliteSnapshot implements SnapshotReader {
-  readonly snapshotBundleSeq: number;
-  readonly token: string | null;
-  readonly serverId: string;
-  readonly #db: Db;
-  readonly #ownsConnection: boolean;
-  readonly #schema: Schema;
-  readonly #userId: string;
-  readonly #batchRows: number;
-  readonly #onClose: () => void;
-  readonly #materialised: SnapshotRow[][] | undefined;
-  #reading: Generator<SnapshotRow[]> | undefined;
-  #closed = false;
-
-  constructor(
-    db: Db,
-    ownsConnection: boolean,
-    schema: Schema,
-    userId: string,
-    batchRows: number,
-    serverId: string,
-    onClose: () => void,
-  ) {
-    this.serverId = serverId;
-    this.#db = db;
-    this.#ownsConnection = ownsConnection;
-    this.#schema = schema;
-    this.#userId = userId;
-    this.#batchRows = batchRows;
-    this.#onClose = onClose;
-    // The seq and its token come from the same read transaction as the rows.
-    const readState = () =>
-      (db
-        .prepare(
-          'SELECT last_seq AS lastSeq, last_token AS lastToken FROM ferry_users WHERE user_id = ?',
-        )
-        .get(userId) as { lastSeq: number; lastToken: string | null } | undefined) ?? {
-        lastSeq: 0,
-        lastToken: null,
-      };
-    if (ownsConnection) {
-      db.exec('BEGIN');
-      const state = readState();
-      this.snapshotBundleSeq = state.lastSeq;
-      this.token = state.lastToken;
-      this.#materialised = undefined;
-    } else {
-      // ':memory:' has one connection, shared with writers: read everything now.
-      const { state, batches } = db.transaction(() => ({
-        state: readState(),
-        batches: [...this.#batches()],
-      }))();
-      this.snapshotBundleSeq = state.lastSeq;
-      this.token = state.lastToken;
-      this.#materialised = batches;
-    }
-  }
-
-  async *rows(): AsyncIterable<readonly SnapshotRow[]> {
-    if (this.#closed) throw new FerryError('closed', 'the snapshot is closed');
-    if (this.#materialised) {
-      yield* this.#materialised;
-      return;
-    }
-    this.#reading = this.#batches();
-    for (const batch of this.#reading) {
-      yield batch;
-      if (this.#closed) return;
-    }
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.#reading?.return(undefined);
-      this.#reading = undefined;
-      if (this.#ownsConnection) {
-        try {
-          if (this.#db.inTransaction) this.#db.exec('COMMIT');
-        } finally {
-          this.#db.close();
-        }
-      }
-    } finally {
-      this.#onClose();
-    }
-  }
-
-  *#batches(): Generator<SnapshotRow[]> {
-    let batch: SnapshotRow[] = [];
-    for (const table of this.#schema.tables) {
-      const columns = table.columns.map((c) => `t.${quoteIdent(c.name)}`).join(', ');
-      const statement = this.#db.prepare(
-        `SELECT ${columns}, r.row_version AS "ferry_row_version" FROM ${quoteIdent(table.name)} AS t JOIN ferry_rows AS r ON r.table_name = ? AND r.pk = t.${quoteIdent(table.primaryKey)} WHERE t.${quoteIdent(table.owner)} = ?`,
-      );
-      for (const raw of statement.iterate(table.name, this.#userId) as IterableIterator<RawRow>) {
-        batch.push({
-          table: table.name,
-          pk: raw[table.primaryKey] as PrimaryKey,
-          rowVersion: raw.ferry_row_version as number,
-          row: decodeRow(table, raw),
-        });
-        if (batch.length >= this.#batchRows) {
-          yield batch;
-          batch = [];
-        }
-      }
-    }
-    if (batch.length > 0) yield batch;
-  }
-}
-
-/**
- * Connection settings. WAL with synchronous NORMAL (durable at checkpoints, never corrupt); a
- * page cache of 64 MiB for the writer (less for readers); checkpoints every 16,384 pages instead of 1,000, because a bundle of random
- * UUID keys dirties pages all over the indexes and frequent checkpoints copy them again and
- * again (measured: about a third of the push time with the default).
- */
-function configure(db: Db, busyTimeoutMs: number, cacheMiB = 64): void {
-  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma(`cache_size = ${-cacheMiB * 1024}`);
-  db.pragma('wal_autocheckpoint = 16384');
-  db.pragma('journal_size_limit = 67108864');
-}
-
-function prepareStatements(db: Db, schema: Schema): Statements {
-  const tables = new Map<string, TableStatements>();
-  for (const table of schema.tables) {
-    const t = quoteIdent(table.name);
-    const pk = quoteIdent(table.primaryKey);
-    const names = table.columns.map((c) => c.name);
-    const list = names.map(quoteIdent).join(', ');
-    const updates = table.columns
-      .filter((c) => !c.isPrimaryKey && c.serverDerived !== 'insertTime')
-      .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
-    const conflictClause =
-      updates.length > 0 ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING';
-    const children = new Map<string, Statement>();
-    for (const reference of table.referencedBy) {
-      children.set(
-        `${reference.childTable}.${reference.column}`,
-        db.prepare(
-          `SELECT ${quoteIdent(schema.requireTable(reference.childTable).primaryKey)} FROM ${quoteIdent(reference.childTable)} WHERE ${quoteIdent(reference.column)} = ?`,
-        ),
-      );
-    }
-    tables.set(table.name, {
-      table,
-      upsertColumns: names,
-      upsert: db.prepare(
-        `INSERT INTO ${t} (${list}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT (${pk}) ${conflictClause}`,
-      ),
-      remove: db.prepare(`DELETE FROM ${t} WHERE ${pk} = ?`),
-      select: db.prepare(`SELECT ${list} FROM ${t} WHERE ${pk} = ?`),
-      selectOwned: db.prepare(
-        `SELECT ${list} FROM ${t} WHERE ${pk} = ? AND ${quoteIdent(table.owner)} = ?`,
-      ),
-      children,
-    });
-  }
-  return {
-    tables,
-    rowState: db.prepare(
-      'SELECT owner, row_version AS rowVersion, deleted FROM ferry_rows WHERE table_name = ? AND pk = ?',
-    ),
-    putRowState: db.prepare(
-      'INSERT INTO ferry_rows (table_name, pk, owner, row_version, deleted) VALUES (?, ?, ?, ?, ?) ON CONFLICT (table_name, pk) DO UPDATE SET owner = excluded.owner, row_version = excluded.row_version, deleted = excluded.deleted',
-    ),
-    userState: db.prepare(`SELECT ${USER_STATE_COLUMNS} FROM ferry_users WHERE user_id = ?`),
-    putUserSeq: db.prepare(
-      'INSERT INTO ferry_users (user_id, last_seq, last_token) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET last_seq = excluded.last_seq, last_token = excluded.last_token',
-    ),
-    source: db.prepare(
-      'SELECT last_committed AS lastCommitted, bundle_seq AS bundleSeq, response, digest FROM ferry_sources WHERE user_id = ? AND source_id = ?',
-    ),
-    putSource: db.prepare(
-      'INSERT INTO ferry_sources (user_id, source_id, last_committed, bundle_seq, response, digest) VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (user_id, source_id) DO UPDATE SET last_committed = excluded.last_committed, bundle_seq = excluded.bundle_seq, response = NULL, digest = excluded.digest',
-    ),
-    bundle: db.prepare(
-      'SELECT row_count AS rowCount, rows AS rowsJson, token FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?',
-    ),
-    bundleToken: db
-      .prepare('SELECT token FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?')
-      .pluck(),
-    insertBundle: db.prepare(
-      'INSERT INTO ferry_bundles (user_id, bundle_seq, source_id, source_bundle_id, row_count, rows, committed_at, token, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    ),
-    captured: db.prepare('SELECT table_name, pk FROM ferry_capture ORDER BY seq'),
-    clearCapture: db.prepare('DELETE FROM ferry_capture'),
-    hasCapture: db.prepare('SELECT EXISTS (SELECT 1 FROM ferry_capture) AS pending'),
-  };
-}
-
-/**
- * Adds the columns of later layouts that a file made with an older one lacks; see
- * {@link METADATA_UPGRADES}. Idempotent; runs in the open transaction.
- */
-function upgradeMetadata(db: Db): void {
-  const columnsOf = new Map<string, Set<string>>();
-  for (const { table, column } of METADATA_UPGRADES) {
-    let columns = columnsOf.get(table);
-    if (!columns) {
-      columns = new Set(
-        db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(table) as string[],
-      );
-      columnsOf.set(table, columns);
-    }
-    if (!columns.has(column)) {
-      db.exec(`ALTER TABLE ${quoteIdent(table)} ADD COLUMN ${quoteIdent(column)} TEXT`);
-      columns.add(column);
-    }
-  }
-}
-
-function encodeRow(statements: TableStatements, row: WireRow, nowIso: string): unknown[] {
-  const table = statements.table;
-  return table.columns.map((column) =>
-    column.serverDerived !== undefined ? nowIso : toSqliteValue(column.type, row[column.name]),
-  );
-}
-
-function decodeRow(table: Table, raw: RawRow): WireRow {
-  const row: WireRow = {};
-  for (const column of table.columns)
-    row[column.name] = fromSqliteValue(column.type, raw[column.name]);
-  return row;
 }

@@ -1,0 +1,97 @@
+import { FerryError, type PrimaryKey, type Schema, type WireRow } from '@ferry/protocol';
+import { validateChanges } from '../../core/validate-changes.js';
+import type { BackendWriteTx } from '../server-store.js';
+import {
+  decodeRow,
+  encodeRow,
+  type Db,
+  type RawRow,
+  type Statements,
+  type TableStatements,
+} from './sqlite-statements.js';
+
+/**
+ * The transaction of `SqliteStore.write`: runs statements synchronously on the write
+ * connection, which the store's mutex reserves for it until the callback settles.
+ */
+export class SqliteWriteTx implements BackendWriteTx {
+  readonly userId: string;
+  readonly #db: Db;
+  readonly #schema: Schema;
+  readonly #stmts: Statements;
+  readonly #nowIso: string;
+  #active = true;
+
+  constructor(db: Db, schema: Schema, stmts: Statements, userId: string, now: Date) {
+    this.#db = db;
+    this.#schema = schema;
+    this.#stmts = stmts;
+    this.userId = userId;
+    this.#nowIso = now.toISOString();
+  }
+
+  finish(): void {
+    this.#active = false;
+  }
+
+  async upsert(table: string, row: WireRow): Promise<void> {
+    this.#check();
+    const t = this.#schema.table(table);
+    const pk = t ? (row[t.primaryKey] as PrimaryKey) : (undefined as unknown as PrimaryKey);
+    const validation = validateChanges(this.#schema, this.userId, [
+      { table, pk, op: 'upsert', baseVersion: null, row },
+    ]);
+    if (!validation.ok) {
+      throw new FerryError(
+        'validation_failed',
+        `invalid row: ${validation.errors.map((e) => e.message).join('; ')}`,
+        { details: { errors: validation.errors } },
+      );
+    }
+    const statements = this.#stmts.tables.get(table)!;
+    this.#assertNotForeign(statements, pk);
+    statements.upsert.run(encodeRow(statements, validation.changes[0]!.row!, this.#nowIso));
+  }
+
+  async delete(table: string, pk: PrimaryKey): Promise<void> {
+    this.#check();
+    const statements = this.#stmts.tables.get(table);
+    if (!statements) throw new FerryError('invalid_argument', `unknown table "${table}"`);
+    this.#assertNotForeign(statements, pk);
+    statements.remove.run(pk);
+  }
+
+  async get(table: string, pk: PrimaryKey): Promise<WireRow | undefined> {
+    this.#check();
+    const statements = this.#stmts.tables.get(table);
+    if (!statements) throw new FerryError('invalid_argument', `unknown table "${table}"`);
+    const raw = statements.selectOwned.get(pk, this.userId) as RawRow | undefined;
+    return raw ? decodeRow(statements.table, raw) : undefined;
+  }
+
+  async execute(sql: string, params: readonly unknown[] = []): Promise<{ changes: number }> {
+    this.#check();
+    return { changes: this.#db.prepare(sql).run(...params).changes };
+  }
+
+  async query(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
+    this.#check();
+    return this.#db.prepare(sql).all(...params) as Record<string, unknown>[];
+  }
+
+  #check(): void {
+    if (!this.#active) {
+      throw new FerryError('closed', 'this write transaction has already finished');
+    }
+  }
+
+  #assertNotForeign(statements: TableStatements, pk: PrimaryKey): void {
+    const raw = statements.select.get(pk) as RawRow | undefined;
+    if (raw && raw[statements.table.owner] !== this.userId) {
+      throw new FerryError(
+        'forbidden',
+        `${statements.table.name} ${String(pk)} is not ${this.userId}'s`,
+      );
+    }
+  }
+}
