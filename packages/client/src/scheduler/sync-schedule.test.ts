@@ -10,7 +10,7 @@ describe('resolveSyncSchedule', () => {
       minIntervalMs: 2_000,
       foregroundIntervalMs: 30_000,
       backgroundIntervalMs: 300_000,
-      maxConflictRetries: 3,
+      maxConflictCycles: 3,
       circuitThreshold: 5,
       circuitCoolDownMs: 1_800_000,
       backoff: {
@@ -34,6 +34,13 @@ describe('resolveSyncSchedule', () => {
     expect(options.backoff).toEqual({ ...DEFAULT_BACKOFF, capMs: 60_000 });
   });
 
+  it('takes maxConflictRetries, the former name of maxConflictCycles, for it', () => {
+    expect(resolveSyncSchedule({ maxConflictRetries: 5 }).maxConflictCycles).toBe(5);
+    expect(resolveSyncSchedule({ maxConflictRetries: 5, maxConflictCycles: 5 })).not.toHaveProperty(
+      'maxConflictRetries',
+    );
+  });
+
   it.each([
     [{ debounceMs: -1 }, /debounceMs/],
     [{ minIntervalMs: Number.NaN }, /minIntervalMs/],
@@ -41,7 +48,8 @@ describe('resolveSyncSchedule', () => {
     [{ debounceMs: 5_000, maxWaitMs: 1_000 }, /maxWaitMs/],
     [{ circuitThreshold: 0 }, /circuitThreshold/],
     [{ circuitThreshold: 2.5 }, /circuitThreshold/],
-    [{ maxConflictRetries: -1 }, /maxConflictRetries/],
+    [{ maxConflictCycles: -1 }, /maxConflictCycles/],
+    [{ maxConflictRetries: 2, maxConflictCycles: 3 }, /former name/],
     [{ backoff: { baseMs: -5 } }, /baseMs/],
   ])('rejects %j with a clear error', (overrides, message) => {
     expect(() => resolveSyncSchedule(overrides)).toThrow(message);

@@ -18,8 +18,12 @@ export interface SyncScheduleOptions {
   readonly foregroundIntervalMs: number;
   /** The same in the background. */
   readonly backgroundIntervalMs: number;
-  /** Retries at once after a 409 conflict before the state becomes blocked-conflict. */
-  readonly maxConflictRetries: number;
+  /**
+   * Cycles in a row answered 409 that are retried at once before the state becomes
+   * blocked-conflict. (Not `ClientOptions.maxConflictRetries`, which bounds the rebase rounds
+   * of one row.)
+   */
+  readonly maxConflictCycles: number;
   /** Consecutive failed cycles that open the circuit. */
   readonly circuitThreshold: number;
   /** How long an open circuit waits before its half-open trial. */
@@ -37,6 +41,8 @@ export type SyncScheduleOverrides = {
     SyncScheduleOptions[K] | undefined;
 } & {
   readonly backoff?: { readonly [K in keyof BackoffOptions]?: BackoffOptions[K] | undefined };
+  /** @deprecated The former name of `maxConflictCycles`, still accepted. */
+  readonly maxConflictRetries?: number | undefined;
 };
 
 /** The defaults: issue 4's numbers. */
@@ -46,7 +52,7 @@ export const DEFAULT_SYNC_SCHEDULE: SyncScheduleOptions = {
   minIntervalMs: 2_000,
   foregroundIntervalMs: 30_000,
   backgroundIntervalMs: 5 * 60_000,
-  maxConflictRetries: 3,
+  maxConflictCycles: 3,
   circuitThreshold: 5,
   circuitCoolDownMs: 30 * 60_000,
   backoff: DEFAULT_BACKOFF,
@@ -55,15 +61,29 @@ export const DEFAULT_SYNC_SCHEDULE: SyncScheduleOptions = {
 /**
  * Fills defaults into `overrides` and checks them; throws `FerryError('invalid_argument')`
  * naming the bad option. Rules: every time a finite number ≥ 0, periodic intervals ≥ 1,
- * `maxWaitMs ≥ debounceMs`, `circuitThreshold` an integer ≥ 1, `maxConflictRetries` an
- * integer ≥ 0.
+ * `maxWaitMs ≥ debounceMs`, `circuitThreshold` an integer ≥ 1, `maxConflictCycles` an
+ * integer ≥ 0 (`maxConflictRetries`, its former name, is taken for it; both, differing, are
+ * refused).
  *
  * @example
  * resolveSyncSchedule({ debounceMs: 0, minIntervalMs: 0 }); // a latency benchmark's schedule
  */
 export function resolveSyncSchedule(overrides: SyncScheduleOverrides = {}): SyncScheduleOptions {
-  const { backoff, ...rest } = overrides;
-  const merged = { ...DEFAULT_SYNC_SCHEDULE };
+  const { backoff, maxConflictRetries, ...rest } = overrides;
+  if (
+    maxConflictRetries !== undefined &&
+    rest.maxConflictCycles !== undefined &&
+    maxConflictRetries !== rest.maxConflictCycles
+  ) {
+    throw new FerryError(
+      'invalid_argument',
+      'maxConflictRetries is the former name of maxConflictCycles: give one of them',
+    );
+  }
+  const merged = {
+    ...DEFAULT_SYNC_SCHEDULE,
+    ...(maxConflictRetries !== undefined ? { maxConflictCycles: maxConflictRetries } : {}),
+  };
   for (const [key, value] of Object.entries(rest)) {
     if (value !== undefined) Object.assign(merged, { [key]: value });
   }
@@ -86,8 +106,8 @@ export function resolveSyncSchedule(overrides: SyncScheduleOverrides = {}): Sync
   if (!Number.isSafeInteger(resolved.circuitThreshold) || resolved.circuitThreshold < 1) {
     throw new FerryError('invalid_argument', 'circuitThreshold must be an integer ≥ 1');
   }
-  if (!Number.isSafeInteger(resolved.maxConflictRetries) || resolved.maxConflictRetries < 0) {
-    throw new FerryError('invalid_argument', 'maxConflictRetries must be an integer ≥ 0');
+  if (!Number.isSafeInteger(resolved.maxConflictCycles) || resolved.maxConflictCycles < 0) {
+    throw new FerryError('invalid_argument', 'maxConflictCycles must be an integer ≥ 0');
   }
   return resolved;
 }

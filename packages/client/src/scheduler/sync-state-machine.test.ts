@@ -562,7 +562,7 @@ describe('failure classes', () => {
     ],
     ['auth', {}, 'blocked-auth', (s) => expect(s.auth).toBe('refreshing')],
     ['rejected', {}, 'pushing', (s) => expect(s.cycle?.id).toBe(2)],
-    ['conflict', {}, 'pushing', (s) => expect(s.conflictRetries).toBe(1)],
+    ['conflict', {}, 'pushing', (s) => expect(s.conflictCycles).toBe(1)],
     ['bundle', {}, 'pushing', (s) => expect(s.cycle?.kind).toBe('full')],
     ['history', {}, 'pulling', (s) => expect(s.cycle?.kind).toBe('hydrate')],
   ];

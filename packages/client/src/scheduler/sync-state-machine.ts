@@ -189,7 +189,7 @@ export interface SyncMachineState {
   /** Failed cycles in a row that count toward the circuit (all classes but auth, conflict). */
   readonly consecutiveFailures: number;
   /** 409 conflicts in a row since the last success. */
-  readonly conflictRetries: number;
+  readonly conflictCycles: number;
   readonly auth: AuthState;
   /**
    * A token refresh was already spent in this auth episode (refresh once, then stop). The
@@ -317,7 +317,7 @@ export function startSyncMachine(init: SyncMachineInit, context: TransitionConte
     evidenceInTrial: false,
     inSyncSince: null,
     consecutiveFailures: 0,
-    conflictRetries: 0,
+    conflictCycles: 0,
     auth: 'ok',
     authRefreshUsed: false,
     nextRetryAt: null,
@@ -615,7 +615,7 @@ function onSyncNow(s: SyncMachineState, ctx: TransitionContext): SyncMachineStat
     case 'backoff':
     case 'blocked-conflict':
       return settleIdle(
-        { ...s, name: 'idle', nextRetryAt: null, conflictRetries: 0, pending: urgent },
+        { ...s, name: 'idle', nextRetryAt: null, conflictCycles: 0, pending: urgent },
         ctx,
       );
     case 'paused':
@@ -682,7 +682,7 @@ function onSuccess(
           ? Math.max(s.coveredSeq, bundleSeq)
           : s.coveredSeq,
       consecutiveFailures: 0,
-      conflictRetries: 0,
+      conflictCycles: 0,
       circuit: 'closed',
       evidenceTrials: 0,
       evidenceInTrial: false,
@@ -746,14 +746,14 @@ function onFailure(
       };
 
     case 'conflict': {
-      const conflictRetries = s.conflictRetries + 1;
-      if (conflictRetries > options.maxConflictRetries) {
+      const conflictCycles = s.conflictCycles + 1;
+      if (conflictCycles > options.maxConflictCycles) {
         const pending = { ...base.pending, urgent: false };
-        return { state: { ...base, name: 'blocked-conflict', conflictRetries, pending } };
+        return { state: { ...base, name: 'blocked-conflict', conflictCycles, pending } };
       }
       return {
         state: settleIdle(
-          { ...base, name: 'idle', conflictRetries, pending: { ...base.pending, urgent: true } },
+          { ...base, name: 'idle', conflictCycles, pending: { ...base.pending, urgent: true } },
           ctx,
         ),
       };
