@@ -1,5 +1,4 @@
 import { FerryError, SourceIdSchema, type Schema } from '@ferry/protocol';
-import { TEMP_TABLES_SQL } from './apply/hydrate.js';
 import type { SerialDatabase, TransactionExecutor } from './driver/serial-database.js';
 import type { SetupResult } from './client-core.js';
 import {
@@ -11,6 +10,7 @@ import {
   dropCaptureTriggersSql,
   quoteIdent,
   referenceIndexSql,
+  TEMP_TABLES_SQL,
 } from './local/local-schema-sql.js';
 import { readState, writeState } from './local/metadata.js';
 import type { ClientOptions } from './types.js';

@@ -1,14 +1,6 @@
-import {
-  FerryError,
-  SnapshotEndSchema,
-  SnapshotHeaderSchema,
-  SnapshotRowSchema,
-  type Row,
-  type SnapshotHeader,
-} from '@ferry/protocol';
+import type { Row } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
-import type { SerialDatabase } from '../driver/serial-database.js';
-import type { SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
+import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
   forgetCommit,
   forgetHistory,
@@ -21,7 +13,6 @@ import {
 import { holdCancelledSnapshotRows } from '../outbox/cancelled-inserts.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
-import type { Transport } from '../sync/transport.js';
 import { applyRowEffect, integrityError, intentPresence } from './apply-bundles.js';
 import {
   buildIntegrityQueries,
@@ -29,21 +20,8 @@ import {
   type IntegrityViolation,
 } from './integrity-gate.js';
 
-/** Temp tables of the connection: the gate's touched rows and the snapshot staging area. */
-export const TEMP_TABLES_SQL = `
-CREATE TEMP TABLE IF NOT EXISTS ferry_touched (tbl TEXT NOT NULL, pk NOT NULL, op TEXT NOT NULL);
-CREATE TEMP TABLE IF NOT EXISTS ferry_snapshot (
-  seq INTEGER PRIMARY KEY,
-  tbl TEXT NOT NULL,
-  pk NOT NULL,
-  version INTEGER NOT NULL,
-  row TEXT NOT NULL,
-  op TEXT NOT NULL DEFAULT 'u'
-);
-CREATE INDEX IF NOT EXISTS temp.ferry_snapshot_key ON ferry_snapshot (tbl, pk);
-`;
-
-const STAGE_BATCH = 1000;
+/** Rows per statement when staging or applying a snapshot. */
+export const STAGE_BATCH = 1000;
 
 /** A downloaded, complete snapshot waiting in `temp.ferry_snapshot`. */
 export interface StagedSnapshot {
@@ -53,132 +31,6 @@ export interface StagedSnapshot {
   readonly token: string | null;
   /** The server database's identity, when the server gave one. */
   readonly serverId: string | null;
-}
-
-/**
- * Streams `GET /v1/snapshot` into the connection's temp staging table in short batches: memory
- * stays bounded by one batch, and no database lock is held across the network. A stream without
- * its end line (or with a wrong row count) is discarded and throws.
- */
-export async function downloadSnapshot(
-  db: SerialDatabase,
-  transport: Transport,
-  ctx: EngineContext,
-  options: { signal?: AbortSignal | undefined; timeoutMs: number },
-): Promise<StagedSnapshot> {
-  await db.run('DELETE FROM temp.ferry_snapshot');
-  const { response, signal, done } = await transport.getStream('/v1/snapshot', {
-    signal: options.signal,
-    timeoutMs: options.timeoutMs,
-  });
-  let header: SnapshotHeader | undefined;
-  let end: { rowCount: number } | undefined;
-  let count = 0;
-  let batch: SqlStatement[] = [];
-  let firstBatch = true;
-  const flush = async () => {
-    if (batch.length === 0) return;
-    const statements = batch;
-    batch = [];
-    await db.batch(statements);
-    if (firstBatch) {
-      firstBatch = false;
-      await ctx.hook('during-hydration-download');
-    }
-  };
-  const handleLine = async (line: string) => {
-    if (line.trim() === '') return;
-    if (end) throw new FerryError('bad_response', 'the snapshot has lines after its end line');
-    let value: unknown;
-    try {
-      value = JSON.parse(line) as unknown;
-    } catch (error) {
-      throw new FerryError('bad_response', 'the snapshot has a malformed line', { cause: error });
-    }
-    if (!header) {
-      const parsed = SnapshotHeaderSchema.safeParse(value);
-      if (!parsed.success) throw new FerryError('bad_response', 'the snapshot has no header line');
-      header = parsed.data;
-      return;
-    }
-    const row = SnapshotRowSchema.safeParse(value);
-    if (row.success) {
-      const codec = ctx.codecs.get(row.data.table);
-      if (!codec) {
-        throw new FerryError(
-          'bad_response',
-          `the snapshot has a row of unknown table "${row.data.table}"`,
-        );
-      }
-      batch.push({
-        sql: 'INSERT INTO temp.ferry_snapshot (tbl, pk, version, row) VALUES (?, ?, ?, ?)',
-        params: [
-          row.data.table,
-          codec.encodePk(row.data.pk),
-          row.data.rowVersion,
-          JSON.stringify(row.data.row),
-        ],
-      });
-      count++;
-      if (batch.length >= STAGE_BATCH) await flush();
-      return;
-    }
-    const last = SnapshotEndSchema.safeParse(value);
-    if (!last.success) throw new FerryError('bad_response', 'the snapshot has a malformed line');
-    end = last.data;
-  };
-
-  try {
-    const body = response.body;
-    if (!body) throw new FerryError('bad_response', 'the snapshot answer has no body');
-    const reader = body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
-    try {
-      for (;;) {
-        let chunk: ReadableStreamReadResult<Uint8Array>;
-        try {
-          chunk = await reader.read();
-        } catch (error) {
-          throw transport.readError(error, options.signal, signal);
-        }
-        if (chunk.done) break;
-        buffer += decoder.decode(chunk.value, { stream: true });
-        let newline = buffer.indexOf('\n');
-        while (newline >= 0) {
-          await handleLine(buffer.slice(0, newline));
-          buffer = buffer.slice(newline + 1);
-          newline = buffer.indexOf('\n');
-        }
-      }
-      buffer += decoder.decode();
-      await handleLine(buffer);
-    } finally {
-      reader.releaseLock();
-      await body.cancel().catch(() => undefined);
-    }
-    await flush();
-    if (!header || !end) {
-      throw new FerryError('network', 'the snapshot stream ended before its end line; discarded');
-    }
-    if (end.rowCount !== count) {
-      throw new FerryError(
-        'bad_response',
-        `the snapshot announced ${end.rowCount} rows but carried ${count}; discarded`,
-      );
-    }
-    return {
-      snapshotBundleSeq: header.snapshotBundleSeq,
-      rowCount: count,
-      token: header.token ?? null,
-      serverId: header.serverId ?? null,
-    };
-  } catch (error) {
-    await db.run('DELETE FROM temp.ferry_snapshot').catch(() => undefined);
-    throw error;
-  } finally {
-    done();
-  }
 }
 
 /** Outcome of {@link applySnapshot}. */

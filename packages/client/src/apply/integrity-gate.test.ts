@@ -3,7 +3,7 @@ import { defineSchema } from '@ferry/protocol';
 import { betterSqlite3Driver } from '../drivers/better-sqlite3.js';
 import { SerialDatabase } from '../driver/serial-database.js';
 import { METADATA_SQL, localSchemaSql } from '../local/local-schema-sql.js';
-import { TEMP_TABLES_SQL } from './hydrate.js';
+import { TEMP_TABLES_SQL } from '../local/local-schema-sql.js';
 import { buildIntegrityQueries, findIntegrityViolations } from './integrity-gate.js';
 
 const schema = defineSchema({

@@ -13,7 +13,7 @@ import {
 } from '../local/metadata.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import type { TableCodec } from '../local/table-codec.js';
-import type { PendingOp } from '../outbox/coalesce.js';
+import type { PendingOp } from '../local/metadata.js';
 import type { ConflictChoice, ManualConflict } from '../types.js';
 
 /** The manual conflicts waiting for the app, oldest first. */

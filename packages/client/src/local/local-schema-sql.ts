@@ -282,3 +282,17 @@ function literalOf(value: string | number | bigint | Buffer | null): string {
   if (typeof value === 'string') return quoteLiteral(value);
   return `X'${value.toString('hex')}'`;
 }
+
+/** Temp tables of the connection: the gate's touched rows and the snapshot staging area. */
+export const TEMP_TABLES_SQL = `
+CREATE TEMP TABLE IF NOT EXISTS ferry_touched (tbl TEXT NOT NULL, pk NOT NULL, op TEXT NOT NULL);
+CREATE TEMP TABLE IF NOT EXISTS ferry_snapshot (
+  seq INTEGER PRIMARY KEY,
+  tbl TEXT NOT NULL,
+  pk NOT NULL,
+  version INTEGER NOT NULL,
+  row TEXT NOT NULL,
+  op TEXT NOT NULL DEFAULT 'u'
+);
+CREATE INDEX IF NOT EXISTS temp.ferry_snapshot_key ON ferry_snapshot (tbl, pk);
+`;

@@ -1,7 +1,6 @@
 import type { Change, PrimaryKey, Row } from '@ferry/protocol';
 import type { TransactionExecutor } from '../driver/serial-database.js';
 import type { SqlRow, SqlValue } from '../driver/sqlite-driver.js';
-import type { PendingHead, PendingOp } from '../outbox/coalesce.js';
 import { insertMany } from './insert-many.js';
 
 /** Keys of `ferry_state`. */
@@ -85,6 +84,25 @@ export async function writeRowState(
       'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, base = excluded.base',
     [tbl, pk, version, base === null ? 1 : 0, base === null ? null : JSON.stringify(base)],
   );
+}
+
+/**
+ * A pending entry's operation: `I` a row the server does not know yet, `U` a change of a row
+ * the server knows (pushed as an upsert of the whole row), `D` a delete.
+ */
+export type PendingOp = 'I' | 'U' | 'D';
+
+/** The coalesced state of one row's pending entry. */
+export interface PendingHead {
+  readonly tbl: string;
+  readonly pk: unknown;
+  readonly op: PendingOp;
+  /** The write group of the first change folded in (the `B` marker's seq). */
+  readonly firstGroup: number;
+  /** The write group of the latest change folded in. */
+  readonly lastGroup: number;
+  /** When the first change was made (ms). */
+  readonly firstAt: number;
 }
 
 /** A pending outbox entry with its pin. */

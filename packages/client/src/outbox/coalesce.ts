@@ -4,12 +4,9 @@
  *
  * @module
  */
+import type { PendingHead, PendingOp } from '../local/metadata.js';
 
-/**
- * A pending entry's operation: `I` a row the server does not know yet, `U` a change of a row
- * the server knows (pushed as an upsert of the whole row), `D` a delete.
- */
-export type PendingOp = 'I' | 'U' | 'D';
+export type { PendingHead, PendingOp };
 
 /** A line of `ferry_log`: a captured change, or the `B` marker that starts a `client.write`. */
 export interface LogLine {
@@ -18,19 +15,6 @@ export interface LogLine {
   readonly pk: unknown;
   readonly op: PendingOp | 'B';
   readonly at: number | null;
-}
-
-/** The coalesced state of one row's pending entry. */
-export interface PendingHead {
-  readonly tbl: string;
-  readonly pk: unknown;
-  readonly op: PendingOp;
-  /** The write group of the first change folded in (the `B` marker's seq). */
-  readonly firstGroup: number;
-  /** The write group of the latest change folded in. */
-  readonly lastGroup: number;
-  /** When the first change was made (ms). */
-  readonly firstAt: number;
 }
 
 /**

@@ -5,11 +5,11 @@
  */
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TEMP_TABLES_SQL } from '../apply/hydrate.js';
+import { TEMP_TABLES_SQL } from '../local/local-schema-sql.js';
 import { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlValue, SqliteDriver } from '../driver/sqlite-driver.js';
 import { betterSqlite3Driver } from '../drivers/better-sqlite3.js';
-import { countingDriver } from '../driver/test-support/counting-driver.js';
+import { countingDriver } from '../drivers/test-support/counting-driver.js';
 import { METADATA_SQL } from '../local/local-schema-sql.js';
 import { pendingOf, readPending, writePending, type PendingEntry } from '../local/metadata.js';
 import { createSeededRandom } from '../scheduler/seeded-random.js';

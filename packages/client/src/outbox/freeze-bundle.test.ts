@@ -5,7 +5,7 @@ import { setUpDatabase } from '../client-setup.js';
 import { SerialDatabase } from '../driver/serial-database.js';
 import type { SqliteDriver } from '../driver/sqlite-driver.js';
 import { betterSqlite3Driver } from '../drivers/better-sqlite3.js';
-import { countingDriver } from '../driver/test-support/counting-driver.js';
+import { countingDriver } from '../drivers/test-support/counting-driver.js';
 import type { EngineContext } from '../engine-context.js';
 import { readFrozenBundle, wireChangeOf, type FrozenBundle } from '../local/metadata.js';
 import { createTableCodecs } from '../local/table-codec.js';

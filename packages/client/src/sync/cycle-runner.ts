@@ -1,5 +1,5 @@
 import { FerryError } from '@ferry/protocol';
-import { needsHydration, runHydration } from '../apply/run-hydration.js';
+import { needsHydration, runHydration } from './run-hydration.js';
 import type { ClientCore } from '../client-core.js';
 import { readState } from '../local/metadata.js';
 import { failureRecordOf } from '../status/client-status.js';

@@ -1,4 +1,4 @@
-import { runHydration } from '../apply/run-hydration.js';
+import { runHydration } from './run-hydration.js';
 import type { ClientCore } from '../client-core.js';
 import type { SyncKind } from '../types.js';
 import { abortedError, asFerryError, historyLossOf, isHistoryLost } from './cycle-errors.js';

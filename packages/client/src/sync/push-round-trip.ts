@@ -1,5 +1,5 @@
 import { PROTOCOL_VERSION, PushResponseSchema, isFerryError, type Conflict } from '@ferry/protocol';
-import { applyPull } from '../apply/pull-apply.js';
+import { applyPull } from './pull-apply.js';
 import type { ClientCore } from '../client-core.js';
 import { readCheckpoint, readCursor, type FrozenBundle } from '../local/metadata.js';
 import type { CycleReport } from './cycle-report.js';

@@ -5,7 +5,7 @@ import {
   SyncResponseSchema,
   type PullResponse,
 } from '@ferry/protocol';
-import { applyPull } from '../apply/pull-apply.js';
+import { applyPull } from './pull-apply.js';
 import type { ClientCore } from '../client-core.js';
 import { readCursor, type FrozenBundle } from '../local/metadata.js';
 import { checkServerId } from './server-identity.js';

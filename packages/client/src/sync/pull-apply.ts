@@ -6,10 +6,10 @@ import {
   readState,
   type FrozenBundleHead,
 } from '../local/metadata.js';
-import type { CycleReport } from '../sync/cycle-report.js';
-import { rotateSource } from '../sync/rotate-source.js';
-import { applyBundles } from './apply-bundles.js';
-import type { IntegrityViolation } from './integrity-gate.js';
+import type { CycleReport } from './cycle-report.js';
+import { rotateSource } from './rotate-source.js';
+import { applyBundles } from '../apply/apply-bundles.js';
+import type { IntegrityViolation } from '../apply/integrity-gate.js';
 
 /**
  * Applies a page of pulled bundles in one local transaction (foreign keys off) together with the

@@ -1,7 +1,8 @@
 import type { ClientCore } from '../client-core.js';
 import { readFrozenBundleHead, readState, writeState } from '../local/metadata.js';
-import type { CycleReport } from '../sync/cycle-report.js';
-import { applySnapshot, downloadSnapshot } from './hydrate.js';
+import type { CycleReport } from './cycle-report.js';
+import { applySnapshot } from '../apply/hydrate.js';
+import { downloadSnapshot } from './download-snapshot.js';
 import { recordIntegrityFailure } from './pull-apply.js';
 
 /**

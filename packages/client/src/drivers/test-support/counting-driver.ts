@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
-import { betterSqlite3Driver } from '../../drivers/better-sqlite3.js';
-import type { SqliteDriver } from '../sqlite-driver.js';
+import { betterSqlite3Driver } from '../better-sqlite3.js';
+import type { SqliteDriver } from '../../driver/sqlite-driver.js';
 
 /** An in-memory better-sqlite3 driver that counts the statements it is asked to run. */
 export function countingDriver(): { driver: SqliteDriver; statements: () => number } {
