@@ -1,4 +1,4 @@
-import { PROTOCOL_VERSION, PushResponseSchema, isFerryError, type Conflict } from '@ferry/protocol';
+import { PROTOCOL_VERSION } from '@ferry/protocol';
 import { applyPull } from './pull-apply.js';
 import type { ClientCore } from '../client-core.js';
 import { readCheckpoint, readCursor, type FrozenBundle } from '../local/metadata.js';
@@ -6,7 +6,7 @@ import type { CycleReport } from './cycle-report.js';
 import { recordCommitted, settleLateAck } from './push-acknowledgement.js';
 import { pushBodyJson } from './push-body.js';
 import { settleConflictAnswer } from './settle-conflict-answer.js';
-import { parseAnswer } from './transport.js';
+import { pushResultOfPush } from './push-result.js';
 
 /**
  * One round trip of a `push` cycle: `POST /v1/push`. A committed answer is applied at once when
@@ -26,54 +26,46 @@ export async function pushRoundTrip(
   // The cursor goes along: the answer is taken for the bundle after the checkpoint only when the
   // server checked that the checkpoint is on its history.
   const { after, token } = await readCursor(core.db);
-  let raw: unknown;
-  try {
-    raw = await core.transport.postJsonText(
-      '/v1/push',
-      pushBodyJson(bundle, (changes) => ({
-        protocol: PROTOCOL_VERSION,
-        sourceId: bundle.sourceId,
-        sourceBundleId: bundle.sourceBundleId,
-        changes,
-        after,
-        ...(token === null ? {} : { afterToken: token }),
-      })),
-      { signal, correlationId },
-    );
-  } catch (error) {
-    if (isFerryError(error, 'conflict')) {
-      const conflicts = (error.details as { conflicts?: Conflict[] } | undefined)?.conflicts;
-      if (Array.isArray(conflicts)) {
-        await settleConflictAnswer(core, bundle, conflicts, report);
-        return true;
-      }
-    }
-    throw error;
+  const answer = await core.transport.postBundle(
+    '/v1/push',
+    pushBodyJson(bundle, (changes) => ({
+      protocol: PROTOCOL_VERSION,
+      sourceId: bundle.sourceId,
+      sourceBundleId: bundle.sourceBundleId,
+      changes,
+      after,
+      ...(token === null ? {} : { afterToken: token }),
+    })),
+    { signal, correlationId },
+  );
+  if (answer.kind === 'body') await ctx.hook('after-server-commit-before-response');
+  const result = pushResultOfPush(answer);
+  if (result.status === 'conflict') {
+    await settleConflictAnswer(core, bundle, result.conflicts, report);
+    return true;
   }
-  await ctx.hook('after-server-commit-before-response');
-  const answer = parseAnswer(PushResponseSchema, raw, 'push');
   await ctx.hook('after-response-before-local-ack');
-  await recordCommitted(core, bundle, answer.bundleSeq, answer.rows, report);
+  await recordCommitted(core, bundle, result.bundleSeq, result.rows, report);
   const checkpoint = await readCheckpoint(core.db);
   const skipPeers = ctx.faults?.checkpointWithoutContiguity === true;
-  if (answer.bundleSeq === checkpoint + 1 || (skipPeers && answer.bundleSeq > checkpoint)) {
+  if (result.bundleSeq === checkpoint + 1 || (skipPeers && result.bundleSeq > checkpoint)) {
     // The next bundle after the checkpoint: its answer is what a pull would bring.
     await applyPull(
       core,
       [
         {
-          bundleSeq: answer.bundleSeq,
+          bundleSeq: result.bundleSeq,
           sourceId: bundle.sourceId,
-          sourceBundleId: answer.sourceBundleId,
-          rows: answer.rows,
-          ...(answer.token === undefined ? {} : { token: answer.token }),
+          sourceBundleId: result.sourceBundleId,
+          rows: result.rows,
+          ...(result.token === undefined ? {} : { token: result.token }),
         },
       ],
       report,
     );
     return true;
   }
-  if (answer.bundleSeq <= checkpoint) {
+  if (result.bundleSeq <= checkpoint) {
     await settleLateAck(core);
     return true;
   }

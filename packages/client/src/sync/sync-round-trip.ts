@@ -1,10 +1,4 @@
-import {
-  FerryError,
-  PROTOCOL_VERSION,
-  PullResponseSchema,
-  SyncResponseSchema,
-  type PullResponse,
-} from '@ferry/protocol';
+import { PROTOCOL_VERSION, PullResponseSchema, type PullResponse } from '@ferry/protocol';
 import { applyPull } from './pull-apply.js';
 import type { ClientCore } from '../client-core.js';
 import { readCursor, type FrozenBundle } from '../local/metadata.js';
@@ -12,6 +6,7 @@ import { checkServerId } from './server-identity.js';
 import type { CycleReport } from './cycle-report.js';
 import { recordCommitted, settleLateAck } from './push-acknowledgement.js';
 import { pushBodyJson } from './push-body.js';
+import { syncAnswerOf } from './push-result.js';
 import { settleConflictAnswer } from './settle-conflict-answer.js';
 import { parseAnswer } from './transport.js';
 
@@ -51,13 +46,10 @@ export async function syncRoundTrip(
       { signal, correlationId },
     );
     await ctx.hook('after-server-commit-before-response');
-    const answer = parseAnswer(SyncResponseSchema, raw, 'sync');
+    const answer = syncAnswerOf(raw);
     await ctx.hook('after-response-before-local-ack');
     pull = answer.pull;
     const push = answer.push;
-    if (push === null) {
-      throw new FerryError('bad_response', 'the sync answer has no push result for a push');
-    }
     if (push.status === 'committed') {
       await recordCommitted(core, bundle, push.bundleSeq, push.rows, report);
       if (push.bundleSeq <= after) await settleLateAck(core);

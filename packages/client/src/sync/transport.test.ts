@@ -49,6 +49,43 @@ describe('Transport over real HTTP', () => {
     expect(seen).toEqual({ auth: 'Bearer tok', type: 'application/json', body: '{"a":1}' });
   });
 
+  it('answers a posted bundle with its body, or with the conflicts of a 409 conflict as a value; another 409 still throws', async () => {
+    const conflict = {
+      index: 0,
+      table: 'lists',
+      pk: 'a',
+      op: 'upsert',
+      baseVersion: 1,
+      serverVersion: 2,
+      serverDeleted: false,
+      serverRow: { id: 'a' },
+    };
+    let answer: { status: number; body: unknown } = { status: 200, body: { bundleSeq: 1 } };
+    handler = (_req, res) => {
+      res.statusCode = answer.status;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(answer.body));
+    };
+    expect(await transport().postBundle('/v1/push', '{}')).toEqual({
+      kind: 'body',
+      body: { bundleSeq: 1 },
+    });
+    answer = {
+      status: 409,
+      body: { error: { code: 'conflict', message: 'stale' }, conflicts: [conflict] },
+    };
+    expect(await transport().postBundle('/v1/push', '{}')).toEqual({
+      kind: 'conflicts',
+      conflicts: [conflict],
+    });
+    answer = {
+      status: 409,
+      body: { error: { code: 'bundle_gap', message: 'gap', details: { lastCommitted: 3 } } },
+    };
+    const error = await failure(transport().postBundle('/v1/push', '{}'));
+    expect(error).toMatchObject({ code: 'bundle_gap', status: 409 });
+  });
+
   it.each(Object.entries(PROTOCOL_ERRORS) as [ProtocolErrorCode, number][])(
     'turns a %s answer into a FerryError with its code and status',
     async (code, status) => {

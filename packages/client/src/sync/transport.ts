@@ -61,6 +61,26 @@ export class Transport {
     return this.#readJson(response, options);
   }
 
+  /**
+   * POSTs a bundle: the parsed JSON of a 2xx answer, or the conflicts of a 409 `conflict`, come
+   * back as a value ({@link BundleAnswer}); every other failure throws as for `postJsonText`.
+   */
+  async postBundle(
+    path: string,
+    json: string,
+    options: RequestOptions = {},
+  ): Promise<BundleAnswer> {
+    let response: { response: Response; text: string };
+    try {
+      response = await this.#request(path, 'POST', json, options);
+    } catch (error) {
+      const conflicts = conflictsOf(error);
+      if (conflicts === undefined) throw error;
+      return { kind: 'conflicts', conflicts };
+    }
+    return { kind: 'body', body: this.#readJson(response, options) };
+  }
+
   /** GETs JSON. */
   async getJson(path: string, options: RequestOptions = {}): Promise<unknown> {
     const response = await this.#request(path, 'GET', undefined, options);
@@ -182,6 +202,20 @@ export class Transport {
       : timeout.signal;
     return { signal, timeout, done };
   }
+}
+
+/** What the server answered to a pushed bundle, before validation (see `push-result.ts`). */
+export type BundleAnswer =
+  | { readonly kind: 'body'; readonly body: unknown }
+  | { readonly kind: 'conflicts'; readonly conflicts: readonly unknown[] };
+
+/** The conflicts of a 409 `conflict` error, or undefined for any other error. */
+function conflictsOf(error: unknown): readonly unknown[] | undefined {
+  if (!(error instanceof FerryError) || error.code !== 'conflict' || error.status !== 409) {
+    return undefined;
+  }
+  const conflicts = (error.details as { conflicts?: unknown } | undefined)?.conflicts;
+  return Array.isArray(conflicts) ? conflicts : undefined;
 }
 
 /** Socket errors of a request that met a connection the other side had closed. */
