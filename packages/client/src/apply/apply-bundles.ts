@@ -21,6 +21,7 @@ import {
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { hasCancelledRows, holdCancelledRows } from '../outbox/cancelled-inserts.js';
 import { insertMany } from '../local/insert-many.js';
+import { pinOnRemoteEffect, pinOnSettlement, type Settlement } from '../local/pending-pin.js';
 import type { TableCodec } from '../local/table-codec.js';
 import {
   buildIntegrityQueries,
@@ -149,9 +150,7 @@ export async function applyRowEffect(
     await writePending(tx, {
       ...pending,
       op: pending.op === 'I' && base !== null ? 'U' : pending.op,
-      ...(pending.pinned || stacked
-        ? {}
-        : { pinned: true, pinVersion: known?.version ?? null, pinBase: known?.base ?? null }),
+      ...pinOnRemoteEffect(pending, known, stacked),
     });
     return true;
   }
@@ -213,25 +212,19 @@ export async function settleFrozenChange(
       await tx.run(codec.upsertSql, codec.encode(rebased));
     }
   }
-  if (settled === 'ack') {
-    await writePending(tx, { ...pending, pinned: false, pinVersion: null, pinBase: null });
-  } else if (settled === 'late-ack') {
-    const ours = await readStackBase(tx, change.tbl, pk);
-    await writePending(tx, {
-      ...pending,
-      pinned: true,
-      pinVersion: ours?.version ?? change.baseVersion,
-      pinBase: ours ? ours.base : change.base,
-    });
-  } else {
-    await writePending(tx, {
-      ...pending,
-      op: pending.op === 'I' && change.baseVersion !== null ? 'U' : pending.op,
-      pinned: true,
-      pinVersion: change.baseVersion,
-      pinBase: change.base,
-    });
-  }
+  const changeBase = { changeBaseVersion: change.baseVersion, changeBase: change.base };
+  const settlement: Settlement =
+    settled === 'ack'
+      ? { kind: 'ack' }
+      : settled === 'late-ack'
+        ? { kind: 'late-ack', ours: await readStackBase(tx, change.tbl, pk), ...changeBase }
+        : { kind: 'adopted', ...changeBase };
+  await writePending(tx, {
+    ...pending,
+    op:
+      settled === 'adopted' && pending.op === 'I' && change.baseVersion !== null ? 'U' : pending.op,
+    ...pinOnSettlement(settlement),
+  });
 }
 
 /** Business row := the row's server state (deleted when there is none). Capture must be off. */

@@ -86,8 +86,9 @@ export async function applySnapshot(
   const inSnapshot = (alias: string) =>
     `EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${alias}.tbl AND s.pk = ${alias}.pk)`;
   // Pending edits of rows the snapshot lacks are pinned to the server state they were made on
-  // (rows in the snapshot are pinned by `applyRowEffect`). An edit stacked on the row's change in
-  // flight is not: its base is that change's result, pinned when the change settles.
+  // (rows in the snapshot are pinned by `applyRowEffect`): `pinOnRemoteEffect`, set-based. An
+  // edit stacked on the row's change in flight is not: its base is that change's result, pinned
+  // when the change settles (`pending-pin.ts`, invariants 2 and 3).
   const known = (column: string) =>
     `(SELECT r.${column} FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk)`;
   await tx.run(

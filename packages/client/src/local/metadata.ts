@@ -2,6 +2,7 @@ import type { Change, PrimaryKey, Row } from '@ferry/protocol';
 import type { TransactionExecutor } from '../driver/serial-database.js';
 import type { SqlRow, SqlValue } from '../driver/sqlite-driver.js';
 import { insertMany } from './insert-many.js';
+import type { Pin } from './pending-pin.js';
 
 /** Keys of `ferry_state`. */
 export type StateKey =
@@ -105,12 +106,8 @@ export interface PendingHead {
   readonly firstAt: number;
 }
 
-/** A pending outbox entry with its pin. */
-export interface PendingEntry extends PendingHead {
-  readonly pinned: boolean;
-  readonly pinVersion: number | null;
-  readonly pinBase: Row | null;
-}
+/** A pending outbox entry with its pin (the pin's invariants: `pending-pin.ts`). */
+export interface PendingEntry extends PendingHead, Pin {}
 
 const PENDING_COLUMNS =
   'tbl, pk, op, first_group, last_group, first_at, pinned, pin_version, pin_base';

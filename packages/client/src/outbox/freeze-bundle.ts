@@ -18,6 +18,7 @@ import {
 import { utf8Length } from '../counting-fetch.js';
 import { insertMany } from '../local/insert-many.js';
 import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
+import { pinnedTo } from '../local/pending-pin.js';
 import { coalesce, rowKeyOf } from './coalesce.js';
 import { chooseBundleCut, type BundleLimits } from './plan-bundle.js';
 
@@ -339,8 +340,6 @@ export async function requeueChange(tx: Executor, change: RequeuedChange): Promi
     firstGroup: Math.min(change.firstGroup, pending?.firstGroup ?? Infinity),
     lastGroup: Math.max(change.lastGroup, pending?.lastGroup ?? -Infinity),
     firstAt: Math.min(change.firstAt, pending?.firstAt ?? Infinity),
-    pinned: true,
-    pinVersion: change.baseVersion,
-    pinBase: change.base,
+    ...pinnedTo(change.baseVersion, change.base),
   });
 }
