@@ -8,7 +8,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientOptions, FerryClient } from '@ferry/client';
 import type { TodoSchema } from '@ferry/example-todo';
 import { startFaultProxy } from '../fault-proxy/fault-proxy.js';
-import { rowsOf, serverRows, startHarness, uuid, type Harness } from '../support/ferry-harness.js';
+import {
+  pathOf,
+  rowsOf,
+  serverRows,
+  startHarness,
+  uuid,
+  type Harness,
+} from '../support/ferry-harness.js';
 
 type Client = FerryClient<TodoSchema>;
 
@@ -225,35 +232,104 @@ describe('installs and backups that share an identity', () => {
     await expectConverged(a, b);
   });
 
-  it('a copied file that undid an insert its twin pushed keeps the row deleted when a snapshot brings it back, and its delete reaches the server', async () => {
+  it('a copied file keeps a row it undid once a snapshot brought it back and the app built on it', async () => {
+    const { a, b, listId } = await copiedWithPendingInsert();
+    await a.sync();
+    // b undoes the insert, then a snapshot shows the list again and b's app adds a todo to it.
+    await b.write((tx) => tx.delete('lists', listId));
+    await b.hydrate();
+    expect(await titles('lists', b)).toEqual(['in both files']);
+    await b.write((tx) =>
+      tx.insert('todos', { id: uuid(), list_id: listId, title: 'built on it' }),
+    );
+    await b.sync();
+    await b.sync();
+
+    expect(await titles('lists')).toEqual(['in both files']);
+    expect(await titles('todos')).toEqual(['built on it']);
+    await expectConverged(a, b);
+  });
+
+  it('a copied file deletes again a row it undid that a snapshot brought back, once its next push shows the twin', async () => {
     const { a, b, listId } = await copiedWithPendingInsert();
     await a.sync();
     await b.write((tx) => tx.delete('lists', listId));
     await b.hydrate();
-    expect(await titles('lists', b)).toEqual([]);
-    expect((await b.readStatus()).pending).toBe(1);
+    expect(await titles('lists', b)).toEqual(['in both files']);
+    // b's next bundle meets a's under the same id: b rotates, and the row it undid goes.
+    await b.write((tx) => tx.insert('lists', { id: uuid(), name: 'only in b' }));
     await b.sync();
     await b.sync();
 
-    expect(await titles('lists')).toEqual([]);
+    expect(await titles('lists')).toEqual(['only in b']);
     await expectConverged(a, b);
   });
 
-  it('a copied file that undid an insert deletes the row when its twin pushes it later under another source id, after the file has committed since', async () => {
-    const { a, b, listId } = await copiedWithPendingInsert();
+  it('a restored client that undoes an insert its past pushed, after it found out but before it hydrated, deletes the row', async () => {
+    h = await startHarness();
+    const oneChangeBundles = { limits: { maxChanges: 1 } };
+    let a = await h.client('a', 'alice', oneChangeBundles);
+    await a.sync();
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: uuid(), name: 'K' }));
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'L' }));
+    await a.close();
+    copyDatabase(h.dbPath('a'), h.dbPath('a-backup'));
+    // The file goes on: K and L go out as bundles 1 and 2, then X as bundle 3.
+    a = await h.client('a', 'alice', oneChangeBundles);
+    await a.sync();
+    await a.write((tx) => tx.insert('lists', { id: uuid(), name: 'X' }));
+    await a.sync();
+    await a.close();
+    copyDatabase(h.dbPath('a-backup'), h.dbPath('a'));
+    let snapshots = false;
+    a = await h.client('a', 'alice', {
+      ...oneChangeBundles,
+      fetch: (input, init) =>
+        !snapshots && pathOf(input).startsWith('/v1/snapshot')
+          ? Promise.reject(new TypeError('fetch failed'))
+          : fetch(input, init),
+    });
+    // Restored, the file pushes K as bundle 1 again: stale_bundle, the source rotates with L
+    // still pending, and the hydration the rotation asks for cannot run yet. Then the app
+    // deletes L: its past pushed it, so the delete must go out, not fold away with the insert.
+    await a.sync().catch(() => undefined);
+    expect(a.metrics()).toMatchObject({ sourceRotations: 1 });
     await a.write((tx) => tx.delete('lists', listId));
-    await a.write((tx) => tx.insert('lists', { id: uuid(), name: 'only in a' }));
+    expect((await a.readStatus()).pending).toBe(1);
+    snapshots = true;
     await a.sync();
-    // b's bundle meets a's under the same id (bundle_mismatch): b rotates and pushes the list
-    // under its new source id; a pulls it as another source's bundle.
-    await b.sync();
-    await b.sync();
-    expect(await titles('lists')).toEqual(['in both files', 'only in a']);
-    await a.sync();
-    expect(await titles('lists', a)).toEqual(['only in a']);
     await a.sync();
 
-    expect(await titles('lists')).toEqual(['only in a']);
+    expect(await titles('lists')).toEqual(['K', 'X']);
+    await expectConverged(a);
+  });
+
+  it('a row the app undid stays when another device writes it again later', async () => {
+    h = await startHarness();
+    const a = await h.client('a');
+    const b = await h.client('b');
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'first' }));
+    await a.sync();
+    await b.sync();
+    // a deletes the list; b, offline meanwhile, renames it: a manual conflict it resolves by
+    // keeping its row, which writes the list again.
+    await a.write((tx) => tx.delete('lists', listId));
+    await a.sync();
+    await b.write((tx) => tx.update('lists', listId, { name: 'kept by b' }));
+    // a, knowing it deleted, inserts the list again and undoes that before pushing it.
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'again' }));
+    await a.write((tx) => tx.delete('lists', listId));
+    await b.sync();
+    const [conflict] = await b.conflicts();
+    await b.resolveConflict(conflict!.id, 'client');
+    await b.sync();
+    expect(await titles('lists')).toEqual(['kept by b']);
+    await a.sync();
+
+    expect(await titles('lists', a)).toEqual(['kept by b']);
+    expect(await titles('lists')).toEqual(['kept by b']);
     await expectConverged(a, b);
   });
 

@@ -141,17 +141,22 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
   ],
   [
     4385,
-    'a restored client rotated, then undid an insert its past had pushed; a later snapshot brought the row back, and the delete never went out',
+    'a restored client rotated with an insert its past had pushed still pending, then undid it (folded to nothing) before it hydrated, and the delete never went out',
     'drawn',
   ],
   [
     4612,
-    'a restored client undid an insert its past had pushed, and a snapshot brought the row back: the delete never went out',
+    'a restored client undid an insert its past had pushed, and a snapshot brought the row back before the rotation, which kept it: the delete never went out',
     'drawn',
   ],
   [
     4992,
     'the simulator did not let a write still running when a file was copied cover an earlier write of the same column in the copy',
+    'drawn',
+  ],
+  [
+    283034940,
+    'a pull of another device’s bundle deleted again a row the file had undone, although that device had written the row anew (resolving a conflict for its own row): the file’s delete went out on a forgotten base',
     'drawn',
   ],
 ];

@@ -19,7 +19,7 @@ import {
   wireChangeOf,
 } from '../local/metadata.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
-import { hasCancelledRows, holdCancelledRows } from '../outbox/cancelled-inserts.js';
+import { holdCancelledRows } from '../outbox/cancelled-inserts.js';
 import { insertMany } from '../local/insert-many.js';
 import { pinOnRemoteEffect, pinOnSettlement, type Settlement } from '../local/pending-pin.js';
 import type { TableCodec } from '../local/table-codec.js';
@@ -385,7 +385,6 @@ export async function applyBundles(
   let lastToken: string | null = null;
   let foreign = false;
   let ourDigest: string | undefined;
-  const journaled = await hasCancelledRows(tx);
   for (const bundle of bundles) {
     if (bundle.bundleSeq <= last) continue;
     if (bundle.bundleSeq !== last + 1 && ctx.faults?.checkpointWithoutContiguity !== true) {
@@ -401,12 +400,12 @@ export async function applyBundles(
       ctx.sourceId,
       candidate && bundle.digest !== undefined ? (ourDigest ??= await frozenDigest(tx)) : undefined,
     );
-    if (verdict === 'foreign') foreign = true;
-    const isAck = verdict === 'ack' && frozen !== null;
-    // Rows whose insert this file undid, pushed by an install that shares or shared the file.
-    if (!isAck && journaled && (await holdCancelledRows(tx, ctx, bundle)) > 0) {
-      presence = { ...presence, pending: true };
+    if (verdict === 'foreign') {
+      foreign = true;
+      // Rows whose insert this file undid, pushed by the install that shares our source id.
+      if ((await holdCancelledRows(tx, ctx, bundle)) > 0) presence = { ...presence, pending: true };
     }
+    const isAck = verdict === 'ack' && frozen !== null;
     // The server said our bundle committed as this seq, and this is another bundle: that answer
     // came from a history the server no longer has (restored from a backup). Sent again.
     if (!isAck && frozen !== null && frozen.committedSeq === bundle.bundleSeq && acked === null) {

@@ -10,7 +10,6 @@ import {
   type Executor,
   type FrozenBundleHead,
 } from '../local/metadata.js';
-import { holdCancelledSnapshotRows } from '../outbox/cancelled-inserts.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
 import { applyRowEffect, integrityError, intentPresence } from './apply-bundles.js';
@@ -81,8 +80,6 @@ export async function applySnapshot(
   // A lost history found by the snapshot itself: what the file knew of it goes first, as after
   // a 410 cursor_unknown.
   if (snapshotDeniesHistory(file, staged)) await forgetHistory(tx, 'lost');
-  // Rows whose insert the file undid, pushed by an install that shares or shared the file.
-  await holdCancelledSnapshotRows(tx, ctx.now());
   const inSnapshot = (alias: string) =>
     `EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${alias}.tbl AND s.pk = ${alias}.pk)`;
   // Pending edits of rows the snapshot lacks are pinned to the server state they were made on

@@ -24,7 +24,9 @@ export const METADATA_FORMAT = 1;
  *   (`I` then `D`: nothing to push), with the first bundle id frozen after that (`mark`). A file
  *   restored from a backup, or copied, may have had that insert pushed by the install it was
  *   then (see `outbox/cancelled-inserts.ts`): the journal turns such rows into pending deletes
- *   when the server sends them or the source id rotates; a row the app writes again leaves it.
+ *   when a bundle of our source id that is not ours brings them or the source id rotates; a
+ *   commit of bundle `mark` or later under the same source, or a new write of the row, clears
+ *   them.
  * - `ferry_rows`: the server state of each synced row: `rowVersion`, tombstone flag and the
  *   last-synced copy (the base of three-way merges).
  * - `ferry_bundle` + `ferry_inflight`: the frozen bundle in flight (at most one), with the source

@@ -3,13 +3,14 @@
  * what becomes of them when another install turns out to share the file's source id.
  *
  * The fold journals such rows in `ferry_cancelled` (see `foldCaptureLog`); a row the app writes
- * again leaves the journal. The install the file was copied from or to, or the file's own past
- * before a restore from a backup, may have pushed the insert: the app's delete must then reach
- * the server. Three moments show that one did: the server sends
- * such a row, in a pulled bundle ({@link holdCancelledRows}) or a snapshot
- * ({@link holdCancelledSnapshotRows}) — only an install of this file can have pushed a row of a
- * key the file made — and a rotation of the source id ({@link deleteCancelledRows}), which says
- * another install shares or shared the id.
+ * again leaves the journal, and a commit of a bundle frozen after the undo clears it (no other
+ * install pushed under our id before that commit). The install the file was copied from or to,
+ * or the file's own past before a restore from a backup, may have pushed the insert: the app's
+ * delete must then reach the server. Two moments show that one did: a pulled bundle of our
+ * source id that is not ours ({@link holdCancelledRows}), and a rotation of the source id
+ * ({@link settleInsertsOnRotation}), which also marks the inserts still pending as maybe on the
+ * server. A row another device of the user writes is that device's: the journal never makes
+ * the file delete a row some other source sent it.
  *
  * @module
  */
@@ -24,15 +25,10 @@ import { foldCaptureLog } from './fold-capture-log.js';
 const LATEST_GROUP = '(SELECT coalesce(max(seq), 0) FROM ferry_log)';
 const NO_INTENT = 'NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ? AND i.pk = ?)';
 
-/** Whether any row is journaled (none unless the app undid an insert before pushing it). */
-export async function hasCancelledRows(tx: Executor): Promise<boolean> {
-  return (await tx.all('SELECT 1 FROM ferry_cancelled LIMIT 1')).length > 0;
-}
-
 /**
- * A pulled bundle brings back rows whose insert the file undid: each such row without local
- * intent gets a pending delete before the bundle is applied, so it stays deleted here and the
- * delete goes out. Returns how many were queued.
+ * A pulled bundle of our source id that is not ours (`foreign`) brings back rows whose insert
+ * the file undid: each such row without local intent gets a pending delete before the bundle is
+ * applied, so it stays deleted here and the delete goes out. Returns how many were queued.
  */
 export async function holdCancelledRows(
   tx: Executor,
@@ -61,30 +57,19 @@ export async function holdCancelledRows(
 }
 
 /**
- * A staged snapshot (`temp.ferry_snapshot`) brings back rows whose insert the file undid: as
- * for a pulled bundle, each such row without local intent gets a pending delete before the
- * snapshot is applied, and leaves the journal. Call after the capture log is folded.
+ * On a rotation of the source id (the capture log is folded first, so the app's latest writes
+ * count):
+ * 1. each journaled row without local intent that is not in the file gets a pending delete;
+ * 2. each journaled row without local intent that is back in the file (a snapshot brought it)
+ *    and that no local row references is deleted again, through the capture triggers, so the
+ *    app's delete goes out; one that local rows reference stays (the app built on it since);
+ * 3. the journal is emptied;
+ * 4. every pending insert becomes a pending change of a row that may be on the server (op `U`,
+ *    pinned to no server state): the install that shared the id may have pushed it, so an undo
+ *    of it from now on is a delete that goes out (meeting the row as a conflict if it is there)
+ *    instead of nothing. It still goes out as the same upsert.
  */
-export async function holdCancelledSnapshotRows(tx: Executor, now: number): Promise<void> {
-  const inSnapshot =
-    'EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = c.tbl AND s.pk = c.pk)';
-  await tx.run(
-    'INSERT INTO ferry_outbox (tbl, pk, op, first_group, last_group, first_at) ' +
-      `SELECT c.tbl, c.pk, 'D', ${LATEST_GROUP}, ${LATEST_GROUP}, ? FROM ferry_cancelled c ` +
-      `WHERE ${inSnapshot} ` +
-      'AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = c.tbl AND i.pk = c.pk)',
-    [now],
-  );
-  await tx.run(`DELETE FROM ferry_cancelled AS c WHERE ${inSnapshot}`);
-}
-
-/**
- * On a rotation of the source id: each journaled row that is not in the file (no row in its
- * table) and has no local intent gets a pending delete; the journal is emptied. (A journaled row
- * is back in the file only through the app: the server's copies of it are held deleted, see
- * above.) The capture log is folded first, so the app's latest writes count.
- */
-export async function deleteCancelledRows(
+export async function settleInsertsOnRotation(
   tx: Executor,
   schema: Schema,
   now: number,
@@ -101,6 +86,22 @@ export async function deleteCancelledRows(
         `AND NOT EXISTS (SELECT 1 FROM ${t} r WHERE r.${quoteIdent(table.primaryKey)} = c.pk)`,
       [now],
     );
+    const referenced = table.referencedBy.map(
+      (ref) =>
+        `EXISTS (SELECT 1 FROM ${quoteIdent(ref.childTable)} ch ` +
+        `WHERE ch.${quoteIdent(ref.column)} = c.pk)`,
+    );
+    await tx.run(
+      `DELETE FROM ${t} WHERE ${quoteIdent(table.primaryKey)} IN (` +
+        `SELECT c.pk FROM ferry_cancelled c WHERE c.tbl = ${name} ` +
+        'AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = c.tbl AND i.pk = c.pk)' +
+        referenced.map((r) => ` AND NOT ${r}`).join('') +
+        ')',
+    );
   }
   await tx.run('DELETE FROM ferry_cancelled');
+  await foldCaptureLog(tx, now);
+  await tx.run(
+    "UPDATE ferry_outbox SET op = 'U', pinned = 1, pin_version = NULL, pin_base = NULL WHERE op = 'I'",
+  );
 }

@@ -32,6 +32,12 @@ export async function recordCommitted(
       [bundleSeq, bundle.sourceBundleId],
     );
     if (changed.changes === 0) return;
+    // The server's last bundle of our source is this one: no other install (a copy, the file's
+    // own lost future before a restore) pushed past it, so inserts folded away before it was
+    // frozen were never pushed by one either.
+    if (bundle.sourceId === core.ctx.sourceId) {
+      await tx.run('DELETE FROM ferry_cancelled WHERE mark <= ?', [bundle.sourceBundleId]);
+    }
     if (core.ctx.faults?.forgetCommittedRows === true) return;
     await recordCommittedRows(
       tx,

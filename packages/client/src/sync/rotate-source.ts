@@ -1,6 +1,6 @@
 import type { ClientCore } from '../client-core.js';
 import { readFrozenBundleHead, writeState } from '../local/metadata.js';
-import { deleteCancelledRows } from '../outbox/cancelled-inserts.js';
+import { settleInsertsOnRotation } from '../outbox/cancelled-inserts.js';
 import { inFlightStatusOf } from '../status/client-status.js';
 
 /**
@@ -25,11 +25,11 @@ export type SourceRotationReason = 'bundle_mismatch' | 'foreign_bundle' | 'stale
  * 3. the next bundle of the new source is 1 (2 once a renumbered bundle is acknowledged);
  * 4. the file is marked for a hydration, which keeps every local change on top: rows may have
  *    moved on the server under the old id in ways this file never saw;
- * 5. every insert the file folded away with a delete since its last commit (`ferry_cancelled`)
- *    whose row is not back in the file gets a pending delete (`deleteCancelledRows`): the
- *    install that shared the id (a copy, or this file's own past before a restore) may have
- *    pushed that insert, and the app's delete must reach the server then (a delete of a row the
- *    server never had is no change there).
+ * 5. inserts the file undid since its last commit (`ferry_cancelled`) get their delete after
+ *    all, and pending inserts become changes of rows that may be on the server
+ *    (`settleInsertsOnRotation`): the install that shared the id (a copy, or this file's own past
+ *    before a restore) may have pushed them, and the app's delete must reach the server then (a
+ *    delete of a row the server never had is no change there).
  * Every pending change is kept and pushed under the new id; nothing is dropped.
  */
 export async function rotateSource(core: ClientCore, reason: SourceRotationReason): Promise<void> {
@@ -45,7 +45,7 @@ export async function rotateSource(core: ClientCore, reason: SourceRotationReaso
         'WHERE id = 1 AND committed_seq IS NULL',
       [next],
     );
-    await deleteCancelledRows(tx, ctx.schema, ctx.now());
+    await settleInsertsOnRotation(tx, ctx.schema, ctx.now());
     return readFrozenBundleHead(tx);
   });
   ctx.sourceId = next;
