@@ -65,9 +65,9 @@ export async function holdCancelledRows(
  *    app's delete goes out; one that local rows reference stays (the app built on it since);
  * 3. the journal is emptied;
  * 4. every pending insert becomes a pending change of a row that may be on the server (op `U`,
- *    pinned to no server state): the install that shared the id may have pushed it, so an undo
- *    of it from now on is a delete that goes out (meeting the row as a conflict if it is there)
- *    instead of nothing. It still goes out as the same upsert.
+ *    its pin and base as they were): the install that shared the id may have pushed it, so an
+ *    undo of it from now on is a delete that goes out (meeting the row as a conflict if it is
+ *    there, no change if it is not) instead of nothing. It still goes out as the same upsert.
  */
 export async function settleInsertsOnRotation(
   tx: Executor,
@@ -101,7 +101,5 @@ export async function settleInsertsOnRotation(
   }
   await tx.run('DELETE FROM ferry_cancelled');
   await foldCaptureLog(tx, now);
-  await tx.run(
-    "UPDATE ferry_outbox SET op = 'U', pinned = 1, pin_version = NULL, pin_base = NULL WHERE op = 'I'",
-  );
+  await tx.run("UPDATE ferry_outbox SET op = 'U' WHERE op = 'I'");
 }
