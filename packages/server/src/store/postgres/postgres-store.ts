@@ -1,26 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import {
-  FerryError,
-  bundleDigest,
-  type PrimaryKey,
-  type Schema,
-  type WireRow,
-} from '@ferry/protocol';
+import { FerryError, bundleDigest, type Schema } from '@ferry/protocol';
 import { decideCursor } from '../../core/decide-cursor.js';
-import type { ReferencingChild, RestrictCheck, RowRef, RowState } from '../../core/decide-push.js';
 import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
 import { cursorRejection, danglingReferenceRejection } from '../../core/rejections.js';
-import {
-  runPush,
-  type DecidedPush,
-  type PushTx,
-  type SealedPush,
-  type StoredSource,
-} from '../../core/run-push.js';
+import { runPush } from '../../core/run-push.js';
 import { fitsOnPage } from '../../core/page-bundles.js';
-import { rowKey, type NormalizedChange } from '../../core/validate-changes.js';
 import { pushResponseJson, type StoredBundle } from '../../core/wire-json.js';
 import type {
   BackendWriteTx,
@@ -36,7 +22,6 @@ import type {
   WriteOutcome,
 } from '../server-store.js';
 import { CommitListener } from './commit-listener.js';
-import { pgValueErrors } from './pg-value-errors.js';
 import { META_SCHEMA_PATTERN, NOW_SETTING, pgNames, type PgNames } from './postgres-ddl.js';
 import { isConnectionError, isRetryable, mapPgError, storeUnavailable } from './postgres-errors.js';
 import { named } from './named-query.js';
@@ -44,6 +29,7 @@ import { migrate } from './postgres-migrate.js';
 import { PostgresSnapshot } from './postgres-snapshot.js';
 import { storeSql, type StoreSql } from './postgres-sql.js';
 import { PostgresWriteTx } from './postgres-write-tx.js';
+import { PostgresPushTx, committedBundle, type SealedRow } from './postgres-push-tx.js';
 
 /** Connection settings for the store's pool, when no connection string says it all. */
 export interface PostgresPoolOptions {
@@ -538,7 +524,13 @@ class PostgresStore implements ServerStore {
     digest: string,
     pull: PullInput | undefined,
   ): Promise<StepResult> {
-    const run = await runPush(this.#pushTx(client), this.#live().schema, input, digest);
+    const { schema, sql } = this.#live();
+    const tx = new PostgresPushTx(client, sql, {
+      instanceId: this.#instanceId,
+      testHooks: this.#options.testHooks,
+      pool: this.#pool!,
+    });
+    const run = await runPush(tx, schema, input, digest);
     const refused = (outcome: PushOutcome) => ({
       outcome,
       committed: [],
@@ -552,227 +544,6 @@ class PostgresStore implements ServerStore {
     const page = await this.#pullOn(client, pull);
     if (page.kind === 'rejected') return refused(page);
     return { ...run, pull: page };
-  }
-
-  /** The steps of {@link runPush} on `client`, inside `#pushTransaction`. */
-  #pushTx(client: Client): PushTx {
-    const { sql } = this.#live();
-    return {
-      lockSource: async (input) => {
-        const row = (
-          await client.query<{
-            last_committed: number;
-            bundle_seq: number;
-            response: string | null;
-            digest: string | null;
-            last_seq: number;
-            pruned_through: number;
-            pruned_token: string | null;
-            after_token: string | null;
-          }>(named(sql.lockSource, [input.userId, input.sourceId, input.pullAfter ?? null]))
-        ).rows[0]!;
-        return {
-          source: {
-            lastCommitted: row.last_committed,
-            bundleSeq: row.bundle_seq,
-            response: row.response,
-            digest: row.digest,
-          },
-          cursor:
-            input.pullAfter === undefined
-              ? undefined
-              : {
-                  lastSeq: row.last_seq,
-                  prunedThrough: row.pruned_through,
-                  prunedToken: row.pruned_token,
-                  afterToken: row.after_token,
-                },
-        };
-      },
-      replayAnswer: (input, source) => this.#storedResponse(client, input.userId, source),
-      unstorable: pgValueErrors,
-      readRowStates: (refs) => this.#rowStates(client, refs),
-      findRestrictedChildren: (checks) => this.#restrictedChildren(client, checks),
-      readRows: async (table, pks) => {
-        const { rows } = await client.query<{ pk_json: string; j: string }>(
-          named(sql.tables.get(table.name)!.selectMany, [pks]),
-        );
-        return new Map(
-          rows.map((row) => [
-            rowKey(table.name, JSON.parse(row.pk_json) as PrimaryKey),
-            JSON.parse(row.j) as WireRow,
-          ]),
-        );
-      },
-      apply: (changes) => this.#apply(client, changes),
-      seal: (push) => this.#seal(client, push),
-    };
-  }
-
-  /**
-   * Seals a push in one statement (`seal`, PL/pgSQL): bundles of every affected user, the
-   * source's record, the user's seq and token.
-   */
-  async #seal(client: Client, push: DecidedPush): Promise<SealedPush> {
-    const { input, digest, changes, states } = push;
-    const { sql } = this.#live();
-    const hooks = this.#options.testHooks;
-    let forcedSeq: number | null = null;
-    if (hooks?.allocateOutsideLock) {
-      // Negative control: a seq taken in its own transaction, visible before this commit.
-      const { rows } = await this.#pool!.query<{ last_seq: number }>(
-        named(sql.bumpSeqOutside, [input.userId]),
-      );
-      forcedSeq = rows[0]!.last_seq;
-    }
-    const sealed = await client.query<SealedRow & { out_rows: string; out_token: string }>(
-      named(sql.sealPush, [
-        input.userId,
-        input.sourceId,
-        input.sourceBundleId,
-        input.now,
-        this.#instanceId,
-        forcedSeq,
-        // The states the decision was made on: seal refuses (40001) when a concurrent commit
-        // changed one of these rows before this transaction wrote it; the push then runs again.
-        ...decidedStates(changes, states),
-        digest,
-      ]),
-    );
-    const delayMs = hooks?.commitDelayMs?.() ?? 0;
-    if (delayMs > 0) await client.query('SELECT pg_sleep($1)', [delayMs / 1000]);
-    const own = sealed.rows.find((row) => row.out_user === input.userId)!;
-    return {
-      own: {
-        bundleSeq: own.out_seq,
-        rowCount: own.out_count,
-        responseJson: pushResponseJson(
-          input.sourceBundleId,
-          own.out_seq,
-          own.out_rows,
-          own.out_token,
-        ),
-      },
-      committed: sealed.rows.map(committedBundle),
-    };
-  }
-
-  /** Reads the sync state of rows, keyed by {@link rowKey}; a missing key never existed. */
-  async #rowStates(client: Client, refs: readonly RowRef[]): Promise<Map<string, RowState>> {
-    const states = new Map<string, RowState>();
-    if (refs.length === 0) return states;
-    const { rows } = await client.query<{
-      table_name: string;
-      pk: string;
-      owner: string;
-      row_version: number;
-      deleted: boolean;
-    }>(named(this.#sql!.rowStates, [refs.map((r) => r.table), refs.map((r) => String(r.pk))]));
-    const byText = new Map(rows.map((r) => [`${r.table_name}\u0000${r.pk}`, r]));
-    for (const ref of refs) {
-      const raw = byText.get(`${ref.table}\u0000${String(ref.pk)}`);
-      if (raw) {
-        states.set(ref.key, {
-          owner: raw.owner,
-          rowVersion: raw.row_version,
-          deleted: raw.deleted,
-        });
-      }
-    }
-    return states;
-  }
-
-  async #restrictedChildren(
-    client: Client,
-    checks: readonly RestrictCheck[],
-  ): Promise<Map<number, ReferencingChild[]>> {
-    const result = new Map<number, ReferencingChild[]>();
-    const byReference = new Map<string, RestrictCheck[]>();
-    for (const check of checks) {
-      const name = `${check.reference.childTable}.${check.reference.column}`;
-      byReference.set(name, [...(byReference.get(name) ?? []), check]);
-    }
-    for (const [name, group] of byReference) {
-      const reference = group[0]!.reference;
-      const statement = this.#sql!.tables.get(reference.parentTable)!.children.get(name)!;
-      const { rows } = await client.query<{ parent: string; pk_json: string }>(
-        named(statement, [group.map((c) => c.parentPk)]),
-      );
-      const byParent = new Map<string, PrimaryKey[]>();
-      for (const row of rows) {
-        const pk = JSON.parse(row.pk_json) as PrimaryKey;
-        byParent.set(row.parent, [...(byParent.get(row.parent) ?? []), pk]);
-      }
-      for (const check of group) {
-        const children = (byParent.get(String(check.parentPk)) ?? []).map((pk) => ({
-          table: reference.childTable,
-          pk,
-          key: rowKey(reference.childTable, pk),
-          column: reference.column,
-        }));
-        result.set(check.index, [...(result.get(check.index) ?? []), ...children]);
-      }
-    }
-    return result;
-  }
-
-  /** Writes the decided changes, consecutive changes of one table and op in one statement. */
-  async #apply(client: Client, changes: readonly NormalizedChange[]): Promise<void> {
-    for (let start = 0; start < changes.length;) {
-      const first = changes[start]!;
-      let end = start + 1;
-      while (
-        end < changes.length &&
-        changes[end]!.table === first.table &&
-        changes[end]!.op === first.op
-      ) {
-        end++;
-      }
-      const group = changes.slice(start, end);
-      const statements = this.#sql!.tables.get(first.table.name)!;
-      if (first.op === 'upsert') {
-        await client.query(named(statements.upsert, [JSON.stringify(group.map((c) => c.row))]));
-      } else {
-        await client.query(named(statements.remove, [group.map((c) => c.pk)]));
-      }
-      start = end;
-    }
-  }
-
-  async #storedResponse(
-    client: Client,
-    userId: string,
-    source: StoredSource,
-  ): Promise<PushOutcome> {
-    let responseJson = source.response;
-    let rowCount: number;
-    if (responseJson === null) {
-      // The source's row lock keeps pruning from saving the answer and deleting the bundle now.
-      const { rows } = await client.query<{
-        rows: string;
-        row_count: number;
-        token: string | null;
-      }>(named(this.#sql!.bundleRows, [userId, source.bundleSeq]));
-      if (!rows[0]) {
-        throw new FerryError('internal', `bundle ${source.bundleSeq} of a source is missing`);
-      }
-      responseJson = pushResponseJson(
-        source.lastCommitted,
-        source.bundleSeq,
-        rows[0].rows,
-        rows[0].token,
-      );
-      rowCount = rows[0].row_count;
-    } else {
-      rowCount = (JSON.parse(responseJson) as { rows: unknown[] }).rows.length;
-    }
-    return {
-      kind: 'committed',
-      replayed: true,
-      bundleSeq: source.bundleSeq,
-      rowCount,
-      responseJson,
-    };
   }
 
   // ---------------------------------------------------------------------------------------
@@ -998,22 +769,6 @@ class PostgresStore implements ServerStore {
   }
 }
 
-interface SealedRow {
-  out_user: string;
-  out_seq: number;
-  out_count: number;
-  out_origin: 'push' | 'backend';
-}
-
-function committedBundle(row: SealedRow): CommittedBundle {
-  return {
-    userId: row.out_user,
-    bundleSeq: row.out_seq,
-    rowCount: row.out_count,
-    origin: row.out_origin,
-  };
-}
-
 /**
  * The user libpq would pick when none is named: PGUSER, else USER, else the OS account (pg
  * itself only reads USER, which is missing in some service environments).
@@ -1033,20 +788,6 @@ export function withDefaultUser(connectionString: string): string {
   } catch {
     return connectionString;
   }
-}
-
-function decidedStates(
-  changes: readonly NormalizedChange[],
-  decided: ReadonlyMap<string, RowState | undefined>,
-): [string[], string[], boolean[], number[], boolean[]] {
-  const states = changes.map((c) => decided.get(c.key));
-  return [
-    changes.map((c) => c.table.name),
-    changes.map((c) => String(c.pk)),
-    states.map((s) => s !== undefined),
-    states.map((s) => s?.rowVersion ?? 0),
-    states.map((s) => s?.deleted ?? false),
-  ];
 }
 
 function toError(value: unknown): Error {
