@@ -250,18 +250,24 @@ describe('installs and backups that share an identity', () => {
     await expectConverged(a, b);
   });
 
-  it('a copied file deletes again a row it undid that a snapshot brought back, once its next push shows the twin', async () => {
+  it('a copied file deletes again a row it undid that a snapshot brought back, once its next push shows the twin, with what others built on it', async () => {
     const { a, b, listId } = await copiedWithPendingInsert();
+    await a.sync();
+    // The twin builds on the list; b undoes the insert, then a snapshot brings both back.
+    await a.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title: 'by a' }));
     await a.sync();
     await b.write((tx) => tx.delete('lists', listId));
     await b.hydrate();
     expect(await titles('lists', b)).toEqual(['in both files']);
-    // b's next bundle meets a's under the same id: b rotates, and the row it undid goes.
+    expect(await titles('todos', b)).toEqual(['by a']);
+    // b's next bundle meets a's under the same id: b rotates, and the row it undid goes, with
+    // the todo under it, as the app's delete cascaded.
     await b.write((tx) => tx.insert('lists', { id: uuid(), name: 'only in b' }));
     await b.sync();
     await b.sync();
 
     expect(await titles('lists')).toEqual(['only in b']);
+    expect(await titles('todos')).toEqual([]);
     await expectConverged(a, b);
   });
 

@@ -159,6 +159,11 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'a pull of another device’s bundle deleted again a row the file had undone, although that device had written the row anew (resolving a conflict for its own row): the file’s delete went out on a forgotten base',
     'drawn',
   ],
+  [
+    644852060,
+    'a rotation kept a row a restored file had undone, which a snapshot had brought back, because other devices’ todos referenced it: only children the app wrote since show it built on the row',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

@@ -61,8 +61,9 @@ export async function holdCancelledRows(
  * count):
  * 1. each journaled row without local intent that is not in the file gets a pending delete;
  * 2. each journaled row without local intent that is back in the file (a snapshot brought it)
- *    and that no local row references is deleted again, through the capture triggers, so the
- *    app's delete goes out; one that local rows reference stays (the app built on it since);
+ *    is deleted again, through the capture triggers (its delete cascades as the app's did), so
+ *    the app's delete goes out; one with children the app wrote since (local intent) stays: the
+ *    app built on it;
  * 3. the journal is emptied;
  * 4. every pending insert becomes a pending change of a row that may be on the server (op `U`,
  *    its pin and base as they were): the install that shared the id may have pushed it, so an
@@ -86,16 +87,21 @@ export async function settleInsertsOnRotation(
         `AND NOT EXISTS (SELECT 1 FROM ${t} r WHERE r.${quoteIdent(table.primaryKey)} = c.pk)`,
       [now],
     );
-    const referenced = table.referencedBy.map(
-      (ref) =>
+    // Children the app wrote since (local intent) show it built on the row; children the
+    // server sent are other devices' and go with the row, as the delete's cascade says.
+    const builtOn = table.referencedBy.map((ref) => {
+      const childPk = quoteIdent(schema.requireTable(ref.childTable).primaryKey);
+      return (
         `EXISTS (SELECT 1 FROM ${quoteIdent(ref.childTable)} ch ` +
-        `WHERE ch.${quoteIdent(ref.column)} = c.pk)`,
-    );
+        `WHERE ch.${quoteIdent(ref.column)} = c.pk AND EXISTS (SELECT 1 FROM ferry_intent i ` +
+        `WHERE i.tbl = ${quoteLiteral(ref.childTable)} AND i.pk = ch.${childPk}))`
+      );
+    });
     await tx.run(
       `DELETE FROM ${t} WHERE ${quoteIdent(table.primaryKey)} IN (` +
         `SELECT c.pk FROM ferry_cancelled c WHERE c.tbl = ${name} ` +
         'AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = c.tbl AND i.pk = c.pk)' +
-        referenced.map((r) => ` AND NOT ${r}`).join('') +
+        builtOn.map((r) => ` AND NOT ${r}`).join('') +
         ')',
     );
   }
