@@ -28,7 +28,7 @@ import {
   sourceBundleRejection,
   validationRejection,
 } from './rejections.js';
-import { validateChanges, type NormalizedChange } from './validate-changes.js';
+import { rowKey, validateChanges, type NormalizedChange } from './validate-changes.js';
 
 /** What a store keeps about a source: its last committed push and the answer it got. */
 export interface StoredSource extends SourceState {
@@ -81,10 +81,10 @@ export interface PushTx {
   unstorable?(changes: readonly NormalizedChange[]): readonly ValidationError[];
   /** The state of each row, keyed by `RowRef.key`; a row missing from the map never existed. */
   readRowStates(refs: readonly RowRef[]): Promise<ReadonlyMap<string, RowState>>;
-  /** For each check's index: the child rows that reference its parent now. */
+  /** For each check's index: the keys of the child rows that reference its parent now. */
   findRestrictedChildren(
     checks: readonly RestrictCheck[],
-  ): Promise<ReadonlyMap<number, readonly ReferencingChild[]>>;
+  ): Promise<ReadonlyMap<number, readonly PrimaryKey[]>>;
   /** The current rows of `table` with these keys, keyed by `rowKey`. */
   readRows(table: Table, pks: readonly PrimaryKey[]): Promise<ReadonlyMap<string, WireRow>>;
   /** Writes the decided changes in order; `now` is the commit time (server-derived columns). */
@@ -157,7 +157,10 @@ export async function runPush(
   const changes = validation.changes;
   const lookups = pushLookups(changes);
   const rowStates = await tx.readRowStates(lookups.rows);
-  const restrictedChildren = await tx.findRestrictedChildren(lookups.restrict);
+  const restrictedChildren = childrenOf(
+    lookups.restrict,
+    await tx.findRestrictedChildren(lookups.restrict),
+  );
   const plan = rules.decidePush({
     schema,
     userId: input.userId,
@@ -189,6 +192,25 @@ export async function runPush(
     committed: sealed.committed,
     commit: true,
   };
+}
+
+/** The children a store found for each restrict check, as `decidePush` takes them. */
+function childrenOf(
+  checks: readonly RestrictCheck[],
+  found: ReadonlyMap<number, readonly PrimaryKey[]>,
+): Map<number, ReferencingChild[]> {
+  const children = new Map<number, ReferencingChild[]>();
+  for (const check of checks) {
+    const { childTable, column } = check.reference;
+    const rows = (found.get(check.index) ?? []).map((pk) => ({
+      table: childTable,
+      pk,
+      key: rowKey(childTable, pk),
+      column,
+    }));
+    children.set(check.index, [...(children.get(check.index) ?? []), ...rows]);
+  }
+  return children;
 }
 
 /** The conflicts of a push, each with the server's current row (null when deleted or absent). */

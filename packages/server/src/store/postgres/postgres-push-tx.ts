@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import { FerryError, type PrimaryKey, type Table, type WireRow } from '@ferry/protocol';
-import type { ReferencingChild, RestrictCheck, RowRef, RowState } from '../../core/decide-push.js';
+import type { RestrictCheck, RowRef, RowState } from '../../core/decide-push.js';
 import type {
   DecidedPush,
   LockedSource,
@@ -126,9 +126,9 @@ export class PostgresPushTx implements PushTx {
 
   async findRestrictedChildren(
     checks: readonly RestrictCheck[],
-  ): Promise<Map<number, ReferencingChild[]>> {
+  ): Promise<Map<number, PrimaryKey[]>> {
     const client = this.#client;
-    const result = new Map<number, ReferencingChild[]>();
+    const result = new Map<number, PrimaryKey[]>();
     const byReference = new Map<string, RestrictCheck[]>();
     for (const check of checks) {
       const name = `${check.reference.childTable}.${check.reference.column}`;
@@ -146,12 +146,7 @@ export class PostgresPushTx implements PushTx {
         byParent.set(row.parent, [...(byParent.get(row.parent) ?? []), pk]);
       }
       for (const check of group) {
-        const children = (byParent.get(String(check.parentPk)) ?? []).map((pk) => ({
-          table: reference.childTable,
-          pk,
-          key: rowKey(reference.childTable, pk),
-          column: reference.column,
-        }));
+        const children = byParent.get(String(check.parentPk)) ?? [];
         result.set(check.index, [...(result.get(check.index) ?? []), ...children]);
       }
     }

@@ -11,7 +11,7 @@ import {
   type WireRow,
 } from '@ferry/protocol';
 import { decideCursor, type CursorState } from '../../core/decide-cursor.js';
-import type { ReferencingChild, RowState } from '../../core/decide-push.js';
+import type { RowState } from '../../core/decide-push.js';
 import { genesisToken, nextHistoryToken } from '../../core/history-token.js';
 import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
 import { cursorRejection, danglingReferenceRejection } from '../../core/rejections.js';
@@ -447,21 +447,16 @@ class SqliteStore implements ServerStore {
         return states;
       },
       findRestrictedChildren: async (checks) => {
-        const found = new Map<number, ReferencingChild[]>();
+        const found = new Map<number, PrimaryKey[]>();
         for (const check of checks) {
           const { reference } = check;
           const statement = stmts.tables
             .get(reference.parentTable)!
             .children.get(`${reference.childTable}.${reference.column}`)!;
-          const children = (statement.pluck(true).all(check.parentPk) as PrimaryKey[]).map(
-            (pk) => ({
-              table: reference.childTable,
-              pk,
-              key: rowKey(reference.childTable, pk),
-              column: reference.column,
-            }),
-          );
-          found.set(check.index, [...(found.get(check.index) ?? []), ...children]);
+          found.set(check.index, [
+            ...(found.get(check.index) ?? []),
+            ...(statement.pluck(true).all(check.parentPk) as PrimaryKey[]),
+          ]);
         }
         return found;
       },
