@@ -98,8 +98,8 @@ export interface PushTx {
 
 /**
  * The decisions a push takes, as functions: {@link defaultPushRules} are the protocol's. The
- * simulator's negative controls hand a store deliberately broken ones (test-support), so no
- * fault switch lives in a store.
+ * simulator's negative controls hand a store deliberately broken ones (its `faultyPushRules`),
+ * so no fault switch lives in a store.
  */
 export interface PushRules {
   readonly decideSourceBundle: (
