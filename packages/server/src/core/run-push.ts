@@ -1,10 +1,11 @@
-import type {
-  Conflict,
-  PrimaryKey,
-  Schema,
-  Table,
-  ValidationError,
-  WireRow,
+import {
+  FerryError,
+  type Conflict,
+  type PrimaryKey,
+  type Schema,
+  type Table,
+  type ValidationError,
+  type WireRow,
 } from '@ferry/protocol';
 import type { CommittedBundle, PushInput, PushOutcome } from '../store/server-store.js';
 import { decideCursor, type CursorState } from './decide-cursor.js';
@@ -29,6 +30,7 @@ import {
   validationRejection,
 } from './rejections.js';
 import { rowKey, validateChanges, type NormalizedChange } from './validate-changes.js';
+import { pushResponseJson } from './wire-json.js';
 
 /** What a store keeps about a source: its last committed push and the answer it got. */
 export interface StoredSource extends SourceState {
@@ -192,6 +194,41 @@ export async function runPush(
     committed: sealed.committed,
     commit: true,
   };
+}
+
+/** What a store keeps of a retained bundle, enough to rebuild a replay's answer. */
+export interface RetainedBundle {
+  readonly rowsJson: string;
+  readonly rowCount: number;
+  readonly token: string | null;
+}
+
+/**
+ * The answer of a replay of the source's last committed push: the copy pruning saved, else
+ * rebuilt from its bundle while the bundle is retained (the same text, by construction). Pure;
+ * a store reads `bundle` only when `source.response` is null.
+ */
+export function replayOutcome(
+  source: StoredSource,
+  bundle: RetainedBundle | undefined,
+): PushOutcome {
+  let responseJson = source.response;
+  let rowCount: number;
+  if (responseJson === null) {
+    if (!bundle) {
+      throw new FerryError('internal', `bundle ${source.bundleSeq} of a source is missing`);
+    }
+    responseJson = pushResponseJson(
+      source.lastCommitted,
+      source.bundleSeq,
+      bundle.rowsJson,
+      bundle.token,
+    );
+    rowCount = bundle.rowCount;
+  } else {
+    rowCount = (JSON.parse(responseJson) as { rows: unknown[] }).rows.length;
+  }
+  return { kind: 'committed', replayed: true, bundleSeq: source.bundleSeq, rowCount, responseJson };
 }
 
 /** The children a store found for each restrict check, as `decidePush` takes them. */

@@ -7,14 +7,15 @@
  * @module
  */
 import type pg from 'pg';
-import { FerryError, type PrimaryKey, type Table, type WireRow } from '@ferry/protocol';
+import { type PrimaryKey, type Table, type WireRow } from '@ferry/protocol';
 import type { RestrictCheck, RowRef, RowState } from '../../core/decide-push.js';
-import type {
-  DecidedPush,
-  LockedSource,
-  PushTx,
-  SealedPush,
-  StoredSource,
+import {
+  replayOutcome,
+  type DecidedPush,
+  type LockedSource,
+  type PushTx,
+  type SealedPush,
+  type StoredSource,
 } from '../../core/run-push.js';
 import { rowKey, type NormalizedChange } from '../../core/validate-changes.js';
 import { pushResponseJson } from '../../core/wire-json.js';
@@ -178,37 +179,18 @@ export class PostgresPushTx implements PushTx {
   }
 
   async replayAnswer(input: PushInput, source: StoredSource): Promise<PushOutcome> {
-    const client = this.#client;
-    const { userId } = input;
-    let responseJson = source.response;
-    let rowCount: number;
-    if (responseJson === null) {
-      // The source's row lock keeps pruning from saving the answer and deleting the bundle now.
-      const { rows } = await client.query<{
-        rows: string;
-        row_count: number;
-        token: string | null;
-      }>(named(this.#sql.bundleRows, [userId, source.bundleSeq]));
-      if (!rows[0]) {
-        throw new FerryError('internal', `bundle ${source.bundleSeq} of a source is missing`);
-      }
-      responseJson = pushResponseJson(
-        source.lastCommitted,
-        source.bundleSeq,
-        rows[0].rows,
-        rows[0].token,
-      );
-      rowCount = rows[0].row_count;
-    } else {
-      rowCount = (JSON.parse(responseJson) as { rows: unknown[] }).rows.length;
-    }
-    return {
-      kind: 'committed',
-      replayed: true,
-      bundleSeq: source.bundleSeq,
-      rowCount,
-      responseJson,
-    };
+    if (source.response !== null) return replayOutcome(source, undefined);
+    // The source's row lock keeps pruning from saving the answer and deleting the bundle now.
+    const { rows } = await this.#client.query<{
+      rows: string;
+      row_count: number;
+      token: string | null;
+    }>(named(this.#sql.bundleRows, [input.userId, source.bundleSeq]));
+    const bundle = rows[0];
+    return replayOutcome(
+      source,
+      bundle && { rowsJson: bundle.rows, rowCount: bundle.row_count, token: bundle.token },
+    );
   }
 
   /**

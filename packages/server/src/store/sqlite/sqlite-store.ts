@@ -19,7 +19,9 @@ import {
   defaultPushRules,
   runPush,
   type PushRules,
+  replayOutcome,
   type PushTx,
+  type RetainedBundle,
   type StoredSource,
 } from '../../core/run-push.js';
 import { fitsOnPage } from '../../core/page-bundles.js';
@@ -587,36 +589,13 @@ class SqliteStore implements ServerStore {
     return { bundles, own };
   }
 
-  /**
-   * The answer of a source's last committed push: rebuilt from its bundle while the bundle is
-   * retained (the same text, by construction), else the copy pruning saved.
-   */
+  /** The answer of a replay of the source's last committed push (see `replayOutcome`). */
   #storedResponse(userId: string, source: StoredSource): PushOutcome {
-    let responseJson = source.response;
-    let rowCount: number;
-    if (responseJson === null) {
-      const bundle = this.#stmts!.bundle.get(userId, source.bundleSeq) as
-        { rowCount: number; rowsJson: string; token: string | null } | undefined;
-      if (!bundle) {
-        throw new FerryError('internal', `bundle ${source.bundleSeq} of a source is missing`);
-      }
-      responseJson = pushResponseJson(
-        source.lastCommitted,
-        source.bundleSeq,
-        bundle.rowsJson,
-        bundle.token,
-      );
-      rowCount = bundle.rowCount;
-    } else {
-      rowCount = (JSON.parse(responseJson) as { rows: unknown[] }).rows.length;
-    }
-    return {
-      kind: 'committed',
-      replayed: true,
-      bundleSeq: source.bundleSeq,
-      rowCount,
-      responseJson,
-    };
+    const bundle =
+      source.response === null
+        ? (this.#stmts!.bundle.get(userId, source.bundleSeq) as RetainedBundle | undefined)
+        : undefined;
+    return replayOutcome(source, bundle);
   }
 
   #pullNow(input: PullInput): PullOutcome {
