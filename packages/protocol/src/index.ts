@@ -113,6 +113,7 @@ export {
   describeZodError,
   parsePullQuery,
 } from './wire.js';
+export { isPlainSnapshotRow, parseWith } from './row-arrays.js';
 export type {
   Bundle,
   Change,

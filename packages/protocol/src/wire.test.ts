@@ -115,6 +115,48 @@ describe('bundle digests', () => {
       '{"a":[null,{"c":"x"}],"b":1}',
     );
   });
+
+  it('are taken over the same text as the plain definition of canonical JSON, for any value', () => {
+    // The definition, written for clarity: a sorted copy of every object, then JSON.
+    const spec = (value: unknown): string => {
+      if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+      if (Array.isArray(value)) return `[${value.map((v) => spec(v ?? null)).join(',')}]`;
+      const entries = Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${spec(v)}`).join(',')}}`;
+    };
+    const seed = Number(process.env.SEED ?? Date.now() % 1_000_000);
+    let state = seed;
+    const random = () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const keys = ['a', 'b', 'B', 'é', 'aa', '10', '9', '', 'z\u0000', '😀', '\ud83d'];
+    // More distinct keys than one property list takes (the other way of writing it).
+    const wideObject = () =>
+      Object.fromEntries(
+        Array.from({ length: 80 }, (_, i) => [`k${80 - i}`, i % 3 === 0 ? [i] : i]),
+      );
+    const valueOf = (depth: number): unknown => {
+      const pick = Math.floor(random() * (depth > 3 ? 7 : 9));
+      if (pick === 0) return null;
+      if (pick === 1) return undefined;
+      if (pick === 2) return random() < 0.5;
+      if (pick === 3) return [0, -0, 1.5, 1e21, -7, NaN, Infinity][Math.floor(random() * 7)];
+      if (pick === 4) return keys[Math.floor(random() * keys.length)]! + '"\\\n';
+      if (pick === 5) return Math.floor(random() * 1e9);
+      if (pick === 6) return random() < 0.9 ? 'todo' : { at: new Date(0), wide: wideObject() };
+      if (pick === 7)
+        return Array.from({ length: Math.floor(random() * 4) }, () => valueOf(depth + 1));
+      const object: Record<string, unknown> = {};
+      for (let i = Math.floor(random() * 5); i > 0; i--) {
+        object[keys[Math.floor(random() * keys.length)]!] = valueOf(depth + 1);
+      }
+      return object;
+    };
+    for (let i = 0; i < 2_000; i++) {
+      const value = valueOf(0);
+      expect(canonicalJson(value), `seed ${seed}, value ${i}`).toBe(spec(value));
+    }
+  });
 });
 
 describe('pull queries with a history token', () => {

@@ -9,6 +9,7 @@ import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex } from '@noble/hashes/utils';
 import { z } from 'zod';
 import { PROTOCOL_ERROR_CODES, VALIDATION_ERROR_CODES } from './errors.js';
+import { isPlainChange, isPlainRowEffect, rowArray } from './row-arrays.js';
 
 /** The protocol version this package speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -109,7 +110,7 @@ export type RowEffect = z.infer<typeof RowEffectSchema>;
 /** The push part of a request: one logical bundle of a source. */
 export const PushBundleSchema = z.object({
   sourceBundleId: positiveInt,
-  changes: z.array(ChangeSchema),
+  changes: rowArray(ChangeSchema, isPlainChange),
 });
 
 /** Body of `POST /v1/push`. */
@@ -117,7 +118,7 @@ export const PushRequestSchema = z.object({
   protocol: z.literal(PROTOCOL_VERSION),
   sourceId: SourceIdSchema,
   sourceBundleId: positiveInt,
-  changes: z.array(ChangeSchema),
+  changes: rowArray(ChangeSchema, isPlainChange),
   /**
    * The client's pull cursor, checked like a pull's before anything is committed (a 410 commits
    * nothing). A client that takes the answer for the bundle after its checkpoint sends it, so
@@ -134,7 +135,7 @@ export type PushRequest = z.infer<typeof PushRequestSchema>;
 export const PushResponseSchema = z.object({
   sourceBundleId: positiveInt,
   bundleSeq: positiveInt,
-  rows: z.array(RowEffectSchema),
+  rows: rowArray(RowEffectSchema, isPlainRowEffect),
   /** The committed bundle's history token (absent from servers that predate tokens). */
   token: HistoryTokenSchema.optional(),
 });
@@ -211,7 +212,7 @@ export const BundleSchema = z.object({
   /** The pushing source, or null for writes by backend code. */
   sourceId: z.string().nullable(),
   sourceBundleId: positiveInt.nullable(),
-  rows: z.array(RowEffectSchema),
+  rows: rowArray(RowEffectSchema, isPlainRowEffect),
   /** Its history token (absent for bundles committed before the server had tokens). */
   token: HistoryTokenSchema.optional(),
   /**
@@ -282,7 +283,7 @@ export const PushResultSchema = z.discriminatedUnion('status', [
     status: z.literal('committed'),
     sourceBundleId: positiveInt,
     bundleSeq: positiveInt,
-    rows: z.array(RowEffectSchema),
+    rows: rowArray(RowEffectSchema, isPlainRowEffect),
     token: HistoryTokenSchema.optional(),
   }),
   z.object({
@@ -353,14 +354,53 @@ export function bundleDigest(changes: readonly unknown[]): string {
   return bytesToHex(sha256(new TextEncoder().encode(canonicalJson(changes))));
 }
 
-/** JSON with object keys sorted at every level; `undefined` members are left out, as JSON does. */
+/**
+ * JSON with object keys sorted at every level (by UTF-16 code units, as `Array.prototype.sort`
+ * compares strings); `undefined` members are left out and `undefined` array items become `null`,
+ * as JSON does.
+ *
+ * It runs over every pushed bundle on both sides, so it must cost about what `JSON.stringify`
+ * costs: `JSON.stringify` with a property list writes every object's members in the list's
+ * order, so the sorted list of all keys in the value gives canonical JSON in one native pass.
+ * A list is walked for every object, so a value with many distinct keys (a JSON column used as
+ * a map) takes the plain recursive way instead.
+ */
 export function canonicalJson(value: unknown): string {
+  const keys = new Set<string>();
+  if (collectKeys(value, keys)) return JSON.stringify(value, [...keys].sort()) ?? 'null';
+  return sortedJson(value);
+}
+
+/** At most this many distinct keys go into one property list (see {@link canonicalJson}). */
+const MAX_LISTED_KEYS = 64;
+
+/** Adds the own keys of every object in `value` to `keys`; false once there are too many. */
+function collectKeys(value: unknown, keys: Set<string>): boolean {
+  // A function member is written as null by the definition, left out by a property list.
+  if (typeof value === 'function' || typeof value === 'symbol') return false;
+  if (value === null || typeof value !== 'object') return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (!collectKeys(item, keys)) return false;
+    return true;
+  }
+  // An object with toJSON (a Date) is written as what toJSON returns: keep the plain way.
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  for (const key of Object.keys(value)) {
+    keys.add(key);
+    if (keys.size > MAX_LISTED_KEYS) return false;
+    if (!collectKeys((value as Record<string, unknown>)[key], keys)) return false;
+  }
+  return true;
+}
+
+/** The definition of {@link canonicalJson}, written out: a sorted copy of every object. */
+function sortedJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
+  if (Array.isArray(value)) return `[${value.map((v) => sortedJson(v ?? null)).join(',')}]`;
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${sortedJson(v)}`).join(',')}}`;
 }
 
 /** `data` of an SSE `poke` event on `GET /v1/events`. */
