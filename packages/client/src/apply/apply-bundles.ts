@@ -13,6 +13,7 @@ import {
   writeRowState,
   writeState,
   type Executor,
+  type FrozenBundle,
   type FrozenBundleHead,
   type FrozenChange,
   type RowState,
@@ -29,29 +30,12 @@ import {
   type IntegrityViolation,
 } from './integrity-gate.js';
 import { rebaseRow } from './rebase-row.js';
+import { applyEffectsWithoutIntent } from './apply-effects-batch.js';
+import { normalizeRow } from './normalize-row.js';
+import { TouchedRows } from './touched-rows.js';
 
-/** Collects the rows a page wrote, for the integrity gate. */
-export class TouchedRows {
-  readonly upserted = new Set<string>();
-  readonly deleted = new Set<string>();
-  readonly #tx: Executor;
-
-  constructor(tx: Executor) {
-    this.#tx = tx;
-  }
-
-  async add(codec: TableCodec, pk: SqlValue, op: 'u' | 'd'): Promise<void> {
-    const table = codec.table;
-    // Only what the gate can check: upserted children, deleted parents.
-    if (op === 'u' ? table.references.length === 0 : table.referencedBy.length === 0) return;
-    (op === 'u' ? this.upserted : this.deleted).add(table.name);
-    await this.#tx.run('INSERT INTO temp.ferry_touched (tbl, pk, op) VALUES (?, ?, ?)', [
-      table.name,
-      pk,
-      op,
-    ]);
-  }
-}
+export { normalizeRow } from './normalize-row.js';
+export { TouchedRows } from './touched-rows.js';
 
 /** Which kinds of local intent exist at all; lets the apply skip lookups in the common case. */
 export interface IntentPresence {
@@ -363,6 +347,7 @@ export async function applyBundles(
   bundles: readonly Bundle[],
   frozen: FrozenBundleHead | null,
   checkpoint: number,
+  sent?: FrozenBundle,
 ): Promise<ApplyResult> {
   await foldCaptureLog(tx, ctx.now());
   await setApplying(tx, true);
@@ -398,7 +383,9 @@ export async function applyBundles(
       bundle,
       candidate ? frozen : null,
       ctx.sourceId,
-      candidate && bundle.digest !== undefined ? (ourDigest ??= await frozenDigest(tx)) : undefined,
+      candidate && bundle.digest !== undefined
+        ? (ourDigest ??= await frozenDigest(tx, frozen, sent))
+        : undefined,
     );
     if (verdict === 'foreign') {
       foreign = true;
@@ -424,10 +411,16 @@ export async function applyBundles(
       known = recorded.known ?? undefined;
       await passed(ours.length);
     }
-    for (const effect of others) {
-      if (await applyRowEffect(tx, ctx, effect, touched, { ack: false, force: false, presence }))
-        applied++;
-      await passed(1);
+    if (!presence.pending && !presence.other) {
+      // No local intent anywhere (nothing pending, in flight or parked): set-based.
+      applied += await applyEffectsWithoutIntent(tx, ctx, others, touched, false);
+      await passed(others.length);
+    } else {
+      for (const effect of others) {
+        if (await applyRowEffect(tx, ctx, effect, touched, { ack: false, force: false, presence }))
+          applied++;
+        await passed(1);
+      }
     }
     if (isAck) {
       await settleFrozenBundle(tx, ctx, 'ack', known);
@@ -495,8 +488,25 @@ export function ownershipOf(
   return ours && bundle.digest !== undefined ? 'foreign' : 'peer';
 }
 
-/** The {@link bundleDigest} of the bundle in flight, as the server digests what it was sent. */
-async function frozenDigest(tx: Executor): Promise<string | undefined> {
+/**
+ * The {@link bundleDigest} of the bundle in flight, as the server digests what it was sent. `sent`:
+ * the bundle as this round trip sent it, when the caller has it in memory: taken when it is the
+ * bundle in flight (same source, id and number of changes), so the rows need not be read back.
+ */
+async function frozenDigest(
+  tx: Executor,
+  head: FrozenBundleHead | null,
+  sent: FrozenBundle | undefined,
+): Promise<string | undefined> {
+  if (
+    head !== null &&
+    sent !== undefined &&
+    sent.sourceId === head.sourceId &&
+    sent.sourceBundleId === head.sourceBundleId &&
+    sent.changes.length === head.changeCount
+  ) {
+    return bundleDigest(sent.changes.map(wireChangeOf));
+  }
   const frozen = await readFrozenBundle(tx);
   return frozen ? bundleDigest(frozen.changes.map(wireChangeOf)) : undefined;
 }
@@ -570,14 +580,4 @@ export function integrityError(violations: readonly IntegrityViolation[]): Ferry
     `${violations.length} required reference(s) would dangle, e.g. ${first.table}.${first.column} of ${String(first.pk)} → ${first.parentTable} ${String(first.parentPk)}; the page was not applied`,
     { details: { violations } },
   );
-}
-
-/** The server's row with every column of the table (missing ones null), as stored in `base`. */
-export function normalizeRow(codec: TableCodec, row: Row): Row {
-  const out: Row = {};
-  for (const column of codec.table.columns) {
-    const value = row[column.name];
-    out[column.name] = value === undefined ? null : value;
-  }
-  return out;
 }

@@ -13,6 +13,7 @@ import {
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
 import { applyRowEffect, integrityError, intentPresence } from './apply-bundles.js';
+import { applyEffectsWithoutIntent } from './apply-effects-batch.js';
 import {
   buildIntegrityQueries,
   findIntegrityViolations,
@@ -132,16 +133,21 @@ export async function applySnapshot(
       [after, STAGE_BATCH],
     );
     if (rows.length === 0) break;
-    for (const line of rows) {
-      const effect = {
-        table: line.tbl,
-        pk: line.pk as string | number,
-        op: 'upsert' as const,
-        rowVersion: line.version,
-        row: JSON.parse(line.row) as Row,
-      };
-      if (await applyRowEffect(tx, ctx, effect, null, { ack: false, force: true, presence }))
-        applied++;
+    const effects = rows.map((line) => ({
+      table: line.tbl,
+      pk: line.pk as string | number,
+      op: 'upsert' as const,
+      rowVersion: line.version,
+      row: JSON.parse(line.row) as Row,
+    }));
+    if (!presence.pending && !presence.other) {
+      // No local intent anywhere (a fresh file): set-based.
+      applied += await applyEffectsWithoutIntent(tx, ctx, effects, null, true);
+    } else {
+      for (const effect of effects) {
+        if (await applyRowEffect(tx, ctx, effect, null, { ack: false, force: true, presence }))
+          applied++;
+      }
     }
     after = rows[rows.length - 1]!.seq;
     seen += rows.length;

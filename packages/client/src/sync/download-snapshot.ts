@@ -3,6 +3,8 @@ import {
   SnapshotEndSchema,
   SnapshotHeaderSchema,
   SnapshotRowSchema,
+  isPlainSnapshotRow,
+  parseWith,
   type SnapshotHeader,
 } from '@ferry/protocol';
 import type { SerialDatabase } from '../driver/serial-database.js';
@@ -57,7 +59,7 @@ export async function downloadSnapshot(
       header = parsed.data;
       return;
     }
-    const row = SnapshotRowSchema.safeParse(value);
+    const row = parseWith(SnapshotRowSchema, isPlainSnapshotRow, value);
     if (row.success) {
       const codec = ctx.codecs.get(row.data.table);
       if (!codec) {

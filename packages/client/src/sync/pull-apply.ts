@@ -4,6 +4,7 @@ import {
   forgetCommit,
   readFrozenBundleHead,
   readState,
+  type FrozenBundle,
   type FrozenBundleHead,
 } from '../local/metadata.js';
 import type { CycleReport } from './cycle-report.js';
@@ -19,12 +20,15 @@ import type { IntegrityViolation } from '../apply/integrity-gate.js';
  * with a bundle of our source id that is not ours rotates the source id (see `ownershipOf`).
  * `stableBundleSeq`, the horizon the server gave with the page (absent when the page is a push
  * answer), lets a commit the server no longer has be forgotten (see {@link commitPastHorizon}).
+ * `sent`: our bundle as this round trip sent it and the server committed it (its digest is then
+ * taken from memory when a pulled bundle names it).
  */
 export async function applyPull(
   core: ClientCore,
   bundles: readonly Bundle[],
   report: CycleReport,
   stableBundleSeq?: number,
+  sent?: FrozenBundle,
 ): Promise<void> {
   const { db, ctx, observer } = core;
   try {
@@ -32,7 +36,7 @@ export async function applyPull(
       async (tx) => {
         const frozen = await readFrozenBundleHead(tx);
         const checkpoint = ((await readState(tx, 'checkpoint')) as number | null) ?? 0;
-        const applied = await applyBundles(tx, ctx, bundles, frozen, checkpoint);
+        const applied = await applyBundles(tx, ctx, bundles, frozen, checkpoint, sent);
         if (applied.acked === null && commitPastHorizon(frozen, stableBundleSeq)) {
           await forgetCommit(tx);
         }

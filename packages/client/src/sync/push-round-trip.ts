@@ -62,6 +62,8 @@ export async function pushRoundTrip(
         },
       ],
       report,
+      undefined,
+      bundle,
     );
     return true;
   }

@@ -27,6 +27,7 @@ export async function syncRoundTrip(
   const { after, token } = await readCursor(core.db);
   const limit = core.settings.pullLimit;
   let pull: PullResponse;
+  let sent: FrozenBundle | undefined;
   if (kind === 'pull' || bundle === null) {
     const query = `after=${after}&limit=${limit}${token === null ? '' : `&token=${encodeURIComponent(token)}`}`;
     const raw = await core.transport.getJson(`/v1/pull?${query}`, { signal });
@@ -52,12 +53,13 @@ export async function syncRoundTrip(
     const push = answer.push;
     if (push.status === 'committed') {
       await recordCommitted(core, bundle, push.bundleSeq, push.rows, report);
+      sent = bundle;
       if (push.bundleSeq <= after) await settleLateAck(core);
     } else {
       await settleConflictAnswer(core, bundle, push.conflicts, report);
     }
   }
   await checkServerId(core, pull.serverId);
-  await applyPull(core, pull.bundles, report, pull.stableBundleSeq);
+  await applyPull(core, pull.bundles, report, pull.stableBundleSeq, sent);
   return { hasMore: pull.hasMore };
 }

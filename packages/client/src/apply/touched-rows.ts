@@ -1,0 +1,41 @@
+import type { SqlValue } from '../driver/sqlite-driver.js';
+import type { Executor } from '../local/metadata.js';
+import { insertMany } from '../local/insert-many.js';
+import type { TableCodec } from '../local/table-codec.js';
+
+/** Collects the rows a page wrote, for the integrity gate. */
+export class TouchedRows {
+  readonly upserted = new Set<string>();
+  readonly deleted = new Set<string>();
+  readonly #tx: Executor;
+
+  constructor(tx: Executor) {
+    this.#tx = tx;
+  }
+
+  async add(codec: TableCodec, pk: SqlValue, op: 'u' | 'd'): Promise<void> {
+    const table = codec.table;
+    // Only what the gate can check: upserted children, deleted parents.
+    if (op === 'u' ? table.references.length === 0 : table.referencedBy.length === 0) return;
+    (op === 'u' ? this.upserted : this.deleted).add(table.name);
+    await this.#tx.run('INSERT INTO temp.ferry_touched (tbl, pk, op) VALUES (?, ?, ?)', [
+      table.name,
+      pk,
+      op,
+    ]);
+  }
+
+  /** {@link add} for many rows, with multi-row statements. */
+  async addMany(
+    rows: readonly { readonly codec: TableCodec; readonly pk: SqlValue; readonly op: 'u' | 'd' }[],
+  ): Promise<void> {
+    const kept: SqlValue[][] = [];
+    for (const { codec, pk, op } of rows) {
+      const table = codec.table;
+      if (op === 'u' ? table.references.length === 0 : table.referencedBy.length === 0) continue;
+      (op === 'u' ? this.upserted : this.deleted).add(table.name);
+      kept.push([table.name, pk, op]);
+    }
+    await insertMany(this.#tx, 'INSERT INTO temp.ferry_touched (tbl, pk, op)', 3, kept);
+  }
+}
