@@ -24,6 +24,7 @@ import {
   listDeadLetters,
   retryDeadLetter,
 } from './dead-letters/dead-letter-api.js';
+import { EventLoopSlices } from './driver/event-loop-slices.js';
 import { SerialDatabase } from './driver/serial-database.js';
 import type { RunResult, SqlRow, SqlValue } from './driver/sqlite-driver.js';
 import { runExecute, runWrite } from './local/run-write.js';
@@ -49,6 +50,9 @@ import type {
   SyncReport,
 } from './types.js';
 import type { WriteTransaction } from './write-transaction.js';
+
+/** How long Ferry's work may run before it gives the event loop a turn (the target is < 50 ms). */
+const EVENT_LOOP_SLICE_MS = 20;
 
 export type { ClientEvent } from './status/client-observer.js';
 export type { RunCycleOptions } from './sync/cycle-runner.js';
@@ -186,7 +190,13 @@ export async function createClient<S extends Schema>(
       cause: error,
     });
   }
-  const db = new SerialDatabase(options.driver);
+  // Long steps give the event loop a turn every slice of wall time (see EventLoopSlices). Not
+  // with a clock of the app's own: it owns time and waiting (the simulator's virtual clock runs
+  // its world on microtasks alone, where a turn of the real event loop never comes).
+  const slices = options.clock
+    ? undefined
+    : new EventLoopSlices(() => performance.now(), EVENT_LOOP_SLICE_MS);
+  const db = new SerialDatabase(options.driver, slices);
   try {
     const setup = await setUpDatabase(db, options);
     const autoSync = options.autoSync ?? true;

@@ -105,6 +105,9 @@ export interface ClientOptions<S extends Schema = Schema> {
   /**
    * Time and timers of the scheduler, the events stream and request timeouts. Default: the
    * system clock. Tests and the simulator pass `createManualClock()` and move time by hand.
+   * With the default, Ferry's long steps (a freeze, the apply of a page, a hydration) give the
+   * event loop a turn every 20 ms of wall time; with a clock of your own they do not (it owns
+   * time and waiting).
    */
   readonly clock?: Clock;
   /** Numbers in [0, 1) for backoff jitter. Default `Math.random`. */

@@ -1,4 +1,5 @@
 import { FerryError } from '@ferry/protocol';
+import type { EventLoopSlices } from './event-loop-slices.js';
 import type { RunResult, SqlRow, SqlStatement, SqlValue, SqliteDriver } from './sqlite-driver.js';
 
 /** Statements inside an open transaction. */
@@ -32,15 +33,20 @@ export interface TransactionOptions {
  * 1. At most one holder of the lock at a time; waiters are served in call order.
  * 2. A transaction ends with `COMMIT` or `ROLLBACK` before the lock is released, also when its
  *    callback throws.
+ * 3. With `slices`, every statement first gives the event loop a turn when the current slice of
+ *    time is used up (see {@link EventLoopSlices}); inside a transaction the lock is kept, so
+ *    only work that does not need the database runs meanwhile.
  */
 export class SerialDatabase {
   readonly #driver: SqliteDriver;
+  readonly #slices: EventLoopSlices | undefined;
   #locked = false;
   readonly #waiters: (() => void)[] = [];
   #closed = false;
 
-  constructor(driver: SqliteDriver) {
+  constructor(driver: SqliteDriver, slices?: EventLoopSlices) {
     this.#driver = driver;
+    this.#slices = slices;
   }
 
   get closed(): boolean {
@@ -50,6 +56,7 @@ export class SerialDatabase {
   async run(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
     await this.#lock();
     try {
+      await this.#slices?.breathe();
       return await this.#driver.run(sql, params);
     } finally {
       this.#unlock();
@@ -59,6 +66,7 @@ export class SerialDatabase {
   async all<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R[]> {
     await this.#lock();
     try {
+      await this.#slices?.breathe();
       return await this.#driver.all<R>(sql, params);
     } finally {
       this.#unlock();
@@ -68,6 +76,7 @@ export class SerialDatabase {
   async exec(sql: string): Promise<void> {
     await this.#lock();
     try {
+      await this.#slices?.breathe();
       await this.#driver.exec(sql);
     } finally {
       this.#unlock();
@@ -78,6 +87,7 @@ export class SerialDatabase {
   async batch(statements: readonly SqlStatement[]): Promise<RunResult[]> {
     await this.#lock();
     try {
+      await this.#slices?.breathe();
       return await this.#driver.batch(statements);
     } finally {
       this.#unlock();
@@ -143,18 +153,22 @@ export class SerialDatabase {
     const active = () => {
       if (ended) throw new FerryError('invalid_argument', 'the transaction has already ended');
     };
+    const slices = this.#slices;
     return {
       run(sql, params) {
         active();
-        return driver.run(sql, params);
+        const turn = slices?.breathe();
+        return turn ? turn.then(() => driver.run(sql, params)) : driver.run(sql, params);
       },
       all<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]) {
         active();
-        return driver.all<R>(sql, params);
+        const turn = slices?.breathe();
+        return turn ? turn.then(() => driver.all<R>(sql, params)) : driver.all<R>(sql, params);
       },
       exec(sql) {
         active();
-        return driver.exec(sql);
+        const turn = slices?.breathe();
+        return turn ? turn.then(() => driver.exec(sql)) : driver.exec(sql);
       },
       commit: () => end('COMMIT'),
       rollback: () => end('ROLLBACK'),
