@@ -17,7 +17,9 @@
  * `sqlite,postgres`; PostgreSQL at DATABASE_URL, fresh schemas dropped afterwards). Every Ferry
  * line carries `store`, `ratio` (its rate over the raw baseline it is compared with, where one
  * applies), `client_peak_rss_mb` (this process, sampled every 5 ms after a GC at the phase's
- * start) and `server_peak_rss_mb` (the server process).
+ * start), `server_peak_rss_mb` (the server process), and `client_longest_block_ms` and
+ * `server_longest_block_ms`: the longest time each process's event loop did not turn during the
+ * phase (the longest gap between ticks of a 5 ms timer).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -42,7 +44,15 @@ const EDITED_ROWS = 1_000;
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 let peak = 0;
-const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+// The longest gap between two ticks of a 5 ms timer: how long the event loop was blocked.
+let lastTick = performance.now();
+let longestGap = 0;
+const sampler = setInterval(() => {
+  const now = performance.now();
+  longestGap = Math.max(longestGap, now - lastTick);
+  lastTick = now;
+  peak = Math.max(peak, process.memoryUsage().rss);
+}, 5);
 const mb = (bytes: number) => round(bytes / 1024 / 1024);
 
 /** Runs one measured phase: client RSS peak (after a GC) and server RSS peak beside the time. */
@@ -50,13 +60,22 @@ async function phase<T>(server: ForkedServer | null, fn: () => Promise<T>) {
   gc();
   peak = process.memoryUsage().rss;
   await server?.baseline();
+  lastTick = performance.now();
+  longestGap = 0;
   const result = await timed(fn);
   peak = Math.max(peak, process.memoryUsage().rss);
-  const serverPeak = server ? (await server.peak()).rss_mb : undefined;
+  const clientBlock = Math.max(longestGap, performance.now() - lastTick);
+  const serverPeak = server ? await server.peak() : undefined;
   return {
     ...result,
     client_peak_rss_mb: mb(peak),
-    ...(serverPeak === undefined ? {} : { server_peak_rss_mb: serverPeak }),
+    client_longest_block_ms: round(clientBlock),
+    ...(serverPeak === undefined
+      ? {}
+      : {
+          server_peak_rss_mb: serverPeak.rss_mb,
+          server_longest_block_ms: serverPeak.longest_block_ms,
+        }),
   };
 }
 
@@ -179,6 +198,8 @@ async function workloads(
     rows_per_s: perSecond(count, result.wallMs),
     client_peak_rss_mb: result.client_peak_rss_mb,
     server_peak_rss_mb: result.server_peak_rss_mb,
+    client_longest_block_ms: result.client_longest_block_ms,
+    server_longest_block_ms: result.server_longest_block_ms,
   });
   const clients: FerryClient<typeof todoSchema>[] = [];
   try {

@@ -9,8 +9,11 @@ export interface ForkedServer {
   readonly token: string;
   /** Restarts the server's RSS peak; returns its current RSS in MB. */
   baseline(): Promise<{ rss_mb: number; max_rss_mb: number }>;
-  /** The server's RSS peak since the baseline, and its lifetime max RSS, in MB. */
-  peak(): Promise<{ rss_mb: number; max_rss_mb: number }>;
+  /**
+   * The server's RSS peak since the baseline and its lifetime max RSS, in MB, and the longest
+   * time its event loop did not turn since the baseline, in ms.
+   */
+  peak(): Promise<{ rss_mb: number; max_rss_mb: number; longest_block_ms: number }>;
   /** CPU seconds the server process used so far (user + system). */
   cpu(): Promise<{ cpu_s: number }>;
   stop(): Promise<void>;
@@ -41,7 +44,14 @@ export async function forkBenchServer(options: ForkOptions = {}): Promise<Forked
     env.BENCH_PG_CONNECT_TIMEOUT_MS = String(options.pgConnectionTimeoutMs);
   }
   const child = fork(script, [], {
-    execArgv: ['--import', 'tsx'],
+    // BENCH_SERVER_CPU_PROF=<dir>: the server writes a V8 CPU profile there when it stops.
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(process.env.BENCH_SERVER_CPU_PROF
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_SERVER_CPU_PROF}`]
+        : []),
+    ],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env,
   });

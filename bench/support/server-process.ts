@@ -3,7 +3,8 @@
  * CPU apart from the client's. Forked by `forkBenchServer()`; environment: BENCH_STORE
  * (`sqlite` or `postgres`), BENCH_PG_BUSINESS and BENCH_PG_META (shared PostgreSQL schemas),
  * BENCH_PG_POOL_MAX, BENCH_PG_CONNECT_TIMEOUT_MS. Talks over IPC: sends `{url, token}` when listening, answers `baseline`
- * (restarts the RSS peak) and `peak` with `{rss_mb, max_rss_mb}`, `cpu` with `{cpu_s}`, and
+ * (restarts the RSS peak and the longest block) with `{rss_mb, max_rss_mb}`, `peak` with
+ * `{rss_mb, max_rss_mb, longest_block_ms}` (the longest gap between ticks of a 5 ms timer), `cpu` with `{cpu_s}`, and
  * exits on `stop`.
  */
 import { round } from './report.js';
@@ -18,15 +19,29 @@ const bench = await startBenchServer({
   ...(process.env.BENCH_PG_POOL_MAX ? { pgPoolMax: Number(process.env.BENCH_PG_POOL_MAX) } : {}),
 });
 let peak = process.memoryUsage().rss;
-const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
+// The longest gap between two ticks of a 5 ms timer since the baseline: the longest block.
+let lastTick = performance.now();
+let longestGap = 0;
+const sampler = setInterval(() => {
+  const now = performance.now();
+  longestGap = Math.max(longestGap, now - lastTick);
+  lastTick = now;
+  peak = Math.max(peak, process.memoryUsage().rss);
+}, 5);
 const mb = (bytes: number) => round(bytes / 1024 / 1024);
 process.on('message', (message: string) => {
   if (message === 'baseline') {
     peak = process.memoryUsage().rss;
+    lastTick = performance.now();
+    longestGap = 0;
     process.send!({ rss_mb: mb(peak), max_rss_mb: round(process.resourceUsage().maxRSS / 1024) });
   } else if (message === 'peak') {
     peak = Math.max(peak, process.memoryUsage().rss);
-    process.send!({ rss_mb: mb(peak), max_rss_mb: round(process.resourceUsage().maxRSS / 1024) });
+    process.send!({
+      rss_mb: mb(peak),
+      max_rss_mb: round(process.resourceUsage().maxRSS / 1024),
+      longest_block_ms: round(Math.max(longestGap, performance.now() - lastTick)),
+    });
   } else if (message === 'cpu') {
     const usage = process.cpuUsage();
     process.send!({ cpu_s: round((usage.user + usage.system) / 1e6) });
