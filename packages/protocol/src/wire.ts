@@ -348,11 +348,17 @@ export const CursorUnknownDetailsSchema = z.object({
  * every level, no whitespace). The server keeps it with every committed bundle: a resend whose
  * digest differs is another install's bundle (409 `bundle_mismatch`), and a pulled bundle carries
  * it so a client acknowledges only its own. Synchronous and pure JavaScript (`@noble/hashes`), so
- * it runs alike in Node, in browsers and inside a simulation that allows no I/O.
+ * it runs alike in Node, in browsers and inside a simulation that allows no I/O; `sha256Hex`
+ * replaces the hash with a native one where there is one (the server's `node:crypto`).
  */
-export function bundleDigest(changes: readonly unknown[]): string {
-  return bytesToHex(sha256(new TextEncoder().encode(canonicalJson(changes))));
+export function bundleDigest(
+  changes: readonly unknown[],
+  sha256Hex: (text: string) => string = (text) => bytesToHex(sha256(utf8.encode(text))),
+): string {
+  return sha256Hex(canonicalJson(changes));
 }
+
+const utf8 = new TextEncoder();
 
 /**
  * JSON with object keys sorted at every level (by UTF-16 code units, as `Array.prototype.sort`

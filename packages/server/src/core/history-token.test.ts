@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { genesisToken, nextHistoryToken, type TokenedBundle } from './history-token.js';
+import { bundleDigest } from '@ferry/protocol';
+import { genesisToken, nextHistoryToken, pushDigest, type TokenedBundle } from './history-token.js';
 
 const SERVER = '0f3c7a8e-5b1d-4c2a-9e6f-1a2b3c4d5e6f';
 const bundle: TokenedBundle = {
@@ -48,5 +49,16 @@ describe('history tokens', () => {
     for (const variant of variants) expect(variant).not.toBe(token);
     expect(token).toMatch(/^[0-9a-f]{64}$/);
     expect(nextHistoryToken(previous, { ...bundle })).toBe(token);
+  });
+});
+
+describe('pushDigest', () => {
+  it('is the protocol’s bundle digest, hashed natively', () => {
+    const changes = [
+      { table: 'todos', pk: 'é😀', op: 'upsert', baseVersion: null, row: { title: 'naïve', n: 1 } },
+      { table: 'todos', pk: 7, op: 'delete', baseVersion: 3 },
+    ];
+    expect(pushDigest(changes)).toBe(bundleDigest(changes));
+    expect(pushDigest([])).toBe(bundleDigest([]));
   });
 });

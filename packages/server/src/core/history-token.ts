@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { bundleDigest } from '@ferry/protocol';
 
 /**
  * What a history token covers of one bundle: its place in the user's history and its content,
@@ -35,6 +36,12 @@ export function nextHistoryToken(previous: string, bundle: TokenedBundle): strin
   );
 }
 
-function sha256Hex(text: string): string {
+/** Hex sha-256 of the UTF-8 text, by `node:crypto`. */
+export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** {@link bundleDigest} of a push's changes, hashed natively. */
+export function pushDigest(changes: readonly unknown[]): string {
+  return bundleDigest(changes, sha256Hex);
 }

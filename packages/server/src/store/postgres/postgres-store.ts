@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import { FerryError, bundleDigest, type Schema } from '@ferry/protocol';
+import { FerryError, type Schema } from '@ferry/protocol';
+import { pushDigest } from '../../core/history-token.js';
 import { decideCursor } from '../../core/decide-cursor.js';
 import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
 import { cursorRejection, danglingReferenceRejection } from '../../core/rejections.js';
@@ -238,7 +239,7 @@ class PostgresStore implements ServerStore {
   }
 
   async push(input: PushInput): Promise<PushOutcome> {
-    const digest = bundleDigest(input.changes);
+    const digest = pushDigest(input.changes);
     const result = await this.#track(() => this.#pushWithRetries(input, digest, undefined));
     this.#emit(result.committed);
     return result.outcome;
@@ -251,7 +252,7 @@ class PostgresStore implements ServerStore {
   async sync(input: { push: PushInput | null; pull: PullInput; now: Date }): Promise<SyncOutcome> {
     if (!input.push) return { push: null, pull: await this.pull(input.pull) };
     const push = { ...input.push, pullAfter: input.pull.after, pullAfterToken: input.pull.token };
-    const digest = bundleDigest(push.changes);
+    const digest = pushDigest(push.changes);
     const result = await this.#track(() => this.#pushWithRetries(push, digest, input.pull));
     this.#emit(result.committed);
     if (result.pull !== undefined) return { push: result.outcome, pull: result.pull };

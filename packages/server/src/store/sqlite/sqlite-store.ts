@@ -4,7 +4,6 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   FerryError,
-  bundleDigest,
   type PrimaryKey,
   type Schema,
   type Table,
@@ -12,7 +11,7 @@ import {
 } from '@ferry/protocol';
 import { decideCursor, type CursorState } from '../../core/decide-cursor.js';
 import type { RowState } from '../../core/decide-push.js';
-import { genesisToken, nextHistoryToken } from '../../core/history-token.js';
+import { genesisToken, nextHistoryToken, pushDigest } from '../../core/history-token.js';
 import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
 import { cursorRejection, danglingReferenceRejection } from '../../core/rejections.js';
 import {
@@ -177,7 +176,7 @@ class SqliteStore implements ServerStore {
   }
 
   async push(input: PushInput): Promise<PushOutcome> {
-    const digest = bundleDigest(input.changes);
+    const digest = pushDigest(input.changes);
     const { outcome, committed } = await this.#mutex.run(() =>
       this.#pushTransaction(input, digest),
     );
@@ -196,7 +195,7 @@ class SqliteStore implements ServerStore {
       return { push: null, pull: await this.pull(input.pull) };
     }
     const push = { ...input.push, pullAfter: input.pull.after, pullAfterToken: input.pull.token };
-    const digest = bundleDigest(push.changes);
+    const digest = pushDigest(push.changes);
     // Push and pull run back to back in the mutex, so nothing (pruning included) can move the
     // cursor between them.
     const { outcome, committed, pull } = await this.#mutex.run(async () => {
