@@ -8,7 +8,7 @@ import {
   type SnapshotHeader,
 } from '@ferry/protocol';
 import type { SerialDatabase } from '../driver/serial-database.js';
-import type { SqlStatement } from '../driver/sqlite-driver.js';
+import type { SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
 import type { EngineContext } from '../engine-context.js';
 import { STAGE_BATCH, type StagedSnapshot } from '../apply/hydrate.js';
 import type { Transport } from './transport.js';
@@ -32,13 +32,13 @@ export async function downloadSnapshot(
   let header: SnapshotHeader | undefined;
   let end: { rowCount: number } | undefined;
   let count = 0;
-  let batch: SqlStatement[] = [];
+  let batch: SqlValue[][] = [];
   let firstBatch = true;
   const flush = async () => {
     if (batch.length === 0) return;
-    const statements = batch;
+    const rows = batch;
     batch = [];
-    await db.batch(statements);
+    await db.batch(stagingStatements(rows));
     if (firstBatch) {
       firstBatch = false;
       await ctx.hook('during-hydration-download');
@@ -68,15 +68,12 @@ export async function downloadSnapshot(
           `the snapshot has a row of unknown table "${row.data.table}"`,
         );
       }
-      batch.push({
-        sql: 'INSERT INTO temp.ferry_snapshot (tbl, pk, version, row) VALUES (?, ?, ?, ?)',
-        params: [
-          row.data.table,
-          codec.encodePk(row.data.pk),
-          row.data.rowVersion,
-          JSON.stringify(row.data.row),
-        ],
-      });
+      batch.push([
+        row.data.table,
+        codec.encodePk(row.data.pk),
+        row.data.rowVersion,
+        JSON.stringify(row.data.row),
+      ]);
       count++;
       if (batch.length >= STAGE_BATCH) await flush();
       return;
@@ -137,4 +134,27 @@ export async function downloadSnapshot(
   } finally {
     done();
   }
+}
+
+/** Rows of the staging table per statement: 4 parameters each, within SQLite's 999. */
+const STAGED_PER_STATEMENT = 249;
+
+/**
+ * Multi-row inserts of staged snapshot rows (`[tbl, pk, version, row]` each): full statements,
+ * then powers of two, so that the driver's statement cache sees a few texts only.
+ */
+function stagingStatements(rows: readonly SqlValue[][]): SqlStatement[] {
+  const statements: SqlStatement[] = [];
+  for (let start = 0; start < rows.length;) {
+    const left = rows.length - start;
+    const take =
+      left >= STAGED_PER_STATEMENT ? STAGED_PER_STATEMENT : 2 ** Math.floor(Math.log2(left));
+    const chunk = rows.slice(start, start + take);
+    start += take;
+    statements.push({
+      sql: `INSERT INTO temp.ferry_snapshot (tbl, pk, version, row) VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')}`,
+      params: chunk.flat(),
+    });
+  }
+  return statements;
 }
