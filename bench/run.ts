@@ -36,6 +36,11 @@ if (files.length === 0) {
   process.exit(2);
 }
 
+/**
+ * What tells one result from another (a median is taken over the runs of one result): its name
+ * and the parameters a bench puts beside it.
+ */
+const IDENTITY = ['bench', 'store', 'size', 'history_bundles', 'acked_rows'] as const;
 const results = new Map<string, Record<string, unknown>[]>();
 let failed = false;
 for (const file of files) {
@@ -46,14 +51,14 @@ for (const file of files) {
       break;
     }
     for (const line of lines) {
-      const key = String(line.bench);
+      const key = JSON.stringify(IDENTITY.map((name) => line[name] ?? null));
       results.set(key, [...(results.get(key) ?? []), line]);
     }
   }
 }
 if (repeat > 1) {
-  for (const [bench, runs] of results) {
-    const median: Record<string, unknown> = { bench, median_of: runs.length };
+  for (const runs of results.values()) {
+    const median: Record<string, unknown> = { bench: runs[0]!.bench, median_of: runs.length };
     for (const key of Object.keys(runs[0]!)) {
       if (key === 'bench') continue;
       const values = runs.map((r) => r[key]);
