@@ -229,13 +229,21 @@ async function workloads(
     const hydrate = await phase(server, () => reader.sync());
     if (hydrate.value.pulled !== n + 1) throw new Error(`hydrated ${hydrate.value.pulled}`);
     const w2Hydrate = line('w2_hydrate', n, hydrate);
-    report({ ...w2Hydrate, ratio: round(w2Hydrate.rows_per_s / raw.select.rows_per_s) });
+    report({
+      ...w2Hydrate,
+      ratio: round(w2Hydrate.rows_per_s / raw.select.rows_per_s),
+      ratio_raw_insert: round(w2Hydrate.rows_per_s / raw.oneTx.rows_per_s),
+    });
     const puller = await open('pulled', { initialSync: 'pull' });
     const pull = await phase(server, () => puller.sync());
     await puller.close();
     if (pull.value.pulled !== n + 1) throw new Error(`pulled ${pull.value.pulled}`);
     const w2Pull = line('w2_pull', n, pull);
-    report({ ...w2Pull, ratio: round(w2Pull.rows_per_s / raw.select.rows_per_s) });
+    report({
+      ...w2Pull,
+      ratio: round(w2Pull.rows_per_s / raw.select.rows_per_s),
+      ratio_raw_insert: round(w2Pull.rows_per_s / raw.oneTx.rows_per_s),
+    });
 
     // W3: 1% updated on the writer, until the hydrated client has them.
     const changed = rows.filter((_, i) => i % 100 === 0);
