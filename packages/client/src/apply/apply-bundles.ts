@@ -34,9 +34,6 @@ import { applyEffectsWithoutIntent } from './apply-effects-batch.js';
 import { normalizeRow } from './normalize-row.js';
 import { TouchedRows } from './touched-rows.js';
 
-export { normalizeRow } from './normalize-row.js';
-export { TouchedRows } from './touched-rows.js';
-
 /** Which kinds of local intent exist at all; lets the apply skip lookups in the common case. */
 export interface IntentPresence {
   readonly pending: boolean;

@@ -1,5 +1,6 @@
 import type { RowEffect } from '@ferry/protocol';
-import { normalizeRow, settleFrozenBundle } from '../apply/apply-bundles.js';
+import { settleFrozenBundle } from '../apply/apply-bundles.js';
+import { normalizeRow } from '../apply/normalize-row.js';
 import type { ClientCore } from '../client-core.js';
 import {
   finishFrozenBundle,
