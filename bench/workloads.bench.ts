@@ -108,7 +108,7 @@ function rawBaselines(rows: readonly Todo[], dir: string) {
   };
   const values = (t: Todo) => [t.id, 'bench-user', t.listId, t.title, t.position];
   const sql = 'INSERT INTO todos (id, owner_id, list_id, title, position) VALUES (?, ?, ?, ?, ?)';
-  const one = open('raw-one.db');
+  const one = open(`raw-one-${rows.length}.db`);
   const insertOne = one.prepare(sql);
   let started = performance.now();
   one.transaction(() => {
@@ -120,7 +120,7 @@ function rawBaselines(rows: readonly Todo[], dir: string) {
   for (const row of one.prepare('SELECT * FROM todos').iterate()) if (row) read++;
   const selectMs = round(performance.now() - started);
   one.close();
-  const each = open('raw-each.db');
+  const each = open(`raw-each-${rows.length}.db`);
   const insertEach = each.prepare(sql);
   const single = each.transaction((t: Todo) => insertEach.run(values(t)));
   started = performance.now();
