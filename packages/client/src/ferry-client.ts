@@ -53,6 +53,8 @@ import type { WriteTransaction } from './write-transaction.js';
 
 /** How long Ferry's work may run before it gives the event loop a turn (the target is < 50 ms). */
 const EVENT_LOOP_SLICE_MS = 20;
+/** The least time between two refreshes of the status's counts in a burst of work. */
+const REFRESH_SPACING_MS = 100;
 
 export type { ClientEvent } from './status/client-observer.js';
 export type { RunCycleOptions } from './sync/cycle-runner.js';
@@ -218,6 +220,8 @@ class Client<S extends Schema> implements FerryClient<S> {
   readonly #runtime: SyncRuntime | null;
   #closing: Promise<void> | undefined;
   #refreshScheduled = false;
+  /** When the last scheduled refresh of the status ended and how long it took (performance.now). */
+  #lastRefresh = { end: 0, took: 0 };
 
   constructor(options: ClientOptions<S>, core: ClientCore, url: string) {
     this.schema = options.schema;
@@ -414,14 +418,30 @@ class Client<S extends Schema> implements FerryClient<S> {
     return this.#core.observer.subscribe(listener);
   }
 
-  /** Refreshes the counts once the current burst of work is over. */
+  /**
+   * Refreshes the counts once the current burst of work is over. The counts cost time that
+   * grows with the pending rows, and a long burst of writes gives the event loop a turn every
+   * slice, so refreshes are spaced: the next one waits until 100 ms, or ten times as long as the
+   * last one took, have passed since it ended (refreshing then takes at most about a tenth of the
+   * time). The first refresh after a quiet while comes at once, and the last one after a burst
+   * always comes.
+   */
   #scheduleRefresh(): void {
     if (this.#refreshScheduled) return;
     this.#refreshScheduled = true;
+    const spacing = Math.max(REFRESH_SPACING_MS, 10 * this.#lastRefresh.took);
+    const wait = Math.max(0, this.#lastRefresh.end + spacing - performance.now());
     const timer = setTimeout(() => {
       this.#refreshScheduled = false;
-      if (this.#isOpen()) this.readStatus().catch(() => undefined);
-    }, 0);
+      if (!this.#isOpen()) return;
+      const started = performance.now();
+      this.readStatus()
+        .then(() => {
+          const end = performance.now();
+          this.#lastRefresh = { end, took: end - started };
+        })
+        .catch(() => undefined);
+    }, wait);
     (timer as { unref?: () => void }).unref?.();
   }
 
