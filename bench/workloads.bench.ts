@@ -34,6 +34,7 @@ import { betterSqlite3Driver } from '@ferry/client/better-sqlite3';
 import { todoSchema } from '@ferry/example-todo';
 import { forkBenchServer, type ForkedServer } from './support/fork-server.js';
 import { benchDatabaseUrl } from './support/pg.js';
+import { monitorProcess } from './support/process-monitor.js';
 import { perSecond, report, round, timed } from './support/report.js';
 import type { BenchStore } from './support/todo-server.js';
 
@@ -43,33 +44,21 @@ const EDITED_ROWS = 1_000;
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-let peak = 0;
-// The longest gap between two ticks of a 5 ms timer: how long the event loop was blocked.
-let lastTick = performance.now();
-let longestGap = 0;
-const sampler = setInterval(() => {
-  const now = performance.now();
-  longestGap = Math.max(longestGap, now - lastTick);
-  lastTick = now;
-  peak = Math.max(peak, process.memoryUsage().rss);
-}, 5);
+const monitor = monitorProcess();
 const mb = (bytes: number) => round(bytes / 1024 / 1024);
 
 /** Runs one measured phase: client RSS peak (after a GC) and server RSS peak beside the time. */
 async function phase<T>(server: ForkedServer | null, fn: () => Promise<T>) {
   gc();
-  peak = process.memoryUsage().rss;
   await server?.baseline();
-  lastTick = performance.now();
-  longestGap = 0;
+  monitor.restart();
   const result = await timed(fn);
-  peak = Math.max(peak, process.memoryUsage().rss);
-  const clientBlock = Math.max(longestGap, performance.now() - lastTick);
+  const client = monitor.read();
   const serverPeak = server ? await server.peak() : undefined;
   return {
     ...result,
-    client_peak_rss_mb: mb(peak),
-    client_longest_block_ms: round(clientBlock),
+    client_peak_rss_mb: mb(client.peakRss),
+    client_longest_block_ms: round(client.longestBlockMs),
     ...(serverPeak === undefined
       ? {}
       : {
@@ -300,6 +289,6 @@ try {
     for (const store of stores) await workloads(store, rows, listId, raw, dir);
   }
 } finally {
-  clearInterval(sampler);
+  monitor.stop();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -7,6 +7,7 @@
  * `{rss_mb, max_rss_mb, longest_block_ms}` (the longest gap between ticks of a 5 ms timer), `cpu` with `{cpu_s}`, and
  * exits on `stop`.
  */
+import { monitorProcess } from './process-monitor.js';
 import { round } from './report.js';
 import { startBenchServer, type BenchStore } from './todo-server.js';
 
@@ -18,35 +19,28 @@ const bench = await startBenchServer({
   ...(business && meta ? { pgSchemas: { business, meta } } : {}),
   ...(process.env.BENCH_PG_POOL_MAX ? { pgPoolMax: Number(process.env.BENCH_PG_POOL_MAX) } : {}),
 });
-let peak = process.memoryUsage().rss;
-// The longest gap between two ticks of a 5 ms timer since the baseline: the longest block.
-let lastTick = performance.now();
-let longestGap = 0;
-const sampler = setInterval(() => {
-  const now = performance.now();
-  longestGap = Math.max(longestGap, now - lastTick);
-  lastTick = now;
-  peak = Math.max(peak, process.memoryUsage().rss);
-}, 5);
+const monitor = monitorProcess();
 const mb = (bytes: number) => round(bytes / 1024 / 1024);
 process.on('message', (message: string) => {
   if (message === 'baseline') {
-    peak = process.memoryUsage().rss;
-    lastTick = performance.now();
-    longestGap = 0;
-    process.send!({ rss_mb: mb(peak), max_rss_mb: round(process.resourceUsage().maxRSS / 1024) });
-  } else if (message === 'peak') {
-    peak = Math.max(peak, process.memoryUsage().rss);
+    monitor.restart();
+    const { peakRss } = monitor.read();
     process.send!({
-      rss_mb: mb(peak),
+      rss_mb: mb(peakRss),
       max_rss_mb: round(process.resourceUsage().maxRSS / 1024),
-      longest_block_ms: round(Math.max(longestGap, performance.now() - lastTick)),
+    });
+  } else if (message === 'peak') {
+    const { peakRss, longestBlockMs } = monitor.read();
+    process.send!({
+      rss_mb: mb(peakRss),
+      max_rss_mb: round(process.resourceUsage().maxRSS / 1024),
+      longest_block_ms: round(longestBlockMs),
     });
   } else if (message === 'cpu') {
     const usage = process.cpuUsage();
     process.send!({ cpu_s: round((usage.user + usage.system) / 1e6) });
   } else if (message === 'stop') {
-    clearInterval(sampler);
+    monitor.stop();
     void bench.close().then(() => process.exit(0));
   }
 });

@@ -31,6 +31,7 @@ import {
 } from './integrity-gate.js';
 import { rebaseRow } from './rebase-row.js';
 import { applyEffectsWithoutIntent } from './apply-effects-batch.js';
+import { ServerRowWrites } from './server-row-writes.js';
 import { normalizeRow } from './normalize-row.js';
 import { TouchedRows } from './touched-rows.js';
 
@@ -250,7 +251,7 @@ export async function settleFrozenBundle(
     'SELECT f.ord, f.tbl, f.pk, o.tbl IS NOT NULL AS pending FROM ferry_inflight f ' +
       'LEFT JOIN ferry_outbox o ON o.tbl = f.tbl AND o.pk = f.pk ORDER BY f.ord',
   );
-  const restores = new Map<string, { upserts: SqlValue[][]; deletes: SqlValue[] }>();
+  const restores = new ServerRowWrites();
   const withPending = new Set<number>();
   let unknown: Map<number, string | null> | null = null;
   for (const row of rows) {
@@ -266,25 +267,10 @@ export async function settleFrozenBundle(
       const text = unknown.get(row.ord) ?? null;
       base = text === null ? null : (JSON.parse(text) as Row);
     }
-    let restore = restores.get(row.tbl);
-    if (!restore) restores.set(row.tbl, (restore = { upserts: [], deletes: [] }));
     // The business row := the row's server state (deleted when there is none).
-    if (base !== null) restore.upserts.push(codec.encode(base));
-    else restore.deletes.push(codec.encodePk(row.pk));
+    restores.set(codec, codec.encodePk(row.pk), base);
   }
-  for (const [tbl, restore] of restores) {
-    const codec = ctx.codecs.get(tbl)!;
-    await insertMany(
-      tx,
-      codec.insertHeadSql,
-      codec.table.columns.length,
-      restore.upserts,
-      codec.upsertConflictSql,
-    );
-    if (restore.deletes.length > 0) {
-      await tx.run(codec.deleteManySql, [JSON.stringify(restore.deletes)]);
-    }
-  }
+  await restores.flush(tx);
   if (withPending.size > 0) {
     const frozen = await readFrozenBundle(tx);
     for (const change of frozen?.changes ?? []) {

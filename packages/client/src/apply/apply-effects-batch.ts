@@ -6,6 +6,7 @@ import { insertMany } from '../local/insert-many.js';
 import type { TableCodec } from '../local/table-codec.js';
 import { rowKeyOf } from '../outbox/coalesce.js';
 import { normalizeRow } from './normalize-row.js';
+import { ServerRowWrites } from './server-row-writes.js';
 import type { TouchedRows } from './touched-rows.js';
 
 /** A row effect of server data, as {@link applyEffectsWithoutIntent} takes it. */
@@ -129,23 +130,7 @@ async function writeFinals(tx: Executor, finals: readonly FinalRow[]): Promise<v
     'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, ' +
       'base = excluded.base',
   );
-  const byTable = new Map<TableCodec, { upserts: SqlValue[][]; deletes: SqlValue[] }>();
-  for (const f of finals) {
-    let rows = byTable.get(f.codec);
-    if (!rows) byTable.set(f.codec, (rows = { upserts: [], deletes: [] }));
-    if (f.base === null) rows.deletes.push(f.pk);
-    else rows.upserts.push(f.codec.encode(f.base));
-  }
-  for (const [codec, rows] of byTable) {
-    await insertMany(
-      tx,
-      codec.insertHeadSql,
-      codec.table.columns.length,
-      rows.upserts,
-      codec.upsertConflictSql,
-    );
-    if (rows.deletes.length > 0) {
-      await tx.run(codec.deleteManySql, [JSON.stringify(rows.deletes)]);
-    }
-  }
+  const business = new ServerRowWrites();
+  for (const f of finals) business.set(f.codec, f.pk, f.base);
+  await business.flush(tx);
 }
