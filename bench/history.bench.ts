@@ -6,7 +6,9 @@
  *   `10000,1000000`). Beside it, `raw_select_100`: the same 100 bundles read with one SELECT on
  *   the store's file. `ratio`: this line's time over the same line at the smallest H.
  * - `freeze_after_acked`: a client pushes 1,000 pending rows with A acknowledged rows in its
- *   file (`BENCH_ACKED_ROWS`, default `0,100000`). `ratio`: as above, against the smallest A.
+ *   file (`BENCH_ACKED_ROWS`, default `0,100000`). `ratio`: as above, against the smallest A;
+ *   `freeze_ms` (and `freeze_ratio`): the part until the bundle is frozen (the fold and the
+ *   freeze, up to the `after-freeze-before-send` hook).
  *
  * Medians of `BENCH_HISTORY_REPEAT` (default 5) runs per line. The server runs in this process,
  * on SQLite, over HTTP on loopback.
@@ -38,7 +40,12 @@ const median = (values: readonly number[]) => {
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-history-'));
 
-function openClient(bench: BenchServer, name: string, initialSync: 'hydrate' | 'pull' = 'hydrate') {
+function openClient(
+  bench: BenchServer,
+  name: string,
+  initialSync: 'hydrate' | 'pull' = 'hydrate',
+  onFrozen?: () => void,
+) {
   return createClient({
     schema: todoSchema,
     driver: betterSqlite3Driver(join(dir, `${name}.db`)),
@@ -47,6 +54,11 @@ function openClient(bench: BenchServer, name: string, initialSync: 'hydrate' | '
     requestTimeoutMs: 300_000,
     autoSync: false,
     initialSync,
+    ...(onFrozen
+      ? {
+          hooks: { at: (point) => (point === 'after-freeze-before-send' ? onFrozen() : undefined) },
+        }
+      : {}),
   });
 }
 
@@ -134,12 +146,16 @@ async function pullAfterHistory(): Promise<void> {
 }
 
 async function freezeAfterAcked(): Promise<void> {
-  let smallest: number | undefined;
+  let smallest: { wall: number; freeze: number } | undefined;
   for (const acked of ackedSizes) {
     const bench = await startBenchServer({ dbPath: join(dir, `acked-${acked}-server.db`) });
     try {
       const walls: number[] = [];
-      const writer = await openClient(bench, `acked-${acked}`);
+      const freezes: number[] = [];
+      let frozenAt = 0;
+      const writer = await openClient(bench, `acked-${acked}`, 'hydrate', () => {
+        frozenAt = performance.now();
+      });
       try {
         await writer.sync();
         const list = randomUUID();
@@ -162,20 +178,24 @@ async function freezeAfterAcked(): Promise<void> {
           const started = performance.now();
           const result = await writer.sync();
           walls.push(performance.now() - started);
+          freezes.push(frozenAt - started);
           if (result.pushed !== FROZEN) throw new Error(`pushed ${result.pushed} of ${FROZEN}`);
         }
       } finally {
         await writer.close();
       }
       const wall = round(median(walls));
-      smallest ??= wall;
+      const freeze = round(median(freezes));
+      smallest ??= { wall, freeze };
       report({
         bench: 'freeze_after_acked',
         acked_rows: acked,
         n: FROZEN,
         wall_ms: wall,
         rows_per_s: perSecond(FROZEN, wall),
-        ratio: round(wall / smallest),
+        ratio: round(wall / smallest.wall),
+        freeze_ms: freeze,
+        freeze_ratio: round(freeze / smallest.freeze),
       });
     } finally {
       await bench.close();
