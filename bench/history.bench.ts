@@ -63,7 +63,12 @@ function openClient(
 }
 
 /** Appends `count` bundles of one row each to the user's history, written by backend code. */
-async function growHistory(bench: BenchServer, todoId: string, count: number): Promise<void> {
+async function growHistory(
+  bench: BenchServer,
+  listId: string,
+  todoId: string,
+  count: number,
+): Promise<void> {
   for (let i = 0; i < count; i++) {
     await bench.server.write(USER, (tx) =>
       tx.upsert('todos', { id: todoId, owner_id: USER, list_id: listId, title: `v${i}` }),
@@ -71,13 +76,11 @@ async function growHistory(bench: BenchServer, todoId: string, count: number): P
   }
 }
 
-let listId = '';
-
 async function pullAfterHistory(): Promise<void> {
   const bench = await startBenchServer({ dbPath: join(dir, 'history-server.db') });
   const clients: FerryClient<typeof todoSchema>[] = [];
   try {
-    listId = randomUUID();
+    const listId = randomUUID();
     await bench.server.write(USER, (tx) =>
       tx.upsert('lists', { id: listId, owner_id: USER, name: 'h' }),
     );
@@ -94,7 +97,7 @@ async function pullAfterHistory(): Promise<void> {
       'SELECT rows FROM ferry_bundles WHERE user_id = ? AND bundle_seq > ? ORDER BY bundle_seq LIMIT ?',
     );
     for (const history of histories) {
-      await growHistory(bench, todoIds[0]!, history - bundles);
+      await growHistory(bench, listId, todoIds[0]!, history - bundles);
       bundles = history;
       const walls: number[] = [];
       const rawWalls: number[] = [];

@@ -63,7 +63,7 @@ export function isPlainChange(value: unknown): boolean {
   if (typeof v.table !== 'string' || v.table.length === 0 || !isKey(v.pk)) return false;
   if (v.baseVersion !== null && !isPositiveInt(v.baseVersion)) return false;
   if (v.op === 'upsert') return isRow(v.row) && keyCount(v, 5) === 5;
-  return v.op === 'delete' && keyCount(v, 4) === 4 && Object.hasOwn(v, 'baseVersion');
+  return v.op === 'delete' && keyCount(v, 4) === 4;
 }
 
 /** `SnapshotRowSchema`'s common shape. */

@@ -57,14 +57,15 @@ export async function applyEffectsWithoutIntent(
 ): Promise<number> {
   let applied = 0;
   for (let start = 0; start < effects.length; start += CHUNK) {
-    const chunk = effects.slice(start, start + CHUNK);
-    const known = await readKnownStates(tx, ctx, chunk);
-    const finals = new Map<string, FinalRow>();
-    const touches: { codec: TableCodec; pk: SqlValue; op: 'u' | 'd' }[] = [];
-    for (const effect of chunk) {
+    const chunk = effects.slice(start, start + CHUNK).map((effect) => {
       const codec = codecOf(ctx, effect.table);
       const pk = codec.encodePk(effect.pk);
-      const key = rowKeyOf(effect.table, pk);
+      return { effect, codec, pk, key: rowKeyOf(effect.table, pk) };
+    });
+    const known = await readKnownStates(tx, chunk);
+    const finals = new Map<string, FinalRow>();
+    const touches: { codec: TableCodec; pk: SqlValue; op: 'u' | 'd' }[] = [];
+    for (const { effect, codec, pk, key } of chunk) {
       const base = effect.op === 'upsert' ? normalizeRow(codec, effect.row ?? {}) : null;
       const baseJson = base === null ? null : JSON.stringify(base);
       const state = known.get(key);
@@ -96,15 +97,13 @@ function codecOf(ctx: EngineContext, table: string): TableCodec {
 /** The known states of the chunk's rows, by {@link rowKeyOf}: one query per table. */
 async function readKnownStates(
   tx: Executor,
-  ctx: EngineContext,
-  chunk: readonly ServerEffect[],
+  chunk: readonly { readonly codec: TableCodec; readonly pk: SqlValue }[],
 ): Promise<Map<string, KnownState>> {
   const byTable = new Map<string, SqlValue[]>();
-  for (const effect of chunk) {
-    const codec = codecOf(ctx, effect.table);
-    let pks = byTable.get(effect.table);
-    if (!pks) byTable.set(effect.table, (pks = []));
-    pks.push(codec.encodePk(effect.pk));
+  for (const { codec, pk } of chunk) {
+    let pks = byTable.get(codec.table.name);
+    if (!pks) byTable.set(codec.table.name, (pks = []));
+    pks.push(pk);
   }
   const known = new Map<string, KnownState>();
   for (const [tbl, pks] of byTable) {

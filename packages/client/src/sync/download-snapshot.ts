@@ -8,7 +8,8 @@ import {
   type SnapshotHeader,
 } from '@ferry/protocol';
 import type { SerialDatabase } from '../driver/serial-database.js';
-import type { SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
+import type { SqlValue } from '../driver/sqlite-driver.js';
+import { insertMany } from '../local/insert-many.js';
 import type { EngineContext } from '../engine-context.js';
 import { STAGE_BATCH, type StagedSnapshot } from '../apply/hydrate.js';
 import type { Transport } from './transport.js';
@@ -38,7 +39,9 @@ export async function downloadSnapshot(
     if (batch.length === 0) return;
     const rows = batch;
     batch = [];
-    await db.batch(stagingStatements(rows));
+    await db.transaction((tx) =>
+      insertMany(tx, 'INSERT INTO temp.ferry_snapshot (tbl, pk, version, row)', 4, rows),
+    );
     if (firstBatch) {
       firstBatch = false;
       await ctx.hook('during-hydration-download');
@@ -134,27 +137,4 @@ export async function downloadSnapshot(
   } finally {
     done();
   }
-}
-
-/** Rows of the staging table per statement: 4 parameters each, within SQLite's 999. */
-const STAGED_PER_STATEMENT = 249;
-
-/**
- * Multi-row inserts of staged snapshot rows (`[tbl, pk, version, row]` each): full statements,
- * then powers of two, so that the driver's statement cache sees a few texts only.
- */
-function stagingStatements(rows: readonly SqlValue[][]): SqlStatement[] {
-  const statements: SqlStatement[] = [];
-  for (let start = 0; start < rows.length;) {
-    const left = rows.length - start;
-    const take =
-      left >= STAGED_PER_STATEMENT ? STAGED_PER_STATEMENT : 2 ** Math.floor(Math.log2(left));
-    const chunk = rows.slice(start, start + take);
-    start += take;
-    statements.push({
-      sql: `INSERT INTO temp.ferry_snapshot (tbl, pk, version, row) VALUES ${chunk.map(() => '(?, ?, ?, ?)').join(', ')}`,
-      params: chunk.flat(),
-    });
-  }
-  return statements;
 }
