@@ -12,6 +12,7 @@ import {
 import {
   isFerryError,
   type BuiltinConflictPolicy,
+  type Change,
   type PrimaryKey,
   type Row,
   type Schema,
@@ -374,9 +375,7 @@ class Simulation {
         // A rotated source id is random in life; here it comes from the seed, apart from the
         // run's other draws.
         createSourceId: () => this.#extra.fork(`${device.name}/${i.id}/source`).uuid(),
-        ...(process.env['FERRY_SIM_CLIENT_LOGS'] === '1'
-          ? { onLog: (entry: LogEntry) => this.#traceClientLog(device, entry) }
-          : {}),
+        onLog: (entry: LogEntry) => this.#clientLog(device, entry),
         ...(this.#scheduler
           ? {
               random: this.#random.fork(`${device.name}/${i.id}`).next,
@@ -1120,7 +1119,10 @@ class Simulation {
    * Whether a write that was running when its client crashed had committed: its values are in
    * the file, except those a later committed write of the device changed again. A write whose
    * every value was changed again left no trace, and does not matter. A row the app rewrote
-   * since (a discarded dead letter, a resolved conflict) is no evidence either way.
+   * since (a discarded dead letter, a resolved conflict) is no evidence either way. A push of a
+   * bundle the device froze after the write began that carries the write's values is evidence
+   * that it committed (a freeze reads only committed rows), whatever the file shows now: once
+   * pushed, the values may have been replaced since by a conflict's policy or by a pull.
    */
   #committedBeforeCrash(
     device: SimDevice,
@@ -1145,16 +1147,23 @@ class Simulation {
       const later = this.#ledger.laterDurable(device.name, table, pk, lastSeq);
       if (later.some((w) => w.kind !== 'update')) continue;
       const row = local.rows.get(key)?.row;
+      const pushed = (carries: (change: Change) => boolean) =>
+        this.#ledger.pushedAfterFreezeSince(device.name, table, pk, firstStep, carries);
       if (values === null) {
         if (later.length > 0) continue;
         evidence++;
-        if (row) return false;
+        if (row && !pushed((c) => c.op === 'delete')) return false;
         continue;
       }
       const columns = Object.keys(values).filter((c) => !later.some((w) => c in w.values));
       if (columns.length === 0) continue;
       evidence++;
-      if (!row || columns.some((c) => !jsonEqual(row[c] ?? null, values[c]))) return false;
+      const inFile = row && columns.every((c) => jsonEqual(row[c] ?? null, values[c]));
+      const carried = pushed(
+        (c) =>
+          c.op === 'upsert' && columns.every((col) => jsonEqual(c.row[col] ?? null, values[col])),
+      );
+      if (!inFile && !carried) return false;
     }
     return evidence > 0;
   }
@@ -1248,6 +1257,22 @@ class Simulation {
    * (its row in every table, its row state, outbox entry, change in flight and commit).
    * Reading the file changes nothing the run does: a replay with it traces the same steps.
    */
+  /**
+   * A client's log line: a frozen bundle is noted in the ledger (what a push of it carries was
+   * committed in the file by then); with FERRY_SIM_CLIENT_LOGS=1 the line goes to the trace.
+   */
+  #clientLog(device: SimDevice, entry: LogEntry): void {
+    if (entry.event === 'bundle-frozen') {
+      const { correlationId, sourceBundleId } = entry.fields as {
+        correlationId: string;
+        sourceBundleId: number;
+      };
+      const sourceId = correlationId.slice(0, correlationId.lastIndexOf(':'));
+      this.#ledger.recordFreeze(sourceId, sourceBundleId, this.#step);
+    }
+    if (process.env['FERRY_SIM_CLIENT_LOGS'] === '1') this.#traceClientLog(device, entry);
+  }
+
   #traceClientLog(device: SimDevice, entry: LogEntry): void {
     this.#log(
       `${device.name} log ${entry.event}: ${entry.message} ${JSON.stringify(entry.fields)}`,

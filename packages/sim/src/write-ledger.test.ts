@@ -153,4 +153,42 @@ describe('the write ledger', () => {
     ledger.settle(1, 'failed');
     expect(ledger.lostWrites(model)).toEqual([]);
   });
+  describe('evidence that a write cut by a crash had committed', () => {
+    const carriesA = (c: Change) => c.op === 'upsert' && c.row.name === 'a';
+
+    it('is a push of a bundle frozen after the write began that carries its values', () => {
+      const ledger = new WriteLedger();
+      ledger.recordFreeze('source-1', 1, 11);
+      push(ledger, [upsert('a')], 12, 'conflict', new Set([0]));
+      expect(ledger.pushedAfterFreezeSince('d1', 'lists', L1, 10, carriesA)).toBe(true);
+    });
+
+    it('is not a push of a bundle frozen before the write began, or at the same step', () => {
+      for (const frozenAt of [9, 10]) {
+        const ledger = new WriteLedger();
+        ledger.recordFreeze('source-1', 1, frozenAt);
+        push(ledger, [upsert('a')], 12, 'committed', new Set());
+        expect(ledger.pushedAfterFreezeSince('d1', 'lists', L1, 10, carriesA), `${frozenAt}`).toBe(
+          false,
+        );
+      }
+    });
+
+    it('is not a push whose freeze the device never reported, or that carried other values', () => {
+      const unreported = new WriteLedger();
+      push(unreported, [upsert('a')], 12, 'committed', new Set());
+      expect(unreported.pushedAfterFreezeSince('d1', 'lists', L1, 10, carriesA)).toBe(false);
+      const other = new WriteLedger();
+      other.recordFreeze('source-1', 1, 11);
+      push(other, [upsert('b')], 12, 'committed', new Set());
+      expect(other.pushedAfterFreezeSince('d1', 'lists', L1, 10, carriesA)).toBe(false);
+    });
+
+    it('is not a push of another device', () => {
+      const ledger = new WriteLedger();
+      ledger.recordFreeze('source-1', 1, 11);
+      push(ledger, [upsert('a')], 12, 'committed', new Set(), 'd2');
+      expect(ledger.pushedAfterFreezeSince('d1', 'lists', L1, 10, carriesA)).toBe(false);
+    });
+  });
 });

@@ -43,6 +43,8 @@ interface PushRecord {
   readonly changes: ReadonlyMap<string, { readonly index: number; readonly change: Change }>;
   /** Indices the answer names (conflicting, refused). */
   readonly named: ReadonlySet<number>;
+  /** The step at which the device froze this bundle, when its log said so. */
+  readonly frozenStep: number | undefined;
 }
 
 /** Something the app decided or saw about a row of a device. */
@@ -83,6 +85,8 @@ export class WriteLedger {
   readonly #committedBy = new Map<string, string>();
   readonly #events = new Map<string, RowEvent[]>();
   readonly #backendUpserts = new Set<string>();
+  /** The step each bundle was frozen at, by source id and source bundle id. */
+  readonly #frozenAt = new Map<string, number>();
   #seq = 0;
 
   /** Records the row changes of a write that is about to run (pending until settled). */
@@ -230,6 +234,35 @@ export class WriteLedger {
     return this.#writes.filter((w) => w.status === 'durable').length;
   }
 
+  /** A device froze bundle `sourceBundleId` of `sourceId` at `step` (from the rows committed then). */
+  recordFreeze(sourceId: string, sourceBundleId: number, step: number): void {
+    this.#frozenAt.set(`${sourceId}\u0000${sourceBundleId}`, step);
+  }
+
+  /**
+   * Whether the server received a push of `device` whose bundle was frozen after `step` and
+   * whose change of the row satisfies `carries`: what it carries was committed in the device's
+   * file after `step`.
+   */
+  pushedAfterFreezeSince(
+    device: string,
+    table: string,
+    pk: PrimaryKey,
+    step: number,
+    carries: (change: Change) => boolean,
+  ): boolean {
+    const key = rowKey(table, pk);
+    return (this.#pushes.get(device) ?? []).some((push) => {
+      const entry = push.changes.get(key);
+      return (
+        push.frozenStep !== undefined &&
+        push.frozenStep > step &&
+        entry !== undefined &&
+        carries(entry.change)
+      );
+    });
+  }
+
   /** A push of `device` the server answered (`actual`), as far as each change is concerned. */
   recordPush(
     device: string,
@@ -245,7 +278,15 @@ export class WriteLedger {
       byRow.set(rowKey(change.table, change.pk), { index, change }),
     );
     const list = this.#pushes.get(device) ?? [];
-    list.push({ sourceBundleId: call.sourceBundleId, step, outcome, changes: byRow, named });
+    const frozenStep = this.#frozenAt.get(`${call.sourceId}\u0000${call.sourceBundleId}`);
+    list.push({
+      sourceBundleId: call.sourceBundleId,
+      step,
+      outcome,
+      changes: byRow,
+      named,
+      frozenStep,
+    });
     this.#pushes.set(device, list);
     if (actual.kind === 'committed') {
       this.#committedBy.set(`${epoch}\u0000${call.userId}\u0000${actual.bundleSeq}`, device);
