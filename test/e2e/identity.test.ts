@@ -396,7 +396,7 @@ describe('installs and backups that share an identity', () => {
     await expectConverged(a, peer);
   });
 
-  it('a 410 whose body is cut on the way counts as a lost history: a row the old history had deleted, written again, is not taken for deleted', async () => {
+  it('a 410 whose body is cut on the way is no answer: the sync fails, nothing is forgotten, and the next one reads the lost history and keeps the re-insert of a row the old history had deleted', async () => {
     h = await startHarness();
     const proxy = await startFaultProxy({ target: h.url });
     try {
@@ -415,18 +415,22 @@ describe('installs and backups that share an identity', () => {
       // (The proxy's first request after the restart finds its pooled connection closed.)
       await fetch(`${proxy.url}/healthz`).catch(() => undefined);
       proxy.plan('reset-response');
-      const report = await a.sync();
+      const hydrations = a.metrics().hydrations;
+      const cut = await a.sync().then(
+        () => null,
+        (error: unknown) => error,
+      );
 
-      // Handled as the lost history it may be: hydrated, the re-insert still there. Made on a
-      // tombstone the server may never have had, it goes out as new, or, when the file cannot
-      // tell, as a conflict the app sees and settles.
-      expect(report.hydrated).toBe(true);
+      // Not an answer: no hydration on a guess, the re-insert still pending.
+      expect(cut).toMatchObject({ code: 'bad_response', status: 410 });
+      expect(a.metrics().hydrations).toBe(hydrations);
       expect(await titles('lists', a)).toEqual(['again']);
-      for (const conflict of await a.conflicts()) {
-        expect(conflict).toMatchObject({ table: 'lists', local: { name: 'again' } });
-        await a.resolveConflict(conflict.id, 'client');
-      }
-      await a.sync();
+      // The next sync reads the 410 cursor_unknown: a lost history, hydrated after the file
+      // forgot its tombstone, and the re-insert goes out as the new row it is on this history.
+      const report = await a.sync();
+      expect(report.hydrated).toBe(true);
+      expect(await a.conflicts()).toEqual([]);
+      expect(await titles('lists', a)).toEqual(['again']);
       // The server has it, and no tombstone of the old history (at a version above the new
       // one) takes it away again.
       expect(await titles('lists')).toEqual(['again']);
@@ -466,6 +470,48 @@ describe('installs and backups that share an identity', () => {
     expect(await titles('lists', a)).toEqual(['kept by the peer']);
     expect(await titles('todos', a)).toEqual(['under it']);
     await expectConverged(a, peer);
+  });
+
+  it('an app’s hydrate() on a server restored from an old backup whose new history has passed the file’s checkpoint learns from the snapshot that the checkpoint is lost: an edit made on the old history does not re-create a row the new one deleted at the same version', async () => {
+    h = await startHarness();
+    const a = await h.client('a');
+    const peer = await h.client('peer');
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'v1' }));
+    await a.sync();
+    await peer.sync();
+    await backUpServer();
+    // The old history: a's edit takes the list to version 2.
+    await a.write((tx) => tx.update('lists', listId, { name: 'v2, lost with the restore' }));
+    await a.sync();
+    // The new history: the peer deletes the list (its tombstone is version 2 too), then writes
+    // on, past a's checkpoint, so that only the server can tell a that its checkpoint is gone.
+    await restoreServer();
+    await peer.write((tx) => tx.delete('lists', listId));
+    await peer.sync();
+    await peer.write((tx) => tx.insert('lists', { id: uuid(), name: 'after the restore' }));
+    await peer.sync();
+    // a edits the list offline (on version 2 of the old history), and its app hydrates.
+    await a.write((tx) => tx.update('lists', listId, { name: 'edited on the old history' }));
+    await a.hydrate();
+    const report = await a.sync();
+
+    // The edit is not taken for one made on the new tombstone: it meets the delete as a
+    // conflict (field-merge makes a changed row the server deleted a manual one), and the list
+    // stays deleted until the app decides.
+    expect(report.conflicts).toEqual([
+      expect.objectContaining({ table: 'lists', pk: listId, outcome: 'manual' }),
+    ]);
+    expect(await titles('lists')).toEqual(['after the restore']);
+    const [conflict] = await a.conflicts();
+    expect(conflict).toMatchObject({
+      table: 'lists',
+      serverDeleted: true,
+      local: { name: 'edited on the old history' },
+    });
+    await a.resolveConflict(conflict!.id, 'server');
+    await expectConverged(a, peer);
+    expect(await titles('lists', a)).toEqual(['after the restore']);
   });
 
   it('a server whose database was replaced by another is detected by its identity, and the client starts over from a snapshot keeping its pending writes', async () => {

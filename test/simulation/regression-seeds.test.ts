@@ -164,6 +164,16 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'a rotation kept a row a restored file had undone, which a snapshot had brought back, because other devices’ todos referenced it: only children the app wrote since show it built on the row',
     'drawn',
   ],
+  [
+    811800,
+    'the simulator took a write cut by a crash for one that never committed when a push had carried it and a conflict’s policy had since replaced its values in the file',
+    'drawn',
+  ],
+  [
+    812134,
+    'after a restore of the server, a hydration whose snapshot had passed the file’s checkpoint kept the versions of the lost history, and an edit on an old live version equal to a new tombstone’s re-created the row (a cut 410 had been guessed to be a prune)',
+    'drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

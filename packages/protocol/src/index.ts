@@ -98,6 +98,7 @@ export {
   RowEffectSchema,
   RowSchema,
   ServerIdSchema,
+  SnapshotAfterHistorySchema,
   SnapshotEndSchema,
   SnapshotHeaderSchema,
   SnapshotLineSchema,
@@ -112,6 +113,7 @@ export {
   canonicalJson,
   describeZodError,
   parsePullQuery,
+  parseSnapshotQuery,
 } from './wire.js';
 export { isPlainSnapshotRow, parseWith } from './row-arrays.js';
 export type {
@@ -129,9 +131,11 @@ export type {
   PushResponse,
   PushResult,
   RowEffect,
+  SnapshotAfterHistory,
   SnapshotEnd,
   SnapshotHeader,
   SnapshotLine,
+  SnapshotQuery,
   SnapshotRow,
   SyncRequest,
   SyncResponse,

@@ -8,6 +8,7 @@ import {
   bundleDigest,
   canonicalJson,
   parsePullQuery,
+  parseSnapshotQuery,
 } from './wire.js';
 
 describe('wire schemas', () => {
@@ -75,6 +76,26 @@ describe('parsePullQuery', () => {
     expect(parsePullQuery(new URLSearchParams('after=-1')).ok).toBe(false);
     expect(parsePullQuery(new URLSearchParams('after=1&limit=0')).ok).toBe(false);
     expect(parsePullQuery(new URLSearchParams('after=abc')).ok).toBe(false);
+  });
+});
+
+describe('parseSnapshotQuery', () => {
+  const parse = (query: string) => parseSnapshotQuery(new URLSearchParams(query));
+
+  it('takes no cursor, a checkpoint, or a checkpoint with its token', () => {
+    expect(parse('')).toEqual({ ok: true, query: {} });
+    expect(parse('after=7')).toEqual({ ok: true, query: { after: 7 } });
+    expect(parse(`after=7&token=${'a'.repeat(64)}`)).toEqual({
+      ok: true,
+      query: { after: 7, token: 'a'.repeat(64) },
+    });
+  });
+
+  it('refuses a malformed checkpoint, a token without one, and a malformed token', () => {
+    for (const query of ['after=-1', 'after=abc', 'after=1.5', 'token=abc', 'after=1&token=']) {
+      expect(parse(query).ok, query).toBe(false);
+    }
+    expect(parse(`after=1&token=${'a'.repeat(129)}`).ok).toBe(false);
   });
 });
 

@@ -264,6 +264,44 @@ export function parsePullQuery(
   return { ok: true, query: token === null ? query : { ...query, token } };
 }
 
+/** Query of `GET /v1/snapshot`, after parsing: the client's checkpoint, when it has one. */
+export interface SnapshotQuery {
+  /** The client's checkpoint (`after=`), to be checked against the server's history. */
+  readonly after?: number;
+  /** The history token the client holds for bundle `after` (`token=`). */
+  readonly token?: string;
+}
+
+/**
+ * Parses the query of `GET /v1/snapshot`: `after` and `token` are optional (a client without a
+ * checkpoint sends neither; `token` needs `after`). Returns an error message for a malformed one.
+ */
+export function parseSnapshotQuery(
+  params: URLSearchParams,
+): { ok: true; query: SnapshotQuery } | { ok: false; message: string } {
+  const rawAfter = params.get('after');
+  const token = params.get('token');
+  if (rawAfter === null) {
+    return token === null ? { ok: true, query: {} } : { ok: false, message: 'token needs after' };
+  }
+  const after = parseCount(rawAfter, 'after', 0);
+  if (typeof after === 'string') return { ok: false, message: after };
+  if (token !== null && !HistoryTokenSchema.safeParse(token).success) {
+    return { ok: false, message: 'token must be 1 to 128 characters' };
+  }
+  return { ok: true, query: token === null ? { after } : { after, token } };
+}
+
+/**
+ * What a snapshot's server says of the client's checkpoint (`after`, `token`), judged as a pull
+ * cursor in the snapshot's own read: `kept` (on this history), `pruned` (older than the retained
+ * history: the same history as far as the server can tell) or `lost` (the server never had it:
+ * a restore from a backup, another history; what the client knew of that history goes).
+ */
+export const SnapshotAfterHistorySchema = z.enum(['kept', 'pruned', 'lost']);
+/** See {@link SnapshotAfterHistorySchema}. */
+export type SnapshotAfterHistory = z.infer<typeof SnapshotAfterHistorySchema>;
+
 /** Body of `POST /v1/sync`: an optional push and a pull, in one round trip. */
 export const SyncRequestSchema = z.object({
   protocol: z.literal(PROTOCOL_VERSION),
@@ -308,6 +346,8 @@ export const SnapshotHeaderSchema = z.object({
   /** The history token of bundle `snapshotBundleSeq` (absent at 0, or before tokens). */
   token: HistoryTokenSchema.optional(),
   serverId: ServerIdSchema.optional(),
+  /** The server's judgement of the request's `after` (absent when the request named none). */
+  afterHistory: SnapshotAfterHistorySchema.optional(),
 });
 /** A row line of `GET /v1/snapshot`. */
 export const SnapshotRowSchema = z.object({

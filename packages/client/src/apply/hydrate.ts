@@ -1,4 +1,4 @@
-import type { Row } from '@ferry/protocol';
+import type { Row, SnapshotAfterHistory } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
@@ -31,6 +31,8 @@ export interface StagedSnapshot {
   readonly token: string | null;
   /** The server database's identity, when the server gave one. */
   readonly serverId: string | null;
+  /** What the server said of the checkpoint the file asked with, when it said anything. */
+  readonly after?: { readonly seq: number; readonly history: SnapshotAfterHistory } | undefined;
 }
 
 /** Outcome of {@link applySnapshot}. */
@@ -41,14 +43,16 @@ export interface SnapshotApplyResult {
 
 /**
  * Whether a snapshot shows that the server does not have the history the file followed, though
- * nothing refused us (an app's `hydrate()` right after the server was restored from a backup):
- * it ends before the file's checkpoint (on one history the server's horizon never goes back), or
- * at the checkpoint under another token. Pure.
+ * nothing refused us (an app's `hydrate()` after the server was restored from a backup): the
+ * server judged the file's checkpoint `lost` in the snapshot's own read, or, from a server that
+ * does not judge it, the snapshot ends before the file's checkpoint (on one history the server's
+ * horizon never goes back) or at the checkpoint under another token. Pure.
  */
 export function snapshotDeniesHistory(
   file: { readonly checkpoint: number; readonly checkpointToken: string | null },
-  snapshot: Pick<StagedSnapshot, 'snapshotBundleSeq' | 'token'>,
+  snapshot: Pick<StagedSnapshot, 'snapshotBundleSeq' | 'token' | 'after'>,
 ): boolean {
+  if (snapshot.after?.seq === file.checkpoint && snapshot.after.history === 'lost') return true;
   if (snapshot.snapshotBundleSeq < file.checkpoint) return true;
   return (
     snapshot.snapshotBundleSeq === file.checkpoint &&
@@ -80,7 +84,7 @@ export async function applySnapshot(
   };
   // A lost history found by the snapshot itself: what the file knew of it goes first, as after
   // a 410 cursor_unknown.
-  if (snapshotDeniesHistory(file, staged)) await forgetHistory(tx, 'lost');
+  if (snapshotDeniesHistory(file, staged)) await forgetHistory(tx);
   const inSnapshot = (alias: string) =>
     `EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${alias}.tbl AND s.pk = ${alias}.pk)`;
   // Pending edits of rows the snapshot lacks are pinned to the server state they were made on
@@ -99,8 +103,7 @@ export async function applySnapshot(
   // knew of them stays as a tombstone at the version we knew, so that a re-insert of one goes
   // out on it (meeting a later delete as a conflict, not as a row that never existed). After a
   // lost history (see `forgetHistory`), what we knew belongs to that history and goes.
-  const lostState = ((await readState(tx, 'history_lost')) as number | null) ?? 0;
-  const lost = lostState >= 1;
+  const lost = (((await readState(tx, 'history_lost')) as number | null) ?? 0) !== 0;
   await tx.run(
     lost
       ? `DELETE FROM ferry_rows WHERE deleted = 0 AND NOT ${inSnapshot('ferry_rows')}`
@@ -162,14 +165,13 @@ export async function applySnapshot(
   if (frozen && frozen.committedSeq !== null && frozen.committedSeq <= staged.snapshotBundleSeq) {
     await forgetCommit(tx);
   }
-  // After a lost history (certainly lost: see `forgetHistory`), the versions local changes were
-  // made on are that history's: another
-  // history numbers its versions anew, and one may coincide (a pin to an old live version equal
-  // to the new tombstone's would re-create the row unchallenged). Changes keep the base row they
-  // were made on but not its version, so the server answers each with a conflict and the
-  // resolver merges it against the base by content (a change of a row the server never had
-  // goes out as new).
-  if (lostState === 2) {
+  // After a lost history (see `forgetHistory`), the versions local changes were made on are that
+  // history's: another history numbers its versions anew, and one may coincide (a pin to an old
+  // live version equal to the new tombstone's would re-create the row unchallenged). Changes
+  // keep the base row they were made on but not its version, so the server answers each with a
+  // conflict and the resolver merges it against the base by content (a change of a row the
+  // server never had goes out as new).
+  if (lost) {
     await tx.run('UPDATE ferry_outbox SET pin_version = NULL WHERE pinned = 1');
     await tx.run('UPDATE ferry_inflight SET base_version = NULL');
   }

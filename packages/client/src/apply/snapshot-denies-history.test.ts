@@ -30,4 +30,18 @@ describe('snapshotDeniesHistory', () => {
     expect(snapshotDeniesHistory(file(7), snapshot(7, 'theirs'))).toBe(false);
     expect(snapshotDeniesHistory(file(7, 'ours'), snapshot(7))).toBe(false);
   });
+
+  it('takes the server’s word that the checkpoint it was asked about is not on its history, even past it', () => {
+    const lost = { ...snapshot(9, 'later'), after: { seq: 7, history: 'lost' as const } };
+    expect(snapshotDeniesHistory(file(7, 'ours'), lost)).toBe(true);
+  });
+
+  it('finds nothing wrong when the server kept or pruned the checkpoint, or judged another one', () => {
+    for (const history of ['kept', 'pruned'] as const) {
+      const judged = { ...snapshot(9, 'later'), after: { seq: 7, history } };
+      expect(snapshotDeniesHistory(file(7, 'ours'), judged), history).toBe(false);
+    }
+    const other = { ...snapshot(9, 'later'), after: { seq: 6, history: 'lost' as const } };
+    expect(snapshotDeniesHistory(file(7, 'ours'), other)).toBe(false);
+  });
 });

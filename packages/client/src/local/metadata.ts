@@ -426,20 +426,18 @@ export async function forgetCommit(db: Executor): Promise<void> {
 
 /**
  * The server does not have the history the file followed (410 `cursor_unknown`: a server
- * restored from a backup, another database), or may not (`maybe`: a 410 whose body could not be
- * read): what the file knew of it goes before the hydration that follows. The commit of the
- * bundle in flight is forgotten ({@link forgetCommit}), and so are the tombstones a hydration
- * would otherwise keep: row versions of one history say nothing about another's, and a
- * tombstone from the lost one would hide a row the server has at a lower version. When the loss
- * is certain, that hydration also drops the versions local changes were made on (see
- * `applySnapshot`); after a mere prune read as a loss, that would make every one a conflict.
- * `history_lost` is 2 for a certain loss, 1 for a possible one.
+ * restored from a backup, another database; or a snapshot that denies it): what the file knew of
+ * it goes before the hydration that follows. The commit of the bundle in flight is forgotten
+ * ({@link forgetCommit}), and so are the tombstones a hydration would otherwise keep: row
+ * versions of one history say nothing about another's, and a tombstone from the lost one would
+ * hide a row the server has at a lower version. That hydration also drops the versions local
+ * changes were made on (see `applySnapshot`). `history_lost` is non-zero until it has (files of
+ * earlier versions may hold 1 or 2: both mean lost).
  */
-export async function forgetHistory(db: Executor, loss: 'lost' | 'maybe'): Promise<void> {
+export async function forgetHistory(db: Executor): Promise<void> {
   await forgetCommit(db);
   await db.run('DELETE FROM ferry_rows WHERE deleted = 1');
-  const previous = ((await readState(db, 'history_lost')) as number | null) ?? 0;
-  await writeState(db, 'history_lost', Math.max(previous, loss === 'lost' ? 2 : 1));
+  await writeState(db, 'history_lost', 1);
 }
 
 /** Removes the bundle in flight entirely. */

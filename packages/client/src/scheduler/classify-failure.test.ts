@@ -38,6 +38,7 @@ describe('classifyFailure', () => {
     ],
     ['a 410 history_pruned', 'history_pruned', 410, undefined, 'history'],
     ['a 410 cursor_unknown', 'cursor_unknown', 410, undefined, 'history'],
+    ['a 410 whose body was cut short', 'bad_response', 410, undefined, 'transient'],
     ['a 400', 'bad_request', 400, undefined, 'fatal'],
     ['a 404', 'not_found', 404, undefined, 'fatal'],
     ['a proxy 502', 'bad_response', 502, undefined, 'transient'],

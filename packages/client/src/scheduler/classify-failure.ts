@@ -11,7 +11,7 @@ import { isFerryError, type FerryErrorCode } from '@ferry/protocol';
  *
  * | class | from | next |
  * |---|---|---|
- * | `transient` | `network`, `timeout`, `aborted`, 408 `request_timeout`, 502/503/504, `unavailable` without Retry-After, `store_unavailable` | exponential backoff |
+ * | `transient` | `network`, `timeout`, `aborted`, 408 `request_timeout`, 502/503/504, a 410 that is neither of the two below (its body cut short or garbled: not an answer), `unavailable` without Retry-After, `store_unavailable` | exponential backoff |
  * | `server-error` | 500 `internal` and other 5xx, `bad_response` and `integrity_violation` without an error status | backoff with the longer base |
  * | `rate-limited` | 429 `rate_limited`, 503 with Retry-After | backoff, at least Retry-After |
  * | `auth` | 401 `unauthorized` | blocked-auth: refresh the token once |
@@ -150,7 +150,9 @@ function classOfStatus(status: number, hasRetryAfter: boolean): FailureClass {
   if (status >= 500 && status <= 599) return 'server-error';
   if (status === 401) return 'auth';
   if (status === 403 || status === 413 || status === 422) return 'rejected';
-  if (status === 410) return 'history';
+  // Only `history_pruned` and `cursor_unknown` say what happened to the history; any other 410
+  // says nothing to act on (see `historyLossOf`), and the request is made again.
+  if (status === 410) return 'transient';
   return 'fatal';
 }
 

@@ -31,19 +31,20 @@ export function asFerryError(error: unknown, signal: AbortSignal): FerryError {
  * |---|---|
  * | 410 `history_pruned` | `pruned`: the same history, but its bundles after our checkpoint are gone |
  * | 410 `cursor_unknown` | `lost`: the server does not have our history (a restore, another database) |
- * | any other 410 (a body cut short or garbled on the way) | `maybe`: either, it cannot say which |
- * | anything else | `null` |
+ * | anything else, a 410 whose body was cut short or garbled on the way included | `null` |
  *
- * All need a snapshot. After `lost`, and after `maybe` (keeping after a loss can lose a row;
- * forgetting after a mere prune costs at most a conflict), what the file knew of the old
- * history (the commit of the bundle in flight, tombstones) goes before it (see
- * `forgetHistory`): row versions of one history say nothing of another's, and a tombstone kept
- * from it hides the row the server has at a lower version.
+ * Both need a snapshot. After `lost`, what the file knew of the old history (the commit of the
+ * bundle in flight, tombstones, the versions its changes were made on) goes first (see
+ * `forgetHistory`): row versions of one history say nothing of another's. A 410 that cannot be
+ * read says neither, and each guess loses something (kept versions alias the new history's: an
+ * edit on an old live version equal to a new tombstone's re-creates the row; dropped ones turn
+ * every pending change after a mere prune into a conflict; kept tombstones hide rows): it is a
+ * transport failure like a cut 200, and the request is made again to read the server's answer,
+ * which a 410 never commits anything to change.
  */
-export function historyLossOf(error: FerryError): 'pruned' | 'lost' | 'maybe' | null {
+export function historyLossOf(error: FerryError): 'pruned' | 'lost' | null {
   if (error.code === 'history_pruned') return 'pruned';
   if (error.code === 'cursor_unknown') return 'lost';
-  if (error.status === 410) return 'maybe';
   return null;
 }
 

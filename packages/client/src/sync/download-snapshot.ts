@@ -11,13 +11,16 @@ import type { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import { insertMany } from '../local/insert-many.js';
 import type { EngineContext } from '../engine-context.js';
+import { readCursor } from '../local/metadata.js';
 import { STAGE_BATCH, type StagedSnapshot } from '../apply/hydrate.js';
 import type { Transport } from './transport.js';
 
 /**
  * Streams `GET /v1/snapshot` into the connection's temp staging table in short batches: memory
  * stays bounded by one batch, and no database lock is held across the network. A stream without
- * its end line (or with a wrong row count) is discarded and throws.
+ * its end line (or with a wrong row count) is discarded and throws. A file with a checkpoint
+ * sends it (`after`, `token`): the server says in the head line whether it is on its history
+ * (`afterHistory`), judged in the snapshot's own read.
  */
 export async function downloadSnapshot(
   db: SerialDatabase,
@@ -26,7 +29,12 @@ export async function downloadSnapshot(
   options: { signal?: AbortSignal | undefined; timeoutMs: number },
 ): Promise<StagedSnapshot> {
   await db.run('DELETE FROM temp.ferry_snapshot');
-  const { response, signal, done } = await transport.getStream('/v1/snapshot', {
+  const cursor = await readCursor(db);
+  const query =
+    cursor.after === 0
+      ? ''
+      : `?after=${cursor.after}${cursor.token === null ? '' : `&token=${encodeURIComponent(cursor.token)}`}`;
+  const { response, signal, done } = await transport.getStream(`/v1/snapshot${query}`, {
     signal: options.signal,
     timeoutMs: options.timeoutMs,
   });
@@ -130,6 +138,9 @@ export async function downloadSnapshot(
       rowCount: count,
       token: header.token ?? null,
       serverId: header.serverId ?? null,
+      ...(cursor.after === 0 || header.afterHistory === undefined
+        ? {}
+        : { after: { seq: cursor.after, history: header.afterHistory } }),
     };
   } catch (error) {
     await db.run('DELETE FROM temp.ferry_snapshot').catch(() => undefined);

@@ -74,8 +74,7 @@ export async function runExchangeLoop(
       const error = asFerryError(caught, signal);
       // The server does not have our history: what the file knew of it goes now, whichever
       // cycle hydrates next (this one, or one the scheduler runs for it).
-      const loss = historyLossOf(error);
-      if (loss === 'lost' || loss === 'maybe') await forgetHistory(core.db, loss);
+      if (historyLossOf(error) === 'lost') await forgetHistory(core.db);
       const handled = toSend
         ? await handleRejection(core, error, toSend, report, gapRenumbers)
         : isHistoryLost(error)

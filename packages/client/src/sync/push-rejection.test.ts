@@ -70,9 +70,9 @@ describe('decideRejection', () => {
     });
   });
 
-  it('hydrates after a 410 whose body could not be read', () => {
+  it('fails the cycle on a 410 whose body could not be read (no hydration on a guess)', () => {
     expect(decideRejection(refused('bad_response', undefined, 410), bundle(1), 0)).toEqual({
-      kind: 'hydrate',
+      kind: 'fail',
     });
   });
 });
@@ -83,8 +83,8 @@ describe('historyLossOf', () => {
     expect(historyLossOf(refused('cursor_unknown', undefined, 410))).toBe('lost');
   });
 
-  it('reads a 410 it cannot understand as a history that may be lost', () => {
-    expect(historyLossOf(refused('bad_response', undefined, 410))).toBe('maybe');
+  it('reads a 410 it cannot understand as nothing said of the history (the request is made again)', () => {
+    expect(historyLossOf(refused('bad_response', undefined, 410))).toBeNull();
   });
 
   it('reads any other refusal as no loss of history', () => {

@@ -71,18 +71,21 @@ export function trackStore(inner: ServerStore): TrackedStore {
     pull: (input: PullInput): Promise<PullOutcome> => inner.pull(input),
     sync: (input: { push: PushInput | null; pull: PullInput; now: Date }): Promise<SyncOutcome> =>
       inner.sync(input),
-    async snapshot(userId: string): Promise<SnapshotReader> {
+    async snapshot(userId: string, after?: number): Promise<SnapshotReader> {
       const held = gate;
       if (held) {
         held.arrived();
         await held.wait;
       }
-      const reader = await inner.snapshot(userId);
+      const reader = await inner.snapshot(userId, after);
       open++;
       opened++;
       let closed = false;
       return {
         snapshotBundleSeq: reader.snapshotBundleSeq,
+        token: reader.token,
+        serverId: reader.serverId,
+        cursor: reader.cursor,
         async *rows() {
           for await (const batch of reader.rows()) {
             rowsRead += batch.length;

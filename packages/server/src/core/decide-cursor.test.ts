@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { decideCursor, type CursorDecision, type CursorState } from './decide-cursor.js';
+import {
+  decideCursor,
+  snapshotAfterHistory,
+  type CursorDecision,
+  type CursorState,
+} from './decide-cursor.js';
 
 const T4 = 'a'.repeat(64);
 const T3 = 'b'.repeat(64);
@@ -52,5 +57,15 @@ describe('decideCursor', () => {
     };
     expect(decideCursor({ after: 3 }, emptied)).toEqual(AHEAD);
     expect(decideCursor({ after: 1 }, emptied)).toEqual(PRUNED);
+  });
+});
+
+describe('snapshotAfterHistory', () => {
+  it('names a good cursor kept, a pruned one pruned, and one ahead or of another history lost', () => {
+    expect(snapshotAfterHistory({ after: 4, token: T4 }, state(T4))).toBe('kept');
+    expect(snapshotAfterHistory({ after: 3, token: T3 }, state(null))).toBe('kept');
+    expect(snapshotAfterHistory({ after: 2, token: OTHER }, state(null))).toBe('pruned');
+    expect(snapshotAfterHistory({ after: 4, token: OTHER }, state(T4))).toBe('lost');
+    expect(snapshotAfterHistory({ after: 6 }, state(null))).toBe('lost');
   });
 });

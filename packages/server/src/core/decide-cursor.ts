@@ -1,3 +1,5 @@
+import type { SnapshotAfterHistory } from '@ferry/protocol';
+
 /** A pull cursor as a client sends it. */
 export interface PullCursor {
   /** The last bundleSeq the client applied (0: none). */
@@ -50,4 +52,20 @@ export function decideCursor(cursor: PullCursor, state: CursorState): CursorDeci
     return { kind: 'cursor_unknown', reason: 'history_diverged' };
   }
   return null;
+}
+
+/**
+ * What a snapshot's header says of the client's checkpoint: the cursor rule of
+ * {@link decideCursor}, applied in the snapshot's own read. Pure.
+ *
+ * | decideCursor | afterHistory |
+ * |---|---|
+ * | null (a good cursor) | `kept` |
+ * | `history_pruned` | `pruned` |
+ * | `cursor_unknown` (ahead, or another history) | `lost` |
+ */
+export function snapshotAfterHistory(cursor: PullCursor, state: CursorState): SnapshotAfterHistory {
+  const decision = decideCursor(cursor, state);
+  if (decision === null) return 'kept';
+  return decision.kind === 'history_pruned' ? 'pruned' : 'lost';
 }

@@ -1,4 +1,4 @@
-import type { Conflict, ErrorBody, ProtocolErrorCode } from '@ferry/protocol';
+import type { Conflict, ErrorBody, ProtocolErrorCode, SnapshotAfterHistory } from '@ferry/protocol';
 
 /**
  * A committed bundle as stores keep it: its row effects already serialised, because bundles
@@ -54,12 +54,14 @@ export interface SnapshotHead {
   /** The history token of bundle `snapshotBundleSeq` (null at 0, or from before tokens). */
   readonly token?: string | null | undefined;
   readonly serverId?: string | undefined;
+  /** The server's judgement of the request's `after`, when it named one. */
+  readonly afterHistory?: SnapshotAfterHistory | undefined;
 }
 
 /** The first line of `GET /v1/snapshot`, without its newline. */
 export function snapshotHeaderJson(head: SnapshotHead): string {
   const serverId = head.serverId === undefined ? null : head.serverId;
-  return `{"snapshotBundleSeq":${head.snapshotBundleSeq}${optionalString('token', head.token ?? null)}${optionalString('serverId', serverId)}}`;
+  return `{"snapshotBundleSeq":${head.snapshotBundleSeq}${optionalString('token', head.token ?? null)}${optionalString('serverId', serverId)}${optionalString('afterHistory', head.afterHistory ?? null)}}`;
 }
 
 /** The `push` part of a sync answer for a committed (or replayed) push. */

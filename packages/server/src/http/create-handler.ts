@@ -5,6 +5,7 @@ import {
   SyncRequestSchema,
   describeZodError,
   parsePullQuery,
+  parseSnapshotQuery,
   type Schema,
 } from '@ferry/protocol';
 import type { z } from 'zod';
@@ -21,6 +22,7 @@ import type { ServerMetrics } from '../metrics.js';
 import type { PokeHub } from '../poke-hub.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import type { PullOutcome, PushOutcome, ServerStore } from '../store/server-store.js';
+import { snapshotAfterHistory } from '../core/decide-cursor.js';
 import { readJsonBody } from './read-body.js';
 import { snapshotStream } from './snapshot-stream.js';
 import {
@@ -247,7 +249,7 @@ async function dispatch(
     case 'sync':
       return sync(context, request, identity!, log);
     case 'snapshot':
-      return snapshot(context, request, identity!, log);
+      return snapshot(context, request, url, identity!, log);
     case 'events':
       return events(context, request, identity!);
   }
@@ -408,9 +410,13 @@ async function sync(
 async function snapshot(
   context: HandlerContext,
   request: Request,
+  url: URL,
   identity: Identity,
   log: RequestLog,
 ): Promise<Response> {
+  const parsed = parseSnapshotQuery(url.searchParams);
+  if (!parsed.ok) return errorResponse('bad_request', parsed.message);
+  const query = parsed.query;
   const slot = context.snapshots.tryAcquire(identity.userId);
   if (!slot.ok) {
     return slot.reason === 'user'
@@ -419,7 +425,7 @@ async function snapshot(
   }
   let reader;
   try {
-    reader = await context.store.snapshot(identity.userId);
+    reader = await context.store.snapshot(identity.userId, query.after);
   } catch (error) {
     slot.lease.release();
     throw error;
@@ -429,6 +435,10 @@ async function snapshot(
     signal: request.signal,
     logger: context.logger,
     onEnd: () => slot.lease.release(),
+    afterHistory:
+      query.after === undefined || reader.cursor === undefined
+        ? undefined
+        : snapshotAfterHistory({ after: query.after, token: query.token }, reader.cursor),
   });
   return new Response(body, {
     headers: {

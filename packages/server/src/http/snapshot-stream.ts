@@ -1,3 +1,4 @@
+import type { SnapshotAfterHistory } from '@ferry/protocol';
 import { snapshotHeaderJson } from '../core/wire-json.js';
 import type { FerryLogger } from '../logger.js';
 import type { SnapshotReader } from '../store/server-store.js';
@@ -11,6 +12,8 @@ export interface SnapshotStreamOptions {
   readonly logger: FerryLogger;
   /** Called once, after the reader was closed, however the stream ended. */
   readonly onEnd: () => void;
+  /** What the head line says of the request's `after`, when it named one. */
+  readonly afterHistory?: SnapshotAfterHistory | undefined;
 }
 
 /**
@@ -66,7 +69,13 @@ export function snapshotStream(
         try {
           if (!started) {
             started = true;
-            controller.enqueue(encoder.encode(`${snapshotHeaderJson(reader)}\n`));
+            const head = snapshotHeaderJson({
+              snapshotBundleSeq: reader.snapshotBundleSeq,
+              token: reader.token,
+              serverId: reader.serverId,
+              afterHistory: options.afterHistory,
+            });
+            controller.enqueue(encoder.encode(`${head}\n`));
             return;
           }
           const next = await rows.next();

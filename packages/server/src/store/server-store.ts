@@ -1,4 +1,5 @@
 import type { Change, Conflict, PrimaryKey, Schema, SnapshotRow, WireRow } from '@ferry/protocol';
+import type { CursorState } from '../core/decide-cursor.js';
 import type { RetentionPolicy } from '../core/decide-retention.js';
 import type { Rejection } from '../core/rejections.js';
 import type { PullPage } from '../core/wire-json.js';
@@ -73,6 +74,11 @@ export interface SnapshotReader {
   readonly token?: string | null | undefined;
   /** The store's {@link ServerStore.serverId}. */
   readonly serverId?: string | undefined;
+  /**
+   * What `decideCursor` needs to judge the `after` the snapshot was opened with, read in
+   * the same consistent read (undefined when opened without one).
+   */
+  readonly cursor?: CursorState | undefined;
   /** Row lines in batches, parents first; ends after the last row. */
   rows(): AsyncIterable<readonly SnapshotRow[]>;
   close(): Promise<void>;
@@ -170,9 +176,10 @@ export interface ServerStore extends AsyncDisposable {
   /**
    * Opens a consistent read of `userId`'s rows for hydration. The reader holds a connection and
    * a read transaction until `close()`: the caller must close it on every path (the end, a
-   * failure, a client that went away).
+   * failure, a client that went away). With `after` (the client's checkpoint), the reader also
+   * carries what judging it as a cursor needs ({@link SnapshotReader.cursor}), from the same read.
    */
-  snapshot(userId: string): Promise<SnapshotReader>;
+  snapshot(userId: string, after?: number): Promise<SnapshotReader>;
   /** Runs backend code in one transaction; see {@link BackendWriteTx}. */
   write<T>(userId: string, fn: (tx: BackendWriteTx) => Promise<T> | T): Promise<WriteOutcome<T>>;
   /** Turns writes made outside the server (raw SQL) into bundles now. */

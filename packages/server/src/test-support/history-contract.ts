@@ -7,7 +7,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { bundleDigest, type Change, type RowEffect } from '@ferry/protocol';
+import {
+  bundleDigest,
+  type Change,
+  type RowEffect,
+  type SnapshotAfterHistory,
+} from '@ferry/protocol';
+import { snapshotAfterHistory } from '../core/decide-cursor.js';
 import { genesisToken, nextHistoryToken } from '../core/history-token.js';
 import type { StoredBundle } from '../core/wire-json.js';
 import type { PullOutcome, PushOutcome, ServerStore } from '../store/server-store.js';
@@ -229,6 +235,13 @@ export function describeHistoryContract(factory: StoreFactory): void {
       });
       expect(synced.push).toEqual(diverged(2));
       expect(await b.store.lastBundleSeq(ALICE)).toBe(3);
+      // A snapshot opened with a checkpoint judges it by the same rule, in its own read: the
+      // shared prefix is kept, another history's bundle 2 and a cursor past the end are lost.
+      expect(await judgedBySnapshot(b.store, 1, a1!.token!)).toBe('kept');
+      expect(await judgedBySnapshot(b.store, 2, b2!.token!)).toBe('kept');
+      expect(await judgedBySnapshot(b.store, 2, a2!.token!)).toBe('lost');
+      expect(await judgedBySnapshot(b.store, 4, a2!.token!)).toBe('lost');
+      expect(await judgedBySnapshot(b.store, 2)).toBe('kept');
     } finally {
       await a.cleanup();
       await b.cleanup();
@@ -248,6 +261,9 @@ export function describeHistoryContract(factory: StoreFactory): void {
       expect(await pull(2, tokens[2])).toEqual(diverged(2));
       expect(pageOf(await pull(3, tokens[2])).bundles).toHaveLength(2);
       expect(await pull(1, tokens[0])).toMatchObject({ code: 'history_pruned' });
+      expect(await judgedBySnapshot(store, 2, tokens[1])).toBe('kept');
+      expect(await judgedBySnapshot(store, 2, tokens[2])).toBe('lost');
+      expect(await judgedBySnapshot(store, 1, tokens[0])).toBe('pruned');
       // Pruned to the end: the last token is the boundary's.
       await store.prune({ maxBundlesPerUser: 0 }, new Date());
       expect(pageOf(await pull(5, tokens[4])).bundles).toEqual([]);
@@ -319,6 +335,21 @@ async function pullStored(store: ServerStore, userId: string, after = 0): Promis
   }
 }
 
+/** How a snapshot opened with cursor `after` (and `token`) judges it; the reader is closed. */
+async function judgedBySnapshot(
+  store: ServerStore,
+  after: number,
+  token?: string,
+): Promise<SnapshotAfterHistory> {
+  const reader = await store.snapshot(ALICE, after);
+  try {
+    expect(reader.cursor).toBeDefined();
+    return snapshotAfterHistory({ after, token }, reader.cursor!);
+  } finally {
+    await reader.close();
+  }
+}
+
 /** What a snapshot's header says, read and closed. */
 async function readHead(store: ServerStore, userId: string) {
   const reader = await store.snapshot(userId);
@@ -327,6 +358,7 @@ async function readHead(store: ServerStore, userId: string) {
       snapshotBundleSeq: reader.snapshotBundleSeq,
       token: reader.token,
       serverId: reader.serverId,
+      ...(reader.cursor === undefined ? {} : { cursor: reader.cursor }),
     };
   } finally {
     await reader.close();

@@ -46,8 +46,8 @@ export async function pullAll(t: TestServer, user: string, limit = 1000) {
   }
 }
 
-export async function snapshotLines(t: TestServer, user: string) {
-  const response = await t.request('/v1/snapshot', { user });
+export async function snapshotLines(t: TestServer, user: string, query = '') {
+  const response = await t.request(`/v1/snapshot${query}`, { user });
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toContain('application/x-ndjson');
   return (await response.text())
@@ -466,6 +466,18 @@ export function describeSyncRules(store: TestStoreKind): void {
           snapshotBundleSeq: 0,
           serverId: page.serverId,
         });
+        // Asked with the client's checkpoint, the snapshot says whether it is on this history.
+        const judged = async (query: string) =>
+          (await snapshotLines(t, ALICE, query))[0]?.['afterHistory'];
+        expect(await judged(`?after=1&token=${first.token}`)).toBe('kept');
+        expect(await judged(`?after=2&token=${first.token}`)).toBe('lost');
+        expect(await judged('?after=9')).toBe('lost');
+        expect(await judged('?after=1')).toBe('kept');
+        for (const bad of ['?after=-1', '?after=x', `?token=${first.token}`, '?after=1&token=']) {
+          const refused = await t.request(`/v1/snapshot${bad}`, { user: ALICE });
+          expect(refused.status, bad).toBe(400);
+          expect(await refused.json(), bad).toMatchObject({ error: { code: 'bad_request' } });
+        }
 
         // A restart keeps the identity and every token.
         t = current = await t.restart();

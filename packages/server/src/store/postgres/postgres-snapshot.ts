@@ -5,6 +5,7 @@ import {
   type SnapshotRow,
   type WireRow,
 } from '@ferry/protocol';
+import type { CursorState } from '../../core/decide-cursor.js';
 import type { SnapshotReader } from '../server-store.js';
 import type { StoreSql } from './postgres-sql.js';
 
@@ -27,6 +28,7 @@ export class PostgresSnapshot implements SnapshotReader {
   readonly snapshotBundleSeq: number;
   readonly token: string | null;
   readonly serverId: string;
+  readonly cursor: CursorState | undefined;
   readonly #client: SnapshotClient;
   readonly #release: (error?: unknown) => void;
   readonly #schema: Schema;
@@ -47,6 +49,8 @@ export class PostgresSnapshot implements SnapshotReader {
     snapshotBundleSeq: number;
     /** The token of bundle `snapshotBundleSeq`, read in the snapshot's transaction. */
     token: string | null;
+    /** What judges the client's `after`, read in the snapshot's transaction (see SnapshotReader). */
+    cursor: CursorState | undefined;
     serverId: string;
     batchRows: number;
     onClose: () => void;
@@ -58,6 +62,7 @@ export class PostgresSnapshot implements SnapshotReader {
     this.#userId = options.userId;
     this.snapshotBundleSeq = options.snapshotBundleSeq;
     this.token = options.token;
+    this.cursor = options.cursor;
     this.serverId = options.serverId;
     this.#batchRows = options.batchRows;
     this.#onClose = options.onClose;

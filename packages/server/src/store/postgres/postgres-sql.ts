@@ -38,6 +38,7 @@ export interface StoreSql {
   readonly bundleRows: string;
   readonly pull: string;
   readonly lastSeq: string;
+  readonly snapshotHead: string;
   readonly usersToPrune: string;
   readonly markPruned: string;
   readonly orphanedSources: string;
@@ -144,6 +145,9 @@ LEFT JOIN LATERAL (
 ) AS w ON true
 ORDER BY w.bundle_seq`,
     lastSeq: `SELECT last_seq, last_token FROM ${m}.users WHERE user_id = $1`,
+    snapshotHead: `SELECT u.last_seq, u.last_token, u.pruned_through, u.pruned_token,
+  (SELECT a.token FROM ${m}.bundles AS a WHERE a.user_id = $1 AND a.bundle_seq = $2::bigint) AS after_token
+FROM ${m}.users AS u WHERE u.user_id = $1`,
     usersToPrune: `SELECT u.user_id, u.last_seq, u.pruned_through,
   CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE (
     SELECT max(b.bundle_seq) FROM ${m}.bundles AS b WHERE b.user_id = u.user_id AND b.committed_at < $3::timestamptz

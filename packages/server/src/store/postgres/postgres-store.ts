@@ -266,7 +266,7 @@ class PostgresStore implements ServerStore {
     return Math.max(1, Math.floor((this.#options.pool?.max ?? 10) / 2));
   }
 
-  async snapshot(userId: string): Promise<SnapshotReader> {
+  async snapshot(userId: string, after?: number): Promise<SnapshotReader> {
     return this.#track(async () => {
       const { pool, schema, sql } = this.#live();
       let client: Client;
@@ -288,18 +288,33 @@ class PostgresStore implements ServerStore {
       };
       try {
         await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-        // The seq and its token come from the transaction's view, as every row after them.
-        const { rows } = await client.query<{ last_seq: number; last_token: string | null }>(
-          named(sql.lastSeq, [userId]),
-        );
+        // The seq, its token and what judges the client's `after` come from the transaction's
+        // view, as every row after them.
+        const { rows } = await client.query<{
+          last_seq: number;
+          last_token: string | null;
+          pruned_through: number;
+          pruned_token: string | null;
+          after_token: string | null;
+        }>(named(sql.snapshotHead, [userId, after ?? 0]));
+        const head = rows[0];
         const snapshot: PostgresSnapshot = new PostgresSnapshot({
           client,
           release,
           schema,
           sql,
           userId,
-          snapshotBundleSeq: rows[0]?.last_seq ?? 0,
-          token: rows[0]?.last_token ?? null,
+          snapshotBundleSeq: head?.last_seq ?? 0,
+          token: head?.last_token ?? null,
+          cursor:
+            after === undefined
+              ? undefined
+              : {
+                  lastSeq: head?.last_seq ?? 0,
+                  prunedThrough: head?.pruned_through ?? 0,
+                  prunedToken: head?.pruned_token ?? null,
+                  afterToken: head?.after_token ?? null,
+                },
           serverId: this.#serverId!,
           batchRows: this.#options.snapshotBatchRows ?? 500,
           onClose: () => this.#snapshots.delete(snapshot),

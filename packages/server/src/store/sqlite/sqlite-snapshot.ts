@@ -1,7 +1,17 @@
 import { FerryError, type PrimaryKey, type Schema, type SnapshotRow } from '@ferry/protocol';
 import { quoteIdent } from './sqlite-ddl.js';
+import type { CursorState } from '../../core/decide-cursor.js';
 import type { SnapshotReader } from '../server-store.js';
 import { decodeRow, type Db, type RawRow } from './sqlite-statements.js';
+
+/** The user's head as a snapshot reads it. */
+interface SnapshotHeadState {
+  readonly lastSeq: number;
+  readonly lastToken: string | null;
+  readonly prunedThrough: number;
+  readonly prunedToken: string | null;
+  readonly afterToken: string | null;
+}
 
 /**
  * A snapshot on its own read connection: one read transaction from the first row to the last,
@@ -13,6 +23,7 @@ export class SqliteSnapshot implements SnapshotReader {
   readonly snapshotBundleSeq: number;
   readonly token: string | null;
   readonly serverId: string;
+  readonly cursor: CursorState | undefined;
   readonly #db: Db;
   readonly #ownsConnection: boolean;
   readonly #schema: Schema;
@@ -31,6 +42,7 @@ export class SqliteSnapshot implements SnapshotReader {
     batchRows: number,
     serverId: string,
     onClose: () => void,
+    after?: number,
   ) {
     this.serverId = serverId;
     this.#db = db;
@@ -39,21 +51,38 @@ export class SqliteSnapshot implements SnapshotReader {
     this.#userId = userId;
     this.#batchRows = batchRows;
     this.#onClose = onClose;
-    // The seq and its token come from the same read transaction as the rows.
+    // The seq, its token and what judges the client's `after` come from the same read
+    // transaction as the rows.
     const readState = () =>
       (db
         .prepare(
-          'SELECT last_seq AS lastSeq, last_token AS lastToken FROM ferry_users WHERE user_id = ?',
+          'SELECT last_seq AS lastSeq, last_token AS lastToken, pruned_through AS prunedThrough, ' +
+            'pruned_token AS prunedToken, (SELECT token FROM ferry_bundles b ' +
+            'WHERE b.user_id = ferry_users.user_id AND b.bundle_seq = ?) AS afterToken ' +
+            'FROM ferry_users WHERE user_id = ?',
         )
-        .get(userId) as { lastSeq: number; lastToken: string | null } | undefined) ?? {
+        .get(after ?? 0, userId) as SnapshotHeadState | undefined) ?? {
         lastSeq: 0,
         lastToken: null,
+        prunedThrough: 0,
+        prunedToken: null,
+        afterToken: null,
       };
+    const cursorOf = (state: SnapshotHeadState): CursorState | undefined =>
+      after === undefined
+        ? undefined
+        : {
+            lastSeq: state.lastSeq,
+            prunedThrough: state.prunedThrough,
+            prunedToken: state.prunedToken,
+            afterToken: state.afterToken,
+          };
     if (ownsConnection) {
       db.exec('BEGIN');
       const state = readState();
       this.snapshotBundleSeq = state.lastSeq;
       this.token = state.lastToken;
+      this.cursor = cursorOf(state);
       this.#materialised = undefined;
     } else {
       // ':memory:' has one connection, shared with writers: read everything now.
@@ -63,6 +92,7 @@ export class SqliteSnapshot implements SnapshotReader {
       }))();
       this.snapshotBundleSeq = state.lastSeq;
       this.token = state.lastToken;
+      this.cursor = cursorOf(state);
       this.#materialised = batches;
     }
   }

@@ -207,7 +207,7 @@ class SqliteStore implements ServerStore {
     return { push: outcome, pull };
   }
 
-  async snapshot(userId: string): Promise<SnapshotReader> {
+  async snapshot(userId: string, after?: number): Promise<SnapshotReader> {
     await this.#drainIfPending();
     const { db } = this.#live();
     const schema = this.#schema!;
@@ -224,6 +224,7 @@ class SqliteStore implements ServerStore {
       batchRows,
       this.#serverId!,
       () => this.#snapshots.delete(snapshot),
+      after,
     );
     this.#snapshots.add(snapshot);
     return snapshot;
