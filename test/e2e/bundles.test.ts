@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rowsOf, serverRows, startHarness, uuid, type Harness } from '../support/ferry-harness.js';
 
@@ -80,6 +82,41 @@ describe('bundles', () => {
     expect(await a.readStatus()).toMatchObject({ pending: 0, inFlight: null });
   });
 
+  it('behind a proxy whose body limit is smaller than the server’s, the proxy’s own 413 page shrinks the bundle too, and a single change it never lets through is dead-lettered, not retried forever', async () => {
+    h = await startHarness();
+    const proxy = await startBodyLimitProxy(h.url, 800);
+    try {
+      const sent: SentChange[][] = [];
+      const a = await h.client('a', 'alice', { url: proxy.url, fetch: recordingFetch(sent) });
+      await a.sync();
+      await a.write((tx) => {
+        for (let i = 0; i < 12; i++) tx.insert('lists', { id: uuid(), name: `list ${i}` });
+      });
+      await a.sync();
+      expect(sent[0]).toHaveLength(12);
+      expect(proxy.refused).toBeGreaterThan(0);
+      expect(await serverRows(h, 'alice', 'lists')).toHaveLength(12);
+
+      const big = uuid();
+      await a.write((tx) => tx.insert('lists', { id: big, name: 'x'.repeat(190) }));
+      await a.write((tx) => tx.update('lists', big, { name: 'y'.repeat(190) }));
+      await a.write((tx) =>
+        tx.insert('todos', { id: uuid(), list_id: big, title: 't'.repeat(500) }),
+      );
+      await a.sync();
+      const letters = await a.deadLetters();
+      expect(letters).toEqual([
+        expect.objectContaining({ table: 'todos', code: 'payload_too_large' }),
+      ]);
+      expect((await serverRows(h, 'alice', 'lists')).map((r) => r['name'])).toContain(
+        'y'.repeat(190),
+      );
+      expect(await a.readStatus()).toMatchObject({ pending: 0, inFlight: null });
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('orders upserts parents first and deletes children first, whatever order the write used', async () => {
     h = await startHarness();
     const sent: SentChange[][] = [];
@@ -118,3 +155,63 @@ describe('bundles', () => {
     expect(sent).toEqual([]);
   });
 });
+
+/**
+ * A reverse proxy with a body limit of its own, as nginx's `client_max_body_size`: a larger
+ * request gets its 413 page (HTML, not a Ferry error body); the rest go through to `target`.
+ */
+async function startBodyLimitProxy(
+  target: string,
+  maxBodyBytes: number,
+): Promise<{ url: string; refused: number; close(): Promise<void> }> {
+  const state = { refused: 0 };
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = Buffer.concat(chunks);
+      if (body.length > maxBodyBytes) {
+        state.refused++;
+        response.writeHead(413, { 'content-type': 'text/html' });
+        response.end('<html><body><h1>413 Request Entity Too Large</h1></body></html>');
+        return;
+      }
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(request.headers)) {
+        if (typeof value === 'string' && name !== 'host' && name !== 'content-length') {
+          headers.set(name, value);
+        }
+      }
+      fetch(`${target}${request.url ?? '/'}`, {
+        method: request.method ?? 'GET',
+        headers,
+        ...(body.length > 0 ? { body } : {}),
+      }).then(
+        async (answer) => {
+          const text = Buffer.from(await answer.arrayBuffer());
+          response.writeHead(answer.status, {
+            'content-type': answer.headers.get('content-type') ?? 'application/json',
+          });
+          response.end(text);
+        },
+        () => {
+          response.writeHead(502);
+          response.end();
+        },
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get refused() {
+      return state.refused;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -64,6 +64,15 @@ describe('decideRejection', () => {
     });
   });
 
+  it('treats a 413 without a Ferry body (a proxy with a smaller limit) as too large', () => {
+    const proxy = refused('bad_response', undefined, 413);
+    expect(decideRejection(proxy, bundle(9), 0)).toEqual({ kind: 'shrink', maxChanges: 4 });
+    expect(decideRejection(proxy, bundle(1), 0)).toMatchObject({
+      kind: 'dead-letter',
+      rejected: [{ index: 0, code: 'payload_too_large' }],
+    });
+  });
+
   it.each(['history_pruned', 'cursor_unknown'] as const)('hydrates after %s', (code) => {
     expect(decideRejection(refused(code, undefined, 410), bundle(1), 0)).toEqual({
       kind: 'hydrate',

@@ -38,9 +38,9 @@ const MAX_GAP_RENUMBERS = 2;
  * | 422 `validation_failed` naming rows | dead-letter those rows |
  * | 403 `forbidden` naming rows (`details.changes`) | dead-letter those rows |
  * | `bundle_gap` (at most twice per cycle) | renumber to `lastCommitted + 1` |
- * | 413 `payload_too_large`, one change | dead-letter it |
- * | 413 `payload_too_large`, more | shrink to half |
- * | 410 `history_pruned`, `cursor_unknown`, or an unreadable 410 (see `historyLossOf`) | hydrate |
+ * | 413 `payload_too_large`, or a 413 without a Ferry body (a proxy's smaller limit), one change | dead-letter it |
+ * | the same, more | shrink to half |
+ * | 410 `history_pruned`, `cursor_unknown` (not an unreadable 410: see `historyLossOf`) | hydrate |
  * | 409 `bundle_mismatch` (another install committed under our id), `stale_bundle` (the server has later bundles of our source than the file) | rotate the source id (and hydrate) |
  * | anything else, or details that do not parse | fail |
  */
@@ -50,7 +50,11 @@ export function decideRejection(
   gapRenumbers: number,
 ): RejectionAction {
   if (isHistoryLost(error)) return { kind: 'hydrate' };
-  switch (error.code) {
+  // A 413 means too large whoever says it: a proxy in front of the server with a smaller body
+  // limit answers with its own page, and only a smaller bundle gets through.
+  const code =
+    error.code === 'bad_response' && error.status === 413 ? 'payload_too_large' : error.code;
+  switch (code) {
     case 'validation_failed': {
       const details = ValidationDetailsSchema.safeParse(error.details);
       if (!details.success || details.data.errors.length === 0) return { kind: 'fail' };
@@ -91,7 +95,7 @@ export function decideRejection(
       return { kind: 'shrink', maxChanges: Math.max(1, Math.floor(bundle.changes.length / 2)) };
     case 'bundle_mismatch':
     case 'stale_bundle':
-      return { kind: 'rotate', reason: error.code };
+      return { kind: 'rotate', reason: code };
     default:
       return { kind: 'fail' };
   }
