@@ -475,12 +475,33 @@ export class ServerModel {
     return problems;
   }
 
-  /** Checks a complete snapshot stream (its lines parsed). */
-  checkSnapshot(userId: string, lines: readonly unknown[]): string[] {
+  /**
+   * Checks a complete snapshot stream (its lines parsed), asked with the client's checkpoint
+   * `after` (and `token`) or without one: its `afterHistory` is the pull cursor's verdict on it.
+   */
+  checkSnapshot(
+    userId: string,
+    lines: readonly unknown[],
+    cursor?: { readonly after: number; readonly token?: string | undefined },
+  ): string[] {
     const what = `snapshot of ${userId}`;
-    const header = lines[0] as { snapshotBundleSeq?: unknown } | undefined;
+    const header = lines[0] as { snapshotBundleSeq?: unknown; afterHistory?: unknown } | undefined;
     const end = lines[lines.length - 1] as { end?: unknown; rowCount?: unknown } | undefined;
     const problems: string[] = [];
+    const refusal = cursor && this.#cursorRefusal(this.#user(userId), cursor.after, cursor.token);
+    const verdict =
+      cursor === undefined
+        ? undefined
+        : refusal === null
+          ? 'kept'
+          : refusal === 'history_pruned'
+            ? 'pruned'
+            : 'lost';
+    if (header?.afterHistory !== verdict) {
+      problems.push(
+        `${what}${cursor ? ` asked after ${cursor.after}` : ''}: afterHistory ${String(header?.afterHistory)}, the model says ${String(verdict)}`,
+      );
+    }
     if (header?.snapshotBundleSeq !== this.#user(userId).lastSeq) {
       problems.push(
         `${what}: snapshotBundleSeq ${String(header?.snapshotBundleSeq)}, the model has ${this.#user(userId).lastSeq}`,

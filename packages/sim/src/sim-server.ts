@@ -333,7 +333,12 @@ export class SimServer {
           .split('\n')
           .filter((line) => line.trim() !== '')
           .map((line) => JSON.parse(line) as unknown);
-        this.#model.checkSnapshot(userId, lines).forEach(fail);
+        const after = url.searchParams.get('after');
+        const cursor =
+          after === null
+            ? undefined
+            : { after: Number(after), token: url.searchParams.get('token') ?? undefined };
+        this.#model.checkSnapshot(userId, lines, cursor).forEach(fail);
         return `snapshot → ${Math.max(0, lines.length - 2)} rows at seq ${this.#model.lastSeq(userId)}`;
       }
       default:
