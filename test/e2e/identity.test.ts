@@ -514,6 +514,44 @@ describe('installs and backups that share an identity', () => {
     expect(await titles('lists', a)).toEqual(['after the restore']);
   });
 
+  it('a manual conflict met on a history the server lost keeps its rows but not the lost history’s versions: resolving it after the hydration goes out on the current history', async () => {
+    h = await startHarness();
+    const a = await h.client('a');
+    const peer = await h.client('peer');
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name: 'v1' }));
+    await a.sync();
+    await peer.sync();
+    await backUpServer();
+    // The old history: the peer deletes the list (version 2), a edits it offline and meets the
+    // delete as a manual conflict that reports version 2.
+    await peer.write((tx) => tx.delete('lists', listId));
+    await peer.sync();
+    await a.write((tx) => tx.update('lists', listId, { name: 'kept by a' }));
+    await a.sync();
+    expect(await a.conflicts()).toEqual([
+      expect.objectContaining({ table: 'lists', serverVersion: 2, serverDeleted: true }),
+    ]);
+    // The server goes back to the backup (the list alive at version 1): a's next sync finds its
+    // history lost and hydrates; the conflict stays for the app, without the lost version.
+    await restoreServer();
+    const report = await a.sync();
+    expect(report.hydrated).toBe(true);
+    const [conflict] = await a.conflicts();
+    expect(conflict).toMatchObject({
+      table: 'lists',
+      serverVersion: null,
+      local: { name: 'kept by a' },
+    });
+    // Resolved for the local row, it goes out on the current history's version 1: committed,
+    // not refused as a conflict with a version the server never had.
+    await a.resolveConflict(conflict!.id, 'client');
+    const resolved = await a.sync();
+    expect(resolved.conflicts).toEqual([]);
+    expect(await titles('lists')).toEqual(['kept by a']);
+    await expectConverged(a);
+  });
+
   it('a server whose database was replaced by another is detected by its identity, and the client starts over from a snapshot keeping its pending writes', async () => {
     h = await startHarness();
     const a = await h.client('a');

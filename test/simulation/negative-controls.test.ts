@@ -79,6 +79,13 @@ const identityControls: [
     undefined,
   ],
   [
+    'a server restored from a backup, behind a middlebox that makes every lost history look like a prune (cursor_unknown becomes history_pruned, snapshots lose afterHistory)',
+    'server-restore',
+    { network: { disguiseLostHistory: true } },
+    ['foreign-base'],
+    undefined,
+  ],
+  [
     'clients without a circuit breaker during a long outage',
     'long-outage',
     { noCircuitBreaker: true },

@@ -170,6 +170,11 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'drawn',
   ],
   [
+    111,
+    'resolving a manual conflict met on a history the server lost pinned the change to that history’s version of the row (found by invariant k, foreign-base)',
+    'drawn',
+  ],
+  [
     812134,
     'after a restore of the server, a hydration whose snapshot had passed the file’s checkpoint kept the versions of the lost history, and an edit on an old live version equal to a new tombstone’s re-created the row (a cut 410 had been guessed to be a prune)',
     'drawn',

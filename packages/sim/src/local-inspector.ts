@@ -29,6 +29,16 @@ export interface LocalState {
  * one read transaction, without going through (or waiting for) the client. The tables it reads
  * are the documented local format (docs/client.md, "The local file").
  */
+/** A change of the bundle in flight, as the file holds it (see {@link LocalInspector.frozenBases}). */
+export interface FrozenBase {
+  readonly op: string;
+  readonly baseVersion: number | null;
+  /** The server row the change was made on; null for none (a new row, or a tombstone). */
+  readonly base: Row | null;
+  /** The row the change carries, as JSON (null for a delete). */
+  readonly row: string | null;
+}
+
 export class LocalInspector {
   readonly #db: Database.Database;
   readonly #schema: Schema;
@@ -135,6 +145,38 @@ export class LocalInspector {
   }
 
   /** `PRAGMA integrity_check` of the file. */
+  /**
+   * The changes of the file's bundle in flight when it is bundle `sourceBundleId` of `sourceId`,
+   * by row key: what each was made on (`base_version`, and the base row the file keeps for it)
+   * and what it carries (`row`, as JSON). Undefined when the file holds another bundle, or none.
+   */
+  frozenBases(sourceId: string, sourceBundleId: number): Map<string, FrozenBase> | undefined {
+    const head = this.#prepare(
+      'SELECT source_id, source_bundle_id FROM ferry_bundle WHERE id = 1',
+    ).get() as { source_id: string; source_bundle_id: number } | undefined;
+    if (head?.source_id !== sourceId || head.source_bundle_id !== sourceBundleId) return undefined;
+    const rows = this.#prepare(
+      'SELECT tbl, pk, op, base_version, base, row FROM ferry_inflight',
+    ).all() as {
+      tbl: string;
+      pk: PrimaryKey;
+      op: string;
+      base_version: number | null;
+      base: string | null;
+      row: string | null;
+    }[];
+    const out = new Map<string, FrozenBase>();
+    for (const r of rows) {
+      out.set(rowKey(r.tbl, this.#pkOf(r.tbl, r.pk)), {
+        op: r.op,
+        baseVersion: r.base_version,
+        base: r.base === null ? null : (JSON.parse(r.base) as Row),
+        row: r.row,
+      });
+    }
+    return out;
+  }
+
   integrityCheck(): string {
     const result = this.#db.pragma('integrity_check') as { integrity_check: string }[];
     return result.map((r) => r.integrity_check).join('; ');

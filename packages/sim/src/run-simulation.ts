@@ -310,6 +310,10 @@ class Simulation {
         step: () => this.#step,
         now: () => this.#clock.now(),
         violation: (message) => this.#violation(classifyOracle(message), message),
+        frozenBases: (name, sourceId, sourceBundleId) => {
+          const device = this.#devices.find((d) => d.name === name);
+          return device?.inspector?.frozenBases(sourceId, sourceBundleId);
+        },
         diverged: (name) => {
           const device = this.#devices.find((d) => d.name === name);
           if (!device?.inspector || this.#serverRestores === 0) return false;
@@ -1539,6 +1543,7 @@ function classifyOracle(message: string): InvariantId {
   if (message.includes('dense')) return 'ordering';
   if (message.includes('a spurious conflict') || message.includes('a stale base'))
     return 'spurious-conflict';
+  if (message.includes('a foreign base')) return 'foreign-base';
   return 'protocol';
 }
 

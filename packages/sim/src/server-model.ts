@@ -9,7 +9,7 @@ import {
   type Schema,
   type Table,
 } from '@ferry/protocol';
-import { jsonEqual, stableJson } from './stable-json.js';
+import { jsonEqual, rowsEqual, stableJson } from './stable-json.js';
 
 /**
  * The oracle: a model of what a protocol-v1 server must hold and answer, written as plainly
@@ -602,6 +602,64 @@ export class ServerModel {
   }
 
   // ---- internals ----------------------------------------------------------------------------
+
+  /**
+   * Invariant k (`foreign-base`): every base a judged push carries is the server's state of the
+   * row at that version in the current history: the same live row when the file keeps the base
+   * row, at least a state of that row at that version when it does not. `bases` is the pushing device's bundle in flight
+   * as its file holds it (see `LocalInspector.frozenBases`); a change whose file entry differs
+   * from what was sent (a later retry, a base dropped since) is not judged here.
+   */
+  foreignBases(
+    what: string,
+    input: PushCall,
+    bases: ReadonlyMap<
+      string,
+      { baseVersion: number | null; base: Row | null; row: string | null }
+    >,
+  ): string[] {
+    const user = this.#user(input.userId);
+    const problems: string[] = [];
+    input.changes.forEach((change, index) => {
+      if (change.baseVersion === null) return;
+      const key = rowKey(change.table, change.pk);
+      const file = bases.get(key);
+      if (file?.baseVersion !== change.baseVersion) return;
+      const sent = change.op === 'upsert' ? change.row : null;
+      if (!jsonEqual(file.row === null ? null : (JSON.parse(file.row) as unknown), sent)) return;
+      const state = this.#stateAt(user, key, change.baseVersion);
+      if (state === 'pruned') return;
+      const columns = this.#schema.requireTable(change.table).columns;
+      // Without a base row the file knows only that the row was at that version once (a
+      // tombstone a hydration kept at the last version it knew alive, a delete's own version).
+      const matches =
+        state !== undefined &&
+        (file.base === null || (!state.deleted && rowsEqual(columns, state.row, file.base)));
+      if (!matches) {
+        problems.push(
+          `${what}: change ${index} (${change.table} ${change.pk}) is based on v${change.baseVersion} ${file.base === null ? 'without a base row' : 'as a live row'}, which the server's current history ${state === undefined ? 'never had for that row' : state.deleted ? 'has as a tombstone' : 'has with other values'}: a foreign base`,
+        );
+      }
+    });
+    return problems;
+  }
+
+  /** The row's state at `version` in the user's bundles; `pruned` when they no longer tell. */
+  #stateAt(
+    user: UserModel,
+    key: string,
+    version: number,
+  ): { deleted: boolean; row: Row | null } | undefined | 'pruned' {
+    const find = (bundle: ModelBundle | undefined) =>
+      bundle?.rows.find(
+        (effect) => effect.rowVersion === version && rowKey(effect.table, effect.pk) === key,
+      );
+    const effect = find(user.bundles[version - 1]) ?? user.bundles.map(find).find(Boolean);
+    if (effect === undefined) return version <= user.prunedThrough ? 'pruned' : undefined;
+    return effect.op === 'delete'
+      ? { deleted: true, row: null }
+      : { deleted: false, row: effect.row };
+  }
 
   #user(userId: string): UserModel {
     let user = this.#users.get(userId);

@@ -78,6 +78,11 @@ export interface NetworkTamper {
   readonly stripHistoryTokens?: boolean;
   /** A 409 `stale_bundle` reaches the client as a 500. */
   readonly hideStaleBundle?: boolean;
+  /**
+   * A lost history looks like a mere prune: a 410 `cursor_unknown` reaches the client as
+   * `history_pruned`, and snapshot heads lose `afterHistory`.
+   */
+  readonly disguiseLostHistory?: boolean;
 }
 
 /**
@@ -299,6 +304,22 @@ export class SimNetwork {
 
   #tamperAnswer(request: WireRequest, answer: WireAnswer): WireAnswer {
     const path = new URL(request.url).pathname;
+    if (this.#tamper.disguiseLostHistory) {
+      const text = new TextDecoder().decode(answer.bytes);
+      if (answer.status === 410 && text.includes('"cursor_unknown"')) {
+        const body = JSON.stringify({
+          error: { code: 'history_pruned', message: 'a lost history disguised as a prune' },
+        });
+        return { ...answer, bytes: new TextEncoder().encode(body) };
+      }
+      if (answer.status === 200 && path === '/v1/snapshot') {
+        const newline = text.indexOf('\n');
+        const head = JSON.parse(text.slice(0, newline)) as Record<string, unknown>;
+        delete head['afterHistory'];
+        const rest = text.slice(newline);
+        return { ...answer, bytes: new TextEncoder().encode(JSON.stringify(head) + rest) };
+      }
+    }
     if (this.#tamper.hideStaleBundle && answer.status === 409) {
       const text = new TextDecoder().decode(answer.bytes);
       if (text.includes('"stale_bundle"')) {

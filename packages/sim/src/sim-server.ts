@@ -20,8 +20,10 @@ import type {
   BackendOp,
   ModelBundle,
   PushCall,
+  PushPrediction,
   ServerModel,
 } from './server-model.js';
+import type { FrozenBase } from './local-inspector.js';
 import { createSeededRandom, type SeededRandom } from './seeded-random.js';
 import type { WriteLedger } from './write-ledger.js';
 
@@ -56,6 +58,12 @@ export interface ServerHooks {
   violation(message: string): void;
   /** Whether the device still follows a history the server lost to a restore. */
   diverged?(device: string): boolean;
+  /** The device's bundle in flight as its file holds it, when it is that bundle. */
+  frozenBases?(
+    device: string,
+    sourceId: string,
+    sourceBundleId: number,
+  ): ReadonlyMap<string, FrozenBase> | undefined;
 }
 
 const DENY_HEADER = 'x-sim-deny';
@@ -263,6 +271,7 @@ export class SimServer {
           diverged: this.#hooks.diverged?.(device) ?? false,
         };
         const prediction = this.#model.predictPush(call);
+        this.#checkBases(device, call, prediction).forEach(fail);
         const actual = pushAnswer(
           status,
           status === 200 ? PushResponseSchema.parse(json()) : json(),
@@ -287,6 +296,7 @@ export class SimServer {
             diverged: this.#hooks.diverged?.(device) ?? false,
           };
           const prediction = this.#model.predictPush(call);
+          this.#checkBases(device, call, prediction).forEach(fail);
           const actual: ActualPush = answer
             ? answer.push === null
               ? { kind: 'error', status, code: 'missing_push_result', details: undefined }
@@ -345,6 +355,15 @@ export class SimServer {
         fail(`unexpected request ${request.method} ${url.pathname}`);
         return `${status}`;
     }
+  }
+
+  /** Invariant k on a push the server judges (its cursor and bundle id accepted). */
+  #checkBases(device: string, call: PushCall, prediction: PushPrediction): string[] {
+    if (prediction.kind !== 'commit' && prediction.kind !== 'conflict') return [];
+    const bases = this.#hooks.frozenBases?.(device, call.sourceId, call.sourceBundleId);
+    if (bases === undefined) return [];
+    const what = `push ${call.sourceId.slice(0, 8)}#${call.sourceBundleId} of ${call.userId} from ${device}`;
+    return this.#model.foreignBases(what, call, bases);
   }
 
   #recordPush(device: string, call: PushCall, actual: ActualPush, step: number): void {

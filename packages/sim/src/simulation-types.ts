@@ -19,6 +19,7 @@ import type { WriteMix } from './workload.js';
  * | `resurrection` (g) | a deleted row comes back only through an explicit re-insert |
  * | `liveness` (h) | once faults stop, outboxes drain and replicas are equal within 5 sync rounds |
  * | `spurious-conflict` (i) | a push never carries a base older than the version its own source last committed for that row, so it never conflicts with its own commit (such a change gives the resolver a wrong base, and it may drop the edit) |
+ * | `foreign-base` (k) | every base a push the server judges carries (a non-null `baseVersion`, with the base row the device's file holds for it) is the server's state of that row at that version in the server's current history: versions of a history the server lost, or of no history, never pass for the server's (an edit made on an old live version equal to a new tombstone's would re-create the row; equal to another device's new version, overwrite its edit unchallenged) |
  * | `outage` (j) | with the default circuit, a server that stays down gets at most 20 requests a device in any hour, evidence storms included; once it is back and the device is told so, it catches up within 2 minutes (17 after false evidence during the outage, which pushes its trials out to the backoff cap) |
  * | `protocol` | a server answer differs from what protocol.md prescribes (the oracle) |
  * | `integrity` | `PRAGMA integrity_check` fails, or a client's integrity gate refused server data |
@@ -34,6 +35,7 @@ export const INVARIANTS = [
   'resurrection',
   'liveness',
   'spurious-conflict',
+  'foreign-base',
   'outage',
   'protocol',
   'integrity',

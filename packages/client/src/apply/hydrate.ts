@@ -170,10 +170,13 @@ export async function applySnapshot(
   // live version equal to the new tombstone's would re-create the row unchallenged). Changes
   // keep the base row they were made on but not its version, so the server answers each with a
   // conflict and the resolver merges it against the base by content (a change of a row the
-  // server never had goes out as new).
+  // server never had goes out as new). The same holds for what waits on the app: a dead letter
+  // retried, or a manual conflict resolved, goes out on the versions of the current history.
   if (lost) {
     await tx.run('UPDATE ferry_outbox SET pin_version = NULL WHERE pinned = 1');
     await tx.run('UPDATE ferry_inflight SET base_version = NULL');
+    await tx.run('UPDATE ferry_dead_letters SET base_version = NULL');
+    await tx.run('UPDATE ferry_conflicts SET base_version = NULL, server_version = NULL');
   }
   await writeState(tx, 'checkpoint', staged.snapshotBundleSeq);
   await writeState(tx, 'checkpoint_token', staged.token);
