@@ -24,11 +24,6 @@ export interface LocalState {
   readonly inFlight: boolean;
 }
 
-/**
- * Reads a client's SQLite file through its own read-only connection: the committed state, in
- * one read transaction, without going through (or waiting for) the client. The tables it reads
- * are the documented local format (docs/client.md, "The local file").
- */
 /** A change of the bundle in flight, as the file holds it (see {@link LocalInspector.frozenBases}). */
 export interface FrozenBase {
   readonly op: string;
@@ -39,6 +34,11 @@ export interface FrozenBase {
   readonly row: string | null;
 }
 
+/**
+ * Reads a client's SQLite file through its own read-only connection: the committed state, in
+ * one read transaction, without going through (or waiting for) the client. The tables it reads
+ * are the documented local format (docs/client.md, "The local file").
+ */
 export class LocalInspector {
   readonly #db: Database.Database;
   readonly #schema: Schema;
@@ -144,7 +144,6 @@ export class LocalInspector {
     this.#db.prepare('VACUUM INTO ?').run(path);
   }
 
-  /** `PRAGMA integrity_check` of the file. */
   /**
    * The changes of the file's bundle in flight when it is bundle `sourceBundleId` of `sourceId`,
    * by row key: what each was made on (`base_version`, and the base row the file keeps for it)
@@ -177,6 +176,7 @@ export class LocalInspector {
     return out;
   }
 
+  /** `PRAGMA integrity_check` of the file. */
   integrityCheck(): string {
     const result = this.#db.pragma('integrity_check') as { integrity_check: string }[];
     return result.map((r) => r.integrity_check).join('; ');

@@ -606,9 +606,10 @@ export class ServerModel {
   /**
    * Invariant k (`foreign-base`): every base a judged push carries is the server's state of the
    * row at that version in the current history: the same live row when the file keeps the base
-   * row, at least a state of that row at that version when it does not. `bases` is the pushing device's bundle in flight
-   * as its file holds it (see `LocalInspector.frozenBases`); a change whose file entry differs
-   * from what was sent (a later retry, a base dropped since) is not judged here.
+   * row, at least a state of that row at that version when it does not. `bases` is the pushing
+   * device's bundle in flight as its file holds it (see `LocalInspector.frozenBases`); a change
+   * whose file entry differs from what was sent (a later retry, a base dropped since) is not
+   * judged here.
    */
   foreignBases(
     what: string,
