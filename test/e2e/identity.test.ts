@@ -86,6 +86,22 @@ describe('installs and backups that share an identity', () => {
     await h.startServer();
   }
 
+  /**
+   * A fresh server; device `a` inserts a list named `name`, both `a` and `peer` (alice) have it,
+   * and the server is backed up (see {@link backUpServer}).
+   */
+  async function listOnTwoDevicesBackedUp(name: string) {
+    h = await startHarness();
+    const a = await h.client('a');
+    const peer = await h.client('peer');
+    const listId = uuid();
+    await a.write((tx) => tx.insert('lists', { id: listId, name }));
+    await a.sync();
+    await peer.sync();
+    await backUpServer();
+    return { a, peer, listId };
+  }
+
   /** `client` inserts a list and takes it to version 4, syncing each write. */
   async function listAtVersion4(client: Client): Promise<string> {
     const listId = uuid();
@@ -340,14 +356,7 @@ describe('installs and backups that share an identity', () => {
   });
 
   it('a server restored from an old backup is detected by its history token although it has passed the client’s checkpoint again', async () => {
-    h = await startHarness();
-    const a = await h.client('a');
-    const peer = await h.client('peer');
-    const listId = uuid();
-    await a.write((tx) => tx.insert('lists', { id: listId, name: 'inbox' }));
-    await a.sync();
-    await peer.sync();
-    await backUpServer();
+    const { a, peer, listId } = await listOnTwoDevicesBackedUp('inbox');
     for (const title of ['lost 1', 'lost 2', 'lost 3']) {
       await a.write((tx) => tx.insert('todos', { id: uuid(), list_id: listId, title }));
       await a.sync();
@@ -473,14 +482,7 @@ describe('installs and backups that share an identity', () => {
   });
 
   it('an app’s hydrate() on a server restored from an old backup whose new history has passed the file’s checkpoint learns from the snapshot that the checkpoint is lost: an edit made on the old history does not re-create a row the new one deleted at the same version', async () => {
-    h = await startHarness();
-    const a = await h.client('a');
-    const peer = await h.client('peer');
-    const listId = uuid();
-    await a.write((tx) => tx.insert('lists', { id: listId, name: 'v1' }));
-    await a.sync();
-    await peer.sync();
-    await backUpServer();
+    const { a, peer, listId } = await listOnTwoDevicesBackedUp('v1');
     // The old history: a's edit takes the list to version 2.
     await a.write((tx) => tx.update('lists', listId, { name: 'v2, lost with the restore' }));
     await a.sync();
@@ -515,14 +517,7 @@ describe('installs and backups that share an identity', () => {
   });
 
   it('a manual conflict met on a history the server lost keeps its rows but not the lost history’s versions: resolving it after the hydration goes out on the current history', async () => {
-    h = await startHarness();
-    const a = await h.client('a');
-    const peer = await h.client('peer');
-    const listId = uuid();
-    await a.write((tx) => tx.insert('lists', { id: listId, name: 'v1' }));
-    await a.sync();
-    await peer.sync();
-    await backUpServer();
+    const { a, peer, listId } = await listOnTwoDevicesBackedUp('v1');
     // The old history: the peer deletes the list (version 2), a edits it offline and meets the
     // delete as a manual conflict that reports version 2.
     await peer.write((tx) => tx.delete('lists', listId));
