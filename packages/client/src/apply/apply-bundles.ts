@@ -3,7 +3,7 @@ import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
   finishFrozenBundle,
-  forgetCommit,
+  forgetLostCommit,
   readFrozenBundle,
   readStackBase,
   readPending,
@@ -379,7 +379,7 @@ export async function applyBundles(
     // The server said our bundle committed as this seq, and this is another bundle: that answer
     // came from a history the server no longer has (restored from a backup). Sent again.
     if (!isAck && frozen !== null && frozen.committedSeq === bundle.bundleSeq && acked === null) {
-      await forgetCommit(tx);
+      await forgetLostCommit(tx, checkpoint);
     }
     let others: readonly Bundle['rows'][number][] = bundle.rows;
     let known: ReadonlyMap<string, Row | null> | undefined;

@@ -425,6 +425,42 @@ export async function forgetCommit(db: Executor): Promise<void> {
 }
 
 /**
+ * The server lost a commit of ours past the file's checkpoint (a pull found another bundle at
+ * its seq, or a horizon below it), though the checkpoint itself is on its history: the commit is
+ * forgotten ({@link forgetCommit}) and so are the versions above the checkpoint
+ * ({@link forgetVersionsAbove}).
+ */
+export async function forgetLostCommit(db: Executor, checkpoint: number): Promise<void> {
+  await forgetCommit(db);
+  await forgetVersionsAbove(db, checkpoint);
+}
+
+/**
+ * The server lost history past the file's checkpoint, though the checkpoint itself is on its
+ * history (a restore from a backup taken after it): what the file learned above the checkpoint
+ * other than by pulling (push and conflict answers) may name states of the lost history, whose
+ * versions alias the new history's. Changes made on versions above the checkpoint keep the base
+ * row they were made on but not its version (each meets a conflict and is merged by content), in
+ * the bundle in flight, the outbox's pins, dead letters and manual conflicts.
+ */
+export async function forgetVersionsAbove(db: Executor, checkpoint: number): Promise<void> {
+  await db.run('UPDATE ferry_inflight SET base_version = NULL WHERE base_version > ?', [
+    checkpoint,
+  ]);
+  await db.run('UPDATE ferry_outbox SET pin_version = NULL WHERE pinned = 1 AND pin_version > ?', [
+    checkpoint,
+  ]);
+  await db.run('UPDATE ferry_dead_letters SET base_version = NULL WHERE base_version > ?', [
+    checkpoint,
+  ]);
+  await db.run(
+    'UPDATE ferry_conflicts SET base_version = NULL, server_version = NULL ' +
+      'WHERE server_version > ? OR base_version > ?',
+    [checkpoint, checkpoint],
+  );
+}
+
+/**
  * The server does not have the history the file followed (410 `cursor_unknown`: a server
  * restored from a backup, another database; or a snapshot that denies it): what the file knew of
  * it goes before the hydration that follows. The commit of the bundle in flight is forgotten

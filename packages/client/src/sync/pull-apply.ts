@@ -1,7 +1,7 @@
 import { isFerryError, type Bundle } from '@ferry/protocol';
 import type { ClientCore } from '../client-core.js';
 import {
-  forgetCommit,
+  forgetLostCommit,
   readFrozenBundleHead,
   readState,
   type FrozenBundle,
@@ -38,7 +38,7 @@ export async function applyPull(
         const checkpoint = ((await readState(tx, 'checkpoint')) as number | null) ?? 0;
         const applied = await applyBundles(tx, ctx, bundles, frozen, checkpoint, sent);
         if (applied.acked === null && commitPastHorizon(frozen, stableBundleSeq)) {
-          await forgetCommit(tx);
+          await forgetLostCommit(tx, checkpoint);
         }
         return applied;
       },
