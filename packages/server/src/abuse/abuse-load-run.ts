@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { signToken } from '../auth.js';
 import { TEST_SECRET, pushBody, tempDir, todo } from '../test-support/harness.js';
 import type { AbuseStoreKind } from './abuse-server.js';
+import { longTodoPushBodies } from './long-todos.js';
 
 export const ABUSIVE_SNAPSHOTS = 200;
 
@@ -166,22 +167,13 @@ async function stopChild(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Gives `user` one list with `rows` - 1 todos of long titles (about 650 bytes a line). */
+/** Gives the user of `token` one list and `rows` - 1 todos of long titles. */
 async function seed(url: string, token: string, rows: number): Promise<void> {
-  const list = todo.list();
-  const source = randomUUID();
-  const title = 't'.repeat(480);
-  let left = rows - 1;
-  for (let bundle = 1; bundle === 1 || left > 0; bundle++) {
-    const count = Math.min(left, 9_999);
-    left -= count;
-    const items = Array.from({ length: count }, () =>
-      todo.item(list.pk as string, undefined, title),
-    );
+  for (const body of longTodoPushBodies(rows)) {
     const response = await fetch(`${url}/v1/push`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(pushBody(source, bundle, bundle === 1 ? [list, ...items] : items)),
+      body: JSON.stringify(body),
     });
     if (response.status !== 200) {
       throw new Error(`seeding answered ${response.status}: ${await response.text()}`);

@@ -13,6 +13,7 @@ import {
   type AbuseStoreKind,
   type LogLine,
 } from './abuse-server.js';
+import { longTodoPushBodies } from './long-todos.js';
 import { head, rawConnect, type RawConnection } from './raw-http.js';
 
 /**
@@ -453,21 +454,8 @@ export function describeAbuse(kind: AbuseStoreKind): void {
         limits: { maxSnapshotsPerUser: 2, maxSnapshots: 3 },
       });
       // About 650 bytes a line: more than socket buffers hold, so an unread stream blocks.
-      const list = todo.list();
-      const title = 't'.repeat(480);
-      const source = randomUUID();
-      let left = BIG_ROWS - 1;
-      for (let bundle = 1; bundle === 1 || left > 0; bundle++) {
-        const count = Math.min(left, 9_999);
-        left -= count;
-        const items = Array.from({ length: count }, () =>
-          todo.item(list.pk as string, undefined, title),
-        );
-        const response = await t.request('/v1/push', {
-          method: 'POST',
-          user: BIG,
-          json: pushBody(source, bundle, bundle === 1 ? [list, ...items] : items),
-        });
+      for (const body of longTodoPushBodies(BIG_ROWS)) {
+        const response = await t.request('/v1/push', { method: 'POST', user: BIG, json: body });
         expect(response.status, await response.text()).toBe(200);
       }
     }, 60_000);
