@@ -547,6 +547,38 @@ describe('installs and backups that share an identity', () => {
     await expectConverged(a);
   });
 
+  it('a conflict answered by a history the server later lost to a restore keeps the checkpoint but not the versions it taught: resolving it does not overwrite the new history’s edit at the same version unseen', async () => {
+    const { a, peer, listId } = await listOnTwoDevicesBackedUp('v1');
+    // The old history: the peer deletes the list (version 2); a edits it offline and pushes
+    // without pulling, so its checkpoint stays at the backup's seq while the 409 teaches it
+    // version 2 (a manual conflict: field-merge makes a changed row the server deleted one).
+    await peer.write((tx) => tx.delete('lists', listId));
+    await peer.sync();
+    await a.write((tx) => tx.update('lists', listId, { name: 'kept by a' }));
+    await a.sync({ kind: 'push' });
+    const [conflict] = await a.conflicts();
+    expect(conflict).toMatchObject({ table: 'lists', serverVersion: 2, serverDeleted: true });
+    // The server goes back to the backup, which holds a's checkpoint; on the new history another
+    // device renames the list: version 2 again, now a live row.
+    await restoreServer();
+    const other = await h.client('other');
+    await other.sync();
+    await other.write((tx) => tx.update('lists', listId, { name: 'renamed on the new history' }));
+    await other.sync();
+
+    // Resolved for the local row against version 2 of the lost history: the server refuses that
+    // point, the file forgets the version and the edit meets the rename as the conflict it is.
+    await a.resolveConflict(conflict!.id, 'client');
+    const report = await a.sync();
+    expect(report.hydrated).toBe(false);
+    expect(report.conflicts).toEqual([expect.objectContaining({ table: 'lists', pk: listId })]);
+    const settled = [...(await a.conflicts()), ...(await a.settledConflicts())];
+    expect(settled.map((c) => c.table)).toContain('lists');
+    expect(a.metrics().conflicts).toBeGreaterThanOrEqual(2);
+    for (const c of await a.conflicts()) await a.resolveConflict(c.id, 'server');
+    await expectConverged(a, other);
+  });
+
   it('a server whose database was replaced by another is detected by its identity, and the client starts over from a snapshot keeping its pending writes', async () => {
     h = await startHarness();
     const a = await h.client('a');

@@ -180,6 +180,16 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'drawn',
   ],
   [
+    3269,
+    'a conflict answer gave versions above the checkpoint just before the server was restored from a backup taken after the checkpoint; the next push carried one of the lost history as its base (found by invariant k, foreign-base; fixed by the bases point, basesAt)',
+    'drawn',
+  ],
+  [
+    4322,
+    'the same as 3269 on a push of new lists: versions a conflict answer of the lost history had given went out as bases to the restored server',
+    'drawn',
+  ],
+  [
     812134,
     'after a restore of the server, a hydration whose snapshot had passed the file’s checkpoint kept the versions of the lost history, and an edit on an old live version equal to a new tombstone’s re-created the row (a cut 410 had been guessed to be a prune)',
     'drawn',

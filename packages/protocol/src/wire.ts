@@ -43,6 +43,19 @@ export const SourceIdSchema = z.string().regex(UUID_ANY_CASE, 'sourceId must be 
  */
 export const HistoryTokenSchema = z.string().min(1).max(128);
 
+/**
+ * A point of a user's history: a `bundleSeq` and its history token. A conflict answer names the
+ * head the server judged it on; a client sends back the newest point an answer told it of
+ * (`basesAt`), so that versions it learned from answers, above its checkpoint, are checked to be
+ * on the server's history before a push relies on them.
+ */
+export const HistoryPointSchema = z.object({
+  bundleSeq: positiveInt,
+  token: HistoryTokenSchema,
+});
+/** See {@link HistoryPointSchema}. */
+export type HistoryPoint = z.infer<typeof HistoryPointSchema>;
+
 /** The identity of a server's database: a UUID created once with the data and kept with it. */
 export const ServerIdSchema = z.string().min(1).max(64);
 
@@ -127,6 +140,12 @@ export const PushRequestSchema = z.object({
   after: nonNegativeInt.optional(),
   /** The history token the client holds for bundle `after`. */
   afterToken: HistoryTokenSchema.optional(),
+  /**
+   * The newest history point a push or conflict answer told the client of, while its checkpoint
+   * has not confirmed it: the versions the changes' bases name may come from there. Checked like
+   * `after` (410 `cursor_unknown` with `details.point` `bases`, nothing committed).
+   */
+  basesAt: HistoryPointSchema.optional(),
 });
 /** Body of `POST /v1/push`. */
 export type PushRequest = z.infer<typeof PushRequestSchema>;
@@ -181,6 +200,11 @@ export const ErrorObjectSchema = z.object({
 export const ErrorBodySchema = z.object({
   error: ErrorObjectSchema,
   conflicts: z.array(ConflictSchema).optional(),
+  /**
+   * On a 409 conflict: the user's head (last bundle and its token) when the conflicts were
+   * judged; every `serverVersion` is at or below it. Absent when the head has no token.
+   */
+  head: HistoryPointSchema.optional(),
 });
 /** Body of every error answer. */
 export type ErrorBody = z.infer<typeof ErrorBodySchema>;
@@ -311,6 +335,8 @@ export const SyncRequestSchema = z.object({
   limit: positiveInt.optional(),
   /** The history token the client holds for bundle `after`. */
   afterToken: HistoryTokenSchema.optional(),
+  /** As for `POST /v1/push`: checked (after `after`) before the push is judged. */
+  basesAt: HistoryPointSchema.optional(),
 });
 /** Body of `POST /v1/sync`. */
 export type SyncRequest = z.infer<typeof SyncRequestSchema>;
@@ -327,6 +353,8 @@ export const PushResultSchema = z.discriminatedUnion('status', [
   z.object({
     status: z.literal('conflict'),
     conflicts: z.array(ConflictSchema),
+    /** The user's head when the conflicts were judged (see {@link ErrorBodySchema}'s `head`). */
+    head: HistoryPointSchema.optional(),
   }),
 ]);
 /** The push part of a `POST /v1/sync` answer. */
@@ -381,6 +409,12 @@ export const CursorUnknownDetailsSchema = z.object({
    * bundle `after` is not the server's (a server restored from a backup, or another database).
    */
   reason: z.enum(['ahead', 'history_diverged']),
+  /**
+   * Which point was refused: absent for `after` (the client's checkpoint: hydrate), `bases` for
+   * the push's `basesAt` (the checkpoint is on the history; what the client learned from answers
+   * above it is not, and goes).
+   */
+  point: z.literal('bases').optional(),
 });
 
 /**

@@ -144,6 +144,13 @@ export class ServerModel {
       const refused = this.#cursorRefusal(user, input.pullAfter, input.pullToken);
       if (refused !== null) return { kind: 'rejected', code: refused };
     }
+    // The bases point: refused as a cursor would be, except that a pruned one passes.
+    if (input.basesAt !== undefined) {
+      const { bundleSeq, token } = input.basesAt;
+      if (this.#cursorRefusal(user, bundleSeq, token) === 'cursor_unknown') {
+        return { kind: 'rejected', code: 'cursor_unknown' };
+      }
+    }
     const source = user.sources.get(input.sourceId);
     const last = source?.lastCommitted ?? 0;
     if (input.sourceBundleId === last && last > 0) {
@@ -315,6 +322,19 @@ export class ServerModel {
           return [`${what}: expected a conflict, the server answered ${describe(actual)}`];
         }
         const problems: string[] = [];
+        // The head is the user's last bundle, under the token the server gave it.
+        if (actual.head !== undefined) {
+          const user = this.#user(input.userId);
+          const known = user.bundles[actual.head.bundleSeq - 1]?.token;
+          if (
+            actual.head.bundleSeq !== user.lastSeq ||
+            (known !== undefined && known !== actual.head.token)
+          ) {
+            problems.push(
+              `${what}: the conflict answer names head ${actual.head.bundleSeq} (${actual.head.token.slice(0, 8)}), not the user's last bundle ${user.lastSeq}`,
+            );
+          }
+        }
         const got = new Map(actual.conflicts.map((c) => [c.index, c]));
         for (const want of prediction.conflicts) {
           const c = got.get(want.index);
@@ -977,6 +997,8 @@ export interface PushCall {
   readonly pullAfter?: number | undefined;
   /** Its history token (`afterToken`), when the client sent one. */
   readonly pullToken?: string | undefined;
+  /** The push's bases point (`basesAt`), when the client sent one. */
+  readonly basesAt?: { readonly bundleSeq: number; readonly token: string } | undefined;
   /**
    * The pushing device still follows a history the server lost to a restore: its bases come
    * from that history, and invariant i (its own commits as bases) does not apply until it has
@@ -1038,7 +1060,12 @@ export type ActualPush =
       readonly rows: readonly RowEffect[];
       readonly token?: string | undefined;
     }
-  | { readonly kind: 'conflict'; readonly conflicts: readonly Conflict[] }
+  | {
+      readonly kind: 'conflict';
+      readonly conflicts: readonly Conflict[];
+      /** The head the server judged the conflicts on, when it named one. */
+      readonly head?: { readonly bundleSeq: number; readonly token: string } | undefined;
+    }
   | ActualError;
 
 /** The server's answer to a pull. */

@@ -83,6 +83,8 @@ export interface NetworkTamper {
    * `history_pruned`, and snapshot heads lose `afterHistory`.
    */
   readonly disguiseLostHistory?: boolean;
+  /** Pushes and syncs lose their bases point (`basesAt`). */
+  readonly stripBasesPoint?: boolean;
 }
 
 /**
@@ -290,13 +292,16 @@ export class SimNetwork {
   }
 
   #tamperRequest(request: WireRequest): WireRequest {
-    if (!this.#tamper.stripHistoryTokens) return request;
+    const { stripHistoryTokens, stripBasesPoint } = this.#tamper;
+    if (!stripHistoryTokens && !stripBasesPoint) return request;
     const url = new URL(request.url);
-    url.searchParams.delete('token');
+    if (stripHistoryTokens) url.searchParams.delete('token');
     let body = request.body;
-    if (body !== undefined && url.pathname === '/v1/sync') {
+    const pushes = url.pathname === '/v1/sync' || url.pathname === '/v1/push';
+    if (body !== undefined && pushes) {
       const parsed = JSON.parse(body) as Record<string, unknown>;
-      delete parsed['afterToken'];
+      if (stripHistoryTokens && url.pathname === '/v1/sync') delete parsed['afterToken'];
+      if (stripBasesPoint) delete parsed['basesAt'];
       body = JSON.stringify(parsed);
     }
     return { ...request, url: url.href, body };

@@ -268,6 +268,7 @@ export class SimServer {
           changes: body.changes,
           pullAfter: body.after,
           pullToken: body.afterToken,
+          basesAt: body.basesAt,
           diverged: this.#hooks.diverged?.(device) ?? false,
         };
         const prediction = this.#model.predictPush(call);
@@ -293,6 +294,7 @@ export class SimServer {
             changes: body.push.changes,
             pullAfter: body.after,
             pullToken: body.afterToken,
+            basesAt: body.basesAt,
             diverged: this.#hooks.diverged?.(device) ?? false,
           };
           const prediction = this.#model.predictPush(call);
@@ -307,7 +309,7 @@ export class SimServer {
                     rows: answer.push.rows,
                     token: answer.push.token,
                   }
-                : { kind: 'conflict', conflicts: answer.push.conflicts }
+                : { kind: 'conflict', conflicts: answer.push.conflicts, head: answer.push.head }
             : errorOf(status, json());
           this.#recordPush(device, call, actual, at.step);
           this.#model.settlePush(call, prediction, actual, at).forEach(fail);
@@ -426,8 +428,9 @@ function pushAnswer(status: number, body: unknown): ActualPush {
     const ok = body as { bundleSeq: number; rows: RowEffect[]; token?: string };
     return { kind: 'committed', bundleSeq: ok.bundleSeq, rows: ok.rows, token: ok.token };
   }
-  const conflicts = (body as { conflicts?: Conflict[] } | null)?.conflicts;
-  if (status === 409 && Array.isArray(conflicts)) return { kind: 'conflict', conflicts };
+  const { conflicts, head } =
+    (body as { conflicts?: Conflict[]; head?: { bundleSeq: number; token: string } } | null) ?? {};
+  if (status === 409 && Array.isArray(conflicts)) return { kind: 'conflict', conflicts, head };
   return errorOf(status, body);
 }
 

@@ -12,6 +12,7 @@ import {
 } from '../local/metadata.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
+import { clearBasesPoint, readBasesPoint } from '../local/bases-point.js';
 import { applyRowEffect, integrityError, intentPresence } from './apply-bundles.js';
 import { applyEffectsWithoutIntent } from './apply-effects-batch.js';
 import {
@@ -49,10 +50,21 @@ export interface SnapshotApplyResult {
  * horizon never goes back) or at the checkpoint under another token. Pure.
  */
 export function snapshotDeniesHistory(
-  file: { readonly checkpoint: number; readonly checkpointToken: string | null },
+  file: {
+    readonly checkpoint: number;
+    readonly checkpointToken: string | null;
+    /** The seq of the file's bases point, when it holds one (`local/bases-point.ts`). */
+    readonly basesPoint?: number | undefined;
+  },
   snapshot: Pick<StagedSnapshot, 'snapshotBundleSeq' | 'token' | 'after'>,
 ): boolean {
-  if (snapshot.after?.seq === file.checkpoint && snapshot.after.history === 'lost') return true;
+  const asked = snapshot.after?.seq;
+  if (
+    snapshot.after?.history === 'lost' &&
+    (asked === file.checkpoint || asked === file.basesPoint)
+  ) {
+    return true;
+  }
   if (snapshot.snapshotBundleSeq < file.checkpoint) return true;
   return (
     snapshot.snapshotBundleSeq === file.checkpoint &&
@@ -78,13 +90,18 @@ export async function applySnapshot(
 ): Promise<SnapshotApplyResult> {
   await foldCaptureLog(tx, ctx.now());
   await setApplying(tx, true);
+  const point = await readBasesPoint(tx);
   const file = {
     checkpoint: ((await readState(tx, 'checkpoint')) as number | null) ?? 0,
     checkpointToken: (await readState(tx, 'checkpoint_token')) as string | null,
+    basesPoint: point?.bundleSeq,
   };
   // A lost history found by the snapshot itself: what the file knew of it goes first, as after
   // a 410 cursor_unknown.
   if (snapshotDeniesHistory(file, staged)) await forgetHistory(tx);
+  // A snapshot asked at the bases point judged it: kept (or pruned), the snapshot's history
+  // vouches for it; lost, everything learned of that history goes just above.
+  if (point !== null && staged.after?.seq === point.bundleSeq) await clearBasesPoint(tx);
   const inSnapshot = (alias: string) =>
     `EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${alias}.tbl AND s.pk = ${alias}.pk)`;
   // Pending edits of rows the snapshot lacks are pinned to the server state they were made on

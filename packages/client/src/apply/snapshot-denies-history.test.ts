@@ -44,4 +44,11 @@ describe('snapshotDeniesHistory', () => {
     const other = { ...snapshot(9, 'later'), after: { seq: 6, history: 'lost' as const } };
     expect(snapshotDeniesHistory(file(7, 'ours'), other)).toBe(false);
   });
+
+  it('takes the server’s word that the bases point it was asked about is not on its history', () => {
+    const lost = { ...snapshot(12, 'new'), after: { seq: 9, history: 'lost' as const } };
+    expect(snapshotDeniesHistory({ ...file(7, 'ours'), basesPoint: 9 }, lost)).toBe(true);
+    const kept = { ...snapshot(12, 'new'), after: { seq: 9, history: 'kept' as const } };
+    expect(snapshotDeniesHistory({ ...file(7, 'ours'), basesPoint: 9 }, kept)).toBe(false);
+  });
 });

@@ -16,7 +16,8 @@ export type StateKey =
   | 'user_id'
   | 'schema_fingerprint'
   | 'needs_hydration'
-  | 'history_lost';
+  | 'history_lost'
+  | 'bases_point';
 
 /** Anything that runs statements: the serial database or an open transaction. */
 export type Executor = Pick<TransactionExecutor, 'run' | 'all'>;
@@ -473,6 +474,8 @@ export async function forgetVersionsAbove(db: Executor, checkpoint: number): Pro
 export async function forgetHistory(db: Executor): Promise<void> {
   await forgetCommit(db);
   await db.run('DELETE FROM ferry_rows WHERE deleted = 1');
+  // The bases point (`bases-point.ts`) is of that history too.
+  await db.run("DELETE FROM ferry_state WHERE key = 'bases_point'");
   await writeState(db, 'history_lost', 1);
 }
 

@@ -31,9 +31,11 @@ export function asFerryError(error: unknown, signal: AbortSignal): FerryError {
  * |---|---|
  * | 410 `history_pruned` | `pruned`: the same history, but its bundles after our checkpoint are gone |
  * | 410 `cursor_unknown` | `lost`: the server does not have our history (a restore, another database) |
+ * | 410 `cursor_unknown` with `details.point` `bases` | `bases`: the checkpoint is on the server's history, but the point the push's `basesAt` named is not (see `local/bases-point.ts`) |
  * | anything else, a 410 whose body was cut short or garbled on the way included | `null` |
  *
- * Both need a snapshot. After `lost`, what the file knew of the old history (the commit of the
+ * `pruned` and `lost` need a snapshot; `bases` only that the versions learned above the
+ * checkpoint go (no snapshot: the checkpoint's history is the server's). After `lost`, what the file knew of the old history (the commit of the
  * bundle in flight, tombstones, the versions its changes were made on) goes first (see
  * `forgetHistory`): row versions of one history say nothing of another's. A 410 that cannot be
  * read says neither, and each guess loses something (kept versions alias the new history's: an
@@ -42,13 +44,17 @@ export function asFerryError(error: unknown, signal: AbortSignal): FerryError {
  * transport failure like a cut 200, and the request is made again to read the server's answer,
  * which a 410 never commits anything to change.
  */
-export function historyLossOf(error: FerryError): 'pruned' | 'lost' | null {
+export function historyLossOf(error: FerryError): 'pruned' | 'lost' | 'bases' | null {
   if (error.code === 'history_pruned') return 'pruned';
-  if (error.code === 'cursor_unknown') return 'lost';
+  if (error.code === 'cursor_unknown') {
+    const point = (error.details as { point?: unknown } | undefined)?.point;
+    return point === 'bases' ? 'bases' : 'lost';
+  }
   return null;
 }
 
 /** The server no longer has the history after our checkpoint: only a snapshot helps. */
 export function isHistoryLost(error: FerryError): boolean {
-  return historyLossOf(error) !== null;
+  const loss = historyLossOf(error);
+  return loss === 'pruned' || loss === 'lost';
 }

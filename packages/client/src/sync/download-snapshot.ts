@@ -12,6 +12,7 @@ import type { SqlValue } from '../driver/sqlite-driver.js';
 import { insertMany } from '../local/insert-many.js';
 import type { EngineContext } from '../engine-context.js';
 import { readCursor } from '../local/metadata.js';
+import { readBasesPoint } from '../local/bases-point.js';
 import { STAGE_BATCH, type StagedSnapshot } from '../apply/hydrate.js';
 import type { Transport } from './transport.js';
 
@@ -19,8 +20,9 @@ import type { Transport } from './transport.js';
  * Streams `GET /v1/snapshot` into the connection's temp staging table in short batches: memory
  * stays bounded by one batch, and no database lock is held across the network. A stream without
  * its end line (or with a wrong row count) is discarded and throws. A file with a checkpoint
- * sends it (`after`, `token`): the server says in the head line whether it is on its history
- * (`afterHistory`), judged in the snapshot's own read.
+ * sends it (`after`, `token`), or its bases point when it holds one (`local/bases-point.ts`):
+ * the server says in the head line whether it is on its history (`afterHistory`), judged in the
+ * snapshot's own read.
  */
 export async function downloadSnapshot(
   db: SerialDatabase,
@@ -29,7 +31,11 @@ export async function downloadSnapshot(
   options: { signal?: AbortSignal | undefined; timeoutMs: number },
 ): Promise<StagedSnapshot> {
   await db.run('DELETE FROM temp.ferry_snapshot');
-  const cursor = await readCursor(db);
+  // The newest point the file holds: its bases point when it has one (above the checkpoint, and
+  // tokens chain, so a verdict on it covers the checkpoint too), else its checkpoint.
+  const point = await readBasesPoint(db);
+  const cursor =
+    point === null ? await readCursor(db) : { after: point.bundleSeq, token: point.token };
   const query =
     cursor.after === 0
       ? ''

@@ -9,6 +9,7 @@ import {
 } from '../local/metadata.js';
 import type { CycleReport } from './cycle-report.js';
 import { rotateSource } from './rotate-source.js';
+import { settleBasesPointByPull } from '../local/bases-point.js';
 import { applyBundles } from '../apply/apply-bundles.js';
 import type { IntegrityViolation } from '../apply/integrity-gate.js';
 
@@ -34,6 +35,8 @@ export async function applyPull(
   try {
     const result = await db.transaction(
       async (tx) => {
+        // Before the page: what it teaches is on the server's history, whatever the point says.
+        await settleBasesPointByPull(tx, bundles);
         const frozen = await readFrozenBundleHead(tx);
         const checkpoint = ((await readState(tx, 'checkpoint')) as number | null) ?? 0;
         const applied = await applyBundles(tx, ctx, bundles, frozen, checkpoint, sent);

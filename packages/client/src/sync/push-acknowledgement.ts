@@ -12,6 +12,7 @@ import {
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { inFlightStatusOf } from '../status/client-status.js';
 import type { CycleReport } from './cycle-report.js';
+import { learnBasesPoint } from '../local/bases-point.js';
 
 /**
  * The server said our bundle committed as `bundleSeq` with `rows`: remembers both in the file
@@ -22,17 +23,23 @@ import type { CycleReport } from './cycle-report.js';
 export async function recordCommitted(
   core: ClientCore,
   bundle: FrozenBundle,
-  bundleSeq: number,
-  rows: readonly RowEffect[],
+  answer: {
+    readonly bundleSeq: number;
+    readonly rows: readonly RowEffect[];
+    readonly token?: string | undefined;
+  },
   report: CycleReport,
 ): Promise<void> {
   const { codecs } = core.ctx;
+  const { bundleSeq, rows } = answer;
   await core.db.transaction(async (tx) => {
     const changed = await tx.run(
       'UPDATE ferry_bundle SET committed_seq = ? WHERE id = 1 AND source_bundle_id = ?',
       [bundleSeq, bundle.sourceBundleId],
     );
     if (changed.changes === 0) return;
+    // The commit's versions are above the checkpoint until a pull brings the bundle.
+    await learnBasesPoint(tx, answer);
     // The server's last bundle of our source is this one: no other install (a copy, the file's
     // own lost future before a restore) pushed past it, so inserts folded away before it was
     // frozen were never pushed by one either.

@@ -79,6 +79,13 @@ describe('decideRejection', () => {
     });
   });
 
+  it('forgets the versions learned above the checkpoint, without a hydration, when the server refused the bases point', () => {
+    for (const reason of ['ahead', 'history_diverged']) {
+      const error = refused('cursor_unknown', { reason, point: 'bases' }, 410);
+      expect(decideRejection(error, bundle(1), 0)).toEqual({ kind: 'forget-bases' });
+    }
+  });
+
   it('fails the cycle on a 410 whose body could not be read (no hydration on a guess)', () => {
     expect(decideRejection(refused('bad_response', undefined, 410), bundle(1), 0)).toEqual({
       kind: 'fail',
@@ -90,6 +97,12 @@ describe('historyLossOf', () => {
   it('reads a prune as the same history and cursor_unknown as a lost one', () => {
     expect(historyLossOf(refused('history_pruned', undefined, 410))).toBe('pruned');
     expect(historyLossOf(refused('cursor_unknown', undefined, 410))).toBe('lost');
+    expect(historyLossOf(refused('cursor_unknown', { reason: 'ahead' }, 410))).toBe('lost');
+  });
+
+  it('reads a refused bases point as a loss of what answers taught, not of the checkpoint', () => {
+    const error = refused('cursor_unknown', { reason: 'history_diverged', point: 'bases' }, 410);
+    expect(historyLossOf(error)).toBe('bases');
   });
 
   it('reads a 410 it cannot understand as nothing said of the history (the request is made again)', () => {

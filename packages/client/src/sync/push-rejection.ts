@@ -8,7 +8,8 @@ import type { ClientCore } from '../client-core.js';
 import { writeState, type FrozenBundle, type FrozenChange } from '../local/metadata.js';
 import { unfreezeChange } from '../outbox/freeze-bundle.js';
 import type { CycleReport } from './cycle-report.js';
-import { isHistoryLost } from './cycle-errors.js';
+import { historyLossOf, isHistoryLost } from './cycle-errors.js';
+import { forgetBasesPoint } from '../local/bases-point.js';
 import { deadLetterChanges, type RejectedChange } from './dead-letters.js';
 import { rotateSource } from './rotate-source.js';
 
@@ -22,6 +23,8 @@ export type RejectionAction =
   | { readonly kind: 'shrink'; readonly maxChanges: number }
   /** The server's history after our checkpoint is gone: hydrate. */
   | { readonly kind: 'hydrate' }
+  /** The server does not have the point our bases were learned at: forget them, push again. */
+  | { readonly kind: 'forget-bases' }
   /** Another install uses our source id, or the server is ahead of the file: rotate it. */
   | { readonly kind: 'rotate'; readonly reason: 'bundle_mismatch' | 'stale_bundle' }
   /** Not an expected outcome: the cycle fails with the error. */
@@ -41,6 +44,7 @@ const MAX_GAP_RENUMBERS = 2;
  * | 413 `payload_too_large`, or a 413 without a Ferry body (a proxy's smaller limit), one change | dead-letter it |
  * | the same, more | shrink to half |
  * | 410 `history_pruned`, `cursor_unknown` (not an unreadable 410: see `historyLossOf`) | hydrate |
+ * | 410 `cursor_unknown` for the push's `basesAt` (`details.point` `bases`) | forget the versions learned above the checkpoint, push again |
  * | 409 `bundle_mismatch` (another install committed under our id), `stale_bundle` (the server has later bundles of our source than the file) | rotate the source id (and hydrate) |
  * | anything else, or details that do not parse | fail |
  */
@@ -49,6 +53,7 @@ export function decideRejection(
   bundle: { readonly changes: readonly Pick<FrozenChange, 'tbl' | 'pk'>[] },
   gapRenumbers: number,
 ): RejectionAction {
+  if (historyLossOf(error) === 'bases') return { kind: 'forget-bases' };
   if (isHistoryLost(error)) return { kind: 'hydrate' };
   // A 413 means too large whoever says it: a proxy in front of the server with a smaller body
   // limit answers with its own page, and only a smaller bundle gets through.
@@ -140,6 +145,15 @@ export async function handleRejection(
     }
     case 'hydrate':
       return 'history';
+    case 'forget-bases':
+      await core.db.transaction((tx) => forgetBasesPoint(tx));
+      core.observer.log(
+        'warn',
+        'bases-forgotten',
+        'the server does not have the history point our bases were learned at (restored from a backup): versions learned above the checkpoint are forgotten',
+        { correlationId: `${core.ctx.sourceId}:${bundle.sourceBundleId}` },
+      );
+      return true;
     case 'rotate':
       await rotateSource(core, action.reason);
       return true;

@@ -21,7 +21,9 @@ export function pushResultOfPush(answer: BundleAnswer): PushResult {
   if (answer.kind === 'conflicts') {
     return parseAnswer(
       PushResultSchema,
-      { status: 'conflict', conflicts: answer.conflicts },
+      answer.head === undefined
+        ? { status: 'conflict', conflicts: answer.conflicts }
+        : { status: 'conflict', conflicts: answer.conflicts, head: answer.head },
       'push conflict',
     );
   }

@@ -3,6 +3,7 @@ import { applyPull } from './pull-apply.js';
 import type { ClientCore } from '../client-core.js';
 import { readCheckpoint, readCursor, type FrozenBundle } from '../local/metadata.js';
 import type { CycleReport } from './cycle-report.js';
+import { basesAtMember, readBasesPoint } from '../local/bases-point.js';
 import { recordCommitted, settleLateAck } from './push-acknowledgement.js';
 import { pushBodyJson } from './push-body.js';
 import { settleConflictAnswer } from './settle-conflict-answer.js';
@@ -26,6 +27,7 @@ export async function pushRoundTrip(
   // The cursor goes along: the answer is taken for the bundle after the checkpoint only when the
   // server checked that the checkpoint is on its history.
   const { after, token } = await readCursor(core.db);
+  const point = await readBasesPoint(core.db);
   const answer = await core.transport.postBundle(
     '/v1/push',
     pushBodyJson(bundle, (changes) => ({
@@ -35,17 +37,18 @@ export async function pushRoundTrip(
       changes,
       after,
       ...(token === null ? {} : { afterToken: token }),
+      ...basesAtMember(point),
     })),
     { signal, correlationId },
   );
   if (answer.kind === 'body') await ctx.hook('after-server-commit-before-response');
   const result = pushResultOfPush(answer);
   if (result.status === 'conflict') {
-    await settleConflictAnswer(core, bundle, result.conflicts, report);
+    await settleConflictAnswer(core, bundle, result.conflicts, result.head, report);
     return true;
   }
   await ctx.hook('after-response-before-local-ack');
-  await recordCommitted(core, bundle, result.bundleSeq, result.rows, report);
+  await recordCommitted(core, bundle, result, report);
   const checkpoint = await readCheckpoint(core.db);
   const skipPeers = ctx.faults?.checkpointWithoutContiguity === true;
   if (result.bundleSeq === checkpoint + 1 || (skipPeers && result.bundleSeq > checkpoint)) {

@@ -1,4 +1,5 @@
-import type { Conflict } from '@ferry/protocol';
+import type { Conflict, HistoryPoint } from '@ferry/protocol';
+import { learnBasesPoint } from '../local/bases-point.js';
 import type { ClientCore } from '../client-core.js';
 import type { FrozenBundle } from '../local/metadata.js';
 import type { CycleReport } from './cycle-report.js';
@@ -14,16 +15,20 @@ export async function settleConflictAnswer(
   core: ClientCore,
   bundle: FrozenBundle,
   conflicts: readonly Conflict[],
+  head: HistoryPoint | undefined,
   report: CycleReport,
 ): Promise<void> {
   const { ctx, observer } = core;
   const { reports, journaled } = await core.db.transaction(
-    (tx) =>
-      settleConflicts(tx, ctx, bundle, conflicts, {
+    async (tx) => {
+      // The conflicts' server versions come from the history up to `head`.
+      await learnBasesPoint(tx, head);
+      return settleConflicts(tx, ctx, bundle, conflicts, {
         resolverOf: core.resolverOf,
         maxAttempts: core.settings.maxConflictRetries,
         journalLimit: core.settings.maxSettledConflicts,
-      }),
+      });
+    },
     { foreignKeysOff: true },
   );
   const correlationId = `${ctx.sourceId}:${bundle.sourceBundleId}`;

@@ -4,6 +4,7 @@ import type { ClientCore } from '../client-core.js';
 import { readCursor, type FrozenBundle } from '../local/metadata.js';
 import { checkServerId } from './server-identity.js';
 import type { CycleReport } from './cycle-report.js';
+import { basesAtMember, readBasesPoint } from '../local/bases-point.js';
 import { recordCommitted, settleLateAck } from './push-acknowledgement.js';
 import { pushBodyJson } from './push-body.js';
 import { syncAnswerOf } from './push-result.js';
@@ -34,6 +35,7 @@ export async function syncRoundTrip(
     pull = parseAnswer(PullResponseSchema, raw, 'pull');
   } else {
     const correlationId = `${bundle.sourceId}:${bundle.sourceBundleId}`;
+    const point = await readBasesPoint(core.db);
     const raw = await core.transport.postJsonText(
       '/v1/sync',
       pushBodyJson(bundle, (changes) => ({
@@ -43,6 +45,7 @@ export async function syncRoundTrip(
         after,
         limit,
         ...(token === null ? {} : { afterToken: token }),
+        ...basesAtMember(point),
       })),
       { signal, correlationId },
     );
@@ -52,11 +55,11 @@ export async function syncRoundTrip(
     pull = answer.pull;
     const push = answer.push;
     if (push.status === 'committed') {
-      await recordCommitted(core, bundle, push.bundleSeq, push.rows, report);
+      await recordCommitted(core, bundle, push, report);
       sent = bundle;
       if (push.bundleSeq <= after) await settleLateAck(core);
     } else {
-      await settleConflictAnswer(core, bundle, push.conflicts, report);
+      await settleConflictAnswer(core, bundle, push.conflicts, push.head, report);
     }
   }
   await checkServerId(core, pull.serverId);

@@ -76,7 +76,10 @@ export class Transport {
     } catch (error) {
       const conflicts = conflictsOf(error);
       if (conflicts === undefined) throw error;
-      return { kind: 'conflicts', conflicts };
+      const head = ((error as FerryError).details as { head?: unknown }).head;
+      return head === undefined
+        ? { kind: 'conflicts', conflicts }
+        : { kind: 'conflicts', conflicts, head };
     }
     return { kind: 'body', body: this.#readJson(response, options) };
   }
@@ -207,7 +210,12 @@ export class Transport {
 /** What the server answered to a pushed bundle, before validation (see `push-result.ts`). */
 export type BundleAnswer =
   | { readonly kind: 'body'; readonly body: unknown }
-  | { readonly kind: 'conflicts'; readonly conflicts: readonly unknown[] };
+  | {
+      readonly kind: 'conflicts';
+      readonly conflicts: readonly unknown[];
+      /** The 409's `head`: the history point the conflicts were judged on. */
+      readonly head?: unknown;
+    };
 
 /** The conflicts of a 409 `conflict` error, or undefined for any other error. */
 function conflictsOf(error: unknown): readonly unknown[] | undefined {
@@ -293,11 +301,11 @@ export async function errorFromResponse(
       { status: response.status, details: detailsOf(response, correlationId, undefined) },
     );
   }
-  const { error, conflicts } = parsed.data;
+  const { error, conflicts, head } = parsed.data;
   const details = detailsOf(response, correlationId, error.details);
   return new FerryError(error.code as FerryError['code'], error.message, {
     status: response.status,
-    details: conflicts ? { ...details, conflicts } : details,
+    details: conflicts ? { ...details, conflicts, ...(head ? { head } : {}) } : details,
   });
 }
 

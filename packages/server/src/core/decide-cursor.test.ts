@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  decideBasesAt,
   decideCursor,
   snapshotAfterHistory,
   type CursorDecision,
@@ -67,5 +68,24 @@ describe('snapshotAfterHistory', () => {
     expect(snapshotAfterHistory({ after: 2, token: OTHER }, state(null))).toBe('pruned');
     expect(snapshotAfterHistory({ after: 4, token: OTHER }, state(T4))).toBe('lost');
     expect(snapshotAfterHistory({ after: 6 }, state(null))).toBe('lost');
+  });
+});
+
+describe('decideBasesAt', () => {
+  it.each([
+    ['a point on the history', { bundleSeq: 4, token: T4 }, state(T4), null],
+    ['a point at the last bundle', { bundleSeq: 5, token: T4 }, state(null), null],
+    ['a point under another token', { bundleSeq: 4, token: OTHER }, state(T4), DIVERGED],
+    ['a point past the last bundle', { bundleSeq: 6, token: T4 }, state(null), AHEAD],
+    // Older than the retained history: nothing can tell, as for a pruned checkpoint.
+    ['a point before the prune boundary', { bundleSeq: 2, token: OTHER }, state(null), null],
+    [
+      'a point at the boundary, another token',
+      { bundleSeq: 3, token: OTHER },
+      state(null),
+      DIVERGED,
+    ],
+  ])('%s', (_name, point, cursorState, expected) => {
+    expect(decideBasesAt(point, cursorState)).toEqual(expected);
   });
 });

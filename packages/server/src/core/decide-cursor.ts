@@ -1,4 +1,4 @@
-import type { SnapshotAfterHistory } from '@ferry/protocol';
+import type { HistoryPoint, SnapshotAfterHistory } from '@ferry/protocol';
 
 /** A pull cursor as a client sends it. */
 export interface PullCursor {
@@ -52,6 +52,22 @@ export function decideCursor(cursor: PullCursor, state: CursorState): CursorDeci
     return { kind: 'cursor_unknown', reason: 'history_diverged' };
   }
   return null;
+}
+
+/**
+ * Checks a push's `basesAt`: the newest history point the client's push and conflict answers
+ * told it of, above its checkpoint. The versions its changes are based on may come from there, so
+ * they are judged only on the history that point belongs to. The rule of {@link decideCursor},
+ * but a point older than the retained history passes (as a pruned checkpoint is taken for the
+ * same history, nothing can tell otherwise) and a point without a stored token to compare passes.
+ * Tokens chain, so a point on the history vouches for every bundle before it. Pure.
+ */
+export function decideBasesAt(
+  point: HistoryPoint,
+  state: CursorState,
+): Extract<CursorDecision, { kind: 'cursor_unknown' }> | null {
+  const decision = decideCursor({ after: point.bundleSeq, token: point.token }, state);
+  return decision?.kind === 'cursor_unknown' ? decision : null;
 }
 
 /**

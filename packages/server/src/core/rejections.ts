@@ -17,7 +17,11 @@ export interface Rejection {
  * 410 for a refused pull cursor ({@link decideCursor}); `cursor_unknown` says why in
  * `details.reason`. Either way the client must hydrate from a snapshot.
  */
-export function cursorRejection(decision: CursorDecision, after: number): Rejection {
+export function cursorRejection(
+  decision: CursorDecision,
+  after: number,
+  point?: 'bases',
+): Rejection {
   if (decision.kind === 'history_pruned') {
     return {
       kind: 'rejected',
@@ -26,6 +30,17 @@ export function cursorRejection(decision: CursorDecision, after: number): Reject
     };
   }
   // The shape of the protocol's CursorUnknownDetailsSchema.
+  if (point === 'bases') {
+    return {
+      kind: 'rejected',
+      code: 'cursor_unknown',
+      message:
+        decision.reason === 'ahead'
+          ? `basesAt ${after} is newer than anything this server has committed (a server restored from a backup): versions learned from answers above the checkpoint must be forgotten`
+          : `the history token of basesAt ${after} is not this server's (a server restored from a backup): versions learned from answers above the checkpoint must be forgotten`,
+      details: { reason: decision.reason, point },
+    };
+  }
   const details = { reason: decision.reason };
   return {
     kind: 'rejected',

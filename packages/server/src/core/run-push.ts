@@ -1,6 +1,7 @@
 import {
   FerryError,
   type Conflict,
+  type HistoryPoint,
   type PrimaryKey,
   type Schema,
   type Table,
@@ -8,7 +9,7 @@ import {
   type WireRow,
 } from '@ferry/protocol';
 import type { CommittedBundle, PushInput, PushOutcome } from '../store/server-store.js';
-import { decideCursor, type CursorState } from './decide-cursor.js';
+import { decideBasesAt, decideCursor, type CursorState } from './decide-cursor.js';
 import {
   decidePush,
   decideSourceBundle,
@@ -45,6 +46,8 @@ export interface LockedSource {
   readonly source: StoredSource;
   /** The user's history as a pull cursor needs it; read when the push carries a cursor. */
   readonly cursor: CursorState | undefined;
+  /** The same for the push's `basesAt` point; read when it carries one. */
+  readonly bases: CursorState | undefined;
 }
 
 /** The state a push was decided on, handed to {@link PushTx.seal}. */
@@ -77,6 +80,8 @@ export interface SealedPush {
 export interface PushTx {
   /** Takes the lock that orders the pushes of `input.userId`; reads the source and the cursor. */
   lockSource(input: PushInput): Promise<LockedSource>;
+  /** The user's last bundle and its token (null before the first, or without a token). */
+  head(input: PushInput): Promise<HistoryPoint | null>;
   /** The stored answer of the source's last committed push, for a replay. */
   replayAnswer(input: PushInput, source: StoredSource): Promise<PushOutcome>;
   /** Values the store cannot hold although the schema allows them (none by default). */
@@ -138,10 +143,14 @@ export async function runPush(
   rules: PushRules = defaultPushRules,
 ): Promise<PushRun> {
   const refuse = (outcome: PushOutcome): PushRun => ({ outcome, committed: [], commit: false });
-  const { source, cursor } = await tx.lockSource(input);
+  const { source, cursor, bases } = await tx.lockSource(input);
   if (input.pullAfter !== undefined && cursor !== undefined) {
     const refused = decideCursor({ after: input.pullAfter, token: input.pullAfterToken }, cursor);
     if (refused) return refuse(cursorRejection(refused, input.pullAfter));
+  }
+  if (input.basesAt !== undefined && bases !== undefined) {
+    const refused = decideBasesAt(input.basesAt, bases);
+    if (refused) return refuse(cursorRejection(refused, input.basesAt.bundleSeq, 'bases'));
   }
   const decision = rules.decideSourceBundle(source, {
     sourceBundleId: input.sourceBundleId,
@@ -176,6 +185,7 @@ export async function runPush(
     return refuse({
       kind: 'conflict',
       conflicts: await withServerRows(tx, schema, plan.conflicts),
+      head: await tx.head(input),
     });
   }
 

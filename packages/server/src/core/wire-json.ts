@@ -1,4 +1,10 @@
-import type { Conflict, ErrorBody, ProtocolErrorCode, SnapshotAfterHistory } from '@ferry/protocol';
+import type {
+  Conflict,
+  ErrorBody,
+  HistoryPoint,
+  ProtocolErrorCode,
+  SnapshotAfterHistory,
+} from '@ferry/protocol';
 
 /**
  * A committed bundle as stores keep it: its row effects already serialised, because bundles
@@ -70,8 +76,13 @@ export function committedPushResultJson(pushResponseJson: string): string {
 }
 
 /** The `push` part of a sync answer for a conflicting push. */
-export function conflictPushResultJson(conflicts: readonly Conflict[]): string {
-  return JSON.stringify({ status: 'conflict', conflicts });
+export function conflictPushResultJson(
+  conflicts: readonly Conflict[],
+  head: HistoryPoint | null,
+): string {
+  return JSON.stringify(
+    head === null ? { status: 'conflict', conflicts } : { status: 'conflict', conflicts, head },
+  );
 }
 
 /** The body of a sync's 200 answer. */
@@ -94,9 +105,19 @@ export function errorBody(
 }
 
 /** The 409 body of a conflicting push. */
-export function conflictErrorBody(conflicts: readonly Conflict[]): ErrorBody {
+export function conflictErrorBody(
+  conflicts: readonly Conflict[],
+  head: HistoryPoint | null,
+): ErrorBody {
   const n = conflicts.length;
-  return errorBody('conflict', `${n} change${n === 1 ? '' : 's'} conflict`, undefined, conflicts);
+  const body = errorBody(
+    'conflict',
+    `${n} change${n === 1 ? '' : 's'} conflict`,
+    undefined,
+    conflicts,
+  );
+  if (head !== null) body.head = head;
+  return body;
 }
 
 /** `,"name":"value"`, or nothing for null. */

@@ -309,6 +309,7 @@ async function push(
     now: new Date(),
     pullAfter: body.after,
     pullAfterToken: body.afterToken,
+    basesAt: body.basesAt,
   });
   return pushOutcomeResponse(outcome, log);
 }
@@ -320,7 +321,7 @@ function pushOutcomeResponse(outcome: PushOutcome, log: RequestLog): Response {
       log.rows = outcome.rowCount;
       return jsonTextResponse(outcome.responseJson);
     case 'conflict':
-      return conflictResponse(outcome.conflicts);
+      return conflictResponse(outcome.conflicts, outcome.head);
     case 'rejected':
       return errorResponse(outcome.code, outcome.message, outcome.details);
   }
@@ -380,6 +381,7 @@ async function sync(
           sourceBundleId: body.push.sourceBundleId,
           changes: body.push.changes,
           now,
+          basesAt: body.basesAt,
         }
       : null,
     pull: pullInput,
@@ -391,7 +393,7 @@ async function sync(
       case 'rejected':
         return errorResponse(outcome.push.code, outcome.push.message, outcome.push.details);
       case 'conflict':
-        pushJson = conflictPushResultJson(outcome.push.conflicts);
+        pushJson = conflictPushResultJson(outcome.push.conflicts, outcome.push.head);
         break;
       case 'committed':
         log.bundleSeq = outcome.push.bundleSeq;

@@ -3,6 +3,7 @@ import {
   isProtocolErrorCode,
   statusOfErrorCode,
   type Conflict,
+  type HistoryPoint,
   type ProtocolErrorCode,
 } from '@ferry/protocol';
 import { conflictErrorBody, errorBody } from '../core/wire-json.js';
@@ -28,8 +29,11 @@ export function errorResponse(
 }
 
 /** The 409 answer of a conflicting push. */
-export function conflictResponse(conflicts: readonly Conflict[]): Response {
-  return new Response(JSON.stringify(conflictErrorBody(conflicts)), {
+export function conflictResponse(
+  conflicts: readonly Conflict[],
+  head: HistoryPoint | null,
+): Response {
+  return new Response(JSON.stringify(conflictErrorBody(conflicts, head)), {
     status: 409,
     headers: JSON_HEADERS,
   });

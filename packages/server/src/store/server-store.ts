@@ -1,4 +1,12 @@
-import type { Change, Conflict, PrimaryKey, Schema, SnapshotRow, WireRow } from '@ferry/protocol';
+import type {
+  Change,
+  Conflict,
+  HistoryPoint,
+  PrimaryKey,
+  Schema,
+  SnapshotRow,
+  WireRow,
+} from '@ferry/protocol';
 import type { CursorState } from '../core/decide-cursor.js';
 import type { RetentionPolicy } from '../core/decide-retention.js';
 import type { Rejection } from '../core/rejections.js';
@@ -19,6 +27,11 @@ export interface PushInput {
   readonly pullAfter?: number | undefined;
   /** The client's history token of bundle `pullAfter` (`afterToken`). */
   readonly pullAfterToken?: string | undefined;
+  /**
+   * The newest history point the client's answers told it of (`basesAt`), checked like
+   * `pullAfter` before the push is judged (see `runPush`).
+   */
+  readonly basesAt?: HistoryPoint | undefined;
 }
 
 /** An error answer a store decided on, as a value (built with the functions of core/rejections). */
@@ -38,7 +51,12 @@ export type PushOutcome =
        */
       readonly responseJson: string;
     }
-  | { readonly kind: 'conflict'; readonly conflicts: readonly Conflict[] }
+  | {
+      readonly kind: 'conflict';
+      readonly conflicts: readonly Conflict[];
+      /** The user's head the conflicts were judged on (null when it has no token). */
+      readonly head: HistoryPoint | null;
+    }
   | StoreRejection;
 
 /** Input of {@link ServerStore.pull}. */

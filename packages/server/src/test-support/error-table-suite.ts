@@ -217,10 +217,15 @@ export function describeErrorTable(store: TestStoreKind): void {
         code: 'conflict',
         request: () =>
           push(pushBody(s.aliceSource, 2, [todo.list(s.list.pk as string, 'x', null)])),
-        check: (body) =>
+        check: (body) => {
           expect(body.conflicts).toEqual([
             expect.objectContaining({ index: 0, serverVersion: 1, serverDeleted: false }),
-          ]),
+          ]);
+          // The head the conflicts were judged on: alice's last bundle and its token.
+          const head = body.head as { bundleSeq: number; token: string };
+          expect(head.bundleSeq).toBe(1);
+          expect(head.token).toMatch(/^[0-9a-f]{64}$/);
+        },
       },
       {
         name: '409 bundle_gap',
@@ -322,6 +327,38 @@ export function describeErrorTable(store: TestStoreKind): void {
             },
           }),
         check: (body) => expect(cursorDetails(body)).toEqual({ reason: 'history_diverged' }),
+      },
+      {
+        name: '410 cursor_unknown history_diverged for basesAt (push not committed)',
+        status: 410,
+        code: 'cursor_unknown',
+        // The checkpoint is on the history; the point a conflict answer gave is another's.
+        request: () =>
+          push({
+            ...pushBody(s.aliceSource, 2, [todo.list()]),
+            after: 0,
+            basesAt: { bundleSeq: 1, token: '0'.repeat(64) },
+          }),
+        check: (body) =>
+          expect(cursorDetails(body)).toEqual({ reason: 'history_diverged', point: 'bases' }),
+      },
+      {
+        name: '410 cursor_unknown ahead for basesAt (sync, push not committed)',
+        status: 410,
+        code: 'cursor_unknown',
+        request: () =>
+          t.request('/v1/sync', {
+            method: 'POST',
+            user: ALICE,
+            json: {
+              protocol: 1,
+              sourceId: s.aliceSource,
+              push: { sourceBundleId: 2, changes: [todo.list()] },
+              after: 1,
+              basesAt: { bundleSeq: 999, token: 'a'.repeat(64) },
+            },
+          }),
+        check: (body) => expect(cursorDetails(body)).toEqual({ reason: 'ahead', point: 'bases' }),
       },
       {
         name: '400 malformed history token',

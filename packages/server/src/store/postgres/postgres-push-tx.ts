@@ -7,7 +7,8 @@
  * @module
  */
 import type pg from 'pg';
-import { type PrimaryKey, type Table, type WireRow } from '@ferry/protocol';
+import { type HistoryPoint, type PrimaryKey, type Table, type WireRow } from '@ferry/protocol';
+import type { CursorState } from '../../core/decide-cursor.js';
 import type { RestrictCheck, RowRef, RowState } from '../../core/decide-push.js';
 import {
   replayOutcome,
@@ -60,8 +61,22 @@ export class PostgresPushTx implements PushTx {
         pruned_through: number;
         pruned_token: string | null;
         after_token: string | null;
-      }>(named(sql.lockSource, [input.userId, input.sourceId, input.pullAfter ?? null]))
+        bases_token: string | null;
+      }>(
+        named(sql.lockSource, [
+          input.userId,
+          input.sourceId,
+          input.pullAfter ?? null,
+          input.basesAt?.bundleSeq ?? null,
+        ]),
+      )
     ).rows[0]!;
+    const cursorWith = (afterToken: string | null): CursorState => ({
+      lastSeq: row.last_seq,
+      prunedThrough: row.pruned_through,
+      prunedToken: row.pruned_token,
+      afterToken,
+    });
     return {
       source: {
         lastCommitted: row.last_committed,
@@ -69,16 +84,19 @@ export class PostgresPushTx implements PushTx {
         response: row.response,
         digest: row.digest,
       },
-      cursor:
-        input.pullAfter === undefined
-          ? undefined
-          : {
-              lastSeq: row.last_seq,
-              prunedThrough: row.pruned_through,
-              prunedToken: row.pruned_token,
-              afterToken: row.after_token,
-            },
+      cursor: input.pullAfter === undefined ? undefined : cursorWith(row.after_token),
+      bases: input.basesAt === undefined ? undefined : cursorWith(row.bases_token),
     };
+  }
+
+  async head(input: PushInput): Promise<HistoryPoint | null> {
+    const { rows } = await this.#client.query<{ last_seq: number; last_token: string | null }>(
+      named(this.#sql.head, [input.userId]),
+    );
+    const row = rows[0];
+    return row === undefined || row.last_token === null
+      ? null
+      : { bundleSeq: row.last_seq, token: row.last_token };
   }
 
   unstorable(changes: readonly NormalizedChange[]) {

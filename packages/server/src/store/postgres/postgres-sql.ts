@@ -31,6 +31,7 @@ export interface TableSql {
 export interface StoreSql {
   readonly tables: ReadonlyMap<string, TableSql>;
   readonly lockSource: string;
+  readonly head: string;
   readonly userState: string;
   readonly rowStates: string;
   readonly sealPush: string;
@@ -91,7 +92,8 @@ export function storeSql(schema: Schema, names: PgNames): StoreSql {
     tables,
     // Locks the source's row (created on its first push) for the rest of the transaction, so
     // retries of one source never race; returns its state, the user's pull horizon and the
-    // tokens a sync's cursor (`$3`, null for a push) is checked against.
+    // tokens a sync's cursor (`$3`, null for a push) and a push's `basesAt` (`$4`) are checked
+    // against.
     lockSource: `WITH src AS (
   INSERT INTO ${m}.sources AS s (user_id, source_id, last_committed, bundle_seq) VALUES ($1, $2, 0, 0)
   ON CONFLICT (user_id, source_id) DO UPDATE SET last_committed = s.last_committed
@@ -100,8 +102,10 @@ export function storeSql(schema: Schema, names: PgNames): StoreSql {
 SELECT src.last_committed, src.bundle_seq, src.response, src.digest,
   coalesce(u.last_seq, 0) AS last_seq, coalesce(u.pruned_through, 0) AS pruned_through,
   u.pruned_token,
-  (SELECT b.token FROM ${m}.bundles AS b WHERE b.user_id = $1 AND b.bundle_seq = $3::bigint) AS after_token
+  (SELECT b.token FROM ${m}.bundles AS b WHERE b.user_id = $1 AND b.bundle_seq = $3::bigint) AS after_token,
+  (SELECT b.token FROM ${m}.bundles AS b WHERE b.user_id = $1 AND b.bundle_seq = $4::bigint) AS bases_token
 FROM src LEFT JOIN ${m}.users AS u ON u.user_id = $1`,
+    head: `SELECT last_seq, last_token FROM ${m}.users WHERE user_id = $1`,
     userState: `SELECT last_seq, pruned_through FROM ${m}.users WHERE user_id = $1`,
     // An index probe per key (OFFSET 0 keeps the planner from turning it into a join that,
     // with stale statistics, scans the whole table on every push).

@@ -427,17 +427,22 @@ class SqliteStore implements ServerStore {
           response: null,
           digest: null,
         };
-        const cursor =
-          input.pullAfter === undefined
+        const cursorAt = (after: number | undefined, token: string | undefined) =>
+          after === undefined
             ? undefined
-            : this.#cursorState(
-                stmts.userState,
-                stmts.bundleToken,
-                input.userId,
-                input.pullAfter,
-                input.pullAfterToken,
-              ).cursor;
-        return { source, cursor };
+            : this.#cursorState(stmts.userState, stmts.bundleToken, input.userId, after, token)
+                .cursor;
+        return {
+          source,
+          cursor: cursorAt(input.pullAfter, input.pullAfterToken),
+          bases: cursorAt(input.basesAt?.bundleSeq, input.basesAt?.token),
+        };
+      },
+      head: async (input) => {
+        const { lastSeq, lastToken } = this.#userState(input.userId);
+        return lastSeq === 0 || lastToken === null
+          ? null
+          : { bundleSeq: lastSeq, token: lastToken };
       },
       replayAnswer: async (input, source) => this.#storedResponse(input.userId, source),
       readRowStates: async (refs) => {
