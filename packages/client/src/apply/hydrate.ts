@@ -13,6 +13,7 @@ import {
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
 import { clearBasesPoint, readBasesPoint } from '../local/bases-point.js';
+import { clearSnapshotStage, STAGE_BATCH } from '../local/snapshot-stage.js';
 import { applyRowEffect, integrityError, intentPresence } from './apply-bundles.js';
 import { applyEffectsWithoutIntent } from './apply-effects-batch.js';
 import {
@@ -20,9 +21,6 @@ import {
   findIntegrityViolations,
   type IntegrityViolation,
 } from './integrity-gate.js';
-
-/** Rows per statement when staging or applying a snapshot. */
-export const STAGE_BATCH = 1000;
 
 /** A downloaded, complete snapshot waiting in `temp.ferry_snapshot`. */
 export interface StagedSnapshot {
@@ -210,6 +208,6 @@ export async function applySnapshot(
   const required = violations.filter((v) => v.required);
   if (required.length > 0) throw integrityError(required);
   await setApplying(tx, false);
-  await tx.run('DELETE FROM temp.ferry_snapshot');
+  await clearSnapshotStage(tx);
   return { applied, warnings: violations };
 }

@@ -1,7 +1,6 @@
-import { FerryError, type PrimaryKey, type Row } from '@ferry/protocol';
+import { FerryError, type Row } from '@ferry/protocol';
 import { restoreServerRow } from '../apply/apply-bundles.js';
 import type { ClientCore } from '../client-core.js';
-import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
   deletePending,
   parseRow,
@@ -11,6 +10,7 @@ import {
   writePending,
   type RowState,
 } from '../local/metadata.js';
+import { deleteConflict, readConflict, readConflicts } from '../local/conflict-store.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import type { TableCodec } from '../local/table-codec.js';
 import type { PendingOp } from '../local/metadata.js';
@@ -18,20 +18,7 @@ import type { ConflictChoice, ManualConflict } from '../types.js';
 
 /** The manual conflicts waiting for the app, oldest first. */
 export async function listConflicts(core: ClientCore): Promise<ManualConflict[]> {
-  const rows = await core.db.all<{
-    id: number;
-    tbl: string;
-    pk: PrimaryKey;
-    local: string | null;
-    base: string | null;
-    server: string | null;
-    server_version: number | null;
-    server_deleted: number;
-    reason: string;
-    at: number;
-  }>(
-    'SELECT id, tbl, pk, local, base, server, server_version, server_deleted, reason, at FROM ferry_conflicts ORDER BY id',
-  );
+  const rows = await readConflicts(core.db);
   return rows.map((r) => ({
     id: r.id,
     table: r.tbl,
@@ -68,21 +55,10 @@ export async function resolveConflict(
   await core.db.transaction(
     async (tx) => {
       await foldCaptureLog(tx, core.ctx.now());
-      const rows = await tx.all<{
-        tbl: string;
-        pk: SqlValue;
-        first_at: number;
-        server: string | null;
-        server_version: number | null;
-        server_deleted: number;
-      }>(
-        'SELECT tbl, pk, first_at, server, server_version, server_deleted FROM ferry_conflicts WHERE id = ?',
-        [id],
-      );
-      const conflict = rows[0];
+      const conflict = await readConflict(tx, id);
       if (!conflict) throw new FerryError('invalid_argument', `no open conflict ${id}`);
       const codec = codecOf(core, conflict.tbl);
-      await tx.run('DELETE FROM ferry_conflicts WHERE id = ?', [id]);
+      await deleteConflict(tx, id);
       await setApplying(tx, true);
       const layer0 = await readRowState(tx, conflict.tbl, conflict.pk);
       if (choice === 'server') {

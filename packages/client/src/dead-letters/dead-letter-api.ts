@@ -1,28 +1,16 @@
-import { FerryError, type PrimaryKey } from '@ferry/protocol';
+import { FerryError } from '@ferry/protocol';
 import { restoreServerRow } from '../apply/apply-bundles.js';
 import type { ClientCore } from '../client-core.js';
 import type { TransactionExecutor } from '../driver/serial-database.js';
 import { deletePending, parseRow, readRowState, setApplying } from '../local/metadata.js';
+import { deleteDeadLetter, readDeadLetter, readDeadLetters } from '../local/dead-letter-store.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { requeueChange } from '../outbox/freeze-bundle.js';
 import type { DeadLetter } from '../types.js';
 
 /** The changes the server refused for good, oldest first. */
 export async function listDeadLetters(core: ClientCore): Promise<DeadLetter[]> {
-  const rows = await core.db.all<{
-    id: number;
-    tbl: string;
-    pk: PrimaryKey;
-    op: 'upsert' | 'delete';
-    row: string | null;
-    base_version: number | null;
-    code: string;
-    message: string;
-    status: number | null;
-    at: number;
-  }>(
-    'SELECT id, tbl, pk, op, row, base_version, code, message, status, at FROM ferry_dead_letters ORDER BY id',
-  );
+  const rows = await readDeadLetters(core.db);
   return rows.map((r) => ({
     id: r.id,
     table: r.tbl,
@@ -44,8 +32,8 @@ export async function listDeadLetters(core: ClientCore): Promise<DeadLetter[]> {
 export async function retryDeadLetter(core: ClientCore, id: number): Promise<void> {
   await core.db.transaction(async (tx) => {
     await foldCaptureLog(tx, core.ctx.now());
-    const letter = await readDeadLetter(tx, id);
-    await tx.run('DELETE FROM ferry_dead_letters WHERE id = ?', [id]);
+    const letter = await existingDeadLetter(tx, id);
+    await deleteDeadLetter(tx, id);
     await requeueChange(tx, {
       tbl: letter.tbl,
       pk: letter.pk,
@@ -67,8 +55,8 @@ export async function discardDeadLetter(core: ClientCore, id: number): Promise<v
   await core.db.transaction(
     async (tx) => {
       await foldCaptureLog(tx, core.ctx.now());
-      const letter = await readDeadLetter(tx, id);
-      await tx.run('DELETE FROM ferry_dead_letters WHERE id = ?', [id]);
+      const letter = await existingDeadLetter(tx, id);
+      await deleteDeadLetter(tx, id);
       await deletePending(tx, letter.tbl, letter.pk);
       await setApplying(tx, true);
       const codec = core.ctx.codecs.get(letter.tbl);
@@ -80,18 +68,8 @@ export async function discardDeadLetter(core: ClientCore, id: number): Promise<v
   );
 }
 
-async function readDeadLetter(tx: TransactionExecutor, id: number) {
-  const rows = await tx.all<{
-    tbl: string;
-    pk: PrimaryKey;
-    letter: 'I' | 'U' | 'D';
-    base_version: number | null;
-    base: string | null;
-    first_at: number;
-  }>('SELECT tbl, pk, letter, base_version, base, first_at FROM ferry_dead_letters WHERE id = ?', [
-    id,
-  ]);
-  const letter = rows[0];
+async function existingDeadLetter(tx: TransactionExecutor, id: number) {
+  const letter = await readDeadLetter(tx, id);
   if (!letter) throw new FerryError('invalid_argument', `no dead letter ${id}`);
   return letter;
 }

@@ -479,6 +479,92 @@ export async function forgetHistory(db: Executor): Promise<void> {
   await writeState(db, 'history_lost', 1);
 }
 
+/** One more round trip of the bundle in flight ended in a conflict it was rebased for. */
+export async function countFrozenBundleAttempt(db: Executor): Promise<void> {
+  await db.run('UPDATE ferry_bundle SET attempts = attempts + 1 WHERE id = 1');
+}
+
+/**
+ * Records that the server committed bundle `sourceBundleId` (still the one in flight) as
+ * `bundleSeq`; false when the bundle in flight is another one by now.
+ */
+export async function recordCommittedSeq(
+  db: Executor,
+  sourceBundleId: number,
+  bundleSeq: number,
+): Promise<boolean> {
+  const changed = await db.run(
+    'UPDATE ferry_bundle SET committed_seq = ? WHERE id = 1 AND source_bundle_id = ?',
+    [bundleSeq, sourceBundleId],
+  );
+  return changed.changes > 0;
+}
+
+/**
+ * The server expects bundle `sourceBundleId` next (a `bundle_gap`): the bundle in flight takes
+ * that id, and so does the next one frozen.
+ */
+export async function renumberFrozenBundle(db: Executor, sourceBundleId: number): Promise<void> {
+  await db.run('UPDATE ferry_bundle SET source_bundle_id = ? WHERE id = 1', [sourceBundleId]);
+  await writeState(db, 'next_source_bundle_id', sourceBundleId);
+}
+
+/**
+ * A rotation of the source id: a bundle in flight that did not commit goes out under `sourceId`
+ * as its bundle 1, its attempts counted anew. One that committed keeps its source.
+ */
+export async function moveFrozenBundleToSource(db: Executor, sourceId: string): Promise<void> {
+  await db.run(
+    'UPDATE ferry_bundle SET source_id = ?, source_bundle_id = 1, attempts = 0 ' +
+      'WHERE id = 1 AND committed_seq IS NULL',
+    [sourceId],
+  );
+}
+
+/** Whether the bundle in flight committed at or below the checkpoint (a pull will not bring it). */
+export async function frozenBundleCommittedByCheckpoint(db: Executor): Promise<boolean> {
+  const rows = await db.all(
+    "SELECT 1 FROM ferry_bundle b JOIN ferry_state s ON s.key = 'checkpoint' " +
+      'WHERE b.id = 1 AND b.committed_seq IS NOT NULL AND b.committed_seq <= s.value',
+  );
+  return rows.length > 0;
+}
+
+/** Whether anything waits to be pushed (in the outbox, or still in the capture log). */
+export async function hasPendingChanges(db: Executor): Promise<boolean> {
+  const rows = await db.all<{ n: number }>(
+    'SELECT EXISTS (SELECT 1 FROM ferry_outbox) OR EXISTS (SELECT 1 FROM ferry_log WHERE tbl IS NOT NULL) AS n',
+  );
+  return rows[0]?.n === 1;
+}
+
+/** The counts the status shows, read together. */
+export interface LocalCounts {
+  /** Rows with a pending change. */
+  readonly pending: number;
+  /** When the oldest pending or in-flight change was made. */
+  readonly oldest: number | null;
+  readonly conflicts: number;
+  readonly settled: number;
+  readonly dead: number;
+}
+
+export async function readLocalCounts(db: Executor): Promise<LocalCounts> {
+  const rows = await db.all<{
+    pending: number;
+    oldest: number | null;
+    conflicts: number;
+    settled: number;
+    dead: number;
+  }>(
+    'SELECT (SELECT count(*) FROM ferry_outbox) AS pending, ' +
+      '(SELECT min(m) FROM (SELECT min(first_at) AS m FROM ferry_outbox UNION ALL SELECT min(first_at) FROM ferry_inflight)) AS oldest, ' +
+      '(SELECT count(*) FROM ferry_conflicts) AS conflicts, (SELECT count(*) FROM ferry_settled_conflicts) AS settled, ' +
+      '(SELECT count(*) FROM ferry_dead_letters) AS dead',
+  );
+  return rows[0]!;
+}
+
 /** Removes the bundle in flight entirely. */
 export async function clearFrozenBundle(db: Executor): Promise<void> {
   await db.run('DELETE FROM ferry_inflight');

@@ -26,6 +26,15 @@ const LATEST_GROUP = '(SELECT coalesce(max(seq), 0) FROM ferry_log)';
 const NO_INTENT = 'NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ? AND i.pk = ?)';
 
 /**
+ * Our bundle `sourceBundleId` committed as the server's last bundle of our source: no other
+ * install pushed past it under our id, so inserts undone before it was frozen were never pushed
+ * by one either, and leave the journal.
+ */
+export async function settleCancelledThrough(tx: Executor, sourceBundleId: number): Promise<void> {
+  await tx.run('DELETE FROM ferry_cancelled WHERE mark <= ?', [sourceBundleId]);
+}
+
+/**
  * A pulled bundle of our source id that is not ours (`foreign`) brings back rows whose insert
  * the file undid: each such row without local intent gets a pending delete before the bundle is
  * applied, so it stays deleted here and the delete goes out. Returns how many were queued.

@@ -1,5 +1,5 @@
 import type { ClientCore } from '../client-core.js';
-import { readFrozenBundleHead, readState } from '../local/metadata.js';
+import { readFrozenBundleHead, readLocalCounts, readState } from '../local/metadata.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import type { ClientStatus } from '../types.js';
 import { inFlightStatusOf } from './client-status.js';
@@ -13,21 +13,10 @@ import { inFlightStatusOf } from './client-status.js';
 export async function refreshStatus(core: ClientCore): Promise<ClientStatus> {
   const counts = await core.db.transaction(async (tx) => {
     await foldCaptureLog(tx, core.ctx.now());
-    const rows = await tx.all<{
-      pending: number;
-      oldest: number | null;
-      conflicts: number;
-      settled: number;
-      dead: number;
-    }>(
-      'SELECT (SELECT count(*) FROM ferry_outbox) AS pending, ' +
-        '(SELECT min(m) FROM (SELECT min(first_at) AS m FROM ferry_outbox UNION ALL SELECT min(first_at) FROM ferry_inflight)) AS oldest, ' +
-        '(SELECT count(*) FROM ferry_conflicts) AS conflicts, (SELECT count(*) FROM ferry_settled_conflicts) AS settled, ' +
-        '(SELECT count(*) FROM ferry_dead_letters) AS dead',
-    );
+    const local = await readLocalCounts(tx);
     const frozen = await readFrozenBundleHead(tx);
     const checkpoint = (await readState(tx, 'checkpoint')) as number | null;
-    return { ...rows[0]!, frozen, checkpoint };
+    return { ...local, frozen, checkpoint };
   });
   const now = core.ctx.now();
   core.observer.setStatus({

@@ -7,6 +7,7 @@ import {
   type FrozenBundle,
   type FrozenChange,
 } from '../local/metadata.js';
+import { putDeadLetter } from '../local/dead-letter-store.js';
 import { rowKeyOf } from '../outbox/coalesce.js';
 import { unfreezeChange } from '../outbox/freeze-bundle.js';
 import type { DeadLetterReport } from '../types.js';
@@ -88,7 +89,7 @@ export async function deadLetterChanges(
   return reports;
 }
 
-async function insertDeadLetter(
+function insertDeadLetter(
   tx: Executor,
   ctx: EngineContext,
   change: FrozenChange,
@@ -96,29 +97,11 @@ async function insertDeadLetter(
   status: number | null,
   sourceBundleId: number,
 ): Promise<number> {
-  await tx.run('DELETE FROM ferry_dead_letters WHERE tbl = ? AND pk = ?', [change.tbl, change.pk]);
-  await tx.run(
-    'INSERT INTO ferry_dead_letters (tbl, pk, letter, op, base_version, base, row, first_at, code, message, status, source_bundle_id, at) ' +
-      'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    [
-      change.tbl,
-      change.pk,
-      change.letter,
-      change.op,
-      change.baseVersion,
-      change.base === null ? null : JSON.stringify(change.base),
-      change.row === null ? null : JSON.stringify(change.row),
-      change.firstAt,
-      rejection.code,
-      rejection.message,
-      status,
-      sourceBundleId,
-      ctx.now(),
-    ],
-  );
-  const rows = await tx.all<{ id: number }>(
-    'SELECT id FROM ferry_dead_letters WHERE tbl = ? AND pk = ?',
-    [change.tbl, change.pk],
-  );
-  return rows[0]!.id;
+  return putDeadLetter(tx, change, {
+    code: rejection.code,
+    message: rejection.message,
+    status,
+    sourceBundleId,
+    at: ctx.now(),
+  });
 }

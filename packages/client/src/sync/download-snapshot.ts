@@ -9,11 +9,11 @@ import {
 } from '@ferry/protocol';
 import type { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
-import { insertMany } from '../local/insert-many.js';
 import type { EngineContext } from '../engine-context.js';
 import { readCursor } from '../local/metadata.js';
 import { readBasesPoint } from '../local/bases-point.js';
-import { STAGE_BATCH, type StagedSnapshot } from '../apply/hydrate.js';
+import type { StagedSnapshot } from '../apply/hydrate.js';
+import { clearSnapshotStage, STAGE_BATCH, stageSnapshotRows } from '../local/snapshot-stage.js';
 import type { Transport } from './transport.js';
 
 /**
@@ -30,7 +30,7 @@ export async function downloadSnapshot(
   ctx: EngineContext,
   options: { signal?: AbortSignal | undefined; timeoutMs: number },
 ): Promise<StagedSnapshot> {
-  await db.run('DELETE FROM temp.ferry_snapshot');
+  await clearSnapshotStage(db);
   // The newest point the file holds: its bases point when it has one (above the checkpoint, and
   // tokens chain, so a verdict on it covers the checkpoint too), else its checkpoint.
   const point = await readBasesPoint(db);
@@ -53,9 +53,7 @@ export async function downloadSnapshot(
     if (batch.length === 0) return;
     const rows = batch;
     batch = [];
-    await db.transaction((tx) =>
-      insertMany(tx, 'INSERT INTO temp.ferry_snapshot (tbl, pk, version, row)', 4, rows),
-    );
+    await db.transaction((tx) => stageSnapshotRows(tx, rows));
     if (firstBatch) {
       firstBatch = false;
       await ctx.hook('during-hydration-download');
@@ -149,7 +147,7 @@ export async function downloadSnapshot(
         : { after: { seq: cursor.after, history: header.afterHistory } }),
     };
   } catch (error) {
-    await db.run('DELETE FROM temp.ferry_snapshot').catch(() => undefined);
+    await clearSnapshotStage(db).catch(() => undefined);
     throw error;
   } finally {
     done();

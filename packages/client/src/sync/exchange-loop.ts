@@ -3,7 +3,7 @@ import type { ClientCore } from '../client-core.js';
 import type { SyncKind } from '../types.js';
 import { abortedError, asFerryError, historyLossOf, isHistoryLost } from './cycle-errors.js';
 import type { CycleReport } from './cycle-report.js';
-import { forgetHistory, readState } from '../local/metadata.js';
+import { forgetHistory, hasPendingChanges, readState } from '../local/metadata.js';
 import { prepareBundle } from './prepare-bundle.js';
 import { handleRejection } from './push-rejection.js';
 import { pushRoundTrip } from './push-round-trip.js';
@@ -55,7 +55,7 @@ export async function runExchangeLoop(
       return;
     }
     if (trip >= maxRoundTrips) {
-      report.morePush = toSend !== null || (await hasPending(core));
+      report.morePush = toSend !== null || (await hasPendingChanges(core.db));
       report.morePull = needPull;
       return;
     }
@@ -90,12 +90,4 @@ export async function runExchangeLoop(
       needPull = kind !== 'push';
     }
   }
-}
-
-/** Whether anything is waiting to be pushed (in the outbox, or still in the capture log). */
-async function hasPending(core: ClientCore): Promise<boolean> {
-  const rows = await core.db.all<{ n: number }>(
-    'SELECT EXISTS (SELECT 1 FROM ferry_outbox) OR EXISTS (SELECT 1 FROM ferry_log WHERE tbl IS NOT NULL) AS n',
-  );
-  return rows[0]?.n === 1;
 }

@@ -1,5 +1,10 @@
 import type { ClientCore } from '../client-core.js';
-import { readFrozenBundle, readState, type FrozenBundle } from '../local/metadata.js';
+import {
+  frozenBundleCommittedByCheckpoint,
+  readFrozenBundle,
+  readState,
+  type FrozenBundle,
+} from '../local/metadata.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { freezeNextBundle } from '../outbox/freeze-bundle.js';
 import { inFlightStatusOf } from '../status/client-status.js';
@@ -15,11 +20,7 @@ export async function prepareBundle(core: ClientCore): Promise<FrozenBundle | nu
   // A bundle the server committed at or below the checkpoint (its rows came with a snapshot,
   // and the settling after the answer was cut short by a crash) is done: settle it now, or it
   // would hold the outbox back for good, since no pull brings it again.
-  const settled = await db.all(
-    "SELECT 1 FROM ferry_bundle b JOIN ferry_state s ON s.key = 'checkpoint' " +
-      'WHERE b.id = 1 AND b.committed_seq IS NOT NULL AND b.committed_seq <= s.value',
-  );
-  if (settled.length > 0) await settleLateAck(core);
+  if (await frozenBundleCommittedByCheckpoint(db)) await settleLateAck(core);
   const result = await db.transaction(async (tx) => {
     await foldCaptureLog(tx, ctx.now());
     const frozen = await readFrozenBundle(tx);

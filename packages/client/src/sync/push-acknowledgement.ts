@@ -6,9 +6,11 @@ import {
   finishFrozenBundle,
   readFrozenBundleHead,
   recordCommittedRows,
+  recordCommittedSeq,
   setApplying,
   type FrozenBundle,
 } from '../local/metadata.js';
+import { settleCancelledThrough } from '../outbox/cancelled-inserts.js';
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { inFlightStatusOf } from '../status/client-status.js';
 import type { CycleReport } from './cycle-report.js';
@@ -33,18 +35,14 @@ export async function recordCommitted(
   const { codecs } = core.ctx;
   const { bundleSeq, rows } = answer;
   await core.db.transaction(async (tx) => {
-    const changed = await tx.run(
-      'UPDATE ferry_bundle SET committed_seq = ? WHERE id = 1 AND source_bundle_id = ?',
-      [bundleSeq, bundle.sourceBundleId],
-    );
-    if (changed.changes === 0) return;
+    if (!(await recordCommittedSeq(tx, bundle.sourceBundleId, bundleSeq))) return;
     // The commit's versions are above the checkpoint until a pull brings the bundle.
     await learnBasesPoint(tx, answer);
     // The server's last bundle of our source is this one: no other install (a copy, the file's
     // own lost future before a restore) pushed past it, so inserts folded away before it was
     // frozen were never pushed by one either.
     if (bundle.sourceId === core.ctx.sourceId) {
-      await tx.run('DELETE FROM ferry_cancelled WHERE mark <= ?', [bundle.sourceBundleId]);
+      await settleCancelledThrough(tx, bundle.sourceBundleId);
     }
     if (core.ctx.faults?.forgetCommittedRows === true) return;
     await recordCommittedRows(

@@ -5,7 +5,7 @@ import {
   type FerryError,
 } from '@ferry/protocol';
 import type { ClientCore } from '../client-core.js';
-import { writeState, type FrozenBundle, type FrozenChange } from '../local/metadata.js';
+import { renumberFrozenBundle, type FrozenBundle, type FrozenChange } from '../local/metadata.js';
 import { unfreezeChange } from '../outbox/freeze-bundle.js';
 import type { CycleReport } from './cycle-report.js';
 import { historyLossOf, isHistoryLost } from './cycle-errors.js';
@@ -128,12 +128,7 @@ export async function handleRejection(
       // The server's numbering is the one to follow: the bundle in flight takes the next id it
       // expects, and so does the next bundle frozen if this one ends without a commit (all its
       // changes settled by a conflict, say), instead of meeting the same gap again.
-      await core.db.transaction(async (tx) => {
-        await tx.run('UPDATE ferry_bundle SET source_bundle_id = ? WHERE id = 1', [
-          action.sourceBundleId,
-        ]);
-        await writeState(tx, 'next_source_bundle_id', action.sourceBundleId);
-      });
+      await core.db.transaction((tx) => renumberFrozenBundle(tx, action.sourceBundleId));
       return 'gap';
     case 'shrink': {
       core.limits.maxChanges = action.maxChanges;

@@ -1,5 +1,5 @@
 import type { ClientCore } from '../client-core.js';
-import { readFrozenBundleHead, writeState } from '../local/metadata.js';
+import { moveFrozenBundleToSource, readFrozenBundleHead, writeState } from '../local/metadata.js';
 import { settleInsertsOnRotation } from '../outbox/cancelled-inserts.js';
 import { inFlightStatusOf } from '../status/client-status.js';
 
@@ -40,11 +40,7 @@ export async function rotateSource(core: ClientCore, reason: SourceRotationReaso
     await writeState(tx, 'source_id', next);
     await writeState(tx, 'next_source_bundle_id', 1);
     await writeState(tx, 'needs_hydration', 1);
-    await tx.run(
-      'UPDATE ferry_bundle SET source_id = ?, source_bundle_id = 1, attempts = 0 ' +
-        'WHERE id = 1 AND committed_seq IS NULL',
-      [next],
-    );
+    await moveFrozenBundleToSource(tx, next);
     await settleInsertsOnRotation(tx, ctx.schema, ctx.now());
     return readFrozenBundleHead(tx);
   });

@@ -1,5 +1,6 @@
 import type { ClientCore } from '../client-core.js';
 import { readFrozenBundleHead, readState, writeState } from '../local/metadata.js';
+import { clearSnapshotStage } from '../local/snapshot-stage.js';
 import type { CycleReport } from './cycle-report.js';
 import { applySnapshot } from '../apply/hydrate.js';
 import { downloadSnapshot } from './download-snapshot.js';
@@ -49,7 +50,7 @@ export async function runHydration(
       checkpoint: staged.snapshotBundleSeq,
     });
   } catch (error) {
-    await db.run('DELETE FROM temp.ferry_snapshot').catch(() => undefined);
+    await clearSnapshotStage(db).catch(() => undefined);
     recordIntegrityFailure(core, error);
     throw error;
   }

@@ -11,8 +11,10 @@ import {
 import { rebaseRow } from '../apply/rebase-row.js';
 import { settleFrozenChange } from '../apply/apply-bundles.js';
 import type { EngineContext } from '../engine-context.js';
+import { putManualConflict } from '../local/conflict-store.js';
 import {
   clearFrozenBundle,
+  countFrozenBundleAttempt,
   deleteFrozenChange,
   insertFrozenChange,
   readPending,
@@ -205,24 +207,14 @@ export async function settleConflicts(
       }
       case 'manual':
         await deleteFrozenChange(tx, change.ord);
-        await tx.run(
-          'INSERT OR REPLACE INTO ferry_conflicts (tbl, pk, op, local, base, server, base_version, server_version, server_deleted, reason, first_at, at) ' +
-            'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          [
-            change.tbl,
-            change.pk,
-            change.op,
-            local === null ? null : JSON.stringify(local),
-            change.base === null ? null : JSON.stringify(change.base),
-            server === null ? null : JSON.stringify(server),
-            change.baseVersion,
-            conflict.serverVersion,
-            conflict.serverDeleted ? 1 : 0,
-            outcome.reason,
-            change.firstAt,
-            at,
-          ],
-        );
+        await putManualConflict(tx, change, {
+          local,
+          server,
+          serverVersion: conflict.serverVersion,
+          serverDeleted: conflict.serverDeleted,
+          reason: outcome.reason,
+          at,
+        });
         remaining--;
         reports.push({
           table: change.tbl,
@@ -234,7 +226,7 @@ export async function settleConflicts(
     }
   }
   if (remaining === 0) await clearFrozenBundle(tx);
-  else await tx.run('UPDATE ferry_bundle SET attempts = attempts + 1 WHERE id = 1');
+  else await countFrozenBundleAttempt(tx);
   await setApplying(tx, false);
   const journaled = await journalSettledConflicts(tx, lost, settings.journalLimit);
   return { reports, journaled };
