@@ -107,6 +107,19 @@ describe('findIntegrityViolations on a real database', () => {
     ]);
   });
 
+  it('finds the same violations reading the touched rows in ranges of any size (a hydration reads them 10,000 at a time)', async () => {
+    const queries = buildIntegrityQueries(schema, {
+      upserted: new Set(['tasks']),
+      deleted: new Set(),
+    });
+    const whole = await db.transaction((tx) => findIntegrityViolations(tx, queries));
+    expect(whole).toHaveLength(2);
+    for (const chunk of [1, 2, 3]) {
+      const ranged = await db.transaction((tx) => findIntegrityViolations(tx, queries, chunk));
+      expect(ranged, `chunks of ${chunk}`).toEqual(whole);
+    }
+  });
+
   it('finds children left behind by a deleted parent', async () => {
     await db.exec(
       `DELETE FROM temp.ferry_touched; INSERT INTO temp.ferry_touched (tbl, pk, op) VALUES ('projects', 'gone', 'd');`,
