@@ -5,9 +5,15 @@ import { defineSchema } from '@ferry/protocol';
 import { createFerryServer, createSqliteStore, signToken, type FerryServer } from '@ferry/server';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createManualClock } from '../../packages/client/src/scheduler/clock.js';
-import { createSyncScheduler, type SyncScheduler } from '../../packages/client/src/scheduler/sync-scheduler.js';
+import {
+  createSyncScheduler,
+  type SyncScheduler,
+} from '../../packages/client/src/scheduler/sync-scheduler.js';
 import type { CycleKind } from '../../packages/client/src/scheduler/sync-state-machine.js';
-import { createEventsSubscription, type EventsSubscription } from '../../packages/client/src/realtime/events-subscription.js';
+import {
+  createEventsSubscription,
+  type EventsSubscription,
+} from '../../packages/client/src/realtime/events-subscription.js';
 
 const SECRET = 'realtime-test-secret-of-at-least-32-bytes';
 const schema = defineSchema({
