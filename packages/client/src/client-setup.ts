@@ -12,7 +12,7 @@ import {
   referenceIndexSql,
   TEMP_TABLES_SQL,
 } from './local/local-schema-sql.js';
-import { readState, writeState } from './local/metadata.js';
+import { readState, upgradeBundleTable, writeState } from './local/metadata.js';
 import type { ClientOptions } from './types.js';
 
 /**
@@ -80,18 +80,6 @@ export async function setUpDatabase(
     }
     return { sourceId, userId: (await readState(tx, 'user_id')) as string | null };
   });
-}
-
-/**
- * Files of clients before source rotation have no `ferry_bundle.source_id`: add it, and give a
- * bundle in flight the file's source id (the only one such a file ever had).
- */
-async function upgradeBundleTable(tx: TransactionExecutor, sourceId: string): Promise<void> {
-  const columns = await tx.all<{ name: string }>('PRAGMA table_info(ferry_bundle)');
-  if (!columns.some((c) => c.name === 'source_id')) {
-    await tx.exec('ALTER TABLE ferry_bundle ADD COLUMN source_id TEXT');
-  }
-  await tx.run('UPDATE ferry_bundle SET source_id = ? WHERE source_id IS NULL', [sourceId]);
 }
 
 /**

@@ -33,7 +33,7 @@ import { rebaseRow } from './rebase-row.js';
 import { applyEffectsWithoutIntent } from './apply-effects-batch.js';
 import { ServerRowWrites } from './server-row-writes.js';
 import { normalizeRow } from './normalize-row.js';
-import { TouchedRows } from './touched-rows.js';
+import { TouchedRows } from '../local/touched-rows.js';
 
 /** Which kinds of local intent exist at all; lets the apply skip lookups in the common case. */
 export interface IntentPresence {

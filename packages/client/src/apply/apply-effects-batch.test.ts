@@ -8,7 +8,7 @@ import { setApplying } from '../local/metadata.js';
 import { createTableCodecs } from '../local/table-codec.js';
 import { applyRowEffect } from './apply-bundles.js';
 import { applyEffectsWithoutIntent, type ServerEffect } from './apply-effects-batch.js';
-import { TouchedRows } from './touched-rows.js';
+import { TouchedRows } from '../local/touched-rows.js';
 
 const schema = defineSchema({
   tables: {

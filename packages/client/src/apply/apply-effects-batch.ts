@@ -1,13 +1,12 @@
 import { FerryError, type Row, type RowEffect } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
-import type { Executor } from '../local/metadata.js';
-import { insertMany } from '../local/insert-many.js';
+import { readRowStatesOf, writeRowStates, type Executor } from '../local/metadata.js';
 import type { TableCodec } from '../local/table-codec.js';
 import { rowKeyOf } from '../outbox/coalesce.js';
 import { normalizeRow } from './normalize-row.js';
 import { ServerRowWrites } from './server-row-writes.js';
-import type { TouchedRows } from './touched-rows.js';
+import type { TouchedRows } from '../local/touched-rows.js';
 
 /** A row effect of server data, as {@link applyEffectsWithoutIntent} takes it. */
 export interface ServerEffect {
@@ -107,11 +106,7 @@ async function readKnownStates(
   }
   const known = new Map<string, KnownState>();
   for (const [tbl, pks] of byTable) {
-    const rows = await tx.all<{ pk: SqlValue; version: number; base: string | null }>(
-      'SELECT pk, version, base FROM ferry_rows WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))',
-      [tbl, JSON.stringify(pks)],
-    );
-    for (const row of rows) {
+    for (const row of await readRowStatesOf(tx, tbl, pks)) {
       known.set(rowKeyOf(tbl, row.pk), { version: row.version, baseJson: row.base });
     }
   }
@@ -121,13 +116,14 @@ async function readKnownStates(
 /** Writes each row's last outcome: server state, then business rows, by table. */
 async function writeFinals(tx: Executor, finals: readonly FinalRow[]): Promise<void> {
   if (finals.length === 0) return;
-  await insertMany(
+  await writeRowStates(
     tx,
-    'INSERT INTO ferry_rows (tbl, pk, version, deleted, base)',
-    5,
-    finals.map((f) => [f.codec.table.name, f.pk, f.version, f.base === null ? 1 : 0, f.baseJson]),
-    'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, ' +
-      'base = excluded.base',
+    finals.map((f) => ({
+      tbl: f.codec.table.name,
+      pk: f.pk,
+      version: f.version,
+      baseJson: f.baseJson,
+    })),
   );
   const business = new ServerRowWrites();
   for (const f of finals) business.set(f.codec, f.pk, f.base);

@@ -60,6 +60,50 @@ export interface RowState {
   readonly base: Row | null;
 }
 
+/** The row states of `pks` of table `tbl` (rows the file never knew are absent), in one query. */
+export async function readRowStatesOf(
+  db: Executor,
+  tbl: string,
+  pks: readonly SqlValue[],
+): Promise<{ pk: SqlValue; version: number; base: string | null }[]> {
+  return db.all<{ pk: SqlValue; version: number; base: string | null }>(
+    'SELECT pk, version, base FROM ferry_rows WHERE tbl = ? AND pk IN (SELECT value FROM json_each(?))',
+    [tbl, JSON.stringify(pks)],
+  );
+}
+
+/** Sets row states in multi-row statements; a null `baseJson` is a tombstone. */
+export async function writeRowStates(
+  db: Executor,
+  states: readonly {
+    readonly tbl: string;
+    readonly pk: SqlValue;
+    readonly version: number;
+    readonly baseJson: string | null;
+  }[],
+): Promise<void> {
+  await insertMany(
+    db,
+    'INSERT INTO ferry_rows (tbl, pk, version, deleted, base)',
+    5,
+    states.map((s) => [s.tbl, s.pk, s.version, s.baseJson === null ? 1 : 0, s.baseJson]),
+    'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, ' +
+      'base = excluded.base',
+  );
+}
+
+/**
+ * Files of clients before source rotation have no `ferry_bundle.source_id`: add it, and give a
+ * bundle in flight the file's source id (the only one such a file ever had).
+ */
+export async function upgradeBundleTable(db: Executor, sourceId: string): Promise<void> {
+  const columns = await db.all<{ name: string }>('PRAGMA table_info(ferry_bundle)');
+  if (!columns.some((c) => c.name === 'source_id')) {
+    await db.run('ALTER TABLE ferry_bundle ADD COLUMN source_id TEXT');
+  }
+  await db.run('UPDATE ferry_bundle SET source_id = ? WHERE source_id IS NULL', [sourceId]);
+}
+
 export async function readRowState(
   db: Executor,
   tbl: string,

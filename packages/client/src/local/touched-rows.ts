@@ -1,7 +1,7 @@
 import type { SqlValue } from '../driver/sqlite-driver.js';
-import type { Executor } from '../local/metadata.js';
-import { insertMany } from '../local/insert-many.js';
-import type { TableCodec } from '../local/table-codec.js';
+import type { Executor } from './metadata.js';
+import { insertMany } from './insert-many.js';
+import type { TableCodec } from './table-codec.js';
 
 /** Collects the rows a page wrote, for the integrity gate. */
 export class TouchedRows {
