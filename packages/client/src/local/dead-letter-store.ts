@@ -5,7 +5,7 @@
  * @module
  */
 import type { PrimaryKey } from '@ferry/protocol';
-import type { Executor, FrozenChange } from './metadata.js';
+import { frozenChangeValues, type Executor, type FrozenChange } from './metadata.js';
 
 /** A dead letter as the table holds it (rows as JSON text). */
 export type DeadLetterRecord = {
@@ -44,13 +44,7 @@ export async function putDeadLetter(
     'INSERT INTO ferry_dead_letters (tbl, pk, letter, op, base_version, base, row, first_at, code, message, status, source_bundle_id, at) ' +
       'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     [
-      change.tbl,
-      change.pk,
-      change.letter,
-      change.op,
-      change.baseVersion,
-      change.base === null ? null : JSON.stringify(change.base),
-      change.row === null ? null : JSON.stringify(change.row),
+      ...frozenChangeValues(change),
       change.firstAt,
       cause.code,
       cause.message,

@@ -366,19 +366,29 @@ export async function insertFrozenChanges(
     12,
     changes.map((change) => [
       change.ord,
-      change.tbl,
-      change.pk,
-      change.letter,
-      change.op,
-      change.baseVersion,
-      change.base === null ? null : JSON.stringify(change.base),
-      change.row === null ? null : JSON.stringify(change.row),
+      ...frozenChangeValues(change),
       change.firstGroup,
       change.lastGroup,
       change.firstAt,
       change.conflicts,
     ]),
   );
+}
+
+/**
+ * A frozen change as the tables that keep one hold it (the bundle in flight, dead letters):
+ * `tbl, pk, letter, op, base_version, base, row`, rows as JSON text.
+ */
+export function frozenChangeValues(change: FrozenChange): SqlValue[] {
+  return [
+    change.tbl,
+    change.pk,
+    change.letter,
+    change.op,
+    change.baseVersion,
+    change.base === null ? null : JSON.stringify(change.base),
+    change.row === null ? null : JSON.stringify(change.row),
+  ];
 }
 
 /**
