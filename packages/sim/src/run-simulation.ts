@@ -660,6 +660,12 @@ class Simulation {
       for (const paused of inc.paused) paused.gate.open();
       device.offline = false;
       this.#tellOnline(device);
+      // A client whose token refresh did not help stopped and says so: no schedule moves it, the
+      // app signs the user in again and asks for a sync (as after the faults stop, below).
+      if (inc.client.status.auth === 'failed') {
+        this.#log(`${device.name} shows blocked-auth: the app signs in again`);
+        this.#syncNow(device);
+      }
     }
     // In sync again: a success since the last failure (a device that never noticed the outage
     // still is).
