@@ -85,6 +85,18 @@ export function describeErrorTable(store: TestStoreKind): void {
     };
     const push = (json: unknown, user = ALICE) =>
       t.request('/v1/push', { method: 'POST', user, json });
+    // A sync of alice's next bundle (one new list) with the given cursor fields.
+    const syncPushing = (cursor: Record<string, unknown>) =>
+      t.request('/v1/sync', {
+        method: 'POST',
+        user: ALICE,
+        json: {
+          protocol: 1,
+          sourceId: s.aliceSource,
+          push: { sourceBundleId: 2, changes: [todo.list()] },
+          ...cursor,
+        },
+      });
     const raw = (body: string, headers: Record<string, string> = {}) =>
       t.request('/v1/push', {
         method: 'POST',
@@ -289,17 +301,7 @@ export function describeErrorTable(store: TestStoreKind): void {
         name: '410 cursor_unknown (sync, push not committed)',
         status: 410,
         code: 'cursor_unknown',
-        request: () =>
-          t.request('/v1/sync', {
-            method: 'POST',
-            user: ALICE,
-            json: {
-              protocol: 1,
-              sourceId: s.aliceSource,
-              push: { sourceBundleId: 2, changes: [todo.list()] },
-              after: 999,
-            },
-          }),
+        request: () => syncPushing({ after: 999 }),
         check: (body) => expect(cursorDetails(body)).toEqual({ reason: 'ahead' }),
       },
       {
@@ -314,18 +316,7 @@ export function describeErrorTable(store: TestStoreKind): void {
         name: '410 cursor_unknown history_diverged (sync, push not committed)',
         status: 410,
         code: 'cursor_unknown',
-        request: () =>
-          t.request('/v1/sync', {
-            method: 'POST',
-            user: ALICE,
-            json: {
-              protocol: 1,
-              sourceId: s.aliceSource,
-              push: { sourceBundleId: 2, changes: [todo.list()] },
-              after: 1,
-              afterToken: '0'.repeat(64),
-            },
-          }),
+        request: () => syncPushing({ after: 1, afterToken: '0'.repeat(64) }),
         check: (body) => expect(cursorDetails(body)).toEqual({ reason: 'history_diverged' }),
       },
       {
@@ -347,17 +338,7 @@ export function describeErrorTable(store: TestStoreKind): void {
         status: 410,
         code: 'cursor_unknown',
         request: () =>
-          t.request('/v1/sync', {
-            method: 'POST',
-            user: ALICE,
-            json: {
-              protocol: 1,
-              sourceId: s.aliceSource,
-              push: { sourceBundleId: 2, changes: [todo.list()] },
-              after: 1,
-              basesAt: { bundleSeq: 999, token: 'a'.repeat(64) },
-            },
-          }),
+          syncPushing({ after: 1, basesAt: { bundleSeq: 999, token: 'a'.repeat(64) } }),
         check: (body) => expect(cursorDetails(body)).toEqual({ reason: 'ahead', point: 'bases' }),
       },
       {
