@@ -1,6 +1,6 @@
 import { FerryError, SourceIdSchema, type Schema } from '@ferry/protocol';
 import type { SerialDatabase, TransactionExecutor } from './driver/serial-database.js';
-import type { SetupResult } from './client-core.js';
+import type { SetupResult } from './client-parts.js';
 import {
   METADATA_FORMAT,
   METADATA_SQL,

@@ -1,6 +1,6 @@
 /**
  * The client facade: `createClient` and the {@link FerryClient} it returns. It validates the
- * options, sets up the file, builds the shared core and wires the parts together: local writes
+ * options, sets up the file, builds its parts and wires the parts together: local writes
  * (`local/run-write`), the cycle runner (`sync/cycle-runner`), the scheduler and events stream
  * (`sync-runtime`), the status and events (`status/`), manual and settled conflicts
  * (`conflicts/`) and dead letters (`dead-letters/`). It holds no logic of its own beyond the
@@ -15,7 +15,7 @@ import {
   type Schema,
   type TableName,
 } from '@ferry/protocol';
-import { createClientCore, type ClientCore } from './client-core.js';
+import { createClientParts, type ClientParts } from './client-parts.js';
 import { setUpDatabase } from './client-setup.js';
 import { listConflicts, resolveConflict } from './conflicts/manual-conflicts.js';
 import { clearSettledConflicts, listSettledConflicts } from './conflicts/settled-conflicts.js';
@@ -33,7 +33,7 @@ import type { CycleContext } from './scheduler/sync-scheduler.js';
 import type { CycleKind, CycleOutcome } from './scheduler/sync-state-machine.js';
 import { SYNC_METRIC_NAMES, type SyncMetrics } from './scheduler/sync-status.js';
 import type { ClientEvent } from './status/client-observer.js';
-import { refreshStatus } from './status/refresh-status.js';
+import { readStatusCounts } from './status/refresh-status.js';
 import { DEFAULT_ONLINE_PROBE_INTERVAL_MS, SyncRuntime } from './sync-runtime.js';
 import { CycleRunner, type RunCycleOptions } from './sync/cycle-runner.js';
 import type {
@@ -203,8 +203,8 @@ export async function createClient<S extends Schema>(
     const setup = await setUpDatabase(db, options);
     const autoSync = options.autoSync ?? true;
     const realtime = autoSync !== false && (options.realtime ?? true) !== false;
-    const core = createClientCore(options, db, setup, base.toString(), realtime);
-    const client = new Client(options, core, base.toString());
+    const parts = createClientParts(options, db, setup, base.toString(), realtime);
+    const client = new Client(options, parts, base.toString());
     client.start();
     return client;
   } catch (error) {
@@ -215,7 +215,7 @@ export async function createClient<S extends Schema>(
 
 class Client<S extends Schema> implements FerryClient<S> {
   readonly schema: S;
-  readonly #core: ClientCore;
+  readonly #parts: ClientParts;
   readonly #cycles: CycleRunner;
   readonly #runtime: SyncRuntime | null;
   #closing: Promise<void> | undefined;
@@ -223,10 +223,10 @@ class Client<S extends Schema> implements FerryClient<S> {
   /** When the last scheduled refresh of the status ended and how long it took (performance.now). */
   #lastRefresh = { end: 0, took: 0 };
 
-  constructor(options: ClientOptions<S>, core: ClientCore, url: string) {
+  constructor(options: ClientOptions<S>, parts: ClientParts, url: string) {
     this.schema = options.schema;
-    this.#core = core;
-    this.#cycles = new CycleRunner(core, {
+    this.#parts = parts;
+    this.#cycles = new CycleRunner(parts, {
       isOpen: () => this.#isOpen(),
       refreshStatus: () => this.readStatus(),
     });
@@ -247,7 +247,7 @@ class Client<S extends Schema> implements FerryClient<S> {
       const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
       this.#runtime = new SyncRuntime({
         runCycle: (kind, signal, cycle) => this.#scheduledCycle(kind, signal, cycle),
-        refreshAuth: () => core.tokens.refresh(),
+        refreshAuth: () => parts.tokens.refresh(),
         schedule: autoSync === true ? {} : autoSync,
         clock: options.clock ?? createSystemClock(),
         random: options.random ?? Math.random,
@@ -255,7 +255,7 @@ class Client<S extends Schema> implements FerryClient<S> {
           realtime !== false
             ? {
                 url: realtimeOptions.url ?? `${url.replace(/\/+$/, '')}/v1/events`,
-                getToken: () => core.tokens.get(),
+                getToken: () => parts.tokens.get(),
                 fetch: fetchImpl,
                 ...(realtimeOptions.tokenIn ? { tokenIn: realtimeOptions.tokenIn } : {}),
                 ...(realtimeOptions.heartbeatTimeoutMs !== undefined
@@ -267,19 +267,19 @@ class Client<S extends Schema> implements FerryClient<S> {
         online,
         onlineProbeIntervalMs: probeMs,
         foreground: options.foreground ?? true,
-        onStatus: (status) => core.observer.setSchedulerStatus(status),
-        onError: (error) => core.observer.reportError(error),
+        onStatus: (status) => parts.observer.setSchedulerStatus(status),
+        onError: (error) => parts.observer.reportError(error),
         onLog: options.onLog,
       });
     }
     this.#scheduleRefresh();
   }
   get sourceId(): string {
-    return this.#core.ctx.sourceId;
+    return this.#parts.ctx.sourceId;
   }
 
   get status(): ClientStatus {
-    return this.#core.observer.status;
+    return this.#parts.observer.status;
   }
 
   /** Starts background sync (createClient calls it once the client is set up). */
@@ -306,7 +306,7 @@ class Client<S extends Schema> implements FerryClient<S> {
     }
     if (this.#closing) return;
     if (this.#runtime) this.#runtime.setOnline(online);
-    else this.#core.observer.setStatus({ online });
+    else this.#parts.observer.setStatus({ online });
   }
 
   setForeground(foreground: boolean): void {
@@ -315,11 +315,11 @@ class Client<S extends Schema> implements FerryClient<S> {
     }
     if (this.#closing) return;
     if (this.#runtime) this.#runtime.setForeground(foreground);
-    else this.#core.observer.setStatus({ foreground });
+    else this.#parts.observer.setStatus({ foreground });
   }
 
   metrics(): SyncMetrics {
-    const metrics = { ...this.#core.metrics };
+    const metrics = { ...this.#parts.metrics };
     if (this.#runtime) {
       const scheduled = this.#runtime.metrics();
       for (const name of SYNC_METRIC_NAMES) metrics[name] += scheduled[name];
@@ -344,14 +344,14 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   async write<T>(fn: (tx: WriteTransaction<S>) => T | Promise<T>): Promise<Awaited<T>> {
     this.#assertOpen();
-    const result = await runWrite(this.#core, fn);
+    const result = await runWrite(this.#parts, fn);
     this.#wrote();
     return result;
   }
 
   async query<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R[]> {
     this.#assertOpen();
-    return this.#core.db.all<R>(sql, params);
+    return this.#parts.db.all<R>(sql, params);
   }
 
   async get<R extends SqlRow = SqlRow>(
@@ -362,7 +362,7 @@ class Client<S extends Schema> implements FerryClient<S> {
   }
 
   async getRow<N extends TableName<S>>(table: N, pk: PrimaryKey): Promise<RowOf<S, N> | undefined> {
-    const codec = this.#core.ctx.codecs.get(table);
+    const codec = this.#parts.ctx.codecs.get(table);
     if (!codec) throw new FerryError('invalid_argument', `unknown table "${table}"`);
     const rows = await this.query(codec.selectSql, [codec.encodePk(pk)]);
     return rows[0] ? (codec.decode(rows[0]) as RowOf<S, N>) : undefined;
@@ -370,14 +370,14 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   async execute(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
     this.#assertOpen();
-    const result = await runExecute(this.#core, sql, params);
+    const result = await runExecute(this.#parts, sql, params);
     this.#wrote();
     return result;
   }
 
   /** A local write committed: tell listeners and the scheduler (a debounced push follows). */
   #wrote(): void {
-    this.#core.observer.emit({ type: 'write' });
+    this.#parts.observer.emit({ type: 'write' });
     this.#runtime?.notifyWrite();
     this.#scheduleRefresh();
   }
@@ -411,11 +411,13 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   async readStatus(): Promise<ClientStatus> {
     this.#assertOpen();
-    return refreshStatus(this.#core);
+    const parts = this.#parts;
+    parts.recorder.record(await readStatusCounts(parts));
+    return parts.observer.status;
   }
 
   subscribe(listener: (event: ClientEvent) => void): () => void {
-    return this.#core.observer.subscribe(listener);
+    return this.#parts.observer.subscribe(listener);
   }
 
   /**
@@ -449,43 +451,43 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   async conflicts(): Promise<ManualConflict[]> {
     this.#assertOpen();
-    return listConflicts(this.#core);
+    return listConflicts(this.#parts);
   }
 
   async resolveConflict(id: number, choice: ConflictChoice): Promise<void> {
     this.#assertOpen();
-    await resolveConflict(this.#core, id, choice);
+    await resolveConflict(this.#parts, id, choice);
     await this.readStatus();
     this.#runtime?.notifyWrite();
   }
 
   async settledConflicts(query?: SettledConflictsQuery): Promise<SettledConflict[]> {
     this.#assertOpen();
-    return listSettledConflicts(this.#core, query);
+    return listSettledConflicts(this.#parts, query);
   }
 
   async clearSettledConflicts(options?: { readonly throughId?: number }): Promise<number> {
     this.#assertOpen();
-    const removed = await clearSettledConflicts(this.#core, options);
+    const removed = await clearSettledConflicts(this.#parts, options);
     await this.readStatus();
     return removed;
   }
 
   async deadLetters(): Promise<DeadLetter[]> {
     this.#assertOpen();
-    return listDeadLetters(this.#core);
+    return listDeadLetters(this.#parts);
   }
 
   async retryDeadLetter(id: number): Promise<void> {
     this.#assertOpen();
-    await retryDeadLetter(this.#core, id);
+    await retryDeadLetter(this.#parts, id);
     await this.readStatus();
     this.#runtime?.notifyWrite();
   }
 
   async discardDeadLetter(id: number): Promise<void> {
     this.#assertOpen();
-    await discardDeadLetter(this.#core, id);
+    await discardDeadLetter(this.#parts, id);
     await this.readStatus();
   }
 
@@ -498,9 +500,9 @@ class Client<S extends Schema> implements FerryClient<S> {
       this.#cycles.abort(new FerryError('closed', 'the client is closing'));
       await runtime?.catch(() => undefined);
       await this.#cycles.settled();
-      await this.#core.db.close();
-      this.#core.observer.setStatus({ state: 'closed' });
-      this.#core.observer.unsubscribeAll();
+      await this.#parts.db.close();
+      this.#parts.observer.setStatus({ state: 'closed' });
+      this.#parts.observer.unsubscribeAll();
     })();
     return this.#closing;
   }
@@ -510,7 +512,7 @@ class Client<S extends Schema> implements FerryClient<S> {
   }
 
   #isOpen(): boolean {
-    return this.#closing === undefined && !this.#core.db.closed;
+    return this.#closing === undefined && !this.#parts.db.closed;
   }
 
   #assertOpen(): void {

@@ -22,14 +22,14 @@ import {
 import { foldCaptureLog } from '../outbox/fold-capture-log.js';
 import { holdCancelledRows } from '../outbox/cancelled-inserts.js';
 import { insertMany } from '../local/insert-many.js';
-import { pinOnRemoteEffect, pinOnSettlement, type Settlement } from '../local/pending-pin.js';
+import { pinOnRemoteEffect, type Settlement } from '../local/pending-pin.js';
+import { decideSettledRow, type SettledRow, type SettledRowFacts } from './settled-row.js';
 import type { TableCodec } from '../local/table-codec.js';
 import {
   buildIntegrityQueries,
   findIntegrityViolations,
   type IntegrityViolation,
 } from './integrity-gate.js';
-import { rebaseRow } from './rebase-row.js';
 import { applyEffectsWithoutIntent } from './apply-effects-batch.js';
 import { ServerRowWrites } from './server-row-writes.js';
 import { normalizeRow } from './normalize-row.js';
@@ -180,33 +180,45 @@ export async function settleFrozenChange(
   const codec = ctx.codecs.get(change.tbl);
   if (!codec) return;
   const pk = codec.encodePk(change.pk);
-  const layer0 = await readRowState(tx, change.tbl, pk);
-  const pending = await readPending(tx, change.tbl, pk);
-  if (!pending) {
-    await restoreServerRow(tx, codec, pk, layer0);
-    return;
-  }
-  if (pending.op !== 'D' && layer0?.base) {
-    const current = await tx.all(codec.selectSql, [pk]);
-    if (current[0]) {
-      const local = codec.decode(current[0]);
-      const rebased = rebaseRow(codec.table, local, change.row, layer0.base);
-      await tx.run(codec.upsertSql, codec.encode(rebased));
-    }
-  }
+  const facts = await readSettledRowFacts(tx, codec, pk);
   const changeBase = { changeBaseVersion: change.baseVersion, changeBase: change.base };
   const settlement: Settlement =
     settled === 'ack'
       ? { kind: 'ack' }
       : settled === 'late-ack'
-        ? { kind: 'late-ack', ours: await readStackBase(tx, change.tbl, pk), ...changeBase }
+        ? {
+            kind: 'late-ack',
+            // Read only when an edit is stacked: it is the stacked edit's pin.
+            ours: facts.pending ? await readStackBase(tx, change.tbl, pk) : undefined,
+            ...changeBase,
+          }
         : { kind: 'adopted', ...changeBase };
-  await writePending(tx, {
-    ...pending,
-    op:
-      settled === 'adopted' && pending.op === 'I' && change.baseVersion !== null ? 'U' : pending.op,
-    ...pinOnSettlement(settlement),
-  });
+  await writeSettledRow(tx, codec, pk, decideSettledRow(codec.table, change, facts, settlement));
+}
+
+/** What {@link decideSettledRow} needs of a row, read from the file. */
+export async function readSettledRowFacts(
+  tx: Executor,
+  codec: TableCodec,
+  pk: SqlValue,
+): Promise<SettledRowFacts> {
+  const serverState = await readRowState(tx, codec.table.name, pk);
+  const pending = await readPending(tx, codec.table.name, pk);
+  const local = pending && pending.op !== 'D' ? await tx.all(codec.selectSql, [pk]) : [];
+  return { serverState, pending, current: local[0] ? codec.decode(local[0]) : null };
+}
+
+/** Writes a decided local row and pending entry. Capture must be off. */
+export async function writeSettledRow(
+  tx: Executor,
+  codec: TableCodec,
+  pk: SqlValue,
+  settled: SettledRow,
+): Promise<void> {
+  const { localRow, pending } = settled;
+  if (localRow.kind === 'write') await tx.run(codec.upsertSql, codec.encode(localRow.row));
+  else if (localRow.kind === 'delete') await tx.run(codec.deleteSql, [pk]);
+  if (pending) await writePending(tx, pending);
 }
 
 /** Business row := the row's server state (deleted when there is none). Capture must be off. */

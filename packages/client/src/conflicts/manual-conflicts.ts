@@ -1,6 +1,6 @@
 import { FerryError, type Row } from '@ferry/protocol';
 import { restoreServerRow } from '../apply/apply-bundles.js';
-import type { ClientCore } from '../client-core.js';
+import type { LocalParts } from '../engine-context.js';
 import {
   deletePending,
   parseRow,
@@ -17,8 +17,8 @@ import type { PendingOp } from '../local/metadata.js';
 import type { ConflictChoice, ManualConflict } from '../types.js';
 
 /** The manual conflicts waiting for the app, oldest first. */
-export async function listConflicts(core: ClientCore): Promise<ManualConflict[]> {
-  const rows = await readConflicts(core.db);
+export async function listConflicts(parts: LocalParts): Promise<ManualConflict[]> {
+  const rows = await readConflicts(parts.db);
   return rows.map((r) => ({
     id: r.id,
     table: r.tbl,
@@ -41,7 +41,7 @@ export async function listConflicts(core: ClientCore): Promise<ManualConflict[]>
  * an unknown id.
  */
 export async function resolveConflict(
-  core: ClientCore,
+  parts: LocalParts,
   id: number,
   choice: ConflictChoice,
 ): Promise<void> {
@@ -52,12 +52,12 @@ export async function resolveConflict(
   ) {
     throw new FerryError('invalid_argument', "choice must be 'server', 'client' or { row }");
   }
-  await core.db.transaction(
+  await parts.db.transaction(
     async (tx) => {
-      await foldCaptureLog(tx, core.ctx.now());
+      await foldCaptureLog(tx, parts.ctx.now());
       const conflict = await readConflict(tx, id);
       if (!conflict) throw new FerryError('invalid_argument', `no open conflict ${id}`);
-      const codec = codecOf(core, conflict.tbl);
+      const codec = codecOf(parts, conflict.tbl);
       await deleteConflict(tx, id);
       await setApplying(tx, true);
       const layer0 = await readRowState(tx, conflict.tbl, conflict.pk);
@@ -144,8 +144,8 @@ export function newestServerState(
   };
 }
 
-function codecOf(core: ClientCore, table: string): TableCodec {
-  const codec = core.ctx.codecs.get(table);
+function codecOf(parts: LocalParts, table: string): TableCodec {
+  const codec = parts.ctx.codecs.get(table);
   if (!codec) throw new FerryError('invalid_argument', `unknown table "${table}"`);
   return codec;
 }

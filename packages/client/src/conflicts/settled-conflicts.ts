@@ -1,5 +1,5 @@
 import { FerryError } from '@ferry/protocol';
-import type { ClientCore } from '../client-core.js';
+import type { LocalParts } from '../engine-context.js';
 import {
   clearSettledConflicts as clearJournal,
   readSettledConflicts,
@@ -11,7 +11,7 @@ import type { SettledConflict, SettledConflictsQuery } from '../types.js';
  * settled at or after `since` when given. Throws `invalid_argument` for a bad query.
  */
 export async function listSettledConflicts(
-  core: ClientCore,
+  parts: LocalParts,
   query: SettledConflictsQuery = {},
 ): Promise<SettledConflict[]> {
   if (typeof query !== 'object' || query === null) {
@@ -24,7 +24,7 @@ export async function listSettledConflicts(
   if (since !== undefined && !Number.isFinite(since)) {
     throw new FerryError('invalid_argument', 'since must be a time in ms');
   }
-  return readSettledConflicts(core.db, {
+  return readSettledConflicts(parts.db, {
     limit: limit ?? -1,
     since,
   });
@@ -36,12 +36,12 @@ export async function listSettledConflicts(
  * were removed. Throws `invalid_argument` for a bad id.
  */
 export async function clearSettledConflicts(
-  core: ClientCore,
+  parts: LocalParts,
   options: { readonly throughId?: number } = {},
 ): Promise<number> {
   const throughId = options?.throughId;
   if (throughId !== undefined && !Number.isSafeInteger(throughId)) {
     throw new FerryError('invalid_argument', 'throughId must be the id of a journal entry');
   }
-  return clearJournal(core.db, throughId);
+  return clearJournal(parts.db, throughId);
 }

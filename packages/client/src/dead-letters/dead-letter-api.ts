@@ -1,6 +1,6 @@
 import { FerryError } from '@ferry/protocol';
 import { restoreServerRow } from '../apply/apply-bundles.js';
-import type { ClientCore } from '../client-core.js';
+import type { LocalParts } from '../engine-context.js';
 import type { TransactionExecutor } from '../driver/serial-database.js';
 import { deletePending, parseRow, readRowState, setApplying } from '../local/metadata.js';
 import { deleteDeadLetter, readDeadLetter, readDeadLetters } from '../local/dead-letter-store.js';
@@ -9,8 +9,8 @@ import { requeueChange } from '../outbox/freeze-bundle.js';
 import type { DeadLetter } from '../types.js';
 
 /** The changes the server refused for good, oldest first. */
-export async function listDeadLetters(core: ClientCore): Promise<DeadLetter[]> {
-  const rows = await readDeadLetters(core.db);
+export async function listDeadLetters(parts: LocalParts): Promise<DeadLetter[]> {
+  const rows = await readDeadLetters(parts.db);
   return rows.map((r) => ({
     id: r.id,
     table: r.tbl,
@@ -29,9 +29,9 @@ export async function listDeadLetters(core: ClientCore): Promise<DeadLetter[]> {
  * Puts dead letter `id` back in the outbox, coalesced with edits made since and pinned to the
  * base it was made on (the app fixes the row with a write first when it was invalid).
  */
-export async function retryDeadLetter(core: ClientCore, id: number): Promise<void> {
-  await core.db.transaction(async (tx) => {
-    await foldCaptureLog(tx, core.ctx.now());
+export async function retryDeadLetter(parts: LocalParts, id: number): Promise<void> {
+  await parts.db.transaction(async (tx) => {
+    await foldCaptureLog(tx, parts.ctx.now());
     const letter = await existingDeadLetter(tx, id);
     await deleteDeadLetter(tx, id);
     await requeueChange(tx, {
@@ -51,15 +51,15 @@ export async function retryDeadLetter(core: ClientCore, id: number): Promise<voi
  * Drops dead letter `id` and any pending edit of its row: the row returns to its server state
  * (a row the server never had is deleted locally).
  */
-export async function discardDeadLetter(core: ClientCore, id: number): Promise<void> {
-  await core.db.transaction(
+export async function discardDeadLetter(parts: LocalParts, id: number): Promise<void> {
+  await parts.db.transaction(
     async (tx) => {
-      await foldCaptureLog(tx, core.ctx.now());
+      await foldCaptureLog(tx, parts.ctx.now());
       const letter = await existingDeadLetter(tx, id);
       await deleteDeadLetter(tx, id);
       await deletePending(tx, letter.tbl, letter.pk);
       await setApplying(tx, true);
-      const codec = core.ctx.codecs.get(letter.tbl);
+      const codec = parts.ctx.codecs.get(letter.tbl);
       if (!codec) throw new FerryError('invalid_argument', `unknown table "${letter.tbl}"`);
       await restoreServerRow(tx, codec, letter.pk, await readRowState(tx, letter.tbl, letter.pk));
       await setApplying(tx, false);

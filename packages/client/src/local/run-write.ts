@@ -1,5 +1,6 @@
 import type { Schema } from '@ferry/protocol';
-import type { ClientCore } from '../client-core.js';
+import type { EngineSettings, LocalParts } from '../engine-context.js';
+import type { FileUser } from './file-user.js';
 import type { RunResult, SqlStatement, SqlValue } from '../driver/sqlite-driver.js';
 import { WriteRecorder, type WriteTransaction } from '../write-transaction.js';
 
@@ -16,13 +17,16 @@ function writeMarker(now: number): SqlStatement {
  * `after-local-commit`. A callback that throws rolls everything back.
  */
 export async function runWrite<S extends Schema, T>(
-  core: ClientCore,
+  parts: LocalParts & {
+    readonly user: Pick<FileUser, 'id'>;
+    readonly settings: Pick<EngineSettings, 'hooked'>;
+  },
   fn: (tx: WriteTransaction<S>) => T | Promise<T>,
 ): Promise<Awaited<T>> {
-  const { db, ctx } = core;
+  const { db, ctx } = parts;
   const recorder = new WriteRecorder<S>(
     ctx.codecs,
-    () => core.userId,
+    () => parts.user.id,
     writeMarker(ctx.now()),
     () => db.begin(),
   );
@@ -34,7 +38,7 @@ export async function runWrite<S extends Schema, T>(
     await recorder.opened?.rollback();
     throw error;
   }
-  const hooked = core.settings.hooked;
+  const hooked = parts.settings.hooked;
   if (recorder.opened === null && !hooked) {
     recorder.finish();
     await db.batch(recorder.statements);
@@ -59,12 +63,12 @@ export async function runWrite<S extends Schema, T>(
 
 /** Runs `client.execute(sql)`: the statement in its own transaction, after a `B` marker. */
 export async function runExecute(
-  core: ClientCore,
+  parts: LocalParts,
   sql: string,
   params?: readonly SqlValue[],
 ): Promise<RunResult> {
-  const [, result] = await core.db.batch([
-    writeMarker(core.ctx.now()),
+  const [, result] = await parts.db.batch([
+    writeMarker(parts.ctx.now()),
     { sql, params: params ?? [] },
   ]);
   return result!;

@@ -1,6 +1,8 @@
 import { FerryError } from '@ferry/protocol';
-import type { ClientCore } from '../client-core.js';
-import { writeState } from '../local/metadata.js';
+import type { SerialDatabase } from '../driver/serial-database.js';
+import type { FileUser } from '../local/file-user.js';
+import type { EngineEvent } from '../status/engine-event.js';
+import type { TokenSource } from './token-source.js';
 import { fetchToken } from './transport.js';
 
 /**
@@ -8,23 +10,27 @@ import { fetchToken } from './transport.js';
  * the status); a token for another user is refused with `invalid_argument`, before anything of
  * the other user's data could mix with this file's.
  */
-export async function checkIdentity(core: ClientCore): Promise<void> {
-  const token = await fetchToken(core.tokens.get);
+export async function checkIdentity(deps: {
+  readonly db: SerialDatabase;
+  readonly tokens: Pick<TokenSource, 'get'>;
+  readonly user: FileUser;
+}): Promise<EngineEvent[]> {
+  const { user } = deps;
+  const token = await fetchToken(deps.tokens.get);
   const userId = subjectOf(token);
-  if (userId === null) return;
-  if (core.userId === null) {
-    await writeState(core.db, 'user_id', userId);
-    core.userId = userId;
-    core.observer.setStatus({ userId });
-    return;
+  if (userId === null) return [];
+  if (user.id === null) {
+    await user.remember(deps.db, userId);
+    return [{ type: 'user-identified', userId }];
   }
-  if (core.userId !== userId) {
+  if (user.id !== userId) {
     throw new FerryError(
       'invalid_argument',
-      `the token is for user "${userId}" but this database holds the data of "${core.userId}"`,
-      { details: { tokenUserId: userId, databaseUserId: core.userId } },
+      `the token is for user "${userId}" but this database holds the data of "${user.id}"`,
+      { details: { tokenUserId: userId, databaseUserId: user.id } },
     );
   }
+  return [];
 }
 
 /** The `sub` claim of a JWT, read without verifying it (the server verifies). */

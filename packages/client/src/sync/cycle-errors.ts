@@ -1,4 +1,6 @@
-import { FerryError } from '@ferry/protocol';
+import { FerryError, isFerryError } from '@ferry/protocol';
+import type { IntegrityViolation } from '../apply/integrity-gate.js';
+import type { EngineEvent } from '../status/engine-event.js';
 
 /** The error of a cycle stopped by `signal`: its reason when that is a FerryError, else `aborted`. */
 export function abortedError(signal: AbortSignal): FerryError {
@@ -57,4 +59,14 @@ export function historyLossOf(error: FerryError): 'pruned' | 'lost' | 'bases' | 
 export function isHistoryLost(error: FerryError): boolean {
   const loss = historyLossOf(error);
   return loss === 'pruned' || loss === 'lost';
+}
+
+/**
+ * The event of a page or snapshot the integrity gate refused, when `error` is the gate's
+ * `integrity_violation` (its violations go into `status.integrity`); null for any other error.
+ */
+export function integrityRefusalOf(error: unknown, at: number): EngineEvent | null {
+  if (!isFerryError(error, 'integrity_violation')) return null;
+  const violations = (error.details as { violations: IntegrityViolation[] }).violations;
+  return { type: 'integrity-refused', violations, at };
 }

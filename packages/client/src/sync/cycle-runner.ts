@@ -1,13 +1,14 @@
 import { FerryError } from '@ferry/protocol';
 import { needsHydration, runHydration } from './run-hydration.js';
-import type { ClientCore } from '../client-core.js';
+import type { FileUser } from '../local/file-user.js';
 import { readState } from '../local/metadata.js';
-import { failureRecordOf } from '../status/client-status.js';
+import type { EngineRecorder } from '../status/engine-recorder.js';
 import type { SyncKind, SyncReport } from '../types.js';
 import { checkIdentity } from './check-identity.js';
-import { abortedError, asFerryError } from './cycle-errors.js';
-import { emptyCycleReport } from './cycle-report.js';
+import { abortedError, asFerryError, integrityRefusalOf } from './cycle-errors.js';
+import type { ExchangeParts } from './exchange-parts.js';
 import { runExchangeLoop } from './exchange-loop.js';
+import type { TokenSource } from './token-source.js';
 
 /** Options of one cycle (`sync`, `hydrate`, and the scheduler's `runCycle`). */
 export interface RunCycleOptions {
@@ -26,6 +27,14 @@ export interface CycleRunnerHost {
   refreshStatus(): Promise<unknown>;
 }
 
+/** What cycles need: the exchange's parts, the token source and the file's user. */
+export interface CycleParts extends Omit<ExchangeParts, 'recorder'> {
+  readonly tokens: Pick<TokenSource, 'get'>;
+  readonly user: FileUser;
+  /** Records every cycle's events (each cycle gets its report from it). */
+  readonly recorder: EngineRecorder;
+}
+
 const DEFAULT_MAX_ROUND_TRIPS = 1_000;
 
 /**
@@ -36,13 +45,13 @@ const DEFAULT_MAX_ROUND_TRIPS = 1_000;
  * failure; `close` aborts the running cycle through {@link abort}.
  */
 export class CycleRunner {
-  readonly #core: ClientCore;
+  readonly #parts: CycleParts;
   readonly #host: CycleRunnerHost;
   readonly #closer = new AbortController();
   #cycles: Promise<unknown> = Promise.resolve();
 
-  constructor(core: ClientCore, host: CycleRunnerHost) {
-    this.#core = core;
+  constructor(parts: CycleParts, host: CycleRunnerHost) {
+    this.#parts = parts;
     this.#host = host;
   }
 
@@ -73,80 +82,58 @@ export class CycleRunner {
   }
 
   async #cycle(options: RunCycleOptions, scheduled: boolean): Promise<SyncReport> {
-    const core = this.#core;
-    const { observer, metrics } = core;
+    const parts = this.#parts;
+    const { db, ctx } = parts;
     if (!this.#host.isOpen()) throw new FerryError('closed', 'the client is closed');
     if (options.signal?.aborted) throw abortedError(options.signal);
-    if (!scheduled) {
-      metrics.cycles++;
-      if (options.kind === 'full' || options.kind === 'push') metrics.pushes++;
-      if (options.kind === 'full' || options.kind === 'pull') metrics.pulls++;
-      if (options.kind === 'hydrate') metrics.hydrations++;
-    }
     const signal = options.signal
       ? AbortSignal.any([options.signal, this.#closer.signal])
       : this.#closer.signal;
-    const report = emptyCycleReport();
-    observer.setStatus({ state: options.kind === 'hydrate' ? 'hydrating' : 'syncing' });
+    const cycle = parts.recorder.forCycle();
+    const deps = { ...parts, recorder: cycle };
+    cycle.record({ type: 'cycle-started', kind: options.kind, scheduled });
     try {
-      await checkIdentity(core);
-      if (options.kind === 'hydrate' || (await needsHydration(core))) {
-        await runHydration(core, signal, report);
+      cycle.record(...(await checkIdentity(deps)));
+      if (options.kind === 'hydrate' || (await needsHydration(db, parts.settings.initialSync))) {
+        await runHydration(deps, signal);
       }
-      if (options.kind !== 'hydrate') {
-        await runExchangeLoop(
-          core,
-          {
-            kind: options.kind,
-            signal,
-            maxRoundTrips: options.maxRoundTrips ?? DEFAULT_MAX_ROUND_TRIPS,
-            onPhase: options.onPhase,
-          },
-          report,
-        );
-      }
-      const checkpoint = ((await readState(core.db, 'checkpoint')) as number | null) ?? 0;
-      if (!scheduled) metrics.cyclesSucceeded++;
-      observer.setStatus({
-        state: 'idle',
-        lastError: null,
-        lastFailure: null,
-        consecutiveFailures: 0,
-        lastSyncAt: core.ctx.now(),
+      const end =
+        options.kind === 'hydrate'
+          ? { morePush: false, morePull: false }
+          : await runExchangeLoop(deps, {
+              kind: options.kind,
+              signal,
+              maxRoundTrips: options.maxRoundTrips ?? DEFAULT_MAX_ROUND_TRIPS,
+              onPhase: options.onPhase,
+            });
+      const checkpoint = ((await readState(db, 'checkpoint')) as number | null) ?? 0;
+      const report: SyncReport = { ...cycle.report, ...end, checkpoint, bundleSeq: checkpoint };
+      cycle.record({
+        type: 'cycle-succeeded',
+        kind: options.kind,
+        scheduled,
+        report,
+        at: ctx.now(),
       });
       await this.#host.refreshStatus().catch(() => undefined);
-      observer.log('debug', 'cycle-report', `${options.kind} cycle done`, {
-        kind: options.kind,
-        pushed: report.pushed,
-        pulled: report.pulled,
-        conflicts: report.conflicts.length,
-        deadLettered: report.deadLettered.length,
-        hydrated: report.hydrated,
-        checkpoint,
-      });
-      return { ...report, checkpoint, bundleSeq: checkpoint };
+      return report;
     } catch (caught) {
       const error = asFerryError(caught, signal);
+      const refusal = integrityRefusalOf(error, ctx.now());
+      if (refusal) cycle.record(refusal);
       if (this.#closer.signal.aborted) {
-        observer.setStatus({ state: 'closed' });
+        cycle.record({ type: 'cycle-closed' });
         throw error;
       }
       if (options.signal?.aborted) {
         // The caller stopped the cycle (the scheduler going offline, say): not a failure.
-        if (!scheduled) metrics.cyclesAborted++;
-        observer.setStatus({ state: 'idle' });
+        cycle.record({ type: 'cycle-aborted', scheduled });
         await this.#host.refreshStatus().catch(() => undefined);
         throw error;
       }
-      if (!scheduled) metrics.cyclesFailed++;
-      observer.setStatus({
-        state: error.code === 'unauthorized' ? 'blocked-auth' : 'error',
-        lastError: error,
-        lastFailure: failureRecordOf(error, core.ctx.now()),
-        consecutiveFailures: observer.engine.consecutiveFailures + 1,
-      });
+      cycle.record({ type: 'cycle-failed', scheduled, error, at: ctx.now() });
       await this.#host.refreshStatus().catch(() => undefined);
-      observer.reportError(error);
+      this.#parts.recorder.reportError(error);
       throw error;
     }
   }

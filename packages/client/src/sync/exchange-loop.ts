@@ -1,9 +1,13 @@
 import { runHydration } from './run-hydration.js';
-import type { ClientCore } from '../client-core.js';
 import type { SyncKind } from '../types.js';
 import { abortedError, asFerryError, historyLossOf, isHistoryLost } from './cycle-errors.js';
-import type { CycleReport } from './cycle-report.js';
-import { forgetHistory, hasPendingChanges, readState } from '../local/metadata.js';
+import type { ExchangeParts } from './exchange-parts.js';
+import {
+  forgetHistory,
+  hasPendingChanges,
+  readState,
+  type FrozenBundle,
+} from '../local/metadata.js';
 import { prepareBundle } from './prepare-bundle.js';
 import { handleRejection } from './push-rejection.js';
 import { pushRoundTrip } from './push-round-trip.js';
@@ -18,18 +22,24 @@ export interface ExchangeOptions {
   readonly onPhase?: ((phase: 'pull') => void) | undefined;
 }
 
+/** What a cycle's round trips left: `morePush`/`morePull` of its report. */
+export interface ExchangeEnd {
+  readonly morePush: boolean;
+  readonly morePull: boolean;
+}
+
 /**
  * The round trips of a cycle: freeze (or resend) a bundle, push it and pull, until nothing is
- * left to push and the pull reached the server's horizon, or `maxRoundTrips` (the report then
+ * left to push and the pull reached the server's horizon, or `maxRoundTrips` (the answer then
  * says what is left). A `full` or `pull` cycle always asks the server once. Expected refusals
  * are handled and the loop goes on (see `handleRejection`); a lost history, a rotated source id
  * or a changed schema is answered by one hydration per cycle; anything else throws.
  */
 export async function runExchangeLoop(
-  core: ClientCore,
+  deps: ExchangeParts,
   options: ExchangeOptions,
-  report: CycleReport,
-): Promise<void> {
+): Promise<ExchangeEnd> {
+  const { db, recorder } = deps;
   const { kind, signal, maxRoundTrips, onPhase } = options;
   let gapRenumbers = 0;
   let hydrations = 0;
@@ -38,11 +48,16 @@ export async function runExchangeLoop(
   for (let trip = 0; ; trip++) {
     if (signal.aborted) throw abortedError(signal);
     // A rotation of the source id (or a changed schema) asks for a snapshot first.
-    if (hydrations === 0 && (await readState(core.db, 'needs_hydration')) === 1) {
+    if (hydrations === 0 && (await readState(db, 'needs_hydration')) === 1) {
       hydrations++;
-      await runHydration(core, signal, report);
+      await runHydration(deps, signal);
     }
-    const bundle = kind === 'pull' ? null : await prepareBundle(core);
+    let bundle: FrozenBundle | null = null;
+    if (kind !== 'pull') {
+      const prepared = await prepareBundle(deps);
+      recorder.record(...prepared.events);
+      bundle = prepared.bundle;
+    }
     const toSend = bundle !== null && bundle.committedSeq === null ? bundle : null;
     if (toSend === null && !pushDone) {
       // Nothing left to push in this full cycle: only the pull remains.
@@ -51,38 +66,34 @@ export async function runExchangeLoop(
     }
     if (toSend === null && !needPull) {
       // A push-only cycle whose bundle waits for peers' bundles needs a pull to finish it.
-      if (kind === 'push' && bundle !== null) report.morePull = true;
-      return;
+      return { morePush: false, morePull: kind === 'push' && bundle !== null };
     }
     if (trip >= maxRoundTrips) {
-      report.morePush = toSend !== null || (await hasPendingChanges(core.db));
-      report.morePull = needPull;
-      return;
+      return { morePush: toSend !== null || (await hasPendingChanges(db)), morePull: needPull };
     }
     needPull = false;
     try {
       if (kind === 'push') {
-        if (!(await pushRoundTrip(core, toSend!, signal, report))) {
-          report.morePull = true;
-          return;
+        if (!(await pushRoundTrip(deps, toSend!, signal))) {
+          return { morePush: false, morePull: true };
         }
       } else {
-        const outcome = await syncRoundTrip(core, kind, toSend, signal, report);
+        const outcome = await syncRoundTrip(deps, kind, toSend, signal);
         needPull = outcome.hasMore;
       }
     } catch (caught) {
       const error = asFerryError(caught, signal);
       // The server does not have our history: what the file knew of it goes now, whichever
       // cycle hydrates next (this one, or one the scheduler runs for it).
-      if (historyLossOf(error) === 'lost') await forgetHistory(core.db);
+      if (historyLossOf(error) === 'lost') await forgetHistory(db);
       const handled = toSend
-        ? await handleRejection(core, error, toSend, report, gapRenumbers)
+        ? await handleRejection(deps, error, toSend, gapRenumbers)
         : isHistoryLost(error)
           ? 'history'
           : false;
       if (handled === 'gap') gapRenumbers++;
       if (handled === 'history' && hydrations++ === 0) {
-        await runHydration(core, signal, report);
+        await runHydration(deps, signal);
         needPull = kind !== 'push';
         continue;
       }

@@ -1,5 +1,5 @@
-import { isFerryError, type Bundle } from '@ferry/protocol';
-import type { ClientCore } from '../client-core.js';
+import type { Bundle } from '@ferry/protocol';
+import type { EngineSettings, LocalParts } from '../engine-context.js';
 import {
   forgetLostCommit,
   readFrozenBundleHead,
@@ -7,17 +7,16 @@ import {
   type FrozenBundle,
   type FrozenBundleHead,
 } from '../local/metadata.js';
-import type { CycleReport } from './cycle-report.js';
+import type { EngineEvent } from '../status/engine-event.js';
 import { rotateSource } from './rotate-source.js';
 import { settleBasesPointByPull } from '../local/bases-point.js';
 import { applyBundles } from '../apply/apply-bundles.js';
-import type { IntegrityViolation } from '../apply/integrity-gate.js';
 
 /**
  * Applies a page of pulled bundles in one local transaction (foreign keys off) together with the
- * new checkpoint, acknowledging our bundle in flight when it comes by; then counts, logs, shows
- * and announces (`remote-change`) what changed. A page the integrity gate refuses is rolled
- * back and its violations are put in `status.integrity` before the error is rethrown. A page
+ * new checkpoint, acknowledging our bundle in flight when it comes by. Its events: `pulled`, and
+ * `source-rotated` (below). A page the integrity gate refuses is rolled back and its
+ * `integrity_violation` thrown (the cycle records its violations). A page
  * with a bundle of our source id that is not ours rotates the source id (see `ownershipOf`).
  * `stableBundleSeq`, the horizon the server gave with the page (absent when the page is a push
  * answer), lets a commit the server no longer has be forgotten (see {@link commitPastHorizon}).
@@ -25,62 +24,44 @@ import type { IntegrityViolation } from '../apply/integrity-gate.js';
  * taken from memory when a pulled bundle names it).
  */
 export async function applyPull(
-  core: ClientCore,
+  deps: LocalParts & { readonly settings: Pick<EngineSettings, 'createSourceId'> },
   bundles: readonly Bundle[],
-  report: CycleReport,
   stableBundleSeq?: number,
   sent?: FrozenBundle,
-): Promise<void> {
-  const { db, ctx, observer } = core;
-  try {
-    const result = await db.transaction(
-      async (tx) => {
-        // Before the page: what it teaches is on the server's history, whatever the point says.
-        await settleBasesPointByPull(tx, bundles);
-        const frozen = await readFrozenBundleHead(tx);
-        const checkpoint = ((await readState(tx, 'checkpoint')) as number | null) ?? 0;
-        const applied = await applyBundles(tx, ctx, bundles, frozen, checkpoint, sent);
-        if (applied.acked === null && commitPastHorizon(frozen, stableBundleSeq)) {
-          await forgetLostCommit(tx, checkpoint);
-        }
-        return applied;
-      },
-      { foreignKeysOff: true },
-    );
-    // Another install commits under our source id: nothing more goes out under it.
-    if (result.foreign) await rotateSource(core, 'foreign_bundle');
-    report.pulled += result.applied;
-    report.bundlesPulled += result.bundles;
-    report.warnings.push(...result.warnings);
-    core.metrics.rowsPulled += result.applied;
-    observer.setStatus({
-      lastPullAt: ctx.now(),
+): Promise<EngineEvent[]> {
+  const { db, ctx } = deps;
+  const result = await db.transaction(
+    async (tx) => {
+      // Before the page: what it teaches is on the server's history, whatever the point says.
+      await settleBasesPointByPull(tx, bundles);
+      const frozen = await readFrozenBundleHead(tx);
+      const checkpoint = ((await readState(tx, 'checkpoint')) as number | null) ?? 0;
+      const applied = await applyBundles(tx, ctx, bundles, frozen, checkpoint, sent);
+      if (applied.acked === null && commitPastHorizon(frozen, stableBundleSeq)) {
+        await forgetLostCommit(tx, checkpoint);
+      }
+      return applied;
+    },
+    { foreignKeysOff: true },
+  );
+  // Another install commits under our source id: nothing more goes out under it.
+  const rotated = result.foreign ? await rotateSource(deps, 'foreign_bundle') : [];
+  const tables = new Set<string>();
+  for (const bundle of bundles) for (const row of bundle.rows) tables.add(row.table);
+  return [
+    ...rotated,
+    {
+      type: 'pulled',
+      bundles: result.bundles,
+      rows: result.applied,
       checkpoint: result.checkpoint,
-      integrity: null,
-      ...(result.acked ? { inFlight: null } : {}),
-    });
-    if (result.bundles > 0) {
-      observer.log('debug', 'pulled', `applied ${result.bundles} bundle(s)`, {
-        bundles: result.bundles,
-        rows: result.applied,
-        checkpoint: result.checkpoint,
-        firstBundleSeq: bundles[0]?.bundleSeq ?? null,
-      });
-    }
-    if (result.applied > 0) {
-      const tables = new Set<string>();
-      for (const bundle of bundles) for (const row of bundle.rows) tables.add(row.table);
-      observer.emit({
-        type: 'remote-change',
-        tables: [...tables],
-        rows: result.applied,
-        checkpoint: result.checkpoint,
-      });
-    }
-  } catch (error) {
-    recordIntegrityFailure(core, error);
-    throw error;
-  }
+      firstBundleSeq: bundles[0]?.bundleSeq ?? null,
+      tables: [...tables],
+      acked: result.acked !== null,
+      warnings: result.warnings,
+      at: ctx.now(),
+    },
+  ];
 }
 
 /**
@@ -101,12 +82,4 @@ export function commitPastHorizon(
     stableBundleSeq !== undefined &&
     stableBundleSeq < frozen.committedSeq
   );
-}
-
-/** When `error` is the integrity gate's, puts its violations in `status.integrity`. */
-export function recordIntegrityFailure(core: ClientCore, error: unknown): void {
-  if (isFerryError(error, 'integrity_violation')) {
-    const violations = (error.details as { violations: IntegrityViolation[] }).violations;
-    core.observer.setStatus({ integrity: { at: core.ctx.now(), violations } });
-  }
 }

@@ -4,10 +4,10 @@ import {
   ValidationDetailsSchema,
   type FerryError,
 } from '@ferry/protocol';
-import type { ClientCore } from '../client-core.js';
+import type { BundleLimitsState, EngineSettings, LocalParts } from '../engine-context.js';
 import { renumberFrozenBundle, type FrozenBundle, type FrozenChange } from '../local/metadata.js';
 import { unfreezeChange } from '../outbox/freeze-bundle.js';
-import type { CycleReport } from './cycle-report.js';
+import { bundleRef, type Recorder } from '../status/engine-event.js';
 import { historyLossOf, isHistoryLost } from './cycle-errors.js';
 import { forgetBasesPoint } from '../local/bases-point.js';
 import { deadLetterChanges, type RejectedChange } from './dead-letters.js';
@@ -113,27 +113,41 @@ export function decideRejection(
  * bundle is retried at once), false for anything else.
  */
 export async function handleRejection(
-  core: ClientCore,
+  deps: LocalParts & {
+    readonly settings: Pick<EngineSettings, 'createSourceId'>;
+    readonly limits: BundleLimitsState;
+    readonly recorder: Recorder;
+  },
   error: FerryError,
   bundle: FrozenBundle,
-  report: CycleReport,
   gapRenumbers: number,
 ): Promise<boolean | 'gap' | 'history'> {
+  const { db, ctx, recorder } = deps;
   const action = decideRejection(error, bundle, gapRenumbers);
   switch (action.kind) {
-    case 'dead-letter':
-      await deadLetterRejected(core, bundle, action.rejected, error.status ?? null, report);
+    case 'dead-letter': {
+      const status = error.status ?? null;
+      const letters = await db.transaction((tx) =>
+        deadLetterChanges(tx, ctx, bundle, action.rejected, status),
+      );
+      recorder.record({
+        type: 'dead-lettered',
+        ref: bundleRef(ctx.sourceId, bundle),
+        letters,
+        status,
+      });
       return true;
+    }
     case 'renumber':
       // The server's numbering is the one to follow: the bundle in flight takes the next id it
       // expects, and so does the next bundle frozen if this one ends without a commit (all its
       // changes settled by a conflict, say), instead of meeting the same gap again.
-      await core.db.transaction((tx) => renumberFrozenBundle(tx, action.sourceBundleId));
+      await db.transaction((tx) => renumberFrozenBundle(tx, action.sourceBundleId));
       return 'gap';
     case 'shrink': {
-      core.limits.maxChanges = action.maxChanges;
+      deps.limits.maxChanges = action.maxChanges;
       const rest = bundle.changes.slice(action.maxChanges);
-      await core.db.transaction(async (tx) => {
+      await db.transaction(async (tx) => {
         for (const change of rest) await unfreezeChange(tx, change);
       });
       return true;
@@ -141,47 +155,13 @@ export async function handleRejection(
     case 'hydrate':
       return 'history';
     case 'forget-bases':
-      await core.db.transaction((tx) => forgetBasesPoint(tx));
-      core.observer.log(
-        'warn',
-        'bases-forgotten',
-        'the server does not have the history point our bases were learned at (restored from a backup): versions learned above the checkpoint are forgotten',
-        { correlationId: `${core.ctx.sourceId}:${bundle.sourceBundleId}` },
-      );
+      await db.transaction((tx) => forgetBasesPoint(tx));
+      recorder.record({ type: 'bases-forgotten', ref: bundleRef(ctx.sourceId, bundle) });
       return true;
     case 'rotate':
-      await rotateSource(core, action.reason);
+      recorder.record(...(await rotateSource(deps, action.reason)));
       return true;
     case 'fail':
       return false;
-  }
-}
-
-/** Moves refused changes to the dead letters in one transaction; reports, counts and logs them. */
-async function deadLetterRejected(
-  core: ClientCore,
-  bundle: FrozenBundle,
-  rejected: readonly RejectedChange[],
-  status: number | null,
-  report: CycleReport,
-): Promise<void> {
-  const reports = await core.db.transaction((tx) =>
-    deadLetterChanges(tx, core.ctx, bundle, rejected, status),
-  );
-  report.deadLettered.push(...reports);
-  core.metrics.deadLetters += reports.length;
-  for (const letter of reports) {
-    core.observer.log(
-      'warn',
-      'dead-lettered',
-      `${letter.table} ${String(letter.pk)}: ${letter.message}`,
-      {
-        correlationId: `${core.ctx.sourceId}:${bundle.sourceBundleId}`,
-        table: letter.table,
-        pk: letter.pk,
-        code: letter.code,
-        status,
-      },
-    );
   }
 }

@@ -1,12 +1,11 @@
 import { PROTOCOL_VERSION } from '@ferry/protocol';
 import { applyPull } from './pull-apply.js';
-import type { ClientCore } from '../client-core.js';
 import { readCheckpoint, readCursor, type FrozenBundle } from '../local/metadata.js';
-import type { CycleReport } from './cycle-report.js';
+import type { ExchangeParts } from './exchange-parts.js';
 import { basesAtMember, readBasesPoint } from '../local/bases-point.js';
 import { recordCommitted, settleLateAck } from './push-acknowledgement.js';
 import { pushBodyJson } from './push-body.js';
-import { settleConflictAnswer } from './settle-conflict-answer.js';
+import { settleConflictAnswer } from '../conflicts/settle-conflict-answer.js';
 import { pushResultOfPush } from './push-result.js';
 
 /**
@@ -17,18 +16,17 @@ import { pushResultOfPush } from './push-result.js';
  * pull of their bundles.
  */
 export async function pushRoundTrip(
-  core: ClientCore,
+  deps: ExchangeParts,
   bundle: FrozenBundle,
   signal: AbortSignal,
-  report: CycleReport,
 ): Promise<boolean> {
-  const { ctx } = core;
+  const { db, ctx, recorder } = deps;
   const correlationId = `${bundle.sourceId}:${bundle.sourceBundleId}`;
   // The cursor goes along: the answer is taken for the bundle after the checkpoint only when the
   // server checked that the checkpoint is on its history.
-  const { after, token } = await readCursor(core.db);
-  const point = await readBasesPoint(core.db);
-  const answer = await core.transport.postBundle(
+  const { after, token } = await readCursor(db);
+  const point = await readBasesPoint(db);
+  const answer = await deps.transport.postBundle(
     '/v1/push',
     pushBodyJson(bundle, (changes) => ({
       protocol: PROTOCOL_VERSION,
@@ -44,17 +42,17 @@ export async function pushRoundTrip(
   if (answer.kind === 'body') await ctx.hook('after-server-commit-before-response');
   const result = pushResultOfPush(answer);
   if (result.status === 'conflict') {
-    await settleConflictAnswer(core, bundle, result.conflicts, result.head, report);
+    recorder.record(...(await settleConflictAnswer(deps, bundle, result.conflicts, result.head)));
     return true;
   }
   await ctx.hook('after-response-before-local-ack');
-  await recordCommitted(core, bundle, result, report);
-  const checkpoint = await readCheckpoint(core.db);
+  recorder.record(...(await recordCommitted(deps, bundle, result)));
+  const checkpoint = await readCheckpoint(db);
   const skipPeers = ctx.faults?.checkpointWithoutContiguity === true;
   if (result.bundleSeq === checkpoint + 1 || (skipPeers && result.bundleSeq > checkpoint)) {
     // The next bundle after the checkpoint: its answer is what a pull would bring.
-    await applyPull(
-      core,
+    const pulled = await applyPull(
+      deps,
       [
         {
           bundleSeq: result.bundleSeq,
@@ -64,14 +62,14 @@ export async function pushRoundTrip(
           ...(result.token === undefined ? {} : { token: result.token }),
         },
       ],
-      report,
       undefined,
       bundle,
     );
+    recorder.record(...pulled);
     return true;
   }
   if (result.bundleSeq <= checkpoint) {
-    await settleLateAck(core);
+    await settleLateAck(deps);
     return true;
   }
   // Peers committed in between: the checkpoint waits for a pull of the missing bundles.

@@ -1,7 +1,7 @@
-import type { ClientCore } from '../client-core.js';
+import type { EngineSettings, LocalParts } from '../engine-context.js';
 import { moveFrozenBundleToSource, readFrozenBundleHead, writeState } from '../local/metadata.js';
 import { settleInsertsOnRotation } from '../outbox/cancelled-inserts.js';
-import { inFlightStatusOf } from '../status/client-status.js';
+import type { EngineEvent } from '../status/engine-event.js';
 
 /**
  * Why the source id is rotated:
@@ -32,10 +32,13 @@ export type SourceRotationReason = 'bundle_mismatch' | 'foreign_bundle' | 'stale
  *    delete of a row the server never had is no change there).
  * Every pending change is kept and pushed under the new id; nothing is dropped.
  */
-export async function rotateSource(core: ClientCore, reason: SourceRotationReason): Promise<void> {
-  const { db, ctx, observer } = core;
+export async function rotateSource(
+  deps: LocalParts & { readonly settings: Pick<EngineSettings, 'createSourceId'> },
+  reason: SourceRotationReason,
+): Promise<EngineEvent[]> {
+  const { db, ctx } = deps;
   const previous = ctx.sourceId;
-  const next = core.settings.createSourceId().toLowerCase();
+  const next = deps.settings.createSourceId().toLowerCase();
   const frozen = await db.transaction(async (tx) => {
     await writeState(tx, 'source_id', next);
     await writeState(tx, 'next_source_bundle_id', 1);
@@ -45,15 +48,5 @@ export async function rotateSource(core: ClientCore, reason: SourceRotationReaso
     return readFrozenBundleHead(tx);
   });
   ctx.sourceId = next;
-  core.metrics.sourceRotations++;
-  observer.log(
-    'warn',
-    'source-rotated',
-    `source ${previous} rotated to ${next} (${reason}); pending changes go out under the new id`,
-    { previousSourceId: previous, sourceId: next, reason },
-  );
-  observer.setStatus({
-    sourceId: next,
-    ...(frozen ? { inFlight: inFlightStatusOf(frozen) } : {}),
-  });
+  return [{ type: 'source-rotated', previous, next, reason, frozen }];
 }

@@ -1,6 +1,5 @@
 import { FerryError } from '@ferry/protocol';
-import type { ClientCore } from '../client-core.js';
-import { readState, writeState } from '../local/metadata.js';
+import { readState, writeState, type Executor } from '../local/metadata.js';
 
 /**
  * The identity of the server database this file syncs with (`serverId` of pull answers and
@@ -9,12 +8,12 @@ import { readState, writeState } from '../local/metadata.js';
  * `details.reason` `server_changed`: the checkpoint means nothing there, so the cycle hydrates
  * again, keeping every local change (see `forgetCommit`).
  */
-export async function checkServerId(core: ClientCore, serverId: string | undefined): Promise<void> {
+export async function checkServerId(db: Executor, serverId: string | undefined): Promise<void> {
   if (serverId === undefined) return;
-  const known = (await readState(core.db, 'server_id')) as string | null;
+  const known = (await readState(db, 'server_id')) as string | null;
   if (known === serverId) return;
   if (known === null) {
-    await writeState(core.db, 'server_id', serverId);
+    await writeState(db, 'server_id', serverId);
     return;
   }
   throw new FerryError(

@@ -1,14 +1,13 @@
 import { PROTOCOL_VERSION, PullResponseSchema, type PullResponse } from '@ferry/protocol';
 import { applyPull } from './pull-apply.js';
-import type { ClientCore } from '../client-core.js';
 import { readCursor, type FrozenBundle } from '../local/metadata.js';
 import { checkServerId } from './server-identity.js';
-import type { CycleReport } from './cycle-report.js';
+import type { ExchangeParts } from './exchange-parts.js';
 import { basesAtMember, readBasesPoint } from '../local/bases-point.js';
 import { recordCommitted, settleLateAck } from './push-acknowledgement.js';
 import { pushBodyJson } from './push-body.js';
 import { syncAnswerOf } from './push-result.js';
-import { settleConflictAnswer } from './settle-conflict-answer.js';
+import { settleConflictAnswer } from '../conflicts/settle-conflict-answer.js';
 import { parseAnswer } from './transport.js';
 
 /**
@@ -18,25 +17,24 @@ import { parseAnswer } from './transport.js';
  * to pull.
  */
 export async function syncRoundTrip(
-  core: ClientCore,
+  deps: ExchangeParts,
   kind: 'full' | 'pull',
   bundle: FrozenBundle | null,
   signal: AbortSignal,
-  report: CycleReport,
 ): Promise<{ hasMore: boolean }> {
-  const { ctx } = core;
-  const { after, token } = await readCursor(core.db);
-  const limit = core.settings.pullLimit;
+  const { db, ctx, recorder } = deps;
+  const { after, token } = await readCursor(db);
+  const limit = deps.settings.pullLimit;
   let pull: PullResponse;
   let sent: FrozenBundle | undefined;
   if (kind === 'pull' || bundle === null) {
     const query = `after=${after}&limit=${limit}${token === null ? '' : `&token=${encodeURIComponent(token)}`}`;
-    const raw = await core.transport.getJson(`/v1/pull?${query}`, { signal });
+    const raw = await deps.transport.getJson(`/v1/pull?${query}`, { signal });
     pull = parseAnswer(PullResponseSchema, raw, 'pull');
   } else {
     const correlationId = `${bundle.sourceId}:${bundle.sourceBundleId}`;
-    const point = await readBasesPoint(core.db);
-    const raw = await core.transport.postJsonText(
+    const point = await readBasesPoint(db);
+    const raw = await deps.transport.postJsonText(
       '/v1/sync',
       pushBodyJson(bundle, (changes) => ({
         protocol: PROTOCOL_VERSION,
@@ -55,14 +53,14 @@ export async function syncRoundTrip(
     pull = answer.pull;
     const push = answer.push;
     if (push.status === 'committed') {
-      await recordCommitted(core, bundle, push, report);
+      recorder.record(...(await recordCommitted(deps, bundle, push)));
       sent = bundle;
-      if (push.bundleSeq <= after) await settleLateAck(core);
+      if (push.bundleSeq <= after) await settleLateAck(deps);
     } else {
-      await settleConflictAnswer(core, bundle, push.conflicts, push.head, report);
+      recorder.record(...(await settleConflictAnswer(deps, bundle, push.conflicts, push.head)));
     }
   }
-  await checkServerId(core, pull.serverId);
-  await applyPull(core, pull.bundles, report, pull.stableBundleSeq, sent);
+  await checkServerId(db, pull.serverId);
+  recorder.record(...(await applyPull(deps, pull.bundles, pull.stableBundleSeq, sent)));
   return { hasMore: pull.hasMore };
 }

@@ -2,65 +2,39 @@ import { DEFAULT_LIMITS, FerryError } from '@ferry/protocol';
 import { countingFetch } from './counting-fetch.js';
 import type { SerialDatabase } from './driver/serial-database.js';
 import type { EngineContext } from './engine-context.js';
+import { FileUser } from './local/file-user.js';
+import { EngineRecorder } from './status/engine-recorder.js';
+import type { CycleParts } from './sync/cycle-runner.js';
 import { DEFAULT_MAX_SETTLED_CONFLICTS } from './local/settled-journal.js';
 import { createTableCodecs } from './local/table-codec.js';
 import type { Clock } from './scheduler/clock.js';
 import { emptySyncMetrics, type SyncMetrics } from './scheduler/sync-status.js';
 import { ClientObserver } from './status/client-observer.js';
 import { initialEngineStatus } from './status/client-status.js';
-import { createResolverLookup, type ResolverLookup } from './sync/settle-conflicts.js';
+import { createResolverLookup } from './conflicts/resolver-lookup.js';
 import { TokenSource } from './sync/token-source.js';
 import { Transport } from './sync/transport.js';
 import type { ClientOptions, HookPoint } from './types.js';
 
-/** What {@link createClientCore} needs from the file's setup. */
+/** What {@link createClientParts} needs from the file's setup. */
 export interface SetupResult {
   readonly sourceId: string;
   readonly userId: string | null;
 }
 
-/** Settings of the engine, fixed for the client's life. */
-export interface EngineSettings {
-  /** Per-request timeout (a snapshot download gets ten times that). */
-  readonly requestTimeoutMs: number;
-  /** Rows per pull page asked for. */
-  readonly pullLimit: number;
-  /** Rebase-and-retry rounds per row before a conflict becomes manual. */
-  readonly maxConflictRetries: number;
-  /** Entries the journal of settled conflicts keeps. */
-  readonly maxSettledConflicts: number;
-  /** How a client that never synced starts. */
-  readonly initialSync: 'hydrate' | 'pull';
-  /** Whether the app set `hooks.at` (writes then leave the one-call fast path). */
-  readonly hooked: boolean;
-  /** Makes the source id of a rotation. */
-  readonly createSourceId: () => string;
-}
-
-/** Limits of the next bundle; a 413 lowers `maxChanges` for the rest of the client's life. */
-export interface BundleLimitsState {
-  maxChanges: number;
-  readonly maxBytes: number;
-}
-
 /**
- * What the client's parts share: the serialised database, the engine context, the observer
- * (status, events, logs), the counters, the transport and the settings. One per client; the
- * facade creates it and hands it to every part.
+ * The parts of one client, made once from its options and wired together by the facade: the
+ * serialised database, the engine context, the observer of status, events and logs, the
+ * recorder that turns the engine's events into them, the counters, the transport, the token
+ * source, the file's user, the resolvers, the settings and the limits of the next bundle. No
+ * engine step takes this whole: each declares the parts it needs (`LocalParts`,
+ * `ExchangeParts`, `CycleParts`, …) and returns or records events.
  */
-export interface ClientCore {
-  readonly db: SerialDatabase;
-  readonly ctx: EngineContext;
+export interface ClientParts extends CycleParts {
   readonly observer: ClientObserver;
   /** Counters of the engine, and of cycles the app ran itself (the scheduler counts its own). */
   readonly metrics: SyncMetrics;
-  readonly transport: Transport;
   readonly tokens: TokenSource;
-  readonly resolverOf: ResolverLookup;
-  readonly settings: EngineSettings;
-  readonly limits: BundleLimitsState;
-  /** The user the file belongs to: null until the first token names one. */
-  userId: string | null;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -68,16 +42,16 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const ENVELOPE_BYTES = 64 * 1024;
 
 /**
- * Builds the shared core of a client from its options, its open database and the file's setup.
+ * Builds the parts of a client from its options, its open database and the file's setup.
  * `realtime` says whether the events stream runs (for `status.realtime`).
  */
-export function createClientCore(
+export function createClientParts(
   options: ClientOptions,
   db: SerialDatabase,
   setup: SetupResult,
   url: string,
   realtime: boolean,
-): ClientCore {
+): ClientParts {
   const clock: Clock | undefined = options.clock;
   const now = options.now ?? (clock ? () => clock.now() : Date.now);
   const hooks = options.hooks;
@@ -116,10 +90,11 @@ export function createClientCore(
     db,
     ctx,
     observer,
+    recorder: new EngineRecorder(observer, metrics),
     metrics,
     transport,
     tokens,
-    resolverOf: createResolverLookup(ctx, options.resolvers),
+    resolverOf: createResolverLookup(ctx.schema, options.resolvers),
     settings: {
       requestTimeoutMs,
       pullLimit: options.pullLimit ?? DEFAULT_LIMITS.pullLimit,
@@ -139,7 +114,7 @@ export function createClientCore(
         (options.limits?.maxBodyBytes ?? DEFAULT_LIMITS.maxBodyBytes) - ENVELOPE_BYTES,
       ),
     },
-    userId: setup.userId,
+    user: new FileUser(setup.userId),
   };
 }
 

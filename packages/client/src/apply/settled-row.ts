@@ -1,0 +1,65 @@
+/**
+ * What settling a frozen change does to its row, decided from what the file holds: the local
+ * (business) row and the pending entry stacked on the change. Pure; `settleFrozenChange` reads
+ * the inputs and writes the result, and the conflict decision uses it for `adopt-server`.
+ *
+ * @module
+ */
+import type { Row, Table } from '@ferry/protocol';
+import type { FrozenChange, PendingEntry, RowState } from '../local/metadata.js';
+import { pinOnSettlement, type Settlement } from '../local/pending-pin.js';
+import { rebaseRow } from './rebase-row.js';
+
+/** What happens to the local (business) row. */
+export type LocalRowEffect =
+  | { readonly kind: 'keep' }
+  | { readonly kind: 'write'; readonly row: Row }
+  | { readonly kind: 'delete' };
+
+/** The local row's effect and the pending entry as it must be written (null: none, untouched). */
+export interface SettledRow {
+  readonly localRow: LocalRowEffect;
+  readonly pending: PendingEntry | null;
+}
+
+/** What the file holds of a settled change's row. */
+export interface SettledRowFacts {
+  /** The row's server state (`ferry_rows`), as the settlement recorded it. */
+  readonly serverState: RowState | undefined;
+  /** The pending edit stacked on the change, if any. */
+  readonly pending: PendingEntry | undefined;
+  /** The local row, when a pending edit other than a delete is stacked (else null). */
+  readonly current: Row | null;
+}
+
+/**
+ * The row after its frozen change settled:
+ * - no pending edit: the local row returns to its server state (deleted when there is none);
+ * - a pending edit: the local row keeps the columns the edit changed and takes the rest from the
+ *   server state (`rebaseRow`, on the change's row as the edit's base), and the entry gets its
+ *   pin from how the change settled (`pinOnSettlement`, pin invariant 4); an insert stacked on a
+ *   change the server adopted over a row it has becomes an update.
+ */
+export function decideSettledRow(
+  table: Table,
+  change: FrozenChange,
+  facts: SettledRowFacts,
+  settlement: Settlement,
+): SettledRow {
+  const { serverState, pending, current } = facts;
+  if (!pending) {
+    return {
+      localRow: serverState?.base ? { kind: 'write', row: serverState.base } : { kind: 'delete' },
+      pending: null,
+    };
+  }
+  const localRow: LocalRowEffect =
+    pending.op !== 'D' && serverState?.base && current
+      ? { kind: 'write', row: rebaseRow(table, current, change.row, serverState.base) }
+      : { kind: 'keep' };
+  const op =
+    settlement.kind === 'adopted' && pending.op === 'I' && change.baseVersion !== null
+      ? 'U'
+      : pending.op;
+  return { localRow, pending: { ...pending, op, ...pinOnSettlement(settlement) } };
+}
