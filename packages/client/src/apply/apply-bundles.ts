@@ -19,9 +19,8 @@ import {
   type RowState,
   wireChangeOf,
 } from '../local/metadata.js';
-import { foldCaptureLog } from '../outbox/fold-capture-log.js';
-import { holdCancelledRows } from '../outbox/cancelled-inserts.js';
-import { insertMany } from '../local/insert-many.js';
+import { foldCaptureLog } from '../local/fold-capture-log.js';
+import { holdCancelledRows } from '../local/cancelled-inserts.js';
 import { pinOnRemoteEffect, type Settlement } from '../local/pending-pin.js';
 import { decideSettledRow, type SettledRow, type SettledRowFacts } from './settled-row.js';
 import type { TableCodec } from '../local/table-codec.js';
@@ -34,34 +33,16 @@ import { applyEffectsWithoutIntent } from './apply-effects-batch.js';
 import { ServerRowWrites } from './server-row-writes.js';
 import { normalizeRow } from './normalize-row.js';
 import { TouchedRows } from '../local/touched-rows.js';
-
-/** Which kinds of local intent exist at all; lets the apply skip lookups in the common case. */
-export interface IntentPresence {
-  readonly pending: boolean;
-  readonly other: boolean;
-}
-
-export async function intentPresence(tx: Executor): Promise<IntentPresence> {
-  const rows = await tx.all<{ pending: number; other: number }>(
-    'SELECT EXISTS (SELECT 1 FROM ferry_outbox) AS pending, ' +
-      '(EXISTS (SELECT 1 FROM ferry_inflight) OR EXISTS (SELECT 1 FROM ferry_dead_letters) OR EXISTS (SELECT 1 FROM ferry_conflicts)) AS other',
-  );
-  return { pending: rows[0]?.pending === 1, other: rows[0]?.other === 1 };
-}
-
-async function isInFlight(tx: Executor, tbl: string, pk: SqlValue): Promise<boolean> {
-  const rows = await tx.all('SELECT 1 FROM ferry_inflight WHERE tbl = ? AND pk = ?', [tbl, pk]);
-  return rows.length > 0;
-}
-
-async function hasOtherIntent(tx: Executor, tbl: string, pk: SqlValue): Promise<boolean> {
-  const rows = await tx.all(
-    'SELECT 1 FROM ferry_inflight WHERE tbl = ? AND pk = ? UNION ALL SELECT 1 FROM ferry_dead_letters WHERE tbl = ? AND pk = ? ' +
-      'UNION ALL SELECT 1 FROM ferry_conflicts WHERE tbl = ? AND pk = ? LIMIT 1',
-    [tbl, pk, tbl, pk, tbl, pk],
-  );
-  return rows.length > 0;
-}
+import {
+  hasOtherIntent,
+  intentPresence,
+  isInFlight,
+  readInflightBases,
+  readInflightRows,
+  recordCommittedDeletes,
+  recordNewerRowStates,
+  type IntentPresence,
+} from '../local/apply-store.js';
 
 /** Options of {@link applyRowEffect}. */
 export interface EffectOptions {
@@ -252,24 +233,16 @@ export async function settleFrozenBundle(
   // our bundle deleted are known deleted at our commit's version (unless something newer is
   // known), so that a later re-insert of one goes out on our delete, not on "never existed".
   if (settled === 'late-ack') {
-    await tx.run(
-      'INSERT INTO ferry_rows (tbl, pk, version, deleted, base) ' +
-        'SELECT c.tbl, c.pk, c.version, 1, NULL FROM ferry_committed c WHERE c.row IS NULL ' +
-        'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, deleted = 1, ' +
-        'base = NULL WHERE excluded.version > ferry_rows.version',
-    );
+    await recordCommittedDeletes(tx);
   }
-  const rows = await tx.all<{ ord: number; tbl: string; pk: SqlValue; pending: number }>(
-    'SELECT f.ord, f.tbl, f.pk, o.tbl IS NOT NULL AS pending FROM ferry_inflight f ' +
-      'LEFT JOIN ferry_outbox o ON o.tbl = f.tbl AND o.pk = f.pk ORDER BY f.ord',
-  );
+  const rows = await readInflightRows(tx);
   const restores = new ServerRowWrites();
   const withPending = new Set<number>();
   let unknown: Map<number, string | null> | null = null;
   for (const row of rows) {
     const codec = ctx.codecs.get(row.tbl);
     if (!codec) continue;
-    if (row.pending === 1) {
+    if (row.pending) {
       withPending.add(row.ord);
       continue;
     }
@@ -289,14 +262,6 @@ export async function settleFrozenBundle(
       if (withPending.has(change.ord)) await settleFrozenChange(tx, ctx, change, settled);
     }
   }
-}
-
-/** The stored server copy (`ferry_rows.base`) of every row of the bundle in flight, by `ord`. */
-async function readInflightBases(tx: Executor): Promise<Map<number, string | null>> {
-  const rows = await tx.all<{ ord: number; base: string | null }>(
-    'SELECT f.ord, r.base FROM ferry_inflight f LEFT JOIN ferry_rows r ON r.tbl = f.tbl AND r.pk = f.pk',
-  );
-  return new Map(rows.map((r) => [r.ord, r.base]));
 }
 
 /**
@@ -346,8 +311,7 @@ export async function applyBundles(
 ): Promise<ApplyResult> {
   await foldCaptureLog(tx, ctx.now());
   await setApplying(tx, true);
-  await tx.run('DELETE FROM temp.ferry_touched');
-  const touched = new TouchedRows(tx);
+  const touched = await TouchedRows.start(tx);
   let presence = await intentPresence(tx);
   const total = bundles.reduce((sum, b) => sum + b.rows.length, 0);
   let seen = 0;
@@ -515,8 +479,7 @@ function ackKeyOf(tbl: string, pk: unknown): string {
 }
 
 async function readInflightKeys(tx: Executor): Promise<Set<string>> {
-  const rows = await tx.all<{ tbl: string; pk: SqlValue }>('SELECT tbl, pk FROM ferry_inflight');
-  return new Set(rows.map((r) => ackKeyOf(r.tbl, r.pk)));
+  return new Set((await readInflightRows(tx)).map((r) => ackKeyOf(r.tbl, r.pk)));
 }
 
 /**
@@ -553,14 +516,7 @@ async function recordAckedEffects(
   }
   // A stable sort: two effects of one row keep their order.
   rows.sort((a, b) => (a[0] === b[0] ? compareKeys(a[1], b[1]) : a[0]! < b[0]! ? -1 : 1));
-  const applied = await insertMany(
-    tx,
-    'INSERT INTO ferry_rows (tbl, pk, version, deleted, base)',
-    5,
-    rows,
-    'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, ' +
-      'base = excluded.base WHERE excluded.version > ferry_rows.version',
-  );
+  const applied = await recordNewerRowStates(tx, rows);
   return {
     applied,
     known: applied === effects.length && known.size === effects.length ? known : null,

@@ -1,8 +1,8 @@
 import type { Row, SnapshotAfterHistory } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
-import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
   forgetCommit,
+  dropLostHistoryVersions,
   forgetHistory,
   readState,
   setApplying,
@@ -10,11 +10,19 @@ import {
   type Executor,
   type FrozenBundleHead,
 } from '../local/metadata.js';
-import { foldCaptureLog } from '../outbox/fold-capture-log.js';
-import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
+import { foldCaptureLog } from '../local/fold-capture-log.js';
 import { clearBasesPoint, readBasesPoint } from '../local/bases-point.js';
-import { clearSnapshotStage, STAGE_BATCH } from '../local/snapshot-stage.js';
-import { applyRowEffect, integrityError, intentPresence } from './apply-bundles.js';
+import {
+  clearSnapshotStage,
+  deleteRowsOutsideSnapshot,
+  pinPendingOutsideSnapshot,
+  readStagedRows,
+  retireRowStatesOutsideSnapshot,
+  SNAPSHOT_TABLE,
+  STAGE_BATCH,
+} from '../local/snapshot-stage.js';
+import { applyRowEffect, integrityError } from './apply-bundles.js';
+import { intentPresence } from '../local/apply-store.js';
 import { applyEffectsWithoutIntent } from './apply-effects-batch.js';
 import {
   buildIntegrityQueries,
@@ -22,7 +30,7 @@ import {
   type IntegrityViolation,
 } from './integrity-gate.js';
 
-/** A downloaded, complete snapshot waiting in `temp.ferry_snapshot`. */
+/** A downloaded, complete snapshot waiting in the staging table (`local/snapshot-stage.ts`). */
 export interface StagedSnapshot {
   readonly snapshotBundleSeq: number;
   readonly rowCount: number;
@@ -100,56 +108,26 @@ export async function applySnapshot(
   // A snapshot asked at the bases point judged it: kept (or pruned), the snapshot's history
   // vouches for it; lost, everything learned of that history goes just above.
   if (point !== null && staged.after?.seq === point.bundleSeq) await clearBasesPoint(tx);
-  const inSnapshot = (alias: string) =>
-    `EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${alias}.tbl AND s.pk = ${alias}.pk)`;
   // Pending edits of rows the snapshot lacks are pinned to the server state they were made on
   // (rows in the snapshot are pinned by `applyRowEffect`): `pinOnRemoteEffect`, set-based. An
   // edit stacked on the row's change in flight is not: its base is that change's result, pinned
   // when the change settles (`pending-pin.ts`, invariants 2 and 3).
-  const known = (column: string) =>
-    `(SELECT r.${column} FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk)`;
-  await tx.run(
-    `UPDATE ferry_outbox SET pinned = 1, pin_version = ${known('version')}, pin_base = ${known('base')} ` +
-      `WHERE pinned = 0 AND NOT ${inSnapshot('ferry_outbox')} ` +
-      'AND EXISTS (SELECT 1 FROM ferry_rows r WHERE r.tbl = ferry_outbox.tbl AND r.pk = ferry_outbox.pk) ' +
-      'AND NOT EXISTS (SELECT 1 FROM ferry_inflight f WHERE f.tbl = ferry_outbox.tbl AND f.pk = ferry_outbox.pk)',
-  );
+  await pinPendingOutsideSnapshot(tx);
   // Rows the snapshot lacks are gone from the server (a snapshot has no tombstones): what we
   // knew of them stays as a tombstone at the version we knew, so that a re-insert of one goes
   // out on it (meeting a later delete as a conflict, not as a row that never existed). After a
   // lost history (see `forgetHistory`), what we knew belongs to that history and goes.
   const lost = (((await readState(tx, 'history_lost')) as number | null) ?? 0) !== 0;
-  await tx.run(
-    lost
-      ? `DELETE FROM ferry_rows WHERE deleted = 0 AND NOT ${inSnapshot('ferry_rows')}`
-      : `UPDATE ferry_rows SET deleted = 1, base = NULL WHERE deleted = 0 AND NOT ${inSnapshot('ferry_rows')}`,
-  );
+  await retireRowStatesOutsideSnapshot(tx, lost);
   if (lost) await writeState(tx, 'history_lost', 0);
-  for (const table of ctx.schema.tables) {
-    const t = quoteIdent(table.name);
-    const pk = quoteIdent(table.primaryKey);
-    const name = quoteLiteral(table.name);
-    await tx.run(
-      `DELETE FROM ${t} WHERE NOT EXISTS (SELECT 1 FROM temp.ferry_snapshot s WHERE s.tbl = ${name} AND s.pk = ${t}.${pk}) ` +
-        `AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ${name} AND i.pk = ${t}.${pk})`,
-    );
-  }
+  for (const table of ctx.schema.tables) await deleteRowsOutsideSnapshot(tx, table);
   const presence = await intentPresence(tx);
   let applied = 0;
   let after = 0;
   let seen = 0;
   let midHookDone = false;
   for (;;) {
-    const rows = await tx.all<{
-      seq: number;
-      tbl: string;
-      pk: SqlValue;
-      version: number;
-      row: string;
-    }>(
-      'SELECT seq, tbl, pk, version, row FROM temp.ferry_snapshot WHERE seq > ? ORDER BY seq LIMIT ?',
-      [after, STAGE_BATCH],
-    );
+    const rows = await readStagedRows(tx, after, STAGE_BATCH);
     if (rows.length === 0) break;
     const effects = rows.map((line) => ({
       table: line.tbl,
@@ -187,12 +165,7 @@ export async function applySnapshot(
   // conflict and the resolver merges it against the base by content (a change of a row the
   // server never had goes out as new). The same holds for what waits on the app: a dead letter
   // retried, or a manual conflict resolved, goes out on the versions of the current history.
-  if (lost) {
-    await tx.run('UPDATE ferry_outbox SET pin_version = NULL WHERE pinned = 1');
-    await tx.run('UPDATE ferry_inflight SET base_version = NULL');
-    await tx.run('UPDATE ferry_dead_letters SET base_version = NULL');
-    await tx.run('UPDATE ferry_conflicts SET base_version = NULL, server_version = NULL');
-  }
+  if (lost) await dropLostHistoryVersions(tx);
   await writeState(tx, 'checkpoint', staged.snapshotBundleSeq);
   await writeState(tx, 'checkpoint_token', staged.token);
   if (staged.serverId !== null) await writeState(tx, 'server_id', staged.serverId);
@@ -202,7 +175,7 @@ export async function applySnapshot(
     buildIntegrityQueries(
       ctx.schema,
       { upserted: new Set(ctx.schema.tables.map((t) => t.name)), deleted: new Set() },
-      'temp.ferry_snapshot',
+      SNAPSHOT_TABLE,
     ),
   );
   const required = violations.filter((v) => v.required);

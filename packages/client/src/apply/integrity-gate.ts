@@ -1,7 +1,8 @@
 import type { PrimaryKey, Reference, Schema } from '@ferry/protocol';
 import type { SqlRow } from '../driver/sqlite-driver.js';
-import type { Executor } from '../local/metadata.js';
+import { noLocalIntentSql, type Executor } from '../local/metadata.js';
 import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
+import { TOUCHED_TABLE } from '../local/touched-rows.js';
 
 /** A reference that points at a row that does not exist locally. */
 export interface IntegrityViolation {
@@ -52,7 +53,7 @@ export const GATE_CHUNK_ROWS = 10_000;
 export function buildIntegrityQueries(
   schema: Schema,
   touched: TouchedTables,
-  touchedTable = 'temp.ferry_touched',
+  touchedTable = TOUCHED_TABLE,
 ): IntegrityQuery[] {
   const queries: IntegrityQuery[] = [];
   for (const table of schema.tables) {
@@ -74,8 +75,8 @@ export function buildIntegrityQueries(
             `SELECT t.pk AS pk, c.${column} AS ref FROM ${touchedTable} t ` +
             `JOIN ${child} c ON c.${childPk} = t.pk ` +
             `WHERE t.tbl = ${childName} AND t.op = 'u' AND c.${column} IS NOT NULL AND ${parentMissing} ` +
-            `AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ${parentName} AND i.pk = c.${column}) ` +
-            `AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ${childName} AND i.pk = t.pk)`,
+            `AND ${noLocalIntentSql(parentName, `c.${column}`)} ` +
+            `AND ${noLocalIntentSql(childName, 't.pk')}`,
         });
       }
       if (touched.deleted.has(reference.parentTable)) {
@@ -87,7 +88,7 @@ export function buildIntegrityQueries(
             `SELECT c.${childPk} AS pk, c.${column} AS ref FROM ${touchedTable} t ` +
             `JOIN ${child} c ON c.${column} = t.pk ` +
             `WHERE t.tbl = ${parentName} AND t.op = 'd' AND ${parentMissing} ` +
-            `AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ${childName} AND i.pk = c.${childPk})`,
+            `AND ${noLocalIntentSql(childName, `c.${childPk}`)}`,
         });
       }
     }

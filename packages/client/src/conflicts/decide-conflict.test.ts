@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  BUILTIN_RESOLVERS,
-  defineSchema,
-  type Conflict,
-  type ConflictResolver,
-  type Row,
-} from '@ferry/protocol';
+import { BUILTIN_RESOLVERS, defineSchema, type Conflict, type Row } from '@ferry/protocol';
 import type { SettledRowFacts } from '../apply/settled-row.js';
 import type { FrozenChange, PendingEntry } from '../local/metadata.js';
 import { UNPINNED, pinnedTo } from '../local/pending-pin.js';
@@ -204,7 +198,7 @@ describe('decideConflict', () => {
       policy('client-wins'),
       policy('field-merge'),
       policy('manual'),
-      { resolver: (() => ({ kind: 'rebase', row: null })) as ConflictResolver, rule: 'custom' },
+      { resolver: () => ({ kind: 'rebase', row: null }), rule: 'custom' },
     ];
     for (let i = 0; i < 2_000; i++) {
       const localRow = rowOf();

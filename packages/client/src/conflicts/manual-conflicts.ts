@@ -11,7 +11,7 @@ import {
   type RowState,
 } from '../local/metadata.js';
 import { deleteConflict, readConflict, readConflicts } from '../local/conflict-store.js';
-import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import { foldCaptureLog } from '../local/fold-capture-log.js';
 import type { TableCodec } from '../local/table-codec.js';
 import type { PendingOp } from '../local/metadata.js';
 import type { ConflictChoice, ManualConflict } from '../types.js';

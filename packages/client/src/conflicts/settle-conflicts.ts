@@ -11,7 +11,7 @@ import {
   type Executor,
   type FrozenBundle,
 } from '../local/metadata.js';
-import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import { foldCaptureLog } from '../local/fold-capture-log.js';
 import { journalSettledConflicts, type SettledConflictDraft } from '../local/settled-journal.js';
 import type { ConflictReport, SettledConflict } from '../types.js';
 import { decideConflict } from './decide-conflict.js';

@@ -4,7 +4,7 @@ import type { LocalParts } from '../engine-context.js';
 import type { TransactionExecutor } from '../driver/serial-database.js';
 import { deletePending, parseRow, readRowState, setApplying } from '../local/metadata.js';
 import { deleteDeadLetter, readDeadLetter, readDeadLetters } from '../local/dead-letter-store.js';
-import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import { foldCaptureLog } from '../local/fold-capture-log.js';
 import { requeueChange } from '../outbox/freeze-bundle.js';
 import type { DeadLetter } from '../types.js';
 

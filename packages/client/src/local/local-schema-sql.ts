@@ -23,7 +23,7 @@ export const METADATA_FORMAT = 1;
  * - `ferry_cancelled`: rows whose insert was folded away by a delete before any push took it
  *   (`I` then `D`: nothing to push), with the first bundle id frozen after that (`mark`). A file
  *   restored from a backup, or copied, may have had that insert pushed by the install it was
- *   then (see `outbox/cancelled-inserts.ts`): the journal turns such rows into pending deletes
+ *   then (see `local/cancelled-inserts.ts`): the journal turns such rows into pending deletes
  *   when a bundle of our source id that is not ours brings them or the source id rotates; a
  *   commit of bundle `mark` or later under the same source, or a new write of the row, clears
  *   them.

@@ -138,6 +138,15 @@ export async function writeRowState(
  */
 export type PendingOp = 'I' | 'U' | 'D';
 
+/**
+ * A condition that holds when the row `pk` (an SQL expression) of table `tbl` (a quoted
+ * literal) has no local intent: not pending, in flight, dead-lettered or in a manual conflict
+ * (the `ferry_intent` view).
+ */
+export function noLocalIntentSql(tbl: string, pk: string): string {
+  return `NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ${tbl} AND i.pk = ${pk})`;
+}
+
 /** The coalesced state of one row's pending entry. */
 export interface PendingHead {
   readonly tbl: string;
@@ -531,6 +540,18 @@ export async function forgetHistory(db: Executor): Promise<void> {
   // The bases point (`bases-point.ts`) is of that history too.
   await db.run("DELETE FROM ferry_state WHERE key = 'bases_point'");
   await writeState(db, 'history_lost', 1);
+}
+
+/**
+ * After a lost history, the versions local changes were made on are that history's: pins, the
+ * bundle in flight, dead letters and manual conflicts keep their base rows but not the versions
+ * (see `applySnapshot`).
+ */
+export async function dropLostHistoryVersions(db: Executor): Promise<void> {
+  await db.run('UPDATE ferry_outbox SET pin_version = NULL WHERE pinned = 1');
+  await db.run('UPDATE ferry_inflight SET base_version = NULL');
+  await db.run('UPDATE ferry_dead_letters SET base_version = NULL');
+  await db.run('UPDATE ferry_conflicts SET base_version = NULL, server_version = NULL');
 }
 
 /** One more round trip of the bundle in flight ended in a conflict it was rebased for. */

@@ -10,7 +10,7 @@ import type { EngineContext } from '../engine-context.js';
 import { readFrozenBundle, wireChangeOf, type FrozenBundle } from '../local/metadata.js';
 import { createTableCodecs } from '../local/table-codec.js';
 import { pushBodyJson } from '../sync/push-body.js';
-import { foldCaptureLog } from './fold-capture-log.js';
+import { foldCaptureLog } from '../local/fold-capture-log.js';
 import { freezeNextBundle } from './freeze-bundle.js';
 
 const schema = defineSchema({

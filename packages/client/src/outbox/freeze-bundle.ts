@@ -4,20 +4,22 @@ import type { SqlRow, SqlValue } from '../driver/sqlite-driver.js';
 import {
   deleteFrozenChange,
   deletePending,
-  parseRow,
-  pendingOf,
   readPending,
   writePending,
   type Executor,
   type FrozenBundle,
   type FrozenChange,
   type PendingEntry,
-  type PendingSqlRow,
-  type RowState,
 } from '../local/metadata.js';
 import { utf8Length } from '../counting-fetch.js';
-import { insertMany } from '../local/insert-many.js';
-import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
+import {
+  firstGroupPendingFrom,
+  readFreezeCandidates,
+  readParkedRows,
+  readPendingReferences,
+  storeFrozenBundle,
+  type FreezeCandidate,
+} from '../local/freeze-store.js';
 import { pinnedTo } from '../local/pending-pin.js';
 import { coalesce, rowKeyOf } from './coalesce.js';
 import { chooseBundleCut, type BundleLimits } from './plan-bundle.js';
@@ -53,11 +55,7 @@ export async function freezeNextBundle(
   if (entries.length === 0) return { bundle: null, splitsWrite: false };
   let restMin: number | null = null;
   if (entries.length >= loadLimit) {
-    const rows = await tx.all<{ m: number | null }>(
-      'SELECT min(first_group) AS m FROM ferry_outbox WHERE last_group >= ?',
-      [entries[entries.length - 1]!.lastGroup],
-    );
-    restMin = rows[0]?.m ?? null;
+    restMin = await firstGroupPendingFrom(tx, entries[entries.length - 1]!.lastGroup);
   }
   const drafts: Draft[] = [];
   const nothingToPush: FreezeCandidate[] = [];
@@ -91,35 +89,16 @@ export async function freezeNextBundle(
   if (cut.take === 0) return { bundle: null, splitsWrite: false };
   const chosen = orderByRelations(ctx.schema.graph, drafts.slice(0, cut.take));
   const frozenAt = ctx.now();
-  await tx.run(
-    'INSERT INTO ferry_bundle (id, source_id, source_bundle_id, frozen_at, attempts, committed_seq) VALUES (1, ?, ?, ?, 0, NULL)',
-    [ctx.sourceId, sourceBundleId, frozenAt],
-  );
   const changes: FrozenChange[] = chosen.map((draft, ord) => ({ ...draft.change, ord }));
-  await insertMany(
+  await storeFrozenBundle(
     tx,
-    INSERT_INFLIGHT_HEAD,
-    12,
-    chosen.map((draft, ord) => {
-      const c = draft.change;
-      return [
-        ord,
-        c.tbl,
-        c.pk,
-        c.letter,
-        c.op,
-        c.baseVersion,
-        draft.baseJson,
-        draft.rowJson,
-        c.firstGroup,
-        c.lastGroup,
-        c.firstAt,
-        0,
-      ];
-    }),
+    { sourceId: ctx.sourceId, sourceBundleId, frozenAt },
+    changes.map((change, ord) => ({
+      change,
+      baseJson: chosen[ord]!.baseJson,
+      rowJson: chosen[ord]!.rowJson,
+    })),
   );
-  // The frozen entries leave the outbox: ferry_inflight holds exactly this bundle's changes.
-  await tx.run('DELETE FROM ferry_outbox WHERE (tbl, pk) IN (SELECT tbl, pk FROM ferry_inflight)');
   return {
     bundle: {
       sourceId: ctx.sourceId,
@@ -137,17 +116,6 @@ export async function freezeNextBundle(
 /** Entries whose local rows are read with one query per table. */
 const BUILD_CHUNK = 1_000;
 
-const INSERT_INFLIGHT_HEAD =
-  'INSERT INTO ferry_inflight (ord, tbl, pk, letter, op, base_version, base, row, first_group, last_group, first_at, conflicts)';
-
-/** A pending entry with its row's server state (`ferry_rows`), as the freeze reads it. */
-interface FreezeCandidate extends PendingEntry {
-  readonly known: RowState | undefined;
-  /** The stored text of the pin's base and of the known base, to store again as they are. */
-  readonly pinBaseJson: string | null;
-  readonly knownBaseJson: string | null;
-}
-
 /** A change about to be frozen, with the JSON it is stored and sent as. */
 interface Draft {
   readonly table: string;
@@ -161,29 +129,6 @@ interface Draft {
   readonly wire: string;
   readonly rowJson: string | null;
   readonly baseJson: string | null;
-}
-
-/** Pending entries in push order, at most `limit`, each with its row state. */
-async function readFreezeCandidates(tx: Executor, limit: number): Promise<FreezeCandidate[]> {
-  // The push-order index covers every outbox column: no lookup into the table itself.
-  const rows = await tx.all<
-    PendingSqlRow & { r_version: number | null; r_deleted: number | null; r_base: string | null }
-  >(
-    'SELECT o.tbl, o.pk, o.op, o.first_group, o.last_group, o.first_at, o.pinned, o.pin_version, o.pin_base, ' +
-      'r.version AS r_version, r.deleted AS r_deleted, r.base AS r_base ' +
-      'FROM ferry_outbox o LEFT JOIN ferry_rows r ON r.tbl = o.tbl AND r.pk = o.pk ' +
-      'ORDER BY o.last_group, o.first_group, o.tbl, o.pk LIMIT ?',
-    [limit],
-  );
-  return rows.map((row) => ({
-    ...pendingOf(row),
-    known:
-      row.r_version === null
-        ? undefined
-        : { version: row.r_version, deleted: row.r_deleted === 1, base: parseRow(row.r_base) },
-    pinBaseJson: row.pin_base,
-    knownBaseJson: row.r_base,
-  }));
 }
 
 /** The local rows of `entries`, by table and primary key; a row missing locally is absent. */
@@ -273,9 +218,7 @@ function draftOf(
  * transitively, pending upserts that reference one of them (they would fail against the server).
  */
 export async function blockedRows(tx: Executor, ctx: EngineContext): Promise<Set<string>> {
-  const parked = await tx.all<{ tbl: string; pk: SqlValue }>(
-    'SELECT tbl, pk FROM ferry_dead_letters UNION SELECT tbl, pk FROM ferry_conflicts',
-  );
+  const parked = await readParkedRows(tx);
   const blocked = new Set(parked.map((r) => rowKeyOf(r.tbl, r.pk)));
   if (blocked.size === 0) return blocked;
   const blockedTables = new Set(parked.map((r) => r.tbl));
@@ -285,11 +228,7 @@ export async function blockedRows(tx: Executor, ctx: EngineContext): Promise<Set
     for (const table of ctx.schema.tables) {
       for (const reference of table.references) {
         if (!blockedTables.has(reference.parentTable)) continue;
-        const rows = await tx.all<{ pk: SqlValue; ref: SqlValue }>(
-          `SELECT o.pk AS pk, c.${quoteIdent(reference.column)} AS ref FROM ferry_outbox o ` +
-            `JOIN ${quoteIdent(table.name)} c ON c.${quoteIdent(table.primaryKey)} = o.pk ` +
-            `WHERE o.tbl = ${quoteLiteral(table.name)} AND o.op != 'D' AND c.${quoteIdent(reference.column)} IS NOT NULL`,
-        );
+        const rows = await readPendingReferences(tx, table, reference);
         for (const row of rows) {
           const key = rowKeyOf(table.name, row.pk);
           if (!blocked.has(key) && blocked.has(rowKeyOf(reference.parentTable, row.ref))) {

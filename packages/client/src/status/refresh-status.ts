@@ -1,6 +1,6 @@
 import type { LocalParts } from '../engine-context.js';
 import { readFrozenBundleHead, readLocalCounts, readState } from '../local/metadata.js';
-import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import { foldCaptureLog } from '../local/fold-capture-log.js';
 import type { EngineEvent } from './engine-event.js';
 
 /**

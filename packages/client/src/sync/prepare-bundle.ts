@@ -5,7 +5,7 @@ import {
   readState,
   type FrozenBundle,
 } from '../local/metadata.js';
-import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import { foldCaptureLog } from '../local/fold-capture-log.js';
 import { freezeNextBundle } from '../outbox/freeze-bundle.js';
 import { bundleRef, type EngineEvent } from '../status/engine-event.js';
 import { settleLateAck } from './push-acknowledgement.js';

@@ -10,8 +10,8 @@ import {
   setApplying,
   type FrozenBundle,
 } from '../local/metadata.js';
-import { settleCancelledThrough } from '../outbox/cancelled-inserts.js';
-import { foldCaptureLog } from '../outbox/fold-capture-log.js';
+import { settleCancelledThrough } from '../local/cancelled-inserts.js';
+import { foldCaptureLog } from '../local/fold-capture-log.js';
 import { bundleRef, type EngineEvent } from '../status/engine-event.js';
 import { learnBasesPoint } from '../local/bases-point.js';
 

@@ -1,6 +1,6 @@
 import type { EngineSettings, LocalParts } from '../engine-context.js';
 import { moveFrozenBundleToSource, readFrozenBundleHead, writeState } from '../local/metadata.js';
-import { settleInsertsOnRotation } from '../outbox/cancelled-inserts.js';
+import { settleInsertsOnRotation } from '../local/cancelled-inserts.js';
 import type { EngineEvent } from '../status/engine-event.js';
 
 /**

@@ -17,13 +17,13 @@
 import type { Bundle, Schema } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
-import { quoteIdent, quoteLiteral } from '../local/local-schema-sql.js';
-import type { Executor } from '../local/metadata.js';
+import { quoteIdent, quoteLiteral } from './local-schema-sql.js';
+import { noLocalIntentSql, type Executor } from './metadata.js';
 import { foldCaptureLog } from './fold-capture-log.js';
 
 /** The latest write group: a delete queued here goes out after every write before it. */
 const LATEST_GROUP = '(SELECT coalesce(max(seq), 0) FROM ferry_log)';
-const NO_INTENT = 'NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ? AND i.pk = ?)';
+const NO_INTENT = noLocalIntentSql('?', '?');
 
 /**
  * Our bundle `sourceBundleId` committed as the server's last bundle of our source: no other
@@ -92,7 +92,7 @@ export async function settleInsertsOnRotation(
       'INSERT INTO ferry_outbox (tbl, pk, op, first_group, last_group, first_at) ' +
         `SELECT c.tbl, c.pk, 'D', ${LATEST_GROUP}, ${LATEST_GROUP}, ? FROM ferry_cancelled c ` +
         `WHERE c.tbl = ${name} ` +
-        'AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = c.tbl AND i.pk = c.pk) ' +
+        `AND ${noLocalIntentSql('c.tbl', 'c.pk')} ` +
         `AND NOT EXISTS (SELECT 1 FROM ${t} r WHERE r.${quoteIdent(table.primaryKey)} = c.pk)`,
       [now],
     );
@@ -109,7 +109,7 @@ export async function settleInsertsOnRotation(
     await tx.run(
       `DELETE FROM ${t} WHERE ${quoteIdent(table.primaryKey)} IN (` +
         `SELECT c.pk FROM ferry_cancelled c WHERE c.tbl = ${name} ` +
-        'AND NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = c.tbl AND i.pk = c.pk)' +
+        `AND ${noLocalIntentSql('c.tbl', 'c.pk')}` +
         builtOn.map((r) => ` AND NOT ${r}`).join('') +
         ')',
     );

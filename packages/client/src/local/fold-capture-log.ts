@@ -1,11 +1,11 @@
-import type { Executor } from '../local/metadata.js';
+import type { Executor } from './metadata.js';
 
 /**
  * Folds `ferry_log` into `ferry_outbox` with set-based SQL and empties the log, inside the
  * caller's transaction (so nothing is folded twice or lost). Returns the number of log lines
  * folded.
  *
- * The result is what `foldLog` (in `coalesce.ts`: the executable specification, and the oracle
+ * The result is what `foldLog` (in `outbox/coalesce.ts`: the executable specification, and the oracle
  * of this function's tests) gives for the whole log at once, each row starting from its existing
  * outbox entry:
  * 1. Every captured line, in log order, moves its row's entry by `coalesce`, the entry itself

@@ -1,19 +1,19 @@
 /**
  * The set-based fold against its specification, the pure `foldLog`, on random logs over a real
  * SQLite file. Prints its seed; replay with
- * `SEED=… npx vitest run packages/client/src/outbox/fold-capture-log.test.ts`.
+ * `SEED=… npx vitest run packages/client/src/local/fold-capture-log.test.ts`.
  */
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TEMP_TABLES_SQL } from '../local/local-schema-sql.js';
+import { TEMP_TABLES_SQL } from './local-schema-sql.js';
 import { SerialDatabase } from '../driver/serial-database.js';
 import type { SqlValue, SqliteDriver } from '../driver/sqlite-driver.js';
 import { betterSqlite3Driver } from '../drivers/better-sqlite3.js';
 import { countingDriver } from '../drivers/test-support/counting-driver.js';
-import { METADATA_SQL } from '../local/local-schema-sql.js';
-import { pendingOf, readPending, writePending, type PendingEntry } from '../local/metadata.js';
+import { METADATA_SQL } from './local-schema-sql.js';
+import { pendingOf, readPending, writePending, type PendingEntry } from './metadata.js';
 import { createSeededRandom } from '../scheduler/seeded-random.js';
-import { foldLog, rowKeyOf, type LogLine, type PendingOp } from './coalesce.js';
+import { foldLog, rowKeyOf, type LogLine, type PendingOp } from '../outbox/coalesce.js';
 import { KEEPER, foldCaptureLog } from './fold-capture-log.js';
 
 const SEED =
