@@ -7,7 +7,14 @@
  */
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import { insertMany } from './insert-many.js';
-import type { Executor } from './metadata.js';
+import {
+  parseRow,
+  pendingOf,
+  type Executor,
+  type PendingEntry,
+  type PendingSqlRow,
+  type RowState,
+} from './metadata.js';
 
 /** Which kinds of local intent exist at all; lets the apply skip lookups in the common case. */
 export interface IntentPresence {
@@ -87,5 +94,45 @@ export async function recordNewerRowStates(
     rows,
     'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, deleted = excluded.deleted, ' +
       'base = excluded.base WHERE excluded.version > ferry_rows.version',
+  );
+}
+
+/** What the file holds of a row of the bundle in flight: its server state and pending entry. */
+export interface InflightRowState {
+  readonly serverState: RowState | undefined;
+  readonly pending: PendingEntry | undefined;
+}
+
+/** The server state and pending entry of the changes `ords` of the bundle in flight, by ord. */
+export async function readInflightRowStates(
+  tx: Executor,
+  ords: readonly number[],
+): Promise<Map<number, InflightRowState>> {
+  type Joined = PendingSqlRow & {
+    ord: number;
+    r_version: number | null;
+    r_deleted: number | null;
+    r_base: string | null;
+  };
+  // `o.tbl` is null when no edit is pending on the row.
+  const rows = await tx.all<Joined>(
+    'SELECT f.ord, r.version AS r_version, r.deleted AS r_deleted, r.base AS r_base, ' +
+      'o.tbl, o.pk, o.op, o.first_group, o.last_group, o.first_at, o.pinned, o.pin_version, o.pin_base ' +
+      'FROM ferry_inflight f LEFT JOIN ferry_rows r ON r.tbl = f.tbl AND r.pk = f.pk ' +
+      'LEFT JOIN ferry_outbox o ON o.tbl = f.tbl AND o.pk = f.pk ' +
+      'WHERE f.ord IN (SELECT value FROM json_each(?))',
+    [JSON.stringify(ords)],
+  );
+  return new Map(
+    rows.map((row) => [
+      row.ord,
+      {
+        serverState:
+          row.r_version === null
+            ? undefined
+            : { version: row.r_version, deleted: row.r_deleted === 1, base: parseRow(row.r_base) },
+        pending: (row.tbl as string | null) === null ? undefined : pendingOf(row),
+      },
+    ]),
   );
 }

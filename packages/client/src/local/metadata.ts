@@ -460,6 +460,14 @@ export async function deleteFrozenChange(db: Executor, ord: number): Promise<voi
   await db.run('DELETE FROM ferry_inflight WHERE ord = ?', [ord]);
 }
 
+/** Removes the changes `ords` from the bundle in flight, in one statement. */
+export async function deleteFrozenChanges(db: Executor, ords: readonly number[]): Promise<void> {
+  if (ords.length === 0) return;
+  await db.run('DELETE FROM ferry_inflight WHERE ord IN (SELECT value FROM json_each(?))', [
+    JSON.stringify(ords),
+  ]);
+}
+
 /**
  * Ends the settled bundle in flight: removes it, and the next bundle of its source gets the next
  * id. A bundle left committed under a source id since rotated away does not move the new

@@ -1,6 +1,6 @@
 import { orderByRelations, type PrimaryKey, type Row } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
-import type { SqlRow, SqlValue } from '../driver/sqlite-driver.js';
+import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
   deleteFrozenChange,
   deletePending,
@@ -12,6 +12,7 @@ import {
   type PendingEntry,
 } from '../local/metadata.js';
 import { utf8Length } from '../counting-fetch.js';
+import { readLocalRows, type LocalRows } from '../local/local-rows.js';
 import {
   firstGroupPendingFrom,
   readFreezeCandidates,
@@ -65,7 +66,14 @@ export async function freezeNextBundle(
     let chunk = entries.slice(start, start + BUILD_CHUNK);
     if (blocked.size > 0) chunk = chunk.filter((e) => !blocked.has(rowKeyOf(e.tbl, e.pk)));
     if (!full) {
-      const current = await readLocalRows(tx, ctx, chunk);
+      const current = await readLocalRows(
+        tx,
+        ctx.codecs,
+        chunk.flatMap((entry) => {
+          const codec = ctx.codecs.get(entry.tbl);
+          return codec ? [{ tbl: entry.tbl, pk: codec.encodePk(entry.pk) }] : [];
+        }),
+      );
       for (const entry of chunk) {
         if (full || drafts.length >= limits.maxChanges || bytes > limits.maxBytes) {
           full = true;
@@ -131,40 +139,12 @@ interface Draft {
   readonly baseJson: string | null;
 }
 
-/** The local rows of `entries`, by table and primary key; a row missing locally is absent. */
-async function readLocalRows(
-  tx: Executor,
-  ctx: EngineContext,
-  entries: readonly FreezeCandidate[],
-): Promise<Map<string, Map<unknown, SqlRow>>> {
-  const byTable = new Map<string, SqlValue[]>();
-  for (const entry of entries) {
-    const codec = ctx.codecs.get(entry.tbl);
-    if (!codec) continue;
-    let pks = byTable.get(entry.tbl);
-    if (!pks) byTable.set(entry.tbl, (pks = []));
-    pks.push(codec.encodePk(entry.pk));
-  }
-  const rows = new Map<string, Map<unknown, SqlRow>>();
-  for (const [tbl, pks] of byTable) {
-    const codec = ctx.codecs.get(tbl)!;
-    const primaryKey = codec.table.primaryKey;
-    const found = await tx.all(codec.selectManySql, [JSON.stringify(pks)]);
-    rows.set(tbl, new Map(found.map((row) => [row[primaryKey], row])));
-  }
-  return rows;
-}
-
 /**
  * The change of a pending entry, built from the local row as it is now and the base it was
  * made on (its pin, else the row's server state). Null when there is nothing to push: a delete
  * of a row the server does not have alive.
  */
-function draftOf(
-  ctx: EngineContext,
-  entry: FreezeCandidate,
-  current: ReadonlyMap<string, ReadonlyMap<unknown, SqlRow>>,
-): Draft | null {
+function draftOf(ctx: EngineContext, entry: FreezeCandidate, current: LocalRows): Draft | null {
   const codec = ctx.codecs.get(entry.tbl);
   if (!codec) return null;
   const pk = codec.encodePk(entry.pk) as PrimaryKey;
