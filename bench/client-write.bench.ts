@@ -4,7 +4,8 @@
  * pragmas: WAL, synchronous NORMAL, foreign keys on; same DDL, copied from the Ferry file, minus
  * the capture triggers). Prints both and `ratio` (Ferry / plain; target at most 1.5). The client
  * runs without its scheduler; `BENCH_AUTOSYNC=1` turns it on (offline, so that no cycle runs)
- * to see what its bookkeeping adds to each write.
+ * to see what its bookkeeping adds to each write. `client_write_worker`: the same writes with the
+ * database in a worker thread (`betterSqlite3WorkerDriver`).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createClient } from '@ferry/client';
 import { betterSqlite3Driver } from '@ferry/client/better-sqlite3';
+import { betterSqlite3WorkerDriver } from '@ferry/client/better-sqlite3-worker';
 import { todoSchema } from '@ferry/example-todo';
 import { benchRows, perSecond, report, round, timed } from './support/report.js';
 
@@ -67,6 +69,25 @@ try {
   if (status.pending !== n + 1) throw new Error(`expected ${n + 1} pending, got ${status.pending}`);
   await client.close();
 
+  // The same writes with the database in a worker thread: a message round trip per write.
+  const threaded = await createClient({
+    schema: todoSchema,
+    driver: betterSqlite3WorkerDriver(join(dir, 'ferry-worker.db')),
+    url: 'http://127.0.0.1:9',
+    getToken: () => 'unused',
+    autoSync: false,
+    online: false,
+  });
+  await threaded.write((tx) => tx.insert('lists', { id: listId, name: 'bench' }));
+  const workerRun = await timed(async () => {
+    for (let i = 0; i < n; i++) {
+      await threaded.write((tx) => {
+        tx.insert('todos', { id: ids[i]!, list_id: listId, title: `todo ${i}`, position: i });
+      });
+    }
+  });
+  await threaded.close();
+
   report({
     bench: 'client_write_plain_sqlite',
     n,
@@ -81,6 +102,14 @@ try {
     rows_per_s: perSecond(n, ferryRun.wallMs),
     us_per_write: round((ferryRun.wallMs * 1000) / n),
     ratio: round(ferryRun.wallMs / plainRun.wallMs),
+  });
+  report({
+    bench: 'client_write_worker',
+    n,
+    wall_ms: workerRun.wallMs,
+    rows_per_s: perSecond(n, workerRun.wallMs),
+    us_per_write: round((workerRun.wallMs * 1000) / n),
+    ratio: round(workerRun.wallMs / plainRun.wallMs),
   });
 } finally {
   rmSync(dir, { recursive: true, force: true });

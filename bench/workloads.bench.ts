@@ -12,6 +12,9 @@
  *   hydrated client syncs: wall time until it has them.
  * - W4 (`w4_concurrent_edits`): 1,000 rows edited on two devices on different fields (title on
  *   one, position on the other), then both sync until both have both edits.
+ * - `w2_hydrate_worker`, `w1_push_worker`: a hydration of the N rows and a push of N more (written
+ *   in one write) by a client whose database runs in a worker thread
+ *   (`betterSqlite3WorkerDriver`), for the longest block of the client's event loop.
  *
  * Sizes `BENCH_WORKLOAD_SIZES` (default `10000,100000`), stores `BENCH_WORKLOAD_STORES` (default
  * `sqlite,postgres`; PostgreSQL at DATABASE_URL, fresh schemas dropped afterwards). Every Ferry
@@ -31,6 +34,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { createClient, type ClientOptions, type FerryClient } from '@ferry/client';
 import { betterSqlite3Driver } from '@ferry/client/better-sqlite3';
+import { betterSqlite3WorkerDriver } from '@ferry/client/better-sqlite3-worker';
 import { todoSchema } from '@ferry/example-todo';
 import { forkBenchServer, type ForkedServer } from './support/fork-server.js';
 import { benchDatabaseUrl } from './support/pg.js';
@@ -168,15 +172,22 @@ async function workloads(
 ): Promise<void> {
   const n = rows.length;
   const server = await forkBenchServer({ store });
-  const open = (name: string, options: Partial<ClientOptions<typeof todoSchema>> = {}) =>
+  const open = (
+    name: string,
+    options: Partial<Omit<ClientOptions<typeof todoSchema>, 'driver'>> & {
+      driver?: 'worker';
+    } = {},
+  ) =>
     createClient({
       schema: todoSchema,
-      driver: betterSqlite3Driver(join(dir, `${store}-${n}-${name}.db`)),
       url: server.url,
       getToken: () => server.token,
       requestTimeoutMs: 300_000,
       autoSync: false,
       ...options,
+      driver: (options.driver === 'worker' ? betterSqlite3WorkerDriver : betterSqlite3Driver)(
+        join(dir, `${store}-${n}-${name}.db`),
+      ),
     });
   const line = (bench: string, count: number, result: Awaited<ReturnType<typeof phase>>) => ({
     bench,
@@ -269,6 +280,25 @@ async function workloads(
       if (merged?.n !== edited.length) throw new Error(`W4: ${merged?.n} of ${edited.length}`);
     }
     report(line('w4_concurrent_edits', edited.length, concurrent));
+
+    // The same hydration and push with the database in a worker thread
+    // (`betterSqlite3WorkerDriver`): no SQL on the client's event loop.
+    const threaded = await open('worker', { driver: 'worker' });
+    clients.push(threaded);
+    const hydrateWorker = await phase(server, () => threaded.sync());
+    if (hydrateWorker.value.pulled !== n + 1) throw new Error('worker hydration');
+    const w2Worker = line('w2_hydrate_worker', n + 1, hydrateWorker);
+    report({ ...w2Worker, ratio: round(w2Worker.rows_per_s / raw.select.rows_per_s) });
+    const more = todos(n, listId);
+    await threaded.write((tx) => {
+      for (const t of more) {
+        tx.insert('todos', { id: t.id, list_id: t.listId, title: t.title, position: t.position });
+      }
+    });
+    const pushWorker = await phase(server, () => threaded.sync());
+    if (pushWorker.value.pushed !== n) throw new Error('worker push');
+    const w1Worker = line('w1_push_worker', n, pushWorker);
+    report({ ...w1Worker, ratio: round(w1Worker.rows_per_s / raw.oneTx.rows_per_s) });
   } finally {
     for (const client of clients) await client.close().catch(() => undefined);
     await server.stop();

@@ -7,6 +7,7 @@ import { isFerryError } from '@ferry/protocol';
 import { SerialDatabase } from '../driver/serial-database.js';
 import type { SqliteDriver } from '../driver/sqlite-driver.js';
 import { betterSqlite3Driver } from './better-sqlite3.js';
+import { betterSqlite3WorkerDriver } from './better-sqlite3-worker.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -23,6 +24,7 @@ function tempFile(): string {
 const drivers: [string, () => SqliteDriver][] = [
   ['better-sqlite3 opened from a path', () => betterSqlite3Driver(tempFile())],
   ['better-sqlite3 on an open Database', () => betterSqlite3Driver(new Database(tempFile()))],
+  ['better-sqlite3 in a worker thread', () => betterSqlite3WorkerDriver(tempFile())],
 ];
 
 describe.each(drivers)('SqliteDriver: %s', (_name, open) => {
@@ -69,6 +71,27 @@ describe.each(drivers)('SqliteDriver: %s', (_name, open) => {
     await driver.close();
   });
 
+  it('gives a failed statement’s SQLite error with its code, and binds blobs and big integers', async () => {
+    const driver = open();
+    await driver.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL, b BLOB)');
+    const error = (await driver
+      .run('INSERT INTO t (v) VALUES (NULL)')
+      .catch((e: unknown) => e)) as {
+      code?: unknown;
+    };
+    expect(error).toBeInstanceOf(Error);
+    expect(error.code).toBe('SQLITE_CONSTRAINT_NOTNULL');
+    await driver.run('INSERT INTO t (id, v, b) VALUES (?, ?, ?)', [
+      2n ** 40n,
+      'x',
+      new Uint8Array([1, 2, 3]),
+    ]);
+    const [row] = await driver.all<{ id: number; b: Uint8Array }>('SELECT id, b FROM t');
+    expect(row!.id).toBe(2 ** 40);
+    expect([...row!.b]).toEqual([1, 2, 3]);
+    await driver.close();
+  });
+
   it('rejects every call after close', async () => {
     const driver = open();
     await driver.close();
@@ -99,6 +122,41 @@ describe('betterSqlite3Driver close', () => {
     const error = await driver.all('SELECT 1').catch((e: unknown) => e);
     expect(isFerryError(error, 'closed')).toBe(true);
     db.close();
+  });
+});
+
+describe('betterSqlite3WorkerDriver', () => {
+  it('closes the file and ends its thread on close', async () => {
+    const path = tempFile();
+    const driver = betterSqlite3WorkerDriver(path);
+    await driver.exec('CREATE TABLE t (v TEXT)');
+    await driver.run("INSERT INTO t VALUES ('a')");
+    expect(existsSync(`${path}-wal`)).toBe(true);
+    await driver.close();
+    expect(existsSync(`${path}-wal`)).toBe(false);
+  });
+
+  it('keeps call order across the thread: a transaction opened by run spans the calls after it', async () => {
+    const driver = betterSqlite3WorkerDriver(tempFile());
+    await driver.exec('CREATE TABLE t (v INTEGER)');
+    // Not awaited one by one: the calls are queued on the thread in the order they were made.
+    const calls = [
+      driver.run('BEGIN IMMEDIATE'),
+      ...Array.from({ length: 50 }, (_, i) => driver.run('INSERT INTO t VALUES (?)', [i])),
+      driver.run('ROLLBACK'),
+    ];
+    await Promise.all(calls);
+    expect(await driver.all('SELECT count(*) AS n FROM t')).toEqual([{ n: 0 }]);
+    await driver.close();
+  });
+
+  it('rejects every call with store_unavailable when its thread cannot open the file', async () => {
+    const driver = betterSqlite3WorkerDriver(join(tempFile(), 'no', 'such', 'dir', 'db.sqlite'));
+    const error = await driver.all('SELECT 1').catch((e: unknown) => e);
+    expect(isFerryError(error, 'store_unavailable')).toBe(true);
+    const later = await driver.run('SELECT 1').catch((e: unknown) => e);
+    expect(isFerryError(later, 'store_unavailable')).toBe(true);
+    await driver.close().catch(() => undefined);
   });
 });
 
