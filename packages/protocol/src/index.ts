@@ -112,6 +112,8 @@ export {
   ValidationErrorSchema,
   bundleDigest,
   canonicalJson,
+  committedPushRows,
+  createBundleDigest,
   describeZodError,
   parsePullQuery,
   parseSnapshotQuery,

@@ -6,6 +6,7 @@ import {
   PushRequestSchema,
   SyncRequestSchema,
   bundleDigest,
+  createBundleDigest,
   canonicalJson,
   parsePullQuery,
   parseSnapshotQuery,
@@ -129,6 +130,34 @@ describe('bundle digests', () => {
     expect(bundleDigest([])).toBe(
       '4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945',
     );
+  });
+
+  it('gives the same digest built a run of changes at a time as in one call', () => {
+    const changes = [
+      {
+        table: 'todos',
+        pk: 'a',
+        op: 'upsert',
+        baseVersion: null,
+        row: { title: 'x', done: false },
+      },
+      { table: 'todos', pk: 'b', op: 'delete', baseVersion: 3 },
+      {
+        table: 'notes',
+        pk: 7,
+        op: 'upsert',
+        baseVersion: 1,
+        row: Object.fromEntries(Array.from({ length: 80 }, (_, k) => [`k${79 - k}`, k])),
+      },
+    ];
+    for (let n = 0; n <= changes.length; n++) {
+      for (let run = 1; run <= 2; run++) {
+        const builder = createBundleDigest();
+        for (let i = 0; i < n; i += run) builder.add(changes.slice(i, Math.min(n, i + run)));
+        builder.add([]);
+        expect(builder.finish()).toBe(bundleDigest(changes.slice(0, n)));
+      }
+    }
   });
 
   it('are taken over canonical JSON: sorted keys, no whitespace, undefined members left out', () => {

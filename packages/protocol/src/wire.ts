@@ -337,6 +337,11 @@ export const SyncRequestSchema = z.object({
   afterToken: HistoryTokenSchema.optional(),
   /** As for `POST /v1/push`: checked (after `after`) before the push is judged. */
   basesAt: HistoryPointSchema.optional(),
+  /**
+   * `unless-pulled`: a committed push's result leaves its rows out (`rowsInPull`) when the pull
+   * page of the same answer carries the pushed bundle, so they come once. Absent: rows always.
+   */
+  pushRows: z.literal('unless-pulled').optional(),
 });
 /** Body of `POST /v1/sync`. */
 export type SyncRequest = z.infer<typeof SyncRequestSchema>;
@@ -347,7 +352,10 @@ export const PushResultSchema = z.discriminatedUnion('status', [
     status: z.literal('committed'),
     sourceBundleId: positiveInt,
     bundleSeq: positiveInt,
-    rows: rowArray(RowEffectSchema, isPlainRowEffect),
+    /** The committed rows; absent when `rowsInPull` says the pull page carries them. */
+    rows: rowArray(RowEffectSchema, isPlainRowEffect).optional(),
+    /** The rows are those of the pulled bundle `bundleSeq` (asked with `pushRows`). */
+    rowsInPull: z.literal(true).optional(),
     token: HistoryTokenSchema.optional(),
   }),
   z.object({
@@ -367,6 +375,19 @@ export const SyncResponseSchema = z.object({
 });
 /** 200 answer of `POST /v1/sync`. */
 export type SyncResponse = z.infer<typeof SyncResponseSchema>;
+
+/**
+ * The rows of a committed push result: its own, or, with `rowsInPull`, those of the bundle of
+ * the pull page it names. Undefined when neither is there (a malformed answer).
+ */
+export function committedPushRows(
+  push: Extract<PushResult, { status: 'committed' }>,
+  pull: Pick<PullResponse, 'bundles'>,
+): readonly RowEffect[] | undefined {
+  if (push.rows !== undefined) return push.rows;
+  if (push.rowsInPull !== true) return undefined;
+  return pull.bundles.find((bundle) => bundle.bundleSeq === push.bundleSeq)?.rows;
+}
 
 /** First line of `GET /v1/snapshot`. */
 export const SnapshotHeaderSchema = z.object({
@@ -433,6 +454,38 @@ export function bundleDigest(
 }
 
 const utf8 = new TextEncoder();
+
+/** An incremental {@link bundleDigest}: the changes fed a run at a time, in order. */
+export interface BundleDigestBuilder {
+  /** Adds the next changes of the bundle. */
+  add(changes: readonly unknown[]): void;
+  /** The digest of the changes added, as {@link bundleDigest} gives it for them. */
+  finish(): string;
+}
+
+/**
+ * {@link bundleDigest} built a run of changes at a time (the canonical JSON of a list is its
+ * items' canonical JSON between brackets, so hashing runs in turn gives the same digest): a
+ * caller with a large bundle can give other work a turn between runs.
+ */
+export function createBundleDigest(): BundleDigestBuilder {
+  const hash = sha256.create();
+  let first = true;
+  return {
+    add(changes) {
+      if (changes.length === 0) return;
+      // The canonical JSON of the run, without its brackets: its items' JSON, comma-separated.
+      const items = canonicalJson(changes).slice(1, -1);
+      hash.update(utf8.encode(`${first ? '[' : ','}${items}`));
+      first = false;
+    },
+    finish() {
+      if (first) hash.update(utf8.encode('['));
+      hash.update(utf8.encode(']'));
+      return bytesToHex(hash.digest());
+    },
+  };
+}
 
 /**
  * JSON with object keys sorted at every level (by UTF-16 code units, as `Array.prototype.sort`

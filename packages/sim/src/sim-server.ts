@@ -7,7 +7,10 @@ import {
   PushResponseSchema,
   SyncRequestSchema,
   SyncResponseSchema,
+  committedPushRows,
   type Conflict,
+  type PullResponse,
+  type PushResult,
   type RowEffect,
   type Schema,
 } from '@ferry/protocol';
@@ -303,12 +306,7 @@ export class SimServer {
             ? answer.push === null
               ? { kind: 'error', status, code: 'missing_push_result', details: undefined }
               : answer.push.status === 'committed'
-                ? {
-                    kind: 'committed',
-                    bundleSeq: answer.push.bundleSeq,
-                    rows: answer.push.rows,
-                    token: answer.push.token,
-                  }
+                ? committedOf(answer.push, answer.pull)
                 : { kind: 'conflict', conflicts: answer.push.conflicts, head: answer.push.head }
             : errorOf(status, json());
           this.#recordPush(device, call, actual, at.step);
@@ -451,4 +449,19 @@ function describePull(pull: ActualPull): string {
   const first = pull.bundles[0]!.bundleSeq;
   const last = pull.bundles[pull.bundles.length - 1]!.bundleSeq;
   return `seq ${first}..${last}${pull.hasMore ? ' +more' : ''}`;
+}
+
+/**
+ * The actual outcome of a committed push in a sync answer: its rows are its own or, with
+ * `rowsInPull`, the page's bundle of that seq; an answer with neither is a protocol error.
+ */
+function committedOf(
+  push: Extract<PushResult, { status: 'committed' }>,
+  pull: PullResponse,
+): ActualPush {
+  const rows = committedPushRows(push, pull);
+  if (rows === undefined) {
+    return { kind: 'error', status: 200, code: 'push_rows_missing', details: push };
+  }
+  return { kind: 'committed', bundleSeq: push.bundleSeq, rows, token: push.token };
 }

@@ -1,4 +1,10 @@
-import { FerryError, bundleDigest, type Bundle, type RowEffect, type Row } from '@ferry/protocol';
+import {
+  FerryError,
+  createBundleDigest,
+  type Bundle,
+  type RowEffect,
+  type Row,
+} from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
@@ -457,18 +463,28 @@ async function frozenDigest(
   head: FrozenBundleHead | null,
   sent: FrozenBundle | undefined,
 ): Promise<string | undefined> {
-  if (
+  const changes =
     head !== null &&
     sent !== undefined &&
     sent.sourceId === head.sourceId &&
     sent.sourceBundleId === head.sourceBundleId &&
     sent.changes.length === head.changeCount
-  ) {
-    return bundleDigest(sent.changes.map(wireChangeOf));
+      ? sent.changes
+      : (await readFrozenBundle(tx))?.changes;
+  if (changes === undefined) return undefined;
+  // Built a run of changes at a time, giving the event loop its turns: a large bundle's digest
+  // in one go held it for tens of milliseconds.
+  const digest = createBundleDigest();
+  for (let start = 0; start < changes.length; start += DIGEST_STEP) {
+    if (start > 0) await tx.pause?.();
+    digest.add(changes.slice(start, start + DIGEST_STEP).map(wireChangeOf));
   }
-  const frozen = await readFrozenBundle(tx);
-  return frozen ? bundleDigest(frozen.changes.map(wireChangeOf)) : undefined;
+  return digest.finish();
 }
+
+/** Changes digested (or acknowledged effects read) between two chances for the loop to turn. */
+const DIGEST_STEP = 500;
+const EFFECTS_STEP = 1_000;
 
 /**
  * The key that matches a row effect of our acknowledged bundle with its change: table and
@@ -496,7 +512,8 @@ async function recordAckedEffects(
 ): Promise<{ applied: number; known: Map<string, Row | null> | null }> {
   const rows: SqlValue[][] = [];
   const known = new Map<string, Row | null>();
-  for (const effect of effects) {
+  for (const [i, effect] of effects.entries()) {
+    if (i % EFFECTS_STEP === EFFECTS_STEP - 1) await tx.pause?.();
     const codec = ctx.codecs.get(effect.table);
     if (!codec) {
       throw new FerryError(

@@ -94,8 +94,8 @@ export function remoteDriver(
     const id = next++;
     return new Promise<T>((resolve, reject) => {
       if (waiting.size === 0) onBusy(true);
-      waiting.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      end.postMessage({ ...call, id } as DriverCall);
+      waiting.set(id, { resolve: resolve, reject });
+      end.postMessage({ ...call, id });
     });
   };
   return {

@@ -7,6 +7,12 @@ export interface TransactionExecutor {
   run(sql: string, params?: readonly SqlValue[]): Promise<RunResult>;
   all<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R[]>;
   exec(sql: string): Promise<void>;
+  /**
+   * For long in-memory work between statements (a digest of a large bundle): a promise of the
+   * event loop's next turn when the current slice of time is used up, else undefined (see
+   * `EventLoopSlices`).
+   */
+  pause(): Promise<void> | undefined;
 }
 
 /** A transaction opened with {@link SerialDatabase.begin}. */
@@ -170,6 +176,7 @@ export class SerialDatabase {
         const turn = slices?.breathe();
         return turn ? turn.then(() => driver.exec(sql)) : driver.exec(sql);
       },
+      pause: () => slices?.breathe(),
       commit: () => end('COMMIT'),
       rollback: () => end('ROLLBACK'),
     };

@@ -28,10 +28,14 @@ export interface FreezeCandidate extends PendingEntry {
   readonly knownBaseJson: string | null;
 }
 
-/** Pending entries in push order, at most `limit`, each with its row state. */
+/**
+ * Pending entries in push order, at most `limit` after the first `offset`, each with its row
+ * state. Pages of one freeze run in one transaction, so they neither overlap nor leave gaps.
+ */
 export async function readFreezeCandidates(
   tx: Executor,
   limit: number,
+  offset = 0,
 ): Promise<FreezeCandidate[]> {
   // The push-order index covers every outbox column: no lookup into the table itself.
   const rows = await tx.all<
@@ -40,8 +44,8 @@ export async function readFreezeCandidates(
     'SELECT o.tbl, o.pk, o.op, o.first_group, o.last_group, o.first_at, o.pinned, o.pin_version, o.pin_base, ' +
       'r.version AS r_version, r.deleted AS r_deleted, r.base AS r_base ' +
       'FROM ferry_outbox o LEFT JOIN ferry_rows r ON r.tbl = o.tbl AND r.pk = o.pk ' +
-      'ORDER BY o.last_group, o.first_group, o.tbl, o.pk LIMIT ?',
-    [limit],
+      'ORDER BY o.last_group, o.first_group, o.tbl, o.pk LIMIT ? OFFSET ?',
+    [limit, offset],
   );
   return rows.map((row) => ({
     ...pendingOf(row),

@@ -20,7 +20,8 @@ export type StateKey =
   | 'bases_point';
 
 /** Anything that runs statements: the serial database or an open transaction. */
-export type Executor = Pick<TransactionExecutor, 'run' | 'all'>;
+export type Executor = Pick<TransactionExecutor, 'run' | 'all'> &
+  Partial<Pick<TransactionExecutor, 'pause'>>;
 
 export async function readState(db: Executor, key: StateKey): Promise<unknown> {
   const rows = await db.all<{ value: unknown }>('SELECT value FROM ferry_state WHERE key = ?', [

@@ -40,9 +40,9 @@ export interface FreezeResult {
  * the bundle with `sourceBundleId` before anything is sent. Entries that turn out to have nothing
  * to push are dropped. Returns a null bundle when nothing is pushable.
  *
- * Set-based: the entries come with their row state in one query, the local rows in one query
- * per table and chunk, and the bundle is stored with multi-row statements, so the statements do
- * not grow with the size of the bundle.
+ * Set-based: the entries come with their row state a page of {@link BUILD_CHUNK} at a time, the
+ * local rows in one query per table and page, and the bundle is stored with multi-row
+ * statements, so the statements do not grow with the size of the bundle.
  */
 export async function freezeNextBundle(
   tx: Executor,
@@ -52,19 +52,21 @@ export async function freezeNextBundle(
 ): Promise<FreezeResult> {
   const blocked = await blockedRows(tx, ctx);
   const loadLimit = limits.maxChanges + 1 + blocked.size;
-  const entries = await readFreezeCandidates(tx, loadLimit);
-  if (entries.length === 0) return { bundle: null, splitsWrite: false };
   let restMin: number | null = null;
-  if (entries.length >= loadLimit) {
-    restMin = await firstGroupPendingFrom(tx, entries[entries.length - 1]!.lastGroup);
-  }
   const drafts: Draft[] = [];
   const nothingToPush: FreezeCandidate[] = [];
   let bytes = 0;
   let full = false;
-  for (let start = 0; start < entries.length; start += BUILD_CHUNK) {
-    let chunk = entries.slice(start, start + BUILD_CHUNK);
-    if (blocked.size > 0) chunk = chunk.filter((e) => !blocked.has(rowKeyOf(e.tbl, e.pk)));
+  let loaded = 0;
+  let last: FreezeCandidate | undefined;
+  // The entries come a page at a time: a whole bundle's worth in one result held the event
+  // loop (and memory) for the time of building them all at once.
+  while (loaded < loadLimit) {
+    const page = await readFreezeCandidates(tx, Math.min(BUILD_CHUNK, loadLimit - loaded), loaded);
+    if (page.length === 0) break;
+    loaded += page.length;
+    last = page[page.length - 1];
+    const chunk = blocked.size > 0 ? page.filter((e) => !blocked.has(rowKeyOf(e.tbl, e.pk))) : page;
     if (!full) {
       const current = await readLocalRows(
         tx,
@@ -91,6 +93,12 @@ export async function freezeNextBundle(
     } else {
       for (const entry of chunk) restMin = Math.min(restMin ?? Infinity, entry.firstGroup);
     }
+    if (page.length < BUILD_CHUNK) break;
+  }
+  if (loaded === 0) return { bundle: null, splitsWrite: false };
+  if (loaded >= loadLimit) {
+    const rest = await firstGroupPendingFrom(tx, last!.lastGroup);
+    if (rest !== null) restMin = Math.min(restMin ?? Infinity, rest);
   }
   for (const entry of nothingToPush) await deletePending(tx, entry.tbl, entry.pk as SqlValue);
   const cut = chooseBundleCut(drafts, restMin, limits);

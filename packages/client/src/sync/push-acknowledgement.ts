@@ -15,6 +15,9 @@ import { foldCaptureLog } from '../local/fold-capture-log.js';
 import { bundleRef, type EngineEvent } from '../status/engine-event.js';
 import { learnBasesPoint } from '../local/bases-point.js';
 
+/** Committed rows read between two chances for the event loop to turn. */
+const ROWS_STEP = 1_000;
+
 /**
  * The server said our bundle committed as `bundleSeq` with `rows`: remembers both in the file
  * (the bundle now waits for the pull that reaches it in `bundleSeq` order, which acknowledges
@@ -44,21 +47,22 @@ export async function recordCommitted(
       await settleCancelledThrough(tx, bundle.sourceBundleId);
     }
     if (ctx.faults?.forgetCommittedRows === true) return;
-    await recordCommittedRows(
-      tx,
-      rows.flatMap((effect) => {
+    // Read a run of rows at a time, the event loop getting its turns in between.
+    const committed: Parameters<typeof recordCommittedRows>[1][number][] = [];
+    for (let start = 0; start < rows.length; start += ROWS_STEP) {
+      if (start > 0) await tx.pause();
+      for (const effect of rows.slice(start, start + ROWS_STEP)) {
         const codec = codecs.get(effect.table);
-        if (!codec) return [];
-        return [
-          {
-            table: effect.table,
-            pk: codec.encodePk(effect.pk),
-            rowVersion: effect.rowVersion,
-            row: effect.op === 'upsert' ? normalizeRow(codec, effect.row ?? {}) : null,
-          },
-        ];
-      }),
-    );
+        if (!codec) continue;
+        committed.push({
+          table: effect.table,
+          pk: codec.encodePk(effect.pk),
+          rowVersion: effect.rowVersion,
+          row: effect.op === 'upsert' ? normalizeRow(codec, effect.row ?? {}) : null,
+        });
+      }
+    }
+    await recordCommittedRows(tx, committed);
   });
   return [
     {

@@ -43,4 +43,24 @@ describe('push results', () => {
       expect.objectContaining({ code: 'bad_response' }),
     );
   });
+
+  it('takes a committed sync result’s rows from the page when it says rowsInPull, and refuses one with rows nowhere', () => {
+    const rows = [{ table: 'lists', pk: 'a', op: 'delete', rowVersion: 9, row: null }];
+    const pulled = {
+      ...page,
+      bundles: [{ bundleSeq: 9, sourceId: null, sourceBundleId: null, rows }],
+    };
+    const { rows: _none, ...head } = committed;
+    const fromSync = syncAnswerOf({
+      push: { status: 'committed', ...head, rowsInPull: true },
+      pull: pulled,
+    });
+    expect(fromSync.push).toEqual({ status: 'committed', ...head, rows });
+    expect(() =>
+      syncAnswerOf({ push: { status: 'committed', ...head, rowsInPull: true }, pull: page }),
+    ).toThrow(expect.objectContaining({ code: 'bad_response' }));
+    expect(() => syncAnswerOf({ push: { status: 'committed', ...head }, pull: pulled })).toThrow(
+      expect.objectContaining({ code: 'bad_response' }),
+    );
+  });
 });

@@ -11,30 +11,65 @@ import {
   PushResponseSchema,
   PushResultSchema,
   SyncResponseSchema,
+  committedPushRows,
   type PullResponse,
   type PushResult,
+  type RowEffect,
 } from '@ferry/protocol';
 import { parseAnswer, type BundleAnswer } from './transport.js';
 
+/** A push result with the committed rows in hand, wherever the answer carried them. */
+export type PushOutcome =
+  | Exclude<PushResult, { status: 'committed' }>
+  | {
+      readonly status: 'committed';
+      readonly sourceBundleId: number;
+      readonly bundleSeq: number;
+      readonly rows: RowEffect[];
+      readonly token?: string | undefined;
+    };
+
 /** The push result of a `POST /v1/push` answer. */
-export function pushResultOfPush(answer: BundleAnswer): PushResult {
+export function pushResultOfPush(answer: BundleAnswer): PushOutcome {
   if (answer.kind === 'conflicts') {
-    return parseAnswer(
+    const conflict = parseAnswer(
       PushResultSchema,
       answer.head === undefined
         ? { status: 'conflict', conflicts: answer.conflicts }
         : { status: 'conflict', conflicts: answer.conflicts, head: answer.head },
       'push conflict',
     );
+    if (conflict.status === 'conflict') return conflict;
+    throw new FerryError('bad_response', 'a 409 conflict that parsed as a commit');
   }
   return { status: 'committed', ...parseAnswer(PushResponseSchema, answer.body, 'push') };
 }
 
-/** The push result and the pulled page of a `POST /v1/sync` answer (its 200 body). */
-export function syncAnswerOf(body: unknown): { push: PushResult; pull: PullResponse } {
+/**
+ * The push result and the pulled page of a `POST /v1/sync` answer (its 200 body). A committed
+ * result's rows come from the page when it says `rowsInPull`.
+ */
+export function syncAnswerOf(body: unknown): { push: PushOutcome; pull: PullResponse } {
   const { push, pull } = parseAnswer(SyncResponseSchema, body, 'sync');
   if (push === null) {
     throw new FerryError('bad_response', 'the sync answer has no push result for a push');
   }
-  return { push, pull };
+  if (push.status !== 'committed') return { push, pull };
+  const rows = committedPushRows(push, pull);
+  if (rows === undefined) {
+    throw new FerryError(
+      'bad_response',
+      `the sync answer's committed push (bundle ${push.bundleSeq}) has no rows, in itself or in the page`,
+    );
+  }
+  return {
+    push: {
+      status: 'committed',
+      sourceBundleId: push.sourceBundleId,
+      bundleSeq: push.bundleSeq,
+      rows: [...rows],
+      ...(push.token === undefined ? {} : { token: push.token }),
+    },
+    pull,
+  };
 }

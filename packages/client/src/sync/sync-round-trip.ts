@@ -44,6 +44,8 @@ export async function syncRoundTrip(
         limit,
         ...(token === null ? {} : { afterToken: token }),
         ...basesAtMember(point),
+        // The pushed bundle's rows once: in the pull page when it reaches the bundle.
+        pushRows: 'unless-pulled',
       })),
       { signal, correlationId },
     );

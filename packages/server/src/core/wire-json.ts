@@ -75,6 +75,15 @@ export function committedPushResultJson(pushResponseJson: string): string {
   return `{"status":"committed",${pushResponseJson.slice(1)}`;
 }
 
+/**
+ * The `push` part of a sync answer for a committed push whose bundle is in the same answer's
+ * pull page, asked with `pushRows: "unless-pulled"`: the rows are left to the page
+ * (`rowsInPull`), so they come once.
+ */
+export function committedInPullJson(pulled: StoredBundle, sourceBundleId: number): string {
+  return `{"status":"committed","sourceBundleId":${sourceBundleId},"bundleSeq":${pulled.bundleSeq},"rowsInPull":true${optionalString('token', pulled.token)}}`;
+}
+
 /** The `push` part of a sync answer for a conflicting push. */
 export function conflictPushResultJson(
   conflicts: readonly Conflict[],

@@ -12,6 +12,7 @@ import type { z } from 'zod';
 import { bearerToken, type Authenticator, type Identity } from '../auth.js';
 import type { ConcurrencyLimiter } from '../concurrency-limiter.js';
 import {
+  committedInPullJson,
   committedPushResultJson,
   conflictPushResultJson,
   pullResponseJson,
@@ -388,22 +389,25 @@ async function sync(
     now,
   });
   let pushJson: string | null = null;
-  if (outcome.push) {
-    switch (outcome.push.kind) {
-      case 'rejected':
-        return errorResponse(outcome.push.code, outcome.push.message, outcome.push.details);
-      case 'conflict':
-        pushJson = conflictPushResultJson(outcome.push.conflicts, outcome.push.head);
-        break;
-      case 'committed':
-        log.bundleSeq = outcome.push.bundleSeq;
-        pushJson = committedPushResultJson(outcome.push.responseJson);
-        break;
-    }
+  if (outcome.push?.kind === 'rejected') {
+    return errorResponse(outcome.push.code, outcome.push.message, outcome.push.details);
   }
+  if (outcome.push?.kind === 'committed') log.bundleSeq = outcome.push.bundleSeq;
   const pulled = outcome.pull!;
   if (pulled.kind === 'rejected') {
     return errorResponse(pulled.code, pulled.message, pulled.details);
+  }
+  if (outcome.push?.kind === 'conflict') {
+    pushJson = conflictPushResultJson(outcome.push.conflicts, outcome.push.head);
+  } else if (outcome.push?.kind === 'committed') {
+    const seq = outcome.push.bundleSeq;
+    const inPage =
+      body.pushRows === 'unless-pulled'
+        ? pulled.page.bundles.find((bundle) => bundle.bundleSeq === seq)
+        : undefined;
+    pushJson = inPage
+      ? committedInPullJson(inPage, body.push!.sourceBundleId)
+      : committedPushResultJson(outcome.push.responseJson);
   }
   log.rows = pulled.page.bundles.reduce((sum, b) => sum + b.rowCount, 0);
   return jsonTextResponse(syncResponseJson(pushJson, pullResponseJson(pulled.page)));

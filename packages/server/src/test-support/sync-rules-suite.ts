@@ -11,8 +11,12 @@ import {
   PushResponseSchema,
   SnapshotLineSchema,
   SyncResponseSchema,
+  committedPushRows,
   type Bundle,
+  type PushResult,
 } from '@ferry/protocol';
+
+type CommittedPush = Extract<PushResult, { status: 'committed' }>;
 import {
   TEST_SECRET,
   pushBody,
@@ -218,6 +222,53 @@ export function describeSyncRules(store: TestStoreKind): void {
           push: null,
           pull: { bundles: [], stableBundleSeq: 1, hasMore: false, serverId: body.pull.serverId },
         });
+      });
+
+      it('sends a committed sync push’s rows once when asked (pushRows unless-pulled): in the page when it carries the bundle, else in the result', async () => {
+        const t = await server();
+        const source = randomUUID();
+        const second = [todo.list()];
+        const sync = async (sourceBundleId: number, after: number, limit: number) => {
+          const response = await t.request('/v1/sync', {
+            method: 'POST',
+            user: ALICE,
+            json: {
+              protocol: 1,
+              sourceId: source,
+              push: { sourceBundleId, changes: sourceBundleId === 2 ? second : [todo.list()] },
+              after,
+              limit,
+              pushRows: 'unless-pulled',
+            },
+          });
+          expect(response.status).toBe(200);
+          return SyncResponseSchema.parse(await response.json());
+        };
+        // The page reaches the pushed bundle: its rows are there only.
+        const once = await sync(1, 0, 10);
+        expect(once.push).toEqual({
+          status: 'committed',
+          sourceBundleId: 1,
+          bundleSeq: 1,
+          rowsInPull: true,
+          token: once.pull.bundles[0]!.token,
+        });
+        expect(once.pull.bundles[0]!.rows).toHaveLength(1);
+        expect(committedPushRows(once.push as CommittedPush, once.pull)).toBe(
+          once.pull.bundles[0]!.rows,
+        );
+        // Another source's bundles fill the page before ours: the rows come in the result.
+        await pushOk(t, ALICE, pushBody(randomUUID(), 1, [todo.list()]));
+        const apart = await sync(2, 1, 1);
+        expect(apart.push).toMatchObject({ status: 'committed', bundleSeq: 3 });
+        expect(apart.pull.bundles.map((b) => b.bundleSeq)).toEqual([2]);
+        const rows = (apart.push as CommittedPush).rows;
+        expect(rows).toHaveLength(1);
+        expect((apart.push as CommittedPush).rowsInPull).toBeUndefined();
+        // A replay of the same push answers the same way (rows once, the page reaching it).
+        const replay = await sync(2, 2, 10);
+        expect(replay.push).toMatchObject({ status: 'committed', bundleSeq: 3, rowsInPull: true });
+        expect(replay.pull.bundles.map((b) => b.bundleSeq)).toEqual([3]);
       });
     });
 
