@@ -80,6 +80,9 @@ export interface StoredChange {
   readonly rowJson: string | null;
 }
 
+/** Changes stored between two chances for the event loop to turn. */
+const STORE_STEP = 1_000;
+
 const INSERT_INFLIGHT_HEAD =
   'INSERT INTO ferry_inflight (ord, tbl, pk, letter, op, base_version, base, row, first_group, last_group, first_at, conflicts)';
 
@@ -96,25 +99,30 @@ export async function storeFrozenBundle(
     'INSERT INTO ferry_bundle (id, source_id, source_bundle_id, frozen_at, attempts, committed_seq) VALUES (1, ?, ?, ?, 0, NULL)',
     [head.sourceId, head.sourceBundleId, head.frozenAt],
   );
-  await insertMany(
-    tx,
-    INSERT_INFLIGHT_HEAD,
-    12,
-    changes.map(({ change: c, baseJson, rowJson }) => [
-      c.ord,
-      c.tbl,
-      c.pk as SqlValue,
-      c.letter,
-      c.op,
-      c.baseVersion,
-      baseJson,
-      rowJson,
-      c.firstGroup,
-      c.lastGroup,
-      c.firstAt,
-      c.conflicts,
-    ]),
-  );
+  for (let start = 0; start < changes.length; start += STORE_STEP) {
+    if (start > 0) await tx.pause?.();
+    await insertMany(
+      tx,
+      INSERT_INFLIGHT_HEAD,
+      12,
+      changes
+        .slice(start, start + STORE_STEP)
+        .map(({ change: c, baseJson, rowJson }) => [
+          c.ord,
+          c.tbl,
+          c.pk as SqlValue,
+          c.letter,
+          c.op,
+          c.baseVersion,
+          baseJson,
+          rowJson,
+          c.firstGroup,
+          c.lastGroup,
+          c.firstAt,
+          c.conflicts,
+        ]),
+    );
+  }
   await tx.run('DELETE FROM ferry_outbox WHERE (tbl, pk) IN (SELECT tbl, pk FROM ferry_inflight)');
 }
 

@@ -439,18 +439,19 @@ export async function recordCommittedRows(
   effects: readonly { table: string; pk: SqlValue; rowVersion: number; row: Row | null }[],
 ): Promise<void> {
   await db.run('DELETE FROM ferry_committed');
-  await insertMany(
-    db,
-    'INSERT INTO ferry_committed (tbl, pk, version, row)',
-    4,
-    effects.map((e) => [
-      e.table,
-      e.pk,
-      e.rowVersion,
-      e.row === null ? null : JSON.stringify(e.row),
-    ]),
-    'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, row = excluded.row',
-  );
+  // A run of rows at a time, the event loop getting its turns in between.
+  for (let start = 0; start < effects.length; start += 1_000) {
+    if (start > 0) await db.pause?.();
+    await insertMany(
+      db,
+      'INSERT INTO ferry_committed (tbl, pk, version, row)',
+      4,
+      effects
+        .slice(start, start + 1_000)
+        .map((e) => [e.table, e.pk, e.rowVersion, e.row === null ? null : JSON.stringify(e.row)]),
+      'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, row = excluded.row',
+    );
+  }
   await db.run(
     'DELETE FROM ferry_committed WHERE NOT EXISTS ' +
       '(SELECT 1 FROM ferry_inflight f WHERE f.tbl = ferry_committed.tbl AND f.pk = ferry_committed.pk)',
