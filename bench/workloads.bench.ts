@@ -31,15 +31,14 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { createClient, type ClientOptions, type FerryClient } from '@ferry/client';
 import { betterSqlite3Driver } from '@ferry/client/better-sqlite3';
 import { betterSqlite3WorkerDriver } from '@ferry/client/better-sqlite3-worker';
 import { todoSchema } from '@ferry/example-todo';
 import { forkBenchServer, type ForkedServer } from './support/fork-server.js';
-import { benchDatabaseUrl } from './support/pg.js';
 import { monitorProcess } from './support/process-monitor.js';
 import { perSecond, report, round, timed } from './support/report.js';
+import { rawPgInsert } from './support/raw-inserts.js';
 import type { BenchStore } from './support/todo-server.js';
 
 const sizes = (process.env.BENCH_WORKLOAD_SIZES ?? '10000,100000').split(',').map(Number);
@@ -127,40 +126,6 @@ function rawBaselines(rows: readonly Todo[], dir: string) {
     perRow: { n, wall_ms: perRowMs, rows_per_s: perSecond(n, perRowMs) },
     select: { n, wall_ms: selectMs, rows_per_s: perSecond(n, selectMs) },
   };
-}
-
-/** Raw PostgreSQL: multi-row INSERTs (1,000 rows each) of the same rows in one transaction. */
-async function rawPgInsert(rows: readonly Todo[]) {
-  const client = new pg.Client({ connectionString: benchDatabaseUrl() });
-  await client.connect();
-  const table = `bench_raw_${randomUUID().replaceAll('-', '').slice(0, 10)}`;
-  try {
-    await client.query(`CREATE TABLE ${table} (id uuid PRIMARY KEY, owner_id text NOT NULL,
-      list_id uuid NOT NULL, title text NOT NULL, done boolean NOT NULL DEFAULT false,
-      position double precision, updated_at timestamptz)`);
-    const started = performance.now();
-    await client.query('BEGIN');
-    for (let start = 0; start < rows.length; start += 1_000) {
-      const chunk = rows.slice(start, start + 1_000);
-      await client.query(
-        `INSERT INTO ${table} (id, owner_id, list_id, title, position)
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::float8[])`,
-        [
-          chunk.map((t) => t.id),
-          chunk.map(() => 'bench-user'),
-          chunk.map((t) => t.listId),
-          chunk.map((t) => t.title),
-          chunk.map((t) => t.position),
-        ],
-      );
-    }
-    await client.query('COMMIT');
-    const wallMs = round(performance.now() - started);
-    return { n: rows.length, wall_ms: wallMs, rows_per_s: perSecond(rows.length, wallMs) };
-  } finally {
-    await client.query(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
-    await client.end();
-  }
 }
 
 async function workloads(

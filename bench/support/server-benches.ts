@@ -4,29 +4,70 @@
  * snapshot (100,000 rows from a server in its own process, with its RSS peak). All over HTTP on
  * loopback. The result names get `_pg` on PostgreSQL.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { forkBenchServer } from './fork-server.js';
-import { benchRows, perSecond, report, timed } from './report.js';
+import { rawPgInsert, rawSqliteInsert, type RawTodo } from './raw-inserts.js';
+import { benchRows, perSecond, report, round, timed } from './report.js';
 import { pushAll, startBenchServer, todoBundles, type BenchStore } from './todo-server.js';
 
 const suffix = (store: BenchStore) => (store === 'postgres' ? '_pg' : '');
 
+/**
+ * The server's push path beside a raw insert of the same rows in the same run: on SQLite
+ * better-sqlite3 in one transaction (`raw_insert_one_tx`) and one per bundle
+ * (`raw_insert_per_bundle_tx`: a commit per bundle, as the server does); on PostgreSQL
+ * multi-row INSERTs in one transaction (`raw_pg_insert`). `ratio`: the server's rate over the
+ * one-transaction raw insert's (PostgreSQL: the multi-row INSERT's).
+ */
 export async function benchPush(store: BenchStore): Promise<void> {
   const rows = benchRows();
   const bundleSize = 1_000;
+  const bodies = todoBundles(rows, bundleSize);
+  const todos = todosOf(bodies);
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-push-'));
   const bench = await startBenchServer({ store });
   try {
-    const bodies = todoBundles(rows, bundleSize);
     const { value: committed, wallMs } = await timed(() => pushAll(bench.url, bench.token, bodies));
+    const rate = perSecond(committed, wallMs);
+    let baseline: number;
+    if (store === 'postgres') {
+      const raw = await rawPgInsert(todos);
+      report({ bench: 'raw_pg_insert', ...raw });
+      baseline = raw.rows_per_s;
+    } else {
+      const oneTx = rawSqliteInsert(todos, dir);
+      report({ bench: 'raw_insert_one_tx', ...oneTx });
+      report({ bench: 'raw_insert_per_bundle_tx', ...rawSqliteInsert(todos, dir, bundleSize) });
+      baseline = oneTx.rows_per_s;
+    }
     report({
       bench: `server_push${suffix(store)}`,
       n: committed,
       wall_ms: wallMs,
-      rows_per_s: perSecond(committed, wallMs),
+      rows_per_s: rate,
       bundle_size: bundleSize,
+      ratio: round(rate / baseline),
     });
   } finally {
     await bench.close();
+    rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The todos of push bodies (from `todoBundles`), for the raw baselines. */
+function todosOf(bodies: readonly string[]): RawTodo[] {
+  return bodies.flatMap((body) =>
+    (JSON.parse(body) as { changes: { table: string; row: Record<string, unknown> }[] }).changes
+      .filter((change) => change.table === 'todos')
+      .map((change) => ({
+        id: change.row['id'] as string,
+        listId: change.row['list_id'] as string,
+        title: change.row['title'] as string,
+        position: change.row['position'] as number,
+      })),
+  );
 }
 
 export async function benchPull(store: BenchStore): Promise<void> {
