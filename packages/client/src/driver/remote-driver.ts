@@ -94,7 +94,7 @@ export function remoteDriver(
     const id = next++;
     return new Promise<T>((resolve, reject) => {
       if (waiting.size === 0) onBusy(true);
-      waiting.set(id, { resolve: resolve, reject });
+      waiting.set(id, { resolve, reject });
       end.postMessage({ ...call, id });
     });
   };

@@ -3,7 +3,7 @@
  * `worker_threads`), so no SQL runs on the app's thread. With the in-thread driver a long
  * statement (the COMMIT of a large hydration, a big pull page) holds the event loop for its whole
  * length; with this one the loop stays free, at the price of a message round trip per call
- * (tens of microseconds: `client.write` is somewhat slower, sync paths hardly).
+ * (about 50 µs here: a one-row `client.write` takes about twice as long; sync paths hardly change).
  *
  * @example
  * import { createClient } from '@ferry/client';
