@@ -29,23 +29,24 @@ export interface FreezeCandidate extends PendingEntry {
 }
 
 /**
- * Pending entries in push order, at most `limit` after the first `offset`, each with its row
- * state. Pages of one freeze run in one transaction, so they neither overlap nor leave gaps.
+ * Pending entries in push order, at most `limit`, each with its row state: the first ones, or
+ * those after `after` (the last entry of the page before; the push-order index seeks to it).
  */
 export async function readFreezeCandidates(
   tx: Executor,
   limit: number,
-  offset = 0,
+  after?: Pick<FreezeCandidate, 'lastGroup' | 'firstGroup' | 'tbl' | 'pk'>,
 ): Promise<FreezeCandidate[]> {
-  // The push-order index covers every outbox column: no lookup into the table itself.
+  // The push-order index covers the order and the primary key: a seek, then a walk.
   const rows = await tx.all<
     PendingSqlRow & { r_version: number | null; r_deleted: number | null; r_base: string | null }
   >(
     'SELECT o.tbl, o.pk, o.op, o.first_group, o.last_group, o.first_at, o.pinned, o.pin_version, o.pin_base, ' +
       'r.version AS r_version, r.deleted AS r_deleted, r.base AS r_base ' +
       'FROM ferry_outbox o LEFT JOIN ferry_rows r ON r.tbl = o.tbl AND r.pk = o.pk ' +
-      'ORDER BY o.last_group, o.first_group, o.tbl, o.pk LIMIT ? OFFSET ?',
-    [limit, offset],
+      (after ? 'WHERE (o.last_group, o.first_group, o.tbl, o.pk) > (?, ?, ?, ?) ' : '') +
+      'ORDER BY o.last_group, o.first_group, o.tbl, o.pk LIMIT ?',
+    after ? [after.lastGroup, after.firstGroup, after.tbl, after.pk as SqlValue, limit] : [limit],
   );
   return rows.map((row) => ({
     ...pendingOf(row),

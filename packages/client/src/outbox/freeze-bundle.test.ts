@@ -169,6 +169,43 @@ describe('freezeNextBundle', () => {
   });
 });
 
+describe('freezing more entries than a page', () => {
+  it('takes them in write order across pages, keys of either type, and leaves the rest for the next bundle', async () => {
+    const { db, freeze } = await setUp();
+    // 2,500 writes of one row each, alternating an integer key and a text key: the freeze reads
+    // the outbox a page of 1,000 at a time, each page after the last entry of the one before.
+    const expected: [string, string | number][] = [];
+    const statements = [];
+    for (let i = 0; i < 2_500; i++) {
+      statements.push({ sql: "INSERT INTO ferry_log (op, at) VALUES ('B', ?)", params: [i] });
+      if (i % 2 === 0) {
+        statements.push({
+          sql: 'INSERT INTO folders (id, name) VALUES (?, ?)',
+          params: [2_500 - i, `f${i}`],
+        });
+        expected.push(['folders', 2_500 - i]);
+      } else {
+        statements.push({
+          sql: 'INSERT INTO notes (id, title) VALUES (?, ?)',
+          params: [`n${2_500 - i}`, `n${i}`],
+        });
+        expected.push(['notes', `n${2_500 - i}`]);
+      }
+    }
+    await db.batch(statements);
+    const first = await freeze(2_200);
+    // Parents first within the bundle: compare as sets, and the cut by write order.
+    const taken = first.bundle!.changes.map((c) => [c.tbl, c.pk]);
+    expect(taken).toHaveLength(2_200);
+    expect(new Set(taken.map(String))).toEqual(new Set(expected.slice(0, 2_200).map(String)));
+    await db.exec('DELETE FROM ferry_inflight; DELETE FROM ferry_bundle');
+    const second = await freeze(2_200, 2);
+    expect(new Set(second.bundle!.changes.map((c) => String([c.tbl, c.pk])))).toEqual(
+      new Set(expected.slice(2_200).map(String)),
+    );
+  });
+});
+
 describe('write order across folds', () => {
   it('never pushes a later write before an earlier one, however often the log was folded in between', async () => {
     const { db, freeze, write } = await setUp();

@@ -62,7 +62,7 @@ export async function freezeNextBundle(
   // The entries come a page at a time: a whole bundle's worth in one result held the event
   // loop (and memory) for the time of building them all at once.
   while (loaded < loadLimit) {
-    const page = await readFreezeCandidates(tx, Math.min(BUILD_CHUNK, loadLimit - loaded), loaded);
+    const page = await readFreezeCandidates(tx, Math.min(BUILD_CHUNK, loadLimit - loaded), last);
     if (page.length === 0) break;
     loaded += page.length;
     last = page[page.length - 1];
