@@ -7,7 +7,7 @@
  */
 import type { FerryError } from '@ferry/protocol';
 import type { SyncMetrics } from '../scheduler/sync-status.js';
-import type { ClientObserver } from './client-observer.js';
+import type { ClientEvent, ClientObserver } from './client-observer.js';
 import { failureRecordOf, inFlightStatusOf, type EngineState } from './client-status.js';
 import { emptyCycleReport, type CycleReport } from './cycle-report.js';
 import type { EngineEvent, Recorder } from './engine-event.js';
@@ -152,14 +152,7 @@ export class EngineRecorder implements Recorder {
             firstBundleSeq: event.firstBundleSeq,
           });
         }
-        if (event.rows > 0) {
-          observer.emit({
-            type: 'remote-change',
-            tables: event.tables,
-            rows: event.rows,
-            checkpoint: event.checkpoint,
-          });
-        }
+        if (event.rows > 0) observer.emit(remoteChangeOf(event));
         return;
       case 'hydration-started':
         this.#beforeHydration = observer.engine.state;
@@ -182,12 +175,7 @@ export class EngineRecorder implements Recorder {
           rows: event.rows,
           checkpoint: event.checkpoint,
         });
-        observer.emit({
-          type: 'remote-change',
-          tables: event.tables,
-          rows: event.rows,
-          checkpoint: event.checkpoint,
-        });
+        observer.emit(remoteChangeOf(event));
         return;
       case 'integrity-refused':
         observer.setStatus({ integrity: { at: event.at, violations: [...event.violations] } });
@@ -297,4 +285,18 @@ export class EngineRecorder implements Recorder {
         return;
     }
   }
+}
+
+/** The app's `remote-change` event of a page or a snapshot applied. */
+function remoteChangeOf(applied: {
+  readonly tables: readonly string[];
+  readonly rows: number;
+  readonly checkpoint: number;
+}): ClientEvent {
+  return {
+    type: 'remote-change',
+    tables: applied.tables,
+    rows: applied.rows,
+    checkpoint: applied.checkpoint,
+  };
 }
