@@ -58,13 +58,16 @@ try {
   });
   plain.close();
 
-  const ferryRun = await timed(async () => {
-    for (let i = 0; i < n; i++) {
-      await client.write((tx) => {
-        tx.insert('todos', { id: ids[i]!, list_id: listId, title: `todo ${i}`, position: i });
-      });
-    }
-  });
+  /** The measured writes: the n todos, one `client.write` each. */
+  const writeAll = (target: typeof client) =>
+    timed(async () => {
+      for (let i = 0; i < n; i++) {
+        await target.write((tx) => {
+          tx.insert('todos', { id: ids[i]!, list_id: listId, title: `todo ${i}`, position: i });
+        });
+      }
+    });
+  const ferryRun = await writeAll(client);
   const status = await client.readStatus();
   if (status.pending !== n + 1) throw new Error(`expected ${n + 1} pending, got ${status.pending}`);
   await client.close();
@@ -79,13 +82,7 @@ try {
     online: false,
   });
   await threaded.write((tx) => tx.insert('lists', { id: listId, name: 'bench' }));
-  const workerRun = await timed(async () => {
-    for (let i = 0; i < n; i++) {
-      await threaded.write((tx) => {
-        tx.insert('todos', { id: ids[i]!, list_id: listId, title: `todo ${i}`, position: i });
-      });
-    }
-  });
+  const workerRun = await writeAll(threaded);
   await threaded.close();
 
   report({
@@ -95,22 +92,17 @@ try {
     rows_per_s: perSecond(n, plainRun.wallMs),
     us_per_write: round((plainRun.wallMs * 1000) / n),
   });
-  report({
-    bench: 'client_write',
-    n,
-    wall_ms: ferryRun.wallMs,
-    rows_per_s: perSecond(n, ferryRun.wallMs),
-    us_per_write: round((ferryRun.wallMs * 1000) / n),
-    ratio: round(ferryRun.wallMs / plainRun.wallMs),
-  });
-  report({
-    bench: 'client_write_worker',
-    n,
-    wall_ms: workerRun.wallMs,
-    rows_per_s: perSecond(n, workerRun.wallMs),
-    us_per_write: round((workerRun.wallMs * 1000) / n),
-    ratio: round(workerRun.wallMs / plainRun.wallMs),
-  });
+  const line = (bench: string, run: { wallMs: number }) =>
+    report({
+      bench,
+      n,
+      wall_ms: run.wallMs,
+      rows_per_s: perSecond(n, run.wallMs),
+      us_per_write: round((run.wallMs * 1000) / n),
+      ratio: round(run.wallMs / plainRun.wallMs),
+    });
+  line('client_write', ferryRun);
+  line('client_write_worker', workerRun);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

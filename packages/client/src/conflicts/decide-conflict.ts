@@ -19,8 +19,8 @@ import {
   settledRowOf,
   type Conflict,
   type Row,
-  type Table,
 } from '@ferry/protocol';
+import { normalizeRow } from '../apply/normalize-row.js';
 import { rebaseRow } from '../apply/rebase-row.js';
 import {
   decideSettledRow,
@@ -86,7 +86,7 @@ export function decideConflict(input: ConflictCase): ConflictDecision {
   const { change, conflict, facts, codec } = input;
   const table = codec.table;
   const local = change.op === 'delete' ? null : { ...(change.base ?? {}), ...change.row };
-  const server = conflict.serverRow === null ? null : fullRow(table, conflict.serverRow);
+  const server = conflict.serverRow === null ? null : normalizeRow(codec, conflict.serverRow);
   const outcome = decideConflictOutcome({
     resolver: input.resolver.resolver,
     local,
@@ -145,7 +145,7 @@ export function decideConflict(input: ConflictCase): ConflictDecision {
       return {
         report: { ...report, outcome: 'rebase' },
         frozen: { kind: 'replace', change: next },
-        localRow: rebasedLocalRow(table, change, facts, merged),
+        localRow: rebasedLocalRow(codec, change, facts, merged),
         pending: null,
         manual: null,
         lost,
@@ -172,24 +172,15 @@ export function decideConflict(input: ConflictCase): ConflictDecision {
 
 /** The local row under a rebased change whose merged row is `merged` (null: a delete). */
 function rebasedLocalRow(
-  table: Table,
+  codec: Pick<TableCodec, 'table'>,
   change: FrozenChange,
   facts: SettledRowFacts,
   merged: Row | null,
 ): LocalRowEffect {
   const { pending, current } = facts;
   if (merged === null) return pending ? { kind: 'keep' } : { kind: 'delete' };
-  if (!pending) return { kind: 'write', row: fullRow(table, merged) };
+  const row = normalizeRow(codec, merged);
+  if (!pending) return { kind: 'write', row };
   if (pending.op === 'D' || current === null) return { kind: 'keep' };
-  return { kind: 'write', row: rebaseRow(table, current, change.row, fullRow(table, merged)) };
-}
-
-/** `row` with every column of the table (absent ones null). */
-function fullRow(table: Table, row: Row): Row {
-  const out: Row = {};
-  for (const column of table.columns) {
-    const value = row[column.name];
-    out[column.name] = value === undefined ? null : value;
-  }
-  return out;
+  return { kind: 'write', row: rebaseRow(codec.table, current, change.row, row) };
 }

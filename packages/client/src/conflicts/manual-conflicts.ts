@@ -1,5 +1,6 @@
 import { FerryError, type Row } from '@ferry/protocol';
 import { restoreServerRow } from '../apply/apply-bundles.js';
+import { normalizeRow } from '../apply/normalize-row.js';
 import type { LocalParts } from '../engine-context.js';
 import {
   deletePending,
@@ -69,7 +70,7 @@ export async function resolveConflict(
           if (choice.row === null) await tx.run(codec.deleteSql, [conflict.pk]);
           else {
             const row = { ...choice.row, [codec.table.primaryKey]: conflict.pk };
-            await tx.run(codec.upsertSql, codec.encode(fullRowOf(codec, row)));
+            await tx.run(codec.upsertSql, codec.encode(normalizeRow(codec, row)));
           }
         }
         const exists = (await tx.all(codec.selectSql, [conflict.pk])).length > 0;
@@ -148,13 +149,4 @@ function codecOf(parts: LocalParts, table: string): TableCodec {
   const codec = parts.ctx.codecs.get(table);
   if (!codec) throw new FerryError('invalid_argument', `unknown table "${table}"`);
   return codec;
-}
-
-function fullRowOf(codec: TableCodec, row: Row): Row {
-  const out: Row = {};
-  for (const column of codec.table.columns) {
-    const value = row[column.name];
-    out[column.name] = value === undefined ? null : value;
-  }
-  return out;
 }
