@@ -83,6 +83,7 @@ export function createClientParts(
       userId: setup.userId,
       online: typeof options.online === 'boolean' ? options.online : true,
       foreground: options.foreground ?? true,
+      storage: options.driver.storage ?? 'unknown',
     }),
     { realtime, onError: options.onError, onLog: options.onLog },
   );

@@ -72,6 +72,24 @@ describe('the client without a server', () => {
     expect(await client.getRow('todos', TODO)).toBeUndefined();
   });
 
+  it('says in its status where its database lives, as the driver tells it', async () => {
+    await using onFile = await open();
+    expect(onFile.status.storage).toBe('file');
+    await using inMemory = await open({ driver: betterSqlite3Driver(':memory:') });
+    expect(inMemory.status.storage).toBe('memory');
+    const silent = betterSqlite3Driver(new Database(':memory:'));
+    await using unknown = await open({
+      driver: {
+        run: (sql, params) => silent.run(sql, params),
+        all: (sql, params) => silent.all(sql, params),
+        exec: (sql) => silent.exec(sql),
+        batch: (statements) => silent.batch(statements),
+        close: () => silent.close(),
+      },
+    });
+    expect(unknown.status.storage).toBe('unknown');
+  });
+
   it('refuses a bad value before writing anything', async () => {
     await using client = await open();
     const attempt = client.write((tx) => {

@@ -318,6 +318,11 @@ export interface ClientStatus {
   } | null;
   readonly sourceId: string;
   readonly userId: string | null;
+  /**
+   * Where the local database keeps its pages, as its driver says: `file` or `memory` on Node,
+   * `opfs` or `indexeddb` in a browser (`@ferry/client/wa-sqlite`), `unknown` when it does not.
+   */
+  readonly storage: string;
   /** Whether the scheduler runs sync by itself. */
   readonly autoSync: boolean;
   readonly online: boolean;

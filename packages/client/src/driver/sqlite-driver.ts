@@ -38,6 +38,11 @@ export type SqlRow = Record<string, unknown>;
  * 5. After `close()` resolves, every call rejects.
  */
 export interface SqliteDriver {
+  /**
+   * Where the database keeps its pages, shown as `client.status.storage`: `file` (a file on
+   * disk), `memory`, `opfs` or `indexeddb` (a browser), or a driver's own word.
+   */
+  readonly storage?: string;
   run(sql: string, params?: readonly SqlValue[]): Promise<RunResult>;
   all<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R[]>;
   /** Runs one or more statements without parameters (DDL). */

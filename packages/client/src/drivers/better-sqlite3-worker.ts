@@ -49,7 +49,7 @@ export function betterSqlite3WorkerDriver(
   );
   worker.on('error', (error) => driver.failAll(error));
   worker.on('exit', (code) => driver.failAll(new Error(`the database thread exited (${code})`)));
-  return driver;
+  return Object.assign(driver, { storage: path === ':memory:' || path === '' ? 'memory' : 'file' });
 }
 
 function fromSourceFile(url: string): boolean {

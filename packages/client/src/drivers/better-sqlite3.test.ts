@@ -8,6 +8,7 @@ import { SerialDatabase } from '../driver/serial-database.js';
 import type { SqliteDriver } from '../driver/sqlite-driver.js';
 import { betterSqlite3Driver } from './better-sqlite3.js';
 import { betterSqlite3WorkerDriver } from './better-sqlite3-worker.js';
+import { describeDriverConformance } from './test-support/driver-conformance.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -20,86 +21,14 @@ function tempFile(): string {
   return join(dir, 'db.sqlite');
 }
 
-// One conformance suite per driver; the browser driver joins this list later.
+// One conformance suite for every driver (the browser driver's runs in Chromium: test/browser/).
 const drivers: [string, () => SqliteDriver][] = [
   ['better-sqlite3 opened from a path', () => betterSqlite3Driver(tempFile())],
   ['better-sqlite3 on an open Database', () => betterSqlite3Driver(new Database(tempFile()))],
   ['better-sqlite3 in a worker thread', () => betterSqlite3WorkerDriver(tempFile())],
 ];
 
-describe.each(drivers)('SqliteDriver: %s', (_name, open) => {
-  it('runs statements, returns rows and counts changes', async () => {
-    const driver = open();
-    await driver.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
-    expect(await driver.run('INSERT INTO t (v) VALUES (?), (?)', ['a', 'b'])).toEqual({
-      changes: 2,
-    });
-    expect(await driver.all('SELECT id, v FROM t ORDER BY id')).toEqual([
-      { id: 1, v: 'a' },
-      { id: 2, v: 'b' },
-    ]);
-    expect(await driver.all('UPDATE t SET v = ?', ['c'])).toEqual([]);
-    await driver.close();
-  });
-
-  it('runs a batch in one transaction and rolls all of it back on an error', async () => {
-    const driver = open();
-    await driver.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)');
-    await driver.batch([{ sql: 'INSERT INTO t (v) VALUES (?)', params: ['a'] }]);
-    await expect(
-      driver.batch([
-        { sql: 'INSERT INTO t (v) VALUES (?)', params: ['b'] },
-        { sql: 'INSERT INTO t (v) VALUES (?)', params: [null] },
-      ]),
-    ).rejects.toThrow(/NOT NULL/);
-    expect(await driver.all('SELECT v FROM t')).toEqual([{ v: 'a' }]);
-    await driver.close();
-  });
-
-  it('enforces foreign keys and rolls back a batch that breaks a deferred one', async () => {
-    const driver = open();
-    await driver.exec(`CREATE TABLE p (id TEXT PRIMARY KEY);
-      CREATE TABLE c (id TEXT PRIMARY KEY, p TEXT REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);`);
-    await expect(driver.batch([{ sql: "INSERT INTO c VALUES ('c', 'missing')" }])).rejects.toThrow(
-      /FOREIGN KEY/,
-    );
-    await driver.batch([
-      { sql: "INSERT INTO c VALUES ('c', 'p')" },
-      { sql: "INSERT INTO p VALUES ('p')" },
-    ]);
-    expect(await driver.all('SELECT count(*) AS n FROM c')).toEqual([{ n: 1 }]);
-    await driver.close();
-  });
-
-  it('gives a failed statement’s SQLite error with its code, and binds blobs and big integers', async () => {
-    const driver = open();
-    await driver.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL, b BLOB)');
-    const error = (await driver
-      .run('INSERT INTO t (v) VALUES (NULL)')
-      .catch((e: unknown) => e)) as {
-      code?: unknown;
-    };
-    expect(error).toBeInstanceOf(Error);
-    expect(error.code).toBe('SQLITE_CONSTRAINT_NOTNULL');
-    await driver.run('INSERT INTO t (id, v, b) VALUES (?, ?, ?)', [
-      2n ** 40n,
-      'x',
-      new Uint8Array([1, 2, 3]),
-    ]);
-    const [row] = await driver.all<{ id: number; b: Uint8Array }>('SELECT id, b FROM t');
-    expect(row!.id).toBe(2 ** 40);
-    expect([...row!.b]).toEqual([1, 2, 3]);
-    await driver.close();
-  });
-
-  it('rejects every call after close', async () => {
-    const driver = open();
-    await driver.close();
-    await driver.close();
-    const error = await driver.run('SELECT 1').catch((e: unknown) => e);
-    expect(isFerryError(error, 'closed')).toBe(true);
-  });
-});
+for (const [name, open] of drivers) describeDriverConformance(name, open);
 
 describe('betterSqlite3Driver close', () => {
   it('closes the file it opened itself: the last connection goes and SQLite removes the WAL', async () => {

@@ -31,6 +31,10 @@ export interface BetterSqlite3StatementLike {
 export interface BetterSqlite3DatabaseLike {
   readonly open: boolean;
   readonly inTransaction: boolean;
+  /** The file's path (`:memory:` or '' for none); better-sqlite3's `name`. */
+  readonly name?: string;
+  /** better-sqlite3's `memory`: the database lives in memory. */
+  readonly memory?: boolean;
   prepare(sql: string): BetterSqlite3StatementLike;
   exec(sql: string): unknown;
   pragma(source: string, options?: { simple?: boolean }): unknown;
@@ -78,10 +82,12 @@ class BetterSqlite3Driver implements SqliteDriver {
   readonly #owned: boolean;
   readonly #cacheSize: number;
   readonly #statements = new Map<string, BetterSqlite3StatementLike>();
+  readonly storage: 'file' | 'memory';
   #closed = false;
 
   constructor(db: BetterSqlite3DatabaseLike, owned: boolean, cacheSize: number) {
     this.#db = db;
+    this.storage = storageOf(db);
     this.#owned = owned;
     this.#cacheSize = cacheSize;
   }
@@ -167,6 +173,11 @@ class BetterSqlite3Driver implements SqliteDriver {
     }
     return statement;
   }
+}
+
+/** `memory` for an in-memory or temporary database, else `file`. */
+function storageOf(db: BetterSqlite3DatabaseLike): 'file' | 'memory' {
+  return db.memory === true || db.name === '' || db.name === ':memory:' ? 'memory' : 'file';
 }
 
 function asError(error: unknown): Error {

@@ -8,6 +8,7 @@ const initial = initialEngineStatus({
   userId: null,
   online: true,
   foreground: true,
+  storage: 'memory',
 });
 
 describe('ClientObserver', () => {

@@ -22,6 +22,7 @@ const ENGINE: EngineStatus = {
   userId: 'alice',
   online: true,
   foreground: true,
+  storage: 'memory',
   consecutiveFailures: 0,
   lastFailure: null,
 };

@@ -36,6 +36,7 @@ export function initialEngineStatus(start: {
   readonly userId: string | null;
   readonly online: boolean;
   readonly foreground: boolean;
+  readonly storage: string;
 }): EngineStatus {
   return {
     state: 'idle',
@@ -56,6 +57,7 @@ export function initialEngineStatus(start: {
     userId: start.userId,
     online: start.online,
     foreground: start.foreground,
+    storage: start.storage,
     consecutiveFailures: 0,
     lastFailure: null,
   };

@@ -15,6 +15,7 @@ function setUp() {
       userId: null,
       online: true,
       foreground: true,
+      storage: 'memory',
     }),
     { realtime: false, onLog: (entry) => logs.push(entry) },
   );

@@ -1,0 +1,167 @@
+/**
+ * The page the browser tests load: the client's browser driver and engine, reachable from a
+ * test through `window.ferryTest` (playwright's `page.evaluate`).
+ */
+import { isFerryError } from '@ferry/protocol';
+import { createClient, type FerryClient, type SqliteDriver } from '@ferry/client';
+import { todoSchema, type TodoSchema } from '@ferry/example-todo';
+import { waSqliteWorkerDriver, type BrowserStorage } from '@ferry/client/wa-sqlite';
+import { tag, untag, type Tagged } from './values.js';
+
+type DriverOp = 'run' | 'all' | 'exec' | 'batch' | 'close';
+
+/** A failed call, as a test reads it. */
+export interface CallError {
+  readonly error: {
+    readonly message: string;
+    readonly code: string | null;
+    readonly ferry: boolean;
+  };
+}
+
+const drivers = new Map<number, SqliteDriver>();
+const clients = new Map<number, FerryClient<TodoSchema>>();
+let nextId = 1;
+
+/** A write of the test, as JSON: what `client.write` does with each. */
+type WriteOp =
+  | { readonly op: 'insert'; readonly table: string; readonly row: Record<string, unknown> }
+  | {
+      readonly op: 'update';
+      readonly table: string;
+      readonly pk: string;
+      readonly patch: Record<string, unknown>;
+    }
+  | { readonly op: 'delete'; readonly table: string; readonly pk: string };
+
+/** What a test can ask of a client in the page (see `ferryTest.client`). */
+type ClientCall =
+  | { readonly call: 'write'; readonly ops: readonly WriteOp[] }
+  | { readonly call: 'query'; readonly sql: string; readonly params?: readonly Tagged[] }
+  | { readonly call: 'sync' }
+  | { readonly call: 'status' }
+  | { readonly call: 'close' };
+
+const ferryTest = {
+  /** Opens database `name` in a new worker; answers (like `call`) with its id and storage. */
+  async open(name: string, storage: 'auto' | BrowserStorage = 'auto'): Promise<string> {
+    try {
+      const worker = new Worker('./worker.js', { type: 'module' });
+      const driver = await waSqliteWorkerDriver(worker, {
+        name,
+        storage,
+        wasmUrls: { sync: '/wa-sqlite.wasm', async: '/wa-sqlite-async.wasm' },
+      });
+      const id = nextId++;
+      drivers.set(id, driver);
+      return JSON.stringify({ value: { id, storage: driver.storage } });
+    } catch (error) {
+      return JSON.stringify(failure(error));
+    }
+  },
+
+  /**
+   * Starts a Ferry client of the todo schema on database `name` (wa-sqlite in a worker), with
+   * sync run by the test (`autoSync: false`); resolves with its id.
+   */
+  async startClient(options: {
+    name: string;
+    url: string;
+    token: string;
+    storage?: 'auto' | BrowserStorage;
+  }): Promise<string> {
+    try {
+      const worker = new Worker('./worker.js', { type: 'module' });
+      const driver = await waSqliteWorkerDriver(worker, {
+        name: options.name,
+        storage: options.storage ?? 'auto',
+        wasmUrls: { sync: '/wa-sqlite.wasm', async: '/wa-sqlite-async.wasm' },
+      });
+      const client = await createClient({
+        schema: todoSchema,
+        driver,
+        url: options.url,
+        getToken: () => options.token,
+        autoSync: false,
+      });
+      const id = nextId++;
+      clients.set(id, client);
+      return JSON.stringify({ value: id });
+    } catch (error) {
+      return JSON.stringify(failure(error));
+    }
+  },
+
+  /** Runs a {@link ClientCall} (as JSON) on client `id`; answers like `call`. */
+  async client(id: number, callJson: string): Promise<string> {
+    const client = clients.get(id);
+    if (!client) return JSON.stringify(failure(new Error(`no client ${id}`)));
+    const request = JSON.parse(callJson) as ClientCall;
+    try {
+      let value: unknown;
+      switch (request.call) {
+        case 'write':
+          await client.write((tx) => {
+            for (const op of request.ops) {
+              const table = op.table as 'todos';
+              if (op.op === 'insert') tx.insert(table, op.row);
+              else if (op.op === 'update') tx.update(table, op.pk, op.patch);
+              else tx.delete(table, op.pk);
+            }
+          });
+          break;
+        case 'query':
+          value = await client.query(request.sql, (request.params ?? []).map(untag) as never);
+          break;
+        case 'sync': {
+          const report = await client.sync();
+          value = { pushed: report.pushed, pulled: report.pulled };
+          break;
+        }
+        case 'status': {
+          const status = await client.readStatus();
+          value = { ...status, lastError: status.lastError?.code ?? null };
+          break;
+        }
+        case 'close':
+          await client.close();
+          clients.delete(id);
+          break;
+      }
+      return JSON.stringify({ value: tag(value) });
+    } catch (error) {
+      return JSON.stringify(failure(error));
+    }
+  },
+
+  /**
+   * Calls `op` on driver `id` with arguments in tagged JSON; resolves with the JSON of
+   * `{ value }` (tagged) or of a {@link CallError}.
+   */
+  async call(id: number, op: DriverOp, argsJson: string): Promise<string> {
+    const driver = drivers.get(id);
+    if (!driver) return JSON.stringify(failure(new Error(`no driver ${id}`)));
+    try {
+      const args = (JSON.parse(argsJson) as Tagged[]).map(untag) as never[];
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- applied to driver below
+      const method = driver[op] as (...a: never[]) => Promise<unknown>;
+      return JSON.stringify({ value: tag(await method.apply(driver, args)) });
+    } catch (error) {
+      return JSON.stringify(failure(error));
+    }
+  },
+};
+
+function failure(error: unknown): CallError {
+  const code = (error as { code?: unknown } | null)?.code;
+  return {
+    error: {
+      message: error instanceof Error ? error.message : String(error),
+      code: typeof code === 'string' ? code : null,
+      ferry: isFerryError(error),
+    },
+  };
+}
+
+(globalThis as unknown as { ferryTest: typeof ferryTest }).ferryTest = ferryTest;
+export type FerryTest = typeof ferryTest;

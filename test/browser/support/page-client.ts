@@ -1,0 +1,65 @@
+/**
+ * A Ferry client running in a Chromium page (the engine on the page, its database wa-sqlite in
+ * a worker), driven from a test in Node through `window.ferryTest`.
+ */
+import type { Page } from 'playwright-core';
+import type { FerryTest } from '../page/page-entry.js';
+import { tag } from '../page/values.js';
+import { answerOf } from './page-answer.js';
+
+type Window = { ferryTest: FerryTest };
+
+/** A write as the page client takes it. */
+export type PageWrite =
+  | { readonly op: 'insert'; readonly table: string; readonly row: Record<string, unknown> }
+  | {
+      readonly op: 'update';
+      readonly table: string;
+      readonly pk: string;
+      readonly patch: Record<string, unknown>;
+    }
+  | { readonly op: 'delete'; readonly table: string; readonly pk: string };
+
+/** What the page reports of `client.status` (its `lastError` reduced to the code). */
+export interface PageStatus {
+  readonly pending: number;
+  readonly storage: string;
+  readonly lastError: string | null;
+  readonly checkpoint: number | null;
+  readonly inFlight: unknown;
+}
+
+export interface PageClient {
+  write(ops: readonly PageWrite[]): Promise<void>;
+  query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
+  sync(): Promise<{ pushed: number; pulled: number }>;
+  status(): Promise<PageStatus>;
+  close(): Promise<void>;
+}
+
+/** Starts a client of the todo schema in `page` on database `name`. */
+export async function startPageClient(
+  page: Page,
+  options: { name: string; url: string; token: string; storage?: 'auto' | 'opfs' | 'indexeddb' },
+): Promise<PageClient> {
+  const started = await page.evaluate(
+    (o) => (window as unknown as Window).ferryTest.startClient(o),
+    options,
+  );
+  const id = answerOf(started) as number;
+  const call = async (request: Record<string, unknown>) =>
+    answerOf(
+      await page.evaluate(([i, r]) => (window as unknown as Window).ferryTest.client(i, r), [
+        id,
+        JSON.stringify(request),
+      ] as const),
+    );
+  return {
+    write: async (ops) => void (await call({ call: 'write', ops })),
+    query: async <R>(sql: string, params: readonly unknown[] = []) =>
+      (await call({ call: 'query', sql, params: params.map(tag) })) as R[],
+    sync: async () => (await call({ call: 'sync' })) as { pushed: number; pulled: number },
+    status: async () => (await call({ call: 'status' })) as PageStatus,
+    close: async () => void (await call({ call: 'close' })),
+  };
+}
