@@ -26,7 +26,12 @@ import {
 } from './dead-letters/dead-letter-api.js';
 import { EventLoopSlices } from './driver/event-loop-slices.js';
 import { SerialDatabase } from './driver/serial-database.js';
-import type { RunResult, SqlRow, SqlValue } from './driver/sqlite-driver.js';
+import type { RunResult, SqlRow, SqlStatement, SqlValue } from './driver/sqlite-driver.js';
+import { affectedTables } from './live/affected-tables.js';
+import { liveIterator } from './live/live-iterator.js';
+import { LiveQueries } from './live/live-queries.js';
+import { statementTablesReader } from './live/read-statement-tables.js';
+import type { StatementTables } from './live/statement-tables.js';
 import { runExecute, runWrite } from './local/run-write.js';
 import { createSystemClock } from './scheduler/clock.js';
 import type { CycleContext } from './scheduler/sync-scheduler.js';
@@ -97,6 +102,35 @@ export interface FerryClient<S extends Schema = Schema> extends AsyncDisposable 
   get<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R | undefined>;
   /** One row of a synced table by primary key, as wire values (booleans, parsed json). */
   getRow<N extends TableName<S>>(table: N, pk: PrimaryKey): Promise<RowOf<S, N> | undefined>;
+  /**
+   * A live query: calls `onResult` with the rows of `sql` now, and again whenever they change,
+   * through a local write, a pull, a hydration or a conflict's resolution. SQLite tells which
+   * tables the query reads; changes are coalesced per transaction, and a re-run that finds the
+   * same rows does not call back. Returns the function that stops it.
+   *
+   * @example
+   * const stop = client.watch('SELECT * FROM todos WHERE list_id = ?', [listId], (rows) =>
+   *   render(rows),
+   * );
+   */
+  watch<R extends SqlRow = SqlRow>(
+    sql: string,
+    params: readonly SqlValue[],
+    onResult: (rows: R[]) => void,
+    options?: { readonly onError?: (error: FerryError) => void },
+  ): () => void;
+  /**
+   * {@link watch} as an async iterator: each change's rows (the newest, when the loop is slower
+   * than the changes). `break` or the signal stops it; a failing query throws.
+   *
+   * @example
+   * for await (const rows of client.liveQuery('SELECT count(*) AS n FROM todos')) show(rows[0].n);
+   */
+  liveQuery<R extends SqlRow = SqlRow>(
+    sql: string,
+    params?: readonly SqlValue[],
+    options?: { readonly signal?: AbortSignal },
+  ): AsyncIterableIterator<R[]>;
   /** A SQL write in its own transaction; changes to synced tables are captured. */
   execute(sql: string, params?: readonly SqlValue[]): Promise<RunResult>;
   /** Runs one sync cycle (push and pull until both are done) and reports what it did. */
@@ -218,6 +252,8 @@ class Client<S extends Schema> implements FerryClient<S> {
   readonly #parts: ClientParts;
   readonly #cycles: CycleRunner;
   readonly #runtime: SyncRuntime | null;
+  readonly #tablesOf: (sql: string, params?: readonly SqlValue[]) => Promise<StatementTables>;
+  readonly #live: LiveQueries;
   #closing: Promise<void> | undefined;
   #refreshScheduled = false;
   /** When the last scheduled refresh of the status ended and how long it took (performance.now). */
@@ -226,6 +262,18 @@ class Client<S extends Schema> implements FerryClient<S> {
   constructor(options: ClientOptions<S>, parts: ClientParts, url: string) {
     this.schema = options.schema;
     this.#parts = parts;
+    this.#tablesOf = statementTablesReader(parts.db);
+    this.#live = new LiveQueries({
+      all: (sql, params) => parts.db.all(sql, params),
+      tablesOf: this.#tablesOf,
+    });
+    // Server data written to local tables (pulls, snapshots, adopted conflicts): live queries
+    // that read them look again.
+    parts.observer.subscribe((event) => {
+      if (event.type === 'remote-change') {
+        this.#live.changed(affectedTables(options.schema, event.tables));
+      }
+    });
     this.#cycles = new CycleRunner(parts, {
       isOpen: () => this.#isOpen(),
       refreshStatus: () => this.readStatus(),
@@ -274,6 +322,7 @@ class Client<S extends Schema> implements FerryClient<S> {
     }
     this.#scheduleRefresh();
   }
+
   get sourceId(): string {
     return this.#parts.ctx.sourceId;
   }
@@ -344,9 +393,9 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   async write<T>(fn: (tx: WriteTransaction<S>) => T | Promise<T>): Promise<Awaited<T>> {
     this.#assertOpen();
-    const result = await runWrite(this.#parts, fn);
-    this.#wrote();
-    return result;
+    const { value, touched } = await runWrite(this.#parts, fn);
+    this.#wrote(touched.tables, touched.executed);
+    return value;
   }
 
   async query<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R[]> {
@@ -371,15 +420,56 @@ class Client<S extends Schema> implements FerryClient<S> {
   async execute(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
     this.#assertOpen();
     const result = await runExecute(this.#parts, sql, params);
-    this.#wrote();
+    this.#wrote([], [{ sql, params: params ?? [] }]);
     return result;
   }
 
-  /** A local write committed: tell listeners and the scheduler (a debounced push follows). */
-  #wrote(): void {
-    this.#parts.observer.emit({ type: 'write' });
+  watch<R extends SqlRow = SqlRow>(
+    sql: string,
+    params: readonly SqlValue[],
+    onResult: (rows: R[]) => void,
+    options: { readonly onError?: (error: FerryError) => void } = {},
+  ): () => void {
+    this.#assertOpen();
+    return this.#live.watch<R>(sql, params, { onResult, onError: options.onError });
+  }
+
+  liveQuery<R extends SqlRow = SqlRow>(
+    sql: string,
+    params: readonly SqlValue[] = [],
+    options: { readonly signal?: AbortSignal } = {},
+  ): AsyncIterableIterator<R[]> {
+    this.#assertOpen();
+    return liveIterator<R>((callbacks) => this.#live.watch(sql, params, callbacks), options.signal);
+  }
+
+  /**
+   * A local write committed: tell listeners and live queries which tables it can have changed
+   * (those it named, those its own SQL writes as SQLite tells, and their cascades), and the
+   * scheduler (a debounced push follows).
+   */
+  #wrote(named: Iterable<string>, executed: readonly SqlStatement[] = []): void {
     this.#runtime?.notifyWrite();
     this.#scheduleRefresh();
+    const announce = (tables: Iterable<string>) => {
+      const changed = [...affectedTables(this.schema, tables)];
+      this.#live.changed(changed);
+      this.#parts.observer.emit({ type: 'write', tables: changed });
+    };
+    if (executed.length === 0) {
+      announce(named);
+      return;
+    }
+    const all = this.schema.tables.map((table) => table.name);
+    void Promise.all(
+      executed.map(({ sql, params }) =>
+        this.#tablesOf(sql, params).then(
+          ({ writes }) => [...writes],
+          // A statement SQLite cannot explain again (it dropped what it named): any table.
+          () => all,
+        ),
+      ),
+    ).then((lists) => announce([...named, ...lists.flat()]));
   }
 
   // ---- sync -------------------------------------------------------------------------------
@@ -457,6 +547,7 @@ class Client<S extends Schema> implements FerryClient<S> {
   async resolveConflict(id: number, choice: ConflictChoice): Promise<void> {
     this.#assertOpen();
     await resolveConflict(this.#parts, id, choice);
+    this.#changedAnyTable();
     await this.readStatus();
     this.#runtime?.notifyWrite();
   }
@@ -488,6 +579,7 @@ class Client<S extends Schema> implements FerryClient<S> {
   async discardDeadLetter(id: number): Promise<void> {
     this.#assertOpen();
     await discardDeadLetter(this.#parts, id);
+    this.#changedAnyTable();
     await this.readStatus();
   }
 
@@ -500,6 +592,7 @@ class Client<S extends Schema> implements FerryClient<S> {
       this.#cycles.abort(new FerryError('closed', 'the client is closing'));
       await runtime?.catch(() => undefined);
       await this.#cycles.settled();
+      this.#live.close();
       await this.#parts.db.close();
       this.#parts.observer.setStatus({ state: 'closed' });
       this.#parts.observer.unsubscribeAll();
@@ -509,6 +602,13 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** A resolution or a discard rewrote local rows of some table: every live query looks again. */
+  #changedAnyTable(): void {
+    const tables = this.schema.tables.map((table) => table.name);
+    this.#live.changed(tables);
+    this.#parts.observer.emit({ type: 'write', tables });
   }
 
   #isOpen(): boolean {

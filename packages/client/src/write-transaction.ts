@@ -49,6 +49,10 @@ export interface OpenedTransaction {
  */
 export class WriteRecorder<S extends Schema> implements WriteTransaction<S> {
   readonly statements: SqlStatement[];
+  /** The tables the write's inserts, updates and deletes named (for live queries). */
+  readonly tables = new Set<string>();
+  /** The SQL of the write's own statements (`execute`), whose tables SQLite tells. */
+  readonly executed: SqlStatement[] = [];
   readonly #codecs: ReadonlyMap<string, TableCodec>;
   readonly #owner: () => string | null;
   readonly #open: () => Promise<OpenedTransaction>;
@@ -92,6 +96,7 @@ export class WriteRecorder<S extends Schema> implements WriteTransaction<S> {
       full[column.name] = this.#check(table, column.name, value);
     }
     this.#push({ sql: codec.insertSql, params: codec.encode(full) });
+    this.tables.add(codec.table.name);
   }
 
   update<N extends TableName<S>>(table: N, pk: PrimaryKey, patch: RowPatch<S, N>): void {
@@ -117,6 +122,7 @@ export class WriteRecorder<S extends Schema> implements WriteTransaction<S> {
     }
     if (sets.length === 0) return;
     params.push(codec.encodePk(pk));
+    this.tables.add(codec.table.name);
     this.#push({
       sql: `UPDATE ${quoteIdent(codec.table.name)} SET ${sets.join(', ')} WHERE ${quoteIdent(codec.table.primaryKey)} = ?`,
       params,
@@ -126,6 +132,7 @@ export class WriteRecorder<S extends Schema> implements WriteTransaction<S> {
   delete<N extends TableName<S>>(table: N, pk: PrimaryKey): void {
     const codec = this.#codec(table);
     this.#push({ sql: codec.deleteSql, params: [codec.encodePk(pk)] });
+    this.tables.add(codec.table.name);
   }
 
   async query<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R[]> {
@@ -142,6 +149,7 @@ export class WriteRecorder<S extends Schema> implements WriteTransaction<S> {
 
   async execute(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
     const tx = await this.flush();
+    this.executed.push({ sql, params: params ?? [] });
     return tx.run(sql, params);
   }
 

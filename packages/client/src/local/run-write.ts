@@ -9,6 +9,12 @@ function writeMarker(now: number): SqlStatement {
   return { sql: "INSERT INTO ferry_log (op, at) VALUES ('B', ?)", params: [now] };
 }
 
+/** What a local write touched: tables it named, and statements of its own SQL. */
+export interface WriteTouched {
+  readonly tables: ReadonlySet<string>;
+  readonly executed: readonly SqlStatement[];
+}
+
 /**
  * Runs `client.write(fn)`: one local transaction, its changes captured by the triggers after a
  * `B` marker. When `fn` only records inserts, updates and deletes and no hook is set, the whole
@@ -22,7 +28,7 @@ export async function runWrite<S extends Schema, T>(
     readonly settings: Pick<EngineSettings, 'hooked'>;
   },
   fn: (tx: WriteTransaction<S>) => T | Promise<T>,
-): Promise<Awaited<T>> {
+): Promise<{ readonly value: Awaited<T>; readonly touched: WriteTouched }> {
   const { db, ctx } = parts;
   const recorder = new WriteRecorder<S>(
     ctx.codecs,
@@ -58,7 +64,7 @@ export async function runWrite<S extends Schema, T>(
     await tx.commit();
   }
   if (hooked) await ctx.hook('after-local-commit');
-  return result;
+  return { value: result, touched: { tables: recorder.tables, executed: recorder.executed } };
 }
 
 /** Runs `client.execute(sql)`: the statement in its own transaction, after a `B` marker. */

@@ -33,7 +33,7 @@ describe('ClientObserver', () => {
       throw new Error('boom');
     });
     observer.subscribe((event) => seen.push(event.type));
-    observer.emit({ type: 'write' });
+    observer.emit({ type: 'write', tables: ['todos'] });
     expect(seen).toEqual(['write']);
     expect(errors.map((e) => e.code)).toEqual(['internal']);
   });
@@ -59,10 +59,10 @@ describe('ClientObserver', () => {
     const first = observer.subscribe(listener);
     observer.subscribe(listener);
     first();
-    observer.emit({ type: 'write' });
+    observer.emit({ type: 'write', tables: ['todos'] });
     expect(calls).toBe(1);
     observer.unsubscribeAll();
-    observer.emit({ type: 'write' });
+    observer.emit({ type: 'write', tables: ['todos'] });
     expect(calls).toBe(1);
   });
 });

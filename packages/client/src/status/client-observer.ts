@@ -14,8 +14,9 @@ import { mergeClientStatus, type EngineStatus } from './client-status.js';
 /**
  * Something that happened in the client:
  * - `status`: the status changed;
- * - `write`: a local write committed through this client (`write`, `execute`); writes made by
- *   other connections to the file are not seen (the next cycle still pushes them);
+ * - `write`: a local write committed through this client (`write`, `execute`, a conflict's
+ *   resolution), with the tables it can have changed; writes made by other connections to the
+ *   file are not seen (the next cycle still pushes them);
  * - `remote-change`: server data was written to the local tables (pulled bundles, a snapshot,
  *   our own bundle's authoritative rows): re-run the queries that show them;
  * - `settled-conflicts`: conflict policies replaced values (this device's or the server's);
@@ -23,7 +24,11 @@ import { mergeClientStatus, type EngineStatus } from './client-status.js';
  */
 export type ClientEvent =
   | { readonly type: 'status'; readonly status: ClientStatus }
-  | { readonly type: 'write' }
+  | {
+      readonly type: 'write';
+      /** The tables the write can have changed (its cascades included). */
+      readonly tables: readonly string[];
+    }
   | { readonly type: 'settled-conflicts'; readonly entries: readonly SettledConflict[] }
   | {
       readonly type: 'remote-change';
