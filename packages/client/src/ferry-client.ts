@@ -32,7 +32,7 @@ import { liveIterator } from './live/live-iterator.js';
 import { LiveQueries } from './live/live-queries.js';
 import { statementTablesReader } from './live/read-statement-tables.js';
 import type { StatementTables } from './live/statement-tables.js';
-import { runExecute, runWrite } from './local/run-write.js';
+import { runExecute, runWrite, type WriteTouched } from './local/run-write.js';
 import { createSystemClock } from './scheduler/clock.js';
 import type { CycleContext } from './scheduler/sync-scheduler.js';
 import type { CycleKind, CycleOutcome } from './scheduler/sync-state-machine.js';
@@ -65,6 +65,12 @@ export type { ClientEvent } from './status/client-observer.js';
 export type { RunCycleOptions } from './sync/cycle-runner.js';
 export { subjectOf } from './sync/check-identity.js';
 export type { ClientState };
+
+/** What `client.execute` names itself: nothing (SQLite tells what its SQL writes). */
+const NOTHING_TOUCHED: Omit<WriteTouched, 'executed'> = {
+  tables: new Set(),
+  deletedFrom: new Set(),
+};
 
 /**
  * A Ferry client: the app's local SQLite database, kept in sync with the server.
@@ -394,7 +400,7 @@ class Client<S extends Schema> implements FerryClient<S> {
   async write<T>(fn: (tx: WriteTransaction<S>) => T | Promise<T>): Promise<Awaited<T>> {
     this.#assertOpen();
     const { value, touched } = await runWrite(this.#parts, fn);
-    this.#wrote(touched.tables, touched.executed);
+    this.#wrote(touched, touched.executed);
     return value;
   }
 
@@ -420,7 +426,7 @@ class Client<S extends Schema> implements FerryClient<S> {
   async execute(sql: string, params?: readonly SqlValue[]): Promise<RunResult> {
     this.#assertOpen();
     const result = await runExecute(this.#parts, sql, params);
-    this.#wrote([], [{ sql, params: params ?? [] }]);
+    this.#wrote(NOTHING_TOUCHED, [{ sql, params: params ?? [] }]);
     return result;
   }
 
@@ -445,19 +451,19 @@ class Client<S extends Schema> implements FerryClient<S> {
 
   /**
    * A local write committed: tell listeners and live queries which tables it can have changed
-   * (those it named, those its own SQL writes as SQLite tells, and their cascades), and the
-   * scheduler (a debounced push follows).
+   * (those it named, the cascades of its deletes, and those its own SQL writes as SQLite tells
+   * with their cascades), and the scheduler (a debounced push follows).
    */
-  #wrote(named: Iterable<string>, executed: readonly SqlStatement[] = []): void {
+  #wrote(touched: Omit<WriteTouched, 'executed'>, executed: readonly SqlStatement[]): void {
     this.#runtime?.notifyWrite();
     this.#scheduleRefresh();
-    const announce = (tables: Iterable<string>) => {
-      const changed = [...affectedTables(this.schema, tables)];
+    const announce = (mayDelete: Iterable<string>) => {
+      const changed = [...new Set([...touched.tables, ...affectedTables(this.schema, mayDelete)])];
       this.#live.changed(changed);
       this.#parts.observer.emit({ type: 'write', tables: changed });
     };
     if (executed.length === 0) {
-      announce(named);
+      announce(touched.deletedFrom);
       return;
     }
     const all = this.schema.tables.map((table) => table.name);
@@ -469,7 +475,7 @@ class Client<S extends Schema> implements FerryClient<S> {
           () => all,
         ),
       ),
-    ).then((lists) => announce([...named, ...lists.flat()]));
+    ).then((lists) => announce([...touched.deletedFrom, ...lists.flat()]));
   }
 
   // ---- sync -------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ export class WriteRecorder<S extends Schema> implements WriteTransaction<S> {
   readonly statements: SqlStatement[];
   /** The tables the write's inserts, updates and deletes named (for live queries). */
   readonly tables = new Set<string>();
+  /** The tables it deleted from (their cascades reach further). */
+  readonly deletedFrom = new Set<string>();
   /** The SQL of the write's own statements (`execute`), whose tables SQLite tells. */
   readonly executed: SqlStatement[] = [];
   readonly #codecs: ReadonlyMap<string, TableCodec>;
@@ -133,6 +135,7 @@ export class WriteRecorder<S extends Schema> implements WriteTransaction<S> {
     const codec = this.#codec(table);
     this.#push({ sql: codec.deleteSql, params: [codec.encodePk(pk)] });
     this.tables.add(codec.table.name);
+    this.deletedFrom.add(codec.table.name);
   }
 
   async query<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R[]> {

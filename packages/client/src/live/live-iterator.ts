@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { FerryError } from '@ferry/protocol';
+import { type FerryError } from '@ferry/protocol';
 import type { SqlRow } from '../driver/sqlite-driver.js';
 import type { WatchCallbacks } from './live-queries.js';
 

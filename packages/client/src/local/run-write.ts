@@ -12,6 +12,8 @@ function writeMarker(now: number): SqlStatement {
 /** What a local write touched: tables it named, and statements of its own SQL. */
 export interface WriteTouched {
   readonly tables: ReadonlySet<string>;
+  /** Those it deleted from. */
+  readonly deletedFrom: ReadonlySet<string>;
   readonly executed: readonly SqlStatement[];
 }
 
@@ -64,7 +66,14 @@ export async function runWrite<S extends Schema, T>(
     await tx.commit();
   }
   if (hooked) await ctx.hook('after-local-commit');
-  return { value: result, touched: { tables: recorder.tables, executed: recorder.executed } };
+  return {
+    value: result,
+    touched: {
+      tables: recorder.tables,
+      deletedFrom: recorder.deletedFrom,
+      executed: recorder.executed,
+    },
+  };
 }
 
 /** Runs `client.execute(sql)`: the statement in its own transaction, after a `B` marker. */
