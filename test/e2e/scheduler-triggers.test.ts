@@ -61,6 +61,49 @@ describe('the scheduler against a real server', () => {
     );
   });
 
+  it('stops background sync on disconnect, keeps writes local, and pushes them once on connect', async () => {
+    const a = await autoClient(h, 'a', { realtime: false });
+    await settled(a);
+    await a.clock.advanceAsync(10_000);
+    await a.client.disconnect();
+    expect(a.client.status).toMatchObject({ autoSync: false, state: 'idle' });
+    const before = a.pushes();
+    const listId = uuid();
+    await a.client.write((tx) => tx.insert('lists', { id: listId, name: 'offline' }));
+    await a.clock.advanceAsync(60_000);
+    expect(a.pushes()).toBe(before);
+    expect(await serverRows(h, 'alice', 'lists')).toEqual([]);
+    expect((await a.client.readStatus()).pending).toBe(1);
+
+    a.client.connect();
+    a.client.connect(); // connecting twice starts one scheduler
+    expect(a.client.status.autoSync).toBe(true);
+    await a.clock.advanceAsync(10_000);
+    await until(async () => expect(await serverRows(h, 'alice', 'lists')).toHaveLength(1));
+    await until(() => expect(a.client.status).toMatchObject({ state: 'idle', pending: 0 }));
+    expect(a.pushes()).toBe(before + 1);
+  });
+
+  it('starts background sync on connect for a client made without autoSync, and runs it on tablesChanged', async () => {
+    const a = await autoClient(h, 'a', { realtime: false, autoSync: false });
+    expect(a.client.status.autoSync).toBe(false);
+    a.client.connect();
+    await settled(a);
+    await a.clock.advanceAsync(10_000);
+    const before = a.pushes();
+    // Another connection to the file writes; the client hears of it through tablesChanged.
+    const other = (await import('better-sqlite3')).default;
+    const db = new other(h.dbPath('a'));
+    db.prepare('INSERT INTO lists (id, name) VALUES (?, ?)').run(uuid(), 'from elsewhere');
+    db.close();
+    a.client.tablesChanged(['lists']);
+    await a.clock.advanceAsync(2_000);
+    await until(async () => expect(await serverRows(h, 'alice', 'lists')).toHaveLength(1));
+    expect(a.pushes()).toBe(before + 1);
+    await a.client.disconnect();
+    expect(a.client.status.autoSync).toBe(false);
+  });
+
   it('turns 50 rapid writes into one push', async () => {
     const a = await autoClient(h, 'a', { realtime: false });
     await settled(a);

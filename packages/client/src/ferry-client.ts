@@ -137,6 +137,24 @@ export interface FerryClient<S extends Schema = Schema> extends AsyncDisposable 
     params?: readonly SqlValue[],
     options?: { readonly signal?: AbortSignal },
   ): AsyncIterableIterator<R[]>;
+  /**
+   * Starts background sync when it is not running: the scheduler of `autoSync` (its settings,
+   * or the defaults for a client made with `autoSync: false`). A client made with `autoSync`
+   * (the default) is connected from the start.
+   */
+  connect(): void;
+  /**
+   * Stops background sync: the cycle in flight is aborted (a bundle in flight stays frozen and
+   * is sent again, unchanged, after `connect()`), the events stream closes, and no cycle runs
+   * until `connect()` or an explicit `sync()`. Local reads and writes go on. "Work offline".
+   */
+  disconnect(): Promise<void>;
+  /**
+   * Tells the client that code outside it changed these tables (another tab, another
+   * connection to the file): live queries that read them run again, and with background sync
+   * a push follows as after a local write.
+   */
+  tablesChanged(tables: readonly string[]): void;
   /** A SQL write in its own transaction; changes to synced tables are captured. */
   execute(sql: string, params?: readonly SqlValue[]): Promise<RunResult>;
   /** Runs one sync cycle (push and pull until both are done) and reports what it did. */
@@ -257,7 +275,9 @@ class Client<S extends Schema> implements FerryClient<S> {
   readonly schema: S;
   readonly #parts: ClientParts;
   readonly #cycles: CycleRunner;
-  readonly #runtime: SyncRuntime | null;
+  readonly #options: ClientOptions<S>;
+  readonly #url: string;
+  #runtime: SyncRuntime | null;
   readonly #tablesOf: (sql: string, params?: readonly SqlValue[]) => Promise<StatementTables>;
   readonly #live: LiveQueries;
   #closing: Promise<void> | undefined;
@@ -284,48 +304,17 @@ class Client<S extends Schema> implements FerryClient<S> {
       isOpen: () => this.#isOpen(),
       refreshStatus: () => this.readStatus(),
     });
-    const autoSync = options.autoSync ?? true;
-    if (autoSync === false) {
-      this.#runtime = null;
-    } else {
-      const realtime = options.realtime ?? true;
-      const realtimeOptions = typeof realtime === 'object' ? realtime : {};
-      const online = options.online ?? true;
-      if (typeof online !== 'boolean' && typeof online !== 'function') {
-        throw new FerryError('invalid_argument', 'online must be a boolean or a probe function');
-      }
-      const probeMs = options.onlineProbeIntervalMs ?? DEFAULT_ONLINE_PROBE_INTERVAL_MS;
-      if (!Number.isFinite(probeMs) || probeMs < 1) {
-        throw new FerryError('invalid_argument', 'onlineProbeIntervalMs must be a number ≥ 1');
-      }
-      const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
-      this.#runtime = new SyncRuntime({
-        runCycle: (kind, signal, cycle) => this.#scheduledCycle(kind, signal, cycle),
-        refreshAuth: () => parts.tokens.refresh(),
-        schedule: autoSync === true ? {} : autoSync,
-        clock: options.clock ?? createSystemClock(),
-        random: options.random ?? Math.random,
-        events:
-          realtime !== false
-            ? {
-                url: realtimeOptions.url ?? `${url.replace(/\/+$/, '')}/v1/events`,
-                getToken: () => parts.tokens.get(),
-                fetch: fetchImpl,
-                ...(realtimeOptions.tokenIn ? { tokenIn: realtimeOptions.tokenIn } : {}),
-                ...(realtimeOptions.heartbeatTimeoutMs !== undefined
-                  ? { heartbeatTimeoutMs: realtimeOptions.heartbeatTimeoutMs }
-                  : {}),
-                ...(realtimeOptions.backoff ? { backoff: realtimeOptions.backoff } : {}),
-              }
-            : null,
-        online,
-        onlineProbeIntervalMs: probeMs,
-        foreground: options.foreground ?? true,
-        onStatus: (status) => parts.observer.setSchedulerStatus(status),
-        onError: (error) => parts.observer.reportError(error),
-        onLog: options.onLog,
-      });
+    const online = options.online ?? true;
+    if (typeof online !== 'boolean' && typeof online !== 'function') {
+      throw new FerryError('invalid_argument', 'online must be a boolean or a probe function');
     }
+    const probeMs = options.onlineProbeIntervalMs ?? DEFAULT_ONLINE_PROBE_INTERVAL_MS;
+    if (!Number.isFinite(probeMs) || probeMs < 1) {
+      throw new FerryError('invalid_argument', 'onlineProbeIntervalMs must be a number ≥ 1');
+    }
+    this.#options = options;
+    this.#url = url;
+    this.#runtime = (options.autoSync ?? true) === false ? null : this.#createRuntime(online);
     this.#scheduleRefresh();
   }
 
@@ -340,6 +329,73 @@ class Client<S extends Schema> implements FerryClient<S> {
   /** Starts background sync (createClient calls it once the client is set up). */
   start(): void {
     this.#runtime?.start();
+  }
+
+  connect(): void {
+    this.#assertOpen();
+    if (this.#runtime) return;
+    const online = this.#options.online;
+    this.#runtime = this.#createRuntime(
+      typeof online === 'function' ? online : this.#parts.observer.engine.online,
+    );
+    this.#runtime.start();
+  }
+
+  async disconnect(): Promise<void> {
+    const runtime = this.#runtime;
+    if (!runtime) return;
+    this.#runtime = null;
+    const { online, foreground } = runtime.scheduler.status;
+    await runtime.close();
+    this.#parts.observer.setScheduler(null);
+    this.#parts.observer.setStatus({ online, foreground });
+  }
+
+  tablesChanged(tables: readonly string[]): void {
+    if (!this.#isOpen()) return;
+    this.#live.changed(affectedTables(this.schema, tables));
+    this.#runtime?.notifyWrite();
+    this.#scheduleRefresh();
+  }
+
+  /**
+   * The scheduler of background sync, with the app's settings (`autoSync` as overrides of the
+   * schedule, `realtime`, the online probe); its status goes to the observer.
+   */
+  #createRuntime(online: boolean | (() => boolean | Promise<boolean>)): SyncRuntime {
+    const options = this.#options;
+    const parts = this.#parts;
+    const autoSync = options.autoSync ?? true;
+    const realtime = options.realtime ?? true;
+    const realtimeOptions = typeof realtime === 'object' ? realtime : {};
+    const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
+    parts.observer.setScheduler({ realtime: realtime !== false });
+    return new SyncRuntime({
+      runCycle: (kind, signal, cycle) => this.#scheduledCycle(kind, signal, cycle),
+      refreshAuth: () => parts.tokens.refresh(),
+      schedule: typeof autoSync === 'object' ? autoSync : {},
+      clock: options.clock ?? createSystemClock(),
+      random: options.random ?? Math.random,
+      events:
+        realtime !== false
+          ? {
+              url: realtimeOptions.url ?? `${this.#url.replace(/\/+$/, '')}/v1/events`,
+              getToken: () => parts.tokens.get(),
+              fetch: fetchImpl,
+              ...(realtimeOptions.tokenIn ? { tokenIn: realtimeOptions.tokenIn } : {}),
+              ...(realtimeOptions.heartbeatTimeoutMs !== undefined
+                ? { heartbeatTimeoutMs: realtimeOptions.heartbeatTimeoutMs }
+                : {}),
+              ...(realtimeOptions.backoff ? { backoff: realtimeOptions.backoff } : {}),
+            }
+          : null,
+      online,
+      onlineProbeIntervalMs: options.onlineProbeIntervalMs ?? DEFAULT_ONLINE_PROBE_INTERVAL_MS,
+      foreground: parts.observer.status.foreground,
+      onStatus: (status) => parts.observer.setSchedulerStatus(status),
+      onError: (error) => parts.observer.reportError(error),
+      onLog: options.onLog,
+    });
   }
 
   // ---- scheduling -------------------------------------------------------------------------

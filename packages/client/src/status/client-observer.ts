@@ -63,11 +63,13 @@ export class ClientObserver {
   readonly #listeners = new Set<(event: ClientEvent) => void>();
   #engine: EngineStatus;
   #sync: SyncStatus | null = null;
+  #realtime: boolean;
   #status: ClientStatus;
 
   constructor(initial: EngineStatus, options: ClientObserverOptions) {
     this.#options = options;
     this.#engine = initial;
+    this.#realtime = options.realtime;
     this.#status = mergeClientStatus(initial, null, options.realtime);
   }
 
@@ -90,6 +92,16 @@ export class ClientObserver {
   /** The scheduler's status changed. */
   setSchedulerStatus(status: SyncStatus): void {
     this.#sync = status;
+    this.#publish();
+  }
+
+  /**
+   * The scheduler started (with or without the events stream) or stopped (`null`): background
+   * sync was connected or disconnected.
+   */
+  setScheduler(scheduler: { readonly realtime: boolean } | null): void {
+    this.#realtime = scheduler?.realtime ?? false;
+    if (scheduler === null) this.#sync = null;
     this.#publish();
   }
 
@@ -148,7 +160,7 @@ export class ClientObserver {
   }
 
   #publish(): void {
-    this.#status = mergeClientStatus(this.#engine, this.#sync, this.#options.realtime);
+    this.#status = mergeClientStatus(this.#engine, this.#sync, this.#realtime);
     this.emit({ type: 'status', status: this.#status });
   }
 }
