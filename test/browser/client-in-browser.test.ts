@@ -62,7 +62,7 @@ describe.runIf(chromiumAvailable)('the Ferry client in Chromium, over HTTP', () 
       row: { id: randomUUID(), list_id: listId, title },
     });
 
-    let page = await openPage();
+    const page = await openPage();
     let client = await startPageClient(page, options);
     expect((await client.status()).storage).toBe('opfs');
     await client.write([

@@ -3,6 +3,7 @@
  * writes, pokes from the server's events stream, the periodic safety net, connectivity and
  * visibility. Time is a manual clock, so "not before" is exact and nothing waits on timers.
  */
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -92,8 +93,7 @@ describe('the scheduler against a real server', () => {
     await a.clock.advanceAsync(10_000);
     const before = a.pushes();
     // Another connection to the file writes; the client hears of it through tablesChanged.
-    const other = (await import('better-sqlite3')).default;
-    const db = new other(h.dbPath('a'));
+    const db = new Database(h.dbPath('a'));
     db.prepare('INSERT INTO lists (id, name) VALUES (?, ?)').run(uuid(), 'from elsewhere');
     db.close();
     a.client.tablesChanged(['lists']);

@@ -29,6 +29,7 @@ import { SerialDatabase } from './driver/serial-database.js';
 import type { RunResult, SqlRow, SqlStatement, SqlValue } from './driver/sqlite-driver.js';
 import { affectedTables } from './live/affected-tables.js';
 import { liveIterator } from './live/live-iterator.js';
+import type { SyncScheduleOverrides } from './scheduler/sync-schedule.js';
 import { LiveQueries } from './live/live-queries.js';
 import { statementTablesReader } from './live/read-statement-tables.js';
 import type { StatementTables } from './live/statement-tables.js';
@@ -139,10 +140,10 @@ export interface FerryClient<S extends Schema = Schema> extends AsyncDisposable 
   ): AsyncIterableIterator<R[]>;
   /**
    * Starts background sync when it is not running: the scheduler of `autoSync` (its settings,
-   * or the defaults for a client made with `autoSync: false`). A client made with `autoSync`
-   * (the default) is connected from the start.
+   * or the defaults for a client made with `autoSync: false`, each replaced by `schedule`'s). A
+   * client made with `autoSync` (the default) is connected from the start.
    */
-  connect(): void;
+  connect(schedule?: SyncScheduleOverrides): void;
   /**
    * Stops background sync: the cycle in flight is aborted (a bundle in flight stays frozen and
    * is sent again, unchanged, after `connect()`), the events stream closes, and no cycle runs
@@ -331,12 +332,13 @@ class Client<S extends Schema> implements FerryClient<S> {
     this.#runtime?.start();
   }
 
-  connect(): void {
+  connect(schedule: SyncScheduleOverrides = {}): void {
     this.#assertOpen();
     if (this.#runtime) return;
     const online = this.#options.online;
     this.#runtime = this.#createRuntime(
       typeof online === 'function' ? online : this.#parts.observer.engine.online,
+      schedule,
     );
     this.#runtime.start();
   }
@@ -362,7 +364,10 @@ class Client<S extends Schema> implements FerryClient<S> {
    * The scheduler of background sync, with the app's settings (`autoSync` as overrides of the
    * schedule, `realtime`, the online probe); its status goes to the observer.
    */
-  #createRuntime(online: boolean | (() => boolean | Promise<boolean>)): SyncRuntime {
+  #createRuntime(
+    online: boolean | (() => boolean | Promise<boolean>),
+    schedule: SyncScheduleOverrides = {},
+  ): SyncRuntime {
     const options = this.#options;
     const parts = this.#parts;
     const autoSync = options.autoSync ?? true;
@@ -373,7 +378,7 @@ class Client<S extends Schema> implements FerryClient<S> {
     return new SyncRuntime({
       runCycle: (kind, signal, cycle) => this.#scheduledCycle(kind, signal, cycle),
       refreshAuth: () => parts.tokens.refresh(),
-      schedule: typeof autoSync === 'object' ? autoSync : {},
+      schedule: { ...(typeof autoSync === 'object' ? autoSync : {}), ...schedule },
       clock: options.clock ?? createSystemClock(),
       random: options.random ?? Math.random,
       events:

@@ -31,6 +31,16 @@
  * @module
  */
 export { createClient, subjectOf } from './ferry-client.js';
+export { shareAcrossTabs } from './tabs/tab-sync.js';
+export type {
+  ShareAcrossTabsOptions,
+  SharedStatus,
+  TabChannel,
+  TabGroup,
+  TabLocks,
+  TabMessage,
+  TabRole,
+} from './tabs/tab-sync.js';
 export type { ClientEvent, FerryClient, RunCycleOptions } from './ferry-client.js';
 export { HOOK_POINTS } from './types.js';
 export type {

@@ -112,6 +112,7 @@ export {
   ValidationErrorSchema,
   bundleDigest,
   canonicalJson,
+  CLIENT_REQUEST_HEADERS,
   committedPushRows,
   createBundleDigest,
   describeZodError,
@@ -122,6 +123,7 @@ export { isPlainSnapshotRow, parseWith } from './row-arrays.js';
 export type {
   Bundle,
   Change,
+  ClientRequestHeader,
   Conflict,
   DeleteChange,
   ErrorBody,

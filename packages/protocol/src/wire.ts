@@ -14,6 +14,22 @@ import { isPlainChange, isPlainRowEffect, rowArray } from './row-arrays.js';
 /** The protocol version this package speaks. */
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * The request headers a Ferry client may send beyond the CORS-safelisted ones (`accept`): the
+ * server allows exactly these to a browser on another origin, so a header a client sends and
+ * a preflight refuses cannot happen (a client sending a header not listed here does not
+ * compile).
+ */
+export const CLIENT_REQUEST_HEADERS = [
+  'authorization',
+  'content-type',
+  'cache-control',
+  'x-request-id',
+] as const;
+
+/** A header of {@link CLIENT_REQUEST_HEADERS}, or the safelisted `accept`. */
+export type ClientRequestHeader = (typeof CLIENT_REQUEST_HEADERS)[number] | 'accept';
+
 /** Limits the server enforces by default; both sides use them to size requests. */
 export const DEFAULT_LIMITS = {
   /** Largest request body, in bytes (10 MiB). */

@@ -3,7 +3,13 @@
  * test through `window.ferryTest` (playwright's `page.evaluate`).
  */
 import { isFerryError } from '@ferry/protocol';
-import { createClient, type FerryClient, type SqliteDriver } from '@ferry/client';
+import {
+  createClient,
+  shareAcrossTabs,
+  type FerryClient,
+  type SqliteDriver,
+  type TabGroup,
+} from '@ferry/client';
 import { todoSchema, type TodoSchema } from '@ferry/example-todo';
 import { waSqliteWorkerDriver, type BrowserStorage } from '@ferry/client/wa-sqlite';
 import { tag, untag, type Tagged } from './values.js';
@@ -21,6 +27,9 @@ export interface CallError {
 
 const drivers = new Map<number, SqliteDriver>();
 const clients = new Map<number, FerryClient<TodoSchema>>();
+const groups = new Map<number, TabGroup>();
+/** Each watch's deliveries, by watch id. */
+const watches = new Map<number, { results: unknown[][]; stop: () => void }>();
 let nextId = 1;
 
 /** A write of the test, as JSON: what `client.write` does with each. */
@@ -40,6 +49,9 @@ type ClientCall =
   | { readonly call: 'query'; readonly sql: string; readonly params?: readonly Tagged[] }
   | { readonly call: 'sync' }
   | { readonly call: 'status' }
+  | { readonly call: 'role' }
+  | { readonly call: 'watch'; readonly sql: string }
+  | { readonly call: 'results'; readonly watch: number }
   | { readonly call: 'close' };
 
 const ferryTest = {
@@ -69,6 +81,8 @@ const ferryTest = {
     url: string;
     token: string;
     storage?: 'auto' | BrowserStorage;
+    /** Join the tabs of this database (one leader syncs, with a short schedule). */
+    tabs?: boolean;
   }): Promise<string> {
     try {
       const worker = new Worker('./worker.js', { type: 'module' });
@@ -86,6 +100,15 @@ const ferryTest = {
       });
       const id = nextId++;
       clients.set(id, client);
+      if (options.tabs) {
+        groups.set(
+          id,
+          shareAcrossTabs(client, {
+            name: options.name,
+            schedule: { debounceMs: 20, maxWaitMs: 200, minIntervalMs: 0 },
+          }),
+        );
+      }
       return JSON.stringify({ value: id });
     } catch (error) {
       return JSON.stringify(failure(error));
@@ -123,7 +146,23 @@ const ferryTest = {
           value = { ...status, lastError: status.lastError?.code ?? null };
           break;
         }
+        case 'role':
+          value = groups.get(id)?.role ?? null;
+          break;
+        case 'watch': {
+          const watchId = nextId++;
+          const results: unknown[][] = [];
+          const stop = client.watch(request.sql, [], (rows) => results.push(rows));
+          watches.set(watchId, { results, stop });
+          value = watchId;
+          break;
+        }
+        case 'results':
+          value = watches.get(request.watch)?.results ?? null;
+          break;
         case 'close':
+          await groups.get(id)?.close();
+          groups.delete(id);
           await client.close();
           clients.delete(id);
           break;

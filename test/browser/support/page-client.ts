@@ -34,13 +34,24 @@ export interface PageClient {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
   sync(): Promise<{ pushed: number; pulled: number }>;
   status(): Promise<PageStatus>;
+  /** The tab's role in its group (null without `tabs`). */
+  role(): Promise<'leader' | 'follower' | null>;
+  /** Starts a live query; `results(id)` reads what it delivered so far. */
+  watch(sql: string): Promise<number>;
+  results<R = Record<string, unknown>>(watch: number): Promise<R[][]>;
   close(): Promise<void>;
 }
 
 /** Starts a client of the todo schema in `page` on database `name`. */
 export async function startPageClient(
   page: Page,
-  options: { name: string; url: string; token: string; storage?: 'auto' | 'opfs' | 'indexeddb' },
+  options: {
+    name: string;
+    url: string;
+    token: string;
+    storage?: 'auto' | 'opfs' | 'indexeddb';
+    tabs?: boolean;
+  },
 ): Promise<PageClient> {
   const started = await page.evaluate(
     (o) => (window as unknown as Window).ferryTest.startClient(o),
@@ -60,6 +71,9 @@ export async function startPageClient(
       (await call({ call: 'query', sql, params: params.map(tag) })) as R[],
     sync: async () => (await call({ call: 'sync' })) as { pushed: number; pulled: number },
     status: async () => (await call({ call: 'status' })) as PageStatus,
+    role: async () => (await call({ call: 'role' })) as 'leader' | 'follower' | null,
+    watch: async (sql) => (await call({ call: 'watch', sql })) as number,
+    results: async <R>(watch: number) => (await call({ call: 'results', watch })) as R[][],
     close: async () => void (await call({ call: 'close' })),
   };
 }

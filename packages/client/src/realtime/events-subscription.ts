@@ -12,6 +12,7 @@ import {
   PokeSchema,
   isProtocolErrorCode,
   type FerryErrorCode,
+  type ClientRequestHeader,
 } from '@ferry/protocol';
 import { backoffDelay, resolveBackoffOptions, type BackoffOptions } from '../scheduler/backoff.js';
 import { classifyFailure, type Failure } from '../scheduler/classify-failure.js';
@@ -274,7 +275,7 @@ class EventsSubscriptionImpl implements EventsSubscription {
     const token = await this.#options.getToken();
     signal.throwIfAborted();
     const url = new URL(String(this.#options.url));
-    const headers: Record<string, string> = {
+    const headers: Partial<Record<ClientRequestHeader, string>> = {
       accept: 'text/event-stream',
       'cache-control': 'no-cache',
     };

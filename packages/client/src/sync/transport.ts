@@ -1,4 +1,4 @@
-import { ErrorBodySchema, FerryError } from '@ferry/protocol';
+import { ErrorBodySchema, FerryError, type ClientRequestHeader } from '@ferry/protocol';
 import type { Clock } from '../scheduler/clock.js';
 import type { GetTokenOptions } from '../types.js';
 
@@ -151,7 +151,7 @@ export class Transport {
     signal: AbortSignal,
   ): Promise<Response> {
     const token = await fetchToken(this.#options.getToken);
-    const headers: Record<string, string> = {
+    const headers: Partial<Record<ClientRequestHeader, string>> = {
       authorization: `Bearer ${token}`,
       accept: 'application/json',
     };

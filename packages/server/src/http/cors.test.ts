@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { todoSchema } from '@ferry/example-todo';
+import { CLIENT_REQUEST_HEADERS } from '@ferry/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signToken } from '../auth.js';
 import { createFerryServer, type FerryServer } from '../ferry-server.js';
@@ -38,7 +39,13 @@ describe('CORS', () => {
     expect(response.status).toBe(204);
     expect(response.headers.get('access-control-allow-origin')).toBe(APP);
     expect(response.headers.get('access-control-allow-methods')).toContain('POST');
-    expect(response.headers.get('access-control-allow-headers')).toContain('authorization');
+    // Every header a client may send (the events stream's cache-control included), so that no
+    // browser request of a client fails its preflight.
+    const allowed = response.headers
+      .get('access-control-allow-headers')!
+      .split(',')
+      .map((name) => name.trim());
+    expect(allowed).toEqual(expect.arrayContaining([...CLIENT_REQUEST_HEADERS]));
   });
 
   it('exposes the correlation headers to an allowed origin, and nothing to another one', async () => {

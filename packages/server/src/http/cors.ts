@@ -4,6 +4,8 @@
  * cookies, so no credentials mode is needed.
  */
 
+import { CLIENT_REQUEST_HEADERS } from '@ferry/protocol';
+
 /** Which origins may call the server from a browser. */
 export interface CorsOptions {
   /** Allowed origins (`https://app.example.com`), or `'*'` for any. */
@@ -12,7 +14,7 @@ export interface CorsOptions {
   readonly maxAgeSeconds?: number;
 }
 
-const ALLOWED_HEADERS = 'authorization, content-type, x-request-id';
+const ALLOWED_HEADERS = CLIENT_REQUEST_HEADERS.join(', ');
 const EXPOSED_HEADERS = 'x-request-id, x-ferry-bundle-seq, retry-after';
 
 /**
