@@ -5,7 +5,7 @@ import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { checkUserId } from './core/user-id.js';
 import type { RetentionPolicy } from './core/decide-retention.js';
 import { withCors, type CorsOptions } from './http/cors.js';
-import { createHandler } from './http/create-handler.js';
+import { createHandler, isServerPath } from './http/create-handler.js';
 import { resolveConnectionOptions, type ConnectionOptions } from './http/connection-options.js';
 import { listenNode, type ListenOptions, type NodeListener } from './http/node-adapter.js';
 import { SILENT_LOGGER, createDefaultLogger, type FerryLogger } from './logger.js';
@@ -86,6 +86,12 @@ export interface FerryServerOptions {
   readonly connections?: ConnectionOptions;
   /** Lets browser apps of these origins call the server (default: no cross-origin access). */
   readonly cors?: CorsOptions;
+  /**
+   * Answers the requests the server has no route for, outside `/v1`, `/healthz` and
+   * `/metrics`: a web app's pages and files served from the sync server's own origin (no CORS
+   * needed), say. Default: 404.
+   */
+  readonly app?: (request: Request) => Promise<Response>;
 }
 
 /** A running Ferry server. */
@@ -227,7 +233,12 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
       };
     },
   });
-  const handler = options.cors ? withCors(baseHandler, options.cors) : baseHandler;
+  const api = options.cors ? withCors(baseHandler, options.cors) : baseHandler;
+  const app = options.app;
+  const handler = app
+    ? (request: Request) =>
+        isServerPath(new URL(request.url).pathname) ? api(request) : app(request)
+    : api;
 
   const timers: ReturnType<typeof setInterval>[] = [];
   const every = (ms: number, task: () => Promise<unknown>, what: string) => {

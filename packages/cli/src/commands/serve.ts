@@ -1,4 +1,5 @@
-import { isAbsolute, relative, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { todoSchema } from '@ferry/example-todo';
@@ -14,6 +15,7 @@ import {
 } from '@ferry/server';
 import type { CliIo } from '../cli-command.js';
 import { loadOrCreateDevSecret } from './dev-secret.js';
+import { defaultWebAppDir, webAppHandler } from './web-app.js';
 
 /** Options of `ferry serve`. */
 export interface ServeOptions {
@@ -31,6 +33,11 @@ export interface ServeOptions {
   readonly schema: string | undefined;
   /** False to print no token for the user "demo" (default true). */
   readonly demoToken?: boolean;
+  /**
+   * The built web app to serve at `/`: a directory, `false` for none, undefined for the todo web
+   * app (with the example schema, when it is built).
+   */
+  readonly app?: string | false;
 }
 
 const HELP = `Usage: ferry serve [options]
@@ -53,6 +60,10 @@ Options:
                     (default: the example todo schema)
   --no-demo-token   print no ready token for the user "demo" (one is printed,
                     valid 24 hours, whenever the server knows an HS256 secret)
+  --app DIR         serve this built web app at / (default: the todo web app,
+                    with the example schema); in development mode the app may
+                    sign in any user name with POST /dev/token
+  --no-app          serve no web app
   -h, --help        show this help
 
 Environment:
@@ -85,6 +96,8 @@ export function parseServeArgs(
         cors: { type: 'string' },
         schema: { type: 'string' },
         'no-demo-token': { type: 'boolean', default: false },
+        app: { type: 'string' },
+        'no-app': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -108,6 +121,11 @@ export function parseServeArgs(
       ...(values.cors !== undefined ? { cors: parseOrigins(values.cors) } : {}),
       schema: values.schema,
       ...(values['no-demo-token'] ? { demoToken: false } : {}),
+      ...(values['no-app']
+        ? { app: false as const }
+        : values.app !== undefined
+          ? { app: values.app }
+          : {}),
     },
   };
 }
@@ -204,10 +222,26 @@ export async function startServe(
     store = createSqliteStore({ path: dbPath });
     storeLine = `SQLite at ${dbPath}`;
   }
+  const appDir =
+    options.app === false
+      ? undefined
+      : options.app !== undefined
+        ? resolve(options.app)
+        : options.schema === undefined
+          ? defaultWebAppDir()
+          : undefined;
+  if (appDir !== undefined && !existsSync(join(appDir, 'index.html'))) {
+    await store.close();
+    throw new FerryError(
+      'invalid_argument',
+      `--app ${appDir} has no index.html (build the app first)`,
+    );
+  }
   const server = await createFerryServer({
     schema,
     store,
     auth,
+    app: webAppHandler({ dir: appDir, devSecret: 'jwks' in auth ? undefined : devSecret }),
     ...(options.cors !== undefined ? { cors: { origins: options.cors } } : {}),
     ...(logger !== undefined ? { logger } : {}),
   });
@@ -219,6 +253,7 @@ export async function startServe(
     throw error;
   }
   io.out(`Ferry sync server (protocol 1) listening on ${url}`);
+  if (appDir !== undefined) io.out(`  app:    ${url}/ (${appDir})`);
   io.out(`  store:  ${storeLine}`);
   io.out(
     `  auth:   ${'jwks' in auth ? `tokens of the identity provider at ${auth.jwks.url}` : `HS256 tokens signed with ${devSecret === undefined ? 'FERRY_JWT_SECRET' : 'the development secret'}`}`,

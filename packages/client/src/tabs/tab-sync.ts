@@ -37,6 +37,7 @@ export type SharedStatus = Omit<ClientStatus, 'lastError'> & {
 export type TabMessage =
   | { readonly type: 'changed'; readonly tables: readonly string[] }
   | { readonly type: 'status'; readonly status: SharedStatus }
+  | { readonly type: 'paused'; readonly paused: boolean }
   | { readonly type: 'hello' };
 
 /** The part of `BroadcastChannel` the group uses. */
@@ -72,7 +73,17 @@ export interface TabGroup {
   readonly role: TabRole;
   /** The leader's sync status (this tab's own while it leads; null until a leader spoke). */
   readonly status: SharedStatus | null;
-  /** Called on a change of role or of the leader's status; returns the unsubscribe function. */
+  /** Whether sync is paused for every tab ("work offline"). */
+  readonly paused: boolean;
+  /**
+   * Pauses or resumes sync for the whole group: the leader disconnects or connects its client,
+   * and a tab that becomes leader later keeps to it. Local reads and writes go on.
+   */
+  setPaused(paused: boolean): Promise<void>;
+  /**
+   * Called on a change of role, of the leader's status or of `paused`; returns the
+   * unsubscribe function.
+   */
   subscribe(listener: () => void): () => void;
   /** Leaves the group: a leader disconnects its client and hands the lock on. */
   close(): Promise<void>;
@@ -88,6 +99,16 @@ export function shareAcrossTabs(client: FerryClient, options: ShareAcrossTabsOpt
   };
   let role: TabRole = 'follower';
   let status: SharedStatus | null = null;
+  let paused = false;
+  /** Applies `paused` to this tab (the leader's client connects or disconnects). */
+  const applyPaused = async (value: boolean) => {
+    paused = value;
+    if (role === 'leader') {
+      if (paused) await client.disconnect();
+      else client.connect(options.schedule);
+    }
+    notify();
+  };
   let closed = false;
   const leaving = new AbortController();
   let resign: () => void = () => undefined;
@@ -110,8 +131,11 @@ export function shareAcrossTabs(client: FerryClient, options: ShareAcrossTabsOpt
     else if (message.type === 'status' && role === 'follower') {
       status = message.status;
       notify();
-    } else if (message.type === 'hello' && role === 'leader' && status !== null) {
-      channel.postMessage({ type: 'status', status });
+    } else if (message.type === 'paused') {
+      void applyPaused(message.paused);
+    } else if (message.type === 'hello' && role === 'leader') {
+      if (status !== null) channel.postMessage({ type: 'status', status });
+      channel.postMessage({ type: 'paused', paused });
     }
   });
   channel.postMessage({ type: 'hello' });
@@ -120,7 +144,7 @@ export function shareAcrossTabs(client: FerryClient, options: ShareAcrossTabsOpt
     .request(`ferry-leader:${options.name}`, { signal: leaving.signal }, async () => {
       if (closed) return;
       role = 'leader';
-      client.connect(options.schedule);
+      if (!paused) client.connect(options.schedule);
       status = sharedStatusOf(client.status);
       channel.postMessage({ type: 'status', status });
       notify();
@@ -138,6 +162,14 @@ export function shareAcrossTabs(client: FerryClient, options: ShareAcrossTabsOpt
     },
     get status() {
       return status;
+    },
+    get paused() {
+      return paused;
+    },
+    async setPaused(value) {
+      if (closed) return;
+      channel.postMessage({ type: 'paused', paused: value });
+      await applyPaused(value);
     },
     subscribe(listener) {
       listeners.add(listener);

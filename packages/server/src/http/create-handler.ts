@@ -84,6 +84,11 @@ const ROUTES: Readonly<Record<string, Route>> = {
   '/metrics': { method: 'GET', name: 'metrics', auth: false },
 };
 
+/** Whether the server itself answers `pathname` (its API under /v1, health and metrics). */
+export function isServerPath(pathname: string): boolean {
+  return pathname === '/v1' || pathname.startsWith('/v1/') || pathname in ROUTES;
+}
+
 /**
  * The server's fetch handler: routes, authentication (every /v1 route denies by default),
  * rate limiting, the shutdown gate, one log line and metrics per request.
