@@ -48,6 +48,7 @@ type ClientCall =
   | { readonly call: 'write'; readonly ops: readonly WriteOp[] }
   | { readonly call: 'query'; readonly sql: string; readonly params?: readonly Tagged[] }
   | { readonly call: 'sync' }
+  | { readonly call: 'syncWatched' }
   | { readonly call: 'status' }
   | { readonly call: 'role' }
   | { readonly call: 'watch'; readonly sql: string }
@@ -139,6 +140,28 @@ const ferryTest = {
         case 'sync': {
           const report = await client.sync();
           value = { pushed: report.pushed, pulled: report.pulled };
+          break;
+        }
+        case 'syncWatched': {
+          // A sync while a timer on this (the page's) thread records how often it gets to run.
+          const ticks: number[] = [];
+          const timer = setInterval(() => ticks.push(performance.now()), 10);
+          const started = performance.now();
+          const report = await client.sync();
+          const ended = performance.now();
+          clearInterval(timer);
+          const marks = [started, ...ticks, ended];
+          let longestGapMs = 0;
+          for (let i = 1; i < marks.length; i++) {
+            longestGapMs = Math.max(longestGapMs, marks[i]! - marks[i - 1]!);
+          }
+          value = {
+            pulled: report.pulled,
+            hydrated: report.hydrated,
+            ticks: ticks.length,
+            longestGapMs: Math.round(longestGapMs),
+            durationMs: Math.round(ended - started),
+          };
           break;
         }
         case 'status': {

@@ -34,6 +34,14 @@ export interface PageClient {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]>;
   sync(): Promise<{ pushed: number; pulled: number }>;
   status(): Promise<PageStatus>;
+  /** A sync while a 10 ms timer runs on the page's thread: how often it fired, its longest gap. */
+  syncWatched(): Promise<{
+    pulled: number;
+    hydrated: boolean;
+    ticks: number;
+    longestGapMs: number;
+    durationMs: number;
+  }>;
   /** The tab's role in its group (null without `tabs`). */
   role(): Promise<'leader' | 'follower' | null>;
   /** Starts a live query; `results(id)` reads what it delivered so far. */
@@ -71,6 +79,8 @@ export async function startPageClient(
       (await call({ call: 'query', sql, params: params.map(tag) })) as R[],
     sync: async () => (await call({ call: 'sync' })) as { pushed: number; pulled: number },
     status: async () => (await call({ call: 'status' })) as PageStatus,
+    syncWatched: async () =>
+      (await call({ call: 'syncWatched' })) as Awaited<ReturnType<PageClient['syncWatched']>>,
     role: async () => (await call({ call: 'role' })) as 'leader' | 'follower' | null,
     watch: async (sql) => (await call({ call: 'watch', sql })) as number,
     results: async <R>(watch: number) => (await call({ call: 'results', watch })) as R[][],
