@@ -41,6 +41,8 @@ export interface BenchServerOptions {
   readonly pgSchemas?: PgSchemas;
   /** PostgreSQL: connections of this instance's pool (default 10). */
   readonly pgPoolMax?: number;
+  /** Let browser pages of any origin call the server (the browser bench). */
+  readonly cors?: '*';
   /** PostgreSQL: how long a request may wait for a pooled connection (default the store's 5 s). */
   readonly pgConnectionTimeoutMs?: number;
 }
@@ -84,6 +86,7 @@ export async function startBenchServer(
     auth: { jwtSecret: BENCH_SECRET },
     logger: false,
     limits: { rateLimit: false, maxPullLimit: 100_000 },
+    ...(opts.cors ? { cors: { origins: opts.cors } } : {}),
   });
   const { url } = await server.listen({ host: '127.0.0.1', port: 0 });
   const token = await signToken({ secret: BENCH_SECRET, userId: 'bench-user' });

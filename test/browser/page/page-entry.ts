@@ -28,8 +28,11 @@ export interface CallError {
 const drivers = new Map<number, SqliteDriver>();
 const clients = new Map<number, FerryClient<TodoSchema>>();
 const groups = new Map<number, TabGroup>();
-/** Each watch's deliveries, by watch id. */
-const watches = new Map<number, { results: unknown[][]; stop: () => void }>();
+/** Each watch's deliveries (and when each came: epoch ms, sub-ms), by watch id. */
+const watches = new Map<number, { results: unknown[][]; at: number[]; stop: () => void }>();
+
+/** Now in epoch milliseconds with sub-millisecond precision, comparable across tabs. */
+const epochNow = () => performance.timeOrigin + performance.now();
 let nextId = 1;
 
 /** A write of the test, as JSON: what `client.write` does with each. */
@@ -53,6 +56,10 @@ type ClientCall =
   | { readonly call: 'role' }
   | { readonly call: 'watch'; readonly sql: string }
   | { readonly call: 'results'; readonly watch: number }
+  | { readonly call: 'deliveredAt'; readonly watch: number }
+  | { readonly call: 'writeTimed'; readonly ops: readonly WriteOp[] }
+  | { readonly call: 'writeLatency'; readonly count: number; readonly listId: string }
+  | { readonly call: 'writeMany'; readonly count: number; readonly listId: string }
   | { readonly call: 'close' };
 
 const ferryTest = {
@@ -175,14 +182,63 @@ const ferryTest = {
         case 'watch': {
           const watchId = nextId++;
           const results: unknown[][] = [];
-          const stop = client.watch(request.sql, [], (rows) => results.push(rows));
-          watches.set(watchId, { results, stop });
+          const at: number[] = [];
+          const stop = client.watch(request.sql, [], (rows) => {
+            results.push(rows);
+            at.push(epochNow());
+          });
+          watches.set(watchId, { results, at, stop });
           value = watchId;
           break;
         }
         case 'results':
           value = watches.get(request.watch)?.results ?? null;
           break;
+        case 'deliveredAt':
+          value = watches.get(request.watch)?.at ?? null;
+          break;
+        case 'writeTimed': {
+          // When the write began (epoch ms): for the latency of a live query in another tab.
+          const began = epochNow();
+          await client.write((tx) => {
+            for (const op of request.ops) {
+              if (op.op === 'insert') tx.insert(op.table as 'todos', op.row);
+            }
+          });
+          value = began;
+          break;
+        }
+        case 'writeLatency': {
+          // One-row writes, each timed on its own (µs).
+          const took: number[] = [];
+          for (let i = 0; i < request.count; i++) {
+            const started = performance.now();
+            await client.write((tx) =>
+              tx.insert('todos', {
+                id: crypto.randomUUID(),
+                list_id: request.listId,
+                title: `w${i}`,
+              }),
+            );
+            took.push((performance.now() - started) * 1000);
+          }
+          value = took;
+          break;
+        }
+        case 'writeMany': {
+          for (let done = 0; done < request.count; done += 500) {
+            await client.write((tx) => {
+              for (let i = done; i < Math.min(request.count, done + 500); i++) {
+                tx.insert('todos', {
+                  id: crypto.randomUUID(),
+                  list_id: request.listId,
+                  title: `p${i}`,
+                });
+              }
+            });
+          }
+          break;
+        }
         case 'close':
           await groups.get(id)?.close();
           groups.delete(id);

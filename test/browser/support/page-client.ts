@@ -47,6 +47,14 @@ export interface PageClient {
   /** Starts a live query; `results(id)` reads what it delivered so far. */
   watch(sql: string): Promise<number>;
   results<R = Record<string, unknown>>(watch: number): Promise<R[][]>;
+  /** When each result of a watch came (epoch ms, comparable across tabs). */
+  deliveredAt(watch: number): Promise<number[]>;
+  /** Inserts in one write; resolves with when the write began (epoch ms). */
+  writeTimed(ops: readonly PageWrite[]): Promise<number>;
+  /** `count` one-row writes, each timed (µs). */
+  writeLatency(count: number, listId: string): Promise<number[]>;
+  /** `count` todos in writes of 500. */
+  writeMany(count: number, listId: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -84,6 +92,11 @@ export async function startPageClient(
     role: async () => (await call({ call: 'role' })) as 'leader' | 'follower' | null,
     watch: async (sql) => (await call({ call: 'watch', sql })) as number,
     results: async <R>(watch: number) => (await call({ call: 'results', watch })) as R[][],
+    deliveredAt: async (watch) => (await call({ call: 'deliveredAt', watch })) as number[],
+    writeTimed: async (ops) => (await call({ call: 'writeTimed', ops })) as number,
+    writeLatency: async (count, listId) =>
+      (await call({ call: 'writeLatency', count, listId })) as number[],
+    writeMany: async (count, listId) => void (await call({ call: 'writeMany', count, listId })),
     close: async () => void (await call({ call: 'close' })),
   };
 }
