@@ -1,3 +1,4 @@
+import { orderDerived } from './apply/derived-state.js';
 import { DEFAULT_LIMITS, FerryError } from '@ferry/protocol';
 import { countingFetch } from './counting-fetch.js';
 import type { SerialDatabase } from './driver/serial-database.js';
@@ -61,6 +62,7 @@ export function createClientParts(
     sourceId: setup.sourceId,
     now,
     hook: hooks?.at ? (point: HookPoint) => hooks.at!(point) : () => undefined,
+    derived: orderDerived(options.schema, options.derived ?? []),
     faults: options.__unsafeFaults,
   };
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;

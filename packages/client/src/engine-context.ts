@@ -1,3 +1,4 @@
+import type { DerivedState } from './apply/derived-state.js';
 import type { Schema } from '@ferry/protocol';
 import type { SerialDatabase } from './driver/serial-database.js';
 import type { TableCodec } from './local/table-codec.js';
@@ -12,6 +13,8 @@ export interface EngineContext {
   now(): number;
   /** Runs the hook of a point, if any (awaited when it returns a promise). */
   hook(point: HookPoint): Promise<void> | void;
+  /** The app's derived states, in rebuild order (`orderDerived`). */
+  readonly derived: readonly DerivedState[];
   /** Test only: deliberate bugs for negative controls (`ClientOptions.__unsafeFaults`). */
   readonly faults?: UnsafeClientFaults | undefined;
 }

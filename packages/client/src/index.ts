@@ -32,6 +32,7 @@
  */
 export { createClient, subjectOf } from './ferry-client.js';
 export { shareAcrossTabs } from './tabs/tab-sync.js';
+export type { ChangedRows, DerivedState, DerivedTransaction } from './apply/derived-state.js';
 export type {
   ShareAcrossTabsOptions,
   SharedStatus,

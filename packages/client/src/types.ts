@@ -7,6 +7,7 @@ import type {
   Row,
   Schema,
 } from '@ferry/protocol';
+import type { DerivedState } from './apply/derived-state.js';
 import type { IntegrityViolation } from './apply/integrity-gate.js';
 import type { SqliteDriver } from './driver/sqlite-driver.js';
 import type { BackoffOptions } from './scheduler/backoff.js';
@@ -98,6 +99,13 @@ export interface ClientOptions<S extends Schema = Schema> {
    * of every custom policy the schema uses.
    */
   readonly resolvers?: Readonly<Record<string, ResolverSetting>>;
+  /**
+   * Derived state rebuilt inside the transaction that applies server data (a page or a
+   * snapshot), after its rows, in dependency order, before the page commits and any live query
+   * hears of it; a rebuild that throws rolls the page back (`derived_rebuild_failed`). See
+   * `DerivedState`.
+   */
+  readonly derived?: readonly DerivedState[];
   /** Default `globalThis.fetch`. */
   readonly fetch?: typeof fetch;
   /** The clock, ms since the epoch. Default `clock.now`, else `Date.now`. */

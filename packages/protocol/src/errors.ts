@@ -76,6 +76,7 @@ export const LOCAL_ERROR_CODES = [
   'closed',
   'bad_response',
   'integrity_violation',
+  'derived_rebuild_failed',
   'store_unavailable',
   'invalid_argument',
   'not_supported',

@@ -39,6 +39,8 @@ import { applyEffectsWithoutIntent } from './apply-effects-batch.js';
 import { ServerRowWrites } from './server-row-writes.js';
 import { normalizeRow } from './normalize-row.js';
 import { TouchedRows } from '../local/touched-rows.js';
+import { changedKeysOf } from './derived-state.js';
+import { rebuildDerived } from './rebuild-derived.js';
 import {
   hasOtherIntent,
   intentPresence,
@@ -293,6 +295,8 @@ export interface ApplyResult {
   readonly warnings: readonly IntegrityViolation[];
   /** A bundle of our source id was not ours: another install uses it (see {@link ownershipOf}). */
   readonly foreign: boolean;
+  /** The derived states rebuilt (see `derived-state.ts`). */
+  readonly rebuilt: readonly string[];
 }
 
 /**
@@ -401,14 +405,21 @@ export async function applyBundles(
   const violations = await findIntegrityViolations(tx, buildIntegrityQueries(ctx.schema, touched));
   const required = violations.filter((v) => v.required);
   if (required.length > 0) throw integrityError(required);
+  const fresh = bundles.filter((b) => b.bundleSeq > checkpoint);
+  const rebuilt = await rebuildDerived(
+    tx,
+    ctx.derived,
+    changedKeysOf(fresh.flatMap((bundle) => bundle.rows)),
+  );
   await setApplying(tx, false);
   return {
     applied,
-    bundles: bundles.filter((b) => b.bundleSeq > checkpoint).length,
+    bundles: fresh.length,
     checkpoint: last,
     acked,
     warnings: violations,
     foreign,
+    rebuilt,
   };
 }
 

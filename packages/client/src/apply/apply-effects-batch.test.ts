@@ -34,6 +34,7 @@ const ctx: EngineContext = {
   sourceId: '00000000-0000-4000-8000-000000000001',
   now: () => 0,
   hook: () => undefined,
+  derived: [],
 };
 
 /** A file with the schema, some rows already known (the same in every file this makes). */

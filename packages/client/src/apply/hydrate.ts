@@ -1,3 +1,4 @@
+import { rebuildDerived } from './rebuild-derived.js';
 import type { Row, SnapshotAfterHistory } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
 import {
@@ -46,6 +47,8 @@ export interface StagedSnapshot {
 export interface SnapshotApplyResult {
   readonly applied: number;
   readonly warnings: readonly IntegrityViolation[];
+  /** The derived states rebuilt (all of them: a snapshot may have changed anything). */
+  readonly rebuilt: readonly string[];
 }
 
 /**
@@ -180,7 +183,8 @@ export async function applySnapshot(
   );
   const required = violations.filter((v) => v.required);
   if (required.length > 0) throw integrityError(required);
+  const rebuilt = await rebuildDerived(tx, ctx.derived, null);
   await setApplying(tx, false);
   await clearSnapshotStage(tx);
-  return { applied, warnings: violations };
+  return { applied, warnings: violations, rebuilt };
 }

@@ -55,6 +55,7 @@ async function setUp(driver?: SqliteDriver) {
     sourceId,
     now: () => now++,
     hook: () => undefined,
+    derived: [],
   };
   const freeze = (maxChanges = 10_000, sourceBundleId = 1) =>
     db.transaction(async (tx) => {

@@ -12,7 +12,7 @@ import { isFerryError, type FerryErrorCode } from '@ferry/protocol';
  * | class | from | next |
  * |---|---|---|
  * | `transient` | `network`, `timeout`, `aborted`, 408 `request_timeout`, 502/503/504, a 410 that is neither of the two below (its body cut short or garbled: not an answer), `unavailable` without Retry-After, `store_unavailable` | exponential backoff |
- * | `server-error` | 500 `internal` and other 5xx, `bad_response` and `integrity_violation` without an error status | backoff with the longer base |
+ * | `server-error` | 500 `internal` and other 5xx, `bad_response`, `integrity_violation` and `derived_rebuild_failed` without an error status | backoff with the longer base |
  * | `rate-limited` | 429 `rate_limited`, 503 with Retry-After | backoff, at least Retry-After |
  * | `auth` | 401 `unauthorized` | blocked-auth: refresh the token once |
  * | `rejected` | 403 `forbidden`, 413 `payload_too_large`, 422 `validation_failed` | no retry of the same content: the engine dead-letters those rows; retry the rest at once |
@@ -132,6 +132,7 @@ function classOf(
       return 'history';
     case 'bad_response':
     case 'integrity_violation':
+    case 'derived_rebuild_failed':
       // A 502 from a proxy in front of the server arrives as a bad_response with its status;
       // a garbled answer with a success status is the server's fault.
       return status === null || status < 400

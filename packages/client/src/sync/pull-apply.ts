@@ -48,6 +48,7 @@ export async function applyPull(
   const rotated = result.foreign ? await rotateSource(deps, 'foreign_bundle') : [];
   const tables = new Set<string>();
   for (const bundle of bundles) for (const row of bundle.rows) tables.add(row.table);
+  for (const name of result.rebuilt) tables.add(name);
   return [
     ...rotated,
     {

@@ -35,7 +35,7 @@ export async function runHydration(
       type: 'hydrated',
       rows: result.applied,
       checkpoint: staged.snapshotBundleSeq,
-      tables: ctx.schema.tables.map((t) => t.name),
+      tables: [...ctx.schema.tables.map((t) => t.name), ...result.rebuilt],
       warnings: result.warnings,
       at: ctx.now(),
     });
