@@ -26,7 +26,8 @@ import { startPageClient } from '../test/browser/support/page-client.js';
 import { serveStatic } from '../test/browser/support/static-server.js';
 import { nodeFigures } from './support/node-client-figures.js';
 import { benchRows, perSecond, report, round } from './support/report.js';
-import { pushAll, startBenchServer, todoBundles } from './support/todo-server.js';
+import { signToken } from '@ferry/server';
+import { BENCH_SECRET, pushAll, startBenchServer, todoBundles } from './support/todo-server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -107,16 +108,18 @@ async function run(): Promise<void> {
     const pushed = await writer.sync();
     const pushMs = performance.now() - started;
 
-    // A live query in another tab of the same database (tabs share it through the group).
+    // A live query in another tab of the same database (tabs share it through the group), for
+    // a user of its own: the bench user's 100,000 todos would be hydrated by the leader first.
+    const tabsToken = await signToken({ secret: BENCH_SECRET, userId: `tabs-${randomUUID()}` });
     const name = `tabs-${randomUUID()}`;
     const tabA = await context.newPage();
     await tabA.goto(site.url);
     await tabA.waitForFunction(() => 'ferryTest' in window);
-    const a = await startPageClient(tabA, { ...options(name), tabs: true });
+    const a = await startPageClient(tabA, { ...options(name), token: tabsToken, tabs: true });
     const tabB = await context.newPage();
     await tabB.goto(site.url);
     await tabB.waitForFunction(() => 'ferryTest' in window);
-    const b = await startPageClient(tabB, { ...options(name), tabs: true });
+    const b = await startPageClient(tabB, { ...options(name), token: tabsToken, tabs: true });
     const tabList = randomUUID();
     await b.write([{ op: 'insert', table: 'lists', row: { id: tabList, name: 'tabs' } }]);
     // Counts the todos of this list only: the leader also hydrates the bench user's others.
