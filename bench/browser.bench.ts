@@ -13,6 +13,7 @@
  * - `browser_push` / `node_push`: 10,000 pending todos pushed (rows/s).
  *
  * Needs Debian's Chromium (`/usr/bin/chromium`); skipped with a line saying so without it.
+ * `BROWSER_BENCH=compare` runs the library comparison alone.
  */
 import { copyFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -81,6 +82,7 @@ async function run(): Promise<void> {
       });
     }
 
+    if (process.env['BROWSER_BENCH'] === 'compare') return;
     const rows = benchRows();
     const token = bench.token;
     const options = (name: string) => ({ name, url: bench.url, token });
