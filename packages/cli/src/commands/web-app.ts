@@ -58,7 +58,13 @@ export function webAppHandler(options: WebAppOptions): (request: Request) => Pro
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       return new Response(null, { status: 405, headers: { allow: 'GET, HEAD' } });
     }
-    let file = normalize(join(root, decodeURIComponent(pathname)));
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(pathname);
+    } catch {
+      return notFound(pathname);
+    }
+    let file = normalize(join(root, decoded));
     if (file !== root && !file.startsWith(root + sep)) return notFound(pathname);
     if (!isFile(file)) {
       if (extname(pathname) !== '') return notFound(pathname);
