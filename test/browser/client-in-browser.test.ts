@@ -1,25 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { serverRows, startHarness, type Harness } from '../support/ferry-harness.js';
 import { browserBundle } from './support/browser-bundle.js';
 import { chromiumAvailable, launchChromium, profileDir } from './support/chromium.js';
 import { startPageClient } from './support/page-client.js';
+import { serverBundles } from './support/server-bundles.js';
 import { serveStatic, type StaticServer } from './support/static-server.js';
 import { pushAll, todoBundles } from '../../bench/support/todo-server.js';
-
-/** The bundles the server committed for a user (read from its file). */
-function serverBundles(harness: Harness, userId: string): { source_bundle_id: number | null }[] {
-  const db = new Database(harness.serverPath, { readonly: true, fileMustExist: true });
-  try {
-    return db
-      .prepare('SELECT source_bundle_id FROM ferry_bundles WHERE user_id = ? ORDER BY bundle_seq')
-      .all(userId) as { source_bundle_id: number | null }[];
-  } finally {
-    db.close();
-  }
-}
 
 describe.runIf(chromiumAvailable)('the Ferry client in Chromium, over HTTP', () => {
   let harness: Harness;

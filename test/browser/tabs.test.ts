@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vi } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -7,24 +6,11 @@ import { serverRows, startHarness, type Harness } from '../support/ferry-harness
 import { browserBundle } from './support/browser-bundle.js';
 import { chromiumAvailable, launchChromium, profileDir } from './support/chromium.js';
 import { startPageClient, type PageClient } from './support/page-client.js';
+import { serverBundles } from './support/server-bundles.js';
 import { serveStatic, type StaticServer } from './support/static-server.js';
 
 function until(check: () => unknown, timeout = 15_000): Promise<void> {
   return vi.waitFor(async () => void (await check()), { timeout, interval: 50 });
-}
-
-/** The bundles the server committed for a user, with the push each came from. */
-function serverBundles(harness: Harness, userId: string): { sourceBundleId: number | null }[] {
-  const db = new Database(harness.serverPath, { readonly: true, fileMustExist: true });
-  try {
-    return db
-      .prepare(
-        'SELECT source_bundle_id AS sourceBundleId FROM ferry_bundles WHERE user_id = ? ORDER BY bundle_seq',
-      )
-      .all(userId) as { sourceBundleId: number | null }[];
-  } finally {
-    db.close();
-  }
 }
 
 describe.runIf(chromiumAvailable)('many tabs of one origin, one sync', () => {
