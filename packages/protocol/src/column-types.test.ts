@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   canonicalTimestamp,
+  compareTimestamps,
   checkColumnValue,
   fromSqliteValue,
   toSqliteValue,
@@ -28,7 +29,7 @@ describe('checkColumnValue', () => {
     ['boolean', false, true],
     ['boolean', 0, false],
     ['timestamp', '2026-11-21T10:00:00.000Z', true],
-    ['timestamp', '2026-11-21T10:00:00+01:00', false],
+    ['timestamp', '2026-11-21T10:00:00+01:00', true],
     ['timestamp', '2026-02-30T10:00:00Z', false],
     ['json', { a: [1, 'b', null] }, true],
     ['json', new Date(), false],
@@ -52,12 +53,51 @@ describe('checkColumnValue', () => {
     });
   });
 
-  it('canonicalises timestamps to millisecond precision', () => {
-    expect(canonicalTimestamp('2026-11-21T10:00:00Z')).toBe('2026-11-21T10:00:00.000Z');
-    expect(checkColumnValue(rules('timestamp'), '2026-11-21T10:00:00.123456Z')).toEqual({
-      ok: true,
-      value: '2026-11-21T10:00:00.123Z',
+  it.each([
+    ['2026-11-21T10:00:00Z', '2026-11-21T10:00:00.000Z'],
+    ['2026-11-21T10:00:00.5Z', '2026-11-21T10:00:00.500Z'],
+    ['2026-11-21T10:00:00.123456Z', '2026-11-21T10:00:00.123456Z'],
+    ['2026-11-21T10:00:00.1234567Z', '2026-11-21T10:00:00.123456700Z'],
+    ['2026-11-21T10:00:00.123456789Z', '2026-11-21T10:00:00.123456789Z'],
+    ['2026-11-21T10:00:00.123000000Z', '2026-11-21T10:00:00.123Z'],
+    ['2026-11-21T10:00:00+00:00', '2026-11-21T10:00:00.000Z'],
+    ['2026-11-21T10:00:00-00:00', '2026-11-21T10:00:00.000Z'],
+    ['2026-11-21T11:30:00.000001+01:30', '2026-11-21T10:00:00.000001Z'],
+    ['2026-11-21t10:00:00z', '2026-11-21T10:00:00.000Z'],
+    ['2026-12-31T23:00:00-02:00', '2027-01-01T01:00:00.000Z'],
+    ['2024-02-29T12:00:00Z', '2024-02-29T12:00:00.000Z'],
+    ['0050-03-01T00:30:00+01:00', '0050-02-28T23:30:00.000Z'],
+    ['0000-02-29T00:00:00Z', '0000-02-29T00:00:00.000Z'],
+  ])('keeps the precision and time of %s as %s', (given, canonical) => {
+    expect(canonicalTimestamp(given)).toBe(canonical);
+  });
+
+  it.each([
+    '2026-02-30T10:00:00Z',
+    '2025-02-29T10:00:00Z',
+    '2026-11-21T24:00:00Z',
+    '2026-11-21T10:00:60Z',
+    '2026-11-21T10:00:00',
+    '2026-11-21T10:00:00.1234567890Z',
+    '2026-11-21T10:00:00+24:00',
+    '2026-11-21 10:00:00Z',
+    '0000-01-01T00:30:00+01:00',
+  ])('refuses %s', (given) => {
+    expect(canonicalTimestamp(given)).toBeUndefined();
+    expect(checkColumnValue(rules('timestamp'), given)).toMatchObject({
+      ok: false,
+      code: 'type_mismatch',
     });
+  });
+
+  it('orders timestamps by time, not by their text', () => {
+    const a = canonicalTimestamp('2026-11-21T10:00:00.5Z')!;
+    const b = canonicalTimestamp('2026-11-21T10:00:00.500001Z')!;
+    expect(a > b).toBe(true); // what string order would say
+    expect(compareTimestamps(a, b)).toBeLessThan(0);
+    expect(compareTimestamps(b, a)).toBeGreaterThan(0);
+    expect(compareTimestamps(a, canonicalTimestamp('2026-11-21T11:00:00.500+01:00')!)).toBe(0);
+    expect(compareTimestamps('2026-11-21T10:00:01.000Z', b)).toBeGreaterThan(0);
   });
 });
 

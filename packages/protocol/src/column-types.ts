@@ -52,7 +52,8 @@ export type ColumnValueCheck =
     };
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const TIMESTAMP_PATTERN = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$/;
+const TIMESTAMP_PATTERN =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
 
 /** True for a lower-case UUID string (any version). */
 export function isUuid(value: unknown): value is string {
@@ -60,18 +61,65 @@ export function isUuid(value: unknown): value is string {
 }
 
 /**
- * Parses an RFC 3339 UTC timestamp (`…Z`) and returns it in canonical form
- * (`Date.prototype.toISOString`, millisecond precision), or `undefined` when it is not one.
+ * Parses an RFC 3339 timestamp with any offset (`Z`, `+05:30`, `-00:00`) and up to nine
+ * fraction digits, and returns it in canonical form, or `undefined` when it is not one.
+ *
+ * The canonical form is UTC with a `Z`, and the shortest of 3, 6 or 9 fraction digits that
+ * keeps every digit given: `…00.000Z` for whole milliseconds (as `Date.prototype.toISOString`
+ * prints), `…00.123456Z` for microseconds, `…00.123456789Z` for nanoseconds. The same instant
+ * always has the same canonical text, so equal times compare equal as strings; order them with
+ * {@link compareTimestamps}, not string order (`.5Z` sorts after `.500001Z`).
  */
 export function canonicalTimestamp(value: string): string | undefined {
   const match = TIMESTAMP_PATTERN.exec(value);
   if (!match) return undefined;
-  const millis = Date.parse(value);
-  if (Number.isNaN(millis)) return undefined;
-  const canonical = new Date(millis).toISOString();
-  // Date.parse rolls 2026-02-30 over to March; a real date keeps its calendar fields.
-  if (canonical.slice(0, 19) !== value.slice(0, 19)) return undefined;
-  return canonical;
+  const [, y, mo, d, h, mi, s, fraction = '', zulu, sign, offH, offM] = match;
+  const year = Number(y);
+  const month = Number(mo);
+  const day = Number(d);
+  const hour = Number(h);
+  const minute = Number(mi);
+  const second = Number(s);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return undefined;
+  // RFC 3339 allows a leap second (60); Ferry's instants have none, as Date and PostgreSQL.
+  if (hour > 23 || minute > 59 || second > 59) return undefined;
+  let offsetMinutes = 0;
+  if (zulu === undefined) {
+    const oh = Number(offH);
+    const om = Number(offM);
+    if (oh > 23 || om > 59) return undefined;
+    offsetMinutes = (sign === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  // setUTCFullYear takes years below 100 as they are (Date.UTC would read 50 as 1950).
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  date.setUTCHours(hour, minute - offsetMinutes, second, 0);
+  const utcYear = date.getUTCFullYear();
+  if (utcYear < 0 || utcYear > 9999) return undefined;
+  const digits = fraction.padEnd(9, '0');
+  const kept = digits.endsWith('000000')
+    ? digits.slice(0, 3)
+    : digits.endsWith('000')
+      ? digits.slice(0, 6)
+      : digits;
+  return `${date.toISOString().slice(0, 19)}.${kept}Z`;
+}
+
+/**
+ * Orders two canonical timestamps ({@link canonicalTimestamp}) by time: negative when `a` is
+ * earlier, 0 when equal, positive when later.
+ */
+export function compareTimestamps(a: string, b: string): number {
+  const seconds = a.slice(0, 19) < b.slice(0, 19) ? -1 : a.slice(0, 19) > b.slice(0, 19) ? 1 : 0;
+  if (seconds !== 0) return seconds;
+  const fa = a.slice(20, -1).padEnd(9, '0');
+  const fb = b.slice(20, -1).padEnd(9, '0');
+  return fa < fb ? -1 : fa > fb ? 1 : 0;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
 }
 
 /** Length in characters (Unicode code points), as `maxLength` counts it. */
@@ -87,7 +135,7 @@ export function characterLength(value: string): number {
 
 /**
  * Checks one wire value against a column's rules and returns it in canonical form
- * (timestamps normalised to millisecond `…Z`). `undefined` counts as null.
+ * (timestamps in UTC with the precision they were given, see {@link canonicalTimestamp}). `undefined` counts as null.
  */
 export function checkColumnValue(column: ColumnValueRules, value: unknown): ColumnValueCheck {
   if (value === null || value === undefined) {
@@ -124,7 +172,9 @@ export function checkColumnValue(column: ColumnValueRules, value: unknown): Colu
     case 'timestamp': {
       const canonical = typeof value === 'string' ? canonicalTimestamp(value) : undefined;
       return canonical === undefined
-        ? mismatch('an RFC 3339 UTC timestamp such as 2026-11-21T10:00:00.000Z')
+        ? mismatch(
+            'an RFC 3339 timestamp such as 2026-11-21T10:00:00.000Z or 2026-11-21T11:00:00+01:00',
+          )
         : { ok: true, value: canonical };
     }
     case 'json':

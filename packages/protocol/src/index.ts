@@ -26,6 +26,7 @@ export type {
 export {
   COLUMN_TYPES,
   canonicalTimestamp,
+  compareTimestamps,
   characterLength,
   checkColumnValue,
   fromSqliteValue,
@@ -163,6 +164,7 @@ export {
   mergeFields,
   serverWins,
   valuesEqual,
+  changedColumns,
 } from './merge.js';
 export type {
   ConflictContext,

@@ -271,6 +271,19 @@ export function clientColumnsEqual(table: Table, a: Row, b: Row): boolean {
 }
 
 /**
+ * The columns an upsert changed: those of `row` whose value differs from the server row `base`
+ * it was made on ({@link changedSinceBase}), in `row`'s key order. This is the `columns` list of a
+ * pushed upsert: the server writes only these to a row it has.
+ */
+export function changedColumns(row: Row, base: Row): string[] {
+  const changed: string[] = [];
+  for (const name of Object.keys(row)) {
+    if (changedSinceBase(row, base, base, name)) changed.push(name);
+  }
+  return changed;
+}
+
+/**
  * Structural equality of two wire values (JSON semantics: `undefined` counts as null, key order
  * of objects does not matter).
  */

@@ -64,6 +64,20 @@ function generator(seed: number) {
             op: 'upsert',
             baseVersion: pick([null, 2]),
             row: row(),
+            ...(random() < 0.5
+              ? {
+                  columns: pick<unknown>([
+                    [],
+                    ['title'],
+                    ['title', 'done'],
+                    ['title', 'title'],
+                    ['missing'],
+                    [''],
+                    [7],
+                    'title',
+                  ]),
+                }
+              : {}),
           })
         : mutate({ table: 'todos', pk: 'k', op: 'delete', baseVersion: pick([null, 2]) }),
     snapshotRow: () => mutate({ table: 'todos', pk: 9, rowVersion: 1, row: row() }),

@@ -47,6 +47,28 @@ function keyCount(value: object, max: number): number {
 
 type Loose = Record<string, unknown>;
 
+/** The most columns an upsert's `columns` may list (`UpsertChangeSchema`). */
+export const MAX_COLUMNS = 1_000;
+/** The longest column name a change may name. */
+export const MAX_COLUMN_NAME = 256;
+
+/**
+ * What is wrong with an upsert's `columns` list, or undefined: each name once, each a column
+ * the change's `row` carries (the value to write comes from the row).
+ */
+export function columnListProblem(
+  columns: readonly string[],
+  row: Readonly<Record<string, unknown>>,
+): string | undefined {
+  const seen = new Set<string>();
+  for (const column of columns) {
+    if (seen.has(column)) return `names "${column}" twice`;
+    seen.add(column);
+    if (!Object.hasOwn(row, column)) return `names "${column}", which the row does not carry`;
+  }
+  return undefined;
+}
+
 /** `RowEffectSchema`'s common shape. */
 export function isPlainRowEffect(value: unknown): boolean {
   if (!isRow(value)) return false;
@@ -62,7 +84,19 @@ export function isPlainChange(value: unknown): boolean {
   const v = value as Loose;
   if (typeof v.table !== 'string' || v.table.length === 0 || !isKey(v.pk)) return false;
   if (v.baseVersion !== null && !isPositiveInt(v.baseVersion)) return false;
-  if (v.op === 'upsert') return isRow(v.row) && keyCount(v, 5) === 5;
+  if (v.op === 'upsert') {
+    if (!isRow(v.row)) return false;
+    if (v.columns === undefined) return keyCount(v, 5) === 5;
+    return (
+      Array.isArray(v.columns) &&
+      v.columns.length <= MAX_COLUMNS &&
+      v.columns.every(
+        (c) => typeof c === 'string' && c.length >= 1 && c.length <= MAX_COLUMN_NAME,
+      ) &&
+      columnListProblem(v.columns as string[], v.row as Loose) === undefined &&
+      keyCount(v, 6) === 6
+    );
+  }
   return v.op === 'delete' && keyCount(v, 4) === 4;
 }
 

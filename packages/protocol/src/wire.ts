@@ -9,7 +9,14 @@ import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex } from '@noble/hashes/utils';
 import { z } from 'zod';
 import { PROTOCOL_ERROR_CODES, VALIDATION_ERROR_CODES } from './errors.js';
-import { isPlainChange, isPlainRowEffect, rowArray } from './row-arrays.js';
+import {
+  MAX_COLUMNS,
+  MAX_COLUMN_NAME,
+  columnListProblem,
+  isPlainChange,
+  isPlainRowEffect,
+  rowArray,
+} from './row-arrays.js';
 
 /** The protocol version this package speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -90,14 +97,27 @@ export type WireRow = z.infer<typeof RowSchema>;
 
 const baseVersion = positiveInt.nullable();
 
-/** Upsert change: the whole row (all columns but server-derived ones). */
-export const UpsertChangeSchema = z.object({
-  table: z.string().min(1),
-  pk: PrimaryKeySchema,
-  op: z.literal('upsert'),
-  baseVersion,
-  row: RowSchema,
-});
+/**
+ * Upsert change: the row as the device has it, and `columns`, the columns the device changed.
+ * A row the server has gets only `columns` written (without `columns`: the columns `row`
+ * carries); a row it does not have is inserted from `row`, whose missing columns take their
+ * defaults. So a column a device does not know, or did not change, is never overwritten by it.
+ */
+export const UpsertChangeSchema = z
+  .object({
+    table: z.string().min(1),
+    pk: PrimaryKeySchema,
+    op: z.literal('upsert'),
+    baseVersion,
+    row: RowSchema,
+    columns: z.array(z.string().min(1).max(MAX_COLUMN_NAME)).max(MAX_COLUMNS).optional(),
+  })
+  .superRefine((change, ctx) => {
+    if (change.columns === undefined) return;
+    const problem = columnListProblem(change.columns, change.row);
+    if (problem !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['columns'], message: problem });
+  });
 
 /** Delete change. */
 export const DeleteChangeSchema = z.object({

@@ -1550,6 +1550,7 @@ function classifyOracle(message: string): InvariantId {
   if (message.includes('a spurious conflict') || message.includes('a stale base'))
     return 'spurious-conflict';
   if (message.includes('a foreign base')) return 'foreign-base';
+  if (message.includes('an untouched column')) return 'untouched-column';
   return 'protocol';
 }
 

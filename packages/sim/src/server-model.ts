@@ -218,7 +218,9 @@ export class ServerModel {
       bundleSeq: user.lastSeq + 1,
       effects: this.#effectsOf(
         input.userId,
-        changes.map((c) => (c.op === 'upsert' ? { op: 'upsert', table: c.table, row: c.row } : c)),
+        changes.map((c) =>
+          c.op === 'upsert' ? { op: 'upsert', table: c.table, row: c.row, columns: c.columns } : c,
+        ),
       ),
     };
   }
@@ -378,13 +380,10 @@ export class ServerModel {
             `${what}: committed as bundleSeq ${actual.bundleSeq}, the next seq of ${input.userId} is ${prediction.bundleSeq} (bundleSeq must be dense)`,
           ];
         }
-        const problems = this.#checkEffects(
-          what,
-          input.userId,
-          prediction.effects,
-          actual.rows,
-          at,
-        );
+        const problems = [
+          ...this.#untouchedColumns(what, input.changes, actual.rows),
+          ...this.#checkEffects(what, input.userId, prediction.effects, actual.rows, at),
+        ];
         if (problems.length > 0) return problems;
         const bundle: ModelBundle = {
           bundleSeq: actual.bundleSeq,
@@ -410,6 +409,46 @@ export class ServerModel {
         return [];
       }
     }
+  }
+
+  /**
+   * The column-level rule, checked on its own: a committed upsert of a row the server had
+   * changed no client column that the push did not write (its `columns`, else its row's keys).
+   */
+  #untouchedColumns(
+    what: string,
+    changes: readonly Change[],
+    committed: readonly RowEffect[],
+  ): string[] {
+    const problems: string[] = [];
+    const after = new Map(committed.map((e) => [rowKey(e.table, e.pk), e]));
+    const deleted = new Set(
+      committed.filter((e) => e.op === 'delete').map((e) => rowKey(e.table, e.pk)),
+    );
+    for (const change of changes) {
+      if (change.op !== 'upsert') continue;
+      const before = this.#rows.get(rowKey(change.table, change.pk));
+      const effect = after.get(rowKey(change.table, change.pk));
+      if (!before || before.deleted || before.row === null || effect?.op !== 'upsert') continue;
+      const named = new Set(change.columns ?? Object.keys(change.row));
+      for (const column of this.#schema.requireTable(change.table).clientColumns) {
+        if (column.isPrimaryKey || column.isOwner || named.has(column.name)) continue;
+        // A `set null` cascade of a parent deleted in the same bundle is the server's to write.
+        const parent = column.reference;
+        if (
+          parent?.onDelete === 'set null' &&
+          deleted.has(rowKey(parent.parentTable, before.row[column.name] as PrimaryKey))
+        ) {
+          continue;
+        }
+        if (!jsonEqual(before.row[column.name] ?? null, effect.row[column.name] ?? null)) {
+          problems.push(
+            `${what}: ${change.table} ${String(change.pk)} had column ${column.name} changed by a push that did not write it (an untouched column)`,
+          );
+        }
+      }
+    }
+    return problems;
   }
 
   // ---- backend writes -----------------------------------------------------------------------
@@ -812,12 +851,18 @@ export class ServerModel {
     for (const op of ops) {
       if (op.op !== 'upsert') continue;
       const table = this.#schema.requireTable(op.table);
+      // The column-level rule: a row the server has gets only the named columns written; a new
+      // one is the row given, with defaults for what it leaves out.
+      const before = current(table.name, op.row[table.primaryKey] as PrimaryKey);
+      const named = new Set(op.columns ?? Object.keys(op.row));
       const full: Row = {};
       for (const column of table.columns) {
         if (column.serverDerived !== undefined) continue;
         full[column.name] = column.isOwner
           ? userId
-          : (op.row[column.name] ?? column.default ?? null);
+          : before.alive && before.row !== null && !column.isPrimaryKey && !named.has(column.name)
+            ? (before.row[column.name] ?? null)
+            : (op.row[column.name] ?? column.default ?? null);
       }
       upsert(table, full);
     }
@@ -1009,7 +1054,13 @@ export interface PushCall {
 
 /** A backend write's operation. */
 export type BackendOp =
-  | { readonly op: 'upsert'; readonly table: string; readonly row: Row }
+  | {
+      readonly op: 'upsert';
+      readonly table: string;
+      readonly row: Row;
+      /** The columns written to a row that exists (a push's `columns`); default: `row`'s. */
+      readonly columns?: readonly string[] | undefined;
+    }
   | { readonly op: 'delete'; readonly table: string; readonly pk: PrimaryKey };
 
 /** A predicted row effect: the client columns and owner of an upsert, or a delete. */

@@ -1,4 +1,4 @@
-import type { Change, PrimaryKey, Row } from '@ferry/protocol';
+import { changedColumns, type Change, type PrimaryKey, type Row } from '@ferry/protocol';
 import type { TransactionExecutor } from '../driver/serial-database.js';
 import type { SqlRow, SqlValue } from '../driver/sqlite-driver.js';
 import { insertMany } from './insert-many.js';
@@ -657,17 +657,26 @@ export async function clearFrozenBundle(db: Executor): Promise<void> {
   await db.run('DELETE FROM ferry_committed');
 }
 
-/** The change as it goes on the wire; the same JSON every time it is sent. */
+/**
+ * The change as it goes on the wire; the same JSON every time it is sent. An upsert of a row the
+ * server has (a base) names the columns it changed against that base, so the server writes only
+ * those; an insert carries the whole row.
+ */
 export function wireChangeOf(change: FrozenChange): Change {
-  return change.op === 'upsert'
-    ? {
+  if (change.op === 'delete') {
+    return { table: change.tbl, pk: change.pk, op: 'delete', baseVersion: change.baseVersion };
+  }
+  const row = change.row ?? {};
+  return change.base === null
+    ? { table: change.tbl, pk: change.pk, op: 'upsert', baseVersion: change.baseVersion, row }
+    : {
         table: change.tbl,
         pk: change.pk,
         op: 'upsert',
         baseVersion: change.baseVersion,
-        row: change.row ?? {},
-      }
-    : { table: change.tbl, pk: change.pk, op: 'delete', baseVersion: change.baseVersion };
+        row,
+        columns: changedColumns(row, change.base),
+      };
 }
 
 export function parseRow(text: string | null): Row | null {

@@ -1,4 +1,4 @@
-import { orderByRelations, type PrimaryKey, type Row } from '@ferry/protocol';
+import { changedColumns, orderByRelations, type PrimaryKey, type Row } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
@@ -175,7 +175,11 @@ function draftOf(ctx: EngineContext, entry: FreezeCandidate, current: LocalRows)
   }
   // The wire JSON, serialised once: the row's JSON is spliced into the rest.
   const head = JSON.stringify({ table: entry.tbl, pk, op, baseVersion });
-  const wire = rowJson === null ? head : `${head.slice(0, -1)},"row":${rowJson}}`;
+  const columns = row !== null && base !== null ? JSON.stringify(changedColumns(row, base)) : null;
+  const wire =
+    rowJson === null
+      ? head
+      : `${head.slice(0, -1)},"row":${rowJson}${columns === null ? '' : `,"columns":${columns}`}}`;
   return {
     table: entry.tbl,
     op,

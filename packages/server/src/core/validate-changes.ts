@@ -17,6 +17,10 @@ import {
  *    wire form: missing columns took their default or null, the owner column is the caller's
  *    user id, the primary key column equals `pk`.
  * 3. `key` identifies `(table, pk)`; no two changes of one bundle share it.
+ * 4. For an upsert, `writes` names the columns written to a row the server already has: the
+ *    change's `columns` (else the columns its row carries), without the primary key and
+ *    server-derived columns, always with the owner column. A row the server does not have is
+ *    inserted from `row` whole.
  */
 export interface NormalizedChange {
   readonly index: number;
@@ -26,6 +30,8 @@ export interface NormalizedChange {
   readonly op: 'upsert' | 'delete';
   readonly baseVersion: number | null;
   readonly row: WireRow | undefined;
+  /** Upserts: the columns written to an existing row (invariant 4), in table order. */
+  readonly writes: readonly string[] | undefined;
 }
 
 /** Outcome of {@link validateChanges}. */
@@ -44,7 +50,9 @@ export function rowKey(table: string, pk: PrimaryKey): string {
  * Every problem of every change is reported, each with its change's index.
  *
  * Server-derived columns in an upsert's row are ignored (the server writes them). An upsert
- * replaces the whole row: a missing column takes its default, or null.
+ * of a row the server has writes only the columns the change names (its `columns`, else those
+ * its row carries): a column a device does not know or did not change keeps its value. A new
+ * row's missing columns take their default, or null.
  */
 export function validateChanges(
   schema: Schema,
@@ -103,6 +111,7 @@ export function validateChanges(
         op: 'delete',
         baseVersion: change.baseVersion,
         row: undefined,
+        writes: undefined,
       });
       return;
     }
@@ -167,6 +176,7 @@ export function validateChanges(
       row[column.name] = check.value;
     }
     if (errors.length === before) {
+      const named = new Set(change.columns ?? Object.keys(change.row));
       normalized.push({
         index,
         table,
@@ -175,6 +185,9 @@ export function validateChanges(
         op: 'upsert',
         baseVersion: change.baseVersion,
         row,
+        writes: table.clientColumns
+          .filter((c) => !c.isPrimaryKey && (c.isOwner || named.has(c.name)))
+          .map((c) => c.name),
       });
     }
   });

@@ -111,6 +111,137 @@ export function describeSyncRules(store: TestStoreKind): void {
       });
     });
 
+    describe('column-level writes', () => {
+      it('writes only the columns an upsert names to a row the server has, and the whole row to a new one', async () => {
+        const t = await server();
+        const source = randomUUID();
+        const list = todo.list();
+        const item = todo.item(list.pk as string);
+        const id = item.pk as string;
+        const first = await pushOk(
+          t,
+          ALICE,
+          pushBody(source, 1, [
+            list,
+            {
+              ...item,
+              row: { id, list_id: list.pk, title: 'milk', position: 42.5 },
+            },
+          ]),
+        );
+        expect(first.body.rows.find((r) => r.pk === id)?.row).toMatchObject({
+          done: false,
+          position: 42.5,
+        });
+        // A device from before `position`: its row lacks the column, which keeps its value.
+        const second = await pushOk(
+          t,
+          ALICE,
+          pushBody(source, 2, [
+            {
+              table: 'todos',
+              pk: id,
+              op: 'upsert',
+              baseVersion: 1,
+              row: { id, list_id: list.pk, title: 'milk', done: true },
+            },
+          ]),
+        );
+        expect(second.body.rows[0]?.row).toMatchObject({
+          done: true,
+          position: 42.5,
+          title: 'milk',
+        });
+        // `columns` limits the write to the named columns; the rest of the row is not written.
+        const third = await pushOk(
+          t,
+          ALICE,
+          pushBody(source, 3, [
+            {
+              table: 'todos',
+              pk: id,
+              op: 'upsert',
+              baseVersion: 2,
+              row: { id, list_id: list.pk, title: 'stale', done: false, position: 3 },
+              columns: ['position'],
+            },
+          ]),
+        );
+        expect(third.body.rows[0]?.row).toMatchObject({ done: true, position: 3, title: 'milk' });
+        expect(third.body.rows[0]?.rowVersion).toBe(3);
+        // A column list that names a column the row does not carry is a malformed change.
+        const bad = await t.request('/v1/push', {
+          method: 'POST',
+          user: ALICE,
+          json: pushBody(source, 4, [
+            {
+              table: 'todos',
+              pk: id,
+              op: 'upsert',
+              baseVersion: 3,
+              row: { id, list_id: list.pk, title: 'x' },
+              columns: ['done'],
+            },
+          ]),
+        });
+        expect(bad.status).toBe(400);
+        expect(await bad.json()).toMatchObject({ error: { code: 'bad_request' } });
+        const rows = (await pullAll(t, ALICE)).flatMap((b) => b.rows).filter((r) => r.pk === id);
+        expect(rows.at(-1)?.row).toMatchObject({ done: true, position: 3, title: 'milk' });
+      });
+    });
+
+    describe('timestamps', () => {
+      it('keeps the precision a timestamp was given and stores any offset as UTC', async () => {
+        const t = await server();
+        const source = randomUUID();
+        const at = (id: string, created_at: string) => ({
+          table: 'lists',
+          pk: id,
+          op: 'upsert' as const,
+          baseVersion: null,
+          row: { id, name: 'l', created_at },
+        });
+        const micro = randomUUID();
+        const offset = randomUUID();
+        const millis = randomUUID();
+        await pushOk(
+          t,
+          ALICE,
+          pushBody(source, 1, [
+            at(micro, '2026-11-21T10:00:00.123456Z'),
+            at(offset, '2026-11-21T11:30:00.5+01:30'),
+            at(millis, '2026-11-21T10:00:00.120-00:00'),
+          ]),
+        );
+        const rows = new Map(
+          (await pullAll(t, ALICE)).flatMap((b) => b.rows).map((r) => [r.pk, r.row]),
+        );
+        expect(rows.get(micro)).toMatchObject({ created_at: '2026-11-21T10:00:00.123456Z' });
+        expect(rows.get(offset)).toMatchObject({ created_at: '2026-11-21T10:00:00.500Z' });
+        expect(rows.get(millis)).toMatchObject({ created_at: '2026-11-21T10:00:00.120Z' });
+        const nano = randomUUID();
+        const response = await t.request('/v1/push', {
+          method: 'POST',
+          user: ALICE,
+          json: pushBody(source, 2, [at(nano, '2026-11-21T10:00:00.123456789Z')]),
+        });
+        if (store === 'postgres') {
+          // PostgreSQL keeps microseconds: refused, not rounded.
+          expect(response.status).toBe(422);
+          expect(await response.json()).toMatchObject({
+            error: { details: { errors: [{ code: 'type_mismatch', column: 'created_at' }] } },
+          });
+        } else {
+          expect(response.status).toBe(200);
+          const pulled = (await pullAll(t, ALICE)).flatMap((b) => b.rows);
+          expect(pulled.find((r) => r.pk === nano)?.row).toMatchObject({
+            created_at: '2026-11-21T10:00:00.123456789Z',
+          });
+        }
+      });
+    });
+
     describe('conflicts', () => {
       it('answers a bundle of 5 changes with 3 stale ones with one 409 listing exactly those 3, committing nothing', async () => {
         const t = await server();

@@ -1,8 +1,13 @@
-/** A query config as pg takes it. */
-export interface NamedQuery {
-  readonly name: string;
+/** A query config as pg takes it, named (a prepared statement) or not. */
+export interface QueryConfig {
+  readonly name?: string;
   readonly text: string;
   readonly values: unknown[];
+}
+
+/** A query config of a named prepared statement. */
+export interface NamedQuery extends QueryConfig {
+  readonly name: string;
 }
 
 const names = new Map<string, string>();

@@ -6,7 +6,8 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 /**
  * Values that pass the protocol's checks but that PostgreSQL cannot store: text holding NUL
  * characters or unpaired UTF-16 surrogates (PostgreSQL text is UTF-8 without NUL), and
- * timestamps in year 0 (PostgreSQL has no year zero). Reported as `type_mismatch`, so such a
+ * timestamps in year 0 (PostgreSQL has no year zero) or with nanoseconds (PostgreSQL keeps
+ * microseconds: a value it would round is refused, not cut). Reported as `type_mismatch`, so such a
  * push gets a 422 instead of failing inside the database.
  */
 export function pgValueErrors(changes: readonly NormalizedChange[]): ValidationError[] {
@@ -35,6 +36,11 @@ export function pgValueErrors(changes: readonly NormalizedChange[]): ValidationE
         report(column.name, unstorableText);
       } else if (column.type === 'timestamp' && (value as string).startsWith('0000-')) {
         report(column.name, 'must not be in year 0000, which PostgreSQL does not have');
+      } else if (column.type === 'timestamp' && hasNanoseconds(value as string)) {
+        report(
+          column.name,
+          'has nanoseconds; this server stores timestamps in PostgreSQL, which keeps microseconds',
+        );
       }
     }
   }
@@ -57,4 +63,9 @@ function storableJson(value: unknown, depth: number): boolean {
     );
   }
   return true;
+}
+
+/** A canonical timestamp with 9 fraction digits has a part below a microsecond. */
+function hasNanoseconds(value: string): boolean {
+  return value.length === 30;
 }

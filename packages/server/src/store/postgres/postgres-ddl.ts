@@ -611,7 +611,9 @@ function valueJsonSql(type: ColumnType, value: string): string {
     case 'boolean':
       return `CASE WHEN ${value} THEN 'true' WHEN NOT ${value} THEN 'false' ELSE 'null' END`;
     case 'timestamp':
-      return `coalesce('"' || to_char(${value} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"', 'null')`;
+      // Microseconds, printed as the protocol's canonical form: 3 digits when they are whole
+      // milliseconds, else 6.
+      return `coalesce('"' || to_char(${value} AT TIME ZONE 'UTC', CASE WHEN extract(microseconds FROM ${value})::bigint % 1000 = 0 THEN 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"' ELSE 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"' END) || '"', 'null')`;
     case 'json':
       return `coalesce(${value}::text, 'null')`;
   }

@@ -24,7 +24,7 @@ import type { CommittedBundle, PushInput, PushOutcome } from '../server-store.js
 import { named } from './named-query.js';
 import { pgValueErrors } from './pg-value-errors.js';
 import type { PostgresStoreTestHooks } from './postgres-store.js';
-import type { StoreSql } from './postgres-sql.js';
+import { upsertQuery, writesKey, type StoreSql } from './postgres-sql.js';
 
 type Client = pg.PoolClient;
 
@@ -172,7 +172,10 @@ export class PostgresPushTx implements PushTx {
     return result;
   }
 
-  /** Writes the decided changes, consecutive changes of one table and op in one statement. */
+  /**
+   * Writes the decided changes, consecutive changes of one table, op and written columns in one
+   * statement.
+   */
   async apply(changes: readonly NormalizedChange[]): Promise<void> {
     const client = this.#client;
     for (let start = 0; start < changes.length;) {
@@ -181,14 +184,21 @@ export class PostgresPushTx implements PushTx {
       while (
         end < changes.length &&
         changes[end]!.table === first.table &&
-        changes[end]!.op === first.op
+        changes[end]!.op === first.op &&
+        (first.op === 'delete' || writesKey(changes[end]!.writes!) === writesKey(first.writes!))
       ) {
         end++;
       }
       const group = changes.slice(start, end);
       const statements = this.#sql.tables.get(first.table.name)!;
       if (first.op === 'upsert') {
-        await client.query(named(statements.upsert, [JSON.stringify(group.map((c) => c.row))]));
+        await client.query(
+          upsertQuery(
+            statements,
+            first.writes!,
+            group.map((c) => c.row),
+          ),
+        );
       } else {
         await client.query(named(statements.remove, [group.map((c) => c.pk)]));
       }

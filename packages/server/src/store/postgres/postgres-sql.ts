@@ -1,4 +1,5 @@
 import type { Schema, Table } from '@ferry/protocol';
+import { named, type QueryConfig } from './named-query.js';
 import {
   castParam,
   pkJsonSql,
@@ -11,8 +12,13 @@ import {
 /** The statements of one business table. */
 export interface TableSql {
   readonly table: Table;
-  /** `$1`: JSON array of whole client rows. Inserts or replaces each, in array order. */
-  readonly upsert: string;
+  /**
+   * `$1`: JSON array of whole client rows. Inserts each row the table lacks, and writes only
+   * `writes` (a change's `writes`) to each it has, in array order. See {@link upsertQuery}.
+   */
+  upsert(writes: readonly string[]): string;
+  /** The `writes` of a change that writes every column: its upsert is a named statement. */
+  readonly allWrites: string;
   /** `$1`: array of primary keys. */
   readonly remove: string;
   /** `$1`: array of primary keys; rows as `pk_json`, `owner`, `j` (wire JSON text). */
@@ -60,11 +66,15 @@ export function storeSql(schema: Schema, names: PgNames): StoreSql {
     const owner = quoteIdent(table.owner);
     const written = table.columns.filter((c) => c.serverDerived === undefined);
     const list = written.map((c) => quoteIdent(c.name)).join(', ');
-    const updates = written
-      .filter((c) => !c.isPrimaryKey)
-      .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
-    // Touch the row even when only its key is written, so the upsert is captured.
-    const set = updates.length > 0 ? updates.join(', ') : `${pk} = excluded.${pk}`;
+    const upsert = (writes: readonly string[]): string => {
+      const named = new Set(writes);
+      const updates = written
+        .filter((c) => !c.isPrimaryKey && named.has(c.name))
+        .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
+      // Touch the row even when only its key is written, so the upsert is captured.
+      const set = updates.length > 0 ? updates.join(', ') : `${pk} = excluded.${pk}`;
+      return `INSERT INTO ${t} AS x (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${t}, $1::json) ON CONFLICT (${pk}) DO UPDATE SET ${set}`;
+    };
     const children = new Map<string, string>();
     for (const reference of table.referencedBy) {
       const child = schema.requireTable(reference.childTable);
@@ -76,7 +86,8 @@ export function storeSql(schema: Schema, names: PgNames): StoreSql {
     }
     tables.set(table.name, {
       table,
-      upsert: `INSERT INTO ${t} AS x (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${t}, $1::json) ON CONFLICT (${pk}) DO UPDATE SET ${set}`,
+      upsert,
+      allWrites: writesKey(table.clientColumns.filter((c) => !c.isPrimaryKey).map((c) => c.name)),
       remove: `DELETE FROM ${t} WHERE ${pk} = ANY(${castParam('$1', pkColumn.type)}[])`,
       selectMany: `SELECT ${pkJsonSql(table, 't')} AS pk_json, t.${owner}::text AS owner, ${rowJsonSql(table, 't')} AS j FROM ${t} AS t WHERE t.${pk} = ANY(${castParam('$1', pkColumn.type)}[])`,
       selectOwned: `SELECT ${rowJsonSql(table, 't')} AS j FROM ${t} AS t WHERE t.${pk} = ${castParam('$1', pkColumn.type)} AND t.${owner} = $2`,
@@ -171,4 +182,24 @@ WHERE user_id = $1 AND source_id = $2 AND bundle_seq = $3 AND response IS NULL`,
     bumpSeqOutside: `INSERT INTO ${m}.users AS u (user_id, last_seq) VALUES ($1, 1)
 ON CONFLICT (user_id) DO UPDATE SET last_seq = u.last_seq + 1 RETURNING u.last_seq`,
   };
+}
+
+/** The cache key of a change's `writes`. */
+export function writesKey(writes: readonly string[]): string {
+  return writes.join('\u0000');
+}
+
+/**
+ * The query that upserts `rows` (all with the same `writes`): a named statement when they write
+ * every column (the common shape, planned once per connection), else a one-off statement, so a
+ * client sending many column sets cannot grow the connection's prepared statements.
+ */
+export function upsertQuery(
+  statements: TableSql,
+  writes: readonly string[],
+  rows: readonly unknown[],
+): QueryConfig {
+  const values = [JSON.stringify(rows)];
+  const text = statements.upsert(writes);
+  return writesKey(writes) === statements.allWrites ? named(text, values) : { text, values };
 }

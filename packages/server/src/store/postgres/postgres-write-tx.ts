@@ -7,14 +7,14 @@ import {
 } from '@ferry/protocol';
 import { validateChanges } from '../../core/validate-changes.js';
 import type { BackendWriteTx } from '../server-store.js';
-import { named, type NamedQuery } from './named-query.js';
+import { named, type QueryConfig } from './named-query.js';
 import { pgValueErrors } from './pg-value-errors.js';
-import type { StoreSql, TableSql } from './postgres-sql.js';
+import { upsertQuery, type StoreSql, type TableSql } from './postgres-sql.js';
 
 /** The part of a pg client a write transaction needs. */
 export interface WriteTxClient {
   query(
-    sql: string | NamedQuery,
+    sql: string | QueryConfig,
     params?: unknown[],
   ): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
 }
@@ -59,9 +59,8 @@ export class PostgresWriteTx implements BackendWriteTx {
     }
     const statements = this.#sql.tables.get(table)!;
     await this.#assertNotForeign(statements, pk);
-    await this.#client.query(
-      named(statements.upsert, [JSON.stringify([validation.changes[0]!.row])]),
-    );
+    const change = validation.changes[0]!;
+    await this.#client.query(upsertQuery(statements, change.writes!, [change.row]));
   }
 
   async delete(table: string, pk: PrimaryKey): Promise<void> {

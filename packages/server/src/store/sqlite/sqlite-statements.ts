@@ -21,8 +21,12 @@ export type RawRow = Record<string, unknown>;
 
 export interface TableStatements {
   readonly table: Table;
-  readonly upsert: Statement;
-  readonly upsertColumns: readonly string[];
+  /**
+   * The upsert that inserts a whole row (every column, in table order: {@link encodeRow}) or,
+   * when the row exists, writes only `writes` (a change's `writes`) and the columns the server
+   * derives at every commit.
+   */
+  upsert(writes: readonly string[]): Statement;
   readonly remove: Statement;
   readonly select: Statement;
   readonly selectOwned: Statement;
@@ -88,6 +92,9 @@ export function configure(db: Db, busyTimeoutMs: number, cacheMiB = 64): void {
   db.pragma('journal_size_limit = 67108864');
 }
 
+/** Upsert statements kept per table, one per set of written columns. */
+const MAX_UPSERT_STATEMENTS = 64;
+
 export function prepareStatements(db: Db, schema: Schema): Statements {
   const tables = new Map<string, TableStatements>();
   for (const table of schema.tables) {
@@ -95,11 +102,26 @@ export function prepareStatements(db: Db, schema: Schema): Statements {
     const pk = quoteIdent(table.primaryKey);
     const names = table.columns.map((c) => c.name);
     const list = names.map(quoteIdent).join(', ');
-    const updates = table.columns
-      .filter((c) => !c.isPrimaryKey && c.serverDerived !== 'insertTime')
-      .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
-    const conflictClause =
-      updates.length > 0 ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING';
+    const upserts = new Map<string, Statement>();
+    const upsert = (writes: readonly string[]): Statement => {
+      const key = writes.join('\u0000');
+      let statement = upserts.get(key);
+      if (statement === undefined) {
+        const written = new Set(writes);
+        const updates = table.columns
+          .filter((c) => written.has(c.name) || c.serverDerived === 'commitTime')
+          .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
+        // Touch the row even when nothing is written, so the upsert is captured.
+        const set = updates.length > 0 ? updates.join(', ') : `${pk} = excluded.${pk}`;
+        statement = db.prepare(
+          `INSERT INTO ${t} (${list}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT (${pk}) DO UPDATE SET ${set}`,
+        );
+        // Column sets are few in practice; a client sending many is kept to a bounded cache.
+        if (upserts.size >= MAX_UPSERT_STATEMENTS) upserts.delete(upserts.keys().next().value!);
+        upserts.set(key, statement);
+      }
+      return statement;
+    };
     const children = new Map<string, Statement>();
     for (const reference of table.referencedBy) {
       children.set(
@@ -111,10 +133,7 @@ export function prepareStatements(db: Db, schema: Schema): Statements {
     }
     tables.set(table.name, {
       table,
-      upsertColumns: names,
-      upsert: db.prepare(
-        `INSERT INTO ${t} (${list}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT (${pk}) ${conflictClause}`,
-      ),
+      upsert,
       remove: db.prepare(`DELETE FROM ${t} WHERE ${pk} = ?`),
       select: db.prepare(`SELECT ${list} FROM ${t} WHERE ${pk} = ?`),
       selectOwned: db.prepare(

@@ -480,7 +480,7 @@ class SqliteStore implements ServerStore {
         for (const change of changes) {
           const statements = stmts.tables.get(change.table.name)!;
           if (change.op === 'upsert') {
-            statements.upsert.run(encodeRow(statements, change.row!, nowIso));
+            statements.upsert(change.writes!).run(encodeRow(statements, change.row!, nowIso));
           } else {
             statements.remove.run(change.pk);
           }

@@ -50,7 +50,8 @@ export class SqliteWriteTx implements BackendWriteTx {
     }
     const statements = this.#stmts.tables.get(table)!;
     this.#assertNotForeign(statements, pk);
-    statements.upsert.run(encodeRow(statements, validation.changes[0]!.row!, this.#nowIso));
+    const change = validation.changes[0]!;
+    statements.upsert(change.writes!).run(encodeRow(statements, change.row!, this.#nowIso));
   }
 
   async delete(table: string, pk: PrimaryKey): Promise<void> {
