@@ -11,8 +11,7 @@ const base = {
   cycle: null,
 } as unknown as SyncStatusView;
 
-const words = (patch: Record<string, unknown>) =>
-  statusWords({ ...base, ...patch });
+const words = (patch: Record<string, unknown>) => statusWords({ ...base, ...patch });
 
 describe('the sync indicator’s words', () => {
   it('say Synced when nothing waits and nothing runs', () => {

@@ -8,4 +8,5 @@ import { todoSchema } from './schema.js';
 
 export { todoSchema } from './schema.js';
 export type { TodoSchema } from './schema.js';
+export { todoHistory, todoV2, todoV3, todoV4, todoV5 } from './versions.js';
 export default todoSchema;

@@ -11,12 +11,19 @@ const serveCommand: CliCommand = {
   run: async (args, io) => (await import('./commands/serve.js')).runServe(args, io),
 };
 
+/** `ferry migrate`: loads the server and stores only when it runs, as `serve` does. */
+const migrateCommand: CliCommand = {
+  name: 'migrate',
+  summary: "bring the server's database to the newest schema version (--dry-run: print the plan)",
+  run: async (args, io) => (await import('./commands/migrate.js')).runMigrate(args, io),
+};
+
 /**
  * Every subcommand of `ferry`. Add one by adding a {@link CliCommand} here; keep this module's
  * static imports light (node: builtins and command tables) and load a command's engine with
  * `import()` when it runs: every start of `ferry` pays for what this module imports.
  */
-export const COMMANDS: readonly CliCommand[] = [serveCommand, clientCommand];
+export const COMMANDS: readonly CliCommand[] = [serveCommand, migrateCommand, clientCommand];
 
 const DEFAULT_IO: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),

@@ -61,6 +61,9 @@ export type {
   OnDeleteAction,
   Reference,
   ReferenceDeclaration,
+  Index,
+  IndexDeclaration,
+  MigrationDeclaration,
   Row,
   RowOf,
   Schema,
@@ -176,3 +179,16 @@ export type {
 
 export { CONFLICT_SIDES, lostValuesOf, settledRowOf } from './lost-values.js';
 export type { ConflictSide, LostValues, SettlementInput } from './lost-values.js';
+export {
+  asSchemaHistory,
+  isSchemaHistory,
+  planMigration,
+  schemaHistory,
+} from './schema-history.js';
+export type {
+  ColumnChange,
+  MigrationPlan,
+  MigrationStep,
+  SchemaHistory,
+  VersionMigration,
+} from './schema-history.js';

@@ -80,6 +80,17 @@ export interface ColumnDeclaration {
    * `merge`, else `server`): see {@link FieldMergeRule}.
    */
   readonly merge?: FieldMergeRule;
+  /**
+   * This column is the previous version's column of that name, renamed (a migration hint: read
+   * when the column is new in this version, ignored after).
+   */
+  readonly renamedFrom?: string;
+}
+
+/** A secondary index of a table, for queries (on the server and in every client file). */
+export interface IndexDeclaration {
+  /** Its columns, in order. */
+  readonly columns: readonly string[];
 }
 
 /** One table of a schema declaration. */
@@ -97,11 +108,35 @@ export interface TableDeclaration {
    * conflict instead.
    */
   readonly merge?: FieldMergeRule;
+  /** Secondary indexes by name (the SQL index is called `ix_<table>_<name>`). */
+  readonly indexes?: Readonly<Record<string, IndexDeclaration>>;
+  /**
+   * This table is the previous version's table of that name, renamed (a migration hint: read
+   * when the table is new in this version, ignored after).
+   */
+  readonly renamedFrom?: string;
+}
+
+/**
+ * The step of a migration that Ferry cannot derive from two declarations: SQL that runs on the
+ * server after the version's added tables and columns exist and before its dropped ones go (a
+ * data backfill, say). The rows it writes are captured and reach devices as bundles with no
+ * source, like any backend write. Give one text for both stores, or one per store.
+ */
+export interface MigrationDeclaration {
+  readonly sql?: string | { readonly sqlite?: string; readonly postgres?: string };
 }
 
 /** The argument of {@link defineSchema}. */
 export interface SchemaDeclaration {
+  /**
+   * The schema's version (default 1): a positive integer that grows with every change. The
+   * versions of an app live side by side in a {@link SchemaHistory}.
+   */
+  readonly version?: number;
   readonly tables: Readonly<Record<string, TableDeclaration>>;
+  /** The custom step that leads to this version from the one before (server only). */
+  readonly migration?: MigrationDeclaration;
 }
 
 /** A reference, resolved: `childTable.column → parentTable.parentColumn`. */
@@ -130,6 +165,17 @@ export interface Column {
   readonly isPrimaryKey: boolean;
   readonly isOwner: boolean;
   readonly reference: Reference | undefined;
+  /** See {@link ColumnDeclaration.renamedFrom}. */
+  readonly renamedFrom: string | undefined;
+}
+
+/** An index, resolved. */
+export interface Index {
+  /** Its name in the declaration. */
+  readonly name: string;
+  /** Its SQL name: `ix_<table>_<name>`. */
+  readonly sqlName: string;
+  readonly columns: readonly string[];
 }
 
 /** A table, resolved. */
@@ -146,6 +192,10 @@ export interface Table {
   readonly references: readonly Reference[];
   /** References from other tables (children) to this one. */
   readonly referencedBy: readonly Reference[];
+  /** Declared secondary indexes. */
+  readonly indexes: readonly Index[];
+  /** See {@link TableDeclaration.renamedFrom}. */
+  readonly renamedFrom: string | undefined;
   column(name: string): Column | undefined;
 }
 
@@ -163,6 +213,10 @@ export interface Table {
 export interface Schema<D extends SchemaDeclaration = SchemaDeclaration> {
   /** The declaration this schema was made from (carries the row types). */
   readonly declaration: D;
+  /** The declaration's `version` (default 1). */
+  readonly version: number;
+  /** The custom migration step that leads to this version, if any. */
+  readonly migration: MigrationDeclaration | undefined;
   /** Tables in parent-first order. */
   readonly tables: readonly Table[];
   readonly graph: RelationGraph;
@@ -216,6 +270,24 @@ export function defineSchema<const D extends SchemaDeclaration>(declaration: D):
   const problems: string[] = [];
   const tableNames = Object.keys(declaration.tables);
   if (tableNames.length === 0) problems.push('a schema needs at least one table');
+  const version = declaration.version ?? 1;
+  if (!Number.isSafeInteger(version) || version < 1) {
+    problems.push(`version must be a positive integer, not ${String(declaration.version)}`);
+  }
+  const sql = declaration.migration?.sql;
+  if (sql !== undefined && typeof sql !== 'string') {
+    if (typeof sql !== 'object' || sql === null) {
+      problems.push('migration.sql must be a string or { sqlite, postgres }');
+    } else {
+      for (const [key, text] of Object.entries(sql)) {
+        if (key !== 'sqlite' && key !== 'postgres') {
+          problems.push(`migration.sql has unknown store "${key}"`);
+        } else if (typeof text !== 'string') {
+          problems.push(`migration.sql.${key} must be a string`);
+        }
+      }
+    }
+  }
 
   const drafts = tableNames.map((name) =>
     resolveTableDraft(name, declaration.tables[name] as TableDeclaration, problems),
@@ -299,6 +371,7 @@ export function defineSchema<const D extends SchemaDeclaration>(declaration: D):
       isPrimaryKey: c.name === draft.primaryKey,
       isOwner: c.name === draft.owner,
       reference: referenceByColumn.get(`${draft.name}.${c.name}`),
+      renamedFrom: c.renamedFrom,
     }));
     const byName = new Map(columns.map((c) => [c.name, c]));
     const table: Table = {
@@ -310,6 +383,8 @@ export function defineSchema<const D extends SchemaDeclaration>(declaration: D):
       clientColumns: columns.filter((c) => c.serverDerived === undefined),
       references: references.filter((r) => r.childTable === draft.name),
       referencedBy: references.filter((r) => r.parentTable === draft.name),
+      indexes: draft.indexes,
+      renamedFrom: draft.renamedFrom,
       column: (name) => byName.get(name),
     };
     tablesByName.set(draft.name, table);
@@ -323,10 +398,12 @@ export function defineSchema<const D extends SchemaDeclaration>(declaration: D):
 
   return {
     declaration,
+    version,
+    migration: declaration.migration,
     tables,
     graph,
     warnings,
-    fingerprint: fingerprintOf(tables),
+    fingerprint: fingerprintOf(version, tables),
     table: (name) => tablesByName.get(name),
     requireTable: (name) => {
       const table = tablesByName.get(name);
@@ -345,6 +422,7 @@ interface ColumnDraft {
   serverDerived: ServerDerivedKind | undefined;
   merge: FieldMergeRule;
   referencesDecl: ReferenceDeclaration | undefined;
+  renamedFrom: string | undefined;
 }
 
 interface TableDraft {
@@ -353,6 +431,8 @@ interface TableDraft {
   owner: string;
   conflictPolicy: ConflictPolicyName;
   columns: ColumnDraft[];
+  indexes: Index[];
+  renamedFrom: string | undefined;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -415,7 +495,11 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
       serverDerived: c.serverDerived,
       merge: c.merge ?? tableMerge,
       referencesDecl: c.references,
+      renamedFrom: c.renamedFrom,
     });
+    if (c.renamedFrom !== undefined && !IDENTIFIER.test(c.renamedFrom)) {
+      problems.push(`${where}: renamedFrom must be a column name`);
+    }
   }
   const pk = columns.find((c) => c.name === primaryKey);
   if (!pk) problems.push(`${name}: primary key column "${primaryKey}" is not declared`);
@@ -436,12 +520,31 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
     else if (owner.referencesDecl)
       problems.push(`${name}.${decl.owner}: the owner column cannot be a reference`);
   }
+  if (decl.renamedFrom !== undefined && !IDENTIFIER.test(decl.renamedFrom)) {
+    problems.push(`${name}: renamedFrom must be a table name`);
+  }
+  const indexes: Index[] = [];
+  for (const [indexName, index] of Object.entries(decl.indexes ?? {})) {
+    const where = `${name} index ${indexName}`;
+    if (!IDENTIFIER.test(indexName)) problems.push(`${where}: the name must be an SQL identifier`);
+    const names: readonly string[] = Array.isArray(index.columns) ? index.columns : [];
+    if (names.length === 0) problems.push(`${where} needs at least one column`);
+    for (const column of names) {
+      if (!columns.some((c) => c.name === column)) {
+        problems.push(`${where} names unknown column "${String(column)}"`);
+      }
+    }
+    if (new Set(names).size !== names.length) problems.push(`${where} names a column twice`);
+    indexes.push({ name: indexName, sqlName: `ix_${name}_${indexName}`, columns: [...names] });
+  }
   return {
     name,
     primaryKey,
     owner: decl.owner,
     conflictPolicy: decl.conflictPolicy ?? DEFAULT_CONFLICT_POLICY,
     columns,
+    indexes,
+    renamedFrom: decl.renamedFrom,
   };
 }
 
@@ -453,9 +556,11 @@ function isTextual(type: ColumnType): boolean {
   return type === 'text' || type === 'uuid';
 }
 
-function fingerprintOf(tables: readonly Table[]): string {
-  const canonical = JSON.stringify(
-    tables.map((t) => [
+function fingerprintOf(version: number, tables: readonly Table[]): string {
+  // Version 1 and index-free tables hash as before versions and indexes existed, so data made
+  // then is recognised.
+  const shape: unknown[] = tables.map((t) => {
+    const table: unknown[] = [
       t.name,
       t.primaryKey,
       t.owner,
@@ -470,8 +575,11 @@ function fingerprintOf(tables: readonly Table[]): string {
         c.merge,
         c.reference ? [c.reference.parentTable, c.reference.onDelete] : null,
       ]),
-    ]),
-  );
+    ];
+    if (t.indexes.length > 0) table.push(t.indexes.map((i) => [i.name, i.columns]));
+    return table;
+  });
+  const canonical = JSON.stringify(version === 1 ? shape : [version, shape]);
   // FNV-1a, 2 × 32 bits: stable and dependency-free (this package runs in browsers).
   let h1 = 0x811c9dc5;
   let h2 = 0x01000193 ^ canonical.length;

@@ -1,5 +1,12 @@
 import { join } from 'node:path';
-import { DEFAULT_LIMITS, FerryError, type Schema } from '@ferry/protocol';
+import {
+  DEFAULT_LIMITS,
+  FerryError,
+  asSchemaHistory,
+  isSchemaHistory,
+  type Schema,
+  type SchemaHistory,
+} from '@ferry/protocol';
 import { createAuthenticator, type AuthOptions } from './auth.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { checkUserId } from './core/user-id.js';
@@ -61,7 +68,11 @@ export interface EventOptions {
 
 /** Options of {@link createFerryServer}. */
 export interface FerryServerOptions {
-  readonly schema: Schema;
+  /**
+   * The schema, or the history of its versions ({@link schemaHistory}): the server runs the
+   * newest, migrating its database on start, and serves clients of every version of it.
+   */
+  readonly schema: Schema | SchemaHistory;
   /** Where rows and sync metadata live (default: SQLite in `./ferry-data/ferry.db`). */
   readonly store?: ServerStore;
   readonly auth: AuthOptions;
@@ -99,7 +110,10 @@ export interface FerryServer extends AsyncDisposable {
   /** The fetch handler (web `Request` in, `Response` out), for any framework or runtime. */
   readonly handler: (request: Request) => Promise<Response>;
   readonly store: ServerStore;
+  /** The schema it runs: the newest version of its history. */
   readonly schema: Schema;
+  /** Every version of the schema it knows, oldest first. */
+  readonly history: SchemaHistory;
   /** The server's own Prometheus registry and metrics. */
   readonly metrics: ServerMetrics;
   /**
@@ -142,16 +156,24 @@ const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
  * await server.close();
  */
 export async function createFerryServer(options: FerryServerOptions): Promise<FerryServer> {
-  if (!options.schema || typeof options.schema.table !== 'function') {
-    throw new FerryError('invalid_argument', 'schema must be a Schema made by defineSchema()');
+  if (
+    !options.schema ||
+    (!isSchemaHistory(options.schema) && typeof options.schema.table !== 'function')
+  ) {
+    throw new FerryError(
+      'invalid_argument',
+      'schema must be a Schema made by defineSchema() or a history made by schemaHistory()',
+    );
   }
+  const history = asSchemaHistory(options.schema);
+  const schema = history.latest;
   const authenticate = createAuthenticator(options.auth);
   // Checked now, so a bad value fails at start rather than at listen().
   resolveConnectionOptions(options.connections);
   const logger =
     options.logger === false ? SILENT_LOGGER : (options.logger ?? createDefaultLogger());
   const store = options.store ?? createSqliteStore({ path: join('ferry-data', 'ferry.db') });
-  await store.open(options.schema);
+  await store.open(history);
 
   const limits = {
     maxBodyBytes: positive(
@@ -211,7 +233,7 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
   let inFlight = 0;
   let drained: (() => void) | undefined;
   const baseHandler = createHandler({
-    schema: options.schema,
+    schema,
     store,
     authenticate,
     limits,
@@ -269,7 +291,8 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
   const server: FerryServer = {
     handler,
     store,
-    schema: options.schema,
+    schema,
+    history,
     metrics,
     async listen(listenOptions = {}) {
       if (shuttingDown) throw new FerryError('closed', 'the server is closed');

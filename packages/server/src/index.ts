@@ -46,6 +46,7 @@ export type {
   PushInput,
   PushOutcome,
   ServerStore,
+  StoreMigrationPlan,
   SnapshotReader,
   StoreRejection,
   SyncOutcome,

@@ -107,10 +107,10 @@ describe('ferry serve', () => {
         `import { defineSchema } from '${protocolDist}';\nexport default defineSchema(${declaration.replace(' as const', '')});\n`,
       );
       writeFileSync(join(dir, 'empty.mjs'), 'export default 42;\n');
-      expect((await loadSchema(join(dir, 'notes.ts'))).tables.map((t) => t.name)).toEqual([
+      expect((await loadSchema(join(dir, 'notes.ts'))).latest.tables.map((t) => t.name)).toEqual([
         'notes',
       ]);
-      expect((await loadSchema(join(dir, 'notes.mjs'))).tables.map((t) => t.name)).toEqual([
+      expect((await loadSchema(join(dir, 'notes.mjs'))).latest.tables.map((t) => t.name)).toEqual([
         'notes',
       ]);
       await expect(loadSchema(join(dir, 'empty.mjs'))).rejects.toThrow(/default-export a schema/);

@@ -3,7 +3,13 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { todoSchema } from '@ferry/example-todo';
-import { FerryError, type Schema } from '@ferry/protocol';
+import {
+  FerryError,
+  asSchemaHistory,
+  isSchemaHistory,
+  type Schema,
+  type SchemaHistory,
+} from '@ferry/protocol';
 import {
   createFerryServer,
   createSqliteStore,
@@ -132,10 +138,11 @@ export function parseServeArgs(
 
 /**
  * Loads the schema module: `.ts`/`.mts`/`.cts` files through tsx's ESM API, anything else with
- * a plain `import()`. Its default export must be a Schema made by `defineSchema()`.
+ * a plain `import()`. Its default export must be a Schema made by `defineSchema()` or a history
+ * of versions made by `schemaHistory()`.
  */
-export async function loadSchema(file: string | undefined): Promise<Schema> {
-  if (file === undefined) return todoSchema;
+export async function loadSchema(file: string | undefined): Promise<SchemaHistory> {
+  if (file === undefined) return asSchemaHistory(todoSchema);
   const url = pathToFileURL(resolve(file)).href;
   let module: { default?: unknown };
   try {
@@ -162,10 +169,29 @@ export async function loadSchema(file: string | undefined): Promise<Schema> {
   if (!isSchema(schema)) {
     throw new FerryError(
       'invalid_argument',
-      `${file} must default-export a schema made by defineSchema() from @ferry/protocol`,
+      `${file} must default-export a schema made by defineSchema(), or a history made by schemaHistory(), from @ferry/protocol`,
     );
   }
-  return schema;
+  return asSchemaHistory(schema);
+}
+
+/** The store `ferry serve` and `ferry migrate` use, and a line that says where it is. */
+export async function storeFor(
+  options: Pick<ServeOptions, 'data' | 'postgres' | 'pgSchema'>,
+): Promise<{ store: ServerStore; line: string }> {
+  if (options.postgres !== undefined) {
+    const { createPostgresStore } = await import('@ferry/server/postgres');
+    const metadataSchema = options.pgSchema ?? 'ferry';
+    return {
+      store: createPostgresStore({
+        connectionString: options.postgres,
+        schemaName: metadataSchema,
+      }),
+      line: `PostgreSQL at ${redactUrl(options.postgres)} (sync metadata in schema "${metadataSchema}")`,
+    };
+  }
+  const dbPath = resolve(options.data, 'ferry.db');
+  return { store: createSqliteStore({ path: dbPath }), line: `SQLite at ${dbPath}` };
 }
 
 /** A running `ferry serve`. */
@@ -185,7 +211,8 @@ export async function startServe(
   io: CliIo,
   logger?: FerryLogger | false,
 ): Promise<RunningServe> {
-  const schema = await loadSchema(options.schema);
+  const history = await loadSchema(options.schema);
+  const schema = history.latest;
   // Set but empty is a mistake the server refuses, not a reason for development mode.
   const configured = io.env.FERRY_JWT_SECRET;
   const jwksUrl = io.env.FERRY_JWKS_URL;
@@ -210,18 +237,7 @@ export async function startServe(
           },
         }
       : { jwtSecret: secret! };
-  const dbPath = resolve(options.data, 'ferry.db');
-  let store: ServerStore;
-  let storeLine: string;
-  if (options.postgres !== undefined) {
-    const { createPostgresStore } = await import('@ferry/server/postgres');
-    const metadataSchema = options.pgSchema ?? 'ferry';
-    store = createPostgresStore({ connectionString: options.postgres, schemaName: metadataSchema });
-    storeLine = `PostgreSQL at ${redactUrl(options.postgres)} (sync metadata in schema "${metadataSchema}")`;
-  } else {
-    store = createSqliteStore({ path: dbPath });
-    storeLine = `SQLite at ${dbPath}`;
-  }
+  const { store, line: storeLine } = await storeFor(options);
   const appDir =
     options.app === false
       ? undefined
@@ -238,7 +254,7 @@ export async function startServe(
     );
   }
   const server = await createFerryServer({
-    schema,
+    schema: history,
     store,
     auth,
     app: webAppHandler({ dir: appDir, devSecret: 'jwks' in auth ? undefined : devSecret }),
@@ -363,13 +379,14 @@ export function redactUrl(url: string): string {
   }
 }
 
-function isSchema(value: unknown): value is Schema {
+function isSchema(value: unknown): value is Schema | SchemaHistory {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Schema | SchemaHistory;
+  if (isSchemaHistory(candidate)) return isSchema(candidate.latest);
   return (
-    typeof value === 'object' &&
-    value !== null &&
-    Array.isArray((value as Schema).tables) &&
-    typeof (value as Schema).table === 'function' &&
-    typeof (value as Schema).fingerprint === 'string'
+    Array.isArray(candidate.tables) &&
+    typeof candidate.table === 'function' &&
+    typeof candidate.fingerprint === 'string'
   );
 }
 

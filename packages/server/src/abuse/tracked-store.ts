@@ -3,7 +3,7 @@
  * readers are open right now, and a gate that holds `snapshot()` until the test lets it go
  * (to hang up while the store is still opening the read). Everything else passes through.
  */
-import type { Schema } from '@ferry/protocol';
+import type { Schema, SchemaHistory } from '@ferry/protocol';
 import type { RetentionPolicy } from '../core/decide-retention.js';
 import type {
   BackendWriteTx,
@@ -66,7 +66,8 @@ export function trackStore(inner: ServerStore): TrackedStore {
         },
       };
     },
-    open: (schema: Schema) => inner.open(schema),
+    open: (schema: Schema | SchemaHistory) => inner.open(schema),
+    migrationPlan: (history: SchemaHistory) => inner.migrationPlan(history),
     push: (input: PushInput): Promise<PushOutcome> => inner.push(input),
     pull: (input: PullInput): Promise<PullOutcome> => inner.pull(input),
     sync: (input: { push: PushInput | null; pull: PullInput; now: Date }): Promise<SyncOutcome> =>

@@ -1,4 +1,6 @@
 import type {
+  MigrationStep,
+  SchemaHistory,
   Change,
   Conflict,
   HistoryPoint,
@@ -70,6 +72,18 @@ export interface PullInput {
    * (see `decideCursor`); a different one is 410 `cursor_unknown` / `history_diverged`.
    */
   readonly token?: string | undefined;
+}
+
+/** See {@link ServerStore.migrationPlan}. */
+export interface StoreMigrationPlan {
+  readonly from: number | null;
+  readonly to: number;
+  readonly migrations: readonly {
+    readonly version: number;
+    readonly steps: readonly MigrationStep[];
+    /** The statements in order; custom SQL among them as given. */
+    readonly sql: readonly string[];
+  }[];
 }
 
 /** Outcome of {@link ServerStore.pull}. */
@@ -185,8 +199,20 @@ export interface ServerStore extends AsyncDisposable {
    * The server caps concurrent snapshots at this unless told otherwise; undefined: no opinion.
    */
   readonly maxSnapshotReaders?: number | undefined;
-  /** Creates or checks business tables and sync metadata for `schema`. Called once. */
-  open(schema: Schema): Promise<void>;
+  /**
+   * Creates or checks business tables and sync metadata for `schema` (the newest version of a
+   * history), migrating a database made with an older version of it, one transaction per
+   * version. Refuses a database of a version newer than the history's or of no version of it.
+   * Called once.
+   */
+  open(schema: Schema | SchemaHistory): Promise<void>;
+  /**
+   * What {@link open} would do to the database for `history`, without doing it (and without
+   * opening the store): the version it holds (null: none yet, the newest would be created) and
+   * each pending version's steps and SQL. Refuses, as `open` does, a database ahead of the
+   * history or of no version of it.
+   */
+  migrationPlan(history: SchemaHistory): Promise<StoreMigrationPlan>;
   push(input: PushInput): Promise<PushOutcome>;
   pull(input: PullInput): Promise<PullOutcome>;
   /** A push (when given) and then a pull, with the cursor checked before the push commits. */

@@ -38,8 +38,8 @@ export interface TestServer {
   request(path: string, init?: RequestInit & { user?: string; json?: unknown }): Promise<Response>;
   /** Every row of every table of the store, as one comparable string. */
   dumpState(): Promise<string>;
-  /** Restarts the server on the same data (same options). */
-  restart(): Promise<TestServer>;
+  /** Restarts the server on the same data (same options, but `overrides`). */
+  restart(overrides?: Partial<TestServerOptions>): Promise<TestServer>;
   close(): Promise<void>;
 }
 
@@ -63,7 +63,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   return serveWith(options, 'sqlite', createSqliteStore({ path: dbPath }), {
     dbPath,
     dumpState: async () => dumpState(dbPath),
-    restart: () => startTestServer({ ...options, dbPath }),
+    restart: (overrides = {}) => startTestServer({ ...options, ...overrides, dbPath }),
     cleanup: async () => temp?.cleanup(),
   });
 }
@@ -82,7 +82,7 @@ async function startPostgresTestServer(options: TestServerOptions): Promise<Test
   return serveWith(options, 'postgres', store, {
     dbPath: '',
     dumpState: () => pg.dumpPgState(schemas),
-    restart: () => startTestServer({ ...options, pgSchemas: schemas }),
+    restart: (overrides = {}) => startTestServer({ ...options, ...overrides, pgSchemas: schemas }),
     cleanup: () => schemas.drop(),
   });
 }
@@ -94,7 +94,7 @@ async function serveWith(
   data: {
     dbPath: string;
     dumpState: () => Promise<string>;
-    restart: () => Promise<TestServer>;
+    restart: (overrides?: Partial<TestServerOptions>) => Promise<TestServer>;
     cleanup: () => Promise<void>;
   },
 ): Promise<TestServer> {
@@ -137,9 +137,9 @@ async function serveWith(
       return options.http ? fetch(request) : server.handler(request);
     },
     dumpState: data.dumpState,
-    async restart() {
+    async restart(overrides) {
       await server.close();
-      return data.restart();
+      return data.restart(overrides);
     },
     async close() {
       await server.close();

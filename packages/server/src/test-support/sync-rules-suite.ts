@@ -124,7 +124,10 @@ export function describeSyncRules(store: TestStoreKind): void {
           pushBody(source, 1, [
             list,
             {
-              ...item,
+              table: 'todos',
+              pk: id,
+              op: 'upsert',
+              baseVersion: null,
               row: { id, list_id: list.pk, title: 'milk', position: 42.5 },
             },
           ]),

@@ -1,5 +1,14 @@
 import { createHash } from 'node:crypto';
-import type { Column, ColumnType, JsonValue, Schema, Table } from '@ferry/protocol';
+import {
+  FerryError,
+  type Column,
+  type ColumnType,
+  type JsonValue,
+  type Reference,
+  type Schema,
+  type Table,
+  type VersionMigration,
+} from '@ferry/protocol';
 
 /**
  * Names the PostgreSQL store works with: the schema of the sync metadata, the schema of the
@@ -86,6 +95,9 @@ export interface Migration {
  * 2. History tokens and bundle digests: `bundles.token` / `digest`, `users.last_token` /
  *    `pruned_token`, `sources.digest` (null for everything committed before). The database's
  *    `server_id` goes into `meta` with it (see `migrate`).
+ * 3. Schema versions: `bundles.schema_version` (the version of the app schema a bundle's rows
+ *    are in; null for bundles from before versions) and `schema_versions`, the versions the
+ *    database went through.
  */
 export function metadataMigrations(names: PgNames): readonly Migration[] {
   const { m } = names;
@@ -157,6 +169,18 @@ ALTER TABLE ${m}.users ADD COLUMN last_token text, ADD COLUMN pruned_token text;
 ALTER TABLE ${m}.bundles ADD COLUMN token text, ADD COLUMN digest text;
 ALTER TABLE ${m}.sources ADD COLUMN digest text;`,
     },
+    {
+      version: 3,
+      name: 'schema versions',
+      sql: `
+ALTER TABLE ${m}.bundles ADD COLUMN schema_version integer;
+CREATE TABLE ${m}.schema_versions (
+  version integer PRIMARY KEY,
+  fingerprint text NOT NULL,
+  how text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+);`,
+    },
   ];
 }
 
@@ -168,37 +192,180 @@ ALTER TABLE ${m}.sources ADD COLUMN digest text;`,
  * delete a child and its parent in any order). Indexes on the owner and reference columns.
  */
 export function businessTablesDdl(schema: Schema, names: PgNames): string {
-  const { b } = names;
-  const statements: string[] = [];
+  const statements = schema.tables.flatMap((table) => tableDdl(table, names));
   for (const table of schema.tables) {
-    const t = `${b}.${quoteIdent(table.name)}`;
-    const columns = table.columns.map((column) => columnDdl(column));
-    columns.push(`PRIMARY KEY (${quoteIdent(table.primaryKey)})`);
-    statements.push(`CREATE TABLE ${t} (\n  ${columns.join(',\n  ')}\n)`);
-    statements.push(
-      `CREATE INDEX ${quoteIdent(shortName(`${table.name}_${table.owner}_idx`))} ON ${t} (${quoteIdent(table.owner)})`,
-    );
-    for (const reference of table.references) {
-      statements.push(
-        `CREATE INDEX ${quoteIdent(shortName(`${table.name}_${reference.column}_idx`))} ON ${t} (${quoteIdent(reference.column)})`,
-      );
-    }
+    for (const reference of table.references) statements.push(foreignKeyDdl(reference, names));
   }
-  for (const table of schema.tables) {
-    for (const reference of table.references) {
-      const action =
-        reference.onDelete === 'cascade'
-          ? 'CASCADE'
-          : reference.onDelete === 'set null'
-            ? 'SET NULL'
-            : 'NO ACTION';
-      const deferred = reference.inCycle ? ' DEFERRABLE INITIALLY DEFERRED' : '';
-      statements.push(
-        `ALTER TABLE ${b}.${quoteIdent(table.name)} ADD CONSTRAINT ${quoteIdent(shortName(`${table.name}_${reference.column}_fkey`))} FOREIGN KEY (${quoteIdent(reference.column)}) REFERENCES ${b}.${quoteIdent(reference.parentTable)} (${quoteIdent(reference.parentColumn)}) ON DELETE ${action}${deferred}`,
-      );
-    }
-  }
+  for (const table of schema.tables) statements.push(...declaredIndexesDdl(table, names));
   return statements.join(';\n') + ';';
+}
+
+/** One business table: its columns and primary key, and the indexes on its owner and references. */
+function tableDdl(table: Table, names: PgNames): string[] {
+  const t = `${names.b}.${quoteIdent(table.name)}`;
+  const columns = table.columns.map((column) => columnDdl(column));
+  columns.push(`PRIMARY KEY (${quoteIdent(table.primaryKey)})`);
+  return [
+    `CREATE TABLE ${t} (\n  ${columns.join(',\n  ')}\n)`,
+    `CREATE INDEX ${quoteIdent(shortName(`${table.name}_${table.owner}_idx`))} ON ${t} (${quoteIdent(table.owner)})`,
+    ...table.references.map((reference) => referenceIndexDdl(reference, names)),
+  ];
+}
+
+function referenceIndexDdl(reference: Reference, names: PgNames): string {
+  return `CREATE INDEX IF NOT EXISTS ${quoteIdent(shortName(`${reference.childTable}_${reference.column}_idx`))} ON ${names.b}.${quoteIdent(reference.childTable)} (${quoteIdent(reference.column)})`;
+}
+
+function foreignKeyDdl(reference: Reference, names: PgNames): string {
+  const { b } = names;
+  const action =
+    reference.onDelete === 'cascade'
+      ? 'CASCADE'
+      : reference.onDelete === 'set null'
+        ? 'SET NULL'
+        : 'NO ACTION';
+  const deferred = reference.inCycle ? ' DEFERRABLE INITIALLY DEFERRED' : '';
+  return `ALTER TABLE ${b}.${quoteIdent(reference.childTable)} ADD CONSTRAINT ${quoteIdent(shortName(`${reference.childTable}_${reference.column}_fkey`))} FOREIGN KEY (${quoteIdent(reference.column)}) REFERENCES ${b}.${quoteIdent(reference.parentTable)} (${quoteIdent(reference.parentColumn)}) ON DELETE ${action}${deferred}`;
+}
+
+/** The secondary indexes a table declares. */
+export function declaredIndexesDdl(table: Table, names: PgNames): string[] {
+  return table.indexes.map(
+    (index) =>
+      `CREATE INDEX IF NOT EXISTS ${quoteIdent(shortName(index.sqlName))} ON ${names.b}.${quoteIdent(table.name)} (${index.columns.map(quoteIdent).join(', ')})`,
+  );
+}
+
+/**
+ * One version's migration on PostgreSQL, split where the capture of the new version must be
+ * installed: `before` (renames, index drops, added tables and columns, widened columns), then the
+ * caller installs {@link captureDdl} of `migration.to`, then `after` (the custom SQL, run with the
+ * business schema first on the search path so it can name tables plainly; dropped columns and
+ * tables; added indexes; the schema version new bundles are stamped with). Throws
+ * `invalid_schema` when the migration has custom SQL for SQLite only.
+ */
+export function postgresMigrationSql(
+  migration: VersionMigration,
+  names: PgNames,
+): { readonly before: readonly string[]; readonly after: readonly string[] } {
+  const { from, to, steps } = migration;
+  const { m, b } = names;
+  const before: string[] = [];
+  const after: string[] = [];
+  const t = (name: string) => `${b}.${quoteIdent(name)}`;
+  for (const step of steps) {
+    switch (step.kind) {
+      case 'rename-table':
+        before.push(
+          `ALTER TABLE ${t(step.from)} RENAME TO ${quoteIdent(step.to)}`,
+          `UPDATE ${m}.rows SET table_name = ${quoteLiteral(step.to)} WHERE table_name = ${quoteLiteral(step.from)}`,
+          `DROP FUNCTION IF EXISTS ${m}.${quoteIdent(`capture__${step.from}`)}()`,
+          `DROP FUNCTION IF EXISTS ${m}.${quoteIdent(`derive__${step.from}`)}()`,
+        );
+        break;
+      case 'rename-column':
+        before.push(
+          `ALTER TABLE ${t(step.table)} RENAME COLUMN ${quoteIdent(step.from)} TO ${quoteIdent(step.to)}`,
+        );
+        break;
+      case 'drop-index':
+        before.push(`DROP INDEX IF EXISTS ${b}.${quoteIdent(shortName(step.index))}`);
+        break;
+      case 'add-table': {
+        const table = to.requireTable(step.table);
+        before.push(...tableDdl(table, names));
+        for (const reference of table.references) before.push(foreignKeyDdl(reference, names));
+        break;
+      }
+      case 'add-column': {
+        const table = to.requireTable(step.table);
+        const column = table.column(step.column)!;
+        before.push(`ALTER TABLE ${t(step.table)} ADD COLUMN ${columnDdl(column)}`);
+        if (column.reference) {
+          before.push(
+            foreignKeyDdl(column.reference, names),
+            referenceIndexDdl(column.reference, names),
+          );
+        }
+        break;
+      }
+      case 'change-column': {
+        const column = to.requireTable(step.table).column(step.column)!;
+        const c = quoteIdent(step.column);
+        if (step.changes.includes('type')) {
+          const type = pgTypeOf(column.type);
+          before.push(
+            `ALTER TABLE ${t(step.table)} ALTER COLUMN ${c} TYPE ${type} USING ${c}::${type}`,
+          );
+        }
+        if (step.changes.includes('nullable')) {
+          before.push(`ALTER TABLE ${t(step.table)} ALTER COLUMN ${c} DROP NOT NULL`);
+        }
+        if (step.changes.includes('length')) {
+          before.push(dropChecksSql(names, step.table, step.column));
+          if (column.maxLength !== undefined) {
+            before.push(
+              `ALTER TABLE ${t(step.table)} ADD CHECK (char_length(${c}) <= ${column.maxLength})`,
+            );
+          }
+        }
+        if (step.changes.includes('default')) {
+          before.push(
+            column.default === undefined || column.default === null
+              ? `ALTER TABLE ${t(step.table)} ALTER COLUMN ${c} DROP DEFAULT`
+              : `ALTER TABLE ${t(step.table)} ALTER COLUMN ${c} SET DEFAULT ${defaultLiteral(column.type, column.default)}`,
+          );
+        }
+        break;
+      }
+      case 'sql':
+        if (step.postgres === undefined) {
+          throw new FerryError(
+            'invalid_schema',
+            `the migration to version ${to.version} has custom SQL for SQLite only; give it for PostgreSQL too (migration.sql.postgres)`,
+          );
+        }
+        after.push(
+          `SELECT set_config('search_path', ${quoteLiteral(`${quoteIdent(names.business)}, public`)}, true)`,
+          step.postgres,
+        );
+        break;
+      case 'drop-column':
+        after.push(`ALTER TABLE ${t(step.table)} DROP COLUMN ${quoteIdent(step.column)}`);
+        break;
+      case 'drop-table':
+        // Its rows are not sent as deletes: the table leaves the schema, not the user's data.
+        after.push(
+          `DROP TABLE ${t(step.table)}`,
+          `DELETE FROM ${m}.rows WHERE table_name = ${quoteLiteral(step.table)}`,
+          `DROP FUNCTION IF EXISTS ${m}.${quoteIdent(`capture__${step.table}`)}()`,
+          `DROP FUNCTION IF EXISTS ${m}.${quoteIdent(`derive__${step.table}`)}()`,
+        );
+        break;
+      case 'add-index':
+        break;
+    }
+  }
+  for (const table of to.tables) after.push(...declaredIndexesDdl(table, names));
+  after.push(schemaVersionDefaultSql(names, to.version));
+  void from;
+  return { before, after };
+}
+
+/** Stamps the bundles committed from now on with the schema version their rows are in. */
+export function schemaVersionDefaultSql(names: PgNames, version: number): string {
+  return `ALTER TABLE ${names.m}.bundles ALTER COLUMN schema_version SET DEFAULT ${version}`;
+}
+
+/** Drops the CHECK constraints on one column (its old maxLength), whatever they are named. */
+function dropChecksSql(names: PgNames, table: string, column: string): string {
+  return `DO $checks$ DECLARE c text; BEGIN
+  FOR c IN SELECT con.conname FROM pg_constraint con
+    JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)
+    WHERE con.conrelid = ${quoteLiteral(`${quoteIdent(names.business)}.${quoteIdent(table)}`)}::regclass
+      AND con.contype = 'c' AND a.attname = ${quoteLiteral(column)} AND array_length(con.conkey, 1) = 1
+  LOOP EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', ${quoteLiteral(`${quoteIdent(names.business)}.${quoteIdent(table)}`)}, c); END LOOP;
+END $checks$`;
 }
 
 /**

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { FerryError, type Schema } from '@ferry/protocol';
+import { FerryError, asSchemaHistory, type Schema, type SchemaHistory } from '@ferry/protocol';
+import type { StoreMigrationPlan } from '../server-store.js';
 import {
   businessTablesDdl,
   captureDdl,
   ddlHash,
   metadataMigrations,
+  postgresMigrationSql,
   quoteLiteral,
+  schemaVersionDefaultSql,
   type PgNames,
 } from './postgres-ddl.js';
 
@@ -19,19 +22,24 @@ export interface MigrationClient {
  * start at the same time:
  *
  * 1. Without locking, checks whether everything is current (the common case for a restart).
- * 2. Otherwise, in one transaction under a transaction-scoped advisory lock keyed by the
- *    metadata schema: applies the metadata migrations not yet recorded in `migrations`, in
- *    order; creates the business tables on first use (refusing a database made for another
- *    schema); gives the database its identity (`server_id` in `meta`, made by `createServerId`)
- *    when it has none; and (re)installs the capture triggers and functions when their text
- *    changed.
+ * 2. Otherwise, under a session advisory lock keyed by the metadata schema (a second instance
+ *    waits on it, then finds nothing left to do):
+ *    a. in one transaction: applies the metadata migrations not yet recorded in `migrations`;
+ *       creates the business tables of the newest schema on first use (refusing a database
+ *       made for a schema that is no version of the history, or for a newer version than the
+ *       code knows); gives the database its identity (`server_id` in `meta`, made by
+ *       `createServerId`) when it has none;
+ *    b. migrates the business tables one version at a time, one transaction per version
+ *       ({@link postgresMigrationSql}): the capture of the new version is installed before its
+ *       custom SQL, so the rows that SQL writes commit as bundles with no source; the version
+ *       is recorded in `schema_versions` and `meta` in the same transaction;
+ *    c. (re)installs the capture triggers and functions when their text changed.
  *
- * A second instance waits on the lock, then finds nothing left to do. Every instance returns
- * the one `serverId` the database keeps.
+ * Every instance returns the one `serverId` the database keeps.
  */
 export async function migrate(
   client: MigrationClient,
-  schema: Schema,
+  schemaOrHistory: Schema | SchemaHistory,
   names: PgNames,
   createServerId: () => string = randomUUID,
 ): Promise<{
@@ -39,7 +47,11 @@ export async function migrate(
   createdTables: boolean;
   installedCapture: boolean;
   serverId: string;
+  /** The schema versions this call migrated the business tables to, in order. */
+  migratedTo: number[];
 }> {
+  const history = asSchemaHistory(schemaOrHistory);
+  const schema = history.latest;
   const migrations = metadataMigrations(names);
   const latest = migrations.at(-1)!.version;
   const capture = captureDdl(schema, names);
@@ -56,91 +68,192 @@ export async function migrate(
     current.meta.get('business_schema') === names.business &&
     current.meta.get('capture_hash') === captureHash
   ) {
-    return { applied: [], createdTables: false, installedCapture: false, serverId: currentId };
+    return {
+      applied: [],
+      createdTables: false,
+      installedCapture: false,
+      serverId: currentId,
+      migratedTo: [],
+    };
   }
 
-  await client.query('BEGIN');
+  const lockKey = `ferry:migrate:${names.meta}`;
+  await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey]);
   try {
-    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
-      `ferry:migrate:${names.meta}`,
-    ]);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS ${m}`);
-    await client.query(`CREATE TABLE IF NOT EXISTS ${m}.migrations (
-  version integer PRIMARY KEY,
-  name text NOT NULL,
-  applied_at timestamptz NOT NULL DEFAULT now()
-)`);
-    const done = new Set(
-      (await client.query(`SELECT version FROM ${m}.migrations`)).rows.map((r) =>
-        Number(r.version),
-      ),
-    );
-    const applied: number[] = [];
-    for (const migration of migrations) {
-      if (done.has(migration.version)) continue;
-      await client.query(migration.sql);
-      await client.query(`INSERT INTO ${m}.migrations (version, name) VALUES ($1, $2)`, [
-        migration.version,
-        migration.name,
-      ]);
-      applied.push(migration.version);
-    }
-
-    const meta = await readMeta(client, names);
     const put = (key: string, value: string) =>
       client.query(
         `INSERT INTO ${m}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
         [key, value],
       );
-    let createdTables = false;
-    const stored = meta.get('schema_fingerprint');
-    if (stored === undefined) {
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${b}`);
-      try {
-        await client.query(businessTablesDdl(schema, names));
-      } catch (error) {
-        if ((error as { code?: unknown }).code === '42P07') {
+    const record = async (version: Schema, how: 'created' | 'migrated') => {
+      await put('schema_fingerprint', version.fingerprint);
+      await put('schema_version', String(version.version));
+      await client.query(
+        `INSERT INTO ${m}.schema_versions (version, fingerprint, how) VALUES ($1, $2, $3) ON CONFLICT (version) DO UPDATE SET fingerprint = excluded.fingerprint, how = excluded.how, applied_at = now()`,
+        [version.version, version.fingerprint, how],
+      );
+    };
+    const { applied, createdTables, serverId, at } = await inTransaction(client, async () => {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${m}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${m}.migrations (
+  version integer PRIMARY KEY,
+  name text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+)`);
+      const done = new Set(
+        (await client.query(`SELECT version FROM ${m}.migrations`)).rows.map((r) =>
+          Number(r.version),
+        ),
+      );
+      const applied: number[] = [];
+      for (const migration of migrations) {
+        if (done.has(migration.version)) continue;
+        await client.query(migration.sql);
+        await client.query(`INSERT INTO ${m}.migrations (version, name) VALUES ($1, $2)`, [
+          migration.version,
+          migration.name,
+        ]);
+        applied.push(migration.version);
+      }
+
+      const meta = await readMeta(client, names);
+      let createdTables = false;
+      const stored = meta.get('schema_fingerprint');
+      let at: Schema;
+      if (stored === undefined) {
+        await client.query(`CREATE SCHEMA IF NOT EXISTS ${b}`);
+        try {
+          await client.query(businessTablesDdl(schema, names));
+        } catch (error) {
+          if ((error as { code?: unknown }).code === '42P07') {
+            throw new FerryError(
+              'invalid_schema',
+              `${(error as Error).message} in schema ${quoteLiteral(names.business)}, but the Ferry metadata schema ${quoteLiteral(names.meta)} has no record of it: Ferry creates its business tables itself; use an empty schema`,
+              { cause: error },
+            );
+          }
+          throw error;
+        }
+        await client.query(schemaVersionDefaultSql(names, schema.version));
+        await put('business_schema', names.business);
+        await record(schema, 'created');
+        createdTables = true;
+        at = schema;
+      } else {
+        const known = history.withFingerprint(stored);
+        if (known === undefined) throw unknownSchema(names, meta, history);
+        if (meta.get('business_schema') !== names.business) {
           throw new FerryError(
             'invalid_schema',
-            `${(error as Error).message} in schema ${quoteLiteral(names.business)}, but the Ferry metadata schema ${quoteLiteral(names.meta)} has no record of it: Ferry creates its business tables itself; use an empty schema`,
-            { cause: error },
+            `the Ferry metadata in ${quoteLiteral(names.meta)} belongs to the tables in schema ${quoteLiteral(meta.get('business_schema') ?? '?')}, not ${quoteLiteral(names.business)}`,
           );
         }
-        throw error;
+        if (known === schema) await client.query(schemaVersionDefaultSql(names, schema.version));
+        at = known;
       }
-      await put('schema_fingerprint', schema.fingerprint);
-      await put('business_schema', names.business);
-      createdTables = true;
-    } else if (stored !== schema.fingerprint) {
-      throw new FerryError(
-        'invalid_schema',
-        `the database was set up for a different schema (fingerprint ${stored}, now ${schema.fingerprint}); schema migrations are not supported yet: use a new database or metadata schema`,
-      );
-    } else if (meta.get('business_schema') !== names.business) {
-      throw new FerryError(
-        'invalid_schema',
-        `the Ferry metadata in ${quoteLiteral(names.meta)} belongs to the tables in schema ${quoteLiteral(meta.get('business_schema') ?? '?')}, not ${quoteLiteral(names.business)}`,
-      );
+      // Created once, with the data (or with the upgrade of data from before identities), and
+      // never changed: it is what tells this database's history from any other's.
+      let serverId = meta.get('server_id');
+      if (serverId === undefined) {
+        serverId = createServerId();
+        await put('server_id', serverId);
+      }
+      return { applied, createdTables, serverId, at };
+    });
+
+    const migratedTo: number[] = [];
+    for (const migration of history.migrations(at.version)) {
+      const { before, after } = postgresMigrationSql(migration, names);
+      const stepCapture = captureDdl(migration.to, names);
+      await inTransaction(client, async () => {
+        for (const sql of before) await client.query(sql);
+        await client.query(stepCapture);
+        await put('capture_hash', ddlHash(stepCapture));
+        for (const sql of after) await client.query(sql);
+        await record(migration.to, 'migrated');
+      });
+      migratedTo.push(migration.to.version);
     }
-    // Created once, with the data (or with the upgrade of data from before identities), and
-    // never changed: it is what tells this database's history from any other's.
-    let serverId = meta.get('server_id');
-    if (serverId === undefined) {
-      serverId = createServerId();
-      await put('server_id', serverId);
-    }
+
     let installedCapture = false;
+    const meta = await readMeta(client, names);
     if (meta.get('capture_hash') !== captureHash) {
-      await client.query(capture);
-      await put('capture_hash', captureHash);
+      await inTransaction(client, async () => {
+        await client.query(capture);
+        await put('capture_hash', captureHash);
+      });
       installedCapture = true;
     }
+    return { applied, createdTables, installedCapture, serverId, migratedTo };
+  } finally {
+    await client
+      .query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey])
+      .catch(() => undefined);
+  }
+}
+
+/**
+ * What {@link migrate} would do to the business tables, without doing it: the version the
+ * database holds (null: none yet) and each pending version's steps and SQL (the capture
+ * functions, re-installed before each version's custom SQL, are left out).
+ */
+export async function planPostgresMigrations(
+  client: MigrationClient,
+  history: SchemaHistory,
+  names: PgNames,
+): Promise<StoreMigrationPlan> {
+  const to = history.latest.version;
+  const state = await readState(client, names);
+  const fingerprint = state?.meta.get('schema_fingerprint');
+  if (state === undefined || fingerprint === undefined) return { from: null, to, migrations: [] };
+  const at = history.withFingerprint(fingerprint);
+  if (at === undefined) throw unknownSchema(names, state.meta, history);
+  return {
+    from: at.version,
+    to,
+    migrations: history.migrations(at.version).map((migration) => {
+      const { before, after } = postgresMigrationSql(migration, names);
+      return { version: migration.to.version, steps: migration.steps, sql: [...before, ...after] };
+    }),
+  };
+}
+
+/** Runs `fn` in a transaction of `client`: committed when it returns, rolled back if it throws. */
+async function inTransaction<T>(client: MigrationClient, fn: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    const result = await fn();
     await client.query('COMMIT');
-    return { applied, createdTables, installedCapture, serverId };
+    return result;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * The error for a database whose schema is not a version of the history: newer than the code
+ * (another deployment migrated it), or another app's.
+ */
+function unknownSchema(
+  names: PgNames,
+  meta: ReadonlyMap<string, string>,
+  history: SchemaHistory,
+): FerryError {
+  const version = Number(meta.get('schema_version') ?? 'NaN');
+  const latest = history.latest.version;
+  if (Number.isSafeInteger(version) && version > latest) {
+    return new FerryError(
+      'invalid_schema',
+      `the database (metadata schema ${quoteLiteral(names.meta)}) holds schema version ${version}, but this server's code knows versions up to ${latest}: the database is ahead of its code; run the newer server`,
+      { details: { stored: version, latest } },
+    );
+  }
+  return new FerryError(
+    'invalid_schema',
+    `the database was set up for a schema that is no version of this server's history (fingerprint ${meta.get('schema_fingerprint') ?? '?'}; known versions ${history.versions.map((v) => v.version).join(', ')}): use a new database or metadata schema, or add its schema to the history`,
+    { details: { stored: meta.get('schema_fingerprint') } },
+  );
 }
 
 async function readState(

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, expect, it } from 'vitest';
-import { todoSchema } from '@ferry/example-todo';
+import { todoHistory, todoSchema } from '@ferry/example-todo';
 import { defineSchema, type Change, type RowEffect } from '@ferry/protocol';
 import { RESTRICT_CHAIN, todo } from '../../test-support/harness.js';
 import { pullAll, readSnapshot } from '../../test-support/store-contract.js';
@@ -325,6 +325,7 @@ describePg('the PostgreSQL store', () => {
           createdTables: true,
           installedCapture: true,
           serverId,
+          migratedTo: [],
         },
       ]);
       expect(results.filter((r) => r.applied.length === 0)).toHaveLength(3);
@@ -336,6 +337,7 @@ describePg('the PostgreSQL store', () => {
         createdTables: false,
         installedCapture: false,
         serverId,
+        migratedTo: [],
       });
     } finally {
       await Promise.all(clients.map((c) => c.end()));
@@ -344,6 +346,7 @@ describePg('the PostgreSQL store', () => {
     expect(recorded).toEqual([
       { version: 1, name: 'sync metadata' },
       { version: 2, name: 'history tokens and bundle digests' },
+      { version: 3, name: 'schema versions' },
     ]);
     // Eight stores opening together all work on the result.
     const stores = await Promise.all(
@@ -352,6 +355,55 @@ describePg('the PostgreSQL store', () => {
     expect(await Promise.all(stores.map((s) => s.store.lastBundleSeq(ALICE)))).toEqual(
       Array(8).fill(0),
     );
+  });
+
+  it('migrates the app schema once when several instances start the same migration at the same time', async () => {
+    const schemas = testSchemas();
+    cleanups.push(() => schemas.drop());
+    const names = pgNames(schemas.meta, schemas.business);
+    const clients = await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        const client = new pg.Client(pgClientConfig());
+        client.on('error', () => undefined);
+        await client.connect();
+        return client;
+      }),
+    );
+    try {
+      await migrate(clients[0]!, todoSchema, names);
+      const list = randomUUID();
+      const b = `"${schemas.business}"`;
+      await adminQuery(
+        `INSERT INTO ${b}.lists (id, owner_id, name) VALUES ('${list}', 'alice', 'L');
+         INSERT INTO ${b}.todos (id, owner_id, list_id, title, position) VALUES
+           ('${randomUUID()}', 'alice', '${list}', 'a', 7.9), ('${randomUUID()}', 'alice', '${list}', 'b', NULL)`,
+      );
+      const results = await Promise.all(clients.map((c) => migrate(c, todoHistory, names)));
+      expect(results.map((r) => r.migratedTo).filter((m) => m.length > 0)).toEqual([[2, 3, 4, 5]]);
+      const versions = await adminQuery(
+        `SELECT version, how FROM "${schemas.meta}".schema_versions ORDER BY version`,
+      );
+      expect(versions).toEqual([
+        { version: 1, how: 'created' },
+        ...[2, 3, 4, 5].map((version) => ({ version, how: 'migrated' })),
+      ]);
+      // One backfill bundle (the todo at 7.9 got priority 7), stamped with the version it is in.
+      const bundles = await adminQuery(
+        `SELECT bundle_seq, source_id, schema_version, rows FROM "${schemas.meta}".bundles WHERE user_id = 'alice' ORDER BY bundle_seq`,
+      );
+      expect(bundles.map((r) => [r['bundle_seq'], r['schema_version']])).toEqual([
+        ['1', 1],
+        ['2', 5],
+      ]);
+      expect(JSON.parse(bundles[1]!['rows'] as string)).toEqual([
+        expect.objectContaining({
+          table: 'todos',
+          row: expect.objectContaining({ text: 'a', priority: 7 }),
+        }),
+      ]);
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+    }
   });
 
   it('refuses to open a database made for another schema, or business tables it did not make', async () => {

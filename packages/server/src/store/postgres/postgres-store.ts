@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import pg from 'pg';
-import { FerryError, type Schema } from '@ferry/protocol';
+import { FerryError, asSchemaHistory, type Schema, type SchemaHistory } from '@ferry/protocol';
 import { pushDigest } from '../../core/history-token.js';
 import { decideCursor } from '../../core/decide-cursor.js';
 import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
@@ -19,6 +19,7 @@ import type {
   PushOutcome,
   ServerStore,
   SnapshotReader,
+  StoreMigrationPlan,
   SyncOutcome,
   WriteOutcome,
 } from '../server-store.js';
@@ -26,7 +27,7 @@ import { CommitListener } from './commit-listener.js';
 import { META_SCHEMA_PATTERN, NOW_SETTING, pgNames, type PgNames } from './postgres-ddl.js';
 import { isConnectionError, isRetryable, mapPgError, storeUnavailable } from './postgres-errors.js';
 import { named } from './named-query.js';
-import { migrate } from './postgres-migrate.js';
+import { migrate, planPostgresMigrations } from './postgres-migrate.js';
 import { PostgresSnapshot } from './postgres-snapshot.js';
 import { storeSql, type StoreSql } from './postgres-sql.js';
 import { PostgresWriteTx } from './postgres-write-tx.js';
@@ -180,7 +181,9 @@ class PostgresStore implements ServerStore {
     }
   }
 
-  async open(schema: Schema): Promise<void> {
+  async open(schemaOrHistory: Schema | SchemaHistory): Promise<void> {
+    const history = asSchemaHistory(schemaOrHistory);
+    const schema = history.latest;
     if (this.#pool || this.#opening) {
       throw new FerryError('invalid_argument', 'the store is already open');
     }
@@ -191,23 +194,9 @@ class PostgresStore implements ServerStore {
     pool.on('error', () => undefined);
     let listener: CommitListener | undefined;
     try {
-      const business =
-        this.#options.businessSchema ??
-        (await this.#withPoolClient(pool, async (client) => {
-          const { rows } = await client.query<{ schema: string | null }>(
-            'SELECT current_schema() AS schema',
-          );
-          return rows[0]?.schema ?? undefined;
-        }));
-      if (!business) {
-        throw new FerryError(
-          'invalid_argument',
-          'the connection has no current schema (empty search_path); set businessSchema',
-        );
-      }
-      const names = pgNames(this.#meta, business);
+      const names = await this.#namesOn(pool);
       const migrated = await this.#withPoolClient(pool, (client) =>
-        migrate(client, schema, names, this.#options.createServerId),
+        migrate(client, history, names, this.#options.createServerId),
       );
       listener = new CommitListener({
         config: this.#connectionConfig(`ferry-listen:${this.#meta}`, false),
@@ -694,6 +683,38 @@ class PostgresStore implements ServerStore {
    * Checks a connection out, with an error listener for its whole checkout (an unhandled
    * 'error' event would end the process); a connection that failed is destroyed, not reused.
    */
+  async migrationPlan(history: SchemaHistory): Promise<StoreMigrationPlan> {
+    const pool = new pg.Pool({ ...this.#connectionConfig(`ferry:${this.#meta}`, true), max: 1 });
+    pool.on('error', () => undefined);
+    try {
+      const names = await this.#namesOn(pool);
+      return await this.#withPoolClient(pool, (client) =>
+        planPostgresMigrations(client, history, names),
+      );
+    } finally {
+      await pool.end();
+    }
+  }
+
+  /** The store's schema names: the business schema is the option, else the connection's. */
+  async #namesOn(pool: pg.Pool): Promise<PgNames> {
+    const business =
+      this.#options.businessSchema ??
+      (await this.#withPoolClient(pool, async (client) => {
+        const { rows } = await client.query<{ schema: string | null }>(
+          'SELECT current_schema() AS schema',
+        );
+        return rows[0]?.schema ?? undefined;
+      }));
+    if (!business) {
+      throw new FerryError(
+        'invalid_argument',
+        'the connection has no current schema (empty search_path); set businessSchema',
+      );
+    }
+    return pgNames(this.#meta, business);
+  }
+
   async #withPoolClient<T>(pool: pg.Pool, fn: (client: Client) => Promise<T>): Promise<T> {
     let client: Client;
     try {

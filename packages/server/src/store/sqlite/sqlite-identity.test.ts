@@ -147,7 +147,7 @@ describe('the SQLite store’s identity and history', () => {
           db.prepare('SELECT key, value FROM ferry_meta').all() as { key: string; value: string }[]
         ).map((r) => [r.key, r.value]),
       );
-      expect(meta).toMatchObject({ metadata_version: '2', server_id: serverId });
+      expect(meta).toMatchObject({ metadata_version: '3', server_id: serverId });
     } finally {
       db.close();
       cleanup();

@@ -167,7 +167,7 @@ export function prepareStatements(db: Db, schema: Schema): Statements {
       .prepare('SELECT token FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?')
       .pluck(),
     insertBundle: db.prepare(
-      'INSERT INTO ferry_bundles (user_id, bundle_seq, source_id, source_bundle_id, row_count, rows, committed_at, token, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      `INSERT INTO ferry_bundles (user_id, bundle_seq, source_id, source_bundle_id, row_count, rows, committed_at, token, digest, schema_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ${schema.version})`,
     ),
     captured: db.prepare('SELECT table_name, pk FROM ferry_capture ORDER BY seq'),
     clearCapture: db.prepare('DELETE FROM ferry_capture'),
@@ -195,7 +195,7 @@ export function prepareReadStatements(readDb: Db): ReadStatements {
  */
 export function upgradeMetadata(db: Db): void {
   const columnsOf = new Map<string, Set<string>>();
-  for (const { table, column } of METADATA_UPGRADES) {
+  for (const { table, column, type } of METADATA_UPGRADES) {
     let columns = columnsOf.get(table);
     if (!columns) {
       columns = new Set(
@@ -204,7 +204,7 @@ export function upgradeMetadata(db: Db): void {
       columnsOf.set(table, columns);
     }
     if (!columns.has(column)) {
-      db.exec(`ALTER TABLE ${quoteIdent(table)} ADD COLUMN ${quoteIdent(column)} TEXT`);
+      db.exec(`ALTER TABLE ${quoteIdent(table)} ADD COLUMN ${quoteIdent(column)} ${type}`);
       columns.add(column);
     }
   }

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   FerryError,
+  asSchemaHistory,
   type PrimaryKey,
   type Schema,
+  type SchemaHistory,
   type Table,
   type WireRow,
 } from '@ferry/protocol';
@@ -38,10 +40,17 @@ import type {
   PushOutcome,
   ServerStore,
   SnapshotReader,
+  StoreMigrationPlan,
   SyncOutcome,
   WriteOutcome,
 } from '../server-store.js';
-import { METADATA_DDL, SQLITE_METADATA_VERSION, schemaDdl } from './sqlite-ddl.js';
+import {
+  METADATA_DDL,
+  SQLITE_METADATA_VERSION,
+  declaredIndexesDdl,
+  schemaDdl,
+  sqliteMigrationSql,
+} from './sqlite-ddl.js';
 import { SqliteSnapshot } from './sqlite-snapshot.js';
 import {
   NO_USER,
@@ -124,16 +133,18 @@ class SqliteStore implements ServerStore {
     return this.#options.path === ':memory:';
   }
 
-  async open(schema: Schema): Promise<void> {
+  async open(schemaOrHistory: Schema | SchemaHistory): Promise<void> {
     if (this.#db) throw new FerryError('invalid_argument', 'the store is already open');
     if (this.#closing) throw new FerryError('closed', 'the store is closed');
+    const history = asSchemaHistory(schemaOrHistory);
+    const schema = history.latest;
     if (!this.#memory) mkdirSync(dirname(this.#options.path), { recursive: true });
     const db = new Database(this.#options.path);
     try {
       configure(db, this.#options.busyTimeoutMs ?? 5_000);
       db.exec(METADATA_DDL);
-      const migrate = db.transaction(() => {
-        const meta = new Map(
+      const meta = () =>
+        new Map(
           (
             db.prepare('SELECT key, value FROM ferry_meta').all() as {
               key: string;
@@ -141,29 +152,61 @@ class SqliteStore implements ServerStore {
             }[]
           ).map((r) => [r.key, r.value]),
         );
-        const stored = meta.get('schema_fingerprint');
-        if (stored !== undefined && stored !== schema.fingerprint) {
-          throw new FerryError(
-            'invalid_schema',
-            `${this.#options.path} was created with a different schema (fingerprint ${stored}, now ${schema.fingerprint}); schema migrations are not supported yet: use a new data directory`,
-          );
-        }
-        db.exec(schemaDdl(schema));
+      const put = db.prepare('INSERT OR REPLACE INTO ferry_meta (key, value) VALUES (?, ?)');
+      const setUp = db.transaction(() => {
+        const stored = meta();
         upgradeMetadata(db);
-        const put = db.prepare('INSERT OR REPLACE INTO ferry_meta (key, value) VALUES (?, ?)');
-        put.run('schema_fingerprint', schema.fingerprint);
         put.run('metadata_version', SQLITE_METADATA_VERSION);
-        let serverId = meta.get('server_id');
+        let serverId = stored.get('server_id');
         if (serverId === undefined) {
           serverId = (this.#options.createServerId ?? randomUUID)();
           put.run('server_id', serverId);
         }
-        return serverId;
+        const fingerprint = stored.get('schema_fingerprint');
+        if (fingerprint === undefined) {
+          db.exec(schemaDdl(schema));
+          for (const table of schema.tables) db.exec(declaredIndexesDdl(table).join(';\n'));
+          this.#recordVersion(db, put, schema, 'created');
+          return { serverId, at: schema };
+        }
+        const at = history.withFingerprint(fingerprint);
+        if (at === undefined) throw unknownSchema(this.#options.path, stored, history);
+        if (at === schema) {
+          db.exec(schemaDdl(schema));
+          for (const table of schema.tables) db.exec(declaredIndexesDdl(table).join(';\n'));
+        }
+        return { serverId, at };
       });
-      this.#serverId = migrate.immediate();
+      const { serverId, at } = setUp.immediate();
+      this.#serverId = serverId;
+      this.#db = db;
+      // One transaction per version; the rows a migration's SQL writes become bundles in it.
+      for (const migration of history.migrations(at.version)) {
+        const { statements, rebuilds } = sqliteMigrationSql(migration);
+        if (rebuilds) db.pragma('foreign_keys = OFF');
+        try {
+          db.transaction(() => {
+            for (const sql of statements) db.exec(sql);
+            if (rebuilds) {
+              const broken = db.pragma('foreign_key_check') as unknown[];
+              if (broken.length > 0) {
+                throw new FerryError(
+                  'invalid_schema',
+                  `the migration to version ${migration.to.version} leaves ${broken.length} broken reference(s)`,
+                );
+              }
+            }
+            this.#schema = migration.to;
+            this.#stmts = prepareStatements(db, migration.to);
+            this.#commitCaptured(null, new Date());
+            this.#recordVersion(db, put, migration.to, 'migrated');
+          }).immediate();
+        } finally {
+          if (rebuilds) db.pragma('foreign_keys = ON');
+        }
+      }
       this.#schema = schema;
       this.#stmts = prepareStatements(db, schema);
-      this.#db = db;
       const readDb = this.#memory ? db : new Database(this.#options.path, { fileMustExist: true });
       if (readDb !== db) configure(readDb, this.#options.busyTimeoutMs ?? 5_000, 16);
       this.#readDb = readDb;
@@ -173,6 +216,51 @@ class SqliteStore implements ServerStore {
       this.#db = undefined;
       throw error;
     }
+  }
+
+  async migrationPlan(history: SchemaHistory): Promise<StoreMigrationPlan> {
+    const to = history.latest.version;
+    if (this.#memory || !existsSync(this.#options.path)) return { from: null, to, migrations: [] };
+    const db = new Database(this.#options.path, { readonly: true, fileMustExist: true });
+    try {
+      const hasMeta = db
+        .prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'ferry_meta'")
+        .get();
+      const stored = new Map(
+        hasMeta
+          ? (
+              db.prepare('SELECT key, value FROM ferry_meta').all() as {
+                key: string;
+                value: string;
+              }[]
+            ).map((r) => [r.key, r.value])
+          : [],
+      );
+      const fingerprint = stored.get('schema_fingerprint');
+      if (fingerprint === undefined) return { from: null, to, migrations: [] };
+      const at = history.withFingerprint(fingerprint);
+      if (at === undefined) throw unknownSchema(this.#options.path, stored, history);
+      return {
+        from: at.version,
+        to,
+        migrations: history.migrations(at.version).map((migration) => ({
+          version: migration.to.version,
+          steps: migration.steps,
+          sql: sqliteMigrationSql(migration).statements,
+        })),
+      };
+    } finally {
+      db.close();
+    }
+  }
+
+  /** Records that the file now holds `schema` (its fingerprint, version and the migration log). */
+  #recordVersion(db: Db, put: Statement, schema: Schema, how: 'created' | 'migrated'): void {
+    put.run('schema_fingerprint', schema.fingerprint);
+    put.run('schema_version', String(schema.version));
+    db.prepare(
+      'INSERT OR REPLACE INTO ferry_schema_versions (version, fingerprint, how, applied_at) VALUES (?, ?, ?, ?)',
+    ).run(schema.version, schema.fingerprint, how, Date.now());
   }
 
   async push(input: PushInput): Promise<PushOutcome> {
@@ -684,4 +772,29 @@ class SqliteStore implements ServerStore {
     const raw = this.#stmts!.tables.get(table.name)!.select.get(pk) as RawRow | undefined;
     return raw ? decodeRow(table, raw) : undefined;
   }
+}
+
+/**
+ * The error for a data file whose schema is not a version of the history: newer than the code
+ * (another deployment migrated it), or another app's.
+ */
+function unknownSchema(
+  path: string,
+  meta: ReadonlyMap<string, string>,
+  history: SchemaHistory,
+): FerryError {
+  const version = Number(meta.get('schema_version') ?? 'NaN');
+  const latest = history.latest.version;
+  if (Number.isSafeInteger(version) && version > latest) {
+    return new FerryError(
+      'invalid_schema',
+      `${path} holds schema version ${version}, but this server's code knows versions up to ${latest}: the database is ahead of its code; run the newer server`,
+      { details: { stored: version, latest } },
+    );
+  }
+  return new FerryError(
+    'invalid_schema',
+    `${path} was created with a schema that is no version of this server's history (fingerprint ${meta.get('schema_fingerprint') ?? '?'}; known versions ${history.versions.map((v) => v.version).join(', ')}): use its own data directory, or add its schema to the history`,
+    { details: { stored: meta.get('schema_fingerprint') } },
+  );
 }

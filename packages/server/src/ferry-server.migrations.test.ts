@@ -1,0 +1,3 @@
+import { describeServerMigrations } from './test-support/migration-suite.js';
+
+describeServerMigrations('sqlite');
