@@ -7,6 +7,8 @@
  * FERRY_KILL_AFTER, FERRY_SCENARIO, and per scenario:
  * - `write`, `write-sync`, `sync`, `pull-first`: one write of FERRY_IDS (JSON `{list, todo}`),
  *   then (but for `write`) one sync;
+ * - `upgrade`: opens a file of the example's version 1 as version 3 (with the history), which
+ *   migrates it, and closes it (kill it at `during-local-migration`);
  * - `workload`: a seeded run (FERRY_SEED) of writes, syncs, pulls and hydrations, with a peer
  *   device (FERRY_PEER_DB, same user, not killed) that writes and pushes so that there is
  *   something to pull. Every local write is announced on stdout before it runs
@@ -16,7 +18,8 @@
 import { writeSync } from 'node:fs';
 import { createClient, type FerryClient, type HookPoint } from '@ferry/client';
 import { betterSqlite3Driver } from '@ferry/client/better-sqlite3';
-import { todoSchema, type TodoSchema } from '@ferry/example-todo';
+import { todoSchema, todoV2, todoV3, type TodoSchema } from '@ferry/example-todo';
+import { schemaHistory } from '@ferry/protocol';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -34,8 +37,12 @@ function say(value: unknown): void {
   writeSync(1, `${typeof value === 'string' ? value : JSON.stringify(value)}\n`);
 }
 
+const upgrade = scenario === 'upgrade';
 const client = await createClient({
-  schema: todoSchema,
+  schema: (upgrade ? todoV3 : todoSchema),
+  ...(upgrade
+    ? { history: schemaHistory(todoSchema, todoV2, todoV3), resolvers: { todos: 'manual' } }
+    : {}),
   driver: betterSqlite3Driver(env('FERRY_DB')),
   url: env('FERRY_URL'),
   getToken: () => env('FERRY_TOKEN'),
@@ -55,6 +62,8 @@ const client = await createClient({
 
 if (scenario === 'workload') {
   await runWorkload(client);
+} else if (upgrade) {
+  // Opening migrated the file; nothing else to do.
 } else {
   const ids = JSON.parse(process.env['FERRY_IDS'] ?? '{}') as { list?: string; todo?: string };
   if (scenario === 'write' || scenario === 'write-sync' || scenario === 'pull-first') {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createClient, type ClientOptions, type FerryClient } from '@ferry/client';
 import { betterSqlite3Driver } from '@ferry/client/better-sqlite3';
 import { todoSchema, type TodoSchema } from '@ferry/example-todo';
-import type { Schema } from '@ferry/protocol';
+import { asSchemaHistory, type Schema, type SchemaHistory } from '@ferry/protocol';
 import {
   createFerryServer,
   createSqliteStore,
@@ -41,11 +41,20 @@ export interface Harness<S extends Schema = TodoSchema> {
   stopServer(): Promise<void>;
   /** Starts the stopped server again on the same file and the same port (the same URL). */
   startServer(): Promise<void>;
+  /**
+   * Options of the server's next starts: another schema or history (the server migrates its
+   * file on start; `schema` becomes the history's newest) or the oldest version it serves.
+   */
+  setServerOptions(options: {
+    readonly schema?: Schema | SchemaHistory;
+    readonly oldestSchemaVersion?: number;
+  }): void;
   close(): Promise<void>;
 }
 
 export interface HarnessOptions<S extends Schema> {
-  readonly schema?: S;
+  /** The schema, or a history of versions (the server runs its newest). */
+  readonly schema?: S | SchemaHistory;
   readonly server?: Partial<Omit<FerryServerOptions, 'schema' | 'store' | 'auth'>>;
 }
 
@@ -53,11 +62,14 @@ export async function startHarness<S extends Schema = TodoSchema>(
   options: HarnessOptions<S> = {},
 ): Promise<Harness<S>> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
-  const schema = (options.schema ?? todoSchema) as S;
+  let served: Schema | SchemaHistory = options.schema ?? todoSchema;
+  let schema = asSchemaHistory(served).latest as S;
+  let oldestSchemaVersion: number | undefined;
   const serverPath = join(dir, 'server.db');
   const start = async (port = 0) => {
     const server = await createFerryServer({
-      schema,
+      schema: served,
+      ...(oldestSchemaVersion !== undefined ? { oldestSchemaVersion } : {}),
       store: createSqliteStore({ path: serverPath }),
       auth: { jwtSecret: SECRET },
       logger: false,
@@ -85,7 +97,9 @@ export async function startHarness<S extends Schema = TodoSchema>(
     get url() {
       return current.url;
     },
-    schema,
+    get schema() {
+      return schema;
+    },
     serverPath,
     get server() {
       return current.server;
@@ -123,6 +137,13 @@ export async function startHarness<S extends Schema = TodoSchema>(
       current = await start(Number(new URL(current.url).port));
       stopped = false;
     },
+    setServerOptions(next) {
+      if (next.schema !== undefined) {
+        served = next.schema;
+        schema = asSchemaHistory(next.schema).latest as S;
+      }
+      if (next.oldestSchemaVersion !== undefined) oldestSchemaVersion = next.oldestSchemaVersion;
+    },
     async close() {
       for (const client of clients) await client.close().catch(() => undefined);
       if (!stopped) await current.server.close();
@@ -153,7 +174,10 @@ export async function serverRows(
   table: string,
 ): Promise<Record<string, unknown>[]> {
   const response = await fetch(`${harness.url}/v1/snapshot`, {
-    headers: { authorization: `Bearer ${await harness.token(userId)}` },
+    headers: {
+      authorization: `Bearer ${await harness.token(userId)}`,
+      'x-ferry-schema': String(harness.schema.version),
+    },
   });
   const text = await response.text();
   const t = harness.schema.requireTable(table);

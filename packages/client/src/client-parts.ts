@@ -77,6 +77,8 @@ export function createClientParts(
     }),
     getToken: tokens.get,
     timeoutMs: requestTimeoutMs,
+    schemaVersion: options.schema.version,
+    tables: options.tables === undefined ? undefined : options.schema.tables.map((t) => t.name),
     clock,
   });
   const observer = new ClientObserver(

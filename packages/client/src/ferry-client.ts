@@ -10,6 +10,7 @@
  */
 import {
   FerryError,
+  subsetSchema,
   type PrimaryKey,
   type RowOf,
   type Schema,
@@ -235,11 +236,12 @@ export interface FerryClient<S extends Schema = Schema> extends AsyncDisposable 
  * await client.syncNow(); // or now, bypassing debounce and backoff
  */
 export async function createClient<S extends Schema>(
-  options: ClientOptions<S>,
+  given: ClientOptions<S>,
 ): Promise<FerryClient<S>> {
-  if (!options.schema || typeof options.schema.table !== 'function') {
+  if (!given.schema || typeof given.schema.table !== 'function') {
     throw new FerryError('invalid_argument', 'schema must be a Schema made by defineSchema()');
   }
+  const options = syncedPart(given);
   if (typeof options.getToken !== 'function') {
     throw new FerryError('invalid_argument', 'getToken must be a function');
   }
@@ -387,6 +389,7 @@ class Client<S extends Schema> implements FerryClient<S> {
               url: realtimeOptions.url ?? `${this.#url.replace(/\/+$/, '')}/v1/events`,
               getToken: () => parts.tokens.get(),
               fetch: fetchImpl,
+              schemaVersion: options.schema.version,
               ...(realtimeOptions.tokenIn ? { tokenIn: realtimeOptions.tokenIn } : {}),
               ...(realtimeOptions.heartbeatTimeoutMs !== undefined
                 ? { heartbeatTimeoutMs: realtimeOptions.heartbeatTimeoutMs }
@@ -685,4 +688,19 @@ class Client<S extends Schema> implements FerryClient<S> {
   #assertOpen(): void {
     if (!this.#isOpen()) throw new FerryError('closed', 'the client is closed');
   }
+}
+
+/**
+ * The options with `schema` narrowed to the tables the client syncs (`tables`, selective sync):
+ * the client runs entirely on that part of the schema. Refuses a child table without its parent.
+ */
+function syncedPart<S extends Schema>(options: ClientOptions<S>): ClientOptions<S> {
+  if (options.tables === undefined) return options;
+  if (options.history !== undefined) {
+    throw new FerryError(
+      'not_supported',
+      'tables (selective sync) and history (local migrations) cannot be combined yet',
+    );
+  }
+  return { ...options, schema: subsetSchema(options.schema, options.tables) as S };
 }

@@ -29,7 +29,7 @@ export const DEFAULT_ONLINE_PROBE_INTERVAL_MS = 5_000;
 /** The events subscription's options that the client decides (the rest is wired here). */
 export type RuntimeEventsOptions = Pick<
   EventsSubscriptionOptions,
-  'url' | 'getToken' | 'tokenIn' | 'fetch' | 'heartbeatTimeoutMs' | 'backoff'
+  'url' | 'getToken' | 'tokenIn' | 'fetch' | 'heartbeatTimeoutMs' | 'backoff' | 'schemaVersion'
 >;
 
 /** Options of {@link SyncRuntime}. */

@@ -6,6 +6,7 @@ import type {
   PrimaryKey,
   Row,
   Schema,
+  SchemaHistory,
 } from '@ferry/protocol';
 import type { DerivedState } from './apply/derived-state.js';
 import type { IntegrityViolation } from './apply/integrity-gate.js';
@@ -37,6 +38,7 @@ import type {
  * | `after-apply-before-checkpoint` | inside that transaction, all rows applied, checkpoint not yet written |
  * | `during-hydration-download` | a snapshot is being downloaded (after its first chunk was staged) |
  * | `during-hydration` | inside the transaction that applies a snapshot, after half its rows |
+ * | `during-local-migration` | inside the transaction that migrates the file to a newer schema version (on open), before each of its statements |
  */
 export const HOOK_POINTS = [
   'after-outbox-write',
@@ -48,6 +50,7 @@ export const HOOK_POINTS = [
   'after-apply-before-checkpoint',
   'during-hydration-download',
   'during-hydration',
+  'during-local-migration',
 ] as const;
 /** One of {@link HOOK_POINTS}. */
 export type HookPoint = (typeof HOOK_POINTS)[number];
@@ -73,6 +76,20 @@ export type ResolverSetting = BuiltinConflictPolicy | ConflictResolver;
 /** Options of `createClient`. */
 export interface ClientOptions<S extends Schema = Schema> {
   readonly schema: S;
+  /**
+   * The versions of the app's schema, newest (`schema`) last ({@link schemaHistory}): a file
+   * written by an older version of the app is migrated to `schema` when it opens, its pending
+   * changes, conflicts and dead letters kept. Without it, a file of another schema gets the new
+   * tables and columns added.
+   */
+  readonly history?: SchemaHistory | undefined;
+  /**
+   * Selective sync: the tables this client syncs (default: all of `schema`). Only these tables
+   * exist in the file, and the server sends only their rows. A table's parents (the tables it
+   * references) must be in the list. Adding a table later fetches its rows (the next sync
+   * hydrates); pending changes stay.
+   */
+  readonly tables?: readonly string[] | undefined;
   readonly driver: SqliteDriver;
   /** The server's base URL, e.g. `https://sync.example.com`. */
   readonly url: string;

@@ -93,6 +93,8 @@ export {
   HistoryPointSchema,
   NDJSON_CONTENT_TYPE,
   PROTOCOL_VERSION,
+  SCHEMA_VERSION_HEADER,
+  SYNCED_TABLES_HEADER,
   PokeSchema,
   PrimaryKeySchema,
   PullResponseSchema,
@@ -192,3 +194,8 @@ export type {
   SchemaHistory,
   VersionMigration,
 } from './schema-history.js';
+export { projectionBetween } from './schema-projection.js';
+export type { VersionProjection } from './schema-projection.js';
+export { declaredIndexesSql, sqliteMigrationStatements } from './sqlite-migration.js';
+export type { SqliteMigrationSql, SqliteMigrationTarget } from './sqlite-migration.js';
+export { subsetSchema } from './schema-subset.js';

@@ -158,6 +158,28 @@ describe('schema versions and their migrations', () => {
     expect(() => schemaHistory(v1, v2)).toThrow(/version 2: lists.name gets a shorter maxLength/);
   });
 
+  it('refuses an added reference that existing rows could not satisfy', () => {
+    const v1 = version(1, { lists, items });
+    const v2 = version(2, {
+      lists,
+      items: {
+        ...items,
+        columns: {
+          ...items.columns,
+          other: {
+            type: 'uuid',
+            notNull: true,
+            default: '00000000-0000-4000-8000-000000000000',
+            references: { table: 'lists' },
+          },
+        },
+      },
+    });
+    expect(() => schemaHistory(v1, v2)).toThrow(
+      /items.other is added as a reference that is not-null or has a default/,
+    );
+  });
+
   it('refuses a history whose versions do not grow, or a key that changes column', () => {
     const v1 = version(1, { lists });
     expect(() => schemaHistory(v1, version(1, { lists }))).toThrow(/versions must grow/);

@@ -233,6 +233,13 @@ export function planMigration(from: Schema, to: Schema): MigrationPlan {
           problems.push(
             `${where} is added as not-null without a default: existing rows would have no value`,
           );
+        } else if (
+          column.reference !== undefined &&
+          (column.notNull || (column.default !== undefined && column.default !== null))
+        ) {
+          problems.push(
+            `${where} is added as a reference that is not-null or has a default: existing rows would point at no row; add it nullable`,
+          );
         } else {
           addColumns.push({ kind: 'add-column', table: table.name, column: column.name });
         }

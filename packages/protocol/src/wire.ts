@@ -32,7 +32,22 @@ export const CLIENT_REQUEST_HEADERS = [
   'content-type',
   'cache-control',
   'x-request-id',
+  'x-ferry-schema',
+  'x-ferry-tables',
 ] as const;
+
+/**
+ * The request header that names the schema version the client runs (a positive integer). A
+ * request without it is from a client older than schema versions, which ran version 1.
+ * `GET /v1/events` also takes it as `?schema=` (a browser `EventSource` sets no headers).
+ */
+export const SCHEMA_VERSION_HEADER = 'x-ferry-schema';
+
+/**
+ * Selective sync: the request header that names the tables a client syncs, comma-separated, as
+ * its schema version names them (absent: all). The server sends only their rows.
+ */
+export const SYNCED_TABLES_HEADER = 'x-ferry-tables';
 
 /** A header of {@link CLIENT_REQUEST_HEADERS}, or the safelisted `accept`. */
 export type ClientRequestHeader = (typeof CLIENT_REQUEST_HEADERS)[number] | 'accept';

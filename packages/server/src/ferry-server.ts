@@ -73,6 +73,11 @@ export interface FerryServerOptions {
    * newest, migrating its database on start, and serves clients of every version of it.
    */
   readonly schema: Schema | SchemaHistory;
+  /**
+   * The oldest schema version whose clients are served (default: the history's first); older
+   * ones get 426 `schema_too_old` and keep their data and changes until the app is updated.
+   */
+  readonly oldestSchemaVersion?: number;
   /** Where rows and sync metadata live (default: SQLite in `./ferry-data/ferry.db`). */
   readonly store?: ServerStore;
   readonly auth: AuthOptions;
@@ -167,6 +172,12 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
   }
   const history = asSchemaHistory(options.schema);
   const schema = history.latest;
+  if (options.oldestSchemaVersion !== undefined && !history.at(options.oldestSchemaVersion)) {
+    throw new FerryError(
+      'invalid_argument',
+      `oldestSchemaVersion ${options.oldestSchemaVersion} is no version of the schema history (${history.versions.map((v) => v.version).join(', ')})`,
+    );
+  }
   const authenticate = createAuthenticator(options.auth);
   // Checked now, so a bad value fails at start rather than at listen().
   resolveConnectionOptions(options.connections);
@@ -234,6 +245,8 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
   let drained: (() => void) | undefined;
   const baseHandler = createHandler({
     schema,
+    history,
+    oldestSchemaVersion: options.oldestSchemaVersion,
     store,
     authenticate,
     limits,

@@ -28,7 +28,10 @@ export const PAUSABLE_POINTS: readonly HookPoint[] = [
 ];
 
 /** Every hook point, for crashes. */
-export const CRASH_POINTS: readonly HookPoint[] = HOOK_POINTS;
+export const CRASH_POINTS: readonly HookPoint[] = HOOK_POINTS.filter(
+  // The simulator's devices keep one schema version: they never migrate their files.
+  (point) => point !== 'during-local-migration',
+);
 
 /** One simulated install: a user's device with its own SQLite file and source id. */
 export class SimDevice {

@@ -15,6 +15,7 @@ export type StateKey =
   | 'server_id'
   | 'user_id'
   | 'schema_fingerprint'
+  | 'schema_version'
   | 'needs_hydration'
   | 'history_lost'
   | 'bases_point';
@@ -28,6 +29,18 @@ export async function readState(db: Executor, key: StateKey): Promise<unknown> {
     key,
   ]);
   return rows[0]?.value ?? null;
+}
+
+/** The schema the file was last opened with: its fingerprint and version (null before). */
+export async function readSchemaState(
+  db: Executor,
+): Promise<{ fingerprint: string | null; version: number | null }> {
+  const fingerprint = await readState(db, 'schema_fingerprint');
+  const version = await readState(db, 'schema_version');
+  return {
+    fingerprint: typeof fingerprint === 'string' ? fingerprint : null,
+    version: version === null ? null : Number(version),
+  };
 }
 
 export async function writeState(db: Executor, key: StateKey, value: SqlValue): Promise<void> {

@@ -46,6 +46,8 @@ export interface EventsSubscriptionOptions {
    * parameter for environments that cannot set headers on a stream.
    */
   readonly tokenIn?: 'header' | 'query';
+  /** The schema version the app runs, sent as `x-ferry-schema` (or `?schema=` with the token in the query). */
+  readonly schemaVersion?: number | undefined;
   /** Default `globalThis.fetch`. */
   readonly fetch?: typeof globalThis.fetch;
   /** Default: the system clock. */
@@ -281,6 +283,11 @@ class EventsSubscriptionImpl implements EventsSubscription {
     };
     if (this.#options.tokenIn === 'query') url.searchParams.set('access_token', token);
     else headers['authorization'] = `Bearer ${token}`;
+    const version = this.#options.schemaVersion;
+    if (version !== undefined) {
+      if (this.#options.tokenIn === 'query') url.searchParams.set('schema', String(version));
+      else headers['x-ferry-schema'] = String(version);
+    }
 
     // The same watchdog bounds the wait for the response headers: a server (or proxy) that
     // accepts the connection and never answers must not hang the subscription.

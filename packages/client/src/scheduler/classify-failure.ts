@@ -13,13 +13,13 @@ import { isFerryError, type FerryErrorCode } from '@ferry/protocol';
  * |---|---|---|
  * | `transient` | `network`, `timeout`, `aborted`, 408 `request_timeout`, 502/503/504, a 410 that is neither of the two below (its body cut short or garbled: not an answer), `unavailable` without Retry-After, `store_unavailable` | exponential backoff |
  * | `server-error` | 500 `internal` and other 5xx, `bad_response`, `integrity_violation` and `derived_rebuild_failed` without an error status | backoff with the longer base |
- * | `rate-limited` | 429 `rate_limited`, 503 with Retry-After | backoff, at least Retry-After |
+ * | `rate-limited` | 429 `rate_limited`, 503 with Retry-After, 409 `schema_ahead` (the app is newer than the server: its changes wait, nothing is dead-lettered) | backoff, at least Retry-After |
  * | `auth` | 401 `unauthorized` | blocked-auth: refresh the token once |
  * | `rejected` | 403 `forbidden`, 413 `payload_too_large`, 422 `validation_failed` | no retry of the same content: the engine dead-letters those rows; retry the rest at once |
  * | `conflict` | 409 `conflict` | the resolver ran; retry at once (a few times, then blocked-conflict) |
  * | `bundle` | 409 `bundle_gap` / `stale_bundle` / `bundle_mismatch` | the engine renumbered its bundle or rotated its source id; retry at once |
  * | `history` | 410 `history_pruned` / `cursor_unknown` | hydrate |
- * | `fatal` | anything else: programmer errors, 400, 404, 431 `headers_too_large`, non-Ferry errors | backoff with the longer base, and the error is shown |
+ * | `fatal` | anything else: programmer errors, 400, 404, 426 `schema_too_old` (the app must be updated; its data and changes stay), 431 `headers_too_large`, non-Ferry errors | backoff with the longer base, and the error is shown |
  *
  * Codes without a class of their own (`bad_response` from a proxy, `not_found`) are classified
  * by their HTTP status when they carry one.
@@ -112,7 +112,10 @@ function classOf(
     case 'unavailable':
       return hasRetryAfter ? 'rate-limited' : 'transient';
     case 'rate_limited':
+    case 'schema_ahead':
       return 'rate-limited';
+    case 'schema_too_old':
+      return 'fatal';
     case 'internal':
       return 'server-error';
     case 'unauthorized':

@@ -8,6 +8,10 @@ export interface TransportOptions {
   readonly fetch: typeof fetch;
   readonly getToken: (options?: GetTokenOptions) => string | Promise<string>;
   readonly timeoutMs: number;
+  /** The schema version the app runs: every request says it (`x-ferry-schema`). */
+  readonly schemaVersion?: number | undefined;
+  /** Selective sync: the tables the client syncs, said in every request (`x-ferry-tables`). */
+  readonly tables?: readonly string[] | undefined;
   /** Timers of the request timeouts. Default `setTimeout` (an injected clock moves them too). */
   readonly clock?: Pick<Clock, 'setTimer' | 'clearTimer'> | undefined;
 }
@@ -156,6 +160,11 @@ export class Transport {
       accept: 'application/json',
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.#options.schemaVersion !== undefined) {
+      headers['x-ferry-schema'] = String(this.#options.schemaVersion);
+    }
+    if (this.#options.tables !== undefined)
+      headers['x-ferry-tables'] = this.#options.tables.join(',');
     const url = this.#base + path;
     const init: RequestInit = { method, headers, ...(body !== undefined ? { body } : {}), signal };
     try {

@@ -21,6 +21,11 @@ export interface StoredBundle {
   readonly token: string | null;
   /** `bundleDigest` of the changes of a pushed bundle; null for others and older bundles. */
   readonly digest: string | null;
+  /**
+   * The schema version its rows are in (null: committed before versions, in version 1's shape;
+   * undefined: a store that does not say, so the newest).
+   */
+  readonly schemaVersion?: number | null | undefined;
 }
 
 /** A page of a pull, as a store returns it. */

@@ -6,7 +6,12 @@ import {
   describeZodError,
   parsePullQuery,
   parseSnapshotQuery,
+  SCHEMA_VERSION_HEADER,
+  SYNCED_TABLES_HEADER,
+  type Change,
   type Schema,
+  type SchemaHistory,
+  type ValidationError,
 } from '@ferry/protocol';
 import type { z } from 'zod';
 import { bearerToken, type Authenticator, type Identity } from '../auth.js';
@@ -24,6 +29,18 @@ import type { PokeHub } from '../poke-hub.js';
 import type { RateLimiter } from '../rate-limiter.js';
 import type { PullOutcome, PushOutcome, ServerStore } from '../store/server-store.js';
 import { snapshotAfterHistory } from '../core/decide-cursor.js';
+import {
+  changeToLatest,
+  clientProjections,
+  conflictsFor,
+  decideClientVersion,
+  decideSyncedTables,
+  effectsJsonFor,
+  snapshotRowFor,
+  validationErrorsFor,
+  type ClientProjections,
+} from '../core/client-version.js';
+import type { PullPage } from '../core/wire-json.js';
 import { readJsonBody } from './read-body.js';
 import { snapshotStream } from './snapshot-stream.js';
 import {
@@ -32,6 +49,9 @@ import {
   jsonTextResponse,
   responseForError,
 } from './responses.js';
+
+/** Seconds a client newer than the server waits before it asks again. */
+const SCHEMA_AHEAD_RETRY_SECONDS = 300;
 
 /** The limits a handler enforces, resolved. */
 export interface ResolvedLimits {
@@ -43,7 +63,12 @@ export interface ResolvedLimits {
 
 /** What the handler needs from its server. */
 export interface HandlerContext {
+  /** The newest schema: what the store holds. */
   readonly schema: Schema;
+  /** Every version served; a client says which it runs (`x-ferry-schema`). */
+  readonly history: SchemaHistory;
+  /** The oldest version served (default: the history's first). */
+  readonly oldestSchemaVersion?: number | undefined;
   readonly store: ServerStore;
   readonly authenticate: Authenticator;
   readonly limits: ResolvedLimits;
@@ -241,6 +266,40 @@ async function dispatch(
       );
     }
   }
+  let client: ClientProjections | undefined;
+  if (route.auth) {
+    const raw = request.headers.get(SCHEMA_VERSION_HEADER) ?? url.searchParams.get('schema');
+    const decided = decideClientVersion(raw, context.history, context.oldestSchemaVersion);
+    switch (decided.kind) {
+      case 'invalid':
+        return errorResponse('bad_request', decided.message);
+      case 'ahead':
+        return errorResponse(
+          'schema_ahead',
+          `this client runs schema version ${decided.version}, newer than the server's ${decided.latest}: keep the changes and retry once the server is updated`,
+          { clientVersion: decided.version, serverVersion: decided.latest },
+          { 'retry-after': String(SCHEMA_AHEAD_RETRY_SECONDS) },
+        );
+      case 'too_old':
+        return errorResponse(
+          'schema_too_old',
+          `this client runs schema version ${decided.version}; the server serves versions ${decided.oldest} to ${context.history.latest.version}: update the app`,
+          {
+            clientVersion: decided.version,
+            oldestVersion: decided.oldest,
+            serverVersion: context.history.latest.version,
+          },
+        );
+      case 'serve': {
+        const synced = decideSyncedTables(
+          request.headers.get(SYNCED_TABLES_HEADER),
+          context.history.at(decided.version)!,
+        );
+        if (!synced.ok) return errorResponse('bad_request', synced.message);
+        client = clientProjections(context.history, decided.version, synced.tables);
+      }
+    }
+  }
   switch (route.name) {
     case 'healthz':
       return health(context);
@@ -249,13 +308,13 @@ async function dispatch(
         headers: { 'content-type': context.metrics.registry.contentType },
       });
     case 'push':
-      return push(context, request, identity!, log);
+      return push(context, request, identity!, log, client!);
     case 'pull':
-      return pull(context, url, identity!, log);
+      return pull(context, url, identity!, log, client!);
     case 'sync':
-      return sync(context, request, identity!, log);
+      return sync(context, request, identity!, log, client!);
     case 'snapshot':
-      return snapshot(context, request, url, identity!, log);
+      return snapshot(context, request, url, identity!, log, client!);
     case 'events':
       return events(context, request, identity!);
   }
@@ -305,19 +364,79 @@ async function push(
   request: Request,
   identity: Identity,
   log: RequestLog,
+  client: ClientProjections,
 ): Promise<Response> {
   const body = await parseBody(context, request, PushRequestSchema, (b) => field(b, 'changes'));
   const outcome = await context.store.push({
     userId: identity.userId,
     sourceId: body.sourceId.toLowerCase(),
     sourceBundleId: body.sourceBundleId,
-    changes: body.changes,
+    changes: body.changes.map((change) => changeToLatest(change, client.toLatest)),
+    sentChanges: client.toLatest.identity ? undefined : body.changes,
     now: new Date(),
     pullAfter: body.after,
     pullAfterToken: body.afterToken,
     basesAt: body.basesAt,
   });
-  return pushOutcomeResponse(outcome, log);
+  return pushOutcomeResponse(forClient(outcome, body.changes, client), log);
+}
+
+/**
+ * A push outcome (in the newest version) as the pushing client of `client.version` reads it:
+ * its rows, conflicts and refused changes in its version's names and shape. A committed push's
+ * rows are in the newest version (or, for a replay, the version they committed in; the answer
+ * stored for a replay does not say which, so a replay across a migration is read as the newest).
+ */
+function forClient(
+  outcome: PushOutcome,
+  pushed: readonly Change[],
+  client: ClientProjections,
+): PushOutcome {
+  if (client.fromLatest.identity) return outcome;
+  switch (outcome.kind) {
+    case 'committed': {
+      const answer = JSON.parse(outcome.responseJson) as { rows: unknown };
+      const rowsJson = effectsJsonFor(JSON.stringify(answer.rows), client.fromLatest);
+      const responseJson = JSON.stringify({ ...answer, rows: JSON.parse(rowsJson) as unknown });
+      return { ...outcome, responseJson };
+    }
+    case 'conflict':
+      return { ...outcome, conflicts: conflictsFor(outcome.conflicts, pushed, client.fromLatest) };
+    case 'rejected': {
+      const details = outcome.details as { errors?: unknown; changes?: unknown } | undefined;
+      if (outcome.code === 'validation_failed' && Array.isArray(details?.errors)) {
+        const errors = validationErrorsFor(
+          details.errors as ValidationError[],
+          pushed,
+          client.fromLatest,
+        );
+        return { ...outcome, details: { ...details, errors } };
+      }
+      if (outcome.code === 'forbidden' && Array.isArray(details?.changes)) {
+        const changes = (details.changes as { index: number; table: string }[]).map((c) => ({
+          ...c,
+          table: pushed[c.index]?.table ?? c.table,
+        }));
+        return { ...outcome, details: { ...details, changes } };
+      }
+      return outcome;
+    }
+  }
+}
+
+/** A pull page as a client of `client.version` reads it: each bundle in the client's shape. */
+function pageForClient(page: PullPage, client: ClientProjections): PullPage {
+  if (page.bundles.every((b) => client.fromStored(b.schemaVersion).identity)) return page;
+  return {
+    ...page,
+    bundles: page.bundles.map((bundle) => {
+      const projection = client.fromStored(bundle.schemaVersion);
+      if (projection.identity) return bundle;
+      const rowsJson = effectsJsonFor(bundle.rowsJson, projection);
+      const rowCount = (JSON.parse(rowsJson) as unknown[]).length;
+      return { ...bundle, rowsJson, rowCount };
+    }),
+  };
 }
 
 function pushOutcomeResponse(outcome: PushOutcome, log: RequestLog): Response {
@@ -342,6 +461,7 @@ async function pull(
   url: URL,
   identity: Identity,
   log: RequestLog,
+  client: ClientProjections,
 ): Promise<Response> {
   const query = parsePullQuery(url.searchParams, context.limits.maxPullLimit);
   if (!query.ok) return errorResponse('bad_request', query.message);
@@ -352,7 +472,10 @@ async function pull(
     limit: pullLimit(context, limit),
     token: query.query.token,
   });
-  return pullOutcomeResponse(outcome, log);
+  return pullOutcomeResponse(
+    outcome.kind === 'page' ? { ...outcome, page: pageForClient(outcome.page, client) } : outcome,
+    log,
+  );
 }
 
 function pullOutcomeResponse(outcome: PullOutcome, log: RequestLog): Response {
@@ -368,6 +491,7 @@ async function sync(
   request: Request,
   identity: Identity,
   log: RequestLog,
+  client: ClientProjections,
 ): Promise<Response> {
   const body = await parseBody(context, request, SyncRequestSchema, (b) =>
     field(field(b, 'push'), 'changes'),
@@ -385,7 +509,8 @@ async function sync(
           userId: identity.userId,
           sourceId: body.sourceId.toLowerCase(),
           sourceBundleId: body.push.sourceBundleId,
-          changes: body.push.changes,
+          changes: body.push.changes.map((change) => changeToLatest(change, client.toLatest)),
+          sentChanges: client.toLatest.identity ? undefined : body.push.changes,
           now,
           basesAt: body.basesAt,
         }
@@ -394,25 +519,28 @@ async function sync(
     now,
   });
   let pushJson: string | null = null;
-  if (outcome.push?.kind === 'rejected') {
-    return errorResponse(outcome.push.code, outcome.push.message, outcome.push.details);
+  const pushed =
+    outcome.push && body.push ? forClient(outcome.push, body.push.changes, client) : null;
+  if (pushed?.kind === 'rejected') {
+    return errorResponse(pushed.code, pushed.message, pushed.details);
   }
-  if (outcome.push?.kind === 'committed') log.bundleSeq = outcome.push.bundleSeq;
-  const pulled = outcome.pull!;
-  if (pulled.kind === 'rejected') {
-    return errorResponse(pulled.code, pulled.message, pulled.details);
+  if (pushed?.kind === 'committed') log.bundleSeq = pushed.bundleSeq;
+  const rawPull = outcome.pull!;
+  if (rawPull.kind === 'rejected') {
+    return errorResponse(rawPull.code, rawPull.message, rawPull.details);
   }
-  if (outcome.push?.kind === 'conflict') {
-    pushJson = conflictPushResultJson(outcome.push.conflicts, outcome.push.head);
-  } else if (outcome.push?.kind === 'committed') {
-    const seq = outcome.push.bundleSeq;
+  const pulled = { ...rawPull, page: pageForClient(rawPull.page, client) };
+  if (pushed?.kind === 'conflict') {
+    pushJson = conflictPushResultJson(pushed.conflicts, pushed.head);
+  } else if (pushed?.kind === 'committed') {
+    const seq = pushed.bundleSeq;
     const inPage =
       body.pushRows === 'unless-pulled'
         ? pulled.page.bundles.find((bundle) => bundle.bundleSeq === seq)
         : undefined;
     pushJson = inPage
       ? committedInPullJson(inPage, body.push!.sourceBundleId)
-      : committedPushResultJson(outcome.push.responseJson);
+      : committedPushResultJson(pushed.responseJson);
   }
   log.rows = pulled.page.bundles.reduce((sum, b) => sum + b.rowCount, 0);
   return jsonTextResponse(syncResponseJson(pushJson, pullResponseJson(pulled.page)));
@@ -424,6 +552,7 @@ async function snapshot(
   url: URL,
   identity: Identity,
   log: RequestLog,
+  client: ClientProjections,
 ): Promise<Response> {
   const parsed = parseSnapshotQuery(url.searchParams);
   if (!parsed.ok) return errorResponse('bad_request', parsed.message);
@@ -446,6 +575,9 @@ async function snapshot(
     signal: request.signal,
     logger: context.logger,
     onEnd: () => slot.lease.release(),
+    projectRow: client.fromLatest.identity
+      ? undefined
+      : (line) => snapshotRowFor(line, client.fromLatest),
     afterHistory:
       query.after === undefined || reader.cursor === undefined
         ? undefined

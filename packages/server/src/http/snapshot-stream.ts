@@ -1,4 +1,4 @@
-import type { SnapshotAfterHistory } from '@ferry/protocol';
+import type { SnapshotAfterHistory, SnapshotRow } from '@ferry/protocol';
 import { snapshotHeaderJson } from '../core/wire-json.js';
 import type { FerryLogger } from '../logger.js';
 import type { SnapshotReader } from '../store/server-store.js';
@@ -14,6 +14,8 @@ export interface SnapshotStreamOptions {
   readonly onEnd: () => void;
   /** What the head line says of the request's `after`, when it named one. */
   readonly afterHistory?: SnapshotAfterHistory | undefined;
+  /** Each row line as the client reads it (its schema version), or null to leave it out. */
+  readonly projectRow?: ((line: SnapshotRow) => SnapshotRow | null) | undefined;
 }
 
 /**
@@ -86,9 +88,13 @@ export function snapshotStream(
             await finish();
             return;
           }
-          rowCount += next.value.length;
           let text = '';
-          for (const line of next.value) text += JSON.stringify(line) + '\n';
+          for (const raw of next.value) {
+            const line = options.projectRow ? options.projectRow(raw) : raw;
+            if (line === null) continue;
+            rowCount++;
+            text += JSON.stringify(line) + '\n';
+          }
           controller.enqueue(encoder.encode(text));
         } catch (error) {
           if (finished) return;

@@ -20,6 +20,12 @@ export interface PushInput {
   readonly sourceId: string;
   readonly sourceBundleId: number;
   readonly changes: readonly Change[];
+  /**
+   * The changes as the client sent them, when the server took them from an older schema version
+   * into its own (`changes`): the bundle's digest, which the client compares with its own, is of
+   * these. Undefined: `changes` are what was sent.
+   */
+  readonly sentChanges?: readonly Change[] | undefined;
   /** Commit time, for server-derived columns and retention. */
   readonly now: Date;
   /**

@@ -419,6 +419,39 @@ export function describeErrorTable(store: TestStoreKind): void {
           ]),
       },
       {
+        name: '409 schema_ahead (a client newer than the server, nothing committed)',
+        status: 409,
+        code: 'schema_ahead',
+        request: () =>
+          t.request('/v1/push', {
+            method: 'POST',
+            user: ALICE,
+            headers: { 'x-ferry-schema': '2' },
+            json: pushBody(s.aliceSource, 2, [todo.list()]),
+          }),
+        check: (body, response) => {
+          expect((body.error as { details: unknown }).details).toEqual({
+            clientVersion: 2,
+            serverVersion: 1,
+          });
+          expect(response.headers.get('retry-after')).toBe('300');
+        },
+      },
+      {
+        name: '409 schema_ahead on a pull',
+        status: 409,
+        code: 'schema_ahead',
+        request: () =>
+          t.request('/v1/pull?after=0', { user: ALICE, headers: { 'x-ferry-schema': '7' } }),
+      },
+      {
+        name: '400 a schema version that is no number',
+        status: 400,
+        code: 'bad_request',
+        request: () =>
+          t.request('/v1/pull?after=0', { user: ALICE, headers: { 'x-ferry-schema': 'v1' } }),
+      },
+      {
         name: '404 unknown route',
         status: 404,
         code: 'not_found',

@@ -129,6 +129,11 @@ async function serveWith(
       const headers = new Headers(rest.headers);
       if (user !== undefined) headers.set('authorization', `Bearer ${await token(user)}`);
       if (json !== undefined) headers.set('content-type', 'application/json');
+      // A request says the schema version it runs, as clients do: the server's newest, unless
+      // the test names one (an empty value: no header, a client from before versions).
+      const version = headers.get('x-ferry-schema');
+      if (version === null) headers.set('x-ferry-schema', String(server.schema.version));
+      else if (version === '') headers.delete('x-ferry-schema');
       const request = new Request(url + path, {
         ...rest,
         headers,

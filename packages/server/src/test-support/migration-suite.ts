@@ -106,6 +106,37 @@ export function describeServerMigrations(store: TestStoreKind): void {
       });
     });
 
+    it('answers a client older than the oldest version it serves with 426 schema_too_old, committing nothing', async () => {
+      const t = (current = await startTestServer({
+        http: true,
+        store,
+        schema: todoHistory,
+        oldestSchemaVersion: 3,
+      }));
+      const before = await t.dumpState();
+      for (const version of [null, '1', '2']) {
+        const response = await t.request('/v1/push', {
+          method: 'POST',
+          user: ALICE,
+          headers: { 'x-ferry-schema': version ?? '' },
+          json: pushBody(randomUUID(), 1, v1Data().changes),
+        });
+        expect(response.status).toBe(426);
+        expect(await response.json()).toMatchObject({
+          error: {
+            code: 'schema_too_old',
+            details: { clientVersion: Number(version ?? 1), oldestVersion: 3, serverVersion: 5 },
+          },
+        });
+      }
+      expect(await t.dumpState()).toBe(before);
+      const served = await t.request('/v1/pull?after=0', {
+        user: ALICE,
+        headers: { 'x-ferry-schema': '3' },
+      });
+      expect(served.status).toBe(200);
+    });
+
     it('refuses to start on a database that is ahead of its code, and on another app’s', async () => {
       let t = (current = await startTestServer({ http: true, store, schema: todoSchema }));
       t = current = await t.restart({ schema: todoHistory });

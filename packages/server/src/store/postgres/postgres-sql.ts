@@ -144,11 +144,11 @@ SELECT coalesce((SELECT last_seq FROM u), 0) AS last_seq,
   coalesce((SELECT pruned_through FROM u), 0) AS pruned_through,
   (SELECT pruned_token FROM u) AS pruned_token,
   (SELECT a.token FROM ${m}.bundles AS a WHERE a.user_id = $1 AND a.bundle_seq = $2::bigint) AS after_token,
-  w.bundle_seq, w.source_id, w.source_bundle_id, w.row_count, w.rows, w.token, w.digest
+  w.bundle_seq, w.source_id, w.source_bundle_id, w.row_count, w.rows, w.token, w.digest, w.schema_version
 FROM (SELECT 1) AS one
 LEFT JOIN LATERAL (
-  SELECT x.bundle_seq, x.source_id, x.source_bundle_id, x.row_count, x.rows, x.token, x.digest FROM (
-    SELECT b.bundle_seq, b.source_id, b.source_bundle_id, b.row_count, b.rows, b.token, b.digest,
+  SELECT x.bundle_seq, x.source_id, x.source_bundle_id, x.row_count, x.rows, x.token, x.digest, x.schema_version FROM (
+    SELECT b.bundle_seq, b.source_id, b.source_bundle_id, b.row_count, b.rows, b.token, b.digest, b.schema_version,
       sum(b.row_count) OVER (ORDER BY b.bundle_seq ROWS UNBOUNDED PRECEDING) AS cum,
       row_number() OVER (ORDER BY b.bundle_seq) AS n
     FROM ${m}.bundles AS b, u

@@ -228,7 +228,7 @@ class PostgresStore implements ServerStore {
   }
 
   async push(input: PushInput): Promise<PushOutcome> {
-    const digest = pushDigest(input.changes);
+    const digest = pushDigest(input.sentChanges ?? input.changes);
     const result = await this.#track(() => this.#pushWithRetries(input, digest, undefined));
     this.#emit(result.committed);
     return result.outcome;
@@ -241,7 +241,7 @@ class PostgresStore implements ServerStore {
   async sync(input: { push: PushInput | null; pull: PullInput; now: Date }): Promise<SyncOutcome> {
     if (!input.push) return { push: null, pull: await this.pull(input.pull) };
     const push = { ...input.push, pullAfter: input.pull.after, pullAfterToken: input.pull.token };
-    const digest = pushDigest(push.changes);
+    const digest = pushDigest(push.sentChanges ?? push.changes);
     const result = await this.#track(() => this.#pushWithRetries(push, digest, input.pull));
     this.#emit(result.committed);
     if (result.pull !== undefined) return { push: result.outcome, pull: result.pull };
@@ -567,6 +567,7 @@ class PostgresStore implements ServerStore {
       rows: string;
       token: string | null;
       digest: string | null;
+      schema_version: number | null;
     }>(named(this.#sql!.pull, [input.userId, input.after, input.limit]));
     const head = rows[0]!;
     const state = { lastSeq: head.last_seq, prunedThrough: head.pruned_through };
@@ -591,6 +592,7 @@ class PostgresStore implements ServerStore {
         rowsJson: row.rows,
         token: row.token,
         digest: row.digest,
+        schemaVersion: row.schema_version,
       });
       taken += row.row_count;
       lastTaken = row.bundle_seq;

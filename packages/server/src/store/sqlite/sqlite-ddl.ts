@@ -1,10 +1,12 @@
 import {
-  FerryError,
+  sqliteMigrationStatements,
   sqliteTypeOf,
   toSqliteValue,
   type Column,
   type Schema,
   type SqliteValue,
+  type SqliteMigrationSql,
+  type SqliteMigrationTarget,
   type Table,
   type VersionMigration,
 } from '@ferry/protocol';
@@ -189,14 +191,6 @@ function columnDdl(column: Column): string {
   return sql;
 }
 
-/** The secondary indexes a table declares (`CREATE INDEX IF NOT EXISTS`). */
-export function declaredIndexesDdl(table: Table): string[] {
-  return table.indexes.map(
-    (index) =>
-      `CREATE INDEX IF NOT EXISTS ${quoteIdent(index.sqlName)} ON ${quoteIdent(table.name)} (${index.columns.map(quoteIdent).join(', ')})`,
-  );
-}
-
 /** Drops a table's capture triggers (by table name, so also those of a renamed table). */
 export function dropCaptureTriggersDdl(tableName: string): string[] {
   return ['insert', 'update', 'delete'].map(
@@ -204,118 +198,24 @@ export function dropCaptureTriggersDdl(tableName: string): string[] {
   );
 }
 
-/** One version's migration on the SQLite store: see {@link sqliteMigrationSql}. */
-export interface SqliteMigrationSql {
-  /** The statements, in order, for one transaction. */
-  readonly statements: readonly string[];
-  /** A table is rebuilt: foreign keys must be off around the transaction (SQLite's rule). */
-  readonly rebuilds: boolean;
-}
+/** The embedded store's part of a SQLite migration: its tables, triggers and `ferry_rows`. */
+export const SERVER_SQLITE_TARGET: SqliteMigrationTarget = {
+  createTable: (table) => [businessTableDdl(table).replace(/;$/, '')],
+  columnDef: (_table, column) => columnDdl(column),
+  ownIndexNames: (table) =>
+    [table.owner, ...table.references.map((r) => r.column)].map(
+      (column) => `ferry_idx_${table.name}_${column}`,
+    ),
+  dropTriggers: dropCaptureTriggersDdl,
+  ensureTable: (table) => [businessTableDdl(table).replace(/;$/, '')],
+  renameTableMetadata: (from, to) => [
+    `UPDATE ferry_rows SET table_name = ${sqlLiteral(to)} WHERE table_name = ${sqlLiteral(from)}`,
+  ],
+  dropTableMetadata: (name) => [`DELETE FROM ferry_rows WHERE table_name = ${sqlLiteral(name)}`],
+  runsCustomSql: true,
+};
 
-/**
- * The SQL that takes the embedded store from `migration.from` to `migration.to`, derived from
- * the steps: `ALTER TABLE` for renames, added columns and dropped plain columns; a rebuild of the
- * table (create, copy, drop, rename: SQLite's documented procedure) where SQLite cannot alter in
- * place (a column becomes nullable, a reference column is dropped); the capture triggers and
- * indexes of every table re-created before the custom SQL (so its writes are captured) and at
- * the end. A dropped table loses its triggers first: its rows are not sent as deletes. Sync
- * metadata follows renames (`ferry_rows`). Throws `invalid_schema` when the migration has custom
- * SQL for PostgreSQL only.
- */
+/** The SQL of one version's migration on the embedded store ({@link sqliteMigrationStatements}). */
 export function sqliteMigrationSql(migration: VersionMigration): SqliteMigrationSql {
-  const { from, to, steps } = migration;
-  const out: string[] = [];
-  // Tables rebuilt at the end, after the custom SQL, which may still read what they lose.
-  const rebuilt = new Set<string>();
-  const ensureTables = () => {
-    for (const table of to.tables) {
-      out.push(...dropCaptureTriggersDdl(table.name));
-      out.push(businessTableDdl(table).replace(/;$/, ''));
-      out.push(...declaredIndexesDdl(table));
-    }
-  };
-  const rebuild = (table: Table) => {
-    const t = quoteIdent(table.name);
-    const temp = quoteIdent(`ferry_rebuild_${table.name}`);
-    const columns = table.columns.map((c) => quoteIdent(c.name)).join(', ');
-    out.push(
-      `CREATE TABLE ${temp} (\n  ${table.columns.map((c) => columnDdl(c)).join(',\n  ')}\n)`,
-      `INSERT INTO ${temp} (${columns}) SELECT ${columns} FROM ${t}`,
-      `DROP TABLE ${t}`,
-      `ALTER TABLE ${temp} RENAME TO ${t}`,
-    );
-  };
-  for (const step of steps) {
-    switch (step.kind) {
-      case 'rename-table': {
-        const old = from.requireTable(step.from);
-        out.push(...dropCaptureTriggersDdl(old.name));
-        for (const column of [old.owner, ...old.references.map((r) => r.column)]) {
-          out.push(`DROP INDEX IF EXISTS ${quoteIdent(`ferry_idx_${old.name}_${column}`)}`);
-        }
-        out.push(
-          `ALTER TABLE ${quoteIdent(step.from)} RENAME TO ${quoteIdent(step.to)}`,
-          `UPDATE ferry_rows SET table_name = ${sqlLiteral(step.to)} WHERE table_name = ${sqlLiteral(step.from)}`,
-        );
-        break;
-      }
-      case 'rename-column':
-        out.push(
-          `DROP INDEX IF EXISTS ${quoteIdent(`ferry_idx_${step.table}_${step.from}`)}`,
-          `ALTER TABLE ${quoteIdent(step.table)} RENAME COLUMN ${quoteIdent(step.from)} TO ${quoteIdent(step.to)}`,
-        );
-        break;
-      case 'drop-index':
-        out.push(`DROP INDEX IF EXISTS ${quoteIdent(step.index)}`);
-        break;
-      case 'add-table':
-        out.push(businessTableDdl(to.requireTable(step.table)).replace(/;$/, ''));
-        break;
-      case 'add-column': {
-        const column = to.requireTable(step.table).column(step.column)!;
-        out.push(`ALTER TABLE ${quoteIdent(step.table)} ADD COLUMN ${columnDdl(column)}`);
-        break;
-      }
-      case 'change-column':
-        // Types widen by affinity and lengths are Ferry's checks; NOT NULL needs a rebuild.
-        // A new default is Ferry's to fill in (pushes and backend writes), not the table's.
-        if (step.changes.includes('nullable')) rebuilt.add(step.table);
-        break;
-      case 'sql':
-        if (step.sqlite === undefined) {
-          throw new FerryError(
-            'invalid_schema',
-            `the migration to version ${to.version} has custom SQL for PostgreSQL only; give it for SQLite too (migration.sql.sqlite)`,
-          );
-        }
-        ensureTables();
-        out.push(step.sqlite);
-        break;
-      case 'drop-column': {
-        const table = to.requireTable(step.table);
-        const old = from.table(table.name) ?? from.requireTable(table.renamedFrom!);
-        if (old.column(step.column)!.reference !== undefined) {
-          rebuilt.add(table.name);
-        } else if (!rebuilt.has(table.name)) {
-          out.push(
-            `DROP INDEX IF EXISTS ${quoteIdent(`ferry_idx_${table.name}_${step.column}`)}`,
-            `ALTER TABLE ${quoteIdent(table.name)} DROP COLUMN ${quoteIdent(step.column)}`,
-          );
-        }
-        break;
-      }
-      case 'drop-table':
-        out.push(
-          ...dropCaptureTriggersDdl(step.table),
-          `DROP TABLE ${quoteIdent(step.table)}`,
-          `DELETE FROM ferry_rows WHERE table_name = ${sqlLiteral(step.table)}`,
-        );
-        break;
-      case 'add-index':
-        break; // ensureTables creates every declared index
-    }
-  }
-  for (const name of rebuilt) rebuild(to.requireTable(name));
-  ensureTables();
-  return { statements: out, rebuilds: rebuilt.size > 0 };
+  return sqliteMigrationStatements(migration, SERVER_SQLITE_TARGET);
 }

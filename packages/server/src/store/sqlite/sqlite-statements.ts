@@ -183,7 +183,7 @@ export function prepareReadStatements(readDb: Db): ReadStatements {
       .prepare('SELECT token FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?')
       .pluck(),
     bundlesAfter: readDb.prepare(
-      'SELECT bundle_seq AS bundleSeq, source_id AS sourceId, source_bundle_id AS sourceBundleId, row_count AS rowCount, rows AS rowsJson, token, digest FROM ferry_bundles WHERE user_id = ? AND bundle_seq > ? AND bundle_seq <= ? ORDER BY bundle_seq',
+      'SELECT bundle_seq AS bundleSeq, source_id AS sourceId, source_bundle_id AS sourceBundleId, row_count AS rowCount, rows AS rowsJson, token, digest, schema_version AS schemaVersion FROM ferry_bundles WHERE user_id = ? AND bundle_seq > ? AND bundle_seq <= ? ORDER BY bundle_seq',
     ),
     hasCapture: readDb.prepare('SELECT EXISTS (SELECT 1 FROM ferry_capture) AS pending'),
   };

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import {
   FerryError,
   asSchemaHistory,
+  declaredIndexesSql,
   type PrimaryKey,
   type Schema,
   type SchemaHistory,
@@ -47,7 +48,6 @@ import type {
 import {
   METADATA_DDL,
   SQLITE_METADATA_VERSION,
-  declaredIndexesDdl,
   schemaDdl,
   sqliteMigrationSql,
 } from './sqlite-ddl.js';
@@ -165,7 +165,7 @@ class SqliteStore implements ServerStore {
         const fingerprint = stored.get('schema_fingerprint');
         if (fingerprint === undefined) {
           db.exec(schemaDdl(schema));
-          for (const table of schema.tables) db.exec(declaredIndexesDdl(table).join(';\n'));
+          for (const table of schema.tables) db.exec(declaredIndexesSql(table).join(';\n'));
           this.#recordVersion(db, put, schema, 'created');
           return { serverId, at: schema };
         }
@@ -173,7 +173,7 @@ class SqliteStore implements ServerStore {
         if (at === undefined) throw unknownSchema(this.#options.path, stored, history);
         if (at === schema) {
           db.exec(schemaDdl(schema));
-          for (const table of schema.tables) db.exec(declaredIndexesDdl(table).join(';\n'));
+          for (const table of schema.tables) db.exec(declaredIndexesSql(table).join(';\n'));
         }
         return { serverId, at };
       });
@@ -264,7 +264,7 @@ class SqliteStore implements ServerStore {
   }
 
   async push(input: PushInput): Promise<PushOutcome> {
-    const digest = pushDigest(input.changes);
+    const digest = pushDigest(input.sentChanges ?? input.changes);
     const { outcome, committed } = await this.#mutex.run(() =>
       this.#pushTransaction(input, digest),
     );
@@ -283,7 +283,7 @@ class SqliteStore implements ServerStore {
       return { push: null, pull: await this.pull(input.pull) };
     }
     const push = { ...input.push, pullAfter: input.pull.after, pullAfterToken: input.pull.token };
-    const digest = pushDigest(push.changes);
+    const digest = pushDigest(push.sentChanges ?? push.changes);
     // Push and pull run back to back in the mutex, so nothing (pruning included) can move the
     // cursor between them.
     const { outcome, committed, pull } = await this.#mutex.run(async () => {
