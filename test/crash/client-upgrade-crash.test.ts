@@ -54,11 +54,11 @@ describe('a client migration killed with SIGKILL', () => {
       } finally {
         file.close();
       }
-      const reopened = (await h.client(name, 'alice', {
+      const reopened = await h.client(name, 'alice', {
         schema: todoV3,
         history: schemaHistory(todoSchema, todoV2, todoV3),
         resolvers: { todos: 'manual' },
-      }));
+      });
       expect((await reopened.readStatus()).pending).toBe(1);
       expect(await reopened.conflicts()).toEqual([
         expect.objectContaining({ pk: ids.b, local: expect.objectContaining({ title: 'b here' }) }),

@@ -39,7 +39,7 @@ function say(value: unknown): void {
 
 const upgrade = scenario === 'upgrade';
 const client = await createClient({
-  schema: (upgrade ? todoV3 : todoSchema),
+  schema: upgrade ? todoV3 : todoSchema,
   ...(upgrade
     ? { history: schemaHistory(todoSchema, todoV2, todoV3), resolvers: { todos: 'manual' } }
     : {}),

@@ -15,6 +15,7 @@ import {
   signToken,
   type FerryServer,
   type FerryServerOptions,
+  type ServerStore,
 } from '@ferry/server';
 
 export const SECRET = 'e2e-secret-of-at-least-32-bytes!!!';
@@ -55,6 +56,11 @@ export interface Harness<S extends Schema = TodoSchema> {
 export interface HarnessOptions<S extends Schema> {
   /** The schema, or a history of versions (the server runs its newest). */
   readonly schema?: S | SchemaHistory;
+  /**
+   * The server's store, made anew at every start on the same data (default: SQLite in
+   * `server.db` of the harness directory).
+   */
+  readonly store?: (() => ServerStore) | undefined;
   readonly server?: Partial<Omit<FerryServerOptions, 'schema' | 'store' | 'auth'>>;
 }
 
@@ -70,7 +76,7 @@ export async function startHarness<S extends Schema = TodoSchema>(
     const server = await createFerryServer({
       schema: served,
       ...(oldestSchemaVersion !== undefined ? { oldestSchemaVersion } : {}),
-      store: createSqliteStore({ path: serverPath }),
+      store: options.store?.() ?? createSqliteStore({ path: serverPath }),
       auth: { jwtSecret: SECRET },
       logger: false,
       externalPollMs: 0,

@@ -41,15 +41,11 @@ export async function fileWithIntent(h: Harness<Schema>) {
   await peer.sync();
   // A manual conflict on b (both changed its title), a dead letter (Bob's list), and a pending
   // change of c that is never pushed before the upgrade.
-  await old.write((tx) =>
-    tx.update('todos' as never, ids.b as never, { title: 'b here' }),
-  );
+  await old.write((tx) => tx.update('todos' as never, ids.b as never, { title: 'b here' }));
   await old.sync();
   await old.write((tx) => tx.insert('lists' as never, { id: ids.bobs, name: 'not mine' }));
   await old.sync();
-  await old.write((tx) =>
-    tx.update('todos' as never, ids.c as never, { title: 'c pending' }),
-  );
+  await old.write((tx) => tx.update('todos' as never, ids.c as never, { title: 'c pending' }));
   expect(await old.conflicts()).toHaveLength(1);
   expect(await old.deadLetters()).toHaveLength(1);
   await old.close();

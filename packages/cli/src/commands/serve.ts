@@ -62,7 +62,9 @@ Options:
   --pg-schema NAME  schema of the sync metadata with --postgres (default ferry)
   --cors ORIGINS    let browser apps of these origins call the server
                     (comma-separated, e.g. https://app.example.com; * for any)
-  --schema FILE     module (.ts or .js) whose default export is the schema
+  --schema FILE     module (.ts or .js) whose default export is the schema, or the
+                    history of its versions (schemaHistory: the database is
+                    migrated to the newest on start; see "ferry migrate")
                     (default: the example todo schema)
   --no-demo-token   print no ready token for the user "demo" (one is printed,
                     valid 24 hours, whenever the server knows an HS256 secret)
@@ -275,7 +277,7 @@ export async function startServe(
     `  auth:   ${'jwks' in auth ? `tokens of the identity provider at ${auth.jwks.url}` : `HS256 tokens signed with ${devSecret === undefined ? 'FERRY_JWT_SECRET' : 'the development secret'}`}`,
   );
   io.out(
-    `  schema: ${options.schema ?? 'the example todo schema'} (${schema.tables.map((t) => t.name).join(', ')})`,
+    `  schema: ${options.schema ?? 'the example todo schema'} (version ${schema.version}: ${schema.tables.map((t) => t.name).join(', ')})`,
   );
   let devToken: string | undefined;
   if (secret !== undefined && options.demoToken !== false) {

@@ -237,20 +237,27 @@ export function declaredIndexesDdl(table: Table, names: PgNames): string[] {
 }
 
 /**
- * One version's migration on PostgreSQL, split where the capture of the new version must be
- * installed: `before` (renames, index drops, added tables and columns, widened columns), then the
- * caller installs {@link captureDdl} of `migration.to`, then `after` (the custom SQL, run with the
- * business schema first on the search path so it can name tables plainly; dropped columns and
- * tables; added indexes; the schema version new bundles are stamped with). Throws
+ * One version's migration on PostgreSQL, in three parts that run as three transactions:
+ * `before` (renames, index drops, added tables and columns, widened columns; the caller then
+ * installs {@link captureDdl} of `migration.to`), `custom` (the version's custom SQL, with the
+ * business schema first on the search path so it can name tables plainly: it holds row locks
+ * only, so pushes of other rows keep committing while it runs), and `after` (dropped columns and
+ * tables; added indexes). `before` ends with the schema version new bundles are stamped with,
+ * since from then on the capture writes the new version's rows. Throws
  * `invalid_schema` when the migration has custom SQL for SQLite only.
  */
 export function postgresMigrationSql(
   migration: VersionMigration,
   names: PgNames,
-): { readonly before: readonly string[]; readonly after: readonly string[] } {
+): {
+  readonly before: readonly string[];
+  readonly custom: readonly string[];
+  readonly after: readonly string[];
+} {
   const { from, to, steps } = migration;
   const { m, b } = names;
   const before: string[] = [];
+  const custom: string[] = [];
   const after: string[] = [];
   const t = (name: string) => `${b}.${quoteIdent(name)}`;
   for (const step of steps) {
@@ -325,7 +332,7 @@ export function postgresMigrationSql(
             `the migration to version ${to.version} has custom SQL for SQLite only; give it for PostgreSQL too (migration.sql.postgres)`,
           );
         }
-        after.push(
+        custom.push(
           `SELECT set_config('search_path', ${quoteLiteral(`${quoteIdent(names.business)}, public`)}, true)`,
           step.postgres,
         );
@@ -347,9 +354,10 @@ export function postgresMigrationSql(
     }
   }
   for (const table of to.tables) after.push(...declaredIndexesDdl(table, names));
-  after.push(schemaVersionDefaultSql(names, to.version));
+  // From the capture of the new version on, bundles hold its rows.
+  before.push(schemaVersionDefaultSql(names, to.version));
   void from;
-  return { before, after };
+  return { before, custom, after };
 }
 
 /** Stamps the bundles committed from now on with the schema version their rows are in. */

@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { FerryError, asSchemaHistory, type Schema, type SchemaHistory } from '@ferry/protocol';
+import {
+  FerryError,
+  asSchemaHistory,
+  type Schema,
+  type SchemaHistory,
+  type VersionMigration,
+} from '@ferry/protocol';
 import type { StoreMigrationPlan } from '../server-store.js';
 import {
   businessTablesDdl,
@@ -7,6 +13,7 @@ import {
   ddlHash,
   metadataMigrations,
   postgresMigrationSql,
+  quoteIdent,
   quoteLiteral,
   schemaVersionDefaultSql,
   type PgNames,
@@ -163,15 +170,7 @@ export async function migrate(
 
     const migratedTo: number[] = [];
     for (const migration of history.migrations(at.version)) {
-      const { before, after } = postgresMigrationSql(migration, names);
-      const stepCapture = captureDdl(migration.to, names);
-      await inTransaction(client, async () => {
-        for (const sql of before) await client.query(sql);
-        await client.query(stepCapture);
-        await put('capture_hash', ddlHash(stepCapture));
-        for (const sql of after) await client.query(sql);
-        await record(migration.to, 'migrated');
-      });
+      await migrateVersion(client, migration, names, put, record);
       migratedTo.push(migration.to.version);
     }
 
@@ -212,10 +211,113 @@ export async function planPostgresMigrations(
     from: at.version,
     to,
     migrations: history.migrations(at.version).map((migration) => {
-      const { before, after } = postgresMigrationSql(migration, names);
-      return { version: migration.to.version, steps: migration.steps, sql: [...before, ...after] };
+      const { before, custom, after } = postgresMigrationSql(migration, names);
+      return {
+        version: migration.to.version,
+        steps: migration.steps,
+        sql: [...before, ...custom, ...after],
+      };
     }),
   };
+}
+
+/**
+ * One version, in three transactions ({@link postgresMigrationSql}), so that pushes served
+ * meanwhile by other instances keep committing while the version's custom SQL runs:
+ *
+ * 1. the structure: every lock it needs taken first, in one statement with a short lock timeout
+ *    (pushes lock the same tables in their own order; when it cannot have them all soon, or
+ *    PostgreSQL picks it as a deadlock victim, the transaction, which then changed nothing, runs
+ *    again), the added and changed tables and columns, and the capture of the new version;
+ * 2. the custom SQL, with row locks only: its rows are captured and commit as bundles;
+ * 3. the drops and indexes under their locks, and the version recorded.
+ *
+ * `meta.migrating` says which of them committed (`<version>:structure`, `<version>:custom`), so
+ * a start after a crash between them goes on from there. The custom SQL runs again only if the
+ * crash came while it ran, when its transaction rolled back.
+ */
+async function migrateVersion(
+  client: MigrationClient,
+  migration: VersionMigration,
+  names: PgNames,
+  put: (key: string, value: string) => Promise<unknown>,
+  record: (version: Schema, how: 'created' | 'migrated') => Promise<unknown>,
+): Promise<void> {
+  const { m, b } = names;
+  const version = migration.to.version;
+  const { before, custom, after } = postgresMigrationSql(migration, names);
+  const capture = captureDdl(migration.to, names);
+  const phase = async () => (await readMeta(client, names)).get('migrating');
+  const lockAll = async (tables: readonly string[]) => {
+    await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT_MS}ms'`);
+    await client.query(`LOCK TABLE ${tables.join(', ')} IN ACCESS EXCLUSIVE MODE`);
+    await client.query('SET LOCAL lock_timeout = 0');
+  };
+  const table = (name: string) => `${b}.${quoteIdent(name)}`;
+  if ((await phase()) !== `${version}:structure` && (await phase()) !== `${version}:custom`) {
+    await retryingLockWaits(() =>
+      inTransaction(client, async () => {
+        await lockAll([
+          `${m}.tx_seal`,
+          `${m}.tx_rows`,
+          `${m}.bundles`,
+          ...migration.from.tables.map((t) => table(t.name)),
+        ]);
+        for (const sql of before) await client.query(sql);
+        await client.query(capture);
+        await put('capture_hash', ddlHash(capture));
+        await put('migrating', `${version}:structure`);
+      }),
+    );
+  }
+  if ((await phase()) === `${version}:structure`) {
+    // Resumed after older code ran on the database meanwhile: its capture is the old version's.
+    if ((await readMeta(client, names)).get('capture_hash') !== ddlHash(capture)) {
+      await retryingLockWaits(() =>
+        inTransaction(client, async () => {
+          await lockAll([`${m}.tx_seal`, `${m}.tx_rows`]);
+          await client.query(capture);
+          await put('capture_hash', ddlHash(capture));
+        }),
+      );
+    }
+    await retryingLockWaits(() =>
+      inTransaction(client, async () => {
+        for (const sql of custom) await client.query(sql);
+        await put('migrating', `${version}:custom`);
+      }),
+    );
+  }
+  const dropped = migration.steps.flatMap((s) => (s.kind === 'drop-table' ? [s.table] : []));
+  await retryingLockWaits(() =>
+    inTransaction(client, async () => {
+      await lockAll([...migration.to.tables.map((t) => table(t.name)), ...dropped.map(table)]);
+      for (const sql of after) await client.query(sql);
+      await client.query(`DELETE FROM ${m}.meta WHERE key = 'migrating'`);
+      await record(migration.to, 'migrated');
+    }),
+  );
+}
+
+/** How long a migration waits for the locks of a version before it lets go and tries again. */
+const LOCK_TIMEOUT_MS = 250;
+/** Lock timeouts (55P03), deadlocks (40P01) and serialization failures (40001). */
+const LOCK_WAIT_CODES = new Set(['55P03', '40P01', '40001']);
+
+/**
+ * Runs `fn` again while it fails for its locks, up to 200 times with a growing pause (about a
+ * minute in all): under a steady stream of pushes it gets its locks between two of them.
+ */
+async function retryingLockWaits<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      if (typeof code !== 'string' || !LOCK_WAIT_CODES.has(code) || attempt >= 200) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(500, attempt * 10)));
+    }
+  }
 }
 
 /** Runs `fn` in a transaction of `client`: committed when it returns, rolled back if it throws. */

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterEach, expect, it } from 'vitest';
-import { todoHistory, todoSchema } from '@ferry/example-todo';
-import { defineSchema, type Change, type RowEffect } from '@ferry/protocol';
+import { todoHistory, todoSchema, todoV2 } from '@ferry/example-todo';
+import { defineSchema, schemaHistory, type Change, type RowEffect } from '@ferry/protocol';
 import { RESTRICT_CHAIN, todo } from '../../test-support/harness.js';
 import { pullAll, readSnapshot } from '../../test-support/store-contract.js';
 import type { CommittedBundle, PushOutcome, ServerStore } from '../server-store.js';
@@ -403,6 +403,48 @@ describePg('the PostgreSQL store', () => {
       ]);
     } finally {
       await Promise.all(clients.map((c) => c.end()));
+    }
+  });
+
+  it('goes on with a version whose custom SQL failed after its structure committed, without doing the structure twice', async () => {
+    const schemas = testSchemas();
+    cleanups.push(() => schemas.drop());
+    const names = pgNames(schemas.meta, schemas.business);
+    const client = new pg.Client(pgClientConfig());
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      await migrate(client, todoSchema, names);
+      const b = `"${schemas.business}"`;
+      await adminQuery(`CREATE SEQUENCE ${b}.fail_once`);
+      const failing = defineSchema({
+        ...todoV2.declaration,
+        migration: {
+          // nextval is not rolled back: the first run fails, the second goes through.
+          sql: `SELECT 1 / (nextval('fail_once') - 1); UPDATE todos SET priority = 3`,
+        },
+      });
+      const history = schemaHistory(todoSchema, failing);
+      await expect(migrate(client, history, names)).rejects.toMatchObject({ code: '22012' });
+      const meta = await adminQuery(
+        `SELECT key, value FROM "${schemas.meta}".meta WHERE key IN ('migrating', 'schema_version') ORDER BY key`,
+      );
+      expect(meta).toEqual([
+        { key: 'migrating', value: '2:structure' },
+        { key: 'schema_version', value: '1' },
+      ]);
+      const list = randomUUID();
+      await adminQuery(
+        `INSERT INTO ${b}.lists (id, owner_id, name) VALUES ('${list}', 'alice', 'L');
+         INSERT INTO ${b}.todos (id, owner_id, list_id, title) VALUES ('${randomUUID()}', 'alice', '${list}', 't')`,
+      );
+      expect((await migrate(client, history, names)).migratedTo).toEqual([2]);
+      expect(await adminQuery(`SELECT priority FROM ${b}.todos`)).toEqual([{ priority: '3' }]);
+      expect(
+        await adminQuery(`SELECT key FROM "${schemas.meta}".meta WHERE key = 'migrating'`),
+      ).toEqual([]);
+    } finally {
+      await client.end();
     }
   });
 
