@@ -5,6 +5,8 @@
  *
  * @module
  */
+import type { PushOutcome } from '../store/server-store.js';
+import type { PullPage } from './wire-json.js';
 import {
   projectionBetween,
   subsetSchema,
@@ -203,4 +205,62 @@ export function decideSyncedTables(
     return { ok: false, message: `x-ferry-tables: ${(error as Error).message}` };
   }
   return { ok: true, tables: new Set(names) };
+}
+
+/**
+ * A push outcome (in the newest version) as the pushing client of `client.version` reads it:
+ * its rows, conflicts and refused changes in its version's names and shape. A committed push's
+ * rows are in the newest version (or, for a replay, the version they committed in; the answer
+ * stored for a replay does not say which, so a replay across a migration is read as the newest).
+ */
+export function forClient(
+  outcome: PushOutcome,
+  pushed: readonly Change[],
+  client: ClientProjections,
+): PushOutcome {
+  if (client.fromLatest.identity) return outcome;
+  switch (outcome.kind) {
+    case 'committed': {
+      const answer = JSON.parse(outcome.responseJson) as { rows: unknown };
+      const rowsJson = effectsJsonFor(JSON.stringify(answer.rows), client.fromLatest);
+      const responseJson = JSON.stringify({ ...answer, rows: JSON.parse(rowsJson) as unknown });
+      return { ...outcome, responseJson };
+    }
+    case 'conflict':
+      return { ...outcome, conflicts: conflictsFor(outcome.conflicts, pushed, client.fromLatest) };
+    case 'rejected': {
+      const details = outcome.details as { errors?: unknown; changes?: unknown } | undefined;
+      if (outcome.code === 'validation_failed' && Array.isArray(details?.errors)) {
+        const errors = validationErrorsFor(
+          details.errors as ValidationError[],
+          pushed,
+          client.fromLatest,
+        );
+        return { ...outcome, details: { ...details, errors } };
+      }
+      if (outcome.code === 'forbidden' && Array.isArray(details?.changes)) {
+        const changes = (details.changes as { index: number; table: string }[]).map((c) => ({
+          ...c,
+          table: pushed[c.index]?.table ?? c.table,
+        }));
+        return { ...outcome, details: { ...details, changes } };
+      }
+      return outcome;
+    }
+  }
+}
+
+/** A pull page as a client of `client.version` reads it: each bundle in the client's shape. */
+export function pageForClient(page: PullPage, client: ClientProjections): PullPage {
+  if (page.bundles.every((b) => client.fromStored(b.schemaVersion).identity)) return page;
+  return {
+    ...page,
+    bundles: page.bundles.map((bundle) => {
+      const projection = client.fromStored(bundle.schemaVersion);
+      if (projection.identity) return bundle;
+      const rowsJson = effectsJsonFor(bundle.rowsJson, projection);
+      const rowCount = (JSON.parse(rowsJson) as unknown[]).length;
+      return { ...bundle, rowsJson, rowCount };
+    }),
+  };
 }

@@ -8,10 +8,8 @@ import {
   parseSnapshotQuery,
   SCHEMA_VERSION_HEADER,
   SYNCED_TABLES_HEADER,
-  type Change,
   type Schema,
   type SchemaHistory,
-  type ValidationError,
 } from '@ferry/protocol';
 import type { z } from 'zod';
 import { bearerToken, type Authenticator, type Identity } from '../auth.js';
@@ -32,15 +30,13 @@ import { snapshotAfterHistory } from '../core/decide-cursor.js';
 import {
   changeToLatest,
   clientProjections,
-  conflictsFor,
   decideClientVersion,
   decideSyncedTables,
-  effectsJsonFor,
+  forClient,
+  pageForClient,
   snapshotRowFor,
-  validationErrorsFor,
   type ClientProjections,
 } from '../core/client-version.js';
-import type { PullPage } from '../core/wire-json.js';
 import { readJsonBody } from './read-body.js';
 import { snapshotStream } from './snapshot-stream.js';
 import {
@@ -379,64 +375,6 @@ async function push(
     basesAt: body.basesAt,
   });
   return pushOutcomeResponse(forClient(outcome, body.changes, client), log);
-}
-
-/**
- * A push outcome (in the newest version) as the pushing client of `client.version` reads it:
- * its rows, conflicts and refused changes in its version's names and shape. A committed push's
- * rows are in the newest version (or, for a replay, the version they committed in; the answer
- * stored for a replay does not say which, so a replay across a migration is read as the newest).
- */
-function forClient(
-  outcome: PushOutcome,
-  pushed: readonly Change[],
-  client: ClientProjections,
-): PushOutcome {
-  if (client.fromLatest.identity) return outcome;
-  switch (outcome.kind) {
-    case 'committed': {
-      const answer = JSON.parse(outcome.responseJson) as { rows: unknown };
-      const rowsJson = effectsJsonFor(JSON.stringify(answer.rows), client.fromLatest);
-      const responseJson = JSON.stringify({ ...answer, rows: JSON.parse(rowsJson) as unknown });
-      return { ...outcome, responseJson };
-    }
-    case 'conflict':
-      return { ...outcome, conflicts: conflictsFor(outcome.conflicts, pushed, client.fromLatest) };
-    case 'rejected': {
-      const details = outcome.details as { errors?: unknown; changes?: unknown } | undefined;
-      if (outcome.code === 'validation_failed' && Array.isArray(details?.errors)) {
-        const errors = validationErrorsFor(
-          details.errors as ValidationError[],
-          pushed,
-          client.fromLatest,
-        );
-        return { ...outcome, details: { ...details, errors } };
-      }
-      if (outcome.code === 'forbidden' && Array.isArray(details?.changes)) {
-        const changes = (details.changes as { index: number; table: string }[]).map((c) => ({
-          ...c,
-          table: pushed[c.index]?.table ?? c.table,
-        }));
-        return { ...outcome, details: { ...details, changes } };
-      }
-      return outcome;
-    }
-  }
-}
-
-/** A pull page as a client of `client.version` reads it: each bundle in the client's shape. */
-function pageForClient(page: PullPage, client: ClientProjections): PullPage {
-  if (page.bundles.every((b) => client.fromStored(b.schemaVersion).identity)) return page;
-  return {
-    ...page,
-    bundles: page.bundles.map((bundle) => {
-      const projection = client.fromStored(bundle.schemaVersion);
-      if (projection.identity) return bundle;
-      const rowsJson = effectsJsonFor(bundle.rowsJson, projection);
-      const rowCount = (JSON.parse(rowsJson) as unknown[]).length;
-      return { ...bundle, rowsJson, rowCount };
-    }),
-  };
 }
 
 function pushOutcomeResponse(outcome: PushOutcome, log: RequestLog): Response {
