@@ -76,18 +76,18 @@ describe('a client file migrated to a newer schema version', () => {
     dir = mkdtempSync(join(tmpdir(), 'ferry-migrate-local-'));
     const old = await open(v1);
     await old.write((tx) => {
-      tx.insert('parents' as never, { id: 'p', name: 'home' } as never);
-      tx.insert('kids' as never, { id: 'k', parent_id: 'p', note: 'hello' } as never);
-      tx.insert('gone' as never, { id: 'g', v: 'bye' } as never);
+      tx.insert('parents' as never, { id: 'p', name: 'home' });
+      tx.insert('kids' as never, { id: 'k', parent_id: 'p', note: 'hello' });
+      tx.insert('gone' as never, { id: 'g', v: 'bye' });
     });
     expect((await old.readStatus()).pending).toBe(3);
     await old.close();
 
     const upgraded = await open(v2, schemaHistory(v1, v2));
-    expect(await upgraded.getRow('folders' as never, 'p' as never)).toMatchObject({
+    expect(await upgraded.getRow('folders' as never, 'p')).toMatchObject({
       title: 'home',
     });
-    expect(await upgraded.getRow('kids' as never, 'k' as never)).toMatchObject({
+    expect(await upgraded.getRow('kids' as never, 'k')).toMatchObject({
       body: 'hello',
       size: 1,
     });
@@ -108,7 +108,7 @@ describe('a client file migrated to a newer schema version', () => {
     ]);
     // title became nullable: the rebuilt table takes a null.
     await upgraded.write((tx) =>
-      tx.update('folders' as never, 'p' as never, { title: null } as never),
+      tx.update('folders' as never, 'p', { title: null }),
     );
     await upgraded.close();
 
