@@ -6,6 +6,7 @@ import {
   type SchemaHistory,
   type VersionMigration,
 } from '@ferry/protocol';
+import { storedVersionOrThrow } from '../../core/stored-schema.js';
 import type { StoreMigrationPlan } from '../server-store.js';
 import {
   businessTablesDdl,
@@ -147,8 +148,11 @@ export async function migrate(
         createdTables = true;
         at = schema;
       } else {
-        const known = history.withFingerprint(stored);
-        if (known === undefined) throw unknownSchema(names, meta, history);
+        const known = storedVersionOrThrow(
+          { fingerprint: stored, version: meta.get('schema_version') },
+          history,
+          databaseName(names),
+        )!;
         if (meta.get('business_schema') !== names.business) {
           throw new FerryError(
             'invalid_schema',
@@ -205,8 +209,11 @@ export async function planPostgresMigrations(
   const state = await readState(client, names);
   const fingerprint = state?.meta.get('schema_fingerprint');
   if (state === undefined || fingerprint === undefined) return { from: null, to, migrations: [] };
-  const at = history.withFingerprint(fingerprint);
-  if (at === undefined) throw unknownSchema(names, state.meta, history);
+  const at = storedVersionOrThrow(
+    { fingerprint, version: state.meta.get('schema_version') },
+    history,
+    databaseName(names),
+  )!;
   return {
     from: at.version,
     to,
@@ -333,29 +340,9 @@ async function inTransaction<T>(client: MigrationClient, fn: () => Promise<T>): 
   }
 }
 
-/**
- * The error for a database whose schema is not a version of the history: newer than the code
- * (another deployment migrated it), or another app's.
- */
-function unknownSchema(
-  names: PgNames,
-  meta: ReadonlyMap<string, string>,
-  history: SchemaHistory,
-): FerryError {
-  const version = Number(meta.get('schema_version') ?? 'NaN');
-  const latest = history.latest.version;
-  if (Number.isSafeInteger(version) && version > latest) {
-    return new FerryError(
-      'invalid_schema',
-      `the database (metadata schema ${quoteLiteral(names.meta)}) holds schema version ${version}, but this server's code knows versions up to ${latest}: the database is ahead of its code; run the newer server`,
-      { details: { stored: version, latest } },
-    );
-  }
-  return new FerryError(
-    'invalid_schema',
-    `the database was set up for a schema that is no version of this server's history (fingerprint ${meta.get('schema_fingerprint') ?? '?'}; known versions ${history.versions.map((v) => v.version).join(', ')}): use a new database or metadata schema, or add its schema to the history`,
-    { details: { stored: meta.get('schema_fingerprint') } },
-  );
+/** How errors name a PostgreSQL store's database. */
+function databaseName(names: PgNames): string {
+  return `the database (metadata schema ${quoteLiteral(names.meta)})`;
 }
 
 async function readState(

@@ -27,6 +27,7 @@ import {
   type StoredSource,
 } from '../../core/run-push.js';
 import { fitsOnPage } from '../../core/page-bundles.js';
+import { storedVersionOrThrow } from '../../core/stored-schema.js';
 import { planBundles, type CapturedRow } from '../../core/plan-bundles.js';
 import { rowKey } from '../../core/validate-changes.js';
 import { pushResponseJson, type StoredBundle } from '../../core/wire-json.js';
@@ -169,8 +170,11 @@ class SqliteStore implements ServerStore {
           this.#recordVersion(db, put, schema, 'created');
           return { serverId, at: schema };
         }
-        const at = history.withFingerprint(fingerprint);
-        if (at === undefined) throw unknownSchema(this.#options.path, stored, history);
+        const at = storedVersionOrThrow(
+          { fingerprint, version: stored.get('schema_version') },
+          history,
+          this.#options.path,
+        )!;
         if (at === schema) {
           db.exec(schemaDdl(schema));
           for (const table of schema.tables) db.exec(declaredIndexesSql(table).join(';\n'));
@@ -238,8 +242,11 @@ class SqliteStore implements ServerStore {
       );
       const fingerprint = stored.get('schema_fingerprint');
       if (fingerprint === undefined) return { from: null, to, migrations: [] };
-      const at = history.withFingerprint(fingerprint);
-      if (at === undefined) throw unknownSchema(this.#options.path, stored, history);
+      const at = storedVersionOrThrow(
+        { fingerprint, version: stored.get('schema_version') },
+        history,
+        this.#options.path,
+      )!;
       return {
         from: at.version,
         to,
@@ -772,29 +779,4 @@ class SqliteStore implements ServerStore {
     const raw = this.#stmts!.tables.get(table.name)!.select.get(pk) as RawRow | undefined;
     return raw ? decodeRow(table, raw) : undefined;
   }
-}
-
-/**
- * The error for a data file whose schema is not a version of the history: newer than the code
- * (another deployment migrated it), or another app's.
- */
-function unknownSchema(
-  path: string,
-  meta: ReadonlyMap<string, string>,
-  history: SchemaHistory,
-): FerryError {
-  const version = Number(meta.get('schema_version') ?? 'NaN');
-  const latest = history.latest.version;
-  if (Number.isSafeInteger(version) && version > latest) {
-    return new FerryError(
-      'invalid_schema',
-      `${path} holds schema version ${version}, but this server's code knows versions up to ${latest}: the database is ahead of its code; run the newer server`,
-      { details: { stored: version, latest } },
-    );
-  }
-  return new FerryError(
-    'invalid_schema',
-    `${path} was created with a schema that is no version of this server's history (fingerprint ${meta.get('schema_fingerprint') ?? '?'}; known versions ${history.versions.map((v) => v.version).join(', ')}): use its own data directory, or add its schema to the history`,
-    { details: { stored: meta.get('schema_fingerprint') } },
-  );
 }
