@@ -2,16 +2,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli.js';
+import { captureIo } from '../test-support/capture-io.js';
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l), env: {} },
-  };
-}
+const io = captureIo;
 
 describe('ferry migrate', () => {
   it('prints the plan with --dry-run and changes nothing, then migrates, then has nothing to do', async () => {

@@ -15,16 +15,9 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli.js';
 import { DEV_SECRET_FILE, formatDevSecretFile } from './dev-secret.js';
 import { loadSchema, parseServeArgs, redactUrl, startServe } from './serve.js';
+import { captureIo } from '../test-support/capture-io.js';
 
-function io() {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    out,
-    err,
-    io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l), env: {} },
-  };
-}
+const io = captureIo;
 
 describe('ferry serve', () => {
   it('parses the flags of protocol.md with their defaults', () => {

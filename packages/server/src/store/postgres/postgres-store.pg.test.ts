@@ -308,14 +308,7 @@ describePg('the PostgreSQL store', () => {
     const schemas = testSchemas();
     cleanups.push(() => schemas.drop());
     const names = pgNames(schemas.meta, schemas.business);
-    const clients = await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        const client = new pg.Client(pgClientConfig());
-        client.on('error', () => undefined);
-        await client.connect();
-        return client;
-      }),
-    );
+    const clients = await connectedClients(4);
     try {
       const results = await Promise.all(clients.map((c) => migrate(c, todoSchema, names)));
       const serverId = results[0]!.serverId;
@@ -361,14 +354,7 @@ describePg('the PostgreSQL store', () => {
     const schemas = testSchemas();
     cleanups.push(() => schemas.drop());
     const names = pgNames(schemas.meta, schemas.business);
-    const clients = await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        const client = new pg.Client(pgClientConfig());
-        client.on('error', () => undefined);
-        await client.connect();
-        return client;
-      }),
-    );
+    const clients = await connectedClients(4);
     try {
       await migrate(clients[0]!, todoSchema, names);
       const list = randomUUID();
@@ -410,9 +396,7 @@ describePg('the PostgreSQL store', () => {
     const schemas = testSchemas();
     cleanups.push(() => schemas.drop());
     const names = pgNames(schemas.meta, schemas.business);
-    const client = new pg.Client(pgClientConfig());
-    client.on('error', () => undefined);
-    await client.connect();
+    const client = (await connectedClients(1))[0]!;
     try {
       await migrate(client, todoSchema, names);
       const b = `"${schemas.business}"`;
@@ -814,4 +798,16 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promi
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** `n` plain pg connections to the test database (each a server instance's migrating one). */
+async function connectedClients(n: number): Promise<pg.Client[]> {
+  return Promise.all(
+    Array.from({ length: n }, async () => {
+      const client = new pg.Client(pgClientConfig());
+      client.on('error', () => undefined);
+      await client.connect();
+      return client;
+    }),
+  );
 }
