@@ -64,6 +64,7 @@ function generator(seed: number) {
             op: 'upsert',
             baseVersion: pick([null, 2]),
             row: row(),
+            ...(random() < 0.2 ? { baseDeleted: pick<unknown>([true, false, 1]) } : {}),
             ...(random() < 0.5
               ? {
                   columns: pick<unknown>([

@@ -86,7 +86,9 @@ export function isPlainChange(value: unknown): boolean {
   if (v.baseVersion !== null && !isPositiveInt(v.baseVersion)) return false;
   if (v.op === 'upsert') {
     if (!isRow(v.row)) return false;
-    if (v.columns === undefined) return keyCount(v, 5) === 5;
+    if (v.baseDeleted !== undefined && v.baseDeleted !== true) return false;
+    const keys = 5 + (v.baseDeleted === true ? 1 : 0);
+    if (v.columns === undefined) return keyCount(v, keys) === keys;
     return (
       Array.isArray(v.columns) &&
       v.columns.length <= MAX_COLUMNS &&
@@ -94,7 +96,7 @@ export function isPlainChange(value: unknown): boolean {
         (c) => typeof c === 'string' && c.length >= 1 && c.length <= MAX_COLUMN_NAME,
       ) &&
       columnListProblem(v.columns as string[], v.row as Loose) === undefined &&
-      keyCount(v, 6) === 6
+      keyCount(v, keys + 1) === keys + 1
     );
   }
   return v.op === 'delete' && keyCount(v, 4) === 4;

@@ -126,6 +126,11 @@ export const UpsertChangeSchema = z
     baseVersion,
     row: RowSchema,
     columns: z.array(z.string().min(1).max(MAX_COLUMN_NAME)).max(MAX_COLUMNS).optional(),
+    /**
+     * The row at `baseVersion` is a tombstone: the device saw the row deleted and re-creates it.
+     * Lets the server tell a re-insert from a stale edit once it purged the tombstone.
+     */
+    baseDeleted: z.literal(true).optional(),
   })
   .superRefine((change, ctx) => {
     if (change.columns === undefined) return;

@@ -292,11 +292,12 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
     timers.push(timer);
   };
   every(options.externalPollMs ?? 1_000, () => store.drainExternal(), 'capturing external writes');
-  every(
-    options.retention?.intervalMs ?? 60_000,
-    () => store.prune(retention, new Date()),
-    'pruning',
-  );
+  const prune = async (now: Date) => {
+    const outcome = await store.prune(retention, now);
+    if (outcome.tombstones !== undefined) metrics.tombstones.set(outcome.tombstones);
+    return outcome;
+  };
+  every(options.retention?.intervalMs ?? 60_000, () => prune(new Date()), 'pruning');
 
   const listeners: NodeListener[] = [];
   let closing: Promise<void> | undefined;
@@ -323,7 +324,7 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
       return store.write(userId, fn);
     },
     prune(now = new Date()) {
-      return store.prune(retention, now);
+      return prune(now);
     },
     close() {
       closing ??= (async () => {

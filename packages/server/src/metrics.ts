@@ -9,11 +9,13 @@ export interface ServerMetrics {
   readonly pushSeconds: Histogram;
   readonly pullSeconds: Histogram;
   readonly sseConnections: Gauge;
+  readonly tombstones: Gauge;
 }
 
 /**
  * Creates the metrics of a server: requests by route and status, bundles committed (by origin:
- * push or backend), rows per bundle, push and pull latency, active SSE connections, plus the
+ * push or backend), rows per bundle, push and pull latency, active SSE connections, live
+ * tombstones, plus the
  * process metrics. A registry per server, so several servers in one process don't collide; the
  * process metrics in it are the one set of {@link processMetrics}, shared by every server.
  */
@@ -56,6 +58,11 @@ export function createServerMetrics(): ServerMetrics {
     sseConnections: new Gauge({
       name: 'ferry_sse_connections',
       help: 'Open GET /v1/events streams',
+      registers: [registry],
+    }),
+    tombstones: new Gauge({
+      name: 'ferry_tombstones',
+      help: 'Row states of deleted rows the store keeps (all users), as of the last prune',
       registers: [registry],
     }),
   };

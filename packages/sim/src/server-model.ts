@@ -127,12 +127,29 @@ export class ServerModel {
     return state;
   }
 
-  /** Forgets pull history the way the server's count-based retention does. */
+  /**
+   * Forgets pull history the way the server's count-based retention does, and with it the
+   * tombstones at or below each user's new floor: the server keeps no state of those rows (the
+   * model keeps them, marked `purged`, so re-creations still count as resurrections).
+   */
   prune(maxBundlesPerUser: number): void {
-    for (const user of this.#users.values()) {
+    for (const [userId, user] of this.#users) {
       const through = Math.max(user.prunedThrough, user.lastSeq - maxBundlesPerUser);
+      const risen = Math.min(through, user.lastSeq) > user.prunedThrough;
       user.prunedThrough = Math.min(through, user.lastSeq);
+      if (!risen) continue;
+      for (const [key, row] of this.#rows) {
+        if (row.deleted && !row.purged && row.owner === userId && row.version <= through) {
+          this.#rows.set(key, { ...row, purged: true });
+        }
+      }
     }
+  }
+
+  /** The row's state as the server keeps it: undefined for none, or a purged tombstone. */
+  #stateOf(table: string, pk: PrimaryKey): ModelRow | undefined {
+    const row = this.#rows.get(rowKey(table, pk));
+    return row?.purged === true ? undefined : row;
   }
 
   // ---- pushes -------------------------------------------------------------------------------
@@ -175,7 +192,7 @@ export class ServerModel {
     const forbidden = changes
       .map((c, index) => ({ c, index }))
       .filter(({ c }) => {
-        const row = this.#rows.get(rowKey(c.table, c.pk));
+        const row = this.#stateOf(c.table, c.pk);
         return row !== undefined && row.owner !== input.userId;
       })
       .map(({ index }) => index);
@@ -185,12 +202,16 @@ export class ServerModel {
       return { kind: 'rejected', code: 'validation_failed', indices: fkErrors };
     }
     const conflicts: PredictedConflict[] = [];
+    // A re-creation on a tombstone the server purged with the user's history is no conflict (the
+    // server knows the floor from the push's cursor: without one, it is 0).
+    const floor = input.pullAfter !== undefined ? user.prunedThrough : 0;
     changes.forEach((change, index) => {
-      const row = this.#rows.get(rowKey(change.table, change.pk));
+      const row = this.#stateOf(change.table, change.pk);
       const conflicting =
         change.op === 'upsert'
           ? row === undefined
-            ? change.baseVersion !== null
+            ? change.baseVersion !== null &&
+              !(change.baseDeleted === true && change.baseVersion <= floor)
             : change.baseVersion !== row.version
           : row !== undefined && change.baseVersion !== row.version;
       if (conflicting) {
@@ -993,6 +1014,8 @@ export interface ModelRow {
     readonly bundleSeq: number;
     readonly epoch: number;
   } | null;
+  /** A tombstone the server purged with its owner's pruned history: it keeps no state of it. */
+  readonly purged?: boolean;
 }
 
 /** A committed bundle as pulls must return it. */

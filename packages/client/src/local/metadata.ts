@@ -680,6 +680,17 @@ export function wireChangeOf(change: FrozenChange): Change {
     return { table: change.tbl, pk: change.pk, op: 'delete', baseVersion: change.baseVersion };
   }
   const row = change.row ?? {};
+  // A base version without a base row is a tombstone: the device re-creates a row it saw deleted.
+  if (change.base === null && change.baseVersion !== null) {
+    return {
+      table: change.tbl,
+      pk: change.pk,
+      op: 'upsert',
+      baseVersion: change.baseVersion,
+      row,
+      baseDeleted: true,
+    };
+  }
   return change.base === null
     ? { table: change.tbl, pk: change.pk, op: 'upsert', baseVersion: change.baseVersion, row }
     : {

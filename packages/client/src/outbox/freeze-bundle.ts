@@ -176,10 +176,10 @@ function draftOf(ctx: EngineContext, entry: FreezeCandidate, current: LocalRows)
   // The wire JSON, serialised once: the row's JSON is spliced into the rest.
   const head = JSON.stringify({ table: entry.tbl, pk, op, baseVersion });
   const columns = row !== null && base !== null ? JSON.stringify(changedColumns(row, base)) : null;
-  const wire =
-    rowJson === null
-      ? head
-      : `${head.slice(0, -1)},"row":${rowJson}${columns === null ? '' : `,"columns":${columns}`}}`;
+  // The same JSON as wireChangeOf: a base version without a base row is a tombstone.
+  const tail =
+    columns !== null ? `,"columns":${columns}` : baseVersion !== null ? ',"baseDeleted":true' : '';
+  const wire = rowJson === null ? head : `${head.slice(0, -1)},"row":${rowJson}${tail}}`;
   return {
     table: entry.tbl,
     op,

@@ -147,6 +147,13 @@ export interface PushDecisionInput {
   readonly rowStates: ReadonlyMap<string, RowState>;
   /** For each {@link RestrictCheck} index: the child rows that currently reference the parent. */
   readonly restrictedChildren: ReadonlyMap<number, readonly ReferencingChild[]>;
+  /**
+   * Tombstones at versions up to this were purged with the user's pruned history (0: none). An
+   * upsert of a row the server no longer has, made on a tombstone (`baseDeleted`) at or below it,
+   * re-creates a row its device saw deleted: not a conflict. An edit on a live base of such a row
+   * is one (the row was deleted since).
+   */
+  readonly tombstoneFloor?: number | undefined;
 }
 
 /** A child row found by a {@link RestrictCheck}. */
@@ -236,10 +243,12 @@ export function decidePush(input: PushDecisionInput): PushDecision {
   const effective: NormalizedChange[] = [];
   for (const change of changes) {
     const state = rowStates.get(change.key);
+    const floor = input.tombstoneFloor ?? 0;
     const conflicting =
       change.op === 'upsert'
         ? state === undefined
-          ? change.baseVersion !== null
+          ? change.baseVersion !== null &&
+            !(change.baseDeleted === true && change.baseVersion <= floor)
           : change.baseVersion !== state.rowVersion
         : state !== undefined && change.baseVersion !== state.rowVersion;
     if (conflicting) {

@@ -178,6 +178,7 @@ export async function runPush(
     changes,
     rowStates,
     restrictedChildren,
+    tombstoneFloor: cursor?.prunedThrough ?? 0,
   });
   if (plan.kind === 'forbidden') return refuse(forbiddenRejection(plan.changes));
   if (plan.kind === 'invalid') return refuse(validationRejection(plan.errors));

@@ -32,6 +32,8 @@ export interface NormalizedChange {
   readonly row: WireRow | undefined;
   /** Upserts: the columns written to an existing row (invariant 4), in table order. */
   readonly writes: readonly string[] | undefined;
+  /** Upserts: the device's base is a tombstone (it re-creates a row it saw deleted). */
+  readonly baseDeleted?: boolean | undefined;
 }
 
 /** Outcome of {@link validateChanges}. */
@@ -188,6 +190,7 @@ export function validateChanges(
         writes: table.clientColumns
           .filter((c) => !c.isPrimaryKey && (c.isOwner || named.has(c.name)))
           .map((c) => c.name),
+        baseDeleted: change.baseDeleted === true,
       });
     }
   });

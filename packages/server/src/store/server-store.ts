@@ -171,6 +171,10 @@ export interface WriteOutcome<T> {
 /** Outcome of {@link ServerStore.prune}. */
 export interface PruneOutcome {
   readonly bundlesDeleted: number;
+  /** Tombstones (row state of deleted rows) purged with the history they belonged to. */
+  readonly tombstonesPurged: number;
+  /** Tombstones the store still keeps, all users (undefined: a store that does not count). */
+  readonly tombstones?: number | undefined;
 }
 
 /**

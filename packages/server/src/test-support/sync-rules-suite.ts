@@ -194,6 +194,53 @@ export function describeSyncRules(store: TestStoreKind): void {
       });
     });
 
+    describe('tombstones', () => {
+      it('purges a tombstone with the pruned history, and takes a re-insert on it as no conflict', async () => {
+        const t = await server({ retention: { maxBundlesPerUser: 1, intervalMs: 0 } });
+        const source = randomUUID();
+        const list = todo.list();
+        const id = list.pk as string;
+        await pushOk(t, ALICE, pushBody(source, 1, [list]));
+        const deleted = await pushOk(t, ALICE, pushBody(source, 2, [todo.remove('lists', id, 1)]));
+        const tombstone = deleted.body.rows[0]!.rowVersion;
+        await pushOk(t, ALICE, pushBody(source, 3, [todo.list()]));
+        await pushOk(t, ALICE, pushBody(source, 4, [todo.list()]));
+        expect(await t.server.prune()).toMatchObject({ tombstonesPurged: 1, tombstones: 0 });
+        const sync = (changes: unknown[], bundle: number) =>
+          t.request('/v1/sync', {
+            method: 'POST',
+            user: ALICE,
+            json: {
+              protocol: 1,
+              sourceId: source,
+              push: { sourceBundleId: bundle, changes },
+              after: 4,
+            },
+          });
+        // An edit on the row's last live version: the row is gone, a conflict.
+        const stale = await sync(
+          [{ table: 'lists', pk: id, op: 'upsert', baseVersion: 1, row: { id, name: 'edit' } }],
+          5,
+        );
+        expect(((await stale.json()) as { push: { status: string } }).push.status).toBe('conflict');
+        // A re-creation on the tombstone its device saw: committed.
+        const again = await sync(
+          [
+            {
+              table: 'lists',
+              pk: id,
+              op: 'upsert',
+              baseVersion: tombstone,
+              row: { id, name: 'again' },
+              baseDeleted: true,
+            },
+          ],
+          5,
+        );
+        expect(await again.json()).toMatchObject({ push: { status: 'committed' } });
+      });
+    });
+
     describe('timestamps', () => {
       it('keeps the precision a timestamp was given and stores any offset as UTC', async () => {
         const t = await server();

@@ -98,6 +98,7 @@ export interface Migration {
  * 3. Schema versions: `bundles.schema_version` (the version of the app schema a bundle's rows
  *    are in; null for bundles from before versions) and `schema_versions`, the versions the
  *    database went through.
+ * 4. An index of tombstones by owner and version, for purging them with pruned history.
  */
 export function metadataMigrations(names: PgNames): readonly Migration[] {
   const { m } = names;
@@ -180,6 +181,11 @@ CREATE TABLE ${m}.schema_versions (
   how text NOT NULL,
   applied_at timestamptz NOT NULL DEFAULT now()
 );`,
+    },
+    {
+      version: 4,
+      name: 'tombstones by owner',
+      sql: `CREATE INDEX rows_tombstones ON ${m}.rows (owner, row_version) WHERE deleted;`,
     },
   ];
 }

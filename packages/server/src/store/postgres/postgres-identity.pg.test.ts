@@ -87,7 +87,7 @@ describePg('the PostgreSQL store’s identity and history', () => {
       await again.store.close();
     }
     expect(await adminQuery(`SELECT version FROM "${schemas.meta}".migrations ORDER BY 1`)).toEqual(
-      [{ version: 1 }, { version: 2 }, { version: 3 }],
+      [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }],
     );
     expect(
       await adminQuery(`SELECT value FROM "${schemas.meta}".meta WHERE key = 'server_id'`),

@@ -52,6 +52,8 @@ export interface StoreSql {
   readonly saveResponse: string;
   readonly oldestBundle: string;
   readonly deleteBundles: string;
+  readonly purgeTombstones: string;
+  readonly countTombstones: string;
   readonly bumpSeqOutside: string;
 }
 
@@ -179,6 +181,8 @@ WHERE s.user_id = $1 AND s.bundle_seq <= $2 AND s.response IS NULL`,
 WHERE user_id = $1 AND source_id = $2 AND bundle_seq = $3 AND response IS NULL`,
     oldestBundle: `SELECT min(bundle_seq) AS oldest FROM ${m}.bundles WHERE user_id = $1`,
     deleteBundles: `DELETE FROM ${m}.bundles WHERE user_id = $1 AND bundle_seq >= $2 AND bundle_seq <= $3`,
+    purgeTombstones: `DELETE FROM ${m}.rows WHERE owner = $1 AND deleted AND row_version <= $2`,
+    countTombstones: `SELECT count(*)::int AS n FROM ${m}.rows WHERE deleted`,
     bumpSeqOutside: `INSERT INTO ${m}.users AS u (user_id, last_seq) VALUES ($1, 1)
 ON CONFLICT (user_id) DO UPDATE SET last_seq = u.last_seq + 1 RETURNING u.last_seq`,
   };

@@ -340,6 +340,7 @@ describePg('the PostgreSQL store', () => {
       { version: 1, name: 'sync metadata' },
       { version: 2, name: 'history tokens and bundle digests' },
       { version: 3, name: 'schema versions' },
+      { version: 4, name: 'tombstones by owner' },
     ]);
     // Eight stores opening together all work on the result.
     const stores = await Promise.all(

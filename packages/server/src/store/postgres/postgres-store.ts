@@ -383,6 +383,7 @@ class PostgresStore implements ServerStore {
       const cutoff =
         policy.maxAgeMs === undefined ? null : new Date(now.getTime() - policy.maxAgeMs);
       let bundlesDeleted = 0;
+      let tombstonesPurged = 0;
       let afterUser = '';
       for (;;) {
         const users = await this.#read(
@@ -408,10 +409,16 @@ class PostgresStore implements ServerStore {
             policy,
           );
           if (through <= user.pruned_through) continue;
-          bundlesDeleted += await this.#pruneUser(user.user_id, through, batch);
+          const pruned = await this.#pruneUser(user.user_id, through, batch);
+          bundlesDeleted += pruned.bundles;
+          tombstonesPurged += pruned.tombstones;
         }
       }
-      return { bundlesDeleted };
+      const tombstones = await this.#read(
+        async (client) =>
+          (await client.query<{ n: number }>(named(sql.countTombstones, []))).rows[0]!.n,
+      );
+      return { bundlesDeleted, tombstonesPurged, tombstones };
     });
   }
 
@@ -608,7 +615,11 @@ class PostgresStore implements ServerStore {
     };
   }
 
-  async #pruneUser(userId: string, through: number, batch: number): Promise<number> {
+  async #pruneUser(
+    userId: string,
+    through: number,
+    batch: number,
+  ): Promise<{ bundles: number; tombstones: number }> {
     const { sql } = this.#live();
     return this.#read(async (client) => {
       await client.query(named(sql.markPruned, [userId, through]));
@@ -639,7 +650,9 @@ class PostgresStore implements ServerStore {
         );
         deleted += result.rowCount ?? 0;
       }
-      return deleted;
+      // A tombstone lives as long as the history that can still reach it (see decidePush).
+      const purged = await client.query(named(sql.purgeTombstones, [userId, through]));
+      return { bundles: deleted, tombstones: purged.rowCount ?? 0 };
     });
   }
 

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS ferry_rows (
   deleted INTEGER NOT NULL,
   PRIMARY KEY (table_name, pk)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ferry_rows_tombstones ON ferry_rows (owner, row_version) WHERE deleted = 1;
 CREATE TABLE IF NOT EXISTS ferry_bundles (
   user_id TEXT NOT NULL,
   bundle_seq INTEGER NOT NULL,

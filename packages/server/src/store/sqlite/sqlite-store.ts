@@ -397,7 +397,13 @@ class SqliteStore implements ServerStore {
           const mark = db.prepare(
             'UPDATE ferry_users SET pruned_through = ?, pruned_token = (SELECT token FROM ferry_bundles WHERE user_id = ferry_users.user_id AND bundle_seq = ?) WHERE user_id = ?',
           );
+          // A tombstone lives as long as the history that can still reach it: a device behind
+          // the pruned floor hydrates, one at or past it saw the delete (see decidePush).
+          const purge = db.prepare(
+            'DELETE FROM ferry_rows WHERE owner = ? AND deleted = 1 AND row_version <= ?',
+          );
           let bundlesDeleted = 0;
+          let tombstonesPurged = 0;
           for (const user of users) {
             const expired =
               policy.maxAgeMs === undefined
@@ -420,9 +426,15 @@ class SqliteStore implements ServerStore {
               }
               mark.run(through, through, user.userId);
               bundlesDeleted += remove.run(user.userId, through).changes;
+              tombstonesPurged += purge.run(user.userId, through).changes;
             }
           }
-          return { bundlesDeleted };
+          const tombstones = (
+            db.prepare('SELECT count(*) AS n FROM ferry_rows WHERE deleted = 1').get() as {
+              n: number;
+            }
+          ).n;
+          return { bundlesDeleted, tombstonesPurged, tombstones };
         })
         .immediate();
     });
