@@ -1,5 +1,23 @@
+import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { rowsOf, serverRows, startHarness, uuid, type Harness } from '../support/ferry-harness.js';
+
+/** Row states of deleted rows a client file keeps. */
+async function localTombstones(client: Awaited<ReturnType<Harness['client']>>): Promise<number> {
+  const [row] = await client.query<{ n: number }>(
+    'SELECT count(*) AS n FROM ferry_rows WHERE deleted = 1',
+  );
+  return row!.n;
+}
+
+/** Copies a closed SQLite file with its WAL, if any (what a backup holds). */
+function copyDatabase(from: string, to: string): void {
+  for (const suffix of ['-wal', '-shm']) rmSync(`${to}${suffix}`, { force: true });
+  copyFileSync(from, to);
+  for (const suffix of ['-wal', '-shm']) {
+    if (existsSync(`${from}${suffix}`)) copyFileSync(`${from}${suffix}`, `${to}${suffix}`);
+  }
+}
 
 describe('tombstones purged with pruned history', () => {
   let h: Harness;
@@ -49,12 +67,61 @@ describe('tombstones purged with pruned history', () => {
     expect(await rowsOf(b, 'lists')).toEqual(await serverRows(h, 'alice', 'lists'));
 
     // a saw the delete: its re-insert of the same id is no conflict, tombstone purged or not.
+    // The pull told it the floor, and it forgot its own tombstone of the row too.
+    expect(await localTombstones(a)).toBe(1);
     await a.sync();
+    expect(await localTombstones(a)).toBe(0);
     await a.write((tx) => tx.insert('lists', { id: list, name: 'again' }));
     const again = await a.sync();
     expect(again.conflicts).toEqual([]);
     expect((await serverRows(h, 'alice', 'lists')).find((l) => l['id'] === list)).toMatchObject({
       name: 'again',
     });
+  });
+
+  it('an insert a restored file pushed before its backup was lost, then deleted by another device and its tombstone purged, is not brought back silently: it waits as a manual conflict', async () => {
+    let a = await h.client('a');
+    await a.sync();
+    const list = uuid();
+    await a.write((tx) => tx.insert('lists', { id: list, name: 'pushed after the backup' }));
+    await a.close();
+    copyDatabase(h.dbPath('a'), h.dbPath('a-backup'));
+    a = await h.client('a');
+    await a.sync();
+    await a.write((tx) => tx.insert('lists', { id: uuid(), name: 'second bundle' }));
+    await a.sync();
+    await a.close();
+    // Another device deletes the list; history moves on and is pruned with its tombstone.
+    const b = await h.client('b');
+    await b.sync();
+    await b.write((tx) => tx.delete('lists', list));
+    await b.sync();
+    for (let i = 0; i < 2; i++) {
+      await b.write((tx) => tx.insert('lists', { id: uuid(), name: `later ${i}` }));
+      await b.sync();
+    }
+    expect(await h.server.prune()).toMatchObject({ tombstonesPurged: 1 });
+
+    // The restored file holds the insert as never pushed: stale_bundle, a new source id, and
+    // the insert goes out saying it may have been pushed. The server, with no state of the row
+    // left, cannot tell a new row from one deleted since: a conflict, not a silent re-creation.
+    copyDatabase(h.dbPath('a-backup'), h.dbPath('a'));
+    a = await h.client('a');
+    const report = await a.sync();
+    expect(report.hydrated).toBe(true);
+    expect(await a.conflicts()).toEqual([
+      expect.objectContaining({
+        pk: list,
+        server: null,
+        local: expect.objectContaining({ id: list }),
+      }),
+    ]);
+    expect((await serverRows(h, 'alice', 'lists')).map((l) => l['id'])).not.toContain(list);
+    // The app decides: keeping its own re-creates the row, once.
+    const [conflict] = await a.conflicts();
+    await a.resolveConflict(conflict!.id, 'client');
+    await a.sync();
+    expect((await serverRows(h, 'alice', 'lists')).map((l) => l['id'])).toContain(list);
+    expect(await rowsOf(a, 'lists')).toEqual(await serverRows(h, 'alice', 'lists'));
   });
 });

@@ -65,6 +65,7 @@ function generator(seed: number) {
             baseVersion: pick([null, 2]),
             row: row(),
             ...(random() < 0.2 ? { baseDeleted: pick<unknown>([true, false, 1]) } : {}),
+            ...(random() < 0.2 ? { maybePushed: pick<unknown>([true, false, 'yes']) } : {}),
             ...(random() < 0.5
               ? {
                   columns: pick<unknown>([

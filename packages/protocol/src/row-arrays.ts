@@ -86,8 +86,11 @@ export function isPlainChange(value: unknown): boolean {
   if (v.baseVersion !== null && !isPositiveInt(v.baseVersion)) return false;
   if (v.op === 'upsert') {
     if (!isRow(v.row)) return false;
-    if (v.baseDeleted !== undefined && v.baseDeleted !== true) return false;
-    const keys = 5 + (v.baseDeleted === true ? 1 : 0);
+    if (v.baseDeleted !== undefined && (v.baseDeleted !== true || v.baseVersion === null))
+      return false;
+    if (v.maybePushed !== undefined && (v.maybePushed !== true || v.baseVersion !== null))
+      return false;
+    const keys = 5 + (v.baseDeleted === true ? 1 : 0) + (v.maybePushed === true ? 1 : 0);
     if (v.columns === undefined) return keyCount(v, keys) === keys;
     return (
       Array.isArray(v.columns) &&

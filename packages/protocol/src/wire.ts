@@ -131,8 +131,27 @@ export const UpsertChangeSchema = z
      * Lets the server tell a re-insert from a stale edit once it purged the tombstone.
      */
     baseDeleted: z.literal(true).optional(),
+    /**
+     * With `baseVersion: null`: this install may have pushed the insert before, under a source id
+     * it has since left (its file was restored from a backup or copied, and the answer was lost
+     * with it). Lets the server refuse to take it as new when it may have purged the tombstone of
+     * that earlier row.
+     */
+    maybePushed: z.literal(true).optional(),
   })
   .superRefine((change, ctx) => {
+    if (change.baseDeleted === true && change.baseVersion === null)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['baseDeleted'],
+        message: 'baseDeleted needs the tombstone\'s baseVersion',
+      });
+    if (change.maybePushed === true && change.baseVersion !== null)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maybePushed'],
+        message: 'maybePushed is for an insert (baseVersion null)',
+      });
     if (change.columns === undefined) return;
     const problem = columnListProblem(change.columns, change.row);
     if (problem !== undefined)
@@ -311,6 +330,11 @@ export const PullResponseSchema = z.object({
   hasMore: z.boolean(),
   /** The server database's identity. */
   serverId: ServerIdSchema.optional(),
+  /**
+   * The user's history is pruned through this bundle, and with it the tombstones of rows deleted
+   * at or below it: a client may forget its own tombstones up to here (absent: 0).
+   */
+  prunedThrough: nonNegativeInt.optional(),
 });
 /** 200 answer of `GET /v1/pull`. */
 export type PullResponse = z.infer<typeof PullResponseSchema>;

@@ -202,18 +202,20 @@ export class ServerModel {
       return { kind: 'rejected', code: 'validation_failed', indices: fkErrors };
     }
     const conflicts: PredictedConflict[] = [];
-    // A re-creation on a tombstone the server purged with the user's history is no conflict (the
-    // server knows the floor from the push's cursor: without one, it is 0).
-    const floor = input.pullAfter !== undefined ? user.prunedThrough : 0;
+    // The server keeps no state of rows whose tombstone it purged with the user's history, at
+    // or below its floor: a re-creation on such a tombstone (`baseDeleted`) is no conflict, an
+    // insert that may have been pushed before (`maybePushed`) is one once anything was purged.
+    const floor = user.prunedThrough;
     changes.forEach((change, index) => {
       const row = this.#stateOf(change.table, change.pk);
       const conflicting =
-        change.op === 'upsert'
-          ? row === undefined
-            ? change.baseVersion !== null &&
-              !(change.baseDeleted === true && change.baseVersion <= floor)
-            : change.baseVersion !== row.version
-          : row !== undefined && change.baseVersion !== row.version;
+        row !== undefined
+          ? change.baseVersion !== row.version
+          : change.op === 'delete'
+            ? false
+            : change.baseVersion === null
+              ? change.maybePushed === true && floor > 0
+              : !(change.baseDeleted === true && change.baseVersion <= floor);
       if (conflicting) {
         conflicts.push({
           index,
@@ -919,7 +921,8 @@ export class ServerModel {
         );
         continue;
       }
-      const before = this.#rows.get(key);
+      // A row whose tombstone was purged starts anew: any owner, any version.
+      const before = this.#stateOf(effect.table, effect.pk);
       if (before && effect.rowVersion <= before.version) {
         problems.push(
           `${what}: ${effect.table} ${effect.pk} got rowVersion ${effect.rowVersion}, not above ${before.version}`,

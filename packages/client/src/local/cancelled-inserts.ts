@@ -77,7 +77,10 @@ export async function holdCancelledRows(
  * 4. every pending insert becomes a pending change of a row that may be on the server (op `U`,
  *    its pin and base as they were): the install that shared the id may have pushed it, so an
  *    undo of it from now on is a delete that goes out (meeting the row as a conflict if it is
- *    there, no change if it is not) instead of nothing. It still goes out as the same upsert.
+ *    there, no change if it is not) instead of nothing. It still goes out as an upsert, saying
+ *    it may have been pushed (`maybePushed`): a server that purged the tombstone of a row the
+ *    insert made and someone deleted since answers a conflict rather than bring it back. The
+ *    inserts of the bundle in flight, moved to the new source, become `U` alike.
  */
 export async function settleInsertsOnRotation(
   tx: Executor,
@@ -117,4 +120,10 @@ export async function settleInsertsOnRotation(
   await tx.run('DELETE FROM ferry_cancelled');
   await foldCaptureLog(tx, now);
   await tx.run("UPDATE ferry_outbox SET op = 'U' WHERE op = 'I'");
+  // The bundle in flight moved to the new source (`moveFrozenBundleToSource`) holds inserts the
+  // same may be true of: they go out saying so (`maybePushed`, see `baseClaimOf`).
+  await tx.run(
+    "UPDATE ferry_inflight SET letter = 'U' WHERE letter = 'I' AND op = 'upsert' " +
+      'AND EXISTS (SELECT 1 FROM ferry_bundle WHERE id = 1 AND committed_seq IS NULL)',
+  );
 }

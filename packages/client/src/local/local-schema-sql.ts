@@ -28,7 +28,8 @@ export const METADATA_FORMAT = 1;
  *   commit of bundle `mark` or later under the same source, or a new write of the row, clears
  *   them.
  * - `ferry_rows`: the server state of each synced row: `rowVersion`, tombstone flag and the
- *   last-synced copy (the base of three-way merges).
+ *   last-synced copy (the base of three-way merges). Tombstones at or below the server's pruned
+ *   floor are forgotten (`forgetTombstonesThrough`), as the server forgot them.
  * - `ferry_bundle` + `ferry_inflight`: the frozen bundle in flight (at most one), with the source
  *   it belongs to (a rotation of the source id leaves a committed bundle under the old one), and
  *   its changes, stored before the request is sent so a resend is the exact same bundle.
@@ -88,6 +89,7 @@ CREATE TABLE IF NOT EXISTS ferry_rows (
   base TEXT,
   PRIMARY KEY (tbl, pk)
 );
+CREATE INDEX IF NOT EXISTS ferry_rows_tombstones ON ferry_rows (version) WHERE deleted = 1;
 CREATE TABLE IF NOT EXISTS ferry_bundle (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   source_id TEXT,

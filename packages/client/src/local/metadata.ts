@@ -161,6 +161,24 @@ export function noLocalIntentSql(tbl: string, pk: string): string {
   return `NOT EXISTS (SELECT 1 FROM ferry_intent i WHERE i.tbl = ${tbl} AND i.pk = ${pk})`;
 }
 
+/**
+ * The server purged the user's tombstones at or below `prunedThrough` with its pruned history:
+ * the file forgets its own there too (row states of deleted rows without local intent). A
+ * re-insert of such a row then goes out as a plain insert, which the server, having no state of
+ * the row either, takes as one. Returns how many were forgotten.
+ */
+export async function forgetTombstonesThrough(
+  db: Executor,
+  prunedThrough: number,
+): Promise<number> {
+  const { changes } = await db.run(
+    'DELETE FROM ferry_rows WHERE deleted = 1 AND version <= ? AND ' +
+      noLocalIntentSql('ferry_rows.tbl', 'ferry_rows.pk'),
+    [prunedThrough],
+  );
+  return changes;
+}
+
 /** The coalesced state of one row's pending entry. */
 export interface PendingHead {
   readonly tbl: string;
@@ -671,36 +689,36 @@ export async function clearFrozenBundle(db: Executor): Promise<void> {
 }
 
 /**
+ * What an upsert made on no base row says of its base (`wireChangeOf`, and the freeze's spliced
+ * JSON, alike):
+ * - a base version without a base row is a tombstone: the device re-creates a row it saw
+ *   deleted (`baseDeleted`);
+ * - an update (`U`) of a row the file knows no server state of is an insert the file's past may
+ *   have pushed under a source id it left (`settleInsertsOnRotation` made it `U`): `maybePushed`;
+ * - else, a plain insert.
+ */
+export function baseClaimOf(
+  letter: PendingOp,
+  baseVersion: number | null,
+): 'baseDeleted' | 'maybePushed' | null {
+  if (baseVersion !== null) return 'baseDeleted';
+  return letter === 'U' ? 'maybePushed' : null;
+}
+
+/**
  * The change as it goes on the wire; the same JSON every time it is sent. An upsert of a row the
  * server has (a base) names the columns it changed against that base, so the server writes only
- * those; an insert carries the whole row.
+ * those; an insert carries the whole row, and what it knows of its base ({@link baseClaimOf}).
  */
 export function wireChangeOf(change: FrozenChange): Change {
-  if (change.op === 'delete') {
-    return { table: change.tbl, pk: change.pk, op: 'delete', baseVersion: change.baseVersion };
-  }
+  const { tbl: table, pk, baseVersion } = change;
+  if (change.op === 'delete') return { table, pk, op: 'delete', baseVersion };
   const row = change.row ?? {};
-  // A base version without a base row is a tombstone: the device re-creates a row it saw deleted.
-  if (change.base === null && change.baseVersion !== null) {
-    return {
-      table: change.tbl,
-      pk: change.pk,
-      op: 'upsert',
-      baseVersion: change.baseVersion,
-      row,
-      baseDeleted: true,
-    };
+  if (change.base !== null) {
+    return { table, pk, op: 'upsert', baseVersion, row, columns: changedColumns(row, change.base) };
   }
-  return change.base === null
-    ? { table: change.tbl, pk: change.pk, op: 'upsert', baseVersion: change.baseVersion, row }
-    : {
-        table: change.tbl,
-        pk: change.pk,
-        op: 'upsert',
-        baseVersion: change.baseVersion,
-        row,
-        columns: changedColumns(row, change.base),
-      };
+  const claim = baseClaimOf(change.letter, baseVersion);
+  return { table, pk, op: 'upsert', baseVersion, row, ...(claim === null ? {} : { [claim]: true }) };
 }
 
 export function parseRow(text: string | null): Row | null {

@@ -11,6 +11,7 @@ import { readFrozenBundle, wireChangeOf, type FrozenBundle } from '../local/meta
 import { createTableCodecs } from '../local/table-codec.js';
 import { pushBodyJson } from '../sync/push-body.js';
 import { foldCaptureLog } from '../local/fold-capture-log.js';
+import { settleInsertsOnRotation } from '../local/cancelled-inserts.js';
 import { freezeNextBundle } from './freeze-bundle.js';
 
 const schema = defineSchema({
@@ -109,6 +110,38 @@ describe('freezeNextBundle', () => {
     expect(first).toBe(pushBodyJson(fromFile!, envelope(fromFile!)));
     expect(first).toBe(JSON.stringify(envelope(bundle!)(bundle!.changes.map(wireChangeOf))));
     expect(fromFile?.changes).toEqual(bundle?.changes);
+  });
+
+  it('says what it knows of a base it has no row of: a re-creation on a tombstone, an insert the file may have pushed before its source rotated, a plain insert; resent from the file alike', async () => {
+    const { db, freeze, write } = await setUp();
+    await db.run(
+      "INSERT INTO ferry_rows (tbl, pk, version, deleted, base) VALUES ('folders', 1, 4, 1, NULL)",
+    );
+    await write(
+      ['INSERT INTO folders (id, name) VALUES (?, ?)', [1, 'seen deleted, made again']],
+      ['INSERT INTO folders (id, name) VALUES (?, ?)', [2, 'maybe pushed']],
+    );
+    await db.transaction(async (tx) => {
+      await foldCaptureLog(tx, 2_000);
+      await settleInsertsOnRotation(tx, schema, 2_000);
+    });
+    await write(['INSERT INTO folders (id, name) VALUES (?, ?)', [3, 'new']]);
+    const { bundle } = await freeze();
+    const claims = bundle!.changes.map(wireChangeOf).map((c) => ({
+      pk: c.pk,
+      baseVersion: c.baseVersion,
+      baseDeleted: 'baseDeleted' in c ? c.baseDeleted : undefined,
+      maybePushed: 'maybePushed' in c ? c.maybePushed : undefined,
+    }));
+    expect(claims).toEqual([
+      { pk: 1, baseVersion: 4, baseDeleted: true, maybePushed: undefined },
+      { pk: 2, baseVersion: null, baseDeleted: undefined, maybePushed: true },
+      { pk: 3, baseVersion: null, baseDeleted: undefined, maybePushed: undefined },
+    ]);
+    const fromFile = await readFrozenBundle(db);
+    expect(pushBodyJson(bundle!, envelope(bundle!))).toBe(
+      pushBodyJson(fromFile!, envelope(fromFile!)),
+    );
   });
 
   it('takes entries in write order up to the limit without splitting a write, and leaves the rest pending', async () => {

@@ -2,6 +2,7 @@ import { changedColumns, orderByRelations, type PrimaryKey, type Row } from '@fe
 import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
+  baseClaimOf,
   deleteFrozenChange,
   deletePending,
   readPending,
@@ -176,9 +177,10 @@ function draftOf(ctx: EngineContext, entry: FreezeCandidate, current: LocalRows)
   // The wire JSON, serialised once: the row's JSON is spliced into the rest.
   const head = JSON.stringify({ table: entry.tbl, pk, op, baseVersion });
   const columns = row !== null && base !== null ? JSON.stringify(changedColumns(row, base)) : null;
-  // The same JSON as wireChangeOf: a base version without a base row is a tombstone.
+  // The same JSON as wireChangeOf.
+  const claim = base === null ? baseClaimOf(entry.op, baseVersion) : null;
   const tail =
-    columns !== null ? `,"columns":${columns}` : baseVersion !== null ? ',"baseDeleted":true' : '';
+    columns !== null ? `,"columns":${columns}` : claim !== null ? `,"${claim}":true` : '';
   const wire = rowJson === null ? head : `${head.slice(0, -1)},"row":${rowJson}${tail}}`;
   return {
     table: entry.tbl,

@@ -1,7 +1,8 @@
-import type { Bundle } from '@ferry/protocol';
+import type { Bundle, PullResponse } from '@ferry/protocol';
 import type { EngineSettings, LocalParts } from '../engine-context.js';
 import {
   forgetLostCommit,
+  forgetTombstonesThrough,
   readFrozenBundleHead,
   readState,
   type FrozenBundle,
@@ -18,15 +19,16 @@ import { applyBundles } from '../apply/apply-bundles.js';
  * `source-rotated` (below). A page the integrity gate refuses is rolled back and its
  * `integrity_violation` thrown (the cycle records its violations). A page
  * with a bundle of our source id that is not ours rotates the source id (see `ownershipOf`).
- * `stableBundleSeq`, the horizon the server gave with the page (absent when the page is a push
- * answer), lets a commit the server no longer has be forgotten (see {@link commitPastHorizon}).
+ * What the server said with the page (absent when the page is a push answer): `stableBundleSeq`,
+ * its horizon, lets a commit the server no longer has be forgotten (see
+ * {@link commitPastHorizon}); `prunedThrough`, its pruned floor, the tombstones it purged there.
  * `sent`: our bundle as this round trip sent it and the server committed it (its digest is then
  * taken from memory when a pulled bundle names it).
  */
 export async function applyPull(
   deps: LocalParts & { readonly settings: Pick<EngineSettings, 'createSourceId'> },
   bundles: readonly Bundle[],
-  stableBundleSeq?: number,
+  page?: Pick<PullResponse, 'stableBundleSeq' | 'prunedThrough'>,
   sent?: FrozenBundle,
 ): Promise<EngineEvent[]> {
   const { db, ctx } = deps;
@@ -37,9 +39,10 @@ export async function applyPull(
       const frozen = await readFrozenBundleHead(tx);
       const checkpoint = ((await readState(tx, 'checkpoint')) as number | null) ?? 0;
       const applied = await applyBundles(tx, ctx, bundles, frozen, checkpoint, sent);
-      if (applied.acked === null && commitPastHorizon(frozen, stableBundleSeq)) {
+      if (applied.acked === null && commitPastHorizon(frozen, page?.stableBundleSeq)) {
         await forgetLostCommit(tx, checkpoint);
       }
+      if (page?.prunedThrough !== undefined) await forgetTombstonesThrough(tx, page.prunedThrough);
       return applied;
     },
     { foreignKeysOff: true },

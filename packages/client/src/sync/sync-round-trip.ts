@@ -63,6 +63,6 @@ export async function syncRoundTrip(
     }
   }
   await checkServerId(db, pull.serverId);
-  recorder.record(...(await applyPull(deps, pull.bundles, pull.stableBundleSeq, sent)));
+  recorder.record(...(await applyPull(deps, pull.bundles, pull, sent)));
   return { hasMore: pull.hasMore };
 }

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { todoSchema } from '@ferry/example-todo';
 import type { Change } from '@ferry/protocol';
-import { decidePush, decideSourceBundle, pushLookups, type RowState } from './decide-push.js';
+import {
+  conflictsWithState,
+  decidePush,
+  decideSourceBundle,
+  pushLookups,
+  type RowState,
+} from './decide-push.js';
 import { rowKey, validateChanges, type NormalizedChange } from './validate-changes.js';
 
 const L1 = '11111111-1111-4111-8111-111111111111';
@@ -147,5 +153,37 @@ describe('decidePush', () => {
     expect(
       decide([item(T1, L1), del('lists', L1, 2)], states([['lists', L1, alive(2)]])).kind,
     ).toBe('invalid');
+  });
+});
+
+describe('conflictsWithState', () => {
+  const upsert = (baseVersion: number | null, claim: 'baseDeleted' | 'maybePushed' | null = null) =>
+    ({
+      op: 'upsert',
+      baseVersion,
+      baseDeleted: claim === 'baseDeleted',
+      maybePushed: claim === 'maybePushed',
+    }) as const;
+  const kept = { rowVersion: 7 };
+
+  it('judges a row the server keeps state of by its version alone, whatever the change claims', () => {
+    expect(conflictsWithState(upsert(7), kept, 10)).toBe(false);
+    expect(conflictsWithState(upsert(6, 'baseDeleted'), kept, 10)).toBe(true);
+    expect(conflictsWithState(upsert(null, 'maybePushed'), kept, 0)).toBe(true);
+    expect(conflictsWithState(upsert(null), kept, 0)).toBe(true);
+    expect(conflictsWithState({ op: 'delete', baseVersion: 6 }, kept, 0)).toBe(true);
+  });
+
+  it('takes an insert of a row it has no state of, unless it may have been pushed before and tombstones were purged', () => {
+    expect(conflictsWithState(upsert(null), undefined, 10)).toBe(false);
+    expect(conflictsWithState(upsert(null, 'maybePushed'), undefined, 0)).toBe(false);
+    expect(conflictsWithState(upsert(null, 'maybePushed'), undefined, 10)).toBe(true);
+  });
+
+  it('takes a re-creation on a tombstone at or below the floor, and no edit of a live version of a gone row', () => {
+    expect(conflictsWithState(upsert(10, 'baseDeleted'), undefined, 10)).toBe(false);
+    expect(conflictsWithState(upsert(11, 'baseDeleted'), undefined, 10)).toBe(true);
+    expect(conflictsWithState(upsert(5), undefined, 10)).toBe(true);
+    expect(conflictsWithState({ op: 'delete', baseVersion: 5 }, undefined, 10)).toBe(false);
   });
 });

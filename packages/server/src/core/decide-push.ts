@@ -148,12 +148,31 @@ export interface PushDecisionInput {
   /** For each {@link RestrictCheck} index: the child rows that currently reference the parent. */
   readonly restrictedChildren: ReadonlyMap<number, readonly ReferencingChild[]>;
   /**
-   * Tombstones at versions up to this were purged with the user's pruned history (0: none). An
-   * upsert of a row the server no longer has, made on a tombstone (`baseDeleted`) at or below it,
-   * re-creates a row its device saw deleted: not a conflict. An edit on a live base of such a row
-   * is one (the row was deleted since).
+   * Tombstones at versions up to this were purged with the user's pruned history (0: none); see
+   * {@link conflictsWithState}.
    */
   readonly tombstoneFloor?: number | undefined;
+}
+
+/**
+ * Whether a change conflicts with its row's state on the server (`undefined`: the server keeps
+ * no state of the row, it never had it or purged its tombstone at or below `tombstoneFloor`).
+ *
+ * | change | row state kept | no row state |
+ * |---|---|---|
+ * | upsert, `baseVersion: null` | conflict | none; with `maybePushed` and a floor above 0, conflict (it may be a row deleted since, whose tombstone is gone) |
+ * | upsert on a version | conflict unless it is the row's | conflict, unless `baseDeleted` at or below the floor (a re-creation over a purged tombstone) |
+ * | delete | conflict unless on the row's version | none (no effect) |
+ */
+export function conflictsWithState(
+  change: Pick<NormalizedChange, 'op' | 'baseVersion' | 'baseDeleted' | 'maybePushed'>,
+  state: Pick<RowState, 'rowVersion'> | undefined,
+  tombstoneFloor: number,
+): boolean {
+  if (state !== undefined) return change.baseVersion !== state.rowVersion;
+  if (change.op === 'delete') return false;
+  if (change.baseVersion === null) return change.maybePushed === true && tombstoneFloor > 0;
+  return !(change.baseDeleted === true && change.baseVersion <= tombstoneFloor);
 }
 
 /** A child row found by a {@link RestrictCheck}. */
@@ -243,14 +262,7 @@ export function decidePush(input: PushDecisionInput): PushDecision {
   const effective: NormalizedChange[] = [];
   for (const change of changes) {
     const state = rowStates.get(change.key);
-    const floor = input.tombstoneFloor ?? 0;
-    const conflicting =
-      change.op === 'upsert'
-        ? state === undefined
-          ? change.baseVersion !== null &&
-            !(change.baseDeleted === true && change.baseVersion <= floor)
-          : change.baseVersion !== state.rowVersion
-        : state !== undefined && change.baseVersion !== state.rowVersion;
+    const conflicting = conflictsWithState(change, state, input.tombstoneFloor ?? 0);
     if (conflicting) {
       conflicts.push({
         index: change.index,

@@ -48,6 +48,8 @@ export interface LockedSource {
   readonly cursor: CursorState | undefined;
   /** The same for the push's `basesAt` point; read when it carries one. */
   readonly bases: CursorState | undefined;
+  /** The user's pruned floor: its tombstones at or below it are purged (`conflictsWithState`). */
+  readonly tombstoneFloor: number;
 }
 
 /** The state a push was decided on, handed to {@link PushTx.seal}. */
@@ -143,7 +145,7 @@ export async function runPush(
   rules: PushRules = defaultPushRules,
 ): Promise<PushRun> {
   const refuse = (outcome: PushOutcome): PushRun => ({ outcome, committed: [], commit: false });
-  const { source, cursor, bases } = await tx.lockSource(input);
+  const { source, cursor, bases, tombstoneFloor } = await tx.lockSource(input);
   if (input.pullAfter !== undefined && cursor !== undefined) {
     const refused = decideCursor({ after: input.pullAfter, token: input.pullAfterToken }, cursor);
     if (refused) return refuse(cursorRejection(refused, input.pullAfter));
@@ -178,7 +180,7 @@ export async function runPush(
     changes,
     rowStates,
     restrictedChildren,
-    tombstoneFloor: cursor?.prunedThrough ?? 0,
+    tombstoneFloor,
   });
   if (plan.kind === 'forbidden') return refuse(forbiddenRejection(plan.changes));
   if (plan.kind === 'invalid') return refuse(validationRejection(plan.errors));

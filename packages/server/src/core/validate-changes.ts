@@ -34,6 +34,8 @@ export interface NormalizedChange {
   readonly writes: readonly string[] | undefined;
   /** Upserts: the device's base is a tombstone (it re-creates a row it saw deleted). */
   readonly baseDeleted?: boolean | undefined;
+  /** Upserts: an insert its install may have pushed before, under a source id it left. */
+  readonly maybePushed?: boolean | undefined;
 }
 
 /** Outcome of {@link validateChanges}. */
@@ -191,6 +193,7 @@ export function validateChanges(
           .filter((c) => !c.isPrimaryKey && (c.isOwner || named.has(c.name)))
           .map((c) => c.name),
         baseDeleted: change.baseDeleted === true,
+        maybePushed: change.maybePushed === true,
       });
     }
   });

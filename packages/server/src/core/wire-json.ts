@@ -35,6 +35,8 @@ export interface PullPage {
   readonly hasMore: boolean;
   /** The identity of the store's database. */
   readonly serverId: string;
+  /** The user's pruned floor: history and tombstones at or below it are gone (0: none). */
+  readonly prunedThrough: number;
 }
 
 /**
@@ -56,7 +58,7 @@ export function pullResponseJson(page: PullPage): string {
     (b) =>
       `{"bundleSeq":${b.bundleSeq},"sourceId":${JSON.stringify(b.sourceId)},"sourceBundleId":${JSON.stringify(b.sourceBundleId)},"rows":${b.rowsJson}${optionalString('token', b.token)}${optionalString('digest', b.digest)}}`,
   );
-  return `{"bundles":[${bundles.join(',')}],"stableBundleSeq":${page.stableBundleSeq},"hasMore":${page.hasMore},"serverId":${JSON.stringify(page.serverId)}}`;
+  return `{"bundles":[${bundles.join(',')}],"stableBundleSeq":${page.stableBundleSeq},"hasMore":${page.hasMore},"serverId":${JSON.stringify(page.serverId)}${page.prunedThrough > 0 ? `,"prunedThrough":${page.prunedThrough}` : ''}}`;
 }
 
 /** What the first line of a snapshot says; see {@link snapshotHeaderJson}. */

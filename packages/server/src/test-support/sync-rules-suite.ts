@@ -13,6 +13,7 @@ import {
   SyncResponseSchema,
   committedPushRows,
   type Bundle,
+  type Change,
   type PushResult,
 } from '@ferry/protocol';
 
@@ -238,6 +239,81 @@ export function describeSyncRules(store: TestStoreKind): void {
           5,
         );
         expect(await again.json()).toMatchObject({ push: { status: 'committed' } });
+      });
+      it('without a cursor too: a re-creation on a purged tombstone commits, an insert that may have been pushed before meets a conflict, a plain insert commits, and pulls tell the floor', async () => {
+        const t = await server({ retention: { maxBundlesPerUser: 1, intervalMs: 0 } });
+        const source = randomUUID();
+        const [gone, maybe] = [todo.list(), todo.list()];
+        const goneId = gone.pk as string;
+        const maybeId = maybe.pk as string;
+        await pushOk(t, ALICE, pushBody(source, 1, [gone, maybe]));
+        const deleted = await pushOk(
+          t,
+          ALICE,
+          pushBody(source, 2, [todo.remove('lists', goneId, 1), todo.remove('lists', maybeId, 1)]),
+        );
+        const tombstone = deleted.body.rows[0]!.rowVersion;
+        await pushOk(t, ALICE, pushBody(source, 3, [todo.list()]));
+        await pushOk(t, ALICE, pushBody(source, 4, [todo.list()]));
+        expect(await t.server.prune()).toMatchObject({ tombstonesPurged: 2 });
+        const page = await t.request('/v1/pull?after=3', { user: ALICE });
+        expect(await page.json()).toMatchObject({ prunedThrough: 3 });
+
+        const maybePushed = {
+          table: 'lists',
+          pk: maybeId,
+          op: 'upsert',
+          baseVersion: null,
+          row: { id: maybeId, name: 'maybe' },
+          maybePushed: true,
+        };
+        const conflict = await t.request('/v1/push', {
+          method: 'POST',
+          user: ALICE,
+          json: pushBody(source, 5, [maybePushed as Change]),
+        });
+        expect(conflict.status).toBe(409);
+        expect(await conflict.json()).toMatchObject({
+          conflicts: [{ pk: maybeId, serverVersion: null, serverRow: null }],
+        });
+        const { maybePushed: _, ...plain } = maybePushed;
+        await pushOk(
+          t,
+          ALICE,
+          pushBody(source, 5, [
+            plain as Change,
+            {
+              table: 'lists',
+              pk: goneId,
+              op: 'upsert',
+              baseVersion: tombstone,
+              row: { id: goneId, name: 'again' },
+              baseDeleted: true,
+            },
+          ]),
+        );
+        const lists = await t.request('/v1/pull?after=4', { user: ALICE });
+        const rows = PullResponseSchema.parse(await lists.json()).bundles.flatMap((b) => b.rows);
+        expect(rows.map((r) => r.pk).sort()).toEqual([goneId, maybeId].sort());
+      });
+
+      it('refuses the tombstone claims where they cannot hold: baseDeleted without a version, maybePushed with one', async () => {
+        const t = await server();
+        const id = randomUUID();
+        for (const change of [
+          { baseVersion: null, baseDeleted: true },
+          { baseVersion: 3, maybePushed: true },
+        ]) {
+          const response = await t.request('/v1/push', {
+            method: 'POST',
+            user: ALICE,
+            json: pushBody(randomUUID(), 1, [
+              { table: 'lists', pk: id, op: 'upsert', row: { id, name: 'x' }, ...change } as Change,
+            ]),
+          });
+          expect(response.status).toBe(400);
+          expect(await response.json()).toMatchObject({ error: { code: 'bad_request' } });
+        }
       });
     });
 

@@ -86,6 +86,7 @@ export class PostgresPushTx implements PushTx {
       },
       cursor: input.pullAfter === undefined ? undefined : cursorWith(row.after_token),
       bases: input.basesAt === undefined ? undefined : cursorWith(row.bases_token),
+      tombstoneFloor: row.pruned_through,
     };
   }
 

@@ -611,6 +611,7 @@ class PostgresStore implements ServerStore {
         stableBundleSeq: state.lastSeq,
         hasMore: lastTaken < state.lastSeq,
         serverId: this.#serverId!,
+        prunedThrough: state.prunedThrough,
       },
     };
   }

@@ -543,6 +543,7 @@ class SqliteStore implements ServerStore {
           source,
           cursor: cursorAt(input.pullAfter, input.pullAfterToken),
           bases: cursorAt(input.basesAt?.bundleSeq, input.basesAt?.token),
+          tombstoneFloor: this.#userState(input.userId).prunedThrough,
         };
       },
       head: async (input) => {
@@ -743,6 +744,7 @@ class SqliteStore implements ServerStore {
           stableBundleSeq: state.lastSeq,
           hasMore: lastTaken < state.lastSeq,
           serverId: this.#serverId!,
+          prunedThrough: state.prunedThrough,
         },
       };
     })();
