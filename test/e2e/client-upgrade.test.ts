@@ -62,6 +62,32 @@ describe('a client file opened by a newer version of the app', () => {
     ).toMatchObject({ text: 'b here' });
   });
 
+  it('resolves a conflict kept across the update with the row the app was shown, which lacks the new column: the column keeps the local value', async () => {
+    h = await startHarness<Schema>({ schema: serverHistory as never });
+    const ids = await fileWithIntent(h);
+    const upgraded = (await h.client('old', 'alice', {
+      schema: todoV3,
+      history: schemaHistory(todoSchema, todoV2, todoV3),
+      resolvers: { todos: 'manual' },
+    })) as AnyClient;
+    await upgraded.sync();
+    const [conflict] = await upgraded.conflicts();
+    // The device's row as it was when the conflict arose, in version 1: no priority.
+    expect(conflict!.local).not.toHaveProperty('priority');
+    const before = (await upgraded.getRow('todos' as never, ids.b)) as Record<string, unknown>;
+    await upgraded.resolveConflict(conflict!.id, {
+      row: { ...conflict!.local, title: 'b edited' },
+    });
+    expect(await upgraded.getRow('todos' as never, ids.b as never)).toMatchObject({
+      title: 'b edited',
+      priority: before['priority'],
+    });
+    await upgraded.sync();
+    expect(
+      (await serverRows(h as never, 'alice', 'todos')).find((r) => r['id'] === ids.b),
+    ).toMatchObject({ text: 'b edited' });
+  });
+
   it('refuses a file written by a newer version of the app, and leaves it as it was', async () => {
     h = await startHarness<Schema>({ schema: serverHistory as never });
     const v3 = (await h.client('f', 'alice', {

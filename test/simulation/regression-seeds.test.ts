@@ -4,14 +4,15 @@
  * stay the same; kept so that every bug the simulator found runs again in CI.
  */
 import { describe, expect, it } from 'vitest';
-import { todoSchema } from '@ferry/example-todo';
+import { todoSchema, todoV2 } from '@ferry/example-todo';
 import { runSimulation } from '@ferry/sim';
 
 /**
  * Seed, what it found, and whether it ran with the identity workloads (they came later; absent:
- * without them; `drawn`: as the seed draws them by default).
+ * without them; `drawn`: as the seed draws them by default; `upgrade`: drawn, with the upgrade
+ * workload to todo version 2 on).
  */
-const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
+const REGRESSIONS: [number, string, (boolean | 'drawn' | 'upgrade')?][] = [
   [
     5,
     'a conflict settled before the capture log was folded lost an edit made in flight; the edit then re-created a deleted row',
@@ -199,6 +200,16 @@ const REGRESSIONS: [number, string, (boolean | 'drawn')?][] = [
     'after a restore of the server, a hydration whose snapshot had passed the file’s checkpoint kept the versions of the lost history, and an edit on an old live version equal to a new tombstone’s re-created the row (a cut 410 had been guessed to be a prune)',
     'drawn',
   ],
+  [
+    126,
+    'a bundle committed just before the app was updated was acknowledged late, after the hydration the update asked for; the snapshot lacked a row it had upserted (deleted since), and the row kept an older version than our commit, which a later re-insert went out on',
+    'upgrade',
+  ],
+  [
+    165,
+    'a manual conflict kept across an update of the app was resolved with the row the app was shown, which lacked the new not-null column: the client wrote null into it and failed',
+    'upgrade',
+  ],
 ];
 
 describe('regression seeds', () => {
@@ -206,7 +217,8 @@ describe('regression seeds', () => {
     const result = await runSimulation({
       schema: todoSchema,
       seed,
-      ...(identity === 'drawn' ? {} : { identity: identity ?? false }),
+      ...(identity === 'drawn' || identity === 'upgrade' ? {} : { identity: identity ?? false }),
+      ...(identity === 'upgrade' ? { upgrade: todoV2, upgrades: true } : {}),
     });
     expect(result.violations).toEqual([]);
   });

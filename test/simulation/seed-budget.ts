@@ -7,7 +7,7 @@
  * - `SEED`: run only this seed (a replay).
  */
 import { describe, expect, it } from 'vitest';
-import { todoSchema } from '@ferry/example-todo';
+import { todoSchema, todoV2 } from '@ferry/example-todo';
 import { FAULT_KINDS, runSeeds, type SeedBatchSummary, type SimulationResult } from '@ferry/sim';
 
 export const SEEDS = Number(process.env['FERRY_SIM_SEEDS'] ?? 500);
@@ -39,7 +39,13 @@ export function shardSeeds(shard: number, shards: number): number[] {
 
 /** Runs the seeds and prints what they did; failures with their seed and last steps. */
 export async function runShard(seeds: readonly number[]): Promise<SeedBatchSummary> {
-  const summary = await runSeeds({ schema: todoSchema, seeds, operations: OPERATIONS });
+  // A third of the seeds (drawn by each) also run the upgrade workload to todo version 2.
+  const summary = await runSeeds({
+    schema: todoSchema,
+    upgrade: todoV2,
+    seeds,
+    operations: OPERATIONS,
+  });
   const faults = FAULT_KINDS.map((k) => `${k} ${summary.faults[k]}`).join(', ');
   console.log(
     `simulation: seeds run ${summary.seeds} (${seeds[0]}..${seeds[seeds.length - 1]}), operations ${summary.operations}, ` +

@@ -33,6 +33,7 @@ export function checkClientFile(
   model: ServerModel,
   device: CheckedDevice,
   local: LocalState,
+  before?: Schema,
 ): Finding[] {
   const found: Finding[] = [];
   const checkpoint = local.checkpoint;
@@ -53,8 +54,11 @@ export function checkClientFile(
   }
   const isolation = isolationProblem(schema, device, local);
   if (isolation) found.push({ invariant: 'isolation', message: isolation });
+  // A file its app's update migrated holds the new columns' defaults until the hydration that
+  // follows brings the server's values: until then, it is held to the columns it had before.
+  const known = before !== undefined && local.needsHydration ? before : schema;
   const completeness =
-    checkpoint === null ? null : completenessProblem(schema, model, device, local, checkpoint);
+    checkpoint === null ? null : completenessProblem(known, model, device, local, checkpoint);
   if (completeness) found.push({ invariant: 'pull-completeness', message: completeness });
   return found;
 }
@@ -73,7 +77,9 @@ function completenessProblem(
     if (!want) {
       return `${device.name}: ${entry.table} ${entry.pk} is in the file without local intent, but the server did not have it at checkpoint ${checkpoint}`;
     }
-    if (!rowsEqual(schema.requireTable(entry.table).columns, entry.row, want.row)) {
+    // A row last committed before the server's schema gained a column says nothing of it.
+    const columns = schema.requireTable(entry.table).columns.filter((c) => c.name in want.row);
+    if (!rowsEqual(columns, entry.row, want.row)) {
       return `${device.name}: ${entry.table} ${entry.pk} is ${stableJson(entry.row)} in the file, the server had ${stableJson(want.row)} at checkpoint ${checkpoint}`;
     }
   }

@@ -23,7 +23,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { todoSchema } from '@ferry/example-todo';
+import { todoSchema, todoV2 } from '@ferry/example-todo';
 import type { Schema } from '@ferry/protocol';
 import { FAULT_KINDS } from './fault-kinds.js';
 import { MemoryWatch, mebibytes, type MemoryUse } from './memory-watch.js';
@@ -42,6 +42,8 @@ interface CliConfig {
   readonly operations: number;
   readonly faults: boolean;
   readonly schemaFile: string | null;
+  /** `true`: every seed runs the upgrade workload; `false`: none; default one in three. */
+  readonly upgrades: boolean | null;
 }
 
 const { values } = parseArgs({
@@ -53,6 +55,8 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     schema: { type: 'string' },
     'no-faults': { type: 'boolean' },
+    upgrades: { type: 'boolean' },
+    'no-upgrades': { type: 'boolean' },
     trace: { type: 'boolean' },
     quiet: { type: 'boolean' },
     worker: { type: 'boolean' },
@@ -75,6 +79,7 @@ async function main(): Promise<void> {
     operations,
     faults: !values['no-faults'],
     schemaFile: values.schema ?? null,
+    upgrades: values.upgrades ? true : values['no-upgrades'] ? false : null,
   };
   const workers = Math.max(
     1,
@@ -104,10 +109,10 @@ async function main(): Promise<void> {
     }
   };
   if (workers === 1 || values.trace) {
-    const schema = await loadSchema(config.schemaFile);
+    const schemas = await loadSchemas(config);
     const watch = new MemoryWatch();
     await runSeeds({
-      schema,
+      ...schemas,
       seeds,
       operations,
       ...(config.faults ? {} : { faults: false as const }),
@@ -160,10 +165,10 @@ async function runInWorkers(config: CliConfig, workers: number, onResult: OnResu
 
 async function workerMain(): Promise<void> {
   const config = JSON.parse(process.env['FERRY_SIM_WORKER'] ?? '{}') as CliConfig;
-  const schema = await loadSchema(config.schemaFile);
+  const schemas = await loadSchemas(config);
   const watch = new MemoryWatch();
   await runSeeds({
-    schema,
+    ...schemas,
     seeds: config.seeds,
     operations: config.operations,
     ...(config.faults ? {} : { faults: false as const }),
@@ -180,17 +185,26 @@ async function workerMain(): Promise<void> {
   process.exit(0);
 }
 
-async function loadSchema(file: string | null): Promise<Schema> {
-  if (file === null) return todoSchema;
+/**
+ * The schema to simulate and its next version for the upgrade workload: the todo example's
+ * first two versions, or a module's `default` (or `schema`) and its optional `upgrade`.
+ */
+async function loadSchemas(
+  config: CliConfig,
+): Promise<{ schema: Schema; upgrade?: Schema; upgrades?: boolean }> {
+  const forced = config.upgrades === null ? {} : { upgrades: config.upgrades };
+  const file = config.schemaFile;
+  if (file === null) return { schema: todoSchema, upgrade: todoV2, ...forced };
   const module = (await import(pathToFileURL(resolve(file)).href)) as {
     default?: Schema;
     schema?: Schema;
+    upgrade?: Schema;
   };
   const schema = module.default ?? module.schema;
   if (!schema || typeof schema.table !== 'function') {
     throw new Error(`${file} must export a schema made by defineSchema() (default or "schema")`);
   }
-  return schema;
+  return module.upgrade ? { schema, upgrade: module.upgrade, ...forced } : { schema };
 }
 
 function reportFailure(result: SimulationResult): void {
@@ -204,12 +218,12 @@ function reportFailure(result: SimulationResult): void {
 /** Replays each failing seed with its whole trace into .sim-failures/ (the run is deterministic). */
 async function writeFailures(summary: MutableSummary, config: CliConfig): Promise<void> {
   if (summary.failures.length === 0) return;
-  const schema = await loadSchema(config.schemaFile);
+  const schemas = await loadSchemas(config);
   const dir = join(process.cwd(), '.sim-failures');
   mkdirSync(dir, { recursive: true });
   for (const failure of summary.failures.slice(0, FAILURES_KEPT_WHOLE)) {
     const again = await runSeed({
-      schema,
+      ...schemas,
       seed: failure.seed,
       operations: config.operations,
       ...(config.faults ? {} : { faults: false as const }),

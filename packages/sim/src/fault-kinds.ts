@@ -22,6 +22,8 @@
  * | `client-restore` | a device's file is replaced by an older backup of itself |
  * | `server-restore` | the server's database is replaced by an older backup of itself |
  * | `long-outage` | (scheduler) the server is down for 35–75 min, then back; devices must catch up |
+ * | `server-migration` | (upgrade workload) the server is deployed with the next schema version and migrates its database |
+ * | `client-upgrade` | (upgrade workload) a device's app is updated to the next schema version and migrates its file |
  */
 export const FAULT_KINDS = [
   'drop-request',
@@ -43,6 +45,8 @@ export const FAULT_KINDS = [
   'client-restore',
   'server-restore',
   'long-outage',
+  'server-migration',
+  'client-upgrade',
 ] as const;
 
 /** One of {@link FAULT_KINDS}. */

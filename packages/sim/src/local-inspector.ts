@@ -22,6 +22,8 @@ export interface LocalState {
   /** Rows with pending or captured changes, and the bundle in flight. */
   readonly pending: number;
   readonly inFlight: boolean;
+  /** The file waits for a hydration (after a source rotation, a lost history, a migration). */
+  readonly needsHydration: boolean;
 }
 
 /** A change of the bundle in flight, as the file holds it (see {@link LocalInspector.frozenBases}). */
@@ -83,6 +85,7 @@ export class LocalInspector {
       const checkpoint = state('checkpoint') as number | null;
       const checkpointToken = state('checkpoint_token') as string | null;
       const sourceId = state('source_id') as string | null;
+      const needsHydration = state('needs_hydration') === 1;
       const rows = new Map<string, { table: string; pk: PrimaryKey; row: Row }>();
       for (const table of this.#schema.tables) {
         const raw = this.#prepare(`SELECT * FROM "${table.name}"`).all() as Record<
@@ -124,6 +127,7 @@ export class LocalInspector {
         parked,
         pending,
         inFlight,
+        needsHydration,
       };
     } finally {
       this.#prepare('COMMIT').run();

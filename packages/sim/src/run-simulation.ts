@@ -11,6 +11,8 @@ import {
 } from '@ferry/client';
 import {
   isFerryError,
+  planMigration,
+  schemaHistory,
   type BuiltinConflictPolicy,
   type Change,
   type PrimaryKey,
@@ -119,7 +121,8 @@ class Simulation {
   readonly #violations: Violation[] = [];
   readonly #model: ServerModel;
   readonly #ledger = new WriteLedger();
-  readonly #workload: Workload;
+  /** The workload of each schema version: a device writes the columns its version knows. */
+  readonly #workloads = new Map<number, Workload>();
   readonly #faultsEnabled: boolean;
   readonly #stats: Record<string, number> = {};
   readonly #config: Record<string, unknown> = {};
@@ -154,6 +157,18 @@ class Simulation {
   #outages = 0;
   #serverRestores = 0;
   #clientRestores = 0;
+  /**
+   * The upgrade workload of the seed (`options.upgrade`): after how many operations the server
+   * migrates, and each device that updates its app (the others keep the old version).
+   */
+  #upgrades: {
+    readonly schema: Schema;
+    server: number | null;
+    readonly devices: Map<string, number>;
+    readonly draws: SeededRandom;
+  } | null = null;
+  /** The step at which the server migrated to the upgrade (null: not yet). */
+  #serverMigratedAt: number | null = null;
   /** The one kind of identity workload of a seed that did not ask for any (null: every kind). */
   #only: IdentityKind | null = null;
   #serverBackup: {
@@ -169,7 +184,13 @@ class Simulation {
     this.#extra = createSeededRandom((options.seed ^ 0x5bd1e995) >>> 0);
     this.#trace = new Trace({ keep: options.traceLines ?? 120, full: options.fullTrace ?? false });
     this.#model = new ServerModel(options.schema);
-    this.#workload = new Workload(options.schema, { ...DEFAULT_WRITE_MIX, ...options.writeMix });
+    for (const schema of [options.schema, options.upgrade]) {
+      if (schema === undefined) continue;
+      this.#workloads.set(
+        schema.version,
+        new Workload(schema, { ...DEFAULT_WRITE_MIX, ...options.writeMix }),
+      );
+    }
     this.#faultsEnabled = options.faults !== false;
     this.#users = options.users ?? ['alice', 'bob'];
   }
@@ -286,8 +307,12 @@ class Simulation {
         },
       };
     }
+    this.#planUpgrades();
     const retention = random.int(4, 40);
     Object.assign(this.#config, {
+      upgrade: this.#upgrades
+        ? `v${this.#schema.version}→v${this.#upgrades.schema.version} at op ${String(this.#upgrades.server)}`
+        : false,
       identity: this.#identity ? (this.#only ?? 'all') : false,
       defaultCircuit: this.#defaultCircuit,
       mode: this.#scheduler ? 'scheduler' : 'explicit',
@@ -305,6 +330,7 @@ class Simulation {
       model: this.#model,
       ledger: this.#ledger,
       retentionBundles: retention,
+      upgrade: this.#upgrades?.schema,
       unsafe: this.#options.unsafeFaults?.server,
       hooks: {
         step: () => this.#step,
@@ -347,6 +373,7 @@ class Simulation {
         sourceId: random.uuid(),
         path: join(this.#dir, `d${i + 1}.db`),
         initialSync: random.chance(0.3) ? 'pull' : 'hydrate',
+        version: this.#schema.version,
       });
       this.#devices.push(device);
     }
@@ -359,12 +386,97 @@ class Simulation {
       await this.#open(device, 0);
       device.inspector = new LocalInspector(device.path, this.#schema);
     }
+    if (this.#upgrades) {
+      const budget = this.#options.operations ?? 300;
+      for (const device of this.#devices) {
+        const draws = this.#upgrades.draws;
+        if (draws.chance(0.7)) this.#upgrades.devices.set(device.name, draws.int(1, budget - 1));
+      }
+      const at = [...this.#upgrades.devices].map(([name, op]) => `${name} at op ${op}`);
+      this.#log(
+        `upgrade to v${this.#upgrades.schema.version}: the server at op ${String(this.#upgrades.server)}; ${at.length > 0 ? at.join(', ') : 'no device'}`,
+      );
+    }
+  }
+
+  /**
+   * Draws the upgrade workload (`options.upgrade`), from its own random: when the server
+   * migrates and which devices update (each at its own time, before or after the server).
+   */
+  #planUpgrades(): void {
+    const upgrade = this.#options.upgrade;
+    if (upgrade === undefined || this.#options.upgrades === false) return;
+    const draws = createSeededRandom((this.#options.seed ^ 0x2545f491) >>> 0);
+    const wanted = this.#options.upgrades ?? draws.chance(1 / 3);
+    // Not with restores of the server (see #identityStep): a seed that draws them keeps them.
+    const restores = this.#identity && (this.#only === null || this.#only === 'server-restore');
+    const forcedRestore =
+      this.#forced?.workload === 'server-restore' || this.#options.identity === true;
+    if (!wanted || forcedRestore || (restores && this.#options.upgrades !== true)) return;
+    const plan = planMigration(this.#schema, upgrade);
+    const additive =
+      plan.ok && plan.steps.every((s) => s.kind === 'add-column' || s.kind === 'add-index');
+    if (!additive || upgrade.version <= this.#schema.version) {
+      throw new Error(
+        `options.upgrade must be a later version of the schema that adds columns or indexes only`,
+      );
+    }
+    const budget = this.#options.operations ?? 300;
+    this.#upgrades = {
+      schema: upgrade,
+      server: draws.int(Math.floor(budget / 5), Math.floor((budget * 4) / 5)),
+      devices: new Map(),
+      draws,
+    };
+  }
+
+  /** The schema a device's app runs. */
+  #schemaOf(device: { readonly version: number }): Schema {
+    return device.version === this.#schema.version ? this.#schema : this.#upgrades!.schema;
+  }
+
+  /** The upgrade workload's moves due after this operation: the server's deploy, app updates. */
+  async #upgradeStep(): Promise<void> {
+    const plan = this.#upgrades;
+    if (plan === null) return;
+    if (plan.server !== null && this.#operations >= plan.server) await this.#migrateServer();
+    for (const device of this.#devices) {
+      const at = plan.devices.get(device.name);
+      if (at === undefined || this.#operations < at || device.version === plan.schema.version)
+        continue;
+      await this.#updateApp(device);
+      if (!this.#ok) return;
+    }
+  }
+
+  /** The server is deployed with the next version and migrates its database on start. */
+  async #migrateServer(): Promise<void> {
+    const plan = this.#upgrades!;
+    plan.server = null;
+    this.#serverMigratedAt = this.#step;
+    this.#fault('server-migration');
+    await this.#server.migrate();
+    this.#log(`the server is deployed with v${plan.schema.version} and migrates its database`);
+  }
+
+  /**
+   * The app on `device` is updated to the next version: its process stops, and the new version
+   * opens the file, migrating it. Its pending changes, conflicts and dead letters stay.
+   */
+  async #updateApp(device: SimDevice): Promise<void> {
+    this.#fault('client-upgrade');
+    device.live?.crash('for an update of the app');
+    await this.#afterStep();
+    this.#log(`${device.name}'s app is updated to v${this.#upgrades!.schema.version}`);
+    await this.#reopen(device, this.#upgrades!.schema.version);
   }
 
   async #open(device: SimDevice, skewMs: number): Promise<Incarnation> {
+    const schema = this.#schemaOf(device);
     const inc = await openIncarnation(device, {
       id: ++this.#nextInc,
-      schema: this.#schema,
+      schema,
+      history: schema === this.#schema ? undefined : schemaHistory(this.#schema, schema),
       hooked: this.#faultsEnabled && this.#random.chance(0.75),
       skewMs,
       clock: this.#clock,
@@ -432,6 +544,7 @@ class Simulation {
       await this.#advance(this.#random.int(0, 250));
       await this.#act(this.#chooseAction());
       if (this.#identity && this.#ok) await this.#identityStep();
+      if (this.#upgrades && this.#ok) await this.#upgradeStep();
       await this.#afterStep();
     }
   }
@@ -471,7 +584,10 @@ class Simulation {
       }
     }
     const only = this.#only;
-    const allowed = (kind: IdentityKind) => only === null || only === kind;
+    // A server restored from a backup would go back to a version its code migrated past: the
+    // upgrade workload runs without server restores.
+    const allowed = (kind: IdentityKind) =>
+      (only === null || only === kind) && !(kind === 'server-restore' && this.#upgrades !== null);
     const action = extra.weighted({
       none: 1000,
       copy:
@@ -523,7 +639,12 @@ class Simulation {
     const path = `${device.path}.backup`;
     rmSync(path, { force: true });
     device.inspector!.copyTo(path);
-    device.backup = { path, step: this.#step, writeSeq: this.#ledger.backupMark(device.name) };
+    device.backup = {
+      path,
+      step: this.#step,
+      writeSeq: this.#ledger.backupMark(device.name),
+      version: device.inspectorVersion,
+    };
     this.#log(`${device.name}'s file is backed up`);
   }
 
@@ -549,14 +670,16 @@ class Simulation {
       sourceId: from.sourceId,
       path,
       initialSync: from.initialSync,
+      version: from.version,
     });
+    device.upgradedAt = from.upgradedAt;
     this.#devices.push(device);
     this.#ledger.inheritWrites(name, from.name);
     this.#log(
       `${name} starts from a copy of ${from.name}'s file (source ${(from.inspector!.read().sourceId ?? '?').slice(0, 8)})`,
     );
     await this.#open(device, 0);
-    device.inspector = new LocalInspector(path, this.#schema);
+    device.inspector = new LocalInspector(path, this.#schemaOf(device));
   }
 
   /**
@@ -575,7 +698,8 @@ class Simulation {
     this.#ledger.restoredAway(device.name, backup.writeSeq, backup.step);
     device.orphans = [];
     device.lastCheckpoint = null;
-    device.inspector = new LocalInspector(device.path, this.#schema);
+    device.inspector = new LocalInspector(device.path, this.#schemaOf(backup));
+    device.inspectorVersion = backup.version;
     this.#log(`${device.name}'s file is restored from its backup of step ${backup.step}`);
     await this.#reopen(device);
   }
@@ -669,8 +793,10 @@ class Simulation {
     }
     // In sync again: a success since the last failure (a device that never noticed the outage
     // still is).
+    // (An app updated before the server waits for the deploy, answered schema_ahead.)
     const late = (): string[] =>
       this.#live()
+        .filter((d) => d.version <= this.#server.version)
         .filter((d) => d.live!.client.status.inSyncSince === null)
         .map((d) => {
           const status = d.live!.client.status;
@@ -805,7 +931,9 @@ class Simulation {
         this.#operations++;
         const userIndex = random.int(0, this.#users.length - 1);
         const userId = this.#users[userIndex]!;
-        const write = this.#workload.nextBackendWrite(random, this.#model, userId, `U${userIndex}`);
+        const write = this.#workloads
+          .get(this.#server.version)!
+          .nextBackendWrite(random, this.#model, userId, `U${userIndex}`);
         if (!write) return;
         const outcome = await this.#server.backendWrite(userId, write.ops);
         this.#count('backend writes');
@@ -846,13 +974,9 @@ class Simulation {
   #write(device: SimDevice): void {
     const inc = device.live!;
     const local = device.inspector!.read();
-    const op = this.#workload.nextWrite(
-      this.#random,
-      local,
-      device.tag,
-      device.userId,
-      this.#model,
-    );
+    const op = this.#workloads
+      .get(device.version)!
+      .nextWrite(this.#random, local, device.tag, device.userId, this.#model);
     if (!op) {
       this.#log(`${device.name} has nothing to write`);
       return;
@@ -918,7 +1042,7 @@ class Simulation {
             'integrity',
             `${device.name}: the integrity gate refused server data: ${describeError(error)}`,
           );
-        } else if (!EXPECTED_SYNC_ERRORS.has(code)) {
+        } else if (!this.#expectedError(device, code)) {
           this.#violation(
             'error',
             `${device.name}: a ${kind} sync failed unexpectedly: ${describeError(error)}`,
@@ -949,6 +1073,17 @@ class Simulation {
     );
   }
 
+  /**
+   * Whether a sync may fail with `code`: faults of the network and the server's history, and
+   * `schema_ahead` for an app updated before the server was (its requests may still be answered
+   * by the old server after the deploy: they were on the way).
+   */
+  #expectedError(device: SimDevice, code: string): boolean {
+    if (EXPECTED_SYNC_ERRORS.has(code)) return true;
+    if (code !== 'schema_ahead' || device.upgradedAt === null) return false;
+    return this.#serverMigratedAt === null || this.#serverMigratedAt > device.upgradedAt;
+  }
+
   /** Errors of the scheduler's cycles (and of explicit ones, with the scheduler on). */
   #scheduledError(device: SimDevice, error: { code: string; message: string }): void {
     if (device.inc?.dead) return;
@@ -959,7 +1094,7 @@ class Simulation {
         `${device.name}: the integrity gate refused server data: ${error.message}`,
       );
     } else if (
-      !EXPECTED_SYNC_ERRORS.has(error.code) &&
+      !this.#expectedError(device, error.code) &&
       error.code !== 'aborted' &&
       error.code !== 'closed'
     ) {
@@ -1093,7 +1228,8 @@ class Simulation {
   }
 
   /** A crashed device starts again: the file as the crash left it, checked before the client runs. */
-  async #reopen(device: SimDevice): Promise<void> {
+  /** Opens a stopped device again (its app updated to `version`, when given). */
+  async #reopen(device: SimDevice, version?: number): Promise<void> {
     const inspector = device.inspector!;
     const integrity = inspector.integrityCheck();
     if (integrity !== 'ok') {
@@ -1122,7 +1258,17 @@ class Simulation {
       skew = this.#random.int(-DAY_MS, DAY_MS);
       this.#fault('clock-skew');
     }
+    if (version !== undefined) {
+      device.version = version;
+      device.upgradedAt = this.#step;
+    }
     await this.#open(device, skew);
+    // The app opened the file in its version (migrating it): read it so from now on.
+    if (device.inspectorVersion !== device.version) {
+      device.inspector?.close();
+      device.inspector = new LocalInspector(device.path, this.#schemaOf(device));
+      device.inspectorVersion = device.version;
+    }
   }
 
   /**
@@ -1326,9 +1472,14 @@ class Simulation {
       }
       device.diverged = !onHistory;
     }
-    const found = checkClientFile(this.#schema, this.#model, device, local).filter(
-      (f) => !device.diverged || f.invariant === 'isolation',
-    );
+    const found = checkClientFile(
+      // The file as it is: a restored backup may be of the version before the app's update.
+      this.#schemaOf({ version: device.inspectorVersion }),
+      this.#model,
+      device,
+      local,
+      device.upgradedAt === null ? undefined : this.#schema,
+    ).filter((f) => !device.diverged || f.invariant === 'isolation');
     for (const { invariant, message } of found) this.#violation(invariant, message);
     if (local.checkpoint !== null && !device.diverged) {
       device.lastCheckpoint = Math.max(device.lastCheckpoint ?? 0, local.checkpoint);
@@ -1338,6 +1489,8 @@ class Simulation {
   // ---- the quiet phase --------------------------------------------------------------------
 
   async #quietPhase(): Promise<void> {
+    // A deploy the run did not reach happens now, so that updated apps can converge.
+    if (this.#upgrades?.server != null) await this.#migrateServer();
     this.#log('--- faults stop ---');
     this.#network.faultsOn = false;
     this.#server.down = false;
@@ -1448,7 +1601,12 @@ class Simulation {
   #lagging(): string[] {
     const out: string[] = [];
     for (const device of this.#devices) {
-      const why = lagBehind(this.#schema, this.#model, device.userId, device.inspector!.read());
+      const why = lagBehind(
+        this.#schemaOf(device),
+        this.#model,
+        device.userId,
+        device.inspector!.read(),
+      );
       const status = device.live?.client.status;
       if (why.length > 0 && status) {
         why.push(
@@ -1466,7 +1624,10 @@ class Simulation {
       const answer = await this.#server.exchange({
         method: 'GET',
         url: 'http://ferry.sim/v1/snapshot',
-        headers: { authorization: `Bearer ${tokenFor(userId)}` },
+        headers: {
+          authorization: `Bearer ${tokenFor(userId)}`,
+          'x-ferry-schema': String(this.#server.version),
+        },
         body: undefined,
       });
       this.#log(`final snapshot of ${userId}: ${answer.summary}`);
@@ -1476,7 +1637,7 @@ class Simulation {
       this.#checkDevice(device, local);
       const alive = this.#model.aliveRows(device.userId);
       for (const [key, row] of alive) {
-        const columns = this.#schema.requireTable(row.table).columns;
+        const columns = this.#schemaOf(device).requireTable(row.table).columns;
         if (!rowsEqual(columns, local.rows.get(key)?.row, row.row)) {
           this.#violation(
             'convergence',

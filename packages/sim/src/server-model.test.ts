@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { todoSchema } from '@ferry/example-todo';
+import { todoSchema, todoV2 } from '@ferry/example-todo';
 import type { Change, RowEffect } from '@ferry/protocol';
-import { ServerModel, type ActualPush, type PushCall } from './server-model.js';
+import { ServerModel, projectRow, type ActualPush, type PushCall } from './server-model.js';
 
 const SOURCE = '6f1c0c1e-1111-4111-8111-111111111111';
 const OTHER = '7a2d0c1e-2222-4222-8222-222222222222';
@@ -186,5 +186,20 @@ describe('the server model (oracle)', () => {
     ).toEqual([]);
     expect(model.stateAt('alice', 1).size).toBe(2);
     expect(model.stateAt('alice', 2).size).toBe(3);
+  });
+
+  it('follows the server to the next version: kept rows get the added column’s default, and an older client is shown rows without it', () => {
+    const model = new ServerModel(todoSchema);
+    commit(model, push(1, [list(L1, 'a'), todo(T1, L1)]));
+    model.migrate(todoV2);
+    expect(model.schema).toBe(todoV2);
+    const row = model.row('todos', T1)!.row!;
+    expect(row['priority']).toBe(0);
+    expect(Object.keys(projectRow(todoSchema, 'todos', row))).not.toContain('priority');
+    const { priority: _priority, ...older } = row;
+    expect(projectRow(todoSchema, 'todos', row)).toEqual(older);
+    expect(projectRow(undefined, 'todos', row)).toBe(row);
+    // A list has no new column: unchanged.
+    expect(model.row('lists', L1)!.row).not.toHaveProperty('priority');
   });
 });

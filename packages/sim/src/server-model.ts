@@ -29,7 +29,7 @@ import { jsonEqual, rowsEqual, stableJson } from './stable-json.js';
  * 4. Conflicts, refusals and pull pages are exactly those the protocol prescribes.
  */
 export class ServerModel {
-  readonly #schema: Schema;
+  #schema: Schema;
   readonly #rows = new Map<string, ModelRow>();
   readonly #users = new Map<string, UserModel>();
   readonly #resurrections: Resurrection[] = [];
@@ -40,6 +40,31 @@ export class ServerModel {
 
   constructor(schema: Schema) {
     this.#schema = schema;
+  }
+
+  /** The schema the server runs now (the newest version it migrated to). */
+  get schema(): Schema {
+    return this.#schema;
+  }
+
+  /**
+   * The server migrated its database to `next`, a later version that adds columns (nullable or
+   * with a default): every row it keeps gets each added column's default, as the server's
+   * `ALTER TABLE … ADD COLUMN` gives them. Bundles keep the shape they were committed in.
+   */
+  migrate(next: Schema): void {
+    for (const [key, row] of this.#rows) {
+      if (row.row === null) continue;
+      const before = this.#schema.table(row.table);
+      const after = next.requireTable(row.table);
+      const added = after.columns.filter((c) => !before?.column(c.name) && !c.serverDerived);
+      if (added.length === 0) continue;
+      const filled: Row = { ...row.row };
+      for (const column of added) filled[column.name] = column.default ?? null;
+      this.#rows.set(key, { ...row, row: filled });
+    }
+    this.#states.clear();
+    this.#schema = next;
   }
 
   /** Every re-creation of a deleted row, for the no-resurrection check. */
@@ -287,8 +312,23 @@ export class ServerModel {
       if (committed === undefined) return;
       // A re-insert over a tombstone may not know the delete's version (a snapshot carries no
       // tombstones): meeting it as a conflict is the protocol's rule, and the resolver's to settle.
-      const row = this.#rows.get(rowKey(change.table, change.pk));
+      const key = rowKey(change.table, change.pk);
+      const row = this.#rows.get(key);
       if (change.op === 'upsert' && change.baseVersion === null && row?.deleted === true) return;
+      // Nor one whose own commit was a delete at or below the user's pruned floor: the device
+      // forgot that tombstone when a pull told it the floor, as the server forgot its own.
+      const user = this.#user(input.userId);
+      const ownState = this.#stateAt(user, key, committed);
+      if (
+        change.op === 'upsert' &&
+        change.baseVersion === null &&
+        committed <= user.prunedThrough &&
+        ownState !== undefined &&
+        ownState !== 'pruned' &&
+        ownState.deleted
+      ) {
+        return;
+      }
       if (change.baseVersion === null || change.baseVersion < committed) {
         problems.push(
           `${what}: change ${index} (${change.table} ${change.pk}) is based on v${String(change.baseVersion)}, older than v${committed}, which this device committed itself: a stale base`,
@@ -335,7 +375,10 @@ export class ServerModel {
         }
         if (
           actual.bundleSeq !== prediction.bundle.bundleSeq ||
-          !jsonEqual(actual.rows, prediction.bundle.rows)
+          // An older client's answer comes as the stored rows while its bundle is kept (see
+          // SimServer), in its version's shape once the bundle was pruned.
+          (!jsonEqual(actual.rows, prediction.bundle.rows) &&
+            !jsonEqual(actual.rows, projectBundle(input.view, prediction.bundle).rows))
         ) {
           return [
             `${what}: a resend was committed again or answered differently (bundleSeq ${actual.bundleSeq}, first committed as ${prediction.bundle.bundleSeq}): not exactly-once`,
@@ -373,7 +416,10 @@ export class ServerModel {
           if (
             c.serverVersion !== want.serverVersion ||
             c.serverDeleted !== want.serverDeleted ||
-            !jsonEqual(c.serverRow, want.serverRow)
+            !jsonEqual(
+              c.serverRow,
+              want.serverRow && projectRow(input.view, change.table, want.serverRow),
+            )
           ) {
             problems.push(
               `${what}: conflict on ${change.table} ${change.pk} reports server v${c.serverVersion} deleted=${c.serverDeleted}, the model has v${want.serverVersion} deleted=${want.serverDeleted}`,
@@ -513,6 +559,7 @@ export class ServerModel {
     limit: number,
     actual: ActualPull,
     token?: string,
+    view?: Schema,
   ): string[] {
     const user = this.#user(userId);
     const what = `pull of ${userId} after ${after}`;
@@ -542,7 +589,7 @@ export class ServerModel {
       );
     }
     actual.bundles.forEach((bundle, i) => {
-      const model = want[i];
+      const model = want[i] && projectBundle(view, want[i]);
       if (!model || bundleText(bundle) !== bundleText(model)) {
         problems.push(
           `${what}: bundle ${i} is seq ${bundle.bundleSeq} from ${String(bundle.sourceId)}, expected ${model ? `seq ${model.bundleSeq} from ${String(model.sourceId)}` : 'none'} with the same rows`,
@@ -565,6 +612,7 @@ export class ServerModel {
     userId: string,
     lines: readonly unknown[],
     cursor?: { readonly after: number; readonly token?: string | undefined },
+    view?: Schema,
   ): string[] {
     const what = `snapshot of ${userId}`;
     const header = lines[0] as { snapshotBundleSeq?: unknown; afterHistory?: unknown } | undefined;
@@ -604,7 +652,11 @@ export class ServerModel {
     for (const line of body) {
       const key = rowKey(line.table, line.pk);
       const model = alive.get(key);
-      if (!model || model.version !== line.rowVersion || !jsonEqual(model.row, line.row)) {
+      if (
+        !model ||
+        model.version !== line.rowVersion ||
+        !jsonEqual(projectRow(view, line.table, model.row), line.row)
+      ) {
         problems.push(
           `${what}: row ${line.table} ${line.pk} v${line.rowVersion} is not the model's`,
         );
@@ -700,6 +752,7 @@ export class ServerModel {
       string,
       { baseVersion: number | null; base: Row | null; row: string | null }
     >,
+    compared: Schema = this.#schema,
   ): string[] {
     const user = this.#user(input.userId);
     const problems: string[] = [];
@@ -712,12 +765,19 @@ export class ServerModel {
       if (!jsonEqual(file.row === null ? null : (JSON.parse(file.row) as unknown), sent)) return;
       const state = this.#stateAt(user, key, change.baseVersion);
       if (state === 'pruned') return;
-      const columns = this.#schema.requireTable(change.table).columns;
       // Without a base row the file knows only that the row was at that version once (a
       // tombstone a hydration kept at the last version it knew alive, a delete's own version).
+      // A live base is compared on the columns both know: a file of an older version, or a row
+      // last committed before the server's schema gained a column, says nothing of the others;
+      // nor does a base a file's migration gave the new columns' defaults (`compared`: the
+      // columns whose bases are checked).
+      const base = file.base;
       const matches =
         state !== undefined &&
-        (file.base === null || (!state.deleted && rowsEqual(columns, state.row, file.base)));
+        (base === null ||
+          (!state.deleted &&
+            state.row !== null &&
+            rowsEqual(columnsInBoth(compared, change.table, state.row, base), state.row, base)));
       if (!matches) {
         problems.push(
           `${what}: change ${index} (${change.table} ${change.pk}) is based on v${change.baseVersion} ${file.base === null ? 'without a base row' : 'as a live row'}, which the server's current history ${state === undefined ? 'never had for that row' : state.deleted ? 'has as a tombstone' : 'has with other values'}: a foreign base`,
@@ -1076,6 +1136,11 @@ export interface PushCall {
    * caught up with the server's.
    */
   readonly diverged?: boolean | undefined;
+  /**
+   * The schema of a client that runs an older version than the server: the server answers it
+   * in that version's shape (the committed rows the model is given are the server's own).
+   */
+  readonly view?: Schema | undefined;
 }
 
 /** A backend write's operation. */
@@ -1184,6 +1249,34 @@ export interface SourceModel {
 const bundleTexts = new WeakMap<ModelBundle, string>();
 
 /** A bundle as text, for comparing answers (rows keep the key order of their zod schema). */
+/** The columns of `table` that both rows carry. */
+function columnsInBoth(schema: Schema, table: string, a: Row, b: Row) {
+  return schema.requireTable(table).columns.filter((c) => c.name in a && c.name in b);
+}
+
+/**
+ * `row` as a client that runs `view` (an older version of the server's schema) gets it: only the
+ * columns its version knows, in the same order. Without a view, the row as it is.
+ */
+export function projectRow(view: Schema | undefined, table: string, row: Row): Row;
+export function projectRow(view: Schema | undefined, table: string, row: Row | null): Row | null;
+export function projectRow(view: Schema | undefined, table: string, row: Row | null): Row | null {
+  const known = view?.table(table);
+  if (row === null || known === undefined) return row;
+  return Object.fromEntries(Object.entries(row).filter(([name]) => known.column(name)));
+}
+
+/** A bundle's effects as a client that runs `view` gets them ({@link projectRow}). */
+function projectBundle(view: Schema | undefined, bundle: ModelBundle): ModelBundle {
+  if (view === undefined) return bundle;
+  return {
+    ...bundle,
+    rows: bundle.rows.map((e) =>
+      e.op === 'upsert' ? { ...e, row: projectRow(view, e.table, e.row) } : e,
+    ),
+  };
+}
+
 function bundleText(bundle: ModelBundle): string {
   let text = bundleTexts.get(bundle);
   if (text === undefined) {

@@ -10,7 +10,7 @@ import {
   type SqliteDriver,
 } from '@ferry/client';
 import { betterSqlite3Driver } from '@ferry/client/better-sqlite3';
-import type { Schema } from '@ferry/protocol';
+import type { Schema, SchemaHistory } from '@ferry/protocol';
 import { OperationCounter, never, type Gate } from './gates.js';
 import type { LocalInspector } from './local-inspector.js';
 import type { WriteRecord } from './write-ledger.js';
@@ -29,7 +29,8 @@ export const PAUSABLE_POINTS: readonly HookPoint[] = [
 
 /** Every hook point, for crashes. */
 export const CRASH_POINTS: readonly HookPoint[] = HOOK_POINTS.filter(
-  // The simulator's devices keep one schema version: they never migrate their files.
+  // A crash is armed on a running client; a file migrates while its client opens (the crash
+  // tests of the client's migration kill it there).
   (point) => point !== 'during-local-migration',
 );
 
@@ -53,7 +54,13 @@ export class SimDevice {
   /** A sync finished since the last check of the file. */
   needsCheck = false;
   /** A backup of the file (what an OS or a user's backup tool kept), to be restored later. */
-  backup: { readonly path: string; readonly step: number; readonly writeSeq: number } | null = null;
+  backup: {
+    readonly path: string;
+    readonly step: number;
+    readonly writeSeq: number;
+    /** The schema version of the file it holds. */
+    readonly version: number;
+  } | null = null;
   /**
    * The server was restored from a backup since the device last showed a checkpoint of the
    * server's current history: its file follows a history the server no longer has, until it
@@ -61,6 +68,12 @@ export class SimDevice {
    */
   diverged = false;
   incarnations = 0;
+  /** The schema version the app runs (the upgrade workload moves it to the next one). */
+  version: number;
+  /** The schema version `inspector` reads the file as. */
+  inspectorVersion: number;
+  /** The step at which its app was updated (null: never). */
+  upgradedAt: number | null = null;
 
   constructor(init: {
     name: string;
@@ -69,7 +82,10 @@ export class SimDevice {
     sourceId: string;
     path: string;
     initialSync: 'hydrate' | 'pull';
+    version: number;
   }) {
+    this.version = init.version;
+    this.inspectorVersion = init.version;
     this.name = init.name;
     this.userId = init.userId;
     this.tag = init.tag;
@@ -225,7 +241,9 @@ export class Incarnation {
 /** What {@link openIncarnation} needs besides the device. */
 export interface IncarnationSetup {
   readonly id: number;
+  /** The schema the app runs, or the history that ends with it (the client migrates its file). */
   readonly schema: Schema;
+  readonly history?: SchemaHistory | undefined;
   readonly hooked: boolean;
   readonly skewMs: number;
   readonly clock: ManualClock;
@@ -259,6 +277,7 @@ export async function openIncarnation(
     inc.client = await createClient({
       ...setup.clientOptions(inc),
       schema: setup.schema,
+      ...(setup.history ? { history: setup.history } : {}),
       driver: inc.wrapDriver(betterSqlite3Driver(raw)),
       url: 'http://ferry.sim',
       getToken: (options) => setup.token(options?.forceRefresh === true),

@@ -8,6 +8,7 @@ import {
   SyncRequestSchema,
   SyncResponseSchema,
   committedPushRows,
+  schemaHistory,
   type Conflict,
   type PullResponse,
   type PushResult,
@@ -16,16 +17,18 @@ import {
 } from '@ferry/protocol';
 import { createFerryServer, createSqliteStore, type FerryServer } from '@ferry/server';
 import { faultyPushRules, type UnsafeServerFaults } from './faulty-push-rules.js';
-import type {
-  ActualError,
-  ActualPull,
-  ActualPush,
-  BackendOp,
-  ModelBundle,
-  PushCall,
-  PushPrediction,
-  ServerModel,
+import {
+  projectRow,
+  type ActualError,
+  type ActualPull,
+  type ActualPush,
+  type BackendOp,
+  type ModelBundle,
+  type PushCall,
+  type PushPrediction,
+  type ServerModel,
 } from './server-model.js';
+import { jsonEqual } from './stable-json.js';
 import type { FrozenBase } from './local-inspector.js';
 import { createSeededRandom, type SeededRandom } from './seeded-random.js';
 import type { WriteLedger } from './write-ledger.js';
@@ -86,6 +89,9 @@ export class SimServer {
   readonly #unsafe: UnsafeServerFaults | undefined;
   /** Draws the identity of each database the store creates: seeded, so a seed replays. */
   readonly #ids: SeededRandom;
+  readonly #upgrade: Schema | undefined;
+  /** The server runs `#upgrade` (it migrated its database to it). */
+  #migrated = false;
   #server: FerryServer | undefined;
   down = false;
   restarts = 0;
@@ -100,8 +106,11 @@ export class SimServer {
     unsafe?: UnsafeServerFaults | undefined;
     /** The run's random (forked for the server); default a fixed seed, still deterministic. */
     random?: SeededRandom | undefined;
+    /** The next version of `schema`, which {@link migrate} moves the server to. */
+    upgrade?: Schema | undefined;
   }) {
     this.#schema = init.schema;
+    this.#upgrade = init.upgrade;
     this.#path = init.path;
     this.#model = init.model;
     this.#ledger = init.ledger;
@@ -111,9 +120,14 @@ export class SimServer {
     this.#ids = init.random ?? createSeededRandom(0).fork('server-id');
   }
 
+  /** The schema version the server runs. */
+  get version(): number {
+    return this.#migrated ? this.#upgrade!.version : this.#schema.version;
+  }
+
   async start(): Promise<void> {
     this.#server = await createFerryServer({
-      schema: this.#schema,
+      schema: this.#migrated ? schemaHistory(this.#schema, this.#upgrade!) : this.#schema,
       store: createSqliteStore({
         path: this.#path,
         // Called only when the file is new: nothing random from the real world in a run.
@@ -146,6 +160,19 @@ export class SimServer {
     copyFileSync(path, this.#path);
     this.restarts++;
     await this.start();
+  }
+
+  /**
+   * A deploy of the next version: the server stops, and starts again on the same file with the
+   * history of both versions, migrating its database on start; the oracle follows.
+   */
+  async migrate(): Promise<void> {
+    if (this.#upgrade === undefined || this.#migrated) return;
+    await this.#server?.close();
+    this.#migrated = true;
+    this.restarts++;
+    await this.start();
+    this.#model.migrate(this.#upgrade);
   }
 
   /** Closes the server and opens the same store file again. */
@@ -215,7 +242,11 @@ export class SimServer {
         new Request(
           `http://ferry.sim/v1/pull?after=${before}&limit=${DEFAULT_LIMITS.maxPullLimit}`,
           {
-            headers: { authorization: `Bearer ${tokenFor(userId)}` },
+            // In the server's own version: the oracle keeps rows whole.
+            headers: {
+              authorization: `Bearer ${tokenFor(userId)}`,
+              'x-ferry-schema': String(this.version),
+            },
           },
         ),
       );
@@ -261,6 +292,10 @@ export class SimServer {
       return `${status}`;
     }
     const json = () => JSON.parse(text) as unknown;
+    const clientVersion = Number(request.headers['x-ferry-schema'] ?? '1');
+    if (clientVersion > this.version) return this.#ahead(request, device, userId, status, json());
+    // A client of an older version gets every answer in its version's shape.
+    const view = clientVersion < this.version ? this.#schema : undefined;
     switch (`${request.method} ${url.pathname}`) {
       case 'POST /v1/push': {
         const body = PushRequestSchema.parse(JSON.parse(request.body ?? ''));
@@ -273,12 +308,14 @@ export class SimServer {
           pullToken: body.afterToken,
           basesAt: body.basesAt,
           diverged: this.#hooks.diverged?.(device) ?? false,
+          view,
         };
         const prediction = this.#model.predictPush(call);
         this.#checkBases(device, call, prediction).forEach(fail);
-        const actual = pushAnswer(
-          status,
-          status === 200 ? PushResponseSchema.parse(json()) : json(),
+        const actual = this.#asStored(
+          call,
+          pushAnswer(status, status === 200 ? PushResponseSchema.parse(json()) : json()),
+          fail,
         );
         this.#recordPush(device, call, actual, at.step);
         this.#model.settlePush(call, prediction, actual, at).forEach(fail);
@@ -299,16 +336,21 @@ export class SimServer {
             pullToken: body.afterToken,
             basesAt: body.basesAt,
             diverged: this.#hooks.diverged?.(device) ?? false,
+            view,
           };
           const prediction = this.#model.predictPush(call);
           this.#checkBases(device, call, prediction).forEach(fail);
-          const actual: ActualPush = answer
-            ? answer.push === null
-              ? { kind: 'error', status, code: 'missing_push_result', details: undefined }
-              : answer.push.status === 'committed'
-                ? committedOf(answer.push, answer.pull)
-                : { kind: 'conflict', conflicts: answer.push.conflicts, head: answer.push.head }
-            : errorOf(status, json());
+          const actual: ActualPush = this.#asStored(
+            call,
+            answer
+              ? answer.push === null
+                ? { kind: 'error', status, code: 'missing_push_result', details: undefined }
+                : answer.push.status === 'committed'
+                  ? committedOf(answer.push, answer.pull)
+                  : { kind: 'conflict', conflicts: answer.push.conflicts, head: answer.push.head }
+              : errorOf(status, json()),
+            fail,
+          );
           this.#recordPush(device, call, actual, at.step);
           this.#model.settlePush(call, prediction, actual, at).forEach(fail);
           summary = `push #${call.sourceBundleId} (${call.changes.length}) → ${describePush(actual)}; `;
@@ -317,7 +359,7 @@ export class SimServer {
         const pull: ActualPull = answer
           ? { kind: 'page', ...answer.pull }
           : errorOf(status, json());
-        this.#model.checkPull(userId, body.after, limit, pull, body.afterToken).forEach(fail);
+        this.#model.checkPull(userId, body.after, limit, pull, body.afterToken, view).forEach(fail);
         return `${summary}pull after ${body.after} → ${describePull(pull)}`;
       }
       case 'GET /v1/pull': {
@@ -331,7 +373,7 @@ export class SimServer {
             ? { kind: 'page', ...PullResponseSchema.parse(json()) }
             : errorOf(status, json());
         const token = url.searchParams.get('token') ?? undefined;
-        this.#model.checkPull(userId, after, limit, pull, token).forEach(fail);
+        this.#model.checkPull(userId, after, limit, pull, token, view).forEach(fail);
         return `pull after ${after} → ${describePull(pull)}`;
       }
       case 'GET /v1/snapshot': {
@@ -348,7 +390,7 @@ export class SimServer {
           after === null
             ? undefined
             : { after: Number(after), token: url.searchParams.get('token') ?? undefined };
-        this.#model.checkSnapshot(userId, lines, cursor).forEach(fail);
+        this.#model.checkSnapshot(userId, lines, cursor, view).forEach(fail);
         return `snapshot → ${Math.max(0, lines.length - 2)} rows at seq ${this.#model.lastSeq(userId)}`;
       }
       default:
@@ -357,13 +399,82 @@ export class SimServer {
     }
   }
 
+  /**
+   * A request of a client newer than the server: every route answers 409 `schema_ahead` and
+   * nothing is decided (a push is recorded as not taken).
+   */
+  #ahead(
+    request: WireRequest,
+    device: string,
+    userId: string,
+    status: number,
+    body: unknown,
+  ): string {
+    const error = errorOf(status, body);
+    if (error.code !== 'schema_ahead' || status !== 409) {
+      this.#hooks.violation(
+        `${request.method} ${new URL(request.url).pathname} of a client newer than the server (v${this.version}) answered ${status} ${error.code}, not 409 schema_ahead`,
+      );
+    }
+    const parsed = request.body === undefined ? undefined : (JSON.parse(request.body) as unknown);
+    const push = PushRequestSchema.safeParse(parsed);
+    const sync = SyncRequestSchema.safeParse(parsed);
+    const sent = push.success
+      ? {
+          ...push.data,
+          push: { sourceBundleId: push.data.sourceBundleId, changes: push.data.changes },
+        }
+      : sync.success
+        ? sync.data
+        : undefined;
+    if (sent?.push) {
+      const call: PushCall = {
+        userId,
+        sourceId: sent.sourceId.toLowerCase(),
+        sourceBundleId: sent.push.sourceBundleId,
+        changes: sent.push.changes,
+      };
+      this.#recordPush(device, call, error, this.#hooks.step());
+    }
+    return `${status} ${error.code}`;
+  }
+
+  /**
+   * The server's own rows of a commit answered to an older client, whose answer holds them in
+   * its version's shape (checked: that shape of the stored rows): the oracle keeps rows whole.
+   */
+  #asStored(call: PushCall, actual: ActualPush, fail: (message: string) => void): ActualPush {
+    if (call.view === undefined || actual.kind !== 'committed') return actual;
+    const db = new Database(this.#path, { readonly: true, fileMustExist: true });
+    let stored: RowEffect[];
+    try {
+      const found = db
+        .prepare('SELECT rows FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?')
+        .get(call.userId, actual.bundleSeq) as { rows: string } | undefined;
+      if (found === undefined) return actual;
+      stored = JSON.parse(found.rows) as RowEffect[];
+    } finally {
+      db.close();
+    }
+    const shown = stored.map((e) =>
+      e.op === 'upsert' ? { ...e, row: projectRow(call.view, e.table, e.row) } : e,
+    );
+    if (!jsonEqual(shown, actual.rows)) {
+      fail(
+        `push ${call.sourceId.slice(0, 8)}#${call.sourceBundleId} of ${call.userId}: the answer to a client of version ${call.view.version} is not the committed rows in its shape`,
+      );
+    }
+    return { ...actual, rows: stored };
+  }
+
   /** Invariant k on a push the server judges (its cursor and bundle id accepted). */
   #checkBases(device: string, call: PushCall, prediction: PushPrediction): string[] {
     if (prediction.kind !== 'commit' && prediction.kind !== 'conflict') return [];
     const bases = this.#hooks.frozenBases?.(device, call.sourceId, call.sourceBundleId);
     if (bases === undefined) return [];
     const what = `push ${call.sourceId.slice(0, 8)}#${call.sourceBundleId} of ${call.userId} from ${device}`;
-    return this.#model.foreignBases(what, call, bases);
+    // Bases of columns an upgrade added may be the defaults a file's migration gave them.
+    return this.#model.foreignBases(what, call, bases, this.#schema);
   }
 
   #recordPush(device: string, call: PushCall, actual: ActualPush, step: number): void {

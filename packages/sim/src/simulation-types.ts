@@ -117,6 +117,19 @@ export interface SimulationOptions<S extends Schema = Schema> {
    * `syncNow()`. `mixed` (default): one or the other, from the seed.
    */
   readonly mode?: 'explicit' | 'scheduler' | 'mixed';
+  /**
+   * The next version of `schema` (its migration may add columns and indexes only): in the seeds
+   * that draw the upgrade workload, the server migrates to it mid-run and devices update to it
+   * at random times (some before the server, which answers them `schema_ahead`; some never:
+   * versions stay mixed to the end). Every check reads each device in its own version.
+   */
+  readonly upgrade?: Schema;
+  /**
+   * With `upgrade`: `true` runs the upgrade workload, `false` never; default one seed in three,
+   * drawn apart from every other choice (a seed without it runs as before it existed), and never
+   * together with a restore of the server from a backup.
+   */
+  readonly upgrades?: boolean;
 }
 
 /** What a run did and found. */

@@ -445,8 +445,14 @@ export class WriteLedger {
         this.committedBy(r.deletedIn.userId, r.deletedIn.bundleSeq, r.deletedIn.epoch) === device
           ? mine.filter((w) => w.kind === 'delete' && w.step <= since).at(-1)
           : undefined;
+      // A row of another user, deleted and its tombstone purged, leaves its key free: a device's
+      // insert of that key (refused while the other user's row held it) makes a row of its own
+      // user, which no device of the deleted row's user ever sees. Its insert may be older.
+      const anotherUsers = r.deletedIn !== null && r.deletedIn.userId !== r.userId;
       const inserted = mine.some(
-        (w) => w.kind === 'insert' && (ownDelete ? w.seq > ownDelete.seq : w.step > since),
+        (w) =>
+          w.kind === 'insert' &&
+          (anotherUsers || (ownDelete ? w.seq > ownDelete.seq : w.step > since)),
       );
       const decided = (this.#events.get(`${device}\u0000${key}`) ?? []).some(
         (e) =>

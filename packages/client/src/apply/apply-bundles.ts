@@ -47,7 +47,7 @@ import {
   isInFlight,
   readInflightBases,
   readInflightRows,
-  recordCommittedDeletes,
+  recordCommittedGone,
   recordNewerRowStates,
   type IntentPresence,
 } from '../local/apply-store.js';
@@ -238,10 +238,11 @@ export async function settleFrozenBundle(
   known?: ReadonlyMap<string, Row | null>,
 ): Promise<void> {
   // Settled late, the bundle's rows came with a snapshot, which has no tombstones: the rows
-  // our bundle deleted are known deleted at our commit's version (unless something newer is
-  // known), so that a later re-insert of one goes out on our delete, not on "never existed".
+  // our bundle deleted, and those it upserted that are gone since, are known deleted at our
+  // commit's version (unless something newer is known), so that a later re-insert of one goes
+  // out on our commit, not on "never existed" or on a version older than ours.
   if (settled === 'late-ack') {
-    await recordCommittedDeletes(tx);
+    await recordCommittedGone(tx);
   }
   const rows = await readInflightRows(tx);
   const restores = new ServerRowWrites();

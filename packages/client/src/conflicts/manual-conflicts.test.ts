@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { newestServerState, resolvedPendingOp } from './manual-conflicts.js';
+import { todoV2 } from '@ferry/example-todo';
+import { completedRow, newestServerState, resolvedPendingOp } from './manual-conflicts.js';
 
 describe('resolvedPendingOp', () => {
   it.each([
@@ -45,5 +46,29 @@ describe('newestServerState', () => {
     ['nothing when neither knows the row', undefined, reported(null), undefined],
   ] as const)('is %s', (_name, file, conflict, expected) => {
     expect(newestServerState(file, conflict)).toEqual(expected);
+  });
+});
+
+describe('completedRow', () => {
+  const codec = { table: todoV2.requireTable('todos') };
+  const given = { id: 't1', list_id: 'l1', title: 'edited' };
+
+  it('takes the columns the app gives and keeps the local row’s values of the others', () => {
+    const local = { id: 't1', list_id: 'l0', title: 'old', done: true, priority: 4 };
+    expect(completedRow(codec, local, given)).toMatchObject({
+      title: 'edited',
+      list_id: 'l1',
+      done: true,
+      priority: 4,
+    });
+  });
+
+  it('gives a row gone locally the declared defaults, and null where none is declared', () => {
+    expect(completedRow(codec, null, given)).toMatchObject({
+      title: 'edited',
+      done: false,
+      priority: 0,
+      position: null,
+    });
   });
 });

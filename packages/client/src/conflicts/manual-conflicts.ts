@@ -69,7 +69,11 @@ export async function resolveConflict(
         if (typeof choice === 'object') {
           if (choice.row === null) await tx.run(codec.deleteSql, [conflict.pk]);
           else {
-            const row = { ...choice.row, [codec.table.primaryKey]: conflict.pk };
+            const [current] = await tx.all(codec.selectSql, [conflict.pk]);
+            const row = completedRow(codec, current === undefined ? null : codec.decode(current), {
+              ...choice.row,
+              [codec.table.primaryKey]: conflict.pk,
+            });
             await tx.run(codec.upsertSql, codec.encode(normalizeRow(codec, row)));
           }
         }
@@ -108,6 +112,29 @@ export async function resolveConflict(
     },
     { foreignKeysOff: true },
   );
+}
+
+/**
+ * The row an app resolves a conflict with, whole: the columns it gives, and for the others the
+ * local row's values, or their declared defaults when the row is gone locally. An app may give
+ * only the columns it edited, or a row made before its schema gained a column (a conflict kept
+ * across an update of the app). Pure.
+ */
+export function completedRow(
+  codec: Pick<TableCodec, 'table'>,
+  local: Row | null,
+  given: Row,
+): Row {
+  const row: Row = {};
+  for (const column of codec.table.columns) {
+    row[column.name] =
+      column.name in given
+        ? given[column.name]!
+        : local !== null
+          ? (local[column.name] ?? null)
+          : (column.default ?? null);
+  }
+  return row;
 }
 
 /**

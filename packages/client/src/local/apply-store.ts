@@ -67,13 +67,18 @@ export async function readInflightBases(tx: Executor): Promise<Map<number, strin
 }
 
 /**
- * The rows our committed bundle deleted (`ferry_committed`) are known deleted at our commit's
- * version, unless something newer is known.
+ * Our bundle committed at or before the checkpoint, and what the file learned since came with a
+ * snapshot, which has no tombstones. The rows our bundle deleted (`ferry_committed`), and the
+ * rows it upserted that the file knows no live state of (the snapshot lacked them: deleted after
+ * our commit), are known deleted at our commit's version, unless something newer is known: a
+ * later change of one then goes out on a version at least ours (it met our commit as its base),
+ * not on an older one the file held before.
  */
-export async function recordCommittedDeletes(tx: Executor): Promise<void> {
+export async function recordCommittedGone(tx: Executor): Promise<void> {
   await tx.run(
     'INSERT INTO ferry_rows (tbl, pk, version, deleted, base) ' +
       'SELECT c.tbl, c.pk, c.version, 1, NULL FROM ferry_committed c WHERE c.row IS NULL ' +
+      'OR NOT EXISTS (SELECT 1 FROM ferry_rows r WHERE r.tbl = c.tbl AND r.pk = c.pk AND r.deleted = 0) ' +
       'ON CONFLICT (tbl, pk) DO UPDATE SET version = excluded.version, deleted = 1, ' +
       'base = NULL WHERE excluded.version > ferry_rows.version',
   );
