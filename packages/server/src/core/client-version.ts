@@ -210,19 +210,21 @@ export function decideSyncedTables(
 /**
  * A push outcome (in the newest version) as the pushing client of `client.version` reads it:
  * its rows, conflicts and refused changes in its version's names and shape. A committed push's
- * rows are in the newest version (or, for a replay, the version they committed in; the answer
- * stored for a replay does not say which, so a replay across a migration is read as the newest).
+ * rows are in the newest version, or, for a replay of a push committed before a migration, in
+ * the version they committed in (`schemaVersion`).
  */
 export function forClient(
   outcome: PushOutcome,
   pushed: readonly Change[],
   client: ClientProjections,
 ): PushOutcome {
-  if (client.fromLatest.identity) return outcome;
+  const projection =
+    outcome.kind === 'committed' ? client.fromStored(outcome.schemaVersion) : client.fromLatest;
+  if (projection.identity) return outcome;
   switch (outcome.kind) {
     case 'committed': {
       const answer = JSON.parse(outcome.responseJson) as { rows: unknown };
-      const rowsJson = effectsJsonFor(JSON.stringify(answer.rows), client.fromLatest);
+      const rowsJson = effectsJsonFor(JSON.stringify(answer.rows), projection);
       const responseJson = JSON.stringify({ ...answer, rows: JSON.parse(rowsJson) as unknown });
       return { ...outcome, responseJson };
     }

@@ -214,6 +214,24 @@ export interface RetainedBundle {
   readonly rowsJson: string;
   readonly rowCount: number;
   readonly token: string | null;
+  /** The schema version its rows are in (null: before versions; undefined: not said, newest). */
+  readonly schemaVersion?: number | null | undefined;
+}
+
+/** The version mark {@link keptResponseJson} puts at the end of a kept answer. */
+const VERSION_MARK = /,"schemaVersion":(null|\d+)\}$/;
+
+/**
+ * The answer pruning keeps for a replay once its bundle is gone: the answer's text, marked with
+ * the schema version its rows are in, so that a replay after a migration is read in that version
+ * ({@link replayOutcome} takes the mark off: the replay is the same text as the first answer).
+ */
+export function keptResponseJson(
+  responseJson: string,
+  schemaVersion: number | null | undefined,
+): string {
+  if (schemaVersion === undefined) return responseJson;
+  return `${responseJson.slice(0, -1)},"schemaVersion":${schemaVersion === null ? 'null' : schemaVersion}}`;
 }
 
 /**
@@ -227,6 +245,12 @@ export function replayOutcome(
 ): PushOutcome {
   let responseJson = source.response;
   let rowCount: number;
+  let schemaVersion: number | null | undefined;
+  const mark = responseJson === null ? null : VERSION_MARK.exec(responseJson);
+  if (responseJson !== null && mark !== null) {
+    responseJson = `${responseJson.slice(0, mark.index)}}`;
+    schemaVersion = mark[1] === 'null' ? null : Number(mark[1]);
+  }
   if (responseJson === null) {
     if (!bundle) {
       throw new FerryError('internal', `bundle ${source.bundleSeq} of a source is missing`);
@@ -238,10 +262,18 @@ export function replayOutcome(
       bundle.token,
     );
     rowCount = bundle.rowCount;
+    schemaVersion = bundle.schemaVersion;
   } else {
     rowCount = (JSON.parse(responseJson) as { rows: unknown[] }).rows.length;
   }
-  return { kind: 'committed', replayed: true, bundleSeq: source.bundleSeq, rowCount, responseJson };
+  return {
+    kind: 'committed',
+    replayed: true,
+    bundleSeq: source.bundleSeq,
+    rowCount,
+    responseJson,
+    ...(schemaVersion === undefined ? {} : { schemaVersion }),
+  };
 }
 
 /** The children a store found for each restrict check, as `decidePush` takes them. */

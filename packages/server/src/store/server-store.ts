@@ -58,6 +58,11 @@ export type PushOutcome =
        * history token.
        */
       readonly responseJson: string;
+      /**
+       * A replay's: the schema version its rows are in (null: from before versions, so 1;
+       * undefined: the newest), when the push committed before a migration.
+       */
+      readonly schemaVersion?: number | null | undefined;
     }
   | {
       readonly kind: 'conflict';

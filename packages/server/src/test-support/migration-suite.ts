@@ -92,6 +92,40 @@ export function describeServerMigrations(store: TestStoreKind): void {
       expect(await pullAll(t, ALICE)).toHaveLength(3);
     });
 
+    it('answers the replay of a push committed before a migration in the shape it committed in, before and after its bundle is pruned', async () => {
+      let t = (current = await startTestServer({ http: true, store, schema: todoSchema }));
+      const { ids, changes } = v1Data();
+      const source = randomUUID();
+      // A device of version 1 (a request without a version says 1).
+      const pushV1 = async (body: unknown) => {
+        const response = await t.request('/v1/push', {
+          method: 'POST',
+          user: ALICE,
+          json: body,
+          headers: { 'x-ferry-schema': '' },
+        });
+        expect(response.status).toBe(200);
+        return response.text();
+      };
+      const first = await pushV1(pushBody(source, 1, changes));
+      t = current = await t.restart({
+        schema: todoHistory,
+        retention: { maxBundlesPerUser: 1, intervalMs: 0 },
+      });
+      // It never got the answer, and sends the bundle again to the migrated server: the same
+      // answer, in version 1's names (`title`, `position`), not the newest (`text`).
+      expect(await pushV1(pushBody(source, 1, changes))).toBe(first);
+      const row = (
+        JSON.parse(first) as { rows: { pk: string; row: Record<string, unknown> }[] }
+      ).rows.find((r) => r.pk === ids.half)!.row;
+      expect(row).toMatchObject({ title: 'forty-two and a half', position: 42.5 });
+      // Pruned: the answer kept for replays says its version too.
+      await pushOk(t, ALICE, pushBody(randomUUID(), 1, [v1Data().changes[0]!]));
+      await pushOk(t, ALICE, pushBody(randomUUID(), 1, [v1Data().changes[0]!]));
+      expect(await t.server.prune()).toMatchObject({ bundlesDeleted: expect.any(Number) });
+      expect(await pushV1(pushBody(source, 1, changes))).toBe(first);
+    });
+
     it('migrates one version at a time across several starts to the same end', async () => {
       let t = (current = await startTestServer({ http: true, store, schema: todoSchema }));
       const { ids, changes } = v1Data();

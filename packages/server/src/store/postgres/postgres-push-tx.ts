@@ -214,11 +214,17 @@ export class PostgresPushTx implements PushTx {
       rows: string;
       row_count: number;
       token: string | null;
+      schema_version: number | null;
     }>(named(this.#sql.bundleRows, [input.userId, source.bundleSeq]));
     const bundle = rows[0];
     return replayOutcome(
       source,
-      bundle && { rowsJson: bundle.rows, rowCount: bundle.row_count, token: bundle.token },
+      bundle && {
+        rowsJson: bundle.rows,
+        rowCount: bundle.row_count,
+        token: bundle.token,
+        schemaVersion: bundle.schema_version,
+      },
     );
   }
 

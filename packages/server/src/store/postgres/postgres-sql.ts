@@ -137,7 +137,7 @@ CROSS JOIN LATERAL (
 )
 SELECT out_user, out_seq, out_count, out_rows, out_origin, out_token FROM sealed`,
     sealWrite: `SELECT out_user, out_seq, out_count, out_origin FROM ${m}.seal(NULL, NULL, NULL, $1, $2, NULL, NULL, NULL, NULL, NULL, NULL, NULL)`,
-    bundleRows: `SELECT rows, row_count, token FROM ${m}.bundles WHERE user_id = $1 AND bundle_seq = $2`,
+    bundleRows: `SELECT rows, row_count, token, schema_version FROM ${m}.bundles WHERE user_id = $1 AND bundle_seq = $2`,
     // One statement, so one snapshot: the horizon, the tokens the cursor is checked against and
     // the bundles under it agree even while pruning deletes. A page is the longest run of
     // bundles whose rows fit the limit, and at least one bundle.
@@ -174,7 +174,7 @@ FROM ${m}.users AS u WHERE u.user_id > $1 ORDER BY u.user_id LIMIT $2`,
     markPruned: `UPDATE ${m}.users AS u SET pruned_through = $2,
   pruned_token = (SELECT b.token FROM ${m}.bundles AS b WHERE b.user_id = $1 AND b.bundle_seq = $2)
 WHERE u.user_id = $1 AND u.pruned_through < $2`,
-    orphanedSources: `SELECT s.source_id, s.last_committed, s.bundle_seq, b.rows, b.token
+    orphanedSources: `SELECT s.source_id, s.last_committed, s.bundle_seq, b.rows, b.token, b.schema_version
 FROM ${m}.sources AS s JOIN ${m}.bundles AS b ON b.user_id = s.user_id AND b.bundle_seq = s.bundle_seq
 WHERE s.user_id = $1 AND s.bundle_seq <= $2 AND s.response IS NULL`,
     saveResponse: `UPDATE ${m}.sources SET response = $4

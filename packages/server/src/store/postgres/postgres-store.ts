@@ -6,7 +6,7 @@ import { pushDigest } from '../../core/history-token.js';
 import { decideCursor } from '../../core/decide-cursor.js';
 import { decidePruneThrough, type RetentionPolicy } from '../../core/decide-retention.js';
 import { cursorRejection, danglingReferenceRejection } from '../../core/rejections.js';
-import { runPush } from '../../core/run-push.js';
+import { keptResponseJson, runPush } from '../../core/run-push.js';
 import { fitsOnPage } from '../../core/page-bundles.js';
 import { pushResponseJson, type StoredBundle } from '../../core/wire-json.js';
 import type {
@@ -630,6 +630,7 @@ class PostgresStore implements ServerStore {
         bundle_seq: number;
         rows: string;
         token: string | null;
+        schema_version: number | null;
       }>(named(sql.orphanedSources, [userId, through]));
       for (const source of sources) {
         await client.query(
@@ -637,7 +638,10 @@ class PostgresStore implements ServerStore {
             userId,
             source.source_id,
             source.bundle_seq,
-            pushResponseJson(source.last_committed, source.bundle_seq, source.rows, source.token),
+            keptResponseJson(
+              pushResponseJson(source.last_committed, source.bundle_seq, source.rows, source.token),
+              source.schema_version,
+            ),
           ]),
         );
       }

@@ -161,7 +161,7 @@ export function prepareStatements(db: Db, schema: Schema): Statements {
       'INSERT INTO ferry_sources (user_id, source_id, last_committed, bundle_seq, response, digest) VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT (user_id, source_id) DO UPDATE SET last_committed = excluded.last_committed, bundle_seq = excluded.bundle_seq, response = NULL, digest = excluded.digest',
     ),
     bundle: db.prepare(
-      'SELECT row_count AS rowCount, rows AS rowsJson, token FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?',
+      'SELECT row_count AS rowCount, rows AS rowsJson, token, schema_version AS schemaVersion FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?',
     ),
     bundleToken: db
       .prepare('SELECT token FROM ferry_bundles WHERE user_id = ? AND bundle_seq = ?')

@@ -21,6 +21,7 @@ import {
   defaultPushRules,
   runPush,
   type PushRules,
+  keptResponseJson,
   replayOutcome,
   type PushTx,
   type RetainedBundle,
@@ -421,7 +422,11 @@ class SqliteStore implements ServerStore {
               })[]) {
                 const answer = this.#storedResponse(user.userId, source);
                 if (answer.kind === 'committed') {
-                  saveResponse.run(answer.responseJson, user.userId, source.sourceId);
+                  saveResponse.run(
+                    keptResponseJson(answer.responseJson, answer.schemaVersion),
+                    user.userId,
+                    source.sourceId,
+                  );
                 }
               }
               mark.run(through, through, user.userId);
