@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { schemaHistory, type Schema } from '@ferry/protocol';
+import { todoSchema, todoV2, todoV3 } from '@ferry/example-todo';
 import { rowsOf, serverRows, startHarness, uuid, type Harness } from '../support/ferry-harness.js';
 
 describe('selective sync', () => {
@@ -80,5 +82,50 @@ describe('selective sync', () => {
     expect(await response.json()).toMatchObject({
       error: { code: 'bad_request', message: expect.stringMatching(/add "lists"/) },
     });
+  });
+
+  it('a client of some tables upgrades its app: the file migrates along its part of each version, keeps its pending change, and the table the new version adds to its part comes in', async () => {
+    await h.close();
+    const history = schemaHistory(todoSchema, todoV2, todoV3);
+    const hv = await startHarness<Schema>({ schema: history });
+    try {
+      const full = await hv.client('full');
+      const [list, tag] = [uuid(), uuid()];
+      await full.write((tx) => {
+        tx.insert('lists' as never, { id: list, name: 'home' });
+        tx.insert('tags' as never, { id: tag, list_id: list, label: 'errands' });
+      });
+      await full.sync();
+      // The app's version 1 synced lists only, and left a change pending.
+      const old = await hv.client('partial', 'alice', { schema: todoSchema, tables: ['lists'] });
+      await old.sync();
+      const pending = uuid();
+      await old.write((tx) => tx.insert('lists', { id: pending, name: 'pending' }));
+      await old.close();
+      // Version 3 syncs lists and the tags it added (todos still not): its file migrates.
+      const points: string[] = [];
+      const upgraded = await hv.client('partial', 'alice', {
+        schema: todoV3,
+        history,
+        tables: ['lists', 'tags'],
+        hooks: { at: (point) => void points.push(point) },
+      });
+      expect(points).toContain('during-local-migration');
+      expect((await upgraded.readStatus()).pending).toBe(1);
+      await upgraded.sync();
+      await upgraded.sync();
+      expect((await rowsOf(upgraded, 'tags' as never)).map((t) => t['id'])).toEqual([tag]);
+      expect(
+        await upgraded.query(
+          "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'todos'",
+        ),
+      ).toEqual([]);
+      expect((await serverRows(hv as never, 'alice', 'lists')).map((l) => l['id'])).toContain(
+        pending,
+      );
+      expect((await upgraded.readStatus()).pending).toBe(0);
+    } finally {
+      await hv.close();
+    }
   });
 });

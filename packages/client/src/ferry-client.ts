@@ -10,6 +10,7 @@
  */
 import {
   FerryError,
+  subsetHistory,
   subsetSchema,
   type PrimaryKey,
   type RowOf,
@@ -691,16 +692,17 @@ class Client<S extends Schema> implements FerryClient<S> {
 }
 
 /**
- * The options with `schema` narrowed to the tables the client syncs (`tables`, selective sync):
- * the client runs entirely on that part of the schema. Refuses a child table without its parent.
+ * The options with `schema` (and `history`) narrowed to the tables the client syncs (`tables`,
+ * selective sync): the client runs entirely on that part of the schema, and migrates its file
+ * along that part of each version. Refuses a child table without its parent.
  */
 function syncedPart<S extends Schema>(options: ClientOptions<S>): ClientOptions<S> {
   if (options.tables === undefined) return options;
-  if (options.history !== undefined) {
-    throw new FerryError(
-      'not_supported',
-      'tables (selective sync) and history (local migrations) cannot be combined yet',
-    );
-  }
-  return { ...options, schema: subsetSchema(options.schema, options.tables) as S };
+  return {
+    ...options,
+    schema: subsetSchema(options.schema, options.tables) as S,
+    ...(options.history === undefined
+      ? {}
+      : { history: subsetHistory(options.history, options.tables) }),
+  };
 }

@@ -198,4 +198,4 @@ export { projectionBetween } from './schema-projection.js';
 export type { VersionProjection } from './schema-projection.js';
 export { declaredIndexesSql, sqliteMigrationStatements } from './sqlite-migration.js';
 export type { SqliteMigrationSql, SqliteMigrationTarget } from './sqlite-migration.js';
-export { subsetSchema } from './schema-subset.js';
+export { subsetHistory, subsetSchema } from './schema-subset.js';

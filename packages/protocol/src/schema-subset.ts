@@ -5,6 +5,7 @@
  */
 import { FerryError } from './errors.js';
 import { defineSchema, type Schema, type TableDeclaration } from './schema.js';
+import { schemaHistory, type SchemaHistory } from './schema-history.js';
 
 /**
  * The part of `schema` made of `tables` (same version): what a client that syncs only those
@@ -35,9 +36,59 @@ export function subsetSchema(schema: Schema, tables: readonly string[]): Schema 
       details: { problems },
     });
   }
+  return partOf(schema, wanted);
+}
+
+/** The tables of `schema` named in `wanted`, as a schema of the same version and migration. */
+function partOf(schema: Schema, wanted: ReadonlySet<string>): Schema {
   const declared: Record<string, TableDeclaration> = {};
   for (const table of schema.tables) {
     if (wanted.has(table.name)) declared[table.name] = schema.declaration.tables[table.name]!;
   }
-  return defineSchema({ version: schema.version, tables: declared });
+  const migration = schema.declaration.migration;
+  return defineSchema({
+    version: schema.version,
+    tables: declared,
+    ...(migration === undefined ? {} : { migration }),
+  });
+}
+
+/**
+ * Selective sync with versions: the part of each version of `history` that a client syncing
+ * `tables` (names of the newest version, checked as {@link subsetSchema} checks them) runs.
+ * Each table is followed back through its renames; a version without it leaves it out (the part's
+ * history starts at the first version with one of them); an older version keeps the parents its
+ * tables referenced then, so each part stands on its own. The parts' migrations are the
+ * history's, restricted to those tables (a client runs no custom SQL).
+ */
+export function subsetHistory(history: SchemaHistory, tables: readonly string[]): SchemaHistory {
+  const parts = [subsetSchema(history.latest, tables)];
+  let names = new Set(tables);
+  for (let i = history.versions.length - 2; i >= 0; i--) {
+    const newer = history.versions[i + 1]!;
+    const older = history.versions[i]!;
+    const before = new Set<string>();
+    for (const name of names) {
+      const renamed = newer.table(name)?.renamedFrom;
+      if (older.table(name)) before.add(name);
+      else if (renamed !== undefined && older.table(renamed)) before.add(renamed);
+    }
+    // No file of this part can be older than the first version with one of its tables.
+    if (before.size === 0) break;
+    // The parents of the older part, transitively (a reference the newer version dropped).
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const name of before) {
+        for (const reference of older.table(name)!.references) {
+          if (!before.has(reference.parentTable)) {
+            before.add(reference.parentTable);
+            grew = true;
+          }
+        }
+      }
+    }
+    parts.unshift(partOf(older, before));
+    names = before;
+  }
+  return schemaHistory(...parts);
 }
