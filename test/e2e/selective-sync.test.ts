@@ -114,7 +114,7 @@ describe('selective sync', () => {
       expect((await upgraded.readStatus()).pending).toBe(1);
       await upgraded.sync();
       await upgraded.sync();
-      expect((await rowsOf(upgraded, 'tags' as never)).map((t) => t['id'])).toEqual([tag]);
+      expect((await rowsOf(upgraded, 'tags')).map((t) => t['id'])).toEqual([tag]);
       expect(
         await upgraded.query(
           "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = 'todos'",
