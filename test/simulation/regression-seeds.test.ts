@@ -10,9 +10,10 @@ import { runSimulation } from '@ferry/sim';
 /**
  * Seed, what it found, and whether it ran with the identity workloads (they came later; absent:
  * without them; `drawn`: as the seed draws them by default; `upgrade`: drawn, with the upgrade
- * workload to todo version 2 on).
+ * workload to todo version 2 on; `upgrade-drawn`: drawn, the upgrade workload too, as the CLI
+ * and CI run them).
  */
-const REGRESSIONS: [number, string, (boolean | 'drawn' | 'upgrade')?][] = [
+const REGRESSIONS: [number, string, (boolean | 'drawn' | 'upgrade' | 'upgrade-drawn')?][] = [
   [
     5,
     'a conflict settled before the capture log was folded lost an edit made in flight; the edit then re-created a deleted row',
@@ -210,6 +211,11 @@ const REGRESSIONS: [number, string, (boolean | 'drawn' | 'upgrade')?][] = [
     'a manual conflict kept across an update of the app was resolved with the row the app was shown, which lacked the new not-null column: the client wrote null into it and failed',
     'upgrade',
   ],
+  [
+    1502,
+    'a conflict settled client-wins after an update of the app pushed the row the file kept from before the update, with null for the column the update added: a not-null column was refused, a nullable one would have been reset',
+    'upgrade-drawn',
+  ],
 ];
 
 describe('regression seeds', () => {
@@ -217,8 +223,11 @@ describe('regression seeds', () => {
     const result = await runSimulation({
       schema: todoSchema,
       seed,
-      ...(identity === 'drawn' || identity === 'upgrade' ? {} : { identity: identity ?? false }),
+      ...(identity === 'drawn' || identity === 'upgrade' || identity === 'upgrade-drawn'
+        ? {}
+        : { identity: identity ?? false }),
       ...(identity === 'upgrade' ? { upgrade: todoV2, upgrades: true } : {}),
+      ...(identity === 'upgrade-drawn' ? { upgrade: todoV2 } : {}),
     });
     expect(result.violations).toEqual([]);
   });

@@ -155,6 +155,19 @@ describe('mergeFields', () => {
       expect(merge.manual).toEqual(c.manual ?? []);
     });
   }
+
+  it('takes the server’s value of a column the local row does not carry (made before the app’s update added it), whatever its rule', () => {
+    const local = note({ title: 'local' });
+    delete (local as Record<string, unknown>)['color'];
+    const merge = mergeFields(
+      notes,
+      local,
+      note({ title: 'a', color: 'red' }),
+      note({ title: 'a', color: 'blue' }),
+    );
+    expect(merge.row).toEqual(note({ title: 'local', color: 'blue' }));
+    expect(merge.both).toEqual([]);
+  });
 });
 
 describe('built-in resolvers', () => {

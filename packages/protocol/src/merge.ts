@@ -8,6 +8,10 @@
  */
 import type { PrimaryKey } from './wire.js';
 import type { BuiltinConflictPolicy, Column, Row, Table } from './schema.js';
+import { mergeBoth } from './merge-rules.js';
+import { valuesEqual } from './values-equal.js';
+
+export { valuesEqual };
 
 /**
  * What a resolver decides for one conflicting row.
@@ -77,10 +81,13 @@ export interface FieldMerge {
  * 2. only the server changed it (local equals base): the server's value;
  * 3. only the client changed it (server equals base): the local value;
  * 4. both changed it to different values: the column's `merge` rule (`server` by default;
- *    `manual` leaves it undecided, listed in `manual`, with the server's value in the row).
+ *    `manual` leaves it undecided, listed in `manual`, with the server's value in the row; the
+ *    value rules `max`, `min`, `union` and `{ latest }` decide by the values, see
+ *    {@link mergeBoth}).
  *
  * A `null` base means there is no common ancestor: every differing column counts as changed on
- * both sides (see {@link changedSinceBase}).
+ * both sides (see {@link changedSinceBase}). A column the local row does not carry (a row made
+ * before the app's update added the column) takes the server's value: the device never wrote it.
  *
  * @example
  * mergeFields(todos, { title: 'milk', done: true }, { title: 'milk', done: false },
@@ -100,7 +107,11 @@ export function mergeFields(table: Table, local: Row, base: Row | null, server: 
       continue;
     }
     const l = valueOf(local, name);
-    if (valuesEqual(l, s)) {
+    if (!(name in local)) {
+      // A local row without the column never wrote it (made before its app's update added it).
+      row[name] = s;
+      if (changedSinceBase(server, server, base, name)) serverOnly.push(name);
+    } else if (valuesEqual(l, s)) {
       row[name] = s;
     } else if (!changedSinceBase(local, server, base, name)) {
       row[name] = s;
@@ -109,9 +120,17 @@ export function mergeFields(table: Table, local: Row, base: Row | null, server: 
       row[name] = l;
       localOnly.push(name);
     } else {
-      row[name] = column.merge === 'client' ? l : s;
+      const merged = mergeBoth(column, {
+        local: l,
+        server: s,
+        base: base === null ? undefined : valueOf(base, name),
+        localRow: local,
+        serverRow: server,
+      });
+      // `manual`: undecided, the server's value holds the place.
+      row[name] = merged === undefined ? s : merged;
       both.push(name);
-      if (column.merge === 'manual') manual.push(name);
+      if (merged === undefined) manual.push(name);
     }
   }
   return { row, localOnly, serverOnly, both, manual };
@@ -281,27 +300,6 @@ export function changedColumns(row: Row, base: Row): string[] {
     if (changedSinceBase(row, base, base, name)) changed.push(name);
   }
   return changed;
-}
-
-/**
- * Structural equality of two wire values (JSON semantics: `undefined` counts as null, key order
- * of objects does not matter).
- */
-export function valuesEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (a === undefined || a === null) return b === undefined || b === null;
-  if (b === undefined || b === null) return false;
-  if (typeof a !== 'object' || typeof b !== 'object') return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((item, index) => valuesEqual(item, b[index]));
-  }
-  if (Array.isArray(b)) return false;
-  const ra = a as Record<string, unknown>;
-  const rb = b as Record<string, unknown>;
-  const keys = new Set([...Object.keys(ra), ...Object.keys(rb)]);
-  for (const key of keys) if (!valuesEqual(ra[key], rb[key])) return false;
-  return true;
 }
 
 function valueOf(row: Row, column: string): unknown {

@@ -76,7 +76,7 @@ export function subsetHistory(history: SchemaHistory, tables: readonly string[])
     // No file of this part can be older than the first version with one of its tables.
     if (before.size === 0) break;
     // The parents of the older part, transitively (a reference the newer version dropped).
-    for (let grew = true; grew; ) {
+    for (let grew = true; grew;) {
       grew = false;
       for (const name of before) {
         for (const reference of older.table(name)!.references) {

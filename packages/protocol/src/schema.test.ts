@@ -275,7 +275,55 @@ describe('defineSchema', () => {
           },
         },
       },
-      'a.n: merge must be "server", "client" or "manual"',
+      'a.n: merge must be "server", "client", "manual", "max", "min", "union" or { latest: column }',
+    ],
+    [
+      'a value rule on a column of the wrong type',
+      {
+        tables: {
+          a: {
+            owner: 'o',
+            columns: {
+              id: { type: 'uuid' },
+              o: { type: 'text' },
+              n: { type: 'text', merge: 'max' },
+            },
+          },
+        },
+      },
+      'a.n: merge "max" needs an integer, real or timestamp column',
+    ],
+    [
+      'a union rule on a column that is not json',
+      {
+        tables: {
+          a: {
+            owner: 'o',
+            columns: {
+              id: { type: 'uuid' },
+              o: { type: 'text' },
+              n: { type: 'integer', merge: 'union' },
+            },
+          },
+        },
+      },
+      'a.n: merge "union" needs a json column (an array used as a set)',
+    ],
+    [
+      'a latest rule by a column that is no timestamp',
+      {
+        tables: {
+          a: {
+            owner: 'o',
+            columns: {
+              id: { type: 'uuid' },
+              o: { type: 'text' },
+              n: { type: 'text', merge: { latest: 'o' } },
+            },
+          },
+        },
+      },
+      'a.n: merge { latest } must name another timestamp column of the table',
     ],
     [
       'an unknown merge rule of a table',

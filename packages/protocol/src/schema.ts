@@ -47,10 +47,25 @@ export const DEFAULT_CONFLICT_POLICY: BuiltinConflictPolicy = 'field-merge';
  * What a `field-merge` does with a column that both sides changed to different values:
  * `server` (the default) keeps the server's value, `client` the local one, and `manual` settles
  * nothing: the row becomes a manual conflict for the app, so no edit is replaced by a rule.
+ * A table's `merge` (the default of its columns) is one of these.
  */
 export const FIELD_MERGE_RULES = ['server', 'client', 'manual'] as const;
-/** One of {@link FIELD_MERGE_RULES}. */
-export type FieldMergeRule = (typeof FIELD_MERGE_RULES)[number];
+/**
+ * Rules a column may name besides {@link FIELD_MERGE_RULES}, which decide by the values:
+ * `max` and `min` keep the larger or smaller (integer, real and timestamp columns: a high score,
+ * a first-seen time; a null loses), `union` merges JSON arrays used as sets three-way (what
+ * either side added is kept, what either side removed stays removed), and `{ latest: column }`
+ * keeps the value of the side whose `column` (a timestamp, compared as time) is later (the server
+ * on a tie).
+ */
+export const VALUE_MERGE_RULES = ['max', 'min', 'union'] as const;
+/** A rule of {@link FIELD_MERGE_RULES}, {@link VALUE_MERGE_RULES}, or `{ latest: column }`. */
+export type FieldMergeRule =
+  | (typeof FIELD_MERGE_RULES)[number]
+  | (typeof VALUE_MERGE_RULES)[number]
+  | { readonly latest: string };
+/** The rules a table's `merge` may name for its columns. */
+export type TableMergeRule = (typeof FIELD_MERGE_RULES)[number];
 /** @deprecated The former name of {@link FieldMergeRule}. */
 export type FieldMergeWinner = FieldMergeRule;
 
@@ -107,7 +122,7 @@ export interface TableDeclaration {
    * of a column that the server also changed never loses to a rule; the row becomes a manual
    * conflict instead.
    */
-  readonly merge?: FieldMergeRule;
+  readonly merge?: TableMergeRule;
   /** Secondary indexes by name (the SQL index is called `ix_<table>_<name>`). */
   readonly indexes?: Readonly<Record<string, IndexDeclaration>>;
   /**
@@ -447,7 +462,7 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
   const primaryKey = decl.primaryKey ?? 'id';
   let tableMerge: FieldMergeRule = 'server';
   if (decl.merge !== undefined) {
-    if (isFieldMergeRule(decl.merge)) tableMerge = decl.merge;
+    if (isTableMergeRule(decl.merge)) tableMerge = decl.merge;
     else problems.push(`${name}: merge must be "server", "client" or "manual"`);
   }
   const columnNames = Object.keys(decl.columns ?? {});
@@ -478,8 +493,9 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
         problems.push(`${where}: the primary key and owner column cannot be server-derived`);
       }
     }
-    if (c.merge !== undefined && !isFieldMergeRule(c.merge)) {
-      problems.push(`${where}: merge must be "server", "client" or "manual"`);
+    if (c.merge !== undefined) {
+      const problem = columnMergeProblem(c.merge, c.type, columnName, decl.columns);
+      if (problem !== undefined) problems.push(`${where}: ${problem}`);
     }
     const notNull = c.notNull === true || columnName === primaryKey || columnName === decl.owner;
     if (c.default !== undefined) {
@@ -548,8 +564,36 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
   };
 }
 
-function isFieldMergeRule(value: unknown): value is FieldMergeRule {
+function isTableMergeRule(value: unknown): value is TableMergeRule {
   return (FIELD_MERGE_RULES as readonly unknown[]).includes(value);
+}
+
+/** What is wrong with a column's `merge` rule, if anything. */
+function columnMergeProblem(
+  rule: unknown,
+  type: ColumnType,
+  name: string,
+  columns: Readonly<Record<string, ColumnDeclaration>>,
+): string | undefined {
+  if (isTableMergeRule(rule)) return undefined;
+  if (rule === 'max' || rule === 'min') {
+    return type === 'integer' || type === 'real' || type === 'timestamp'
+      ? undefined
+      : `merge "${rule}" needs an integer, real or timestamp column`;
+  }
+  if (rule === 'union') {
+    return type === 'json'
+      ? undefined
+      : 'merge "union" needs a json column (an array used as a set)';
+  }
+  if (typeof rule === 'object' && rule !== null && 'latest' in rule) {
+    const by = rule.latest;
+    if (typeof by !== 'string' || columns[by]?.type !== 'timestamp' || by === name) {
+      return 'merge { latest } must name another timestamp column of the table';
+    }
+    return undefined;
+  }
+  return 'merge must be "server", "client", "manual", "max", "min", "union" or { latest: column }';
 }
 
 function isTextual(type: ColumnType): boolean {

@@ -144,7 +144,7 @@ export const UpsertChangeSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['baseDeleted'],
-        message: 'baseDeleted needs the tombstone\'s baseVersion',
+        message: "baseDeleted needs the tombstone's baseVersion",
       });
     if (change.maybePushed === true && change.baseVersion !== null)
       ctx.addIssue({

@@ -378,7 +378,10 @@ export class ServerModel {
           // An older client's answer comes as the stored rows while its bundle is kept (see
           // SimServer), in its version's shape once the bundle was pruned.
           (!jsonEqual(actual.rows, prediction.bundle.rows) &&
-            !jsonEqual(actual.rows, projectBundle(input.view, prediction.bundle).rows))
+            !jsonEqual(
+              actual.rows,
+              projectBundle(input.view ?? this.#schema, prediction.bundle).rows,
+            ))
         ) {
           return [
             `${what}: a resend was committed again or answered differently (bundleSeq ${actual.bundleSeq}, first committed as ${prediction.bundle.bundleSeq}): not exactly-once`,
@@ -442,7 +445,9 @@ export class ServerModel {
       }
       case 'commit': {
         if (actual.kind !== 'committed') {
-          return [`${what}: expected a commit, the server answered ${describe(actual)}`];
+          return [
+            `${what}: expected a commit, the server answered ${describe(actual)}${actual.kind === 'error' ? ` ${JSON.stringify(actual.details)}` : ''}`,
+          ];
         }
         if (actual.bundleSeq !== prediction.bundleSeq) {
           return [
@@ -589,7 +594,7 @@ export class ServerModel {
       );
     }
     actual.bundles.forEach((bundle, i) => {
-      const model = want[i] && projectBundle(view, want[i]);
+      const model = want[i] && projectBundle(view ?? this.#schema, want[i]);
       if (!model || bundleText(bundle) !== bundleText(model)) {
         problems.push(
           `${what}: bundle ${i} is seq ${bundle.bundleSeq} from ${String(bundle.sourceId)}, expected ${model ? `seq ${model.bundleSeq} from ${String(model.sourceId)}` : 'none'} with the same rows`,
@@ -655,7 +660,7 @@ export class ServerModel {
       if (
         !model ||
         model.version !== line.rowVersion ||
-        !jsonEqual(projectRow(view, line.table, model.row), line.row)
+        !jsonEqual(projectRow(view ?? this.#schema, line.table, model.row), line.row)
       ) {
         problems.push(
           `${what}: row ${line.table} ${line.pk} v${line.rowVersion} is not the model's`,
@@ -1255,26 +1260,37 @@ function columnsInBoth(schema: Schema, table: string, a: Row, b: Row) {
 }
 
 /**
- * `row` as a client that runs `view` (an older version of the server's schema) gets it: only the
- * columns its version knows, in the same order. Without a view, the row as it is.
+ * `row` as a client that runs `view` gets it: only the columns its version knows, in the same
+ * order, and those its version has that the row lacks (a row committed before the column was
+ * added) with the column's default, as the server's projections give them. The row itself when
+ * nothing changes, or without a view.
  */
 export function projectRow(view: Schema | undefined, table: string, row: Row): Row;
 export function projectRow(view: Schema | undefined, table: string, row: Row | null): Row | null;
 export function projectRow(view: Schema | undefined, table: string, row: Row | null): Row | null {
   const known = view?.table(table);
   if (row === null || known === undefined) return row;
-  return Object.fromEntries(Object.entries(row).filter(([name]) => known.column(name)));
+  const keys = Object.keys(row);
+  const unknown = keys.some((name) => !known.column(name));
+  const missing = known.columns.filter((c) => !Object.hasOwn(row, c.name));
+  if (!unknown && missing.length === 0) return row;
+  const out: Row = Object.fromEntries(Object.entries(row).filter(([name]) => known.column(name)));
+  for (const column of missing) out[column.name] = column.default ?? null;
+  return out;
 }
 
 /** A bundle's effects as a client that runs `view` gets them ({@link projectRow}). */
 function projectBundle(view: Schema | undefined, bundle: ModelBundle): ModelBundle {
   if (view === undefined) return bundle;
-  return {
-    ...bundle,
-    rows: bundle.rows.map((e) =>
-      e.op === 'upsert' ? { ...e, row: projectRow(view, e.table, e.row) } : e,
-    ),
-  };
+  let changed = false;
+  const rows = bundle.rows.map((e) => {
+    if (e.op !== 'upsert') return e;
+    const row = projectRow(view, e.table, e.row);
+    if (row === e.row) return e;
+    changed = true;
+    return { ...e, row };
+  });
+  return changed ? { ...bundle, rows } : bundle;
 }
 
 function bundleText(bundle: ModelBundle): string {

@@ -33,7 +33,10 @@ export interface TableCodec {
   decode(row: SqlRow): Row;
   /** The primary key as SQLite stores it (integers stay numbers, everything else a string). */
   encodePk(pk: unknown): SqlValue;
-  /** The row as pushed: every column but server-derived ones and the owner column. */
+  /**
+   * The row as pushed: every column it carries but server-derived ones and the owner column (a
+   * column it does not carry is left out, not sent as null).
+   */
   pushRow(row: Row): Row;
   /** `pushRow(decode(row))` in one step: the pushed wire row of a SQLite result row. */
   pushRowOf(row: SqlRow): Row;
@@ -83,10 +86,12 @@ export function createTableCodec(table: Table): TableCodec {
       return typeof value === 'string' ? value : String(value);
     },
     pushRow(row) {
+      // A column the row does not carry stays out: the device never wrote it (a row made before
+      // its app's update added the column), and a push must not reset it.
       const out: Row = {};
       for (const c of pushColumns) {
         const value = row[c.name];
-        out[c.name] = value === undefined ? null : value;
+        if (value !== undefined) out[c.name] = value;
       }
       return out;
     },
