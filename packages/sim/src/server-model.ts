@@ -1040,6 +1040,13 @@ export class ServerModel {
           deletedBy: before.deletedBy,
           deletedIn: before.deletedIn,
           epoch: this.#epoch,
+          ...(before.purged === true
+            ? {
+                purgedDeletes: (this.#history.get(key) ?? [])
+                  .filter((h) => !h.alive)
+                  .map((h) => h.step),
+              }
+            : {}),
         });
       }
       const history = this.#history.get(key) ?? [];
@@ -1121,6 +1128,12 @@ export interface Resurrection {
   } | null;
   /** The model's epoch when it came back (see {@link ServerModel.epoch}). */
   readonly epoch: number;
+  /**
+   * Its tombstone was purged with the history: the server could not see the last delete, and
+   * took a re-creation on any earlier tombstone of the row (`baseDeleted`) for one on the last.
+   * The steps at which the row was deleted, each.
+   */
+  readonly purgedDeletes?: readonly number[];
 }
 
 /** One push as the server received it. */

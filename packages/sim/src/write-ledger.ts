@@ -449,10 +449,16 @@ export class WriteLedger {
       // insert of that key (refused while the other user's row held it) makes a row of its own
       // user, which no device of the deleted row's user ever sees. Its insert may be older.
       const anotherUsers = r.deletedIn !== null && r.deletedIn.userId !== r.userId;
+      // Over a purged tombstone, a re-insert made after any delete of the row re-creates it: the
+      // server no longer knows whether the row lived and died again since (protocol.md).
+      const afterAPurgedDelete = (w: WriteRecord) =>
+        r.purgedDeletes?.some((step) => w.step > step) === true;
       const inserted = mine.some(
         (w) =>
           w.kind === 'insert' &&
-          (anotherUsers || (ownDelete ? w.seq > ownDelete.seq : w.step > since)),
+          (anotherUsers ||
+            afterAPurgedDelete(w) ||
+            (ownDelete ? w.seq > ownDelete.seq : w.step > since)),
       );
       const decided = (this.#events.get(`${device}\u0000${key}`) ?? []).some(
         (e) =>

@@ -20,7 +20,7 @@ import {
   type Conflict,
   type Row,
 } from '@ferry/protocol';
-import { normalizeRow } from '../apply/normalize-row.js';
+import { completedRow, normalizeRow } from '../apply/normalize-row.js';
 import { rebaseRow } from '../apply/rebase-row.js';
 import {
   decideSettledRow,
@@ -179,7 +179,9 @@ function rebasedLocalRow(
 ): LocalRowEffect {
   const { pending, current } = facts;
   if (merged === null) return pending ? { kind: 'keep' } : { kind: 'delete' };
-  const row = normalizeRow(codec, merged);
+  // A merged row need not carry every column (a local row kept from before the app's update
+  // lacks the columns it added, a custom resolver may return a part): those keep their values.
+  const row = completedRow(codec, current, merged);
   if (!pending) return { kind: 'write', row };
   if (pending.op === 'D' || current === null) return { kind: 'keep' };
   return { kind: 'write', row: rebaseRow(codec.table, current, change.row, row) };

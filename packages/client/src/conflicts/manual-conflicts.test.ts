@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { todoV2 } from '@ferry/example-todo';
-import { completedRow, newestServerState, resolvedPendingOp } from './manual-conflicts.js';
+import { completedRow } from '../apply/normalize-row.js';
+import { newestServerState, resolvedPendingOp } from './manual-conflicts.js';
 
 describe('resolvedPendingOp', () => {
   it.each([

@@ -1,6 +1,6 @@
 import { FerryError, type Row } from '@ferry/protocol';
 import { restoreServerRow } from '../apply/apply-bundles.js';
-import { normalizeRow } from '../apply/normalize-row.js';
+import { completedRow, normalizeRow } from '../apply/normalize-row.js';
 import type { LocalParts } from '../engine-context.js';
 import {
   deletePending,
@@ -112,29 +112,6 @@ export async function resolveConflict(
     },
     { foreignKeysOff: true },
   );
-}
-
-/**
- * The row an app resolves a conflict with, whole: the columns it gives, and for the others the
- * local row's values, or their declared defaults when the row is gone locally. An app may give
- * only the columns it edited, or a row made before its schema gained a column (a conflict kept
- * across an update of the app). Pure.
- */
-export function completedRow(
-  codec: Pick<TableCodec, 'table'>,
-  local: Row | null,
-  given: Row,
-): Row {
-  const row: Row = {};
-  for (const column of codec.table.columns) {
-    row[column.name] =
-      column.name in given
-        ? given[column.name]!
-        : local !== null
-          ? (local[column.name] ?? null)
-          : (column.default ?? null);
-  }
-  return row;
 }
 
 /**
