@@ -10,6 +10,15 @@ import { fileWithIntent } from '../support/upgrade-fixture.js';
 
 type AnyClient = FerryClient<Schema>;
 
+/** The file `old` opened by version 3 of the app (its history from version 1). */
+async function openAsVersion3(h: Harness<Schema>): Promise<AnyClient> {
+  return await h.client('old', 'alice', {
+    schema: todoV3,
+    history: schemaHistory(todoSchema, todoV2, todoV3),
+    resolvers: { todos: 'manual' },
+  });
+}
+
 describe('a client file opened by a newer version of the app', () => {
   let h: Harness<Schema>;
   afterEach(async () => {
@@ -20,11 +29,7 @@ describe('a client file opened by a newer version of the app', () => {
     h = await startHarness<Schema>({ schema: serverHistory as never });
     const ids = await fileWithIntent(h);
 
-    const upgraded = (await h.client('old', 'alice', {
-      schema: todoV3,
-      history: schemaHistory(todoSchema, todoV2, todoV3),
-      resolvers: { todos: 'manual' },
-    })) as AnyClient;
+    const upgraded = await openAsVersion3(h);
     // Before any sync: everything the file held, in version 3's shape.
     const status = await upgraded.readStatus();
     expect(status.pending).toBe(1);
@@ -65,11 +70,7 @@ describe('a client file opened by a newer version of the app', () => {
   it('resolves a conflict kept across the update with the row the app was shown, which lacks the new column: the column keeps the local value', async () => {
     h = await startHarness<Schema>({ schema: serverHistory as never });
     const ids = await fileWithIntent(h);
-    const upgraded = (await h.client('old', 'alice', {
-      schema: todoV3,
-      history: schemaHistory(todoSchema, todoV2, todoV3),
-      resolvers: { todos: 'manual' },
-    })) as AnyClient;
+    const upgraded = await openAsVersion3(h);
     await upgraded.sync();
     const [conflict] = await upgraded.conflicts();
     // The device's row as it was when the conflict arose, in version 1: no priority.

@@ -3,11 +3,12 @@
  * source id), a client restored from an old backup of itself, and a server restored from an old
  * backup or replaced by another database. Nothing written may be lost, over real HTTP.
  */
-import { copyFileSync, existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientOptions, FerryClient } from '@ferry/client';
 import type { TodoSchema } from '@ferry/example-todo';
 import { startFaultProxy } from '../fault-proxy/fault-proxy.js';
+import { copyDatabase } from '../support/copy-database.js';
 import {
   pathOf,
   rowsOf,
@@ -18,15 +19,6 @@ import {
 } from '../support/ferry-harness.js';
 
 type Client = FerryClient<TodoSchema>;
-
-/** Copies a closed SQLite file with its WAL, if any (what a backup or a copied app folder holds). */
-function copyDatabase(from: string, to: string): void {
-  for (const suffix of ['-wal', '-shm']) rmSync(`${to}${suffix}`, { force: true });
-  copyFileSync(from, to);
-  for (const suffix of ['-wal', '-shm']) {
-    if (existsSync(`${from}${suffix}`)) copyFileSync(`${from}${suffix}`, `${to}${suffix}`);
-  }
-}
 
 describe('installs and backups that share an identity', () => {
   let h: Harness;

@@ -1,5 +1,5 @@
-import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { copyDatabase } from '../support/copy-database.js';
 import { rowsOf, serverRows, startHarness, uuid, type Harness } from '../support/ferry-harness.js';
 
 /** Row states of deleted rows a client file keeps. */
@@ -8,15 +8,6 @@ async function localTombstones(client: Awaited<ReturnType<Harness['client']>>): 
     'SELECT count(*) AS n FROM ferry_rows WHERE deleted = 1',
   );
   return row!.n;
-}
-
-/** Copies a closed SQLite file with its WAL, if any (what a backup holds). */
-function copyDatabase(from: string, to: string): void {
-  for (const suffix of ['-wal', '-shm']) rmSync(`${to}${suffix}`, { force: true });
-  copyFileSync(from, to);
-  for (const suffix of ['-wal', '-shm']) {
-    if (existsSync(`${from}${suffix}`)) copyFileSync(`${from}${suffix}`, `${to}${suffix}`);
-  }
 }
 
 describe('tombstones purged with pruned history', () => {
