@@ -61,6 +61,7 @@ export const VALIDATION_ERROR_CODES = [
   'owner_mismatch',
   'fk_violation',
   'duplicate_change',
+  'append_only',
 ] as const;
 
 /** One code of {@link VALIDATION_ERROR_CODES}. */

@@ -181,6 +181,15 @@ export type {
   ResolverOutcome,
 } from './merge.js';
 
+export {
+  counterDelta,
+  counterDeltas,
+  counterValue,
+  isCounter,
+  rebasedCounter,
+  withCountersRebased,
+} from './counters.js';
+
 export { CONFLICT_SIDES, lostValuesOf, settledRowOf } from './lost-values.js';
 export type { ConflictSide, LostValues, SettlementInput } from './lost-values.js';
 export {

@@ -5,6 +5,7 @@
  * @module
  */
 import { compareTimestamps } from './column-types.js';
+import { rebasedCounter } from './counters.js';
 import { valuesEqual } from './values-equal.js';
 import type { Column, Row } from './schema.js';
 
@@ -23,8 +24,9 @@ export interface BothChanged {
  * The value a column both sides changed takes under its rule, or `undefined` for `manual` (the
  * app decides). `server`/`client` take that side; `max`/`min` the larger/smaller (numbers, or
  * timestamps as time; a null loses); `union` the three-way merge of two arrays used as sets
- * ({@link unionOfSets}); `{ latest: column }` the side whose `column` is later (the server on a
- * tie, or when either side has none).
+ * ({@link unionOfSets}); `counter` the server's value plus what the local side added since the
+ * base (`rebasedCounter`; the server's value when there is no base); `{ latest: column }` the
+ * side whose `column` is later (the server on a tie, or when either side has none).
  *
  * | rule | local | server | base | result |
  * |---|---|---|---|---|
@@ -32,6 +34,7 @@ export interface BothChanged {
  * | `min` | `2026-01-02T…Z` | `2026-01-01T…Z` | null | `2026-01-01T…Z` |
  * | `union` | `["a","c"]` | `["a","b"]` | `["a"]` | `["a","b","c"]` |
  * | `union` | `["b"]` | `["a","b","c"]` | `["a","b"]` | `["b","c"]` |
+ * | `counter` | 12 | 15 | 10 | 17 |
  * | `{ latest: 'edited_at' }` | local edited later | — | — | local |
  */
 export function mergeBoth(column: Column, values: BothChanged): unknown {
@@ -53,6 +56,9 @@ export function mergeBoth(column: Column, values: BothChanged): unknown {
     }
     case 'union':
       return unionOfSets(local, server, values.base);
+    case 'counter':
+      // Without a base the local side's increments are unknown: the server's value stands.
+      return values.base === undefined ? server : rebasedCounter(local, values.base, server);
     default: {
       const l = values.localRow[rule.latest];
       const s = values.serverRow[rule.latest];

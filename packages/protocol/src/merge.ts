@@ -8,6 +8,7 @@
  */
 import type { PrimaryKey } from './wire.js';
 import type { BuiltinConflictPolicy, Column, Row, Table } from './schema.js';
+import { withCountersRebased } from './counters.js';
 import { mergeBoth } from './merge-rules.js';
 import { valuesEqual } from './values-equal.js';
 
@@ -158,9 +159,16 @@ export const serverWins: ConflictResolver = () => ({ kind: 'adopt-server' });
 
 /**
  * `client-wins`: the local intent is pushed again against the server's version. A local
- * delete deletes; a row the server deleted is re-created from the local row.
+ * delete deletes; a row the server deleted is re-created from the local row. Counters still
+ * add up: each is the server's value plus what the device added since its base.
  */
-export const clientWins: ConflictResolver = (local) => ({ kind: 'rebase', row: local });
+export const clientWins: ConflictResolver = (local, base, server, context) => ({
+  kind: 'rebase',
+  row:
+    local === null || server === null
+      ? local
+      : withCountersRebased(context.table, local, base, server),
+});
 
 /**
  * `field-merge` (the default policy):

@@ -275,7 +275,7 @@ describe('defineSchema', () => {
           },
         },
       },
-      'a.n: merge must be "server", "client", "manual", "max", "min", "union" or { latest: column }',
+      'a.n: merge must be "server", "client", "manual", "max", "min", "union", "counter" or { latest: column }',
     ],
     [
       'a value rule on a column of the wrong type',

@@ -57,8 +57,12 @@ export const FIELD_MERGE_RULES = ['server', 'client', 'manual'] as const;
  * either side added is kept, what either side removed stays removed), and `{ latest: column }`
  * keeps the value of the side whose `column` (a timestamp, compared as time) is later (the server
  * on a tie).
+ *
+ * `counter` (integer and real columns) is more than a merge rule: a device pushes the amount it
+ * added since its base (`deltas` on the wire), the server adds it to the current value, and a
+ * push that changes nothing but counters never conflicts, so concurrent increments add up.
  */
-export const VALUE_MERGE_RULES = ['max', 'min', 'union'] as const;
+export const VALUE_MERGE_RULES = ['max', 'min', 'union', 'counter'] as const;
 /** A rule of {@link FIELD_MERGE_RULES}, {@link VALUE_MERGE_RULES}, or `{ latest: column }`. */
 export type FieldMergeRule =
   | (typeof FIELD_MERGE_RULES)[number]
@@ -130,6 +134,12 @@ export interface TableDeclaration {
    * when the table is new in this version, ignored after).
    */
   readonly renamedFrom?: string;
+  /**
+   * Rows are only ever inserted by devices (an event log, a ledger, comments): a device's update
+   * or delete of a row is refused with `append_only`, and an insert never conflicts (its key is
+   * new). Backend code may still change and delete rows.
+   */
+  readonly appendOnly?: boolean;
 }
 
 /**
@@ -211,6 +221,8 @@ export interface Table {
   readonly indexes: readonly Index[];
   /** See {@link TableDeclaration.renamedFrom}. */
   readonly renamedFrom: string | undefined;
+  /** See {@link TableDeclaration.appendOnly}. */
+  readonly appendOnly: boolean;
   column(name: string): Column | undefined;
 }
 
@@ -400,6 +412,7 @@ export function defineSchema<const D extends SchemaDeclaration>(declaration: D):
       referencedBy: references.filter((r) => r.parentTable === draft.name),
       indexes: draft.indexes,
       renamedFrom: draft.renamedFrom,
+      appendOnly: draft.appendOnly,
       column: (name) => byName.get(name),
     };
     tablesByName.set(draft.name, table);
@@ -448,6 +461,7 @@ interface TableDraft {
   columns: ColumnDraft[];
   indexes: Index[];
   renamedFrom: string | undefined;
+  appendOnly: boolean;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -539,6 +553,15 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
   if (decl.renamedFrom !== undefined && !IDENTIFIER.test(decl.renamedFrom)) {
     problems.push(`${name}: renamedFrom must be a table name`);
   }
+  if (decl.appendOnly !== undefined && typeof decl.appendOnly !== 'boolean') {
+    problems.push(`${name}: appendOnly must be true or false`);
+  }
+  for (const c of columns) {
+    if (c.merge !== 'counter') continue;
+    if (c.name === primaryKey)
+      problems.push(`${name}.${c.name}: the primary key cannot be a counter`);
+    else if (c.referencesDecl) problems.push(`${name}.${c.name}: a reference cannot be a counter`);
+  }
   const indexes: Index[] = [];
   for (const [indexName, index] of Object.entries(decl.indexes ?? {})) {
     const where = `${name} index ${indexName}`;
@@ -561,6 +584,7 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
     columns,
     indexes,
     renamedFrom: decl.renamedFrom,
+    appendOnly: decl.appendOnly === true,
   };
 }
 
@@ -581,6 +605,11 @@ function columnMergeProblem(
       ? undefined
       : `merge "${rule}" needs an integer, real or timestamp column`;
   }
+  if (rule === 'counter') {
+    return type === 'integer' || type === 'real'
+      ? undefined
+      : 'merge "counter" needs an integer or real column';
+  }
   if (rule === 'union') {
     return type === 'json'
       ? undefined
@@ -593,7 +622,7 @@ function columnMergeProblem(
     }
     return undefined;
   }
-  return 'merge must be "server", "client", "manual", "max", "min", "union" or { latest: column }';
+  return 'merge must be "server", "client", "manual", "max", "min", "union", "counter" or { latest: column }';
 }
 
 function isTextual(type: ColumnType): boolean {
@@ -621,6 +650,7 @@ function fingerprintOf(version: number, tables: readonly Table[]): string {
       ]),
     ];
     if (t.indexes.length > 0) table.push(t.indexes.map((i) => [i.name, i.columns]));
+    if (t.appendOnly) table.push('appendOnly');
     return table;
   });
   const canonical = JSON.stringify(version === 1 ? shape : [version, shape]);

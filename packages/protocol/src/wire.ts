@@ -138,8 +138,26 @@ export const UpsertChangeSchema = z
      * that earlier row.
      */
     maybePushed: z.literal(true).optional(),
+    /**
+     * For each counter column (`merge: 'counter'`) the change names in `columns`: the amount the
+     * device added since the row at `baseVersion`. The server adds it to the current value
+     * instead of writing the row's value, and a change that writes nothing but counters commits
+     * over a newer version of a live row (concurrent increments add up).
+     */
+    deltas: z.record(z.string(), z.number().finite()).optional(),
   })
   .superRefine((change, ctx) => {
+    if (change.deltas !== undefined) {
+      const named = new Set(change.columns ?? []);
+      const stray = Object.keys(change.deltas).filter((name) => !named.has(name));
+      if (change.baseVersion === null || change.columns === undefined || stray.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['deltas'],
+          message:
+            'deltas are for columns the change names in columns, on a row it has a baseVersion of',
+        });
+    }
     if (change.baseDeleted === true && change.baseVersion === null)
       ctx.addIssue({
         code: 'custom',

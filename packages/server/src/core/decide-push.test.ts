@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { todoSchema } from '@ferry/example-todo';
-import type { Change } from '@ferry/protocol';
+import { defineSchema, type Change } from '@ferry/protocol';
 import {
   conflictsWithState,
   decidePush,
@@ -157,21 +157,26 @@ describe('decidePush', () => {
 });
 
 describe('conflictsWithState', () => {
+  const lists = todoSchema.requireTable('lists');
   const upsert = (baseVersion: number | null, claim: 'baseDeleted' | 'maybePushed' | null = null) =>
     ({
+      table: lists,
       op: 'upsert',
       baseVersion,
       baseDeleted: claim === 'baseDeleted',
       maybePushed: claim === 'maybePushed',
+      writes: ['owner_id', 'name'],
     }) as const;
-  const kept = { rowVersion: 7 };
+  const remove = (baseVersion: number | null) =>
+    ({ table: lists, op: 'delete', baseVersion, writes: undefined }) as const;
+  const kept = { rowVersion: 7, deleted: false };
 
   it('judges a row the server keeps state of by its version alone, whatever the change claims', () => {
     expect(conflictsWithState(upsert(7), kept, 10)).toBe(false);
     expect(conflictsWithState(upsert(6, 'baseDeleted'), kept, 10)).toBe(true);
     expect(conflictsWithState(upsert(null, 'maybePushed'), kept, 0)).toBe(true);
     expect(conflictsWithState(upsert(null), kept, 0)).toBe(true);
-    expect(conflictsWithState({ op: 'delete', baseVersion: 6 }, kept, 0)).toBe(true);
+    expect(conflictsWithState(remove(6), kept, 0)).toBe(true);
   });
 
   it('takes an insert of a row it has no state of, unless it may have been pushed before and tombstones were purged', () => {
@@ -184,6 +189,111 @@ describe('conflictsWithState', () => {
     expect(conflictsWithState(upsert(10, 'baseDeleted'), undefined, 10)).toBe(false);
     expect(conflictsWithState(upsert(11, 'baseDeleted'), undefined, 10)).toBe(true);
     expect(conflictsWithState(upsert(5), undefined, 10)).toBe(true);
-    expect(conflictsWithState({ op: 'delete', baseVersion: 5 }, undefined, 10)).toBe(false);
+    expect(conflictsWithState(remove(5), undefined, 10)).toBe(false);
+  });
+
+  const shop = defineSchema({
+    tables: {
+      items: {
+        owner: 'owner_id',
+        columns: {
+          id: { type: 'uuid' },
+          owner_id: { type: 'text' },
+          name: { type: 'text' },
+          stock: { type: 'integer', notNull: true, default: 0, merge: 'counter' },
+          sold: { type: 'integer', notNull: true, default: 0, merge: 'counter' },
+        },
+      },
+      events: {
+        owner: 'owner_id',
+        appendOnly: true,
+        columns: { id: { type: 'uuid' }, owner_id: { type: 'text' }, what: { type: 'text' } },
+      },
+    },
+  });
+  const items = shop.requireTable('items');
+  const counted = (writes: string[], deltas: Record<string, number> | undefined) =>
+    ({
+      table: items,
+      op: 'upsert',
+      baseVersion: 3,
+      writes: ['owner_id', ...writes],
+      deltas,
+    }) as const;
+
+  it('commits a change that writes only counters it has deltas for over a newer version of a live row', () => {
+    expect(conflictsWithState(counted(['stock'], { stock: 2 }), kept, 0)).toBe(false);
+    expect(conflictsWithState(counted(['stock', 'sold'], { stock: -1, sold: 1 }), kept, 0)).toBe(
+      false,
+    );
+  });
+
+  it('still conflicts when a counter change also writes another column, lacks a delta, or meets a tombstone', () => {
+    expect(conflictsWithState(counted(['stock', 'name'], { stock: 2 }), kept, 0)).toBe(true);
+    expect(conflictsWithState(counted(['stock', 'sold'], { stock: 2 }), kept, 0)).toBe(true);
+    expect(conflictsWithState(counted(['stock'], undefined), kept, 0)).toBe(true);
+    expect(
+      conflictsWithState(counted(['stock'], { stock: 2 }), { ...kept, deleted: true }, 0),
+    ).toBe(true);
+    expect(conflictsWithState(counted([], {}), kept, 0)).toBe(true);
+  });
+
+  it('deletes a row of an append-only table whatever its version, since devices never change one', () => {
+    const events = shop.requireTable('events');
+    expect(
+      conflictsWithState(
+        { table: events, op: 'delete', baseVersion: 2, writes: undefined },
+        kept,
+        0,
+      ),
+    ).toBe(false);
+  });
+});
+
+describe('decidePush with counters', () => {
+  it('drops the deltas of an upsert that inserts the row, so the row takes its values', () => {
+    const shop = defineSchema({
+      tables: {
+        items: {
+          owner: 'owner_id',
+          columns: {
+            id: { type: 'uuid' },
+            owner_id: { type: 'text' },
+            stock: { type: 'integer', merge: 'counter' },
+          },
+        },
+      },
+    });
+    const result = validateChanges(shop, 'alice', [
+      {
+        table: 'items',
+        pk: L1,
+        op: 'upsert',
+        baseVersion: 4,
+        baseDeleted: true,
+        row: { stock: 9 },
+        columns: ['stock'],
+        deltas: { stock: 2 },
+      },
+    ]);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    const live = decidePush({
+      schema: shop,
+      userId: 'alice',
+      changes: result.changes,
+      rowStates: new Map([
+        [rowKey('items', L1), { owner: 'alice', rowVersion: 6, deleted: false }],
+      ]),
+      restrictedChildren: new Map(),
+    });
+    expect(live.kind === 'apply' && live.changes[0]!.deltas).toEqual({ stock: 2 });
+    const gone = decidePush({
+      schema: shop,
+      userId: 'alice',
+      changes: result.changes,
+      rowStates: new Map([[rowKey('items', L1), { owner: 'alice', rowVersion: 4, deleted: true }]]),
+      restrictedChildren: new Map(),
+    });
+    expect(gone.kind === 'apply' && gone.changes[0]!.deltas).toBeUndefined();
   });
 });

@@ -161,18 +161,38 @@ export interface PushDecisionInput {
  * | change | row state kept | no row state |
  * |---|---|---|
  * | upsert, `baseVersion: null` | conflict | none; with `maybePushed` and a floor above 0, conflict (it may be a row deleted since, whose tombstone is gone) |
- * | upsert on a version | conflict unless it is the row's | conflict, unless `baseDeleted` at or below the floor (a re-creation over a purged tombstone) |
- * | delete | conflict unless on the row's version | none (no effect) |
+ * | upsert on a version | conflict unless it is the row's; none when the row is alive and the change writes only counters ({@link writesOnlyCounters}) | conflict, unless `baseDeleted` at or below the floor (a re-creation over a purged tombstone) |
+ * | delete | conflict unless on the row's version; none on an append-only table (its rows never change) | none (no effect) |
  */
 export function conflictsWithState(
-  change: Pick<NormalizedChange, 'op' | 'baseVersion' | 'baseDeleted' | 'maybePushed'>,
-  state: Pick<RowState, 'rowVersion'> | undefined,
+  change: Pick<
+    NormalizedChange,
+    'table' | 'op' | 'baseVersion' | 'baseDeleted' | 'maybePushed' | 'writes' | 'deltas'
+  >,
+  state: Pick<RowState, 'rowVersion' | 'deleted'> | undefined,
   tombstoneFloor: number,
 ): boolean {
-  if (state !== undefined) return change.baseVersion !== state.rowVersion;
+  if (state !== undefined) {
+    if (change.baseVersion === state.rowVersion) return false;
+    if (change.op === 'delete') return !change.table.appendOnly;
+    return !(change.baseVersion !== null && !state.deleted && writesOnlyCounters(change));
+  }
   if (change.op === 'delete') return false;
   if (change.baseVersion === null) return change.maybePushed === true && tombstoneFloor > 0;
   return !(change.baseDeleted === true && change.baseVersion <= tombstoneFloor);
+}
+
+/**
+ * Whether an upsert writes nothing but counters it carries a delta for (besides the owner
+ * column, always written): such a change commutes with any other, so it needs no base.
+ */
+export function writesOnlyCounters(
+  change: Pick<NormalizedChange, 'writes' | 'deltas' | 'table'>,
+): boolean {
+  const { deltas, writes } = change;
+  if (deltas === undefined || writes === undefined) return false;
+  const counters = writes.filter((name) => name !== change.table.owner);
+  return counters.length > 0 && counters.every((name) => Object.hasOwn(deltas, name));
 }
 
 /** A child row found by a {@link RestrictCheck}. */
@@ -276,9 +296,13 @@ export function decidePush(input: PushDecisionInput): PushDecision {
       });
       continue;
     }
-    // A delete of a row the server never had, or of a tombstone at its version: no effect.
+    // A delete of a row the server never had, or of a tombstone: no effect.
     if (change.op === 'delete' && (state === undefined || state.deleted)) continue;
-    effective.push(change);
+    // Deltas add to a live row; a row inserted (or re-created) takes the row's values.
+    const inserted = state === undefined || state.deleted;
+    effective.push(
+      inserted && change.deltas !== undefined ? { ...change, deltas: undefined } : change,
+    );
   }
   if (conflicts.length > 0) return { kind: 'conflict', conflicts };
   const ordered = orderByRelations(

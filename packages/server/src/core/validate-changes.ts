@@ -36,6 +36,12 @@ export interface NormalizedChange {
   readonly baseDeleted?: boolean | undefined;
   /** Upserts: an insert its install may have pushed before, under a source id it left. */
   readonly maybePushed?: boolean | undefined;
+  /**
+   * Upserts: what the device added to each counter column it changed (`deltas` on the wire,
+   * checked: counters of the table, integers for integer columns). Written as the current
+   * value plus the delta to a live row; a row inserted instead takes `row`'s values.
+   */
+  readonly deltas?: Readonly<Record<string, number>> | undefined;
 }
 
 /** Outcome of {@link validateChanges}. */
@@ -105,6 +111,24 @@ export function validateChanges(
       return;
     }
     seen.add(key);
+
+    // An append-only table's rows are inserted and deleted by devices, never updated: an upsert
+    // on a version (but a re-creation over a tombstone) is an update.
+    if (
+      change.op === 'upsert' &&
+      table.appendOnly &&
+      change.baseVersion !== null &&
+      change.baseDeleted !== true
+    ) {
+      errors.push({
+        index,
+        table: table.name,
+        pk: change.pk,
+        code: 'append_only',
+        message: `${table.name} is append-only: a device inserts its rows and may delete them, never updates them`,
+      });
+      return;
+    }
 
     if (change.op === 'delete') {
       normalized.push({
@@ -179,6 +203,25 @@ export function validateChanges(
       }
       row[column.name] = check.value;
     }
+    for (const [name, delta] of Object.entries(change.deltas ?? {})) {
+      const column = table.column(name);
+      const problem =
+        column === undefined || column.merge !== 'counter'
+          ? `${name} is not a counter column, so it takes no delta`
+          : column.type === 'integer' && !Number.isSafeInteger(delta)
+            ? `${name} is an integer counter; its delta must be an integer`
+            : undefined;
+      if (problem !== undefined) {
+        errors.push({
+          index,
+          table: table.name,
+          pk: change.pk,
+          code: column === undefined ? 'unknown_column' : 'type_mismatch',
+          column: name,
+          message: problem,
+        });
+      }
+    }
     if (errors.length === before) {
       const named = new Set(change.columns ?? Object.keys(change.row));
       normalized.push({
@@ -194,6 +237,7 @@ export function validateChanges(
           .map((c) => c.name),
         baseDeleted: change.baseDeleted === true,
         maybePushed: change.maybePushed === true,
+        ...(change.deltas === undefined ? {} : { deltas: change.deltas }),
       });
     }
   });

@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import { type HistoryPoint, type PrimaryKey, type Table, type WireRow } from '@ferry/protocol';
+import { counterWrite } from '../../core/counter-writes.js';
 import type { CursorState } from '../../core/decide-cursor.js';
 import type { RestrictCheck, RowRef, RowState } from '../../core/decide-push.js';
 import {
@@ -174,11 +175,13 @@ export class PostgresPushTx implements PushTx {
   }
 
   /**
-   * Writes the decided changes, consecutive changes of one table, op and written columns in one
-   * statement.
+   * Writes the decided changes, consecutive changes of one table, op and written columns (and
+   * counters added to) in one statement.
    */
   async apply(changes: readonly NormalizedChange[]): Promise<void> {
     const client = this.#client;
+    const shape = (change: NormalizedChange) =>
+      change.op === 'delete' ? '' : writesKey(change.writes!, counterWrite(change).adds);
     for (let start = 0; start < changes.length;) {
       const first = changes[start]!;
       let end = start + 1;
@@ -186,7 +189,7 @@ export class PostgresPushTx implements PushTx {
         end < changes.length &&
         changes[end]!.table === first.table &&
         changes[end]!.op === first.op &&
-        (first.op === 'delete' || writesKey(changes[end]!.writes!) === writesKey(first.writes!))
+        shape(changes[end]!) === shape(first)
       ) {
         end++;
       }
@@ -197,7 +200,8 @@ export class PostgresPushTx implements PushTx {
           upsertQuery(
             statements,
             first.writes!,
-            group.map((c) => c.row),
+            group.map((c) => counterWrite(c).row),
+            counterWrite(first).adds,
           ),
         );
       } else {

@@ -14,9 +14,11 @@ export interface TableSql {
   readonly table: Table;
   /**
    * `$1`: JSON array of whole client rows. Inserts each row the table lacks, and writes only
-   * `writes` (a change's `writes`) to each it has, in array order. See {@link upsertQuery}.
+   * `writes` (a change's `writes`) to each it has, in array order; the counters among them
+   * named in `adds` get their current value plus the row's (see `counterWrite`). See
+   * {@link upsertQuery}.
    */
-  upsert(writes: readonly string[]): string;
+  upsert(writes: readonly string[], adds?: readonly string[]): string;
   /** The `writes` of a change that writes every column: its upsert is a named statement. */
   readonly allWrites: string;
   /** `$1`: array of primary keys. */
@@ -68,11 +70,17 @@ export function storeSql(schema: Schema, names: PgNames): StoreSql {
     const owner = quoteIdent(table.owner);
     const written = table.columns.filter((c) => c.serverDerived === undefined);
     const list = written.map((c) => quoteIdent(c.name)).join(', ');
-    const upsert = (writes: readonly string[]): string => {
+    const upsert = (writes: readonly string[], adds: readonly string[] = []): string => {
       const named = new Set(writes);
+      const added = new Set(adds);
       const updates = written
         .filter((c) => !c.isPrimaryKey && named.has(c.name))
-        .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
+        .map((c) => {
+          const name = quoteIdent(c.name);
+          return added.has(c.name)
+            ? `${name} = COALESCE(x.${name}, 0) + excluded.${name}`
+            : `${name} = excluded.${name}`;
+        });
       // Touch the row even when only its key is written, so the upsert is captured.
       const set = updates.length > 0 ? updates.join(', ') : `${pk} = excluded.${pk}`;
       return `INSERT INTO ${t} AS x (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${t}, $1::json) ON CONFLICT (${pk}) DO UPDATE SET ${set}`;
@@ -188,9 +196,10 @@ ON CONFLICT (user_id) DO UPDATE SET last_seq = u.last_seq + 1 RETURNING u.last_s
   };
 }
 
-/** The cache key of a change's `writes`. */
-export function writesKey(writes: readonly string[]): string {
-  return writes.join('\u0000');
+/** The cache key of a change's `writes` (and the counters it adds to). */
+export function writesKey(writes: readonly string[], adds: readonly string[] = []): string {
+  const key = writes.join('\u0000');
+  return adds.length === 0 ? key : `${key}\u0001${adds.join('\u0000')}`;
 }
 
 /**
@@ -202,8 +211,9 @@ export function upsertQuery(
   statements: TableSql,
   writes: readonly string[],
   rows: readonly unknown[],
+  adds: readonly string[] = [],
 ): QueryConfig {
   const values = [JSON.stringify(rows)];
-  const text = statements.upsert(writes);
-  return writesKey(writes) === statements.allWrites ? named(text, values) : { text, values };
+  const text = statements.upsert(writes, adds);
+  return writesKey(writes, adds) === statements.allWrites ? named(text, values) : { text, values };
 }

@@ -24,9 +24,10 @@ export interface TableStatements {
   /**
    * The upsert that inserts a whole row (every column, in table order: {@link encodeRow}) or,
    * when the row exists, writes only `writes` (a change's `writes`) and the columns the server
-   * derives at every commit.
+   * derives at every commit; the counters among them named in `adds` get their current value
+   * plus the row's (see `counterWrite`).
    */
-  upsert(writes: readonly string[]): Statement;
+  upsert(writes: readonly string[], adds?: readonly string[]): Statement;
   readonly remove: Statement;
   readonly select: Statement;
   readonly selectOwned: Statement;
@@ -103,14 +104,20 @@ export function prepareStatements(db: Db, schema: Schema): Statements {
     const names = table.columns.map((c) => c.name);
     const list = names.map(quoteIdent).join(', ');
     const upserts = new Map<string, Statement>();
-    const upsert = (writes: readonly string[]): Statement => {
-      const key = writes.join('\u0000');
+    const upsert = (writes: readonly string[], adds: readonly string[] = []): Statement => {
+      const key = `${writes.join('\u0000')}\u0001${adds.join('\u0000')}`;
       let statement = upserts.get(key);
       if (statement === undefined) {
         const written = new Set(writes);
+        const added = new Set(adds);
         const updates = table.columns
           .filter((c) => written.has(c.name) || c.serverDerived === 'commitTime')
-          .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
+          .map((c) => {
+            const name = quoteIdent(c.name);
+            return added.has(c.name)
+              ? `${name} = COALESCE(${name}, 0) + excluded.${name}`
+              : `${name} = excluded.${name}`;
+          });
         // Touch the row even when nothing is written, so the upsert is captured.
         const set = updates.length > 0 ? updates.join(', ') : `${pk} = excluded.${pk}`;
         statement = db.prepare(

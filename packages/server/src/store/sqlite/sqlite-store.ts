@@ -12,6 +12,7 @@ import {
   type Table,
   type WireRow,
 } from '@ferry/protocol';
+import { counterWrite } from '../../core/counter-writes.js';
 import { decideCursor, type CursorState } from '../../core/decide-cursor.js';
 import type { RowState } from '../../core/decide-push.js';
 import { genesisToken, nextHistoryToken, pushDigest } from '../../core/history-token.js';
@@ -593,7 +594,8 @@ class SqliteStore implements ServerStore {
         for (const change of changes) {
           const statements = stmts.tables.get(change.table.name)!;
           if (change.op === 'upsert') {
-            statements.upsert(change.writes!).run(encodeRow(statements, change.row!, nowIso));
+            const { row, adds } = counterWrite(change);
+            statements.upsert(change.writes!, adds).run(encodeRow(statements, row, nowIso));
           } else {
             statements.remove.run(change.pk);
           }

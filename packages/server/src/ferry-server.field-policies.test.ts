@@ -1,0 +1,3 @@
+import { describeFieldPolicies } from './test-support/field-policies-suite.js';
+
+describeFieldPolicies('sqlite');
