@@ -9,7 +9,8 @@
  * Options: `--seeds N`, `--start S` (first seed), `--seed S` (one seed), `--ops N` (operations
  * per seed, env FERRY_SIM_OPS), `--workers N` (processes, env FERRY_SIM_WORKERS, default 2),
  * `--schema FILE` (a module whose default export, or `schema` export, is the schema),
- * `--no-faults`, `--trace`, `--quiet`. Failing seeds are written with their whole trace to
+ * `--no-faults`, `--upgrades`/`--no-upgrades` and `--counters`/`--no-counters` (every seed runs
+ * that workload, or none; default one seed in three each), `--trace`, `--quiet`. Failing seeds are written with their whole trace to
  * `.sim-failures/seed-<seed>.txt`. To see inside one seed, replay it with `FERRY_SIM_CLIENT_LOGS=1`
  * (the clients' log lines in the trace) and `FERRY_SIM_WATCH=<primary key>` (what the files hold of
  * that row after each log line). The exit code is 1 when any invariant was violated. The
@@ -44,6 +45,8 @@ interface CliConfig {
   readonly schemaFile: string | null;
   /** `true`: every seed runs the upgrade workload; `false`: none; default one in three. */
   readonly upgrades: boolean | null;
+  /** `true`: every seed runs the counter workload; `false`: none; default one in three. */
+  readonly counters: boolean | null;
 }
 
 const { values } = parseArgs({
@@ -57,6 +60,8 @@ const { values } = parseArgs({
     'no-faults': { type: 'boolean' },
     upgrades: { type: 'boolean' },
     'no-upgrades': { type: 'boolean' },
+    counters: { type: 'boolean' },
+    'no-counters': { type: 'boolean' },
     trace: { type: 'boolean' },
     quiet: { type: 'boolean' },
     worker: { type: 'boolean' },
@@ -80,6 +85,7 @@ async function main(): Promise<void> {
     faults: !values['no-faults'],
     schemaFile: values.schema ?? null,
     upgrades: values.upgrades ? true : values['no-upgrades'] ? false : null,
+    counters: values.counters ? true : values['no-counters'] ? false : null,
   };
   const workers = Math.max(
     1,
@@ -191,8 +197,11 @@ async function workerMain(): Promise<void> {
  */
 async function loadSchemas(
   config: CliConfig,
-): Promise<{ schema: Schema; upgrade?: Schema; upgrades?: boolean }> {
-  const forced = config.upgrades === null ? {} : { upgrades: config.upgrades };
+): Promise<{ schema: Schema; upgrade?: Schema; upgrades?: boolean; counters?: boolean }> {
+  const forced = {
+    ...(config.upgrades === null ? {} : { upgrades: config.upgrades }),
+    ...(config.counters === null ? {} : { counters: config.counters }),
+  };
   const file = config.schemaFile;
   if (file === null) return { schema: todoSchema, upgrade: todoV2, ...forced };
   const module = (await import(pathToFileURL(resolve(file)).href)) as {
@@ -204,7 +213,7 @@ async function loadSchemas(
   if (!schema || typeof schema.table !== 'function') {
     throw new Error(`${file} must export a schema made by defineSchema() (default or "schema")`);
   }
-  return module.upgrade ? { schema, upgrade: module.upgrade, ...forced } : { schema };
+  return module.upgrade ? { schema, upgrade: module.upgrade, ...forced } : { schema, ...forced };
 }
 
 function reportFailure(result: SimulationResult): void {

@@ -235,7 +235,7 @@ export class ServerModel {
       const row = this.#stateOf(change.table, change.pk);
       const conflicting =
         row !== undefined
-          ? change.baseVersion !== row.version
+          ? change.baseVersion !== row.version && !this.#commutes(change, row)
           : change.op === 'delete'
             ? false
             : change.baseVersion === null
@@ -267,10 +267,30 @@ export class ServerModel {
       effects: this.#effectsOf(
         input.userId,
         changes.map((c) =>
-          c.op === 'upsert' ? { op: 'upsert', table: c.table, row: c.row, columns: c.columns } : c,
+          c.op === 'upsert'
+            ? { op: 'upsert', table: c.table, row: c.row, columns: c.columns, deltas: c.deltas }
+            : c,
         ),
       ),
     };
+  }
+
+  /**
+   * Whether a change over another version of its row commits anyway: an upsert of a live row
+   * that writes nothing but counters it carries deltas for (they add up whatever happened
+   * since), or a delete of an append-only table's row (devices never change one).
+   */
+  #commutes(change: Change, row: ModelRow): boolean {
+    const table = this.#schema.requireTable(change.table);
+    if (change.op === 'delete') return table.appendOnly;
+    if (change.baseVersion === null || row.deleted || change.deltas === undefined) return false;
+    const written = (change.columns ?? Object.keys(change.row)).filter((name) => {
+      const column = table.column(name);
+      return (
+        column !== undefined && !column.isOwner && !column.isPrimaryKey && !column.serverDerived
+      );
+    });
+    return written.length > 0 && written.every((name) => Object.hasOwn(change.deltas!, name));
   }
 
   /**
@@ -456,6 +476,7 @@ export class ServerModel {
         }
         const problems = [
           ...this.#untouchedColumns(what, input.changes, actual.rows),
+          ...this.#counters(what, input.changes, actual.rows),
           ...this.#checkEffects(what, input.userId, prediction.effects, actual.rows, at),
         ];
         if (problems.length > 0) return problems;
@@ -518,6 +539,33 @@ export class ServerModel {
         if (!jsonEqual(before.row[column.name] ?? null, effect.row[column.name] ?? null)) {
           problems.push(
             `${what}: ${change.table} ${String(change.pk)} had column ${column.name} changed by a push that did not write it (an untouched column)`,
+          );
+        }
+      }
+    }
+    return problems;
+  }
+
+  /**
+   * The counter invariant, checked on its own: a committed upsert of a live row that carried a
+   * delta for a counter left it at its value before plus the delta (no increment lost, none
+   * applied twice). With convergence, every counter ends at its first value plus every increment
+   * committed since (a backend write sets it anew).
+   */
+  #counters(what: string, changes: readonly Change[], committed: readonly RowEffect[]): string[] {
+    const problems: string[] = [];
+    const after = new Map(committed.map((e) => [rowKey(e.table, e.pk), e]));
+    for (const change of changes) {
+      if (change.op !== 'upsert' || change.deltas === undefined) continue;
+      const before = this.#rows.get(rowKey(change.table, change.pk));
+      const effect = after.get(rowKey(change.table, change.pk));
+      if (!before || before.deleted || before.row === null || effect?.op !== 'upsert') continue;
+      for (const [column, delta] of Object.entries(change.deltas)) {
+        const want = counterOf(before.row[column]) + delta;
+        const got = effect.row[column];
+        if (got !== want) {
+          problems.push(
+            `${what}: ${change.table} ${String(change.pk)}.${column} was ${String(before.row[column])}, the push added ${delta}, and it committed ${String(got)}, not ${want}: a counter's increment lost or applied twice`,
           );
         }
       }
@@ -946,11 +994,15 @@ export class ServerModel {
       const full: Row = {};
       for (const column of table.columns) {
         if (column.serverDerived !== undefined) continue;
+        const delta = op.deltas?.[column.name];
         full[column.name] = column.isOwner
           ? userId
           : before.alive && before.row !== null && !column.isPrimaryKey && !named.has(column.name)
             ? (before.row[column.name] ?? null)
-            : (op.row[column.name] ?? column.default ?? null);
+            : before.alive && before.row !== null && delta !== undefined
+              ? // A counter: the value the server has plus what the device added.
+                counterOf(before.row[column.name]) + delta
+              : (op.row[column.name] ?? column.default ?? null);
       }
       upsert(table, full);
     }
@@ -1169,6 +1221,8 @@ export type BackendOp =
       readonly row: Row;
       /** The columns written to a row that exists (a push's `columns`); default: `row`'s. */
       readonly columns?: readonly string[] | undefined;
+      /** What a push added to counters of a row that exists (its `deltas`). */
+      readonly deltas?: Readonly<Record<string, number>> | undefined;
     }
   | { readonly op: 'delete'; readonly table: string; readonly pk: PrimaryKey };
 
@@ -1313,6 +1367,11 @@ function bundleText(bundle: ModelBundle): string {
     bundleTexts.set(bundle, text);
   }
   return text;
+}
+
+/** A counter's value as a number (null counts as 0). */
+function counterOf(value: unknown): number {
+  return typeof value === 'number' ? value : 0;
 }
 
 /** The key of a row across tables. */

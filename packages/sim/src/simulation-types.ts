@@ -23,6 +23,7 @@ import type { WriteMix } from './workload.js';
  * | `outage` (j) | with the default circuit, a server that stays down gets at most 20 requests a device in any hour, evidence storms included; once it is back and the device is told so, it catches up within 2 minutes (17 after false evidence during the outage, which pushes its trials out to the backoff cap) |
  * | `protocol` | a server answer differs from what protocol.md prescribes (the oracle) |
  * | `integrity` | `PRAGMA integrity_check` fails, or a client's integrity gate refused server data |
+ * | `counter` | a committed push that carried a counter's delta left the counter at anything but its value before plus the delta (an increment lost or applied twice); with convergence, every counter ends at its first value plus every increment committed since |
  * | `untouched-column` | a committed push changed no column of a row the server had that the push did not write (its `columns`, else its row's keys): a device never resets a column it does not know or did not change |
  * | `error` | an operation failed in a way no fault explains, or the simulator got stuck |
  */
@@ -41,6 +42,7 @@ export const INVARIANTS = [
   'protocol',
   'integrity',
   'untouched-column',
+  'counter',
   'error',
 ] as const;
 
@@ -130,6 +132,13 @@ export interface SimulationOptions<S extends Schema = Schema> {
    * together with a restore of the server from a backup.
    */
   readonly upgrades?: boolean;
+  /**
+   * The counter workload: the schema (and `upgrade`) get a `tallies` table with a counter and a
+   * set column (`withTallies`), and devices add to counters offline (`UPDATE … SET count = count
+   * + k`) besides every other write. `true` always, `false` never; default one seed in three,
+   * drawn apart from every other choice (a seed without it runs as before it existed).
+   */
+  readonly counters?: boolean;
 }
 
 /** What a run did and found. */

@@ -78,7 +78,13 @@ export class Workload {
   constructor(schema: Schema, mix: WriteMix = DEFAULT_WRITE_MIX) {
     this.#schema = schema;
     this.#mix = mix;
+    this.#counters = schema.tables.flatMap((table) =>
+      table.columns.filter((c) => c.merge === 'counter').map((column) => ({ table, column })),
+    );
   }
+
+  /** The counter columns of the schema (the increments' targets). */
+  readonly #counters: readonly { readonly table: Table; readonly column: Column }[];
 
   /**
    * A write for a device that sees `local` (its committed file), or null when nothing fits.
@@ -92,8 +98,13 @@ export class Workload {
     model: ServerModel,
   ): WriteOp | null {
     const view = new LocalView(local);
-    const kind = random.weighted({ ...this.#mix });
+    // Increments only where the schema has counters, so other schemas draw as before.
+    const kind = random.weighted(
+      this.#counters.length > 0 ? { ...this.#mix, increment: INCREMENT_WEIGHT } : { ...this.#mix },
+    );
     switch (kind) {
+      case 'increment':
+        return this.#increment(random, view);
       case 'multi': {
         const changes: WriteChange[] = [];
         const n = random.int(2, 4);
@@ -352,6 +363,32 @@ export class Workload {
   }
 
   /** An UPDATE in plain SQL (captured by the triggers too); `invalid` writes a too-long text. */
+  /**
+   * An increment (or decrement) of a counter in SQL, `SET c = c + k`, as apps write them: the
+   * value it leaves is the file's then, which a pull may have moved since the view was read, so
+   * the recorded value is the view's plus `k` and checks of counters go by deltas, not values.
+   */
+  #increment(random: SeededRandom, view: LocalView): WriteOp | null {
+    const { table, column } = random.pick(this.#counters);
+    const rows = view.rowsOf(table.name);
+    if (rows.length === 0) return null;
+    const target = pickHot(random, rows);
+    const k = random.chance(0.8) ? random.int(1, 9) : -random.int(1, 5);
+    const value =
+      (typeof target.row[column.name] === 'number' ? (target.row[column.name] as number) : 0) + k;
+    const pkColumn = table.column(table.primaryKey)!;
+    return {
+      label: `add ${k} to ${table.name}.${column.name}`,
+      changes: [
+        { kind: 'update', table: table.name, pk: target.pk, values: { [column.name]: value } },
+      ],
+      sql: {
+        text: `UPDATE "${table.name}" SET "${column.name}" = "${column.name}" + ? WHERE "${table.primaryKey}" = ?`,
+        params: [k, toSqliteValue(pkColumn.type, target.pk) as string | number],
+      },
+    };
+  }
+
   #rawSql(random: SeededRandom, view: LocalView, tag: string, invalid: boolean): WriteOp | null {
     const candidates = view
       .all()
@@ -386,6 +423,8 @@ export class Workload {
     };
   }
 }
+
+const INCREMENT_WEIGHT = 14;
 
 /** The local rows a workload decision sees, with the changes of the write being built on top. */
 class LocalView {

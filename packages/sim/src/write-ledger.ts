@@ -401,7 +401,12 @@ export class WriteLedger {
       }
       for (const [column, value] of Object.entries(write.values)) {
         if (later.some((w) => w.kind === 'delete' || column in w.values)) continue;
-        if (answered((c) => c.op === 'upsert' && jsonEqual(c.row[column] ?? null, value))) continue;
+        // A counter is carried by its delta: the value pushed is the file's, which rebases move.
+        const carries = (c: Change) =>
+          c.op === 'upsert' &&
+          (jsonEqual(c.row[column] ?? null, value) ||
+            (c.deltas !== undefined && column in c.deltas));
+        if (answered(carries)) continue;
         problems.push(
           `${write.device}: ${write.kind} of ${write.table} ${write.pk} set ${column} = ${JSON.stringify(value)} (step ${write.step}); no push carried it to the server, and it is in no dead letter or conflict`,
         );

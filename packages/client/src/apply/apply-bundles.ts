@@ -4,6 +4,7 @@ import {
   type Bundle,
   type RowEffect,
   type Row,
+  type Schema,
 } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
@@ -354,7 +355,7 @@ export async function applyBundles(
       candidate ? frozen : null,
       ctx.sourceId,
       candidate && bundle.digest !== undefined
-        ? (ourDigest ??= await frozenDigest(tx, frozen, sent))
+        ? (ourDigest ??= await frozenDigest(tx, ctx.schema, frozen, sent))
         : undefined,
     );
     if (verdict === 'foreign') {
@@ -472,6 +473,7 @@ export function ownershipOf(
  */
 async function frozenDigest(
   tx: Executor,
+  schema: Schema,
   head: FrozenBundleHead | null,
   sent: FrozenBundle | undefined,
 ): Promise<string | undefined> {
@@ -489,7 +491,7 @@ async function frozenDigest(
   const digest = createBundleDigest();
   for (let start = 0; start < changes.length; start += DIGEST_STEP) {
     if (start > 0) await tx.pause?.();
-    digest.add(changes.slice(start, start + DIGEST_STEP).map(wireChangeOf));
+    digest.add(changes.slice(start, start + DIGEST_STEP).map((c) => wireChangeOf(c, schema)));
   }
   return digest.finish();
 }

@@ -47,4 +47,26 @@ describe('rebaseRow', () => {
       updated_at: 'T',
     });
   });
+
+  it('moves what the local layer added to a counter onto the new base, keeping a peer’s increments', () => {
+    const items = defineSchema({
+      tables: {
+        items: {
+          owner: 'owner_id',
+          columns: {
+            id: { type: 'text' },
+            owner_id: { type: 'text' },
+            n: { type: 'integer', merge: 'counter' },
+          },
+        },
+      },
+    }).requireTable('items');
+    const previous = { id: 'x', owner_id: 'alice', n: 10 };
+    const next = { ...previous, n: 15 };
+    expect(rebaseRow(items, { ...previous, n: 12 }, previous, next).n).toBe(17);
+    expect(rebaseRow(items, { ...previous, n: 7 }, previous, next).n).toBe(12);
+    expect(rebaseRow(items, previous, previous, next).n).toBe(15);
+    // Without the row the change was made on, nothing is known of what was added.
+    expect(rebaseRow(items, { ...previous, n: 12 }, null, next).n).toBe(12);
+  });
 });

@@ -227,7 +227,7 @@ export function referenceIndexSql(table: Table): string[] {
  * The capture triggers of a table: every insert, update and delete that is not an apply of
  * server data appends `(table, pk, op)` to `ferry_log` in the same transaction. An update that
  * changes no column is not captured; one that changes the primary key is a delete of the old
- * key and an insert of the new one.
+ * key and an insert of the new one. On an append-only table an update is refused (`append_only`).
  */
 export function captureTriggersSql(table: Table): string[] {
   const t = quoteIdent(table.name);
@@ -261,12 +261,22 @@ WHEN ${notApplying}
 BEGIN
   INSERT INTO ferry_log (tbl, pk, op) VALUES (${name}, OLD.${pk}, 'D');
 END`,
+    ...(table.appendOnly
+      ? [
+          // The server refuses a device's update of such a row: refused here, at the write.
+          `CREATE TRIGGER IF NOT EXISTS ${quoteIdent(`${prefix}_append_only`)} BEFORE UPDATE ON ${t}
+WHEN ${notApplying} AND ${anyChange}
+BEGIN
+  SELECT RAISE(ABORT, ${quoteLiteral(`append_only: ${table.name} is append-only: insert and delete its rows, never update them`)});
+END`,
+        ]
+      : []),
   ];
 }
 
 /** Drops the capture triggers of a table (before re-creating them for a changed schema). */
 export function dropCaptureTriggersSql(tableName: string): string[] {
-  return ['insert', 'update', 'rekey', 'delete'].map(
+  return ['insert', 'update', 'rekey', 'delete', 'append_only'].map(
     (kind) => `DROP TRIGGER IF EXISTS ${quoteIdent(`ferry_capture_${tableName}_${kind}`)}`,
   );
 }

@@ -1,4 +1,11 @@
-import { changedColumns, type Change, type PrimaryKey, type Row } from '@ferry/protocol';
+import {
+  changedColumns,
+  counterDeltas,
+  type Change,
+  type PrimaryKey,
+  type Row,
+  type Schema,
+} from '@ferry/protocol';
 import type { TransactionExecutor } from '../driver/serial-database.js';
 import type { SqlRow, SqlValue } from '../driver/sqlite-driver.js';
 import { insertMany } from './insert-many.js';
@@ -708,17 +715,36 @@ export function baseClaimOf(
 /**
  * The change as it goes on the wire; the same JSON every time it is sent. An upsert of a row the
  * server has (a base) names the columns it changed against that base, so the server writes only
- * those; an insert carries the whole row, and what it knows of its base ({@link baseClaimOf}).
+ * those, and for the counters among them what it added (`deltas`, from the table in `schema`); an
+ * insert carries the whole row, and what it knows of its base ({@link baseClaimOf}).
  */
-export function wireChangeOf(change: FrozenChange): Change {
+export function wireChangeOf(change: FrozenChange, schema: Pick<Schema, 'table'>): Change {
   const { tbl: table, pk, baseVersion } = change;
   if (change.op === 'delete') return { table, pk, op: 'delete', baseVersion };
   const row = change.row ?? {};
   if (change.base !== null) {
-    return { table, pk, op: 'upsert', baseVersion, row, columns: changedColumns(row, change.base) };
+    const columns = changedColumns(row, change.base);
+    const counters = schema.table(table);
+    const deltas = counters && counterDeltas(counters, row, change.base, columns);
+    return {
+      table,
+      pk,
+      op: 'upsert',
+      baseVersion,
+      row,
+      columns,
+      ...(deltas === undefined ? {} : { deltas }),
+    };
   }
   const claim = baseClaimOf(change.letter, baseVersion);
-  return { table, pk, op: 'upsert', baseVersion, row, ...(claim === null ? {} : { [claim]: true }) };
+  return {
+    table,
+    pk,
+    op: 'upsert',
+    baseVersion,
+    row,
+    ...(claim === null ? {} : { [claim]: true }),
+  };
 }
 
 export function parseRow(text: string | null): Row | null {

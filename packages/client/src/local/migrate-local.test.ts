@@ -107,9 +107,7 @@ describe('a client file migrated to a newer schema version', () => {
       }),
     ]);
     // title became nullable: the rebuilt table takes a null.
-    await upgraded.write((tx) =>
-      tx.update('folders' as never, 'p', { title: null }),
-    );
+    await upgraded.write((tx) => tx.update('folders' as never, 'p', { title: null }));
     await upgraded.close();
 
     const file = new Database(join(dir, 'app.db'), { readonly: true });

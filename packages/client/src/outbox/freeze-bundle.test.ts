@@ -22,6 +22,7 @@ const schema = defineSchema({
         id: { type: 'integer' },
         owner_id: { type: 'text' },
         name: { type: 'text', notNull: true },
+        visits: { type: 'integer', notNull: true, default: 0, merge: 'counter' },
       },
     },
     notes: {
@@ -106,9 +107,11 @@ describe('freezeNextBundle', () => {
     expect(bundle?.wire).toHaveLength(3);
     const fromFile = await readFrozenBundle(db);
     expect(fromFile?.wire).toBeUndefined();
-    const first = pushBodyJson(bundle!, envelope(bundle!));
-    expect(first).toBe(pushBodyJson(fromFile!, envelope(fromFile!)));
-    expect(first).toBe(JSON.stringify(envelope(bundle!)(bundle!.changes.map(wireChangeOf))));
+    const first = pushBodyJson(bundle!, schema, envelope(bundle!));
+    expect(first).toBe(pushBodyJson(fromFile!, schema, envelope(fromFile!)));
+    expect(first).toBe(
+      JSON.stringify(envelope(bundle!)(bundle!.changes.map((c) => wireChangeOf(c, schema)))),
+    );
     expect(fromFile?.changes).toEqual(bundle?.changes);
   });
 
@@ -127,21 +130,47 @@ describe('freezeNextBundle', () => {
     });
     await write(['INSERT INTO folders (id, name) VALUES (?, ?)', [3, 'new']]);
     const { bundle } = await freeze();
-    const claims = bundle!.changes.map(wireChangeOf).map((c) => ({
-      pk: c.pk,
-      baseVersion: c.baseVersion,
-      baseDeleted: 'baseDeleted' in c ? c.baseDeleted : undefined,
-      maybePushed: 'maybePushed' in c ? c.maybePushed : undefined,
-    }));
+    const claims = bundle!.changes
+      .map((c) => wireChangeOf(c, schema))
+      .map((c) => ({
+        pk: c.pk,
+        baseVersion: c.baseVersion,
+        baseDeleted: 'baseDeleted' in c ? c.baseDeleted : undefined,
+        maybePushed: 'maybePushed' in c ? c.maybePushed : undefined,
+      }));
     expect(claims).toEqual([
       { pk: 1, baseVersion: 4, baseDeleted: true, maybePushed: undefined },
       { pk: 2, baseVersion: null, baseDeleted: undefined, maybePushed: true },
       { pk: 3, baseVersion: null, baseDeleted: undefined, maybePushed: undefined },
     ]);
     const fromFile = await readFrozenBundle(db);
-    expect(pushBodyJson(bundle!, envelope(bundle!))).toBe(
-      pushBodyJson(fromFile!, envelope(fromFile!)),
+    expect(pushBodyJson(bundle!, schema, envelope(bundle!))).toBe(
+      pushBodyJson(fromFile!, schema, envelope(fromFile!)),
     );
+  });
+
+  it('sends what an update added to each counter it changed, spliced and resent from the file alike', async () => {
+    const { db, freeze, write } = await setUp();
+    await db.run(
+      `INSERT INTO ferry_rows (tbl, pk, version, deleted, base) VALUES ('folders', 1, 4, 0, '{"id":1,"name":"a","visits":5}')`,
+    );
+    await db.batch([
+      { sql: 'UPDATE ferry_capture SET applying = 1', params: [] },
+      { sql: "INSERT INTO folders (id, name, visits) VALUES (1, 'a', 5)", params: [] },
+      { sql: 'UPDATE ferry_capture SET applying = 0', params: [] },
+    ]);
+    await write(['UPDATE folders SET visits = visits + 3, name = ? WHERE id = 1', ['b']]);
+    const { bundle } = await freeze();
+    const [change] = bundle!.changes.map((c) => wireChangeOf(c, schema));
+    expect(change).toMatchObject({
+      baseVersion: 4,
+      columns: ['name', 'visits'],
+      deltas: { visits: 3 },
+    });
+    const fromFile = await readFrozenBundle(db);
+    const spliced = pushBodyJson(bundle!, schema, envelope(bundle!));
+    expect(spliced).toBe(pushBodyJson(fromFile!, schema, envelope(fromFile!)));
+    expect(spliced).toContain('"deltas":{"visits":3}');
   });
 
   it('takes entries in write order up to the limit without splitting a write, and leaves the rest pending', async () => {

@@ -1,4 +1,10 @@
-import { changedColumns, orderByRelations, type PrimaryKey, type Row } from '@ferry/protocol';
+import {
+  changedColumns,
+  counterDeltas,
+  orderByRelations,
+  type PrimaryKey,
+  type Row,
+} from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
@@ -176,11 +182,16 @@ function draftOf(ctx: EngineContext, entry: FreezeCandidate, current: LocalRows)
   }
   // The wire JSON, serialised once: the row's JSON is spliced into the rest.
   const head = JSON.stringify({ table: entry.tbl, pk, op, baseVersion });
-  const columns = row !== null && base !== null ? JSON.stringify(changedColumns(row, base)) : null;
+  const changed = row !== null && base !== null ? changedColumns(row, base) : null;
+  const deltas = changed !== null ? counterDeltas(codec.table, row!, base!, changed) : undefined;
   // The same JSON as wireChangeOf.
   const claim = base === null ? baseClaimOf(entry.op, baseVersion) : null;
   const tail =
-    columns !== null ? `,"columns":${columns}` : claim !== null ? `,"${claim}":true` : '';
+    changed !== null
+      ? `,"columns":${JSON.stringify(changed)}${deltas === undefined ? '' : `,"deltas":${JSON.stringify(deltas)}`}`
+      : claim !== null
+        ? `,"${claim}":true`
+        : '';
   const wire = rowJson === null ? head : `${head.slice(0, -1)},"row":${rowJson}${tail}}`;
   return {
     table: entry.tbl,

@@ -28,7 +28,7 @@ export async function pushRoundTrip(
   const point = await readBasesPoint(db);
   const answer = await deps.transport.postBundle(
     '/v1/push',
-    pushBodyJson(bundle, (changes) => ({
+    pushBodyJson(bundle, ctx.schema, (changes) => ({
       protocol: PROTOCOL_VERSION,
       sourceId: bundle.sourceId,
       sourceBundleId: bundle.sourceBundleId,

@@ -36,7 +36,7 @@ export async function syncRoundTrip(
     const point = await readBasesPoint(db);
     const raw = await deps.transport.postJsonText(
       '/v1/sync',
-      pushBodyJson(bundle, (changes) => ({
+      pushBodyJson(bundle, ctx.schema, (changes) => ({
         protocol: PROTOCOL_VERSION,
         sourceId: bundle.sourceId,
         push: { sourceBundleId: bundle.sourceBundleId, changes },
