@@ -43,6 +43,11 @@ const controls: [string, UnsafeFaults, InvariantId][] = [
     { client: { forgetCommittedRows: true } },
     'spurious-conflict',
   ],
+  [
+    "the server writes a counter's pushed value instead of adding its delta (with the counter workload)",
+    { server: { dropCounterDeltas: true } },
+    'counter',
+  ],
 ];
 
 /**
@@ -110,6 +115,7 @@ describe('negative controls', () => {
         seed,
         unsafeFaults,
         identity: false,
+        counters: unsafeFaults.server?.dropCounterDeltas === true,
       });
       if (!result.ok) caught.push(...result.violations.map((v) => `${seed} ${v.invariant}`));
     }
@@ -128,6 +134,7 @@ describe('negative controls', () => {
           seed,
           identity,
           unsafeFaults,
+          counters: false,
           ...(mode ? { mode } : {}),
         });
         if (!result.ok) caught.push(...result.violations.map((v) => `${seed} ${v.invariant}`));
@@ -147,6 +154,7 @@ describe('negative controls', () => {
         schema: todoSchema,
         seed,
         unsafeFaults: { network: { stripBasesPoint: true } },
+        counters: false,
       });
       expect(result.violations.map((v) => v.invariant)).toContain('foreign-base');
     },

@@ -8,6 +8,8 @@ export interface UnsafeServerFaults {
   readonly skipConflictCheck?: boolean;
   /** Answer any resend of the last committed bundle id as a replay, whatever its changes. */
   readonly skipDigestCheck?: boolean;
+  /** Write a counter's pushed value instead of adding its delta (increments of others lost). */
+  readonly dropCounterDeltas?: boolean;
 }
 
 /**
@@ -26,8 +28,8 @@ export function faultyPushRules(
         ? { kind: 'commit' }
         : decision;
     },
-    decidePush: (input) =>
-      rules.decidePush(
+    decidePush: (input) => {
+      const decision = rules.decidePush(
         faults.skipConflictCheck === true
           ? {
               ...input,
@@ -37,6 +39,10 @@ export function faultyPushRules(
               })),
             }
           : input,
-      ),
+      );
+      return decision.kind === 'apply' && faults.dropCounterDeltas === true
+        ? { ...decision, changes: decision.changes.map((c) => ({ ...c, deltas: undefined })) }
+        : decision;
+    },
   };
 }

@@ -5,6 +5,7 @@ import {
   type PrimaryKey,
   type Row,
   type Schema,
+  type Table,
 } from '@ferry/protocol';
 import type { TransactionExecutor } from '../driver/serial-database.js';
 import type { SqlRow, SqlValue } from '../driver/sqlite-driver.js';
@@ -713,6 +714,23 @@ export function baseClaimOf(
 }
 
 /**
+ * The `deltas` of an upsert made on a base row (`wireChangeOf`, and the freeze's spliced JSON,
+ * alike): what it added to each counter among its changed columns, when it has a base version
+ * for the server to add them on (a base row without one, after the server lost its history,
+ * meets the server's row by content: no deltas).
+ */
+export function wireDeltasOf(
+  table: Table | undefined,
+  row: Row,
+  base: Row,
+  columns: readonly string[],
+  baseVersion: number | null,
+): Record<string, number> | undefined {
+  if (table === undefined || baseVersion === null) return undefined;
+  return counterDeltas(table, row, base, columns);
+}
+
+/**
  * The change as it goes on the wire; the same JSON every time it is sent. An upsert of a row the
  * server has (a base) names the columns it changed against that base, so the server writes only
  * those, and for the counters among them what it added (`deltas`, from the table in `schema`); an
@@ -724,8 +742,7 @@ export function wireChangeOf(change: FrozenChange, schema: Pick<Schema, 'table'>
   const row = change.row ?? {};
   if (change.base !== null) {
     const columns = changedColumns(row, change.base);
-    const counters = schema.table(table);
-    const deltas = counters && counterDeltas(counters, row, change.base, columns);
+    const deltas = wireDeltasOf(schema.table(table), row, change.base, columns, baseVersion);
     return {
       table,
       pk,

@@ -1,14 +1,9 @@
-import {
-  changedColumns,
-  counterDeltas,
-  orderByRelations,
-  type PrimaryKey,
-  type Row,
-} from '@ferry/protocol';
+import { changedColumns, orderByRelations, type PrimaryKey, type Row } from '@ferry/protocol';
 import type { EngineContext } from '../engine-context.js';
 import type { SqlValue } from '../driver/sqlite-driver.js';
 import {
   baseClaimOf,
+  wireDeltasOf,
   deleteFrozenChange,
   deletePending,
   readPending,
@@ -183,7 +178,8 @@ function draftOf(ctx: EngineContext, entry: FreezeCandidate, current: LocalRows)
   // The wire JSON, serialised once: the row's JSON is spliced into the rest.
   const head = JSON.stringify({ table: entry.tbl, pk, op, baseVersion });
   const changed = row !== null && base !== null ? changedColumns(row, base) : null;
-  const deltas = changed !== null ? counterDeltas(codec.table, row!, base!, changed) : undefined;
+  const deltas =
+    changed !== null ? wireDeltasOf(codec.table, row!, base!, changed, baseVersion) : undefined;
   // The same JSON as wireChangeOf.
   const claim = base === null ? baseClaimOf(entry.op, baseVersion) : null;
   const tail =
