@@ -18,6 +18,7 @@ export const shopSchema = defineSchema({
         name: { type: 'text', notNull: true },
         stock: { type: 'integer', notNull: true, default: 0, merge: 'counter' },
         weight: { type: 'real', merge: 'counter' },
+        added_at: { type: 'timestamp', serverDerived: 'insertTime' },
       },
     },
     events: {
@@ -161,6 +162,33 @@ export function describeFieldPolicies(store: TestStoreKind): void {
       );
       expect(stray.status).toBe(400);
       expect(await stray.json()).toMatchObject({ error: { code: 'bad_request' } });
+    });
+
+    it('never lets a client write a server-derived column, whatever its row or columns say', async () => {
+      const t = await server();
+      const id = randomUUID();
+      const source = randomUUID();
+      const first = await pushOk(
+        t,
+        ALICE,
+        pushBody(source, 1, [item(id, null, { name: 'pen', added_at: '2000-01-01T00:00:00Z' })]),
+      );
+      const addedAt = first.body.rows?.[0]?.row['added_at'];
+      expect(addedAt).not.toBe('2000-01-01T00:00:00.000Z');
+      expect(typeof addedAt).toBe('string');
+      const second = await pushOk(
+        t,
+        ALICE,
+        pushBody(source, 2, [
+          item(
+            id,
+            1,
+            { name: 'ink', added_at: '2000-01-01T00:00:00Z' },
+            { columns: ['name', 'added_at'] },
+          ),
+        ]),
+      );
+      expect(second.body.rows?.[0]?.row).toMatchObject({ name: 'ink', added_at: addedAt });
     });
 
     it('takes inserts and deletes of an append-only table, a delete over any version, and refuses an update with append_only', async () => {
