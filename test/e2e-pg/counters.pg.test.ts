@@ -10,6 +10,7 @@ import { startHarness, type Harness } from '../support/ferry-harness.js';
 import {
   appendOnlyRows,
   countersConverge,
+  manualClientKeepsIncrements,
   shopSchema,
   type ShopSchema,
 } from '../support/counters-scenario.js';
@@ -43,5 +44,10 @@ describePg('counters and append-only tables on PostgreSQL', () => {
   it('an append-only table takes inserts and deletes and refuses an update at the write', async () => {
     h = await onPostgres();
     await appendOnlyRows(h);
+  });
+
+  it('a manual conflict settled with the local row keeps both devices’ increments', async () => {
+    h = await onPostgres();
+    await manualClientKeepsIncrements(h);
   });
 });

@@ -3,6 +3,7 @@ import { startHarness, type Harness } from '../support/ferry-harness.js';
 import {
   appendOnlyRows,
   countersConverge,
+  manualClientKeepsIncrements,
   shopSchema,
   type ShopSchema,
 } from '../support/counters-scenario.js';
@@ -21,5 +22,10 @@ describe('counters and append-only tables over HTTP', () => {
   it('an append-only table takes inserts and deletes and refuses an update at the write', async () => {
     h = await startHarness<ShopSchema>({ schema: shopSchema });
     await appendOnlyRows(h);
+  });
+
+  it('a manual conflict settled with the local row keeps both devices’ increments', async () => {
+    h = await startHarness<ShopSchema>({ schema: shopSchema });
+    await manualClientKeepsIncrements(h);
   });
 });

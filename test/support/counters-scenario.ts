@@ -127,3 +127,29 @@ export async function appendOnlyRows(h: Harness<ShopSchema>): Promise<void> {
     expect(await client.deadLetters()).toEqual([]);
   }
 }
+
+/** A manual conflict settled with the local row: its counters still add up. */
+export async function manualClientKeepsIncrements(h: Harness<ShopSchema>): Promise<void> {
+  const a = await h.client('manual-a');
+  const b = await h.client('manual-b', 'alice', { resolvers: { items: 'manual' } });
+  const id = uuid();
+  await a.write((tx) => tx.insert('items', { id, name: 'pen', stock: 10 }));
+  await a.sync();
+  await b.sync();
+  await a.write((tx) => tx.update('items', id, { name: 'ink' }));
+  await add(a, id, 4);
+  await a.sync();
+  await b.write((tx) => tx.update('items', id, { name: 'pencil' }));
+  await add(b, id, -3);
+  await b.sync();
+  const [conflict] = await b.conflicts();
+  expect(conflict).toMatchObject({ pk: id });
+  await b.resolveConflict(conflict!.id, 'client');
+  await b.sync();
+  await a.sync();
+  const [server] = await serverRows(h, 'alice', 'items');
+  expect(server).toMatchObject({ name: 'pencil', stock: 11 });
+  for (const client of [a, b]) {
+    expect(await rowsOf(client, 'items')).toEqual(await serverRows(h, 'alice', 'items'));
+  }
+}

@@ -1,4 +1,4 @@
-import { FerryError, type Row } from '@ferry/protocol';
+import { FerryError, withCountersRebased, type Row } from '@ferry/protocol';
 import { restoreServerRow } from '../apply/apply-bundles.js';
 import { completedRow, normalizeRow } from '../apply/normalize-row.js';
 import type { LocalParts } from '../engine-context.js';
@@ -66,7 +66,18 @@ export async function resolveConflict(
         await deletePending(tx, conflict.tbl, conflict.pk);
         await restoreServerRow(tx, codec, conflict.pk, layer0);
       } else {
-        if (typeof choice === 'object') {
+        if (choice === 'client') {
+          // The local row wins, and its counters still add up: the server's value plus what
+          // this device added since the conflict's base.
+          const [current] = await tx.all(codec.selectSql, [conflict.pk]);
+          const base = parseRow(conflict.base);
+          const server = parseRow(conflict.server);
+          if (current !== undefined && server !== null) {
+            const local = codec.decode(current);
+            const rebased = withCountersRebased(codec.table, local, base, server);
+            if (rebased !== local) await tx.run(codec.upsertSql, codec.encode(rebased));
+          }
+        } else if (typeof choice === 'object') {
           if (choice.row === null) await tx.run(codec.deleteSql, [conflict.pk]);
           else {
             const [current] = await tx.all(codec.selectSql, [conflict.pk]);

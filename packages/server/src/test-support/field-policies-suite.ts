@@ -173,7 +173,7 @@ export function describeFieldPolicies(store: TestStoreKind): void {
         ALICE,
         pushBody(source, 1, [item(id, null, { name: 'pen', added_at: '2000-01-01T00:00:00Z' })]),
       );
-      const addedAt = first.body.rows?.[0]?.row['added_at'];
+      const addedAt = first.body.rows?.[0]?.row?.['added_at'];
       expect(addedAt).not.toBe('2000-01-01T00:00:00.000Z');
       expect(typeof addedAt).toBe('string');
       const second = await pushOk(
