@@ -11,9 +11,14 @@ import { runSimulation } from '@ferry/sim';
  * Seed, what it found, and whether it ran with the identity workloads (they came later; absent:
  * without them; `drawn`: as the seed draws them by default; `upgrade`: drawn, with the upgrade
  * workload to todo version 2 on; `upgrade-drawn`: drawn, the upgrade workload too, as the CLI
- * and CI run them).
+ * and CI run them; `counters`: as `upgrade-drawn`, with the counter workload on, as
+ * `npm run sim -- --counters` runs them).
  */
-const REGRESSIONS: [number, string, (boolean | 'drawn' | 'upgrade' | 'upgrade-drawn')?][] = [
+const REGRESSIONS: [
+  number,
+  string,
+  (boolean | 'drawn' | 'upgrade' | 'upgrade-drawn' | 'counters')?,
+][] = [
   [
     5,
     'a conflict settled before the capture log was folded lost an edit made in flight; the edit then re-created a deleted row',
@@ -226,6 +231,16 @@ const REGRESSIONS: [number, string, (boolean | 'drawn' | 'upgrade' | 'upgrade-dr
     'the simulator took a re-insert, made after the device saw a delete and pushed after the row had lived and died again and its tombstone was purged, for a resurrection; the server can no longer tell (documented in protocol.md)',
     'upgrade-drawn',
   ],
+  [
+    1102,
+    'a change that wrote only a counter committed over a version whose parent its own bundle deleted: the cascade deleted the row, and an increment stacked on the change re-created it as if the app had seen the delete',
+    'counters',
+  ],
+  [
+    1114,
+    'increments that cancel out pushed no delta, after a settlement moved the counter by peers’ increments: the ledger took the write for lost (it now accounts a counter by any later push of its row, and sums increments end to end)',
+    'counters',
+  ],
 ];
 
 describe('regression seeds', () => {
@@ -233,13 +248,16 @@ describe('regression seeds', () => {
     const result = await runSimulation({
       schema: todoSchema,
       seed,
-      // As they were found: before the counter workload existed.
-      counters: false,
-      ...(identity === 'drawn' || identity === 'upgrade' || identity === 'upgrade-drawn'
+      // As they were found: before the counter workload existed, or with it.
+      counters: identity === 'counters',
+      ...(identity === 'drawn' ||
+      identity === 'upgrade' ||
+      identity === 'upgrade-drawn' ||
+      identity === 'counters'
         ? {}
         : { identity: identity ?? false }),
       ...(identity === 'upgrade' ? { upgrade: todoV2, upgrades: true } : {}),
-      ...(identity === 'upgrade-drawn' ? { upgrade: todoV2 } : {}),
+      ...(identity === 'upgrade-drawn' || identity === 'counters' ? { upgrade: todoV2 } : {}),
     });
     expect(result.violations).toEqual([]);
   });

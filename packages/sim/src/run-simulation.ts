@@ -1667,6 +1667,16 @@ class Simulation {
     }
     for (const problem of this.#ledger.lostWrites(this.#model))
       this.#violation('lost-write', problem);
+    // Counter sums, where nothing but the devices' increments can have moved a counter: no
+    // copied or restored files (they push increments twice, or lose them), and a policy that
+    // keeps local increments (server-wins drops them, journaled).
+    if (this.#counters && !this.#identity) {
+      for (const problem of this.#ledger.counterSums(this.#model, (table) =>
+        ['field-merge', 'client-wins'].includes(this.#policies[table] ?? ''),
+      )) {
+        this.#violation('counter', problem);
+      }
+    }
     for (const problem of this.#ledger.resurrections(
       this.#model,
       (_device, table) => this.#policies[table] === 'client-wins',
@@ -1742,6 +1752,7 @@ function flatten(changes: readonly WriteChange[]) {
     pk: PrimaryKey;
     values: Row;
     implied: boolean;
+    added?: Readonly<Record<string, number>>;
   }[] = [];
   const visit = (change: WriteChange, implied: boolean) => {
     out.push({
@@ -1750,6 +1761,7 @@ function flatten(changes: readonly WriteChange[]) {
       pk: change.pk,
       values: change.kind === 'delete' ? {} : change.values,
       implied,
+      ...(change.kind === 'update' && change.added ? { added: change.added } : {}),
     });
     if (change.kind === 'delete') for (const child of change.implied) visit(child, true);
   };

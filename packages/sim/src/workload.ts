@@ -23,6 +23,8 @@ export type WriteChange =
       readonly table: string;
       readonly pk: PrimaryKey;
       readonly values: Row;
+      /** An increment: what it adds to each counter (`values` then holds the view's sum). */
+      readonly added?: Readonly<Record<string, number>>;
     }
   | {
       readonly kind: 'delete';
@@ -380,7 +382,13 @@ export class Workload {
     return {
       label: `add ${k} to ${table.name}.${column.name}`,
       changes: [
-        { kind: 'update', table: table.name, pk: target.pk, values: { [column.name]: value } },
+        {
+          kind: 'update',
+          table: table.name,
+          pk: target.pk,
+          values: { [column.name]: value },
+          added: { [column.name]: k },
+        },
       ],
       sql: {
         text: `UPDATE "${table.name}" SET "${column.name}" = "${column.name}" + ? WHERE "${table.primaryKey}" = ?`,

@@ -18,6 +18,8 @@ export interface WriteRecord {
   readonly step: number;
   /** Made by the local database's references (a cascade), not named by the app. */
   readonly implied: boolean;
+  /** An increment: what it added to each counter (see `counterSums`). */
+  readonly added?: Readonly<Record<string, number>>;
   /** The device whose file this write was copied from, with that file (see `inheritWrites`). */
   readonly inheritedFrom?: string;
   /**
@@ -100,10 +102,12 @@ export class WriteLedger {
       pk: PrimaryKey;
       values: Row;
       implied: boolean;
+      added?: Readonly<Record<string, number>>;
     }[],
   ): void {
     for (const change of changes) {
       this.#writes.push({
+        ...(change.added ? { added: change.added } : {}),
         seq: this.#seq++,
         opId,
         device: device.name,
@@ -401,15 +405,63 @@ export class WriteLedger {
       }
       for (const [column, value] of Object.entries(write.values)) {
         if (later.some((w) => w.kind === 'delete' || column in w.values)) continue;
-        // A counter is carried by its delta: the value pushed is the file's, which rebases move.
+        // A counter is carried by any later upsert of its row: the value pushed is the file's,
+        // which rebases move, and increments that cancel out push no delta. Whether every
+        // increment arrived is the counter-sum check's (`counterSums`).
+        const counter = model.schema.table(write.table)?.column(column)?.merge === 'counter';
         const carries = (c: Change) =>
-          c.op === 'upsert' &&
-          (jsonEqual(c.row[column] ?? null, value) ||
-            (c.deltas !== undefined && column in c.deltas));
+          c.op === 'upsert' && (counter || jsonEqual(c.row[column] ?? null, value));
         if (answered(carries)) continue;
         problems.push(
           `${write.device}: ${write.kind} of ${write.table} ${write.pk} set ${column} = ${JSON.stringify(value)} (step ${write.step}); no push carried it to the server, and it is in no dead letter or conflict`,
         );
+      }
+    }
+    return problems;
+  }
+
+  /**
+   * Invariant m, end to end: a counter ends at the value its row was inserted with plus every
+   * increment the apps made, once each. Checked on rows where nothing else can have moved it:
+   * alive on the server, inserted once by a device and never deleted, every write of them
+   * settled (none lost to a crash or a restore), never set by a backend write or by a write that
+   * is not an increment, never a dead letter or conflict the app saw, in a table whose policy
+   * keeps local increments (`eligible`).
+   */
+  counterSums(model: ServerModel, eligible: (table: string) => boolean): string[] {
+    const problems: string[] = [];
+    const writes = new Map<string, WriteRecord[]>();
+    for (const write of this.#writes) {
+      const key = rowKey(write.table, write.pk);
+      writes.set(key, [...(writes.get(key) ?? []), write]);
+    }
+    const events = new Set([...this.#events.values()].flatMap((list) => list.map((e) => e.key)));
+    const backend = new Set(
+      [...this.#backendUpserts].map((k) => k.slice(0, k.lastIndexOf('\u0000'))),
+    );
+    for (const row of model.allRows()) {
+      if (row.deleted || row.row === null || !eligible(row.table)) continue;
+      const table = model.schema.requireTable(row.table);
+      const counters = table.columns.filter((c) => c.merge === 'counter');
+      const key = rowKey(row.table, row.pk);
+      const mine = writes.get(key) ?? [];
+      if (counters.length === 0 || events.has(key) || backend.has(key)) continue;
+      if (mine.some((w) => w.status !== 'durable' && w.status !== 'failed')) continue;
+      const durable = mine.filter((w) => w.status === 'durable');
+      const inserts = durable.filter((w) => w.kind === 'insert');
+      if (inserts.length !== 1 || durable.some((w) => w.kind === 'delete')) continue;
+      for (const column of counters) {
+        const name = column.name;
+        const updates = durable.filter((w) => w.kind === 'update' && name in w.values);
+        if (updates.some((w) => w.added?.[name] === undefined)) continue;
+        const first = inserts[0]!.values[name] ?? column.default ?? 0;
+        const added = updates.reduce((sum, w) => sum + w.added![name]!, 0);
+        const want = (typeof first === 'number' ? first : 0) + added;
+        if (row.row[name] !== want) {
+          problems.push(
+            `${row.table} ${String(row.pk)}.${name} ends at ${String(row.row[name])} on the server; its insert set ${String(first)} and the apps added ${added} in ${updates.length} increments (${want}): a counter's increment lost or applied twice`,
+          );
+        }
       }
     }
     return problems;

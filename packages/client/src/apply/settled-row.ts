@@ -7,7 +7,7 @@
  */
 import type { Row, Table } from '@ferry/protocol';
 import type { FrozenChange, PendingEntry, RowState } from '../local/metadata.js';
-import { pinOnSettlement, type Settlement } from '../local/pending-pin.js';
+import { pinOnSettlement, pinnedTo, type Settlement } from '../local/pending-pin.js';
 import { rebaseRow } from './rebase-row.js';
 
 /** What happens to the local (business) row. */
@@ -38,7 +38,9 @@ export interface SettledRowFacts {
  * - a pending edit: the local row keeps the columns the edit changed and takes the rest from the
  *   server state (`rebaseRow`, on the change's row as the edit's base), and the entry gets its
  *   pin from how the change settled (`pinOnSettlement`, pin invariant 4); an insert stacked on a
- *   change the server adopted over a row it has becomes an update.
+ *   change the server adopted over a row it has becomes an update; an edit stacked on an upsert
+ *   that committed but left the row deleted is pinned to no base, so it meets the delete as a
+ *   conflict.
  */
 export function decideSettledRow(
   table: Table,
@@ -61,5 +63,16 @@ export function decideSettledRow(
     settlement.kind === 'adopted' && pending.op === 'I' && change.baseVersion !== null
       ? 'U'
       : pending.op;
-  return { localRow, pending: { ...pending, op, ...pinOnSettlement(settlement) } };
+  // Our upsert committed, and the row is gone all the same: a delete the app never saw (a
+  // cascade, on the server, of a parent the same bundle deleted, through a reference a commit it
+  // did not know had set; a change that writes only counters commits on such a version). The
+  // edit stacked on it meets that delete as a conflict, as it would a remote delete, instead of
+  // re-creating the row as if it had seen it deleted.
+  const goneUnseen =
+    change.op === 'upsert' &&
+    settlement.kind !== 'adopted' &&
+    pending.op !== 'D' &&
+    (serverState === undefined || serverState.base === null);
+  const pin = goneUnseen ? pinnedTo(null, null) : pinOnSettlement(settlement);
+  return { localRow, pending: { ...pending, op, ...pin } };
 }

@@ -14,7 +14,9 @@
  *    acknowledged in order, unpinned (our commit is the server state, invariant 1); committed at
  *    or before the checkpoint (late), pinned to our commit as the server answered it (the
  *    change's own base where the file knows no commit of the row); adopted (the server's row
- *    won), pinned to the base the change was made on.
+ *    won), pinned to the base the change was made on. An upsert that committed but left the row
+ *    deleted (a cascade it did not know of) pins its stacked edit to no base (`decideSettledRow`):
+ *    the edit meets the delete as a conflict.
  * 5. A frozen change put back in the outbox (refused, dead-lettered and retried, set aside) is
  *    pinned to the base it was made on; edits made since are coalesced into it.
  * 6. After a lost history the versions of pins belong to it: they are dropped (the base rows
