@@ -454,12 +454,13 @@ export class WriteLedger {
         const name = column.name;
         const updates = durable.filter((w) => w.kind === 'update' && name in w.values);
         if (updates.some((w) => w.added?.[name] === undefined)) continue;
-        const first = inserts[0]!.values[name] ?? column.default ?? 0;
+        const inserted = inserts[0]!.values[name] ?? column.default ?? 0;
+        const first = typeof inserted === 'number' ? inserted : 0;
         const added = updates.reduce((sum, w) => sum + w.added![name]!, 0);
-        const want = (typeof first === 'number' ? first : 0) + added;
+        const want = first + added;
         if (row.row[name] !== want) {
           problems.push(
-            `${row.table} ${String(row.pk)}.${name} ends at ${String(row.row[name])} on the server; its insert set ${String(first)} and the apps added ${added} in ${updates.length} increments (${want}): a counter's increment lost or applied twice`,
+            `${row.table} ${String(row.pk)}.${name} ends at ${JSON.stringify(row.row[name])} on the server; its insert set ${first} and the apps added ${added} in ${updates.length} increments (${want}): a counter's increment lost or applied twice`,
           );
         }
       }
