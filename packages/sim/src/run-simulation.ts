@@ -1668,14 +1668,19 @@ class Simulation {
     for (const problem of this.#ledger.lostWrites(this.#model))
       this.#violation('lost-write', problem);
     // Counter sums, where nothing but the devices' increments can have moved a counter: no
-    // copied or restored files (they push increments twice, or lose them), and a policy that
-    // keeps local increments (server-wins drops them, journaled).
-    if (this.#counters && !this.#identity) {
-      for (const problem of this.#ledger.counterSums(this.#model, (table) =>
-        ['field-merge', 'client-wins'].includes(this.#policies[table] ?? ''),
-      )) {
-        this.#violation('counter', problem);
-      }
+    // copied or restored files (they push increments twice, or lose them); server-wins drops
+    // the local increments of a row in conflict (journaled), so those rows are left out.
+    if (
+      this.#counters &&
+      this.#copies === 0 &&
+      this.#clientRestores === 0 &&
+      this.#serverRestores === 0
+    ) {
+      const sums = this.#ledger.counterSums(this.#model, (table) =>
+        ['field-merge', 'client-wins', 'manual'].includes(this.#policies[table] ?? ''),
+      );
+      for (const problem of sums.problems) this.#violation('counter', problem);
+      this.#stats['counters summed'] = sums.summed;
     }
     for (const problem of this.#ledger.resurrections(
       this.#model,

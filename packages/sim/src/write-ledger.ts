@@ -425,25 +425,37 @@ export class WriteLedger {
    * increment the apps made, once each. Checked on rows where nothing else can have moved it:
    * alive on the server, inserted once by a device and never deleted, every write of them
    * settled (none lost to a crash or a restore), never set by a backend write or by a write that
-   * is not an increment, never a dead letter or conflict the app saw, in a table whose policy
-   * keeps local increments (`eligible`).
+   * is not an increment, never a dead letter or conflict the app saw, and, where the table's
+   * policy drops local increments in a conflict (`keepsIncrements` false: server-wins), never in
+   * a conflict.
    */
-  counterSums(model: ServerModel, eligible: (table: string) => boolean): string[] {
+  counterSums(
+    model: ServerModel,
+    keepsIncrements: (table: string) => boolean,
+  ): { problems: string[]; summed: number } {
     const problems: string[] = [];
+    let summed = 0;
     const writes = new Map<string, WriteRecord[]>();
     for (const write of this.#writes) {
       const key = rowKey(write.table, write.pk);
       writes.set(key, [...(writes.get(key) ?? []), write]);
     }
     const events = new Set([...this.#events.values()].flatMap((list) => list.map((e) => e.key)));
+    // Rows a push met a conflict on: where a policy drops local increments, they may be gone.
+    const conflicted = new Set<string>();
+    for (const push of [...this.#pushes.values()].flat()) {
+      if (push.outcome !== 'conflict') continue;
+      for (const [key, entry] of push.changes) if (push.named.has(entry.index)) conflicted.add(key);
+    }
     const backend = new Set(
       [...this.#backendUpserts].map((k) => k.slice(0, k.lastIndexOf('\u0000'))),
     );
     for (const row of model.allRows()) {
-      if (row.deleted || row.row === null || !eligible(row.table)) continue;
+      if (row.deleted || row.row === null) continue;
       const table = model.schema.requireTable(row.table);
       const counters = table.columns.filter((c) => c.merge === 'counter');
       const key = rowKey(row.table, row.pk);
+      if (!keepsIncrements(row.table) && conflicted.has(key)) continue;
       const mine = writes.get(key) ?? [];
       if (counters.length === 0 || events.has(key) || backend.has(key)) continue;
       if (mine.some((w) => w.status !== 'durable' && w.status !== 'failed')) continue;
@@ -458,6 +470,7 @@ export class WriteLedger {
         const first = typeof inserted === 'number' ? inserted : 0;
         const added = updates.reduce((sum, w) => sum + w.added![name]!, 0);
         const want = first + added;
+        summed++;
         if (row.row[name] !== want) {
           problems.push(
             `${row.table} ${String(row.pk)}.${name} ends at ${JSON.stringify(row.row[name])} on the server; its insert set ${first} and the apps added ${added} in ${updates.length} increments (${want}): a counter's increment lost or applied twice`,
@@ -465,7 +478,7 @@ export class WriteLedger {
         }
       }
     }
-    return problems;
+    return { problems, summed };
   }
 
   /** Invariant g: a deleted row comes back only through an explicit re-insert. */
