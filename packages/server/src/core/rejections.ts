@@ -1,6 +1,7 @@
 import type { Change, ForbiddenDetails, ProtocolErrorCode, ValidationError } from '@ferry/protocol';
 import type { CursorDecision } from './decide-cursor.js';
 import type { ForbiddenChange, SourceBundleDecision } from './decide-push.js';
+import type { RefusedChange } from './judge-changes.js';
 
 /**
  * An error answer a store decided on, as a value (a rejected request changes nothing).
@@ -91,6 +92,24 @@ export function forbiddenRejection(changes: readonly ForbiddenChange[]): Rejecti
     kind: 'rejected',
     code: 'forbidden',
     message: `${n} change${n === 1 ? '' : 's'} name${n === 1 ? 's' : ''} a row that is not yours`,
+    details,
+  };
+}
+
+/**
+ * 403 naming the changes the server's hooks refused (`validate`, `authorize`), each with the
+ * hook's code and message. A `forbidden` answer, so that every client dead-letters exactly those
+ * changes and pushes the rest again; the entries' `hookCode` tells them from Ferry's own refusals.
+ */
+export function hookRefusalRejection(refused: readonly RefusedChange[]): Rejection {
+  const n = refused.length;
+  const details: ForbiddenDetails = { changes: [...refused] };
+  return {
+    kind: 'rejected',
+    code: 'forbidden',
+    message: `${n} change${n === 1 ? ' was' : 's were'} refused by the server's rules: ${refused
+      .map((r) => `${r.hookCode}: ${r.message}`)
+      .join('; ')}`.slice(0, 2_000),
     details,
   };
 }

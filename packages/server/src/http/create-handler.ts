@@ -25,6 +25,7 @@ import type { FerryLogger } from '../logger.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { PokeHub } from '../poke-hub.js';
 import type { RateLimiter } from '../rate-limiter.js';
+import type { ServerHooks } from '../core/server-hooks.js';
 import type { PullOutcome, PushOutcome, ServerStore } from '../store/server-store.js';
 import { snapshotAfterHistory } from '../core/decide-cursor.js';
 import {
@@ -74,6 +75,8 @@ export interface HandlerContext {
   readonly snapshots: ConcurrencyLimiter;
   readonly metrics: ServerMetrics;
   readonly logger: FerryLogger;
+  /** The embedder's rules, handed to every push (see `ServerHooks`). */
+  readonly hooks?: ServerHooks | undefined;
   /** Seconds a client should wait before retrying while the server shuts down. */
   readonly retryAfterSeconds: number;
   isShuttingDown(): boolean;
@@ -373,6 +376,8 @@ async function push(
     pullAfter: body.after,
     pullAfterToken: body.afterToken,
     basesAt: body.basesAt,
+    hooks: context.hooks,
+    claims: identity.claims,
   });
   return pushOutcomeResponse(forClient(outcome, body.changes, client), log);
 }
@@ -451,6 +456,8 @@ async function sync(
           sentChanges: client.toLatest.identity ? undefined : body.push.changes,
           now,
           basesAt: body.basesAt,
+          hooks: context.hooks,
+          claims: identity.claims,
         }
       : null,
     pull: pullInput,
