@@ -65,7 +65,7 @@ export interface HookRefusal {
 }
 
 /** The outcome of a `validate` or `authorize` hook: nothing (accepted) or a refusal. */
-export type HookVerdict = { readonly refuse: HookRefusal } | undefined | void;
+export type HookVerdict = { readonly refuse: HookRefusal } | null | undefined | void;
 
 /** A `validate` or `authorize` hook. */
 export type ChangeHook = (
