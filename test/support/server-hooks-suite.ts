@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { PROTOCOL_VERSION, type Change } from '@ferry/protocol';
-import { signToken, type ServerHooks, type ServerStore } from '@ferry/server';
+import { signToken, type FerryLogger, type ServerHooks, type ServerStore } from '@ferry/server';
 import {
   auditedTodoSchema,
   type AuditedTodoSchema,
@@ -26,13 +26,16 @@ export function describeServerHooks(name: string, stores: HookSuiteStore): void 
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     });
 
-    async function start(hooks: ServerHooks = exampleHooks): Promise<Harness<AuditedTodoSchema>> {
+    async function start(
+      hooks: ServerHooks = exampleHooks,
+      logger: FerryLogger | false = false,
+    ): Promise<Harness<AuditedTodoSchema>> {
       const { store, cleanup } = stores.fresh();
       cleanups.push(cleanup);
       const h = await startHarness<AuditedTodoSchema>({
         schema: auditedTodoSchema,
         store,
-        server: { hooks },
+        server: { hooks, logger },
       });
       cleanups.push(() => h.close());
       return h;
@@ -285,22 +288,31 @@ export function describeServerHooks(name: string, stores: HookSuiteStore): void 
       expect(await serverRows(h, 'alice', 'audit_log')).toHaveLength(1);
     });
 
-    it('a hook that throws fails the push with 500 internal and commits nothing', async () => {
-      const h = await start({
-        tables: {
-          todos: {
-            validate: (change) => {
-              if (change.row?.title === 'boom') throw new Error('a bug in the hook');
-              return undefined;
+    it('a hook that throws fails the push with 500 internal, is logged with its cause, and commits nothing', async () => {
+      const logged: { err?: unknown }[] = [];
+      const logger: FerryLogger = {
+        info: () => undefined,
+        warn: () => undefined,
+        error: (line: { err?: unknown }) => logged.push(line),
+      };
+      const h = await start(
+        {
+          tables: {
+            todos: {
+              validate: (change) => {
+                if (change.row?.title === 'boom') throw new Error('a bug in the hook');
+                return undefined;
+              },
             },
           },
+          beforeCommit: (_tx, bundle) => {
+            if (bundle.changes.some((c) => c.row?.name === 'late boom')) {
+              throw new Error('a bug after the writes');
+            }
+          },
         },
-        beforeCommit: (_tx, bundle) => {
-          if (bundle.changes.some((c) => c.row?.name === 'late boom')) {
-            throw new Error('a bug after the writes');
-          }
-        },
-      });
+        logger,
+      );
       const list = uuid();
       const sourceId = uuid();
       const early = await push(h, {
@@ -318,6 +330,10 @@ export function describeServerHooks(name: string, stores: HookSuiteStore): void 
         changes: [newList(list, 'late boom')],
       });
       expect(late.status).toBe(500);
+      expect(logged.map((line) => (line.err as Error).cause)).toEqual([
+        new Error('a bug in the hook'),
+        new Error('a bug after the writes'),
+      ]);
       expect(await serverRows(h, 'alice', 'lists')).toEqual([]);
       expect(await h.server.store.lastBundleSeq('alice')).toBe(0);
       // Nothing consumed the sourceBundleId: the same id commits once the data is fine.

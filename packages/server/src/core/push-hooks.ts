@@ -7,6 +7,7 @@
  */
 import {
   FerryError,
+  checkColumnValue,
   type PrimaryKey,
   type Schema,
   type Table,
@@ -83,6 +84,8 @@ export function hookReader(tx: PushTx, schema: Schema, userId: string): HookRead
     get: async (tableName: string, pk: PrimaryKey) => {
       const table = schema.table(tableName);
       if (!table) throw new FerryError('invalid_argument', `unknown table "${tableName}"`);
+      // A key of another type names no row (and must not reach the database's typed column).
+      if (!checkColumnValue(table.column(table.primaryKey)!, pk).ok) return null;
       const row = (await tx.readRows(table, [pk])).get(rowKey(table.name, pk));
       return row !== undefined && row[table.owner] === userId ? row : null;
     },
