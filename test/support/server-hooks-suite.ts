@@ -243,6 +243,30 @@ export function describeServerHooks(name: string, stores: HookSuiteStore): void 
       ]);
     });
 
+    it("beforeCommit's writes to another user's rows commit in that user's bundle, not the pusher's", async () => {
+      const h = await start({
+        async beforeCommit(tx, bundle) {
+          for (const change of bundle.changes) {
+            // Plain SQL, the same on both stores: a note in bob's log of what alice did.
+            await tx.execute(
+              `INSERT INTO audit_log (id, owner_id, table_name, row_pk, op, source) VALUES ('shared:${String(change.pk)}', 'bob', '${change.table}', '${String(change.pk)}', '${change.op}', '${bundle.userId}')`,
+            );
+          }
+        },
+      });
+      const alice = await h.client('alice');
+      const bob = await h.client('bob', 'bob');
+      const list = uuid();
+      await alice.write((tx) => tx.insert('lists', { id: list, name: 'shared' }));
+      await alice.sync();
+      expect(await rowsOf(alice, 'audit_log')).toEqual([]);
+      await bob.sync();
+      expect(await rowsOf(bob, 'audit_log')).toEqual([
+        expect.objectContaining({ id: `shared:${list}`, owner_id: 'bob', source: 'alice' }),
+      ]);
+      expect(await h.server.store.lastBundleSeq('bob')).toBe(1);
+    });
+
     it('a push answered with refusals gets the same answer again, and its committed rest replays', async () => {
       const h = await start();
       const sourceId = uuid();
