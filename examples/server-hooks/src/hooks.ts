@@ -1,4 +1,5 @@
 import type { HookContext, HookVerdict, ServerHooks } from '@ferry/server';
+import type { AuditedTodoSchema } from './schema.js';
 
 /**
  * The server-side rules of the example (`ferry serve --hooks examples/server-hooks/src/hooks.ts`,
@@ -13,12 +14,13 @@ import type { HookContext, HookVerdict, ServerHooks } from '@ferry/server';
  */
 const blank = (value: unknown): boolean => typeof value !== 'string' || value.trim() === '';
 
-const readOnlyViewers = (_change: unknown, ctx: HookContext): HookVerdict =>
+const readOnlyViewers = (_change: unknown, ctx: Pick<HookContext, 'claims'>): HookVerdict =>
   ctx.claims.role === 'viewer'
     ? { refuse: { code: 'read_only', message: 'viewers cannot change lists or todos' } }
     : undefined;
 
-const hooks: ServerHooks = {
+// Typed by the schema: only its tables, and `change.row` has each table's columns.
+const hooks: ServerHooks<AuditedTodoSchema> = {
   tables: {
     lists: {
       validate: (change) =>
@@ -39,7 +41,7 @@ const hooks: ServerHooks = {
         if (viewer) return viewer;
         if (change.op !== 'upsert') return undefined;
         // The list as the server has it before this push (null: new, or not the caller's).
-        const list = await ctx.get('lists', String(change.row!.list_id));
+        const list = await ctx.get('lists', change.row!.list_id);
         if (list?.archived === true) {
           return {
             refuse: {

@@ -380,7 +380,7 @@ export function hooksSummary(hooks: ServerHooks): string {
   const parts: string[] = [];
   for (const [table, tableHooks] of Object.entries(hooks.tables ?? {})) {
     for (const name of ['validate', 'authorize'] as const) {
-      if (tableHooks[name] !== undefined) parts.push(`${name} ${table}`);
+      if (tableHooks?.[name] !== undefined) parts.push(`${name} ${table}`);
     }
   }
   if (hooks.beforeCommit !== undefined) parts.push('beforeCommit');

@@ -12,6 +12,7 @@ import {
   type WireRow,
 } from '@ferry/protocol';
 import type {
+  ChangeHook,
   HookChange,
   HookReader,
   HookRefusal,
@@ -123,6 +124,12 @@ export function hookChangeOf(change: NormalizedChange, serverRow: WireRow | null
   };
 }
 
+/** The hooks of a table as the server calls them: rows untyped (the schema's are checked). */
+interface LooseTableHooks {
+  readonly validate?: ChangeHook;
+  readonly authorize?: ChangeHook;
+}
+
 /** Input of {@link judgeChanges}. */
 export interface JudgeInput {
   readonly hooks: ServerHooks;
@@ -144,8 +151,10 @@ export interface JudgeInput {
  */
 export async function judgeChanges(input: JudgeInput): Promise<RefusedChange[]> {
   const refused: RefusedChange[] = [];
+  const tables = input.hooks.tables as
+    Readonly<Record<string, LooseTableHooks | undefined>> | undefined;
   for (const { change, seen, serverRow } of input.changes) {
-    const table = input.hooks.tables?.[change.table.name];
+    const table = tables?.[change.table.name];
     if (!table) continue;
     for (const name of ['validate', 'authorize'] as const) {
       const hook = table[name];

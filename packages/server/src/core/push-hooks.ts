@@ -54,14 +54,14 @@ export async function beforeCommit(
   input: PushInput,
   changes: readonly NormalizedChange[],
 ): Promise<void> {
-  const hook = input.hooks!.beforeCommit!;
+  const hooks = input.hooks!;
   const stored = await currentRows(
     tx,
     changes.filter((change) => change.op === 'upsert'),
   );
   const write = tx.backendWrite(input.userId, input.now);
   try {
-    await hook(write, {
+    await hooks.beforeCommit!(write, {
       userId: input.userId,
       claims: input.claims ?? {},
       sourceId: input.sourceId,

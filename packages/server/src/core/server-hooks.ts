@@ -6,14 +6,17 @@
  *
  * @module
  */
-import type { PrimaryKey, WireRow } from '@ferry/protocol';
+import type { PrimaryKey, RowOf, Schema, TableName, WireRow } from '@ferry/protocol';
 import type { BackendWriteTx } from '../store/server-store.js';
 
 /** The claims of the request's token (`sub`, `exp`, a `role` …); empty when the auth mode has none. */
 export type TokenClaims = Readonly<Record<string, unknown>>;
 
-/** A pushed change as a hook sees it, in the server's newest schema version. */
-export interface HookChange {
+/**
+ * A pushed change as a hook sees it, in the server's newest schema version; `R` is the row type
+ * of its table (with `ServerHooks<typeof schema>`).
+ */
+export interface HookChange<R = WireRow> {
   readonly table: string;
   readonly pk: PrimaryKey;
   readonly op: 'upsert' | 'delete';
@@ -22,7 +25,7 @@ export interface HookChange {
    * of the change on top, or the whole new row; server-derived columns as they are now). A
    * delete: null.
    */
-  readonly row: WireRow | null;
+  readonly row: R | null;
   /** An upsert: the columns it writes (always with the owner column). A delete: null. */
   readonly columns: readonly string[] | null;
   /** The `rowVersion` the device based the change on; null for a row new to it. */
@@ -44,13 +47,13 @@ export interface HookReader {
 }
 
 /** What a `validate` or `authorize` hook is given besides the change. */
-export interface HookContext extends HookReader {
+export interface HookContext<R = WireRow> extends HookReader {
   /** The pushing user (the token's `sub`). */
   readonly userId: string;
   /** The token's claims. */
   readonly claims: TokenClaims;
   /** The row as the server has it now; null when it has none (new, or deleted). */
-  readonly serverRow: WireRow | null;
+  readonly serverRow: R | null;
 }
 
 /** A hook's refusal of one change: its own machine-readable code and a message for people. */
@@ -68,17 +71,17 @@ export interface HookRefusal {
 export type HookVerdict = { readonly refuse: HookRefusal } | null | undefined | void;
 
 /** A `validate` or `authorize` hook. */
-export type ChangeHook = (
-  change: HookChange,
-  ctx: HookContext,
+export type ChangeHook<R = WireRow> = (
+  change: HookChange<R>,
+  ctx: HookContext<R>,
 ) => HookVerdict | Promise<HookVerdict>;
 
-/** The hooks of one table. */
-export interface TableHooks {
+/** The hooks of one table; `R` is its row type. */
+export interface TableHooks<R = WireRow> {
   /** Business rules on the row (a refusal names what is wrong with the data). Runs first. */
-  readonly validate?: ChangeHook;
+  validate?(change: HookChange<R>, ctx: HookContext<R>): HookVerdict | Promise<HookVerdict>;
   /** Who may make the change (a refusal names what the caller may not do). */
-  readonly authorize?: ChangeHook;
+  authorize?(change: HookChange<R>, ctx: HookContext<R>): HookVerdict | Promise<HookVerdict>;
 }
 
 /** The bundle `beforeCommit` is given: the push's changes as they were written. */
@@ -93,21 +96,24 @@ export interface CommittingBundle {
 
 /**
  * The server-side rules of a Ferry server (`createFerryServer({ hooks })`, `ferry serve
- * --hooks`). Hooks run inside the push's transaction while the user's pushes wait: keep them
+ * --hooks`); `ServerHooks<typeof schema>` types each table's rows. Hooks run inside the push's transaction while the user's pushes wait: keep them
  * short, do no network I/O, and make them free of outside effects (the PostgreSQL store runs a
  * push again when it loses a race with a concurrent commit, and the hooks with it).
  *
  * A hook that throws is a server error: the push answers 500 `internal`, the error is logged,
  * nothing commits. Refusing is a value, never a throw.
  */
-export interface ServerHooks {
-  /** Per-table hooks, by table name (the server's newest schema version). */
-  readonly tables?: Readonly<Record<string, TableHooks>>;
+export interface ServerHooks<S extends Schema = Schema> {
+  /**
+   * Per-table hooks, by table name (the server's newest schema version). With
+   * `ServerHooks<typeof schema>`, only the schema's tables, each with its typed rows.
+   */
+  readonly tables?: { readonly [N in TableName<S>]?: TableHooks<RowOf<S, N>> };
   /**
    * Runs once the push's changes are written and before its bundle is sealed, in the same
    * transaction: what it writes through `tx` (an audit row, a derived total; also other users'
    * rows through `tx.execute`) is captured into the push's bundle like a cascade, and the other
    * users' effects into bundles of theirs. `tx` acts for the pushing user.
    */
-  readonly beforeCommit?: (tx: BackendWriteTx, bundle: CommittingBundle) => Promise<void> | void;
+  beforeCommit?(tx: BackendWriteTx, bundle: CommittingBundle): Promise<void> | void;
 }
