@@ -54,8 +54,8 @@ export type VerdictReading =
   | { readonly kind: 'malformed'; readonly reason: string };
 
 /**
- * Reads a hook's answer. Pure. `undefined` (or null) accepts; `{ refuse: { code, message } }` refuses
- * with a code of 1 to 64 characters of letters, digits and `_ . : -` that is not reserved
+ * Reads a hook's answer. Pure. `undefined` (or null) accepts; `{ refuse: { code, message } }`
+ * refuses with a code of 1 to 64 characters of letters, digits and `_ . : -` that is not reserved
  * ({@link RESERVED_REFUSAL_CODES}) and a message of at most 1,000 characters; anything else is
  * malformed (a bug of the hook: the push fails with a server error).
  */

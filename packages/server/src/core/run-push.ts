@@ -152,8 +152,8 @@ export interface PushRun {
  * cursor (a 410 before anything commits), the source bundle id (commit, replay or refusal),
  * validation, the stored state of every row it names, the decision (forbidden, dangling
  * reference, conflict, or the changes to write), the server's `validate` and `authorize` hooks
- * (a 403 naming the changes they refused), the writes, the `beforeCommit` hook and the seal. The one sequence
- * every store runs; a store only provides {@link PushTx}.
+ * (a 403 naming the changes they refused), the writes, the `beforeCommit` hook and the seal.
+ * The one sequence every store runs; a store only provides {@link PushTx}.
  */
 export async function runPush(
   tx: PushTx,

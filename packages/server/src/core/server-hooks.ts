@@ -9,7 +9,7 @@
 import type { PrimaryKey, RowOf, Schema, TableName, WireRow } from '@ferry/protocol';
 import type { BackendWriteTx } from '../store/server-store.js';
 
-/** The claims of the request's token (`sub`, `exp`, a `role` …); empty when the auth mode has none. */
+/** The claims of the request's token (`sub`, `exp`, a `role` …); empty when auth gives none. */
 export type TokenClaims = Readonly<Record<string, unknown>>;
 
 /**
@@ -96,9 +96,10 @@ export interface CommittingBundle {
 
 /**
  * The server-side rules of a Ferry server (`createFerryServer({ hooks })`, `ferry serve
- * --hooks`); `ServerHooks<typeof schema>` types each table's rows. Hooks run inside the push's transaction while the user's pushes wait: keep them
- * short, do no network I/O, and make them free of outside effects (the PostgreSQL store runs a
- * push again when it loses a race with a concurrent commit, and the hooks with it).
+ * --hooks`); `ServerHooks<typeof schema>` types each table's rows. Hooks run inside the push's
+ * transaction while the user's pushes wait: keep them short, do no network I/O, and make them
+ * free of outside effects (the PostgreSQL store runs a push again when it loses a race with a
+ * concurrent commit, and the hooks with it).
  *
  * A hook that throws is a server error: the push answers 500 `internal`, the error is logged,
  * nothing commits. Refusing is a value, never a throw.
