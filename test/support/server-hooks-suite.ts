@@ -299,6 +299,8 @@ export function describeServerHooks(name: string, stores: HookSuiteStore): void 
       });
       expect(await push(h, refused)).toEqual(first);
       expect(await serverRows(h, 'alice', 'lists')).toEqual([]);
+      const metrics = await (await fetch(`${h.url}/metrics`)).text();
+      expect(metrics).toContain('ferry_push_refusals_total{hook="validate",code="title_blank"} 2');
 
       // The rest goes again under the same sourceBundleId: it commits, with its audit row, once.
       const rest = { sourceId, sourceBundleId: 1, changes: [newList(list, 'inbox')] };

@@ -4,6 +4,7 @@ import {
   danglingReferenceRejection,
   forbiddenRejection,
   hookRefusalRejection,
+  hookRefusalsOf,
   sourceBundleRejection,
   validationRejection,
 } from './rejections.js';
@@ -46,6 +47,8 @@ describe('rejections', () => {
       details: { changes: refused },
     });
     expect(hookRefusalRejection([...refused, refused[0]!]).message).toMatch(/^2 changes were/);
+    expect(hookRefusalsOf(hookRefusalRejection(refused))).toEqual(refused);
+    expect(hookRefusalsOf(forbiddenRejection([{ index: 0, table: 'todos', pk: 't' }]))).toEqual([]);
   });
 
   it('count errors and refused changes in the message and list them in the details', () => {

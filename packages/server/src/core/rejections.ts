@@ -114,6 +114,16 @@ export function hookRefusalRejection(refused: readonly RefusedChange[]): Rejecti
   };
 }
 
+/** The changes a rejection names as refused by the server's hooks (none for any other). */
+export function hookRefusalsOf(rejection: Rejection): readonly RefusedChange[] {
+  if (rejection.code !== 'forbidden') return [];
+  const changes = (rejection.details as { changes?: unknown } | undefined)?.changes;
+  if (!Array.isArray(changes)) return [];
+  return (changes as (RefusedChange | { hookCode?: undefined })[]).filter(
+    (change): change is RefusedChange => change.hookCode !== undefined,
+  );
+}
+
 /**
  * 422 `fk_violation` for a bundle whose commit the database refused with a deferred foreign key
  * the pre-checks could not see (a cascade running into a restrict further down).
