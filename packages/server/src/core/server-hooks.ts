@@ -26,7 +26,10 @@ export interface HookChange<R = WireRow> {
    * delete: null.
    */
   readonly row: R | null;
-  /** An upsert: the columns it writes (always with the owner column). A delete: null. */
+  /**
+   * An upsert: the columns the change names (always with the owner column): on a row the server
+   * has, the only ones written; a new row is inserted whole. A delete: null.
+   */
   readonly columns: readonly string[] | null;
   /** The `rowVersion` the device based the change on; null for a row new to it. */
   readonly baseVersion: number | null;
