@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PROTOCOL_ERRORS } from './errors.js';
 import {
+  ForbiddenDetailsSchema,
   ChangeSchema,
   ErrorBodySchema,
   PushRequestSchema,
@@ -52,6 +53,18 @@ describe('wire schemas', () => {
       SyncRequestSchema.safeParse({ protocol: 1, sourceId: push.sourceId, push: null, after: 0 })
         .success,
     ).toBe(true);
+  });
+
+  it("reads a 403's refused changes with and without the server rules' code and message", () => {
+    const changes = [
+      { index: 0, table: 'lists', pk: 'a' },
+      { index: 1, table: 'todos', pk: 'b', hook: 'validate', hookCode: 'x_y', message: 'no' },
+    ];
+    expect(ForbiddenDetailsSchema.parse({ changes })).toEqual({ changes });
+    expect(
+      ForbiddenDetailsSchema.safeParse({ changes: [{ ...changes[1], hook: 'beforeSave' }] })
+        .success,
+    ).toBe(false);
   });
 
   it('knows every error code of the table', () => {

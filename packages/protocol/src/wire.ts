@@ -305,11 +305,20 @@ export type ErrorBody = z.infer<typeof ErrorBodySchema>;
 /** `details` of 409 `bundle_gap` / `stale_bundle` / `bundle_mismatch`. */
 export const BundleErrorDetailsSchema = z.object({ lastCommitted: nonNegativeInt });
 
-/** One change a 403 `forbidden` refused: it names a row that belongs to another user. */
+/**
+ * One change a 403 `forbidden` refused: it names a row that belongs to another user, or (with
+ * `hookCode`) the server's own rules refused it.
+ */
 export const ForbiddenChangeSchema = z.object({
   index: nonNegativeInt,
   table: z.string(),
   pk: PrimaryKeySchema,
+  /** Which of the server's hooks refused the change; absent for a row of another user. */
+  hook: z.enum(['validate', 'authorize']).optional(),
+  /** The code the server's hook gave (never one of Ferry's codes); absent for Ferry's refusals. */
+  hookCode: z.string().optional(),
+  /** The hook's message for this change; absent for Ferry's refusals. */
+  message: z.string().optional(),
 });
 
 /**

@@ -5,6 +5,11 @@ import { checkUserId } from './core/user-id.js';
 /** Who a request acts for. */
 export interface Identity {
   readonly userId: string;
+  /**
+   * The token's claims (its whole JWT payload, `sub` included), for the server's hooks; an
+   * `authenticate` hook may give its own.
+   */
+  readonly claims?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -77,7 +82,9 @@ function verifierOf(options: AuthOptions): Authenticator {
       if (typeof identity.userId !== 'string' || identity.userId.length === 0) {
         throw new FerryError('internal', 'authenticate() returned an identity without a userId');
       }
-      return { userId: identity.userId };
+      return identity.claims === undefined
+        ? { userId: identity.userId }
+        : { userId: identity.userId, claims: identity.claims };
     };
   }
   if ('jwks' in options) return jwksAuthenticator(options.jwks);
@@ -91,7 +98,7 @@ function verifierOf(options: AuthOptions): Authenticator {
     try {
       const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], clockTolerance });
       return typeof payload.sub === 'string' && payload.sub.length > 0
-        ? { userId: payload.sub }
+        ? { userId: payload.sub, claims: payload }
         : null;
     } catch (error) {
       if (error instanceof joseErrors.JOSEError) return null;
@@ -125,7 +132,7 @@ function jwksAuthenticator(options: JwksAuthOptions): Authenticator {
     try {
       const { payload } = await jwtVerify(token, keys, verifyOptions);
       return typeof payload.sub === 'string' && payload.sub.length > 0
-        ? { userId: payload.sub }
+        ? { userId: payload.sub, claims: payload }
         : null;
     } catch (error) {
       // The keys could not be had: the server cannot judge the token, so it is not the
@@ -152,6 +159,8 @@ export interface SignTokenOptions {
   readonly expiresInSeconds?: number;
   /** Seconds from now before which the token is not valid (sets `nbf`). */
   readonly notBeforeSeconds?: number;
+  /** More claims (a `role`, a `plan` …), which the server's hooks read in `ctx.claims`. */
+  readonly claims?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -164,7 +173,7 @@ export async function signToken(options: SignTokenOptions): Promise<string> {
   const valid = checkUserId(options.userId);
   if (!valid.ok) throw new FerryError('invalid_argument', `signToken: ${valid.reason}`);
   const now = Math.floor(Date.now() / 1000);
-  const jwt = new SignJWT({})
+  const jwt = new SignJWT({ ...options.claims })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(options.userId)
     .setIssuedAt(now)

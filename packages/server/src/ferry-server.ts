@@ -10,6 +10,8 @@ import {
 import { createAuthenticator, type AuthOptions } from './auth.js';
 import { ConcurrencyLimiter } from './concurrency-limiter.js';
 import { checkUserId } from './core/user-id.js';
+import { serverHooksProblem } from './core/check-server-hooks.js';
+import type { ServerHooks } from './core/server-hooks.js';
 import type { RetentionPolicy } from './core/decide-retention.js';
 import { withCors, type CorsOptions } from './http/cors.js';
 import { createHandler, isServerPath } from './http/create-handler.js';
@@ -108,6 +110,12 @@ export interface FerryServerOptions {
    * needed), say. Default: 404.
    */
   readonly app?: (request: Request) => Promise<Response>;
+  /**
+   * Server-side rules: per-table `validate` / `authorize` hooks that may refuse pushed changes
+   * with their own code and message, and `beforeCommit`, which writes other rows in the push's
+   * transaction. See {@link ServerHooks}.
+   */
+  readonly hooks?: ServerHooks;
 }
 
 /** A running Ferry server. */
@@ -178,6 +186,8 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
       `oldestSchemaVersion ${options.oldestSchemaVersion} is no version of the schema history (${history.versions.map((v) => v.version).join(', ')})`,
     );
   }
+  const hooksProblem = serverHooksProblem(schema, options.hooks);
+  if (hooksProblem !== undefined) throw new FerryError('invalid_argument', hooksProblem);
   const authenticate = createAuthenticator(options.auth);
   // Checked now, so a bad value fails at start rather than at listen().
   resolveConnectionOptions(options.connections);
@@ -255,6 +265,7 @@ export async function createFerryServer(options: FerryServerOptions): Promise<Fe
     snapshots,
     metrics,
     logger,
+    hooks: options.hooks,
     retryAfterSeconds: 5,
     isShuttingDown: () => shuttingDown,
     begin: () => {

@@ -26,6 +26,22 @@ export type {
   RetentionOptions,
 } from './ferry-server.js';
 
+export type {
+  ChangeHook,
+  CommittingBundle,
+  HookChange,
+  HookContext,
+  HookReader,
+  HookRefusal,
+  HookVerdict,
+  ServerHooks,
+  TableHooks,
+  TokenClaims,
+} from './core/server-hooks.js';
+export { RESERVED_REFUSAL_CODES, hookChangeOf, readVerdict } from './core/judge-changes.js';
+export type { HookName, RefusedChange, VerdictReading } from './core/judge-changes.js';
+export { serverHooksProblem } from './core/check-server-hooks.js';
+
 export { bearerToken, createAuthenticator, signToken } from './auth.js';
 export type {
   AuthOptions,

@@ -10,12 +10,13 @@ export interface ServerMetrics {
   readonly pullSeconds: Histogram;
   readonly sseConnections: Gauge;
   readonly tombstones: Gauge;
+  readonly pushRefusals: Counter<'hook' | 'code'>;
 }
 
 /**
  * Creates the metrics of a server: requests by route and status, bundles committed (by origin:
  * push or backend), rows per bundle, push and pull latency, active SSE connections, live
- * tombstones, plus the
+ * tombstones, changes the server's hooks refused, plus the
  * process metrics. A registry per server, so several servers in one process don't collide; the
  * process metrics in it are the one set of {@link processMetrics}, shared by every server.
  */
@@ -63,6 +64,12 @@ export function createServerMetrics(): ServerMetrics {
     tombstones: new Gauge({
       name: 'ferry_tombstones',
       help: 'Row states of deleted rows the store keeps (all users), as of the last prune',
+      registers: [registry],
+    }),
+    pushRefusals: new Counter({
+      name: 'ferry_push_refusals_total',
+      help: "Pushed changes the server's hooks refused, by hook (validate, authorize) and code",
+      labelNames: ['hook', 'code'],
       registers: [registry],
     }),
   };

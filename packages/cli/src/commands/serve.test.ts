@@ -8,13 +8,14 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signToken } from '@ferry/server';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../run-cli.js';
 import { DEV_SECRET_FILE, formatDevSecretFile } from './dev-secret.js';
-import { loadSchema, parseServeArgs, redactUrl, startServe } from './serve.js';
+import { loadHooks, loadSchema, parseServeArgs, redactUrl, startServe } from './serve.js';
 import { captureIo } from '../test-support/capture-io.js';
 
 const io = captureIo;
@@ -108,6 +109,161 @@ describe('ferry serve', () => {
       ]);
       await expect(loadSchema(join(dir, 'empty.mjs'))).rejects.toThrow(/default-export a schema/);
       await expect(loadSchema(join(dir, 'missing.ts'))).rejects.toThrow(/cannot load/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('loads the server hooks of --hooks from an ESM module, and the server refuses rows by them', async () => {
+    expect(parseServeArgs(['--hooks', 'rules.js'])).toMatchObject({
+      ok: true,
+      options: { hooks: 'rules.js' },
+    });
+    // Inside the repository, as a user's module next to their schema.
+    const cache = join(process.cwd(), 'node_modules', '.cache');
+    mkdirSync(cache, { recursive: true });
+    const dir = mkdtempSync(join(cache, 'ferry-hooks-'));
+    const out: string[] = [];
+    try {
+      writeFileSync(
+        join(dir, 'rules.js'),
+        `export default {\n  tables: {\n    lists: {\n      validate: (change) =>\n        change.row?.name === 'Spam' ? { refuse: { code: 'no_spam', message: 'not that name' } } : undefined,\n    },\n  },\n};\n`,
+      );
+      writeFileSync(join(dir, 'nothing.js'), 'export default 42;\n');
+      await expect(loadHooks(join(dir, 'nothing.js'))).rejects.toThrow(
+        /default-export the server's hooks/,
+      );
+      await expect(loadHooks(join(dir, 'missing.js'))).rejects.toThrow(
+        /cannot load the hooks module/,
+      );
+      const secret = 'a-configured-secret-for-the-hooks-test';
+      const running = await startServe(
+        {
+          host: '127.0.0.1',
+          port: 0,
+          data: join(dir, 'data'),
+          postgres: undefined,
+          schema: undefined,
+          hooks: join(dir, 'rules.js'),
+          app: false,
+        },
+        { out: (l) => out.push(l), err: (l) => out.push(l), env: { FERRY_JWT_SECRET: secret } },
+        false,
+      );
+      try {
+        expect(out.join('\n')).toContain(`hooks:  ${join(dir, 'rules.js')} (validate lists)`);
+        const token = await signToken({ secret, userId: 'alice' });
+        const [spam, fine] = [randomUUID(), randomUUID()];
+        const response = await fetch(`${running.url}/v1/push`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            protocol: 1,
+            sourceId: randomUUID(),
+            sourceBundleId: 1,
+            changes: [
+              {
+                table: 'lists',
+                pk: fine,
+                op: 'upsert',
+                baseVersion: null,
+                row: { id: fine, name: 'ok' },
+              },
+              {
+                table: 'lists',
+                pk: spam,
+                op: 'upsert',
+                baseVersion: null,
+                row: { id: spam, name: 'Spam' },
+              },
+            ],
+          }),
+        });
+        expect(response.status).toBe(403);
+        expect(await response.json()).toMatchObject({
+          error: {
+            code: 'forbidden',
+            details: {
+              changes: [
+                {
+                  index: 1,
+                  table: 'lists',
+                  pk: spam,
+                  hook: 'validate',
+                  hookCode: 'no_spam',
+                  message: 'not that name',
+                },
+              ],
+            },
+          },
+        });
+      } finally {
+        await running.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves the example of docs/server.md with --schema and --hooks in TypeScript', async () => {
+    const root = new URL('../../../../examples/server-hooks/src/', import.meta.url).pathname;
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-serve-'));
+    const out: string[] = [];
+    const running = await startServe(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        data: dir,
+        postgres: undefined,
+        schema: join(root, 'schema.ts'),
+        hooks: join(root, 'hooks.ts'),
+      },
+      {
+        out: (l) => out.push(l),
+        err: (l) => out.push(l),
+        env: { FERRY_JWT_SECRET: 'a-configured-secret-for-the-example' },
+      },
+      false,
+    );
+    try {
+      expect(out.join('\n')).toContain(
+        'validate lists, authorize lists, validate todos, authorize todos, authorize audit_log, beforeCommit',
+      );
+    } finally {
+      await running.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start with hooks of a table the schema does not have', async () => {
+    const cache = join(process.cwd(), 'node_modules', '.cache');
+    mkdirSync(cache, { recursive: true });
+    const dir = mkdtempSync(join(cache, 'ferry-hooks-'));
+    try {
+      writeFileSync(
+        join(dir, 'rules.js'),
+        'export default { tables: { notes: { validate: () => undefined } } };\n',
+      );
+      const t = io();
+      expect(
+        await runCli(
+          [
+            'serve',
+            '--port',
+            '0',
+            '--data',
+            join(dir, 'data'),
+            '--no-app',
+            '--hooks',
+            join(dir, 'rules.js'),
+          ],
+          {
+            ...t.io,
+            env: { FERRY_JWT_SECRET: 'a-configured-secret-for-the-hooks-test' },
+          },
+        ),
+      ).toBe(1);
+      expect(t.err.join('\n')).toContain('"notes", which is no table of the schema');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

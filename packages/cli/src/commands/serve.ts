@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { todoSchema } from '@ferry/example-todo';
 import {
@@ -17,10 +16,12 @@ import {
   type AuthOptions,
   type FerryLogger,
   type FerryServer,
+  type ServerHooks,
   type ServerStore,
 } from '@ferry/server';
 import type { CliIo } from '../cli-command.js';
 import { loadOrCreateDevSecret } from './dev-secret.js';
+import { importDefault, unwrapDefault } from './load-module.js';
 import { defaultWebAppDir, webAppHandler } from './web-app.js';
 
 /** Options of `ferry serve`. */
@@ -37,6 +38,8 @@ export interface ServeOptions {
   readonly cors?: readonly string[] | '*' | undefined;
   /** Module whose default export is the schema; undefined for the example schema. */
   readonly schema: string | undefined;
+  /** Module whose default export is the server's hooks (`ServerHooks`); undefined for none. */
+  readonly hooks?: string | undefined;
   /** False to print no token for the user "demo" (default true). */
   readonly demoToken?: boolean;
   /**
@@ -66,6 +69,11 @@ Options:
                     history of its versions (schemaHistory: the database is
                     migrated to the newest on start; see "ferry migrate")
                     (default: the example todo schema)
+  --hooks FILE      module (.ts or .js, ESM) whose default export is the server's
+                    rules, { tables: { <table>: { validate, authorize } },
+                    beforeCommit } (ServerHooks of @ferry/server): refuse pushed
+                    rows with your own code and message, or write more rows in
+                    the push's transaction (see docs/server.md, "Server hooks")
   --no-demo-token   print no ready token for the user "demo" (one is printed,
                     valid 24 hours, whenever the server knows an HS256 secret)
   --app DIR         serve this built web app at / (default: the todo web app,
@@ -103,6 +111,7 @@ export function parseServeArgs(
         'pg-schema': { type: 'string' },
         cors: { type: 'string' },
         schema: { type: 'string' },
+        hooks: { type: 'string' },
         'no-demo-token': { type: 'boolean', default: false },
         app: { type: 'string' },
         'no-app': { type: 'boolean', default: false },
@@ -128,6 +137,7 @@ export function parseServeArgs(
       ...(values['pg-schema'] !== undefined ? { pgSchema: values['pg-schema'] } : {}),
       ...(values.cors !== undefined ? { cors: parseOrigins(values.cors) } : {}),
       schema: values.schema,
+      ...(values.hooks !== undefined ? { hooks: values.hooks } : {}),
       ...(values['no-demo-token'] ? { demoToken: false } : {}),
       ...(values['no-app']
         ? { app: false as const }
@@ -145,29 +155,7 @@ export function parseServeArgs(
  */
 export async function loadSchema(file: string | undefined): Promise<SchemaHistory> {
   if (file === undefined) return asSchemaHistory(todoSchema);
-  const url = pathToFileURL(resolve(file)).href;
-  let module: { default?: unknown };
-  try {
-    if (/\.[mc]?ts$/.test(file)) {
-      const { tsImport } = await import('tsx/esm/api');
-      module = (await tsImport(url, import.meta.url)) as { default?: unknown };
-    } else {
-      module = (await import(url)) as { default?: unknown };
-    }
-  } catch (cause) {
-    throw new FerryError(
-      'invalid_argument',
-      `cannot load the schema module ${file}: ${String(cause)}`,
-      {
-        cause,
-      },
-    );
-  }
-  // tsImport of a CommonJS-looking module nests the default export one level deeper.
-  let schema = module.default;
-  if (!isSchema(schema) && isSchema((schema as { default?: unknown } | undefined)?.default)) {
-    schema = (schema as { default: unknown }).default;
-  }
+  const schema = unwrapDefault(await importDefault(file, 'schema'), isSchema);
   if (!isSchema(schema)) {
     throw new FerryError(
       'invalid_argument',
@@ -175,6 +163,23 @@ export async function loadSchema(file: string | undefined): Promise<SchemaHistor
     );
   }
   return asSchemaHistory(schema);
+}
+
+/**
+ * Loads the hooks module of `--hooks` (`.ts` through tsx, anything else with `import()`): its
+ * default export must be the server's hooks, an object `{ tables?, beforeCommit? }`
+ * (`ServerHooks` of `@ferry/server`). The server checks them against the schema when it starts.
+ */
+export async function loadHooks(file: string | undefined): Promise<ServerHooks | undefined> {
+  if (file === undefined) return undefined;
+  const hooks = unwrapDefault(await importDefault(file, 'hooks'), isHooksObject);
+  if (!isHooksObject(hooks)) {
+    throw new FerryError(
+      'invalid_argument',
+      `${file} must default-export the server's hooks, an object { tables?, beforeCommit? } (ServerHooks of @ferry/server)`,
+    );
+  }
+  return hooks;
 }
 
 /** The store `ferry serve` and `ferry migrate` use, and a line that says where it is. */
@@ -215,6 +220,7 @@ export async function startServe(
 ): Promise<RunningServe> {
   const history = await loadSchema(options.schema);
   const schema = history.latest;
+  const hooks = await loadHooks(options.hooks);
   // Set but empty is a mistake the server refuses, not a reason for development mode.
   const configured = io.env.FERRY_JWT_SECRET;
   const jwksUrl = io.env.FERRY_JWKS_URL;
@@ -262,6 +268,7 @@ export async function startServe(
     app: webAppHandler({ dir: appDir, devSecret: 'jwks' in auth ? undefined : devSecret }),
     ...(options.cors !== undefined ? { cors: { origins: options.cors } } : {}),
     ...(logger !== undefined ? { logger } : {}),
+    ...(hooks !== undefined ? { hooks } : {}),
   });
   let url: string;
   try {
@@ -279,6 +286,7 @@ export async function startServe(
   io.out(
     `  schema: ${options.schema ?? 'the example todo schema'} (version ${schema.version}: ${schema.tables.map((t) => t.name).join(', ')})`,
   );
+  if (hooks !== undefined) io.out(`  hooks:  ${options.hooks!} (${hooksSummary(hooks)})`);
   let devToken: string | undefined;
   if (secret !== undefined && options.demoToken !== false) {
     devToken = await signToken({ secret, userId: 'demo', expiresInSeconds: 24 * 60 * 60 });
@@ -367,6 +375,18 @@ export function tokenLines(shown: {
   return lines;
 }
 
+/** What a hooks module holds, in a few words: `validate todos, authorize lists, beforeCommit`. */
+export function hooksSummary(hooks: ServerHooks): string {
+  const parts: string[] = [];
+  for (const [table, tableHooks] of Object.entries(hooks.tables ?? {})) {
+    for (const name of ['validate', 'authorize'] as const) {
+      if (tableHooks?.[name] !== undefined) parts.push(`${name} ${table}`);
+    }
+  }
+  if (hooks.beforeCommit !== undefined) parts.push('beforeCommit');
+  return parts.length === 0 ? 'none' : parts.join(', ');
+}
+
 /** A connection URL fit to print: the password replaced by `***`. */
 export function redactUrl(url: string): string {
   try {
@@ -379,6 +399,15 @@ export function redactUrl(url: string): string {
   } catch {
     return '(a connection string that is not a URL)';
   }
+}
+
+function isHooksObject(value: unknown): value is ServerHooks {
+  if (typeof value !== 'object' || value === null) return false;
+  const { tables, beforeCommit } = value as { tables?: unknown; beforeCommit?: unknown };
+  return (
+    (tables !== undefined || beforeCommit !== undefined) &&
+    Object.keys(value).every((key) => key === 'tables' || key === 'beforeCommit')
+  );
 }
 
 function isSchema(value: unknown): value is Schema | SchemaHistory {

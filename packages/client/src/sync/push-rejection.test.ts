@@ -28,6 +28,33 @@ describe('decideRejection', () => {
     });
   });
 
+  it("dead-letters the rows the server's hooks refused with the hooks' codes and messages", () => {
+    const changes = [
+      { index: 0, table: 'todos', pk: 'row-0' },
+      {
+        index: 1,
+        table: 'todos',
+        pk: 'row-1',
+        hook: 'validate',
+        hookCode: 'title_profane',
+        message: 'mind your language',
+      },
+    ];
+    expect(decideRejection(refused('forbidden', { changes }, 403), bundle(2), 0)).toEqual({
+      kind: 'dead-letter',
+      rejected: [
+        { index: 0, table: 'todos', pk: 'row-0', code: 'forbidden', message: 'refused: forbidden' },
+        {
+          index: 1,
+          table: 'todos',
+          pk: 'row-1',
+          code: 'title_profane',
+          message: 'mind your language',
+        },
+      ],
+    });
+  });
+
   it.each([
     ['a 422 without rows', refused('validation_failed', { errors: [] }, 422)],
     ['a 422 whose details do not parse', refused('validation_failed', { nope: 1 }, 422)],

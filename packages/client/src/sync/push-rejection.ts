@@ -39,7 +39,7 @@ const MAX_GAP_RENUMBERS = 2;
  * | error | action |
  * |---|---|
  * | 422 `validation_failed` naming rows | dead-letter those rows |
- * | 403 `forbidden` naming rows (`details.changes`) | dead-letter those rows |
+ * | 403 `forbidden` naming rows (`details.changes`) | dead-letter those rows (a row the server's hooks refused with their `hookCode` and `message`) |
  * | `bundle_gap` (at most twice per cycle) | renumber to `lastCommitted + 1` |
  * | 413 `payload_too_large`, or a 413 without a Ferry body (a proxy's smaller limit), one change | dead-letter it |
  * | the same, more | shrink to half |
@@ -70,10 +70,13 @@ export function decideRejection(
       if (!details.success || details.data.changes.length === 0) return { kind: 'fail' };
       return {
         kind: 'dead-letter',
-        rejected: details.data.changes.map((c) => ({
-          ...c,
-          code: 'forbidden',
-          message: error.message,
+        // A change the server's own rules refused carries their code and message.
+        rejected: details.data.changes.map(({ index, table, pk, hookCode, message }) => ({
+          index,
+          table,
+          pk,
+          code: hookCode ?? 'forbidden',
+          message: message ?? error.message,
         })),
       };
     }

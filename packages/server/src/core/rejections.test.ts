@@ -3,6 +3,8 @@ import {
   cursorRejection,
   danglingReferenceRejection,
   forbiddenRejection,
+  hookRefusalRejection,
+  hookRefusalsOf,
   sourceBundleRejection,
   validationRejection,
 } from './rejections.js';
@@ -25,6 +27,28 @@ describe('rejections', () => {
     expect(rejection).toMatchObject({ code: 'bundle_mismatch', details: { lastCommitted: 2 } });
     expect(rejection.message).toContain('another install seems to share this sourceId');
     expect(rejection.message).toContain('rotate');
+  });
+
+  it("answer the server rules' refusals as a 403 naming each change with its hook, code and message", () => {
+    const refused = [
+      {
+        index: 2,
+        table: 'todos',
+        pk: 't',
+        hook: 'authorize' as const,
+        hookCode: 'list_archived',
+        message: 'the list is archived',
+      },
+    ];
+    expect(hookRefusalRejection(refused)).toEqual({
+      kind: 'rejected',
+      code: 'forbidden',
+      message: "1 change was refused by the server's rules: list_archived: the list is archived",
+      details: { changes: refused },
+    });
+    expect(hookRefusalRejection([...refused, refused[0]!]).message).toMatch(/^2 changes were/);
+    expect(hookRefusalsOf(hookRefusalRejection(refused))).toEqual(refused);
+    expect(hookRefusalsOf(forbiddenRejection([{ index: 0, table: 'todos', pk: 't' }]))).toEqual([]);
   });
 
   it('count errors and refused changes in the message and list them in the details', () => {

@@ -1,6 +1,7 @@
 import type { Change, ForbiddenDetails, ProtocolErrorCode, ValidationError } from '@ferry/protocol';
 import type { CursorDecision } from './decide-cursor.js';
 import type { ForbiddenChange, SourceBundleDecision } from './decide-push.js';
+import type { RefusedChange } from './judge-changes.js';
 
 /**
  * An error answer a store decided on, as a value (a rejected request changes nothing).
@@ -93,6 +94,34 @@ export function forbiddenRejection(changes: readonly ForbiddenChange[]): Rejecti
     message: `${n} change${n === 1 ? '' : 's'} name${n === 1 ? 's' : ''} a row that is not yours`,
     details,
   };
+}
+
+/**
+ * 403 naming the changes the server's hooks refused (`validate`, `authorize`), each with the
+ * hook's code and message. A `forbidden` answer, so that every client dead-letters exactly those
+ * changes and pushes the rest again; the entries' `hookCode` tells them from Ferry's own refusals.
+ */
+export function hookRefusalRejection(refused: readonly RefusedChange[]): Rejection {
+  const n = refused.length;
+  const details: ForbiddenDetails = { changes: [...refused] };
+  return {
+    kind: 'rejected',
+    code: 'forbidden',
+    message: `${n} change${n === 1 ? ' was' : 's were'} refused by the server's rules: ${refused
+      .map((r) => `${r.hookCode}: ${r.message}`)
+      .join('; ')}`.slice(0, 2_000),
+    details,
+  };
+}
+
+/** The changes a rejection names as refused by the server's hooks (none for any other). */
+export function hookRefusalsOf(rejection: Rejection): readonly RefusedChange[] {
+  if (rejection.code !== 'forbidden') return [];
+  const changes = (rejection.details as { changes?: unknown } | undefined)?.changes;
+  if (!Array.isArray(changes)) return [];
+  return (changes as (RefusedChange | { hookCode?: undefined })[]).filter(
+    (change): change is RefusedChange => change.hookCode !== undefined,
+  );
 }
 
 /**

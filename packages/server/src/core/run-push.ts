@@ -8,7 +8,12 @@ import {
   type ValidationError,
   type WireRow,
 } from '@ferry/protocol';
-import type { CommittedBundle, PushInput, PushOutcome } from '../store/server-store.js';
+import type {
+  BackendWriteTx,
+  CommittedBundle,
+  PushInput,
+  PushOutcome,
+} from '../store/server-store.js';
 import { decideBasesAt, decideCursor, type CursorState } from './decide-cursor.js';
 import {
   decidePush,
@@ -24,9 +29,11 @@ import {
   type SourceBundleDecision,
   type SourceState,
 } from './decide-push.js';
+import { beforeCommit, refusedByHooks } from './push-hooks.js';
 import {
   cursorRejection,
   forbiddenRejection,
+  hookRefusalRejection,
   sourceBundleRejection,
   validationRejection,
 } from './rejections.js';
@@ -99,6 +106,16 @@ export interface PushTx {
   /** Writes the decided changes in order; `now` is the commit time (server-derived columns). */
   apply(changes: readonly NormalizedChange[], now: Date): Promise<void>;
   /**
+   * Runs one SQL query of the store's dialect in the transaction and refuses (throws) a
+   * statement that writes: the server hooks' `ctx.query`.
+   */
+  queryReadOnly(sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]>;
+  /**
+   * The backend write API on this transaction, acting for `userId` (`beforeCommit`'s `tx`): what
+   * it writes is captured and sealed with the push. `finish()` closes it.
+   */
+  backendWrite(userId: string, now: Date): BackendWriteTx & { finish(): void };
+  /**
    * Turns everything the transaction wrote (the changes and what they cascaded to) into
    * bundles of the affected users, stores the push's answer for replays, and returns them.
    */
@@ -134,8 +151,9 @@ export interface PushRun {
  * A push, from its cursor to its sealed bundle, inside the caller's write transaction: the
  * cursor (a 410 before anything commits), the source bundle id (commit, replay or refusal),
  * validation, the stored state of every row it names, the decision (forbidden, dangling
- * reference, conflict, or the changes to write), the writes and the seal. The one sequence
- * every store runs; a store only provides {@link PushTx}.
+ * reference, conflict, or the changes to write), the server's `validate` and `authorize` hooks
+ * (a 403 naming the changes they refused), the writes, the `beforeCommit` hook and the seal.
+ * The one sequence every store runs; a store only provides {@link PushTx}.
  */
 export async function runPush(
   tx: PushTx,
@@ -192,7 +210,13 @@ export async function runPush(
     });
   }
 
+  if (input.hooks?.tables !== undefined) {
+    const refused = await refusedByHooks(tx, schema, input, plan.changes);
+    if (refused.length > 0) return refuse(hookRefusalRejection(refused));
+  }
+
   await tx.apply(plan.changes, input.now);
+  if (input.hooks?.beforeCommit !== undefined) await beforeCommit(tx, input, plan.changes);
   const states = new Map<string, RowState | undefined>();
   for (const ref of lookups.rows) states.set(ref.key, rowStates.get(ref.key));
   const sealed = await tx.seal({ input, digest, changes: plan.changes, states });

@@ -25,6 +25,8 @@ import type { FerryLogger } from '../logger.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { PokeHub } from '../poke-hub.js';
 import type { RateLimiter } from '../rate-limiter.js';
+import { hookRefusalsOf } from '../core/rejections.js';
+import type { ServerHooks } from '../core/server-hooks.js';
 import type { PullOutcome, PushOutcome, ServerStore } from '../store/server-store.js';
 import { snapshotAfterHistory } from '../core/decide-cursor.js';
 import {
@@ -74,6 +76,8 @@ export interface HandlerContext {
   readonly snapshots: ConcurrencyLimiter;
   readonly metrics: ServerMetrics;
   readonly logger: FerryLogger;
+  /** The embedder's rules, handed to every push (see `ServerHooks`). */
+  readonly hooks?: ServerHooks | undefined;
   /** Seconds a client should wait before retrying while the server shuts down. */
   readonly retryAfterSeconds: number;
   isShuttingDown(): boolean;
@@ -83,6 +87,8 @@ export interface HandlerContext {
 
 interface RequestLog {
   userId?: string;
+  /** The codes of the changes the server's hooks refused. */
+  refused?: string[];
   bundleSeq?: number;
   rows?: number;
 }
@@ -373,8 +379,22 @@ async function push(
     pullAfter: body.after,
     pullAfterToken: body.afterToken,
     basesAt: body.basesAt,
+    hooks: context.hooks,
+    claims: identity.claims,
   });
+  noteRefusals(context, outcome, log);
   return pushOutcomeResponse(forClient(outcome, body.changes, client), log);
+}
+
+/** Counts and logs the changes the server's hooks refused, when the push was refused so. */
+function noteRefusals(context: HandlerContext, outcome: PushOutcome, log: RequestLog): void {
+  if (outcome.kind !== 'rejected') return;
+  const refused = hookRefusalsOf(outcome);
+  if (refused.length === 0) return;
+  for (const { hook, hookCode } of refused) {
+    context.metrics.pushRefusals.inc({ hook, code: hookCode });
+  }
+  log.refused = refused.map((change) => change.hookCode);
 }
 
 function pushOutcomeResponse(outcome: PushOutcome, log: RequestLog): Response {
@@ -451,6 +471,8 @@ async function sync(
           sentChanges: client.toLatest.identity ? undefined : body.push.changes,
           now,
           basesAt: body.basesAt,
+          hooks: context.hooks,
+          claims: identity.claims,
         }
       : null,
     pull: pullInput,
@@ -460,6 +482,7 @@ async function sync(
   const pushed =
     outcome.push && body.push ? forClient(outcome.push, body.push.changes, client) : null;
   if (pushed?.kind === 'rejected') {
+    noteRefusals(context, pushed, log);
     return errorResponse(pushed.code, pushed.message, pushed.details);
   }
   if (pushed?.kind === 'committed') log.bundleSeq = pushed.bundleSeq;

@@ -12,6 +12,7 @@ import type {
 import type { CursorState } from '../core/decide-cursor.js';
 import type { RetentionPolicy } from '../core/decide-retention.js';
 import type { Rejection } from '../core/rejections.js';
+import type { ServerHooks, TokenClaims } from '../core/server-hooks.js';
 import type { PullPage } from '../core/wire-json.js';
 
 /** A push, after its body was parsed. The store validates the changes itself. */
@@ -40,6 +41,10 @@ export interface PushInput {
    * `pullAfter` before the push is judged (see `runPush`).
    */
   readonly basesAt?: HistoryPoint | undefined;
+  /** The server's rules, run inside the push's transaction (see `ServerHooks`); none: none. */
+  readonly hooks?: ServerHooks | undefined;
+  /** The claims of the request's token, for the hooks (default: none). */
+  readonly claims?: TokenClaims | undefined;
 }
 
 /** An error answer a store decided on, as a value (built with the functions of core/rejections). */

@@ -7,7 +7,13 @@
  * @module
  */
 import type pg from 'pg';
-import { type HistoryPoint, type PrimaryKey, type Table, type WireRow } from '@ferry/protocol';
+import {
+  type HistoryPoint,
+  type PrimaryKey,
+  type Schema,
+  type Table,
+  type WireRow,
+} from '@ferry/protocol';
 import { counterWrite } from '../../core/counter-writes.js';
 import type { CursorState } from '../../core/decide-cursor.js';
 import type { RestrictCheck, RowRef, RowState } from '../../core/decide-push.js';
@@ -26,6 +32,8 @@ import { named } from './named-query.js';
 import { pgValueErrors } from './pg-value-errors.js';
 import type { PostgresStoreTestHooks } from './postgres-store.js';
 import { upsertQuery, writesKey, type StoreSql } from './postgres-sql.js';
+import { PostgresWriteTx } from './postgres-write-tx.js';
+import { Mutex } from '../../mutex.js';
 
 type Client = pg.PoolClient;
 
@@ -42,9 +50,12 @@ export class PostgresPushTx implements PushTx {
   readonly #client: Client;
   readonly #sql: StoreSql;
   readonly #options: PushTxOptions;
+  readonly #schema: Schema;
+  readonly #reads = new Mutex();
 
-  constructor(client: Client, sql: StoreSql, options: PushTxOptions) {
+  constructor(client: Client, schema: Schema, sql: StoreSql, options: PushTxOptions) {
     this.#client = client;
+    this.#schema = schema;
     this.#sql = sql;
     this.#options = options;
   }
@@ -209,6 +220,29 @@ export class PostgresPushTx implements PushTx {
       }
       start = end;
     }
+  }
+
+  /**
+   * In a savepoint made read-only for the one statement (a write fails with 25006), rolled back
+   * after it, so neither a write nor a failed query touches the push's transaction. One at a
+   * time: hooks that query in parallel wait for each other on the one connection.
+   */
+  async queryReadOnly(sql: string, params: readonly unknown[]): Promise<Record<string, unknown>[]> {
+    return this.#reads.run(async () => {
+      const client = this.#client;
+      await client.query('SAVEPOINT ferry_hook_read; SET LOCAL transaction_read_only = on');
+      try {
+        return (await client.query(sql, [...params])).rows as Record<string, unknown>[];
+      } finally {
+        await client.query(
+          'ROLLBACK TO SAVEPOINT ferry_hook_read; RELEASE SAVEPOINT ferry_hook_read',
+        );
+      }
+    });
+  }
+
+  backendWrite(userId: string): PostgresWriteTx {
+    return new PostgresWriteTx(this.#client, this.#schema, this.#sql, userId);
   }
 
   async replayAnswer(input: PushInput, source: StoredSource): Promise<PushOutcome> {

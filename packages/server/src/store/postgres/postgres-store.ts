@@ -537,7 +537,7 @@ class PostgresStore implements ServerStore {
     pull: PullInput | undefined,
   ): Promise<StepResult> {
     const { schema, sql } = this.#live();
-    const tx = new PostgresPushTx(client, sql, {
+    const tx = new PostgresPushTx(client, schema, sql, {
       instanceId: this.#instanceId,
       testHooks: this.#options.testHooks,
       pool: this.#pool!,

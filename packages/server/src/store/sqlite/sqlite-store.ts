@@ -601,6 +601,15 @@ class SqliteStore implements ServerStore {
           }
         }
       },
+      queryReadOnly: async (sql, params) => {
+        const statement = this.#db!.prepare(sql);
+        if (!statement.reader || !statement.readonly) {
+          throw new FerryError('invalid_argument', 'a hook may only run queries that read');
+        }
+        return statement.all(...params) as Record<string, unknown>[];
+      },
+      backendWrite: (userId, now) =>
+        new SqliteWriteTx(this.#db!, this.#schema!, stmts, userId, now),
       seal: async (push) => {
         const { input, digest, states } = push;
         const result = this.#commitCaptured({ ...input, digest }, input.now, states);
