@@ -262,6 +262,55 @@ describePg('adopting existing tables on PostgreSQL', () => {
     }
   });
 
+  for (const outcome of ['COMMIT', 'ROLLBACK'] as const) {
+    it(`leaves a row that another transaction was deleting while its batch ran to that transaction (${outcome})`, async () => {
+      const schemas = freshSchemas();
+      await makeHandMadeTodoTables(schemas.business, { users: 2, lists: 100, todosPerList: 20 });
+      const b = `"${schemas.business}"`;
+      const [last] = await adminQuery(
+        `SELECT id::text AS id, (SELECT count(*)::int FROM ${b}.todos) AS n FROM ${b}.todos ORDER BY id DESC LIMIT 1`,
+      );
+      const { id, n } = last as { id: string; n: number };
+      const deleter = new pg.Client(pgClientConfig('adopt-test-deleter'));
+      await deleter.connect();
+      cleanups.push(() => deleter.end());
+      let deleting: Promise<unknown> | undefined;
+      let ending: Promise<unknown> | undefined;
+      const store = storeOn(schemas, {
+        adopt: true,
+        adoptBatchRows: 20,
+        onEvent: (event) => {
+          if (event.kind !== 'adopting' || event.progress.step !== 'rows') return;
+          if (event.progress.table !== 'todos') return;
+          // Captured (the triggers are in), uncommitted, on the last key: the walk gets there
+          // while the delete is in flight.
+          deleting ??= deleter
+            .query('BEGIN')
+            .then(() => deleter.query(`DELETE FROM ${b}.todos WHERE id = $1`, [id]));
+          // The walk has passed every key: the deleting transaction ends.
+          if (event.progress.rows >= n - 1) ending ??= deleting.then(() => deleter.query(outcome));
+        },
+      });
+      await store.open(todoSchema);
+      await ending;
+      const states = await adminQuery(
+        `SELECT deleted, row_version::int AS row_version FROM "${schemas.meta}".rows WHERE table_name = 'todos' AND pk = $1`,
+        [id],
+      );
+      const rows = await adminQuery(`SELECT count(*)::int AS n FROM ${b}.todos WHERE id = $1`, [
+        id,
+      ]);
+      if (outcome === 'COMMIT') {
+        // Gone before any device saw it: no state at all, not a live one for a missing row.
+        expect(rows).toEqual([{ n: 0 }]);
+        expect(states).toEqual([]);
+      } else {
+        expect(rows).toEqual([{ n: 1 }]);
+        expect(states).toEqual([{ deleted: false, row_version: 1 }]);
+      }
+    });
+  }
+
   it('finishes an adoption cut off half way on the next start with adopt, and refuses to serve before', async () => {
     const schemas = freshSchemas();
     await makeHandMadeTodoTables(schemas.business, { users: 3, lists: 300, todosPerList: 3 });
