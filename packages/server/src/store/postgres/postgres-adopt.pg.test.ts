@@ -332,6 +332,16 @@ describePg('adopting existing tables on PostgreSQL', () => {
     const adopted = await adminQuery(`SELECT count(*)::int AS n FROM "${schemas.meta}".rows`);
     expect(adopted[0]!.n).toBeGreaterThan(0);
     expect(adopted[0]!.n).toBeLessThan(1200);
+    // The walk kept where it stopped, with the batches it committed: every key up to it is done.
+    const [cursor] = await adminQuery(
+      `SELECT value FROM "${schemas.meta}".meta WHERE key = 'adopting_after:lists'`,
+    );
+    const undone = await adminQuery(
+      `SELECT count(*)::int AS n FROM "${schemas.business}".lists AS l WHERE l.id <= $1::uuid
+       AND NOT EXISTS (SELECT FROM "${schemas.meta}".rows AS r WHERE r.table_name = 'lists' AND r.pk = l.id::text)`,
+      [cursor!.value],
+    );
+    expect(undone).toEqual([{ n: 0 }]);
 
     const without = await storeOn(schemas)
       .open(todoSchema)
@@ -345,6 +355,11 @@ describePg('adopting existing tables on PostgreSQL', () => {
       `SELECT count(*)::int AS n, max(row_version)::int AS v FROM "${schemas.meta}".rows`,
     );
     expect(states[0]).toEqual({ n: 1200, v: 1 });
+    expect(
+      await adminQuery(
+        `SELECT key FROM "${schemas.meta}".meta WHERE key LIKE 'adopting%' ORDER BY key`,
+      ),
+    ).toEqual([]);
     expect((await snapshotRows(again, 'user-2')).rows).toHaveLength(400);
     // A third start, with or without adopt, finds nothing to do.
     await again.close();

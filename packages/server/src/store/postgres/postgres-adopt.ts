@@ -67,7 +67,8 @@ export async function assertAdoptable(
  *
  * 1. builds the indexes Ferry gives its tables that are missing (CREATE INDEX CONCURRENTLY:
  *    writes go on meanwhile);
- * 2. per table, in primary key order, `batchRows` rows per transaction: every row without a
+ * 2. per table, in primary key order, `batchRows` rows per transaction (resuming after the last
+ *    key of the last batch an interrupted walk committed): every row without a
  *    state gets one (owner, version {@link ADOPTED_ROW_VERSION}, alive). The batch takes FOR KEY
  *    SHARE locks, SKIP LOCKED: an ordinary UPDATE of the row never waits for it, a DELETE or a key
  *    change waits at most for one batch's commit, and a row some transaction is deleting is
@@ -112,7 +113,11 @@ export async function adoptRows(
   for (const table of schema.tables) {
     const sql = backfillSql(table, names, batchRows);
     let adopted = 0;
-    let last: string | null = null;
+    // Where an interrupted walk of this table stopped, if one did.
+    const saved = await client.query(`SELECT value FROM ${names.m}.meta WHERE key = $1`, [
+      cursorKey(table),
+    ]);
+    let last: string | null = saved.rows.length > 0 ? String(saved.rows[0]!.value) : null;
     for (;;) {
       // One statement: its own short transaction.
       const result = await client.query(
@@ -164,10 +169,18 @@ export async function adoptRows(
     );
     options.onProgress?.({ step: 'users', users: Math.min(users.length, from + batch.length) });
   }
+  await client.query(`DELETE FROM ${m}.meta WHERE starts_with(key, $1)`, [CURSOR_PREFIX]);
   return { rows, users: users.length, indexes: built };
 }
 
 const USERS_PER_BATCH = 1_000;
+
+/** `meta` keys of the walks: the last key of the last committed batch of each table. */
+const CURSOR_PREFIX = 'adopting_after:';
+
+function cursorKey(table: Table): string {
+  return `${CURSOR_PREFIX}${table.name}`;
+}
 
 /**
  * One empty bundle per user of `$1` (the user's next seq, under the lock of the user's sync
@@ -196,7 +209,8 @@ RETURNING user_id, bundle_seq, token`;
 /**
  * The statements of step 2 and 3 for one table. `first`/`next` (`$1`: the last key of the
  * previous batch, as text) and `stragglers` each return `last` (the batch's last key as text),
- * `seen` (rows in the batch) and `adopted` (rows that got a state).
+ * `seen` (rows in the batch) and `adopted` (rows that got a state); `first` and `next` also keep
+ * `last` in `meta` in the same transaction, where a walk cut off resumes.
  */
 function backfillSql(
   table: Table,
@@ -210,7 +224,7 @@ function backfillSql(
   const pkType = table.column(table.primaryKey)!.type;
   const cast = pkType === 'integer' ? 'bigint' : pkType;
   const name = quoteLiteral(table.name);
-  const statement = (where: string, lock: string) => `WITH batch AS (
+  const statement = (where: string, lock: string, save: boolean) => `WITH batch AS (
   SELECT t.${pk} AS k, t.${owner}::text AS owner FROM ${t} AS t${where}
   ORDER BY t.${pk} LIMIT ${batchRows} ${lock}
 ), adopted AS (
@@ -218,15 +232,24 @@ function backfillSql(
   SELECT ${name}, k::text, owner, ${ADOPTED_ROW_VERSION}, false FROM batch
   ON CONFLICT (table_name, pk) DO NOTHING
   RETURNING 1
-)
+)${
+    save
+      ? `, saved AS (
+  INSERT INTO ${m}.meta (key, value)
+  SELECT ${quoteLiteral(cursorKey(table))}, k::text FROM batch ORDER BY k DESC LIMIT 1
+  ON CONFLICT (key) DO UPDATE SET value = excluded.value
+)`
+      : ''
+  }
 SELECT (SELECT k::text FROM batch ORDER BY k DESC LIMIT 1) AS last,
   (SELECT count(*) FROM batch)::integer AS seen, (SELECT count(*) FROM adopted)::integer AS adopted`;
   return {
-    first: statement('', 'FOR KEY SHARE SKIP LOCKED'),
-    next: statement(` WHERE t.${pk} > $1::${cast}`, 'FOR KEY SHARE SKIP LOCKED'),
+    first: statement('', 'FOR KEY SHARE SKIP LOCKED', true),
+    next: statement(` WHERE t.${pk} > $1::${cast}`, 'FOR KEY SHARE SKIP LOCKED', true),
     stragglers: statement(
       ` WHERE NOT EXISTS (SELECT 1 FROM ${m}.rows AS r WHERE r.table_name = ${name} AND r.pk = t.${pk}::text)`,
       'FOR KEY SHARE',
+      false,
     ),
   };
 }
