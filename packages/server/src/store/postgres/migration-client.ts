@@ -41,3 +41,20 @@ export async function inTransaction<T>(client: MigrationClient, fn: () => Promis
     throw error;
   }
 }
+
+/**
+ * Takes the session advisory lock of `key` (`hashtextextended(key, 0)`), asking again every so
+ * often rather than waiting inside one statement: a backend waiting in a statement holds a
+ * snapshot, and CREATE INDEX CONCURRENTLY (run by an adoption under this lock) waits for every
+ * older snapshot, so a blocking wait would deadlock with it.
+ */
+export async function takeAdvisoryLock(client: MigrationClient, key: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const { rows } = await client.query(
+      'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS taken',
+      [key],
+    );
+    if (rows[0]?.taken === true) return;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(250, attempt * 10)));
+  }
+}

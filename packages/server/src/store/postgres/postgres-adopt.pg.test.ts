@@ -311,6 +311,19 @@ describePg('adopting existing tables on PostgreSQL', () => {
     });
   }
 
+  it('adopts once when several instances start together with adopt, and every one of them serves', async () => {
+    const schemas = freshSchemas();
+    await makeHandMadeTodoTables(schemas.business, { users: 2, lists: 200, todosPerList: 5 });
+    const stores = [1, 2, 3].map(() => storeOn(schemas, { adopt: true, adoptBatchRows: 50 }));
+    await Promise.all(stores.map((store) => store.open(todoSchema)));
+    expect(new Set(stores.map((store) => store.serverId)).size).toBe(1);
+    for (const store of stores) {
+      const snapshot = await snapshotRows(store, 'user-1');
+      expect(snapshot.seq).toBe(1);
+      expect(snapshot.rows).toHaveLength(600);
+    }
+  });
+
   it('finishes an adoption cut off half way on the next start with adopt, and refuses to serve before', async () => {
     const schemas = freshSchemas();
     await makeHandMadeTodoTables(schemas.business, { users: 3, lists: 300, todosPerList: 3 });

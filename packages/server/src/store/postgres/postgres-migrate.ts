@@ -12,6 +12,7 @@ import {
   LOCK_TIMEOUT_MS,
   inTransaction,
   retryingLockWaits,
+  takeAdvisoryLock,
   type MigrationClient,
 } from './migration-client.js';
 import {
@@ -106,7 +107,7 @@ export async function migrate(
   }
 
   const lockKey = `ferry:migrate:${names.meta}`;
-  await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey]);
+  await takeAdvisoryLock(client, lockKey);
   try {
     const put = (key: string, value: string) =>
       client.query(
