@@ -183,6 +183,8 @@ export async function migrate(
             `the adoption of the existing tables in schema ${quoteLiteral(names.business)} did not finish: start again with adoption on (ferry serve --adopt, or the PostgreSQL store's option adopt: true) to finish it`,
           );
         }
+        // Finishing an adoption: the tables may have changed since it began.
+        if (meta.has('adopting')) await assertAdoptable(client, schema, names);
         const known = storedVersionOrThrow(
           { fingerprint: stored, version: meta.get('schema_version') },
           history,
