@@ -89,6 +89,16 @@ describePg('adopting tables made by plain SQL, end to end', () => {
       await adminQuery(`SELECT title, done, legacy_note FROM ${b}.todos WHERE id = $1`, [todo]),
     ).toEqual([{ title: 'edited on the device', done: true, legacy_note: null }]);
 
+    // A new row from the device: the columns the schema does not declare get their defaults.
+    const listId = crypto.randomUUID();
+    await alice.write((tx) => {
+      tx.insert('lists', { id: listId, name: 'made on the device' });
+    });
+    expect((await alice.sync()).pushed).toBe(1);
+    expect(
+      await adminQuery(`SELECT owner_id, name, archived FROM ${b}.lists WHERE id = $1`, [listId]),
+    ).toEqual([{ owner_id: 'user-0', name: 'made on the device', archived: false }]);
+
     // Backend code goes on writing with plain SQL; the device pulls it as usual.
     await adminQuery(`UPDATE ${b}.lists SET name = 'renamed by SQL' WHERE id = $1`, [
       (await alice.query<{ list_id: string }>('SELECT list_id FROM todos WHERE id = ?', [todo]))[0]!
