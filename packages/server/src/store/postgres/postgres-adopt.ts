@@ -224,6 +224,7 @@ function backfillSql(
   const pkType = table.column(table.primaryKey)!.type;
   const cast = pkType === 'integer' ? 'bigint' : pkType;
   const name = quoteLiteral(table.name);
+  // `l.k`, not `k`: ORDER BY a bare name would sort by the output column `k::text`.
   const statement = (where: string, lock: string, save: boolean) => `WITH batch AS (
   SELECT t.${pk} AS k, t.${owner}::text AS owner FROM ${t} AS t${where}
   ORDER BY t.${pk} LIMIT ${batchRows} ${lock}
@@ -236,12 +237,12 @@ function backfillSql(
     save
       ? `, saved AS (
   INSERT INTO ${m}.meta (key, value)
-  SELECT ${quoteLiteral(cursorKey(table))}, k::text FROM batch ORDER BY k DESC LIMIT 1
+  SELECT ${quoteLiteral(cursorKey(table))}, l.k::text FROM batch AS l ORDER BY l.k DESC LIMIT 1
   ON CONFLICT (key) DO UPDATE SET value = excluded.value
 )`
       : ''
   }
-SELECT (SELECT k::text FROM batch ORDER BY k DESC LIMIT 1) AS last,
+SELECT (SELECT l.k::text FROM batch AS l ORDER BY l.k DESC LIMIT 1) AS last,
   (SELECT count(*) FROM batch)::integer AS seen, (SELECT count(*) FROM adopted)::integer AS adopted`;
   return {
     first: statement('', 'FOR KEY SHARE SKIP LOCKED', true),
