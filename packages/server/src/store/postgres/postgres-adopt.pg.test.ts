@@ -363,6 +363,32 @@ describePg('adopting existing tables on PostgreSQL', () => {
     expect(rows.filter((r) => r.table === 'tags')).toHaveLength(20);
   });
 
+  it('gives every user one adoption bundle, also when it is cut off between batches of users', async () => {
+    const schemas = freshSchemas();
+    await makeHandMadeTodoTables(schemas.business, { users: 2500, lists: 2500, todosPerList: 0 });
+    const first = storeOn(schemas, {
+      adopt: true,
+      onEvent: (event) => {
+        // The process fails right after the first batch of users committed.
+        if (event.kind === 'adopting' && event.progress.step === 'users') {
+          throw new Error('stopped after 1,000 users');
+        }
+      },
+    });
+    await expect(first.open(todoSchema)).rejects.toThrow('stopped after 1,000 users');
+    const given = `SELECT count(*)::int AS users, count(*) FILTER (WHERE n > 1)::int AS twice FROM (
+      SELECT user_id, count(*) AS n FROM "${schemas.meta}".bundles WHERE row_count = 0 AND source_id IS NULL GROUP BY 1) AS b`;
+    expect(await adminQuery(given)).toEqual([{ users: 1000, twice: 0 }]);
+
+    await storeOn(schemas, { adopt: true }).open(todoSchema);
+    expect(await adminQuery(given)).toEqual([{ users: 2500, twice: 0 }]);
+    expect(
+      await adminQuery(
+        `SELECT count(*)::int AS n FROM "${schemas.meta}".users WHERE pruned_through <> 1 OR last_seq <> 1`,
+      ),
+    ).toEqual([{ n: 0 }]);
+  });
+
   it('adopts once when several instances start together with adopt, and every one of them serves', async () => {
     const schemas = freshSchemas();
     await makeHandMadeTodoTables(schemas.business, { users: 2, lists: 200, todosPerList: 5 });

@@ -146,8 +146,12 @@ export async function adoptRows(
   }
 
   const { m } = names;
+  // Users an interrupted adoption gave their bundle already are not given a second one.
+  const done = await client.query(`SELECT value FROM ${m}.meta WHERE key = $1`, [USERS_CURSOR]);
   const { rows: owners } = await client.query(
-    `SELECT user_id FROM ${m}.users UNION SELECT DISTINCT owner FROM ${m}.rows ORDER BY 1`,
+    `SELECT u.user_id FROM (SELECT user_id FROM ${m}.users UNION SELECT owner FROM ${m}.rows) AS u
+     WHERE $1::text IS NULL OR u.user_id > $1::text ORDER BY 1`,
+    [done.rows.length > 0 ? String(done.rows[0]!.value) : null],
   );
   const users = owners.map((r) => String(r.user_id));
   for (let from = 0; from < users.length; from += USERS_PER_BATCH) {
@@ -165,6 +169,10 @@ export async function adoptRows(
             made.map((r) => r.token),
           ],
         );
+        await client.query(
+          `INSERT INTO ${m}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+          [USERS_CURSOR, batch.at(-1)],
+        );
       }),
     );
     options.onProgress?.({ step: 'users', users: Math.min(users.length, from + batch.length) });
@@ -175,8 +183,13 @@ export async function adoptRows(
 
 const USERS_PER_BATCH = 1_000;
 
-/** `meta` keys of the walks: the last key of the last committed batch of each table. */
+/**
+ * `meta` keys of the walks: the last key of the last committed batch of each table
+ * (`adopting_after:<table>`), and the last user given an adoption bundle
+ * (`adopting_after::users`: no table is named with a colon).
+ */
 const CURSOR_PREFIX = 'adopting_after:';
+const USERS_CURSOR = 'adopting_after::users';
 
 function cursorKey(table: Table): string {
   return `${CURSOR_PREFIX}${table.name}`;
