@@ -83,6 +83,8 @@ export const LOCAL_ERROR_CODES = [
   'store_unavailable',
   'invalid_argument',
   'not_supported',
+  // The PostgreSQL store's `adopt`: the existing tables do not fit the schema (details.mismatches).
+  'adopt_mismatch',
 ] as const;
 
 /** One code of {@link LOCAL_ERROR_CODES}. */

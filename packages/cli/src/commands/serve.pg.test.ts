@@ -7,7 +7,8 @@ import {
   describePg,
   testSchemas,
 } from '../../../server/src/store/postgres/test-support/pg-test-database.js';
-import { startServe } from './serve.js';
+import { makeHandMadeTodoTables } from '../../../server/src/store/postgres/test-support/hand-made-tables.js';
+import { runServe, startServe } from './serve.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -62,5 +63,79 @@ describePg('ferry serve --postgres', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     expect(await pull.json()).toMatchObject({ stableBundleSeq: 1, bundles: [{ bundleSeq: 1 }] });
+  });
+
+  it('--adopt serves the rows of tables made by plain SQL, saying how the adoption goes', async () => {
+    const schemas = testSchemas();
+    cleanups.push(() => schemas.drop());
+    await makeHandMadeTodoTables(schemas.business, { users: 1, lists: 3, todosPerList: 2 });
+    const url = new URL(DATABASE_URL);
+    url.searchParams.set('options', `-c search_path=${schemas.business}`);
+    const out: string[] = [];
+    const err: string[] = [];
+    const secret = 'a-configured-secret-for-the-adopt-test';
+    const running = await startServe(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        data: './unused',
+        postgres: url.toString(),
+        pgSchema: schemas.meta,
+        adopt: true,
+        schema: undefined,
+        app: false,
+      },
+      { out: (l) => out.push(l), err: (l) => err.push(l), env: { FERRY_JWT_SECRET: secret } },
+      false,
+    );
+    cleanups.push(() => running.stop());
+    // todos.list_id has an index already (todos_by_list starts with it).
+    expect(err).toEqual([
+      'ferry serve: adopting: built index lists_owner_id_idx on lists',
+      'ferry serve: adopting: built index todos_owner_id_idx on todos',
+      'ferry serve: adopting: lists, 3 rows given their sync state',
+      'ferry serve: adopting: todos, 6 rows given their sync state',
+      'ferry serve: adopting: 1 users given their first bundle',
+    ]);
+    const token = await signToken({ secret, userId: 'user-0' });
+    const snapshot = await fetch(`${running.url}/v1/snapshot`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const lines = (await snapshot.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown);
+    expect(lines[0]).toMatchObject({ snapshotBundleSeq: 1 });
+    expect(lines.at(-1)).toEqual({ end: true, rowCount: 9 });
+  });
+
+  it('--adopt prints every mismatch and exits 1 when the tables do not fit, changing nothing', async () => {
+    const schemas = testSchemas();
+    cleanups.push(() => schemas.drop());
+    await makeHandMadeTodoTables(schemas.business, { users: 1, lists: 1, todosPerList: 0 });
+    await adminQuery(`ALTER TABLE "${schemas.business}".todos DROP COLUMN done`);
+    const url = new URL(DATABASE_URL);
+    url.searchParams.set('options', `-c search_path=${schemas.business}`);
+    const err: string[] = [];
+    const status = await runServe(
+      [
+        '--port',
+        '0',
+        '--postgres',
+        url.toString(),
+        '--pg-schema',
+        schemas.meta,
+        '--adopt',
+        '--no-app',
+      ],
+      { out: () => undefined, err: (l) => err.push(l), env: { FERRY_JWT_SECRET: 'x'.repeat(32) } },
+    );
+    expect(status).toBe(1);
+    expect(err.join('\n')).toBe(
+      `ferry serve: the existing tables in schema "${schemas.business}" do not fit the schema (1 mismatch); nothing was changed:
+  - column todos.done does not exist (boolean NOT NULL)`,
+    );
+    const meta = await adminQuery('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schemas.meta]);
+    expect(meta).toEqual([]);
   });
 });

@@ -50,6 +50,17 @@ describe('ferry serve', () => {
     expect(parseServeArgs(['--nope'])).toMatchObject({ ok: false });
   });
 
+  it('takes --adopt with --postgres only', () => {
+    expect(parseServeArgs(['--postgres', 'postgres://h/db', '--adopt'])).toMatchObject({
+      ok: true,
+      options: { postgres: 'postgres://h/db', adopt: true },
+    });
+    expect(parseServeArgs(['--adopt'])).toEqual({
+      ok: false,
+      message: '--adopt needs --postgres (it adopts PostgreSQL tables)',
+    });
+  });
+
   it('says that PostgreSQL does not answer and exits non-zero when --postgres names a dead database', async () => {
     const t = io();
     expect(

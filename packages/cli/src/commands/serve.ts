@@ -19,6 +19,7 @@ import {
   type ServerHooks,
   type ServerStore,
 } from '@ferry/server';
+import type { AdoptProgress } from '@ferry/server/postgres';
 import type { CliIo } from '../cli-command.js';
 import { loadOrCreateDevSecret } from './dev-secret.js';
 import { importDefault, unwrapDefault } from './load-module.js';
@@ -34,6 +35,8 @@ export interface ServeOptions {
   readonly postgres: string | undefined;
   /** Schema of the sync metadata with --postgres (default `ferry`). */
   readonly pgSchema?: string | undefined;
+  /** With --postgres: adopt business tables that other code made (see docs/postgres.md). */
+  readonly adopt?: boolean;
   /** Origins allowed to call from a browser (`*` for any), or undefined for none. */
   readonly cors?: readonly string[] | '*' | undefined;
   /** Module whose default export is the schema; undefined for the example schema. */
@@ -63,6 +66,14 @@ Options:
                     metadata in the schema "ferry"); any number of servers
                     may share one database
   --pg-schema NAME  schema of the sync metadata with --postgres (default ferry)
+  --adopt           with --postgres: sync business tables that already exist
+                    and hold rows (made by plain SQL or other code). They are
+                    checked against the schema first: on any mismatch every one
+                    is printed, nothing is changed and the server exits 1. Then
+                    the capture is installed and the existing rows get their
+                    sync state in batches of 10,000 while other writers go on;
+                    an interrupted adoption is finished by starting again with
+                    --adopt. Harmless on a database Ferry already manages
   --cors ORIGINS    let browser apps of these origins call the server
                     (comma-separated, e.g. https://app.example.com; * for any)
   --schema FILE     module (.ts or .js) whose default export is the schema, or the
@@ -109,6 +120,7 @@ export function parseServeArgs(
         data: { type: 'string', default: './ferry-data' },
         postgres: { type: 'string' },
         'pg-schema': { type: 'string' },
+        adopt: { type: 'boolean', default: false },
         cors: { type: 'string' },
         schema: { type: 'string' },
         hooks: { type: 'string' },
@@ -126,6 +138,9 @@ export function parseServeArgs(
   if (!/^\d+$/.test(values.port) || port > 65_535) {
     return { ok: false, message: `--port must be a number from 0 to 65535, not "${values.port}"` };
   }
+  if (values.adopt && values.postgres === undefined) {
+    return { ok: false, message: '--adopt needs --postgres (it adopts PostgreSQL tables)' };
+  }
   return {
     ok: true,
     help: values.help,
@@ -135,6 +150,7 @@ export function parseServeArgs(
       data: values.data,
       postgres: values.postgres,
       ...(values['pg-schema'] !== undefined ? { pgSchema: values['pg-schema'] } : {}),
+      ...(values.adopt ? { adopt: true } : {}),
       ...(values.cors !== undefined ? { cors: parseOrigins(values.cors) } : {}),
       schema: values.schema,
       ...(values.hooks !== undefined ? { hooks: values.hooks } : {}),
@@ -184,21 +200,62 @@ export async function loadHooks(file: string | undefined): Promise<ServerHooks |
 
 /** The store `ferry serve` and `ferry migrate` use, and a line that says where it is. */
 export async function storeFor(
-  options: Pick<ServeOptions, 'data' | 'postgres' | 'pgSchema'>,
+  options: Pick<ServeOptions, 'data' | 'postgres' | 'pgSchema' | 'adopt'>,
+  say: (line: string) => void = () => undefined,
 ): Promise<{ store: ServerStore; line: string }> {
   if (options.postgres !== undefined) {
     const { createPostgresStore } = await import('@ferry/server/postgres');
     const metadataSchema = options.pgSchema ?? 'ferry';
+    const progress = adoptionProgressPrinter(say);
     return {
       store: createPostgresStore({
         connectionString: options.postgres,
         schemaName: metadataSchema,
+        ...(options.adopt === true
+          ? {
+              adopt: true,
+              onEvent: (event) => {
+                if (event.kind === 'adopting') progress(event.progress);
+              },
+            }
+          : {}),
       }),
       line: `PostgreSQL at ${redactUrl(options.postgres)} (sync metadata in schema "${metadataSchema}")`,
     };
   }
   const dbPath = resolve(options.data, 'ferry.db');
   return { store: createSqliteStore({ path: dbPath }), line: `SQLite at ${dbPath}` };
+}
+
+/**
+ * Says how an adoption goes: each index built, each table's rows (at most every 2 s while a
+ * table's batches run, and when the next step begins), and the users' first bundles.
+ */
+function adoptionProgressPrinter(say: (line: string) => void): (progress: AdoptProgress) => void {
+  let pending: string | undefined;
+  let lastSaid = 0;
+  let lastTable: string | undefined;
+  return (progress) => {
+    if (progress.step === 'rows') {
+      if (lastTable !== undefined && lastTable !== progress.table && pending !== undefined) {
+        say(pending);
+      }
+      lastTable = progress.table;
+      pending = `adopting: ${progress.table}, ${progress.rows.toLocaleString('en-US')} rows given their sync state`;
+      if (Date.now() - lastSaid < 2_000) return;
+      lastSaid = Date.now();
+      say(pending);
+      pending = undefined;
+      return;
+    }
+    if (pending !== undefined) say(pending);
+    pending = undefined;
+    say(
+      progress.step === 'index'
+        ? `adopting: built index ${progress.index} on ${progress.table}`
+        : `adopting: ${progress.users.toLocaleString('en-US')} users given their first bundle`,
+    );
+  };
 }
 
 /** A running `ferry serve`. */
@@ -245,7 +302,9 @@ export async function startServe(
           },
         }
       : { jwtSecret: secret! };
-  const { store, line: storeLine } = await storeFor(options);
+  const { store, line: storeLine } = await storeFor(options, (line) =>
+    io.err(`ferry serve: ${line}`),
+  );
   const appDir =
     options.app === false
       ? undefined

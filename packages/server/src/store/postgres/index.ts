@@ -23,3 +23,5 @@ export type {
   PostgresStoreOptions,
   PostgresStoreTestHooks,
 } from './postgres-store.js';
+export type { AdoptProgress } from './postgres-adopt.js';
+export type { AdoptMismatch, AdoptMismatchKind } from './adopt-check.js';

@@ -234,6 +234,23 @@ function foreignKeyDdl(reference: Reference, names: PgNames): string {
   return `ALTER TABLE ${b}.${quoteIdent(reference.childTable)} ADD CONSTRAINT ${quoteIdent(shortName(`${reference.childTable}_${reference.column}_fkey`))} FOREIGN KEY (${quoteIdent(reference.column)}) REFERENCES ${b}.${quoteIdent(reference.parentTable)} (${quoteIdent(reference.parentColumn)}) ON DELETE ${action}${deferred}`;
 }
 
+/**
+ * The indexes Ferry gives a business table it creates, by name: on the owner column, on each
+ * reference column, and each declared index. Adopting existing tables builds those missing.
+ */
+export function businessIndexes(
+  table: Table,
+): readonly { readonly name: string; readonly columns: readonly string[] }[] {
+  return [
+    { name: shortName(`${table.name}_${table.owner}_idx`), columns: [table.owner] },
+    ...table.references.map((reference) => ({
+      name: shortName(`${reference.childTable}_${reference.column}_idx`),
+      columns: [reference.column],
+    })),
+    ...table.indexes.map((index) => ({ name: shortName(index.sqlName), columns: index.columns })),
+  ];
+}
+
 /** The secondary indexes a table declares. */
 export function declaredIndexesDdl(table: Table, names: PgNames): string[] {
   return table.indexes.map(

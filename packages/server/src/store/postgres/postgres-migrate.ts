@@ -9,6 +9,19 @@ import {
 import { storedVersionOrThrow } from '../../core/stored-schema.js';
 import type { StoreMigrationPlan } from '../server-store.js';
 import {
+  LOCK_TIMEOUT_MS,
+  inTransaction,
+  retryingLockWaits,
+  takeAdvisoryLock,
+  type MigrationClient,
+} from './migration-client.js';
+import {
+  adoptRows,
+  assertAdoptable,
+  type AdoptReport,
+  type AdoptRowsOptions,
+} from './postgres-adopt.js';
+import {
   businessTablesDdl,
   captureDdl,
   ddlHash,
@@ -20,10 +33,7 @@ import {
   type PgNames,
 } from './postgres-ddl.js';
 
-/** The part of a pg client that migrations need. */
-export interface MigrationClient {
-  query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
-}
+export type { MigrationClient } from './migration-client.js';
 
 /**
  * Creates or upgrades the store's database objects, once, even when several server instances
@@ -43,6 +53,13 @@ export interface MigrationClient {
  *       is recorded in `schema_versions` and `meta` in the same transaction;
  *    c. (re)installs the capture triggers and functions when their text changed.
  *
+ * With `adopt` (the business tables exist already, made by other code), 2a checks them instead
+ * of creating them ({@link assertAdoptable}: on a mismatch it throws before anything is
+ * written, and the transaction rolls back) and marks the database `adopting` in `meta`; after
+ * 2c, which then waits for its locks with a short lock timeout, {@link adoptRows} gives the
+ * existing rows their sync state and the mark goes. A database still marked (an interrupted
+ * adoption) is refused without `adopt`, and finished with it.
+ *
  * Every instance returns the one `serverId` the database keeps.
  */
 export async function migrate(
@@ -50,6 +67,7 @@ export async function migrate(
   schemaOrHistory: Schema | SchemaHistory,
   names: PgNames,
   createServerId: () => string = randomUUID,
+  adopt?: AdoptRowsOptions,
 ): Promise<{
   applied: number[];
   createdTables: boolean;
@@ -57,6 +75,8 @@ export async function migrate(
   serverId: string;
   /** The schema versions this call migrated the business tables to, in order. */
   migratedTo: number[];
+  /** What adoption did, when this call adopted (or finished adopting) existing tables. */
+  adopted?: AdoptReport;
 }> {
   const history = asSchemaHistory(schemaOrHistory);
   const schema = history.latest;
@@ -74,7 +94,8 @@ export async function migrate(
     current.version === latest &&
     current.meta.get('schema_fingerprint') === schema.fingerprint &&
     current.meta.get('business_schema') === names.business &&
-    current.meta.get('capture_hash') === captureHash
+    current.meta.get('capture_hash') === captureHash &&
+    !current.meta.has('adopting')
   ) {
     return {
       applied: [],
@@ -86,14 +107,14 @@ export async function migrate(
   }
 
   const lockKey = `ferry:migrate:${names.meta}`;
-  await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [lockKey]);
+  await takeAdvisoryLock(client, lockKey);
   try {
     const put = (key: string, value: string) =>
       client.query(
         `INSERT INTO ${m}.meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
         [key, value],
       );
-    const record = async (version: Schema, how: 'created' | 'migrated') => {
+    const record = async (version: Schema, how: 'created' | 'migrated' | 'adopted') => {
       await put('schema_fingerprint', version.fingerprint);
       await put('schema_version', String(version.version));
       await client.query(
@@ -128,7 +149,15 @@ export async function migrate(
       let createdTables = false;
       const stored = meta.get('schema_fingerprint');
       let at: Schema;
-      if (stored === undefined) {
+      if (stored === undefined && adopt !== undefined) {
+        // Reads only; a mismatch rolls back the metadata schema made above.
+        await assertAdoptable(client, schema, names);
+        await put('adopting', 'rows');
+        await client.query(schemaVersionDefaultSql(names, schema.version));
+        await put('business_schema', names.business);
+        await record(schema, 'adopted');
+        at = schema;
+      } else if (stored === undefined) {
         await client.query(`CREATE SCHEMA IF NOT EXISTS ${b}`);
         try {
           await client.query(businessTablesDdl(schema, names));
@@ -136,7 +165,7 @@ export async function migrate(
           if ((error as { code?: unknown }).code === '42P07') {
             throw new FerryError(
               'invalid_schema',
-              `${(error as Error).message} in schema ${quoteLiteral(names.business)}, but the Ferry metadata schema ${quoteLiteral(names.meta)} has no record of it: Ferry creates its business tables itself; use an empty schema`,
+              `${(error as Error).message} in schema ${quoteLiteral(names.business)}, but the Ferry metadata schema ${quoteLiteral(names.meta)} has no record of it: to sync tables that other code created, adopt them (ferry serve --adopt, or the PostgreSQL store's option adopt: true); else use an empty schema`,
               { cause: error },
             );
           }
@@ -148,6 +177,14 @@ export async function migrate(
         createdTables = true;
         at = schema;
       } else {
+        if (meta.has('adopting') && adopt === undefined) {
+          throw new FerryError(
+            'invalid_schema',
+            `the adoption of the existing tables in schema ${quoteLiteral(names.business)} did not finish: start again with adoption on (ferry serve --adopt, or the PostgreSQL store's option adopt: true) to finish it`,
+          );
+        }
+        // Finishing an adoption: the tables may have changed since it began.
+        if (meta.has('adopting')) await assertAdoptable(client, schema, names);
         const known = storedVersionOrThrow(
           { fingerprint: stored, version: meta.get('schema_version') },
           history,
@@ -180,14 +217,23 @@ export async function migrate(
 
     let installedCapture = false;
     const meta = await readMeta(client, names);
+    const adopting = meta.has('adopting');
     if (meta.get('capture_hash') !== captureHash) {
-      await inTransaction(client, async () => {
-        await client.query(capture);
-        await put('capture_hash', captureHash);
-      });
+      const install = () =>
+        inTransaction(client, async () => {
+          // Tables in use: wait for their locks briefly, and again, rather than queue every
+          // other writer behind this DDL while it waits for a long transaction.
+          if (adopting) await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT_MS}ms'`);
+          await client.query(capture);
+          await put('capture_hash', captureHash);
+        });
+      await (adopting ? retryingLockWaits(install) : install());
       installedCapture = true;
     }
-    return { applied, createdTables, installedCapture, serverId, migratedTo };
+    if (!adopting) return { applied, createdTables, installedCapture, serverId, migratedTo };
+    const adopted = await adoptRows(client, schema, names, adopt);
+    await client.query(`DELETE FROM ${m}.meta WHERE key = 'adopting'`);
+    return { applied, createdTables, installedCapture, serverId, migratedTo, adopted };
   } finally {
     await client
       .query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lockKey])
@@ -248,7 +294,7 @@ async function migrateVersion(
   migration: VersionMigration,
   names: PgNames,
   put: (key: string, value: string) => Promise<unknown>,
-  record: (version: Schema, how: 'created' | 'migrated') => Promise<unknown>,
+  record: (version: Schema, how: 'created' | 'migrated' | 'adopted') => Promise<unknown>,
 ): Promise<void> {
   const { m, b } = names;
   const version = migration.to.version;
@@ -304,40 +350,6 @@ async function migrateVersion(
       await record(migration.to, 'migrated');
     }),
   );
-}
-
-/** How long a migration waits for the locks of a version before it lets go and tries again. */
-const LOCK_TIMEOUT_MS = 250;
-/** Lock timeouts (55P03), deadlocks (40P01) and serialization failures (40001). */
-const LOCK_WAIT_CODES = new Set(['55P03', '40P01', '40001']);
-
-/**
- * Runs `fn` again while it fails for its locks, up to 200 times with a growing pause (about a
- * minute in all): under a steady stream of pushes it gets its locks between two of them.
- */
-async function retryingLockWaits<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      const code = (error as { code?: unknown } | null)?.code;
-      if (typeof code !== 'string' || !LOCK_WAIT_CODES.has(code) || attempt >= 200) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(500, attempt * 10)));
-    }
-  }
-}
-
-/** Runs `fn` in a transaction of `client`: committed when it returns, rolled back if it throws. */
-async function inTransaction<T>(client: MigrationClient, fn: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const result = await fn();
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
 }
 
 /** How errors name a PostgreSQL store's database. */

@@ -27,6 +27,7 @@ import { CommitListener } from './commit-listener.js';
 import { META_SCHEMA_PATTERN, NOW_SETTING, pgNames, type PgNames } from './postgres-ddl.js';
 import { isConnectionError, isRetryable, mapPgError, storeUnavailable } from './postgres-errors.js';
 import { named } from './named-query.js';
+import type { AdoptProgress } from './postgres-adopt.js';
 import { migrate, planPostgresMigrations } from './postgres-migrate.js';
 import { PostgresSnapshot } from './postgres-snapshot.js';
 import { storeSql, type StoreSql } from './postgres-sql.js';
@@ -96,6 +97,18 @@ export interface PostgresStoreOptions {
    * first `open` on a metadata schema that has none.
    */
   readonly createServerId?: () => string;
+  /**
+   * Adopt business tables that already exist (made by plain SQL or other code) on a database
+   * without Ferry metadata: `open` checks them against the schema and, when any does not fit,
+   * throws `adopt_mismatch` listing every mismatch (`details.mismatches`) and changes nothing;
+   * else it creates the metadata, installs the capture and gives the existing rows their sync
+   * state in short batches while other writers go on. Resumable: an interrupted adoption is
+   * finished by the next `open` with this option (one without it refuses the database). On a
+   * database Ferry already manages it changes nothing. See docs/postgres.md.
+   */
+  readonly adopt?: boolean;
+  /** Rows per transaction when adopting (default 10,000). */
+  readonly adoptBatchRows?: number;
   /** Test-only hooks; see {@link PostgresStoreTestHooks}. */
   readonly testHooks?: PostgresStoreTestHooks;
 }
@@ -103,7 +116,8 @@ export interface PostgresStoreOptions {
 /** Something the store reports from the background. */
 export type PostgresStoreEvent =
   | { readonly kind: 'listener_lost'; readonly error?: unknown }
-  | { readonly kind: 'listener_restored' };
+  | { readonly kind: 'listener_restored' }
+  | { readonly kind: 'adopting'; readonly progress: AdoptProgress };
 
 /**
  * The PostgreSQL store: business tables as real PostgreSQL tables (uuid, text, bigint, double
@@ -196,7 +210,20 @@ class PostgresStore implements ServerStore {
     try {
       const names = await this.#namesOn(pool);
       const migrated = await this.#withPoolClient(pool, (client) =>
-        migrate(client, history, names, this.#options.createServerId),
+        migrate(
+          client,
+          history,
+          names,
+          this.#options.createServerId,
+          this.#options.adopt === true
+            ? {
+                ...(this.#options.adoptBatchRows !== undefined
+                  ? { batchRows: this.#options.adoptBatchRows }
+                  : {}),
+                onProgress: (progress) => this.#options.onEvent?.({ kind: 'adopting', progress }),
+              }
+            : undefined,
+        ),
       );
       listener = new CommitListener({
         config: this.#connectionConfig(`ferry-listen:${this.#meta}`, false),
