@@ -23,7 +23,7 @@ import type { WriteMix } from './workload.js';
  * | `outage` (j) | with the default circuit, a server that stays down gets at most 20 requests a device in any hour, evidence storms included; once it is back and the device is told so, it catches up within 2 minutes (17 after false evidence during the outage, which pushes its trials out to the backoff cap) |
  * | `protocol` | a server answer differs from what protocol.md prescribes (the oracle) |
  * | `integrity` | `PRAGMA integrity_check` fails, or a client's integrity gate refused server data |
- * | `counter` | a committed push that carried a counter's delta left the counter at anything but its value before plus the delta (an increment lost or applied twice); with convergence, every counter ends at its first value plus every increment committed since |
+ * | `counter` | a committed push that carried a counter's delta left the counter at anything but its value before plus the delta (an increment lost or applied twice); at the end, a counter nothing but the apps' increments moved is the value it was inserted with plus every increment the apps made (`counterSums`) |
  * | `untouched-column` | a committed push changed no column of a row the server had that the push did not write (its `columns`, else its row's keys): a device never resets a column it does not know or did not change |
  * | `error` | an operation failed in a way no fault explains, or the simulator got stuck |
  */
