@@ -12,12 +12,13 @@ import { runSimulation } from '@ferry/sim';
  * without them; `drawn`: as the seed draws them by default; `upgrade`: drawn, with the upgrade
  * workload to todo version 2 on; `upgrade-drawn`: drawn, the upgrade workload too, as the CLI
  * and CI run them; `counters`: as `upgrade-drawn`, with the counter workload on, as
- * `npm run sim -- --counters` runs them).
+ * `npm run sim -- --counters` runs them; `all-drawn`: every workload as the seed draws it, as
+ * `npm run sim` runs them now).
  */
 const REGRESSIONS: [
   number,
   string,
-  (boolean | 'drawn' | 'upgrade' | 'upgrade-drawn' | 'counters')?,
+  (boolean | 'drawn' | 'upgrade' | 'upgrade-drawn' | 'counters' | 'all-drawn')?,
 ][] = [
   [
     5,
@@ -241,6 +242,11 @@ const REGRESSIONS: [
     'increments that cancel out pushed no delta, after a settlement moved the counter by peers’ increments: the ledger took the write for lost (it now accounts a counter by any later push of its row, and sums increments end to end)',
     'counters',
   ],
+  [
+    707,
+    'a first fix of seed 1102 pinned an edit stacked on a change acknowledged late to no base when the file had since learned of a delete; the row was re-created by the device and the edit went out on no base, older than its own commit',
+    'all-drawn',
+  ],
 ];
 
 describe('regression seeds', () => {
@@ -249,15 +255,18 @@ describe('regression seeds', () => {
       schema: todoSchema,
       seed,
       // As they were found: before the counter workload existed, or with it.
-      counters: identity === 'counters',
+      ...(identity === 'all-drawn' ? {} : { counters: identity === 'counters' }),
       ...(identity === 'drawn' ||
       identity === 'upgrade' ||
       identity === 'upgrade-drawn' ||
-      identity === 'counters'
+      identity === 'counters' ||
+      identity === 'all-drawn'
         ? {}
         : { identity: identity ?? false }),
       ...(identity === 'upgrade' ? { upgrade: todoV2, upgrades: true } : {}),
-      ...(identity === 'upgrade-drawn' || identity === 'counters' ? { upgrade: todoV2 } : {}),
+      ...(identity === 'upgrade-drawn' || identity === 'counters' || identity === 'all-drawn'
+        ? { upgrade: todoV2 }
+        : {}),
     });
     expect(result.violations).toEqual([]);
   });

@@ -72,6 +72,21 @@ describe('decideSettledRow', () => {
     });
   });
 
+  it('pins an edit stacked on a change acknowledged late to our commit, whatever the file learned since', () => {
+    const settled = decideSettledRow(
+      items,
+      change,
+      { serverState: { version: 9, deleted: true, base: null }, pending, current },
+      {
+        kind: 'late-ack',
+        ours: { version: 6, base: { ...current, stock: 17 } },
+        changeBaseVersion: 3,
+        changeBase: change.base,
+      },
+    );
+    expect(settled.pending).toMatchObject({ pinned: true, pinVersion: 6 });
+  });
+
   it('leaves a stacked delete, and our own delete, to settle as before', () => {
     const stackedDelete = decideSettledRow(
       items,

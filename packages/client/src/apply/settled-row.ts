@@ -63,16 +63,17 @@ export function decideSettledRow(
     settlement.kind === 'adopted' && pending.op === 'I' && change.baseVersion !== null
       ? 'U'
       : pending.op;
-  // Our upsert committed, and the row is gone all the same: a delete the app never saw (a
-  // cascade, on the server, of a parent the same bundle deleted, through a reference a commit it
-  // did not know had set; a change that writes only counters commits on such a version). The
-  // edit stacked on it meets that delete as a conflict, as it would a remote delete, instead of
-  // re-creating the row as if it had seen it deleted.
+  // Our upsert committed, acknowledged in order, and the row is gone all the same: a delete the
+  // app never saw (a cascade, on the server, of a parent the same bundle deleted, through a
+  // reference a commit it did not know had set; a change that writes only counters commits on
+  // such a version). The edit stacked on it meets that delete as a conflict, as it would a remote
+  // delete, instead of re-creating the row as if it had seen it deleted. (Acknowledged late, the
+  // file's state may be a later remote effect: the late pin already makes the edit meet it.)
   const goneUnseen =
     change.op === 'upsert' &&
-    settlement.kind !== 'adopted' &&
+    settlement.kind === 'ack' &&
     pending.op !== 'D' &&
-    (serverState === undefined || serverState.base === null);
+    serverState?.deleted === true;
   const pin = goneUnseen ? pinnedTo(null, null) : pinOnSettlement(settlement);
   return { localRow, pending: { ...pending, op, ...pin } };
 }
