@@ -247,6 +247,11 @@ const REGRESSIONS: [
     'a first fix of seed 1102 pinned an edit stacked on a change acknowledged late to no base when the file had since learned of a delete; the row was re-created by the device and the edit went out on no base, older than its own commit',
     'all-drawn',
   ],
+  [
+    1763,
+    'an edit stacked on a change acknowledged late was pinned to our commit but its counter was rebased onto the newer state the file had hydrated: its next delta carried a peer’s increment again (counted twice)',
+    'all-drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

@@ -87,6 +87,31 @@ describe('decideSettledRow', () => {
     expect(settled.pending).toMatchObject({ pinned: true, pinVersion: 6 });
   });
 
+  it('keeps the counters of an edit pinned to an older base at that base plus what the edit added, so a peer’s increments do not go out again', () => {
+    // Our change pushed 10 → 12; the edit stacked on it added 1 (13). The file's state is v9
+    // (stock 20: a peer's increments since); the edit is pinned to our commit, v6 with 17.
+    const settled = decideSettledRow(
+      items,
+      change,
+      {
+        serverState: { version: 9, deleted: false, base: { ...current, name: 'ink', stock: 20 } },
+        pending,
+        current,
+      },
+      {
+        kind: 'late-ack',
+        ours: { version: 6, base: { ...current, stock: 17 } },
+        changeBaseVersion: 3,
+        changeBase: change.base,
+      },
+    );
+    expect(settled.pending).toMatchObject({ pinned: true, pinVersion: 6 });
+    expect(settled.localRow).toEqual({
+      kind: 'write',
+      row: { ...current, name: 'ink', stock: 18 },
+    });
+  });
+
   it('leaves a stacked delete, and our own delete, to settle as before', () => {
     const stackedDelete = decideSettledRow(
       items,

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { Row, Table } from '@ferry/protocol';
+import { withCountersRebased, type Row, type Table } from '@ferry/protocol';
 import type { FrozenChange, PendingEntry, RowState } from '../local/metadata.js';
-import { pinOnSettlement, pinnedTo, type Settlement } from '../local/pending-pin.js';
+import { pinOnSettlement, pinnedTo, type Pin, type Settlement } from '../local/pending-pin.js';
 import { rebaseRow } from './rebase-row.js';
 
 /** What happens to the local (business) row. */
@@ -55,10 +55,6 @@ export function decideSettledRow(
       pending: null,
     };
   }
-  const localRow: LocalRowEffect =
-    pending.op !== 'D' && serverState?.base && current
-      ? { kind: 'write', row: rebaseRow(table, current, change.row, serverState.base) }
-      : { kind: 'keep' };
   const op =
     settlement.kind === 'adopted' && pending.op === 'I' && change.baseVersion !== null
       ? 'U'
@@ -75,5 +71,28 @@ export function decideSettledRow(
     pending.op !== 'D' &&
     serverState?.deleted === true;
   const pin = goneUnseen ? pinnedTo(null, null) : pinOnSettlement(settlement);
+  const localRow: LocalRowEffect =
+    pending.op !== 'D' && serverState?.base && current
+      ? { kind: 'write', row: settledLocalRow(table, current, change.row, serverState.base, pin) }
+      : { kind: 'keep' };
   return { localRow, pending: { ...pending, op, ...pin } };
+}
+
+/**
+ * The local row of a stacked edit once the change under it settled: rebased onto the row's
+ * server state (`rebaseRow`), but for its counters when the edit is pinned to another base. A
+ * pinned edit pushes what its counters hold minus the pin's values, so they must be the pin's
+ * values plus what the edit added; rebased onto a newer state, a peer's increments between the
+ * pin and that state would go out again as this device's (counted twice).
+ */
+function settledLocalRow(
+  table: Table,
+  current: Row,
+  previous: Row | null,
+  next: Row,
+  pin: Pin,
+): Row {
+  const row = rebaseRow(table, current, previous, next);
+  if (!pin.pinned || pin.pinBase === null || previous === null) return row;
+  return withCountersRebased(table, row, next, pin.pinBase);
 }
