@@ -67,14 +67,23 @@ export async function resolveConflict(
         await restoreServerRow(tx, codec, conflict.pk, layer0);
       } else {
         if (choice === 'client') {
-          // The local row wins, and its counters still add up: the server's value plus what
-          // this device added since the conflict's base.
+          // The local row wins, and its counters still add up: the values of the server state
+          // the push will be pinned to (below) plus what this device added since the conflict's
+          // base.
           const [current] = await tx.all(codec.selectSql, [conflict.pk]);
-          const base = parseRow(conflict.base);
-          const server = parseRow(conflict.server);
-          if (current !== undefined && server !== null) {
+          const pinBase = newestServerState(layer0, {
+            version: conflict.server_version,
+            deleted: conflict.server_deleted === 1,
+            base: parseRow(conflict.server),
+          })?.base;
+          if (current !== undefined && pinBase) {
             const local = codec.decode(current);
-            const rebased = withCountersRebased(codec.table, local, base, server);
+            const rebased = withCountersRebased(
+              codec.table,
+              local,
+              parseRow(conflict.base),
+              pinBase,
+            );
             if (rebased !== local) await tx.run(codec.upsertSql, codec.encode(rebased));
           }
         } else if (typeof choice === 'object') {
