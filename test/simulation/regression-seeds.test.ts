@@ -252,6 +252,11 @@ const REGRESSIONS: [
     'an edit stacked on a change acknowledged late was pinned to our commit but its counter was rebased onto the newer state the file had hydrated: its next delta carried a peer’s increment again (counted twice)',
     'all-drawn',
   ],
+  [
+    2234,
+    'the simulator took a set of a counter (not an increment) that a crash interrupted for a write that never committed, since it ignored every counter column as evidence; the counter sum then missed it (an oracle fix)',
+    'all-drawn',
+  ],
 ];
 
 describe('regression seeds', () => {

@@ -1299,20 +1299,31 @@ class Simulation {
     records: readonly WriteRecord[],
     local: LocalState,
   ): boolean {
-    const final = new Map<string, { table: string; pk: PrimaryKey; values: Row | null }>();
+    const final = new Map<
+      string,
+      { table: string; pk: PrimaryKey; values: Row | null; added: ReadonlySet<string> }
+    >();
     for (const record of records) {
       const key = rowKey(record.table, record.pk);
-      const before = final.get(key)?.values ?? {};
+      const before = final.get(key);
+      // Columns whose last write is an increment: their recorded value is the view's plus it.
+      const added = new Set(
+        [...(before?.added ?? [])].filter(
+          (c) => !(c in record.values) || record.added?.[c] !== undefined,
+        ),
+      );
+      for (const c of Object.keys(record.added ?? {})) added.add(c);
       final.set(key, {
         table: record.table,
         pk: record.pk,
-        values: record.kind === 'delete' ? null : { ...before, ...record.values },
+        values: record.kind === 'delete' ? null : { ...(before?.values ?? {}), ...record.values },
+        added,
       });
     }
     const lastSeq = Math.max(...records.map((r) => r.seq));
     let evidence = 0;
     const firstStep = Math.min(...records.map((r) => r.step));
-    for (const [key, { table, pk, values }] of final) {
+    for (const [key, { table, pk, values, added }] of final) {
       if (this.#ledger.rewrittenByApp(device.name, table, pk, firstStep)) continue;
       const later = this.#ledger.laterDurable(device.name, table, pk, lastSeq);
       if (later.some((w) => w.kind !== 'update')) continue;
@@ -1325,10 +1336,9 @@ class Simulation {
         if (row && !pushed((c) => c.op === 'delete')) return false;
         continue;
       }
-      // A counter's recorded value is the view's plus the increment: no evidence either way.
-      const counters = this.#schemaOf(device).table(table);
+      // An increment's recorded value is the view's plus it: no evidence either way.
       const columns = Object.keys(values).filter(
-        (c) => !later.some((w) => c in w.values) && counters?.column(c)?.merge !== 'counter',
+        (c) => !later.some((w) => c in w.values) && !added.has(c),
       );
       if (columns.length === 0) continue;
       evidence++;
