@@ -239,7 +239,7 @@ export class ServerModel {
           : change.op === 'delete'
             ? false
             : change.baseVersion === null
-              ? change.maybePushed === true && floor > 0
+              ? (change.maybePushed === true || change.columns !== undefined) && floor > 0
               : !(change.baseDeleted === true && change.baseVersion <= floor);
       if (conflicting) {
         conflicts.push({

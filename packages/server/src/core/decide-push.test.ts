@@ -185,6 +185,12 @@ describe('conflictsWithState', () => {
     expect(conflictsWithState(upsert(null, 'maybePushed'), undefined, 10)).toBe(true);
   });
 
+  it('takes an upsert made on a base row whose version was lost for what it is once tombstones were purged: maybe a row deleted since, a conflict', () => {
+    const unversioned = { ...upsert(null), baseUnversioned: true };
+    expect(conflictsWithState(unversioned, undefined, 0)).toBe(false);
+    expect(conflictsWithState(unversioned, undefined, 10)).toBe(true);
+  });
+
   it('takes a re-creation on a tombstone at or below the floor, and no edit of a live version of a gone row', () => {
     expect(conflictsWithState(upsert(10, 'baseDeleted'), undefined, 10)).toBe(false);
     expect(conflictsWithState(upsert(11, 'baseDeleted'), undefined, 10)).toBe(true);

@@ -160,14 +160,21 @@ export interface PushDecisionInput {
  *
  * | change | row state kept | no row state |
  * |---|---|---|
- * | upsert, `baseVersion: null` | conflict | none; with `maybePushed` and a floor above 0, conflict (it may be a row deleted since, whose tombstone is gone) |
+ * | upsert, `baseVersion: null` | conflict | none; with `maybePushed`, or `columns` (made on a base row whose version the device lost with a history), and a floor above 0, conflict (it may be a row deleted since, whose tombstone is gone) |
  * | upsert on a version | conflict unless it is the row's; none when the row is alive and the change writes only counters ({@link writesOnlyCounters}) | conflict, unless `baseDeleted` at or below the floor (a re-creation over a purged tombstone) |
  * | delete | conflict unless on the row's version; none on an append-only table (its rows never change) | none (no effect) |
  */
 export function conflictsWithState(
   change: Pick<
     NormalizedChange,
-    'table' | 'op' | 'baseVersion' | 'baseDeleted' | 'maybePushed' | 'writes' | 'deltas'
+    | 'table'
+    | 'op'
+    | 'baseVersion'
+    | 'baseDeleted'
+    | 'maybePushed'
+    | 'baseUnversioned'
+    | 'writes'
+    | 'deltas'
   >,
   state: Pick<RowState, 'rowVersion' | 'deleted'> | undefined,
   tombstoneFloor: number,
@@ -178,7 +185,9 @@ export function conflictsWithState(
     return !(change.baseVersion !== null && !state.deleted && writesOnlyCounters(change));
   }
   if (change.op === 'delete') return false;
-  if (change.baseVersion === null) return change.maybePushed === true && tombstoneFloor > 0;
+  if (change.baseVersion === null) {
+    return (change.maybePushed === true || change.baseUnversioned === true) && tombstoneFloor > 0;
+  }
   return !(change.baseDeleted === true && change.baseVersion <= tombstoneFloor);
 }
 

@@ -37,6 +37,11 @@ export interface NormalizedChange {
   /** Upserts: an insert its install may have pushed before, under a source id it left. */
   readonly maybePushed?: boolean | undefined;
   /**
+   * Upserts: made on a base row whose version the device no longer trusts (`columns` with
+   * `baseVersion: null`: its server lost the history the version belonged to).
+   */
+  readonly baseUnversioned?: boolean | undefined;
+  /**
    * Upserts: what the device added to each counter column it changed (`deltas` on the wire,
    * checked: counters of the table, integers for integer columns). Written as the current
    * value plus the delta to a live row; a row inserted instead takes `row`'s values.
@@ -237,6 +242,7 @@ export function validateChanges(
           .map((c) => c.name),
         baseDeleted: change.baseDeleted === true,
         maybePushed: change.maybePushed === true,
+        baseUnversioned: change.baseVersion === null && change.columns !== undefined,
         ...(change.deltas === undefined ? {} : { deltas: change.deltas }),
       });
     }

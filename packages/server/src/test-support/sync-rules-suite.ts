@@ -240,7 +240,7 @@ export function describeSyncRules(store: TestStoreKind): void {
         );
         expect(await again.json()).toMatchObject({ push: { status: 'committed' } });
       });
-      it('without a cursor too: a re-creation on a purged tombstone commits, an insert that may have been pushed before meets a conflict, a plain insert commits, and pulls tell the floor', async () => {
+      it('without a cursor too: a re-creation on a purged tombstone commits, an insert that may have been pushed before or an edit of a base whose version was lost meets a conflict, a plain insert commits, and pulls tell the floor', async () => {
         const t = await server({ retention: { maxBundlesPerUser: 1, intervalMs: 0 } });
         const source = randomUUID();
         const [gone, maybe] = [todo.list(), todo.list()];
@@ -276,7 +276,18 @@ export function describeSyncRules(store: TestStoreKind): void {
         expect(await conflict.json()).toMatchObject({
           conflicts: [{ pk: maybeId, serverVersion: null, serverRow: null }],
         });
+        // An edit made on a base row whose version the device lost (its server's history went
+        // with a restore) may be of a row deleted since: a conflict too, once tombstones went.
         const { maybePushed: _, ...plain } = maybePushed;
+        const unversioned = await t.request('/v1/push', {
+          method: 'POST',
+          user: ALICE,
+          json: pushBody(source, 5, [{ ...plain, columns: ['name'] } as Change]),
+        });
+        expect(unversioned.status).toBe(409);
+        expect(await unversioned.json()).toMatchObject({
+          conflicts: [{ pk: maybeId, serverVersion: null, serverRow: null }],
+        });
         await pushOk(
           t,
           ALICE,
