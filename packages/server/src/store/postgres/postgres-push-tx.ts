@@ -191,8 +191,12 @@ export class PostgresPushTx implements PushTx {
    */
   async apply(changes: readonly NormalizedChange[]): Promise<void> {
     const client = this.#client;
-    const shape = (change: NormalizedChange) =>
-      change.op === 'delete' ? '' : writesKey(change.writes!, counterWrite(change).adds);
+    // What each upsert writes, once: its row (deltas in place of counters) and the counters it
+    // adds to; consecutive changes of one shape share a statement.
+    const written = changes.map((c) => (c.op === 'upsert' ? counterWrite(c) : undefined));
+    const shapes = changes.map((c, i) =>
+      c.op === 'delete' ? '' : writesKey(c.writes!, written[i]!.adds),
+    );
     for (let start = 0; start < changes.length;) {
       const first = changes[start]!;
       let end = start + 1;
@@ -200,23 +204,22 @@ export class PostgresPushTx implements PushTx {
         end < changes.length &&
         changes[end]!.table === first.table &&
         changes[end]!.op === first.op &&
-        shape(changes[end]!) === shape(first)
+        shapes[end] === shapes[start]
       ) {
         end++;
       }
-      const group = changes.slice(start, end);
       const statements = this.#sql.tables.get(first.table.name)!;
       if (first.op === 'upsert') {
         await client.query(
           upsertQuery(
             statements,
             first.writes!,
-            group.map((c) => counterWrite(c).row),
-            counterWrite(first).adds,
+            written.slice(start, end).map((w) => w!.row),
+            written[start]!.adds,
           ),
         );
       } else {
-        await client.query(named(statements.remove, [group.map((c) => c.pk)]));
+        await client.query(named(statements.remove, [changes.slice(start, end).map((c) => c.pk)]));
       }
       start = end;
     }
