@@ -51,7 +51,10 @@ export default defineConfig(({ mode }) => ({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    // Two cores on CI: keep parallelism modest so timing-sensitive servers are not starved.
-    poolOptions: { forks: { maxForks: 2, minForks: 1 } },
+    // Two cores on CI: keep parallelism modest so timing-sensitive servers are not starved. The
+    // CI tier runs one fork: with two forks busy on both cores, vitest's own process was starved
+    // past its fixed 60 s worker RPC timeout ("Timeout calling onTaskUpdate") in two of three
+    // full runs, failing green runs; one fork leaves it a core.
+    poolOptions: { forks: { maxForks: mode === 'ci' ? 1 : 2, minForks: 1 } },
   },
 }));
