@@ -10,6 +10,7 @@
  */
 import {
   FerryError,
+  temporaryKey,
   subsetHistory,
   subsetSchema,
   type PrimaryKey,
@@ -204,6 +205,17 @@ export interface FerryClient<S extends Schema = Schema> extends AsyncDisposable 
    */
   clearSettledConflicts(options?: { readonly throughId?: number }): Promise<number>;
   deadLetters(): Promise<DeadLetter[]>;
+  /**
+   * A new temporary key for a row of `table`, whose keys the server assigns (`keys: 'server'`),
+   * for inserts written as SQL (`tx.insert` fills one in by itself). Throws `invalid_argument` for
+   * a table whose keys are the client's.
+   */
+  temporaryKey(table: TableName<S>): PrimaryKey;
+  /**
+   * The key a row of `table` has now: the server's key for a temporary key the row was inserted
+   * under once its push committed, else `key` itself (for keys the app kept from before).
+   */
+  resolveKey(table: TableName<S>, key: PrimaryKey): Promise<PrimaryKey>;
   /** Puts a dead-lettered change back in the outbox (edit the row first if it was invalid). */
   retryDeadLetter(id: number): Promise<void>;
   /** Drops a dead-lettered change: the row returns to its server state. */
@@ -638,6 +650,22 @@ class Client<S extends Schema> implements FerryClient<S> {
   async deadLetters(): Promise<DeadLetter[]> {
     this.#assertOpen();
     return listDeadLetters(this.#parts);
+  }
+
+  temporaryKey(table: TableName<S>): PrimaryKey {
+    return temporaryKey(this.schema.requireTable(table));
+  }
+
+  async resolveKey(table: TableName<S>, key: PrimaryKey): Promise<PrimaryKey> {
+    this.#assertOpen();
+    const codec = this.#parts.ctx.codecs.get(table);
+    if (!codec) throw new FerryError('invalid_argument', `unknown table "${table}"`);
+    if (!codec.table.serverKeys) return key;
+    const [mapped] = await this.#parts.db.all<{ pk: PrimaryKey }>(
+      'SELECT pk FROM ferry_key_map WHERE tbl = ? AND temp = ?',
+      [table, codec.encodePk(key)],
+    );
+    return mapped?.pk ?? key;
   }
 
   async retryDeadLetter(id: number): Promise<void> {

@@ -1,6 +1,7 @@
 import {
   FerryError,
   checkColumnValue,
+  temporaryKey,
   toSqliteValue,
   type PrimaryKey,
   type Row,
@@ -25,7 +26,16 @@ export type RowPatch<S extends Schema, N extends TableName<S>> = Partial<RowOf<S
  * does not exist changes nothing, as in SQL.
  */
 export interface WriteTransaction<S extends Schema = Schema> {
-  insert<N extends TableName<S>>(table: N, row: InsertRow<S, N>): void;
+  /**
+   * Inserts a row; returns its key. On a table whose keys the server assigns (`keys: 'server'`)
+   * a row without its key gets a temporary one ({@link temporaryKey}), which other rows may
+   * reference at once; it becomes the server's key when the push commits.
+   */
+  insert<N extends TableName<S>>(table: N, row: InsertRow<S, N>): PrimaryKey;
+  /**
+   * On a table whose keys the server assigns, `pk` may still be a temporary key the row had:
+   * the write reaches the row under its server key.
+   */
   update<N extends TableName<S>>(table: N, pk: PrimaryKey, patch: RowPatch<S, N>): void;
   delete<N extends TableName<S>>(table: N, pk: PrimaryKey): void;
   /** Reads inside the transaction (sees its own writes). */
@@ -41,6 +51,20 @@ export interface OpenedTransaction {
   all<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R[]>;
   commit(): Promise<void>;
   rollback(): Promise<void>;
+}
+
+/**
+ * The `WHERE` of a write naming a row by `pk`: on a table whose keys the server assigns, a
+ * temporary key the row had reaches it under its server key (`ferry_key_map`).
+ */
+function keyMatch(codec: TableCodec, pk: PrimaryKey): { sql: string; params: SqlValue[] } {
+  const column = quoteIdent(codec.table.primaryKey);
+  const key = codec.encodePk(pk);
+  if (!codec.table.serverKeys) return { sql: `${column} = ?`, params: [key] };
+  return {
+    sql: `${column} = coalesce((SELECT pk FROM ferry_key_map WHERE tbl = ? AND temp = ?), ?)`,
+    params: [codec.table.name, key, key],
+  };
 }
 
 /**
@@ -82,9 +106,13 @@ export class WriteRecorder<S extends Schema> implements WriteTransaction<S> {
     this.#finished = true;
   }
 
-  insert<N extends TableName<S>>(table: N, row: InsertRow<S, N>): void {
+  insert<N extends TableName<S>>(table: N, row: InsertRow<S, N>): PrimaryKey {
     const codec = this.#codec(table);
-    const values = row as Row;
+    let values = row as Row;
+    const key = codec.table.primaryKey;
+    if (codec.table.serverKeys && (values[key] === undefined || values[key] === null)) {
+      values = { ...values, [key]: temporaryKey(codec.table) };
+    }
     for (const key of Object.keys(values)) {
       if (!codec.table.column(key)) {
         throw new FerryError('invalid_argument', `${table} has no column "${key}"`);
@@ -99,6 +127,7 @@ export class WriteRecorder<S extends Schema> implements WriteTransaction<S> {
     }
     this.#push({ sql: codec.insertSql, params: codec.encode(full) });
     this.tables.add(codec.table.name);
+    return full[key] as PrimaryKey;
   }
 
   update<N extends TableName<S>>(table: N, pk: PrimaryKey, patch: RowPatch<S, N>): void {
@@ -123,17 +152,22 @@ export class WriteRecorder<S extends Schema> implements WriteTransaction<S> {
       params.push(toSqliteValue(column.type, this.#check(table, name, value)));
     }
     if (sets.length === 0) return;
-    params.push(codec.encodePk(pk));
+    const where = keyMatch(codec, pk);
+    params.push(...where.params);
     this.tables.add(codec.table.name);
     this.#push({
-      sql: `UPDATE ${quoteIdent(codec.table.name)} SET ${sets.join(', ')} WHERE ${quoteIdent(codec.table.primaryKey)} = ?`,
+      sql: `UPDATE ${quoteIdent(codec.table.name)} SET ${sets.join(', ')} WHERE ${where.sql}`,
       params,
     });
   }
 
   delete<N extends TableName<S>>(table: N, pk: PrimaryKey): void {
     const codec = this.#codec(table);
-    this.#push({ sql: codec.deleteSql, params: [codec.encodePk(pk)] });
+    const where = keyMatch(codec, pk);
+    this.#push({
+      sql: `DELETE FROM ${quoteIdent(codec.table.name)} WHERE ${where.sql}`,
+      params: where.params,
+    });
     this.tables.add(codec.table.name);
     this.deletedFrom.add(codec.table.name);
   }

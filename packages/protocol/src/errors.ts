@@ -62,6 +62,7 @@ export const VALIDATION_ERROR_CODES = [
   'fk_violation',
   'duplicate_change',
   'append_only',
+  'temporary_key',
 ] as const;
 
 /** One code of {@link VALIDATION_ERROR_CODES}. */

@@ -50,8 +50,10 @@ export {
   VALUE_MERGE_RULES,
   ON_DELETE_ACTIONS,
   SERVER_DERIVED_KINDS,
+  KEY_ASSIGNMENTS,
   defineSchema,
 } from './schema.js';
+export { isTemporaryKey, temporaryKey } from './temporary-keys.js';
 export type {
   BuiltinConflictPolicy,
   Column,
@@ -65,6 +67,7 @@ export type {
   ReferenceDeclaration,
   Index,
   IndexDeclaration,
+  KeyAssignment,
   MigrationDeclaration,
   Row,
   RowOf,

@@ -75,6 +75,7 @@ export function isPlainRowEffect(value: unknown): boolean {
   const v = value as Loose;
   if (typeof v.table !== 'string' || !isKey(v.pk) || !isPositiveInt(v.rowVersion)) return false;
   if (v.op === 'upsert' ? !isRow(v.row) : v.op !== 'delete' || v.row !== null) return false;
+  if (v.tempKey !== undefined) return v.op === 'upsert' && isKey(v.tempKey) && keyCount(v, 6) === 6;
   return keyCount(v, 5) === 5;
 }
 

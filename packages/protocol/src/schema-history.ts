@@ -220,6 +220,11 @@ export function planMigration(from: Schema, to: Schema): MigrationPlan {
     if (pkWas?.name !== old.primaryKey) {
       problems.push(`${table.name}: the primary key must stay the same column (it may be renamed)`);
     }
+    if (table.serverKeys !== old.serverKeys) {
+      problems.push(
+        `${table.name}: who assigns its keys (keys "${old.serverKeys ? 'server' : 'client'}") cannot change: add a new table instead`,
+      );
+    }
     if (oldColumn.get(table.owner)?.name !== old.owner) {
       problems.push(
         `${table.name}: the owner column must stay the same column (it may be renamed)`,

@@ -140,7 +140,21 @@ export interface TableDeclaration {
    * new). Backend code may still change and delete rows.
    */
   readonly appendOnly?: boolean;
+  /**
+   * Who assigns the primary keys of new rows (default `client`). `server`: the server assigns
+   * each inserted row's key inside the commit (an integer primary key from a sequence, a uuid
+   * primary key as a new random uuid). A device inserts with a temporary key
+   * ({@link temporaryKey}: a negative integer, or a random uuid) and may reference it from other
+   * rows at once; the push answer maps it to the real key, and the client rewrites the row, every
+   * reference to it and its pending work to the real key in one transaction.
+   */
+  readonly keys?: KeyAssignment;
 }
+
+/** Who assigns a table's primary keys: see {@link TableDeclaration.keys}. */
+export const KEY_ASSIGNMENTS = ['client', 'server'] as const;
+/** One of {@link KEY_ASSIGNMENTS}. */
+export type KeyAssignment = (typeof KEY_ASSIGNMENTS)[number];
 
 /**
  * The step of a migration that Ferry cannot derive from two declarations: SQL that runs on the
@@ -223,6 +237,8 @@ export interface Table {
   readonly renamedFrom: string | undefined;
   /** See {@link TableDeclaration.appendOnly}. */
   readonly appendOnly: boolean;
+  /** See {@link TableDeclaration.keys}: true when the server assigns this table's keys. */
+  readonly serverKeys: boolean;
   column(name: string): Column | undefined;
 }
 
@@ -413,6 +429,7 @@ export function defineSchema<const D extends SchemaDeclaration>(declaration: D):
       indexes: draft.indexes,
       renamedFrom: draft.renamedFrom,
       appendOnly: draft.appendOnly,
+      serverKeys: draft.serverKeys,
       column: (name) => byName.get(name),
     };
     tablesByName.set(draft.name, table);
@@ -462,6 +479,7 @@ interface TableDraft {
   indexes: Index[];
   renamedFrom: string | undefined;
   appendOnly: boolean;
+  serverKeys: boolean;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -556,6 +574,16 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
   if (decl.appendOnly !== undefined && typeof decl.appendOnly !== 'boolean') {
     problems.push(`${name}: appendOnly must be true or false`);
   }
+  if (decl.keys !== undefined && !(KEY_ASSIGNMENTS as readonly unknown[]).includes(decl.keys)) {
+    problems.push(`${name}: keys must be "client" or "server"`);
+  } else if (decl.keys === 'server') {
+    const key = columns.find((c) => c.name === primaryKey);
+    if (key && key.type !== 'integer' && key.type !== 'uuid') {
+      problems.push(
+        `${name}.${primaryKey}: keys "server" needs an integer or uuid primary key (a sequence or a random uuid)`,
+      );
+    }
+  }
   for (const c of columns) {
     if (c.merge !== 'counter') continue;
     if (c.name === primaryKey)
@@ -585,6 +613,7 @@ function resolveTableDraft(name: string, decl: TableDeclaration, problems: strin
     indexes,
     renamedFrom: decl.renamedFrom,
     appendOnly: decl.appendOnly === true,
+    serverKeys: decl.keys === 'server',
   };
 }
 
@@ -651,6 +680,7 @@ function fingerprintOf(version: number, tables: readonly Table[]): string {
     ];
     if (t.indexes.length > 0) table.push(t.indexes.map((i) => [i.name, i.columns]));
     if (t.appendOnly) table.push('appendOnly');
+    if (t.serverKeys) table.push('serverKeys');
     return table;
   });
   const canonical = JSON.stringify(version === 1 ? shape : [version, shape]);

@@ -201,6 +201,12 @@ export const RowEffectSchema = z.discriminatedUnion('op', [
     op: z.literal('upsert'),
     rowVersion: positiveInt,
     row: RowSchema,
+    /**
+     * On a table whose keys the server assigns (`keys: 'server'`): the temporary key the push
+     * named this inserted row by, which the server replaced with `pk`. Only in the bundle of the
+     * push that inserted the row (its answer, a replay, a pull of it).
+     */
+    tempKey: PrimaryKeySchema.optional(),
   }),
   z.object({
     table: z.string(),

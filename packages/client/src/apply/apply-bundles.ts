@@ -27,6 +27,7 @@ import {
   wireChangeOf,
 } from '../local/metadata.js';
 import { foldCaptureLog } from '../local/fold-capture-log.js';
+import { asPushed, assignedKeysOf, remapTemporaryKeys } from '../local/remap-keys.js';
 import { holdCancelledRows } from '../local/cancelled-inserts.js';
 import { pinOnRemoteEffect, type Settlement } from '../local/pending-pin.js';
 import { decideSettledRow, type SettledRow, type SettledRowFacts } from './settled-row.js';
@@ -369,6 +370,16 @@ export async function applyBundles(
     if (!isAck && frozen !== null && frozen.committedSeq === bundle.bundleSeq && acked === null) {
       await forgetLostCommit(tx, checkpoint);
     }
+    // Rows this file inserted under temporary keys take the server's keys before the bundle's
+    // effects meet them (the push answer did it already, unless it was lost).
+    await remapTemporaryKeys(
+      tx,
+      ctx.schema,
+      ctx.codecs,
+      assignedKeysOf(bundle.rows),
+      { sourceId: bundle.sourceId ?? null, sourceBundleId: bundle.sourceBundleId ?? null },
+      ctx.now(),
+    );
     let others: readonly Bundle['rows'][number][] = bundle.rows;
     let known: ReadonlyMap<string, Row | null> | undefined;
     if (isAck) {
@@ -484,7 +495,7 @@ async function frozenDigest(
     sent.sourceBundleId === head.sourceBundleId &&
     sent.changes.length === head.changeCount
       ? sent.changes
-      : (await readFrozenBundle(tx))?.changes;
+      : await readPushedChanges(tx, schema);
   if (changes === undefined) return undefined;
   // Built a run of changes at a time, giving the event loop its turns: a large bundle's digest
   // in one go held it for tens of milliseconds.
@@ -494,6 +505,15 @@ async function frozenDigest(
     digest.add(changes.slice(start, start + DIGEST_STEP).map((c) => wireChangeOf(c, schema)));
   }
   return digest.finish();
+}
+
+/** The changes of the bundle in flight as they were pushed (with their temporary keys). */
+async function readPushedChanges(
+  tx: Executor,
+  schema: Schema,
+): Promise<readonly FrozenChange[] | undefined> {
+  const frozen = await readFrozenBundle(tx);
+  return frozen === null ? undefined : (await asPushed(tx, schema, frozen)).changes;
 }
 
 /** Changes digested (or acknowledged effects read) between two chances for the loop to turn. */

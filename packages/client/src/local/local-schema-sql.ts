@@ -44,6 +44,10 @@ export const METADATA_FORMAT = 1;
  *   `maxSettledConflicts`. AUTOINCREMENT keeps ids rising after a clear, so an id is a cursor.
  *   Created like every table here, `IF NOT EXISTS` at every open: a file of an older client
  *   gets it on its next open without a format change (older clients ignore it).
+ * - `ferry_key_map`: on tables whose keys the server assigns, each temporary key a row of this
+ *   file was inserted under, with the server's key for it and the bundle whose answer assigned
+ *   it: writes that still name the temporary key reach the row, and that bundle is sent again
+ *   as it was pushed. Created `IF NOT EXISTS` at every open, like the journal.
  * - `ferry_intent`: a view of every row that has local intent (pending, in flight, dead-lettered
  *   or in a manual conflict): rows server data must not overwrite.
  */
@@ -166,6 +170,16 @@ CREATE TABLE IF NOT EXISTS ferry_settled_conflicts (
   source_bundle_id INTEGER NOT NULL,
   at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ferry_key_map (
+  tbl TEXT NOT NULL,
+  temp NOT NULL,
+  pk NOT NULL,
+  source_id TEXT,
+  source_bundle_id INTEGER,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (tbl, temp)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ferry_key_map_bundle ON ferry_key_map (source_id, source_bundle_id);
 CREATE VIEW IF NOT EXISTS ferry_intent (tbl, pk, kind) AS
   SELECT tbl, pk, 'pending' FROM ferry_outbox
   UNION ALL SELECT tbl, pk, 'inflight' FROM ferry_inflight

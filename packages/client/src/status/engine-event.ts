@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { AssignedKey } from '../local/remap-keys.js';
 import type { FerryError } from '@ferry/protocol';
 import type { IntegrityViolation } from '../apply/integrity-gate.js';
 import type { FrozenBundle, FrozenBundleHead } from '../local/metadata.js';
@@ -58,6 +59,10 @@ export type EngineEvent =
       readonly ref: BundleRef;
       readonly bundleSeq: number;
       readonly at: number;
+      /** Rows inserted under temporary keys that took the server's keys (see `remap-keys.ts`). */
+      readonly keys?: readonly AssignedKey[];
+      /** The tables that remap rewrote. */
+      readonly tables?: readonly string[];
     }
   /** A page of pulled bundles was applied with its checkpoint. */
   | {

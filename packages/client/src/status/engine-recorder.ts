@@ -129,6 +129,21 @@ export class EngineRecorder implements Recorder {
           lastPushAt: event.at,
           inFlight: { ...inFlightStatusOf(event.bundle), committedSeq: event.bundleSeq },
         });
+        if (event.keys !== undefined && event.keys.length > 0) {
+          observer.log(
+            'info',
+            'keys-assigned',
+            `${event.keys.length} row${event.keys.length === 1 ? '' : 's'} took the server's keys`,
+            { correlationId: event.ref.correlationId, rows: event.keys.length },
+          );
+          // The app sees the rows under their final keys.
+          observer.emit({
+            type: 'remote-change',
+            tables: [...(event.tables ?? [])],
+            rows: event.keys.length,
+            checkpoint: observer.engine.checkpoint ?? 0,
+          });
+        }
         return;
       }
       case 'pulled':

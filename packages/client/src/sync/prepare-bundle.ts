@@ -7,6 +7,7 @@ import {
 } from '../local/metadata.js';
 import { foldCaptureLog } from '../local/fold-capture-log.js';
 import { freezeNextBundle } from '../outbox/freeze-bundle.js';
+import { asPushed } from '../local/remap-keys.js';
 import { bundleRef, type EngineEvent } from '../status/engine-event.js';
 import { settleLateAck } from './push-acknowledgement.js';
 
@@ -26,7 +27,8 @@ export async function prepareBundle(
   const result = await db.transaction(async (tx) => {
     await foldCaptureLog(tx, ctx.now());
     const frozen = await readFrozenBundle(tx);
-    if (frozen) return { bundle: frozen, fresh: false };
+    // Sent again as it was pushed: keys an answer to it assigned go back to temporary ones.
+    if (frozen) return { bundle: await asPushed(tx, ctx.schema, frozen), fresh: false };
     const next = ((await readState(tx, 'next_source_bundle_id')) as number | null) ?? 1;
     const { maxChanges, maxBytes } = deps.limits;
     const freeze = await freezeNextBundle(tx, ctx, { maxChanges, maxBytes }, next);

@@ -1,3 +1,4 @@
+import { assignedKeysOf, tablesOfRemap } from '../local/remap-keys.js';
 import type { Bundle, PullResponse } from '@ferry/protocol';
 import type { EngineSettings, LocalParts } from '../engine-context.js';
 import {
@@ -51,6 +52,10 @@ export async function applyPull(
   const rotated = result.foreign ? await rotateSource(deps, 'foreign_bundle') : [];
   const tables = new Set<string>();
   for (const bundle of bundles) for (const row of bundle.rows) tables.add(row.table);
+  // A row that took its server key moved references to it in other tables too.
+  for (const bundle of bundles) {
+    for (const name of tablesOfRemap(ctx.schema, assignedKeysOf(bundle.rows))) tables.add(name);
+  }
   for (const name of result.rebuilt) tables.add(name);
   return [
     ...rotated,

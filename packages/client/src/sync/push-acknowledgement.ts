@@ -14,6 +14,12 @@ import { settleCancelledThrough } from '../local/cancelled-inserts.js';
 import { foldCaptureLog } from '../local/fold-capture-log.js';
 import { bundleRef, type EngineEvent } from '../status/engine-event.js';
 import { learnBasesPoint } from '../local/bases-point.js';
+import {
+  assignedKeysOf,
+  remapTemporaryKeys,
+  tablesOfRemap,
+  type AssignedKey,
+} from '../local/remap-keys.js';
 
 /** Committed rows read between two chances for the event loop to turn. */
 const ROWS_STEP = 1_000;
@@ -21,8 +27,8 @@ const ROWS_STEP = 1_000;
 /**
  * The server said our bundle committed as `bundleSeq` with `rows`: remembers both in the file
  * (the bundle now waits for the pull that reaches it in `bundleSeq` order, which acknowledges
- * it; its committed rows are the base of edits made on them meanwhile). Its event:
- * `bundle-committed`.
+ * it; its committed rows are the base of edits made on them meanwhile), and gives the rows it
+ * inserted under temporary keys the keys the server assigned. Its event: `bundle-committed`.
  */
 export async function recordCommitted(
   deps: LocalParts,
@@ -36,8 +42,21 @@ export async function recordCommitted(
   const { db, ctx } = deps;
   const { codecs } = ctx;
   const { bundleSeq, rows } = answer;
+  const assigned = assignedKeysOf(rows);
+  let remapped: AssignedKey[] = [];
+  // A remap may replace a server copy of a row: its children must not cascade.
+  const options = assigned.length > 0 ? { foreignKeysOff: true } : undefined;
   await db.transaction(async (tx) => {
     if (!(await recordCommittedSeq(tx, bundle.sourceBundleId, bundleSeq))) return;
+    // Rows inserted under temporary keys take the server's keys at once, in this transaction.
+    remapped = await remapTemporaryKeys(
+      tx,
+      ctx.schema,
+      codecs,
+      assigned,
+      { sourceId: bundle.sourceId, sourceBundleId: bundle.sourceBundleId },
+      ctx.now(),
+    );
     // The commit's versions are above the checkpoint until a pull brings the bundle.
     await learnBasesPoint(tx, answer);
     // The server's last bundle of our source is this one: no other install (a copy, the file's
@@ -63,7 +82,7 @@ export async function recordCommitted(
       }
     }
     await recordCommittedRows(tx, committed);
-  });
+  }, options);
   return [
     {
       type: 'bundle-committed',
@@ -71,6 +90,8 @@ export async function recordCommitted(
       ref: bundleRef(ctx.sourceId, bundle),
       bundleSeq,
       at: ctx.now(),
+      keys: remapped,
+      tables: tablesOfRemap(ctx.schema, remapped),
     },
   ];
 }

@@ -18,6 +18,8 @@ export interface CapturedRow {
   readonly current: { readonly owner: string; readonly row: WireRow } | undefined;
   /** The sync metadata from before the transaction; undefined for a row never seen. */
   readonly previous: RowState | undefined;
+  /** The temporary key a push inserted this row by, when the server assigned its key. */
+  readonly tempKey?: PrimaryKey | undefined;
 }
 
 /** One user's bundle, planned. */
@@ -53,6 +55,7 @@ export interface BundlePlan {
  *    `rowVersion = max(previous + 1, bundleSeq of every user it touches)`, so versions keep
  *    increasing even when a row moves between users.
  * 5. `alwaysFor` gets a bundle even when it has no effects (a push always consumes a seq).
+ * 6. A row the push inserted under a temporary key carries it (`tempKey`) in its upsert effect.
  */
 export function planBundles(
   captured: readonly CapturedRow[],
@@ -92,6 +95,7 @@ export function planBundles(
         op: 'upsert',
         rowVersion,
         row: row.current!.row,
+        ...(row.tempKey === undefined ? {} : { tempKey: row.tempKey }),
       });
     }
     if (losing !== undefined) {

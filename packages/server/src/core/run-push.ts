@@ -38,6 +38,7 @@ import {
   validationRejection,
 } from './rejections.js';
 import { rowKey, validateChanges, type NormalizedChange } from './validate-changes.js';
+import { assignServerKeys, temporaryInsertsByTable, withPushedKeys } from './server-keys.js';
 import { pushResponseJson } from './wire-json.js';
 
 /** What a store keeps about a source: its last committed push and the answer it got. */
@@ -68,6 +69,8 @@ export interface DecidedPush {
   readonly changes: readonly NormalizedChange[];
   /** The state of every row the decision read; undefined for a row that never existed. */
   readonly states: ReadonlyMap<string, RowState | undefined>;
+  /** Rows inserted under a temporary key (`rowKey` of the real key) → that temporary key. */
+  readonly tempKeys: ReadonlyMap<string, PrimaryKey>;
 }
 
 /** What {@link PushTx.seal} committed: the push's own bundle and every bundle of the commit. */
@@ -103,6 +106,11 @@ export interface PushTx {
   ): Promise<ReadonlyMap<number, readonly PrimaryKey[]>>;
   /** The current rows of `table` with these keys, keyed by `rowKey`. */
   readRows(table: Table, pks: readonly PrimaryKey[]): Promise<ReadonlyMap<string, WireRow>>;
+  /**
+   * `count` new keys of `table`, an integer-keyed table whose keys the server assigns: values of
+   * its sequence, never handed out before (the push's inserts under temporary keys take them).
+   */
+  allocateKeys(table: Table, count: number): Promise<readonly number[]>;
   /** Writes the decided changes in order; `now` is the commit time (server-derived columns). */
   apply(changes: readonly NormalizedChange[], now: Date): Promise<void>;
   /**
@@ -185,7 +193,8 @@ export async function runPush(
   if (!validation.ok) return refuse(validationRejection(validation.errors));
   const unstorable = tx.unstorable?.(validation.changes) ?? [];
   if (unstorable.length > 0) return refuse(validationRejection(unstorable));
-  const changes = validation.changes;
+  const keyed = assignServerKeys(validation.changes, await allocatedKeys(tx, validation.changes));
+  const { changes, temporary } = keyed;
   const lookups = pushLookups(changes);
   const rowStates = await tx.readRowStates(lookups.rows);
   const restrictedChildren = childrenOf(
@@ -200,26 +209,39 @@ export async function runPush(
     restrictedChildren,
     tombstoneFloor,
   });
-  if (plan.kind === 'forbidden') return refuse(forbiddenRejection(plan.changes));
-  if (plan.kind === 'invalid') return refuse(validationRejection(plan.errors));
+  // A refusal names a temporary insert by the key it was pushed with.
+  if (plan.kind === 'forbidden') {
+    return refuse(forbiddenRejection(withPushedKeys(plan.changes, temporary)));
+  }
+  if (plan.kind === 'invalid') {
+    return refuse(validationRejection(withPushedKeys(plan.errors, temporary)));
+  }
   if (plan.kind === 'conflict') {
     return refuse({
       kind: 'conflict',
-      conflicts: await withServerRows(tx, schema, plan.conflicts),
+      conflicts: withPushedKeys(await withServerRows(tx, schema, plan.conflicts), temporary),
       head: await tx.head(input),
     });
   }
 
   if (input.hooks?.tables !== undefined) {
     const refused = await refusedByHooks(tx, schema, input, plan.changes);
-    if (refused.length > 0) return refuse(hookRefusalRejection(refused));
+    if (refused.length > 0) {
+      return refuse(hookRefusalRejection(withPushedKeys(refused, temporary)));
+    }
   }
 
   await tx.apply(plan.changes, input.now);
   if (input.hooks?.beforeCommit !== undefined) await beforeCommit(tx, input, plan.changes);
   const states = new Map<string, RowState | undefined>();
   for (const ref of lookups.rows) states.set(ref.key, rowStates.get(ref.key));
-  const sealed = await tx.seal({ input, digest, changes: plan.changes, states });
+  const sealed = await tx.seal({
+    input,
+    digest,
+    changes: plan.changes,
+    states,
+    tempKeys: keyed.tempKeys,
+  });
   return {
     outcome: {
       kind: 'committed',
@@ -298,6 +320,19 @@ export function replayOutcome(
     responseJson,
     ...(schemaVersion === undefined ? {} : { schemaVersion }),
   };
+}
+
+/** The integer keys the store allocated for the push's temporary inserts, by table. */
+async function allocatedKeys(
+  tx: PushTx,
+  changes: readonly NormalizedChange[],
+): Promise<Map<string, readonly PrimaryKey[]>> {
+  const allocated = new Map<string, readonly PrimaryKey[]>();
+  for (const [table, inserts] of temporaryInsertsByTable(changes)) {
+    if (table.column(table.primaryKey)!.type !== 'integer') continue;
+    allocated.set(table.name, await tx.allocateKeys(table, inserts.length));
+  }
+  return allocated;
 }
 
 /** The children a store found for each restrict check, as `decidePush` takes them. */

@@ -54,6 +54,19 @@ export type ChangeValidation =
   | { readonly ok: true; readonly changes: readonly NormalizedChange[] }
   | { readonly ok: false; readonly errors: readonly ValidationError[] };
 
+/**
+ * Whether an upsert inserts a new row under a temporary key: a table whose keys the server
+ * assigns (`keys: 'server'`), no base version and no `columns` (an upsert with `columns` but no
+ * base version is an edit of a row whose version its device lost: its key is real).
+ */
+export function isTemporaryInsert(
+  table: Table,
+  baseVersion: number | null,
+  columns: readonly string[] | undefined,
+): boolean {
+  return table.serverKeys && baseVersion === null && columns === undefined;
+}
+
 /** The identity of a row across tables: `table` + NUL + `pk`. */
 export function rowKey(table: string, pk: PrimaryKey): string {
   return `${table}\u0000${typeof pk}:${String(pk)}`;
@@ -131,6 +144,24 @@ export function validateChanges(
         pk: change.pk,
         code: 'append_only',
         message: `${table.name} is append-only: a device inserts its rows and may delete them, never updates them`,
+      });
+      return;
+    }
+
+    // An insert into a table whose keys the server assigns names its row by a temporary key; an
+    // integer one is negative, so it can never be taken for a key the server gave.
+    if (
+      change.op === 'upsert' &&
+      isTemporaryInsert(table, change.baseVersion, change.columns) &&
+      typeof change.pk === 'number' &&
+      change.pk >= 0
+    ) {
+      errors.push({
+        index,
+        table: table.name,
+        pk: change.pk,
+        code: 'temporary_key',
+        message: `${table.name}'s keys are assigned by the server: a new row is inserted with a temporary key, a negative integer`,
       });
       return;
     }

@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import {
+  FerryError,
   type HistoryPoint,
   type PrimaryKey,
   type Schema,
@@ -58,6 +59,19 @@ export class PostgresPushTx implements PushTx {
     this.#schema = schema;
     this.#sql = sql;
     this.#options = options;
+  }
+
+  async allocateKeys(table: Table, count: number): Promise<readonly number[]> {
+    const { rows } = await this.#client.query<{ key: string | null }>(
+      named(this.#sql.tables.get(table.name)!.allocateKeys, [count]),
+    );
+    if (rows.some((row) => row.key === null)) {
+      throw new FerryError(
+        'internal',
+        `${table.name}.${table.primaryKey} has no sequence (an identity or serial column) to assign keys from`,
+      );
+    }
+    return rows.map((row) => Number(row.key));
   }
 
   async lockSource(input: PushInput): Promise<LockedSource> {
@@ -298,6 +312,7 @@ export class PostgresPushTx implements PushTx {
         // changed one of these rows before this transaction wrote it; the push then runs again.
         ...decidedStates(changes, states),
         digest,
+        ...temporaryKeys(changes, push.tempKeys),
       ]),
     );
     const delayMs = hooks?.commitDelayMs?.() ?? 0;
@@ -334,6 +349,19 @@ export function committedBundle(row: SealedRow): CommittedBundle {
     rowCount: row.out_count,
     origin: row.out_origin,
   };
+}
+
+/** The rows inserted under temporary keys, as `seal` takes them: tables, real keys, temp JSON. */
+function temporaryKeys(
+  changes: readonly NormalizedChange[],
+  tempKeys: ReadonlyMap<string, PrimaryKey>,
+): [string[], string[], string[]] {
+  const keyed = changes.filter((c) => tempKeys.has(c.key));
+  return [
+    keyed.map((c) => c.table.name),
+    keyed.map((c) => String(c.pk)),
+    keyed.map((c) => JSON.stringify(tempKeys.get(c.key))),
+  ];
 }
 
 function decidedStates(

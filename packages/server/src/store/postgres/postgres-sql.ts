@@ -33,6 +33,11 @@ export interface TableSql {
   readonly snapshot: string;
   /** Per reference to this table (`child.column`): `$1` parent pks → `parent`, `pk_json`. */
   readonly children: ReadonlyMap<string, string>;
+  /**
+   * `$1`: a count; that many new values of the primary key's sequence (an identity or serial
+   * column) as `key` text, null when the column has none. For keys the server assigns.
+   */
+  readonly allocateKeys: string;
 }
 
 /** Every statement the store runs, generated once per schema. */
@@ -106,6 +111,7 @@ export function storeSql(schema: Schema, names: PgNames): StoreSql {
       // even before the tables have statistics (a fresh join plan can go quadratic).
       snapshot: `SELECT s.j, s.row_version FROM (SELECT ${rowJsonSql(table, 't')} AS j, (SELECT r.row_version FROM ${m}.rows AS r WHERE r.table_name = ${quoteLiteral(table.name)} AND r.pk = t.${pk}::text) AS row_version FROM ${t} AS t WHERE t.${owner} = $1) AS s WHERE s.row_version IS NOT NULL`,
       children,
+      allocateKeys: `SELECT nextval(pg_get_serial_sequence(${quoteLiteral(t)}, ${quoteLiteral(table.primaryKey)}))::text AS key FROM generate_series(1, $1::integer)`,
     });
   }
 
@@ -138,7 +144,7 @@ CROSS JOIN LATERAL (
 ) AS r`,
     // Seals the push's bundle(s) and records the source's last committed id in one statement.
     sealPush: `WITH sealed AS (
-  SELECT * FROM ${m}.seal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+  SELECT * FROM ${m}.seal($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 ), recorded AS (
   UPDATE ${m}.sources SET last_committed = $3, bundle_seq = (SELECT out_seq FROM sealed WHERE out_user = $1), response = NULL, digest = $12
   WHERE user_id = $1 AND source_id = $2

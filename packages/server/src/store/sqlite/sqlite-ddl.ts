@@ -29,7 +29,9 @@ export const SQLITE_METADATA_VERSION = '3';
 /**
  * The sync metadata tables. `pk` columns are declared BLOB so SQLite keeps each key's type as
  * given (a text key stays text, an integer key stays an integer). ferry_meta holds
- * `schema_fingerprint`, `metadata_version` and `server_id`.
+ * `schema_fingerprint`, `metadata_version` and `server_id`. ferry_keys holds the last key handed
+ * out for each integer-keyed table whose keys the server assigns (created at every open, so an
+ * older file gets it without a layout change).
  */
 export const METADATA_DDL = `
 CREATE TABLE IF NOT EXISTS ferry_meta (
@@ -80,6 +82,10 @@ CREATE TABLE IF NOT EXISTS ferry_schema_versions (
   how TEXT NOT NULL,
   applied_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ferry_keys (
+  table_name TEXT NOT NULL PRIMARY KEY,
+  last INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ferry_capture (
   seq INTEGER PRIMARY KEY,
   table_name TEXT NOT NULL,

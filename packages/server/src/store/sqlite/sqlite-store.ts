@@ -589,6 +589,21 @@ class SqliteStore implements ServerStore {
         }
         return rows;
       },
+      allocateKeys: async (table, count) => {
+        // Past every key the table has, every key a row state remembers (tombstones too) and
+        // every key handed out before: a key is never given twice.
+        const t = `"${table.name}"`;
+        const pk = `"${table.primaryKey}"`;
+        const { last } = this.#db!.prepare(
+          `INSERT INTO ferry_keys (table_name, last)
+           SELECT @t, max(coalesce((SELECT max(${pk}) FROM ${t}), 0),
+             coalesce((SELECT max(pk) FROM ferry_rows WHERE table_name = @t AND typeof(pk) = 'integer'), 0)) + @n
+           ON CONFLICT (table_name) DO UPDATE SET last = max(ferry_keys.last,
+             coalesce((SELECT max(${pk}) FROM ${t}), 0)) + @n
+           RETURNING last`,
+        ).get({ t: table.name, n: count }) as { last: number };
+        return Array.from({ length: count }, (_, i) => last - count + 1 + i);
+      },
       apply: async (changes, now) => {
         const nowIso = now.toISOString();
         for (const change of changes) {
@@ -611,8 +626,8 @@ class SqliteStore implements ServerStore {
       backendWrite: (userId, now) =>
         new SqliteWriteTx(this.#db!, this.#schema!, stmts, userId, now),
       seal: async (push) => {
-        const { input, digest, states } = push;
-        const result = this.#commitCaptured({ ...input, digest }, input.now, states);
+        const { input, digest, states, tempKeys } = push;
+        const result = this.#commitCaptured({ ...input, digest }, input.now, states, tempKeys);
         return { own: result.own!, committed: result.bundles };
       },
     };
@@ -627,6 +642,7 @@ class SqliteStore implements ServerStore {
     push: (Pick<PushInput, 'userId' | 'sourceId' | 'sourceBundleId'> & { digest: string }) | null,
     now: Date,
     known?: ReadonlyMap<string, RowState | undefined>,
+    tempKeys?: ReadonlyMap<string, PrimaryKey>,
   ): {
     bundles: CommittedBundle[];
     own: { bundleSeq: number; rowCount: number; responseJson: string } | undefined;
@@ -651,6 +667,7 @@ class SqliteStore implements ServerStore {
           ? { owner: raw[statements.table.owner] as string, row: decodeRow(statements.table, raw) }
           : undefined,
         previous: known?.has(key) ? known.get(key) : this.#rowState(tableName, pk),
+        tempKey: tempKeys?.get(key),
       });
     }
     const plan = planBundles(

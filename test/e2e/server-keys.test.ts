@@ -1,0 +1,46 @@
+import { afterEach, describe, it } from 'vitest';
+import { startHarness, type Harness } from '../support/ferry-harness.js';
+import {
+  editsInFlightFollowTheKey,
+  lostAnswerGivesTheSameKeys,
+  offlineDevicesNeverCollide,
+  offlineTreeTakesServerKeys,
+  positiveTemporaryKeyIsRefused,
+  projectSchema,
+  type ProjectSchema,
+} from '../support/server-keys-scenario.js';
+
+describe('server-assigned keys over HTTP', () => {
+  let h: Harness<ProjectSchema>;
+  afterEach(async () => {
+    await h.close();
+  });
+  const start = async () => {
+    h = await startHarness<ProjectSchema>({ schema: projectSchema });
+  };
+
+  it('rows created offline under temporary keys, with children, take the server keys in one sync and everywhere the file names them', async () => {
+    await start();
+    await offlineTreeTakesServerKeys(h);
+  });
+
+  it('edits made while the insert is in flight follow the row to its server key', async () => {
+    await start();
+    await editsInFlightFollowTheKey(h);
+  });
+
+  it('a lost answer is replayed with the same keys and inserts nothing twice', async () => {
+    await start();
+    await lostAnswerGivesTheSameKeys(h);
+  });
+
+  it('devices that create rows offline never collide', async () => {
+    await start();
+    await offlineDevicesNeverCollide(h);
+  });
+
+  it('a new row named by a positive integer key is refused with temporary_key', async () => {
+    await start();
+    await positiveTemporaryKeyIsRefused(h);
+  });
+});

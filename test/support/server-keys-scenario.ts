@@ -1,0 +1,246 @@
+/**
+ * Server-assigned keys end to end over HTTP: rows inserted under temporary keys, referenced at
+ * once by other rows, take the server's keys in one local transaction when their push commits.
+ * Run on both stores (test/e2e/server-keys.test.ts, test/e2e-pg/server-keys.pg.test.ts).
+ */
+import { expect } from 'vitest';
+import { defineSchema, type PrimaryKey } from '@ferry/protocol';
+import type { FerryClient, HookPoint } from '@ferry/client';
+import { rowsOf, serverRows, type Harness } from './ferry-harness.js';
+
+export const projectSchema = defineSchema({
+  tables: {
+    projects: {
+      owner: 'owner_id',
+      keys: 'server',
+      columns: {
+        id: { type: 'integer' },
+        owner_id: { type: 'text' },
+        name: { type: 'text', notNull: true },
+      },
+    },
+    tasks: {
+      owner: 'owner_id',
+      keys: 'server',
+      columns: {
+        id: { type: 'uuid' },
+        owner_id: { type: 'text' },
+        project_id: { type: 'integer', references: { table: 'projects', onDelete: 'cascade' } },
+        title: { type: 'text', notNull: true },
+      },
+    },
+    notes: {
+      owner: 'owner_id',
+      columns: {
+        id: { type: 'uuid' },
+        owner_id: { type: 'text' },
+        task_id: { type: 'uuid', references: { table: 'tasks', onDelete: 'cascade' } },
+        body: { type: 'text', notNull: true },
+      },
+    },
+  },
+});
+export type ProjectSchema = typeof projectSchema;
+type Client = FerryClient<ProjectSchema>;
+
+/** Each device's rows and the server's agree; every key is a server key. */
+async function expectSameRows(h: Harness<ProjectSchema>, userId: string, clients: Client[]) {
+  for (const table of ['projects', 'tasks', 'notes']) {
+    const server = await serverRows(h, userId, table);
+    for (const client of clients) {
+      expect(await rowsOf(client, table)).toEqual(
+        [...server].sort((a, b) => compareKeys(a['id'], b['id'])),
+      );
+    }
+  }
+  for (const project of await serverRows(h, userId, 'projects')) {
+    expect(project['id']).toBeGreaterThan(0);
+  }
+}
+
+function compareKeys(a: unknown, b: unknown): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+}
+
+/**
+ * A device offline creates a project, tasks in it and a note on a task, all under temporary
+ * keys; a live query shows them. After one sync every row has its server key, references
+ * followed, the live query shows the final keys, a write naming a temporary key still reaches
+ * its row, and another device gets the same rows.
+ */
+export async function offlineTreeTakesServerKeys(h: Harness<ProjectSchema>): Promise<void> {
+  const a = await h.client('a');
+  const b = await h.client('b');
+  const seen: PrimaryKey[][] = [];
+  const stop = a.watch<{ id: number; project_id: number }>(
+    'SELECT t.project_id AS project_id, p.id AS id FROM tasks t JOIN projects p ON p.id = t.project_id ORDER BY t.title',
+    [],
+    (rows) => seen.push(rows.map((r) => r.project_id)),
+  );
+  let project: PrimaryKey = 0;
+  let task: PrimaryKey = '';
+  await a.write((tx) => {
+    project = tx.insert('projects', { name: 'garden' });
+    task = tx.insert('tasks', { project_id: project as number, title: 'dig' });
+    tx.insert('tasks', { project_id: project as number, title: 'plant' });
+    tx.insert('notes', { id: crypto.randomUUID(), task_id: task as string, body: 'deep' });
+  });
+  expect(project).toBeLessThan(0);
+  expect(typeof task).toBe('string');
+  await a.sync();
+
+  const real = await a.resolveKey('projects', project);
+  const realTask = await a.resolveKey('tasks', task);
+  expect(real).toBeGreaterThan(0);
+  expect(realTask).not.toBe(task);
+  expect(await a.query('SELECT id FROM projects')).toEqual([{ id: real }]);
+  expect(await a.query('SELECT DISTINCT project_id FROM tasks')).toEqual([{ project_id: real }]);
+  expect(await a.query('SELECT task_id FROM notes')).toEqual([{ task_id: realTask }]);
+  // Nothing is left to push, and nothing names a temporary key.
+  expect((await a.readStatus()).pending).toBe(0);
+  await expect.poll(() => seen.at(-1)).toEqual([real, real]);
+  stop();
+
+  // The app still holding the temporary key writes through it.
+  await a.write((tx) => tx.update('projects', project, { name: 'garden 2' }));
+  await a.sync();
+  await b.sync();
+  await expectSameRows(h, 'alice', [a, b]);
+  expect((await serverRows(h, 'alice', 'projects'))[0]!['name']).toBe('garden 2');
+}
+
+/**
+ * While the push of a new project is in flight (the server committed it, its answer not yet
+ * read), the app renames the project and adds a task to it, by its temporary key. The answer
+ * moves those edits to the server key; the next push carries them with it.
+ */
+export async function editsInFlightFollowTheKey(h: Harness<ProjectSchema>): Promise<void> {
+  let during: (() => Promise<unknown>) | undefined;
+  const a: Client = await h.client('a', 'alice', {
+    hooks: {
+      async at(point: HookPoint) {
+        if (point !== 'after-server-commit-before-response' || !during) return;
+        const run = during;
+        during = undefined;
+        await run();
+      },
+    },
+  });
+  let project: PrimaryKey = 0;
+  await a.write((tx) => {
+    project = tx.insert('projects', { name: 'house' });
+  });
+  during = () =>
+    a.write((tx) => {
+      tx.update('projects', project, { name: 'house, renamed' });
+      tx.insert('tasks', { project_id: project as number, title: 'paint' });
+    });
+  await a.sync();
+  expect(during).toBeUndefined();
+  const real = await a.resolveKey('projects', project);
+  expect(real).toBeGreaterThan(0);
+  expect(await a.query('SELECT project_id FROM tasks')).toEqual([{ project_id: real }]);
+  await a.sync();
+  expect((await a.readStatus()).pending).toBe(0);
+  const server = await serverRows(h, 'alice', 'projects');
+  expect(server).toEqual([expect.objectContaining({ id: real, name: 'house, renamed' })]);
+  expect(await serverRows(h, 'alice', 'tasks')).toEqual([
+    expect.objectContaining({ project_id: real, title: 'paint' }),
+  ]);
+  await expectSameRows(h, 'alice', [a]);
+}
+
+/**
+ * The answer of a push that inserted rows under temporary keys is lost (the cycle fails after the
+ * server committed): the bundle goes again exactly as it was pushed, the replay's answer gives
+ * the same keys, and no row is inserted twice.
+ */
+export async function lostAnswerGivesTheSameKeys(h: Harness<ProjectSchema>): Promise<void> {
+  let fail = true;
+  const a: Client = await h.client('a', 'alice', {
+    hooks: {
+      at(point: HookPoint) {
+        if (point === 'after-response-before-local-ack' && fail) {
+          fail = false;
+          throw new Error('the answer is lost');
+        }
+      },
+    },
+  });
+  await a.write((tx) => {
+    const p = tx.insert('projects', { name: 'boat' });
+    tx.insert('tasks', { project_id: p as number, title: 'sand' });
+  });
+  await a.sync().catch(() => undefined);
+  expect(fail).toBe(false);
+  expect((await a.query<{ id: number }>('SELECT id FROM projects'))[0]!.id).toBeLessThan(0);
+  await a.sync();
+  expect(await serverRows(h, 'alice', 'projects')).toHaveLength(1);
+  expect(await serverRows(h, 'alice', 'tasks')).toHaveLength(1);
+  await expectSameRows(h, 'alice', [a]);
+}
+
+/**
+ * Two devices of one user and a device of another create rows offline; every row gets its own
+ * server key, nothing collides, and each user's devices end with the same rows.
+ */
+export async function offlineDevicesNeverCollide(h: Harness<ProjectSchema>): Promise<void> {
+  const a = await h.client('a');
+  const b = await h.client('b');
+  const c = await h.client('c', 'carol');
+  for (const client of [a, b, c]) await client.sync();
+  for (const [client, name] of [
+    [a, 'a'],
+    [b, 'b'],
+    [c, 'c'],
+  ] as const) {
+    for (let i = 0; i < 3; i++) {
+      await client.write((tx) => {
+        const p = tx.insert('projects', { name: `${name}${i}` });
+        tx.insert('tasks', { project_id: p as number, title: `${name}${i} task` });
+      });
+    }
+  }
+  await Promise.all([a.sync(), b.sync(), c.sync()]);
+  await a.sync();
+  await b.sync();
+  const alice = await serverRows(h, 'alice', 'projects');
+  const carol = await serverRows(h, 'carol', 'projects');
+  expect(alice).toHaveLength(6);
+  expect(carol).toHaveLength(3);
+  const ids = new Set([...alice, ...carol].map((p) => p['id']));
+  expect(ids.size).toBe(9);
+  for (const task of await serverRows(h, 'alice', 'tasks')) {
+    const project = alice.find((p) => p['id'] === task['project_id']);
+    expect(project?.['name']).toBe(String(task['title']).replace(' task', ''));
+  }
+  await expectSameRows(h, 'alice', [a, b]);
+  await expectSameRows(h, 'carol', [c]);
+}
+
+/** A push that names a new row of an integer server-keyed table by a positive key: 422. */
+export async function positiveTemporaryKeyIsRefused(h: Harness<ProjectSchema>): Promise<void> {
+  const response = await fetch(`${h.url}/v1/push`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await h.token('alice')}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      protocol: 1,
+      sourceId: crypto.randomUUID(),
+      sourceBundleId: 1,
+      changes: [
+        { table: 'projects', pk: 5, op: 'upsert', baseVersion: null, row: { id: 5, name: 'x' } },
+      ],
+    }),
+  });
+  expect(response.status).toBe(422);
+  expect(await response.json()).toMatchObject({
+    error: {
+      code: 'validation_failed',
+      details: { errors: [{ index: 0, pk: 5, code: 'temporary_key' }] },
+    },
+  });
+}
