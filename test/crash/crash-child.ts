@@ -13,13 +13,18 @@
  *   device (FERRY_PEER_DB, same user, not killed) that writes and pushes so that there is
  *   something to pull. Every local write is announced on stdout before it runs
  *   (`{"begin":…}`) and once it resolved (`{"ack":…}`), synchronously, so the parent knows
- *   exactly what was acknowledged when the process died.
+ *   exactly what was acknowledged when the process died;
+ * - `server-keys`: on the project schema (keys the server assigns), one write per name of
+ *   FERRY_IDS (JSON `{names}`): a project, two tasks in it and a note on the first, all under
+ *   temporary keys; a sync; a rename of each project by the temporary key the app kept; a sync.
+ *   `{"ack":"trees"}` and `{"ack":"edits"}` say which writes resolved.
  */
 import { writeSync } from 'node:fs';
 import { createClient, type FerryClient, type HookPoint } from '@ferry/client';
 import { betterSqlite3Driver } from '@ferry/client/better-sqlite3';
 import { todoSchema, todoV2, todoV3, type TodoSchema } from '@ferry/example-todo';
-import { schemaHistory } from '@ferry/protocol';
+import { schemaHistory, type PrimaryKey } from '@ferry/protocol';
+import { projectSchema } from '../support/project-schema.js';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -38,6 +43,21 @@ function say(value: unknown): void {
 }
 
 const upgrade = scenario === 'upgrade';
+const hooks = {
+  at(point: HookPoint) {
+    const count = (reached.get(point) ?? 0) + 1;
+    reached.set(point, count);
+    if (point === killAt && count === killAfter) {
+      say(`killed at ${point} #${count}`);
+      process.kill(process.pid, 'SIGKILL');
+    }
+  },
+};
+if (scenario === 'server-keys') {
+  await runServerKeys();
+  say('finished');
+  process.exit(0);
+}
 const client = await createClient({
   schema: upgrade ? todoV3 : todoSchema,
   ...(upgrade
@@ -48,16 +68,7 @@ const client = await createClient({
   getToken: () => env('FERRY_TOKEN'),
   initialSync: scenario === 'pull-first' ? 'pull' : 'hydrate',
   autoSync: false,
-  hooks: {
-    at(point) {
-      const count = (reached.get(point) ?? 0) + 1;
-      reached.set(point, count);
-      if (point === killAt && count === killAfter) {
-        say(`killed at ${point} #${count}`);
-        process.kill(process.pid, 'SIGKILL');
-      }
-    },
-  },
+  hooks,
 });
 
 if (scenario === 'workload') {
@@ -196,4 +207,34 @@ async function runWorkload(main: FerryClient<TodoSchema>): Promise<void> {
     }
   }
   await peer.close();
+}
+
+async function runServerKeys(): Promise<void> {
+  const keys = await createClient({
+    schema: projectSchema,
+    driver: betterSqlite3Driver(env('FERRY_DB')),
+    url: env('FERRY_URL'),
+    getToken: () => env('FERRY_TOKEN'),
+    autoSync: false,
+    hooks,
+  });
+  const { names } = JSON.parse(env('FERRY_IDS')) as { names: string[] };
+  const projects: PrimaryKey[] = [];
+  for (const name of names) {
+    await keys.write((tx) => {
+      const project = tx.insert('projects', { name });
+      const task = tx.insert('tasks', { project_id: project as number, title: `${name}/1` });
+      tx.insert('tasks', { project_id: project as number, title: `${name}/2` });
+      tx.insert('notes', { id: crypto.randomUUID(), task_id: task as string, body: name });
+      projects.push(project);
+    });
+  }
+  say({ ack: 'trees' });
+  await keys.sync();
+  for (const [i, name] of names.entries()) {
+    await keys.write((tx) => tx.update('projects', projects[i]!, { name: `${name}!` }));
+  }
+  say({ ack: 'edits' });
+  await keys.sync();
+  await keys.close();
 }

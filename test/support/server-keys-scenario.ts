@@ -4,43 +4,13 @@
  * Run on both stores (test/e2e/server-keys.test.ts, test/e2e-pg/server-keys.pg.test.ts).
  */
 import { expect } from 'vitest';
-import { defineSchema, type PrimaryKey } from '@ferry/protocol';
+import type { PrimaryKey } from '@ferry/protocol';
 import type { FerryClient, HookPoint } from '@ferry/client';
 import { rowsOf, serverRows, type Harness } from './ferry-harness.js';
 
-export const projectSchema = defineSchema({
-  tables: {
-    projects: {
-      owner: 'owner_id',
-      keys: 'server',
-      columns: {
-        id: { type: 'integer' },
-        owner_id: { type: 'text' },
-        name: { type: 'text', notNull: true },
-      },
-    },
-    tasks: {
-      owner: 'owner_id',
-      keys: 'server',
-      columns: {
-        id: { type: 'uuid' },
-        owner_id: { type: 'text' },
-        project_id: { type: 'integer', references: { table: 'projects', onDelete: 'cascade' } },
-        title: { type: 'text', notNull: true },
-      },
-    },
-    notes: {
-      owner: 'owner_id',
-      columns: {
-        id: { type: 'uuid' },
-        owner_id: { type: 'text' },
-        task_id: { type: 'uuid', references: { table: 'tasks', onDelete: 'cascade' } },
-        body: { type: 'text', notNull: true },
-      },
-    },
-  },
-});
-export type ProjectSchema = typeof projectSchema;
+export { projectSchema, type ProjectSchema } from './project-schema.js';
+import type { ProjectSchema } from './project-schema.js';
+
 type Client = FerryClient<ProjectSchema>;
 
 /** Each device's rows and the server's agree; every key is a server key. */

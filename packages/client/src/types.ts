@@ -39,6 +39,7 @@ import type {
  * | `during-hydration-download` | a snapshot is being downloaded (after its first chunk was staged) |
  * | `during-hydration` | inside the transaction that applies a snapshot, after half its rows |
  * | `during-local-migration` | inside the transaction that migrates the file to a newer schema version (on open), before each of its statements |
+ * | `during-key-remap` | inside the transaction that records a push answer, after rows inserted under temporary keys took the server's keys, before `COMMIT` |
  */
 export const HOOK_POINTS = [
   'after-outbox-write',
@@ -51,6 +52,7 @@ export const HOOK_POINTS = [
   'during-hydration-download',
   'during-hydration',
   'during-local-migration',
+  'during-key-remap',
 ] as const;
 /** One of {@link HOOK_POINTS}. */
 export type HookPoint = (typeof HOOK_POINTS)[number];

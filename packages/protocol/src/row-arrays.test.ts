@@ -48,7 +48,14 @@ function generator(seed: number) {
   return {
     effect: () =>
       random() < 0.5
-        ? mutate({ table: 'todos', pk: pick(['k', 3]), op: 'upsert', rowVersion: 4, row: row() })
+        ? mutate({
+            table: 'todos',
+            pk: pick(['k', 3]),
+            op: 'upsert',
+            rowVersion: 4,
+            row: row(),
+            ...(random() < 0.3 ? { tempKey: pick([-5, 'k2', 0.5]) } : {}),
+          })
         : mutate({
             table: 'todos',
             pk: pick(['k', 3]),

@@ -215,3 +215,11 @@ describe('schema versions and their migrations', () => {
     expect(history.at(3)).toBe(v3);
   });
 });
+
+describe('who assigns keys across versions', () => {
+  it('cannot change: a table whose keys the server assigns stays so', () => {
+    const v1 = version(1, { lists });
+    const v2 = version(2, { lists: { ...lists, keys: 'server' } });
+    expect(() => schemaHistory(v1, v2)).toThrow(/lists: who assigns its keys .* cannot change/);
+  });
+});

@@ -1,6 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { isFerryError } from './errors.js';
 import { defineSchema, type RowOf, type SchemaDeclaration } from './schema.js';
+import { temporaryKey } from './temporary-keys.js';
 
 const todo = defineSchema({
   tables: {
@@ -376,5 +377,34 @@ describe('defineSchema', () => {
     expect(schema.warnings[0]).toContain('users → posts → users');
     expect(schema.requireTable('posts').references[0]?.inCycle).toBe(true);
     expect(schema.graph.tableOrder).toEqual(['users', 'posts', 'tags']);
+  });
+});
+
+describe('keys assigned by the server', () => {
+  const table = (id: { type: 'integer' | 'uuid' | 'text' }) => ({
+    tables: {
+      t: { owner: 'o', keys: 'server' as const, columns: { id, o: { type: 'text' as const } } },
+    },
+  });
+
+  it('is declared on a table with an integer or uuid key', () => {
+    expect(defineSchema(table({ type: 'integer' })).requireTable('t').serverKeys).toBe(true);
+    expect(defineSchema(table({ type: 'uuid' })).requireTable('t').serverKeys).toBe(true);
+  });
+
+  it('refuses a text key, which the server has no way to draw', () => {
+    expect(() => defineSchema(table({ type: 'text' }))).toThrow(
+      /keys "server" needs an integer or uuid/,
+    );
+  });
+
+  it('hands out temporary keys: negative integers, or uuids', () => {
+    const ints = defineSchema(table({ type: 'integer' })).requireTable('t');
+    const keys = Array.from({ length: 100 }, () => temporaryKey(ints) as number);
+    expect(keys.every((k) => Number.isSafeInteger(k) && k < 0)).toBe(true);
+    expect(new Set(keys).size).toBe(100);
+    expect(temporaryKey(defineSchema(table({ type: 'uuid' })).requireTable('t'))).toMatch(
+      /^[0-9a-f-]{36}$/,
+    );
   });
 });

@@ -98,12 +98,7 @@ export async function remapTemporaryKeys(
 }
 
 /** Moves everything the file holds under `from` to `to`; true when anything named `from`. */
-async function moveKey(
-  tx: Executor,
-  table: Table,
-  from: SqlValue,
-  to: SqlValue,
-): Promise<boolean> {
+async function moveKey(tx: Executor, table: Table, from: SqlValue, to: SqlValue): Promise<boolean> {
   if (from === to) return false;
   const t = quoteIdent(table.name);
   const pk = quoteIdent(table.primaryKey);
@@ -181,9 +176,9 @@ export function pushedChanges(
   if (keys.length === 0) return [...changes];
   const tempOf = new Map(keys.map((k) => [`${k.table}\u0000${String(k.pk)}`, k.temp]));
   const temp = (table: string, value: unknown) =>
-    value === null || value === undefined
-      ? undefined
-      : tempOf.get(`${table}\u0000${String(value as PrimaryKey)}`);
+    typeof value === 'number' || typeof value === 'string'
+      ? tempOf.get(`${table}\u0000${String(value)}`)
+      : undefined;
   return changes.map((change) => {
     const table = schema.table(change.tbl);
     if (!table || change.row === null) return change;
@@ -195,7 +190,9 @@ export function pushedChanges(
       row[reference.column] = was;
     }
     const own =
-      change.op === 'upsert' && change.baseVersion === null ? temp(table.name, change.pk) : undefined;
+      change.op === 'upsert' && change.baseVersion === null
+        ? temp(table.name, change.pk)
+        : undefined;
     if (own !== undefined) {
       row ??= { ...change.row };
       row[table.primaryKey] = own;

@@ -57,6 +57,7 @@ export async function recordCommitted(
       { sourceId: bundle.sourceId, sourceBundleId: bundle.sourceBundleId },
       ctx.now(),
     );
+    if (remapped.length > 0) await ctx.hook('during-key-remap');
     // The commit's versions are above the checkpoint until a pull brings the bundle.
     await learnBasesPoint(tx, answer);
     // The server's last bundle of our source is this one: no other install (a copy, the file's
