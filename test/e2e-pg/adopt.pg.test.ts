@@ -12,6 +12,7 @@ import { betterSqlite3Driver } from '@ferry/client/better-sqlite3';
 import { todoSchema } from '@ferry/example-todo';
 import { createFerryServer, signToken } from '@ferry/server';
 import { createPostgresStore } from '@ferry/server/postgres';
+import { projectSchema } from '../support/project-schema.js';
 import { makeHandMadeTodoTables } from '../../packages/server/src/store/postgres/test-support/hand-made-tables.js';
 import {
   DATABASE_URL,
@@ -116,5 +117,76 @@ describePg('adopting tables made by plain SQL, end to end', () => {
     expect(
       await bob.query('SELECT count(*) AS n FROM todos WHERE owner_id <> ?', ['user-1']),
     ).toEqual([{ n: 0 }]);
+  });
+});
+
+describePg('adopting a table whose keys the server assigns', () => {
+  it('takes new keys from the table’s own sequence, after its rows and beside backend inserts', async () => {
+    const schemas = testSchemas();
+    cleanups.push(() => schemas.drop());
+    const b = `"${schemas.business}"`;
+    await adminQuery(`CREATE SCHEMA IF NOT EXISTS ${b}`);
+    await adminQuery(`CREATE TABLE ${b}.projects (
+      id bigserial PRIMARY KEY, owner_id text NOT NULL, name text NOT NULL)`);
+    await adminQuery(`CREATE TABLE ${b}.tasks (
+      id uuid PRIMARY KEY, owner_id text NOT NULL,
+      project_id bigint REFERENCES ${b}.projects (id) ON DELETE CASCADE, title text NOT NULL)`);
+    await adminQuery(`CREATE TABLE ${b}.notes (
+      id uuid PRIMARY KEY, owner_id text NOT NULL,
+      task_id uuid REFERENCES ${b}.tasks (id) ON DELETE CASCADE, body text NOT NULL)`);
+    await adminQuery(
+      `INSERT INTO ${b}.projects (owner_id, name) SELECT 'alice', 'old ' || n FROM generate_series(1, 3) AS n`,
+    );
+
+    const server = await createFerryServer({
+      schema: projectSchema,
+      store: createPostgresStore({
+        connectionString: DATABASE_URL,
+        schemaName: schemas.meta,
+        businessSchema: schemas.business,
+        pool: { max: 4 },
+        adopt: true,
+      }),
+      auth: { jwtSecret: SECRET },
+      logger: false,
+      limits: { rateLimit: false },
+    });
+    cleanups.push(() => server.close());
+    const { url } = await server.listen({ host: '127.0.0.1', port: 0 });
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-e2e-adopt-keys-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const token = await signToken({ secret: SECRET, userId: 'alice' });
+    const client = await createClient({
+      schema: projectSchema,
+      driver: betterSqlite3Driver(join(dir, 'alice.db')),
+      url,
+      getToken: () => token,
+      autoSync: false,
+    });
+    cleanups.push(() => client.close());
+    await client.sync();
+    expect(await client.query('SELECT id FROM projects ORDER BY id')).toEqual([
+      { id: 1 },
+      { id: 2 },
+      { id: 3 },
+    ]);
+
+    let temp: number | string = 0;
+    await client.write((tx) => {
+      temp = tx.insert('projects', { name: 'new' });
+      tx.insert('tasks', { project_id: temp as number, title: 'first' });
+    });
+    await client.sync();
+    expect(await client.resolveKey('projects', temp)).toBe(4);
+    // Backend code that leaves the key out draws from the same sequence.
+    const [backend] = await adminQuery(
+      `INSERT INTO ${b}.projects (owner_id, name) VALUES ('alice', 'backend') RETURNING id::integer AS id`,
+    );
+    expect(backend).toEqual({ id: 5 });
+    expect(
+      await adminQuery(
+        `SELECT p.id::integer AS id, t.title FROM ${b}.tasks t JOIN ${b}.projects p ON p.id = t.project_id`,
+      ),
+    ).toEqual([{ id: 4, title: 'first' }]);
   });
 });

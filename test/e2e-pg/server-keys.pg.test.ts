@@ -13,6 +13,8 @@ import {
   offlineDevicesNeverCollide,
   offlineTreeTakesServerKeys,
   positiveTemporaryKeyIsRefused,
+  deadLettersKeepTemporaryKeys,
+  projectHooks,
   projectSchema,
   type ProjectSchema,
 } from '../support/server-keys-scenario.js';
@@ -25,8 +27,9 @@ afterEach(async () => {
   schemas = testSchemas();
 });
 
-const onPostgres = async () => {
+const onPostgres = async (server: Parameters<typeof startHarness>[0] = {}) => {
   h = await startHarness<ProjectSchema>({
+    ...server,
     schema: projectSchema,
     store: () =>
       createPostgresStore({
@@ -54,6 +57,10 @@ describePg('server-assigned keys on PostgreSQL', () => {
 
   it('devices that create rows offline never collide', async () => {
     await offlineDevicesNeverCollide(await onPostgres());
+  });
+
+  it('a row the server refuses stays a dead letter under its temporary key, its child waits with it, and both take server keys when it is retried', async () => {
+    await deadLettersKeepTemporaryKeys(await onPostgres({ server: { hooks: projectHooks } }));
   });
 
   it('a new row named by a positive integer key is refused with temporary_key', async () => {

@@ -6,6 +6,8 @@ import {
   offlineDevicesNeverCollide,
   offlineTreeTakesServerKeys,
   positiveTemporaryKeyIsRefused,
+  deadLettersKeepTemporaryKeys,
+  projectHooks,
   projectSchema,
   type ProjectSchema,
 } from '../support/server-keys-scenario.js';
@@ -37,6 +39,14 @@ describe('server-assigned keys over HTTP', () => {
   it('devices that create rows offline never collide', async () => {
     await start();
     await offlineDevicesNeverCollide(h);
+  });
+
+  it('a row the server refuses stays a dead letter under its temporary key, its child waits with it, and both take server keys when it is retried', async () => {
+    h = await startHarness<ProjectSchema>({
+      schema: projectSchema,
+      server: { hooks: projectHooks },
+    });
+    await deadLettersKeepTemporaryKeys(h);
   });
 
   it('a new row named by a positive integer key is refused with temporary_key', async () => {

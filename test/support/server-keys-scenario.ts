@@ -6,6 +6,7 @@
 import { expect } from 'vitest';
 import type { PrimaryKey } from '@ferry/protocol';
 import type { FerryClient, HookPoint } from '@ferry/client';
+import type { ServerHooks } from '@ferry/server';
 import { rowsOf, serverRows, type Harness } from './ferry-harness.js';
 
 export { projectSchema, type ProjectSchema } from './project-schema.js';
@@ -189,8 +190,22 @@ export async function offlineDevicesNeverCollide(h: Harness<ProjectSchema>): Pro
   await expectSameRows(h, 'carol', [c]);
 }
 
-/** A push that names a new row of an integer server-keyed table by a positive key: 422. */
+/**
+ * A new row of an integer server-keyed table named by a positive key: refused at the local
+ * write, and by the server (422 `temporary_key`) from a client that does not check.
+ */
 export async function positiveTemporaryKeyIsRefused(h: Harness<ProjectSchema>): Promise<void> {
+  const a = await h.client('a');
+  await expect(a.execute("INSERT INTO projects (id, name) VALUES (5, 'x')")).rejects.toThrow(
+    /temporary_key/,
+  );
+  const temp = a.temporaryKey('projects');
+  await a.execute('INSERT INTO projects (id, name) VALUES (?, ?)', [temp, 'by SQL']);
+  await a.sync();
+  expect(
+    await a.query('SELECT name FROM projects WHERE id = ?', [await a.resolveKey('projects', temp)]),
+  ).toEqual([{ name: 'by SQL' }]);
+
   const response = await fetch(`${h.url}/v1/push`, {
     method: 'POST',
     headers: {
@@ -213,4 +228,53 @@ export async function positiveTemporaryKeyIsRefused(h: Harness<ProjectSchema>): 
       details: { errors: [{ index: 0, pk: 5, code: 'temporary_key' }] },
     },
   });
+}
+
+/** Server rules of {@link deadLettersKeepTemporaryKeys}: a project needs a name. */
+export const projectHooks: ServerHooks<ProjectSchema> = {
+  tables: {
+    projects: {
+      validate: (change) =>
+        change.op === 'upsert' && String(change.row?.name ?? '').trim() === ''
+          ? { refuse: { code: 'name_blank', message: 'a project needs a name' } }
+          : undefined,
+    },
+  },
+};
+
+/**
+ * The server's rules refuse a new project (a blank name) pushed with a task in it and another
+ * project: the refused project is a dead letter under its temporary key, its task waits with it,
+ * the other project commits and takes its key. Named again and retried, the project commits,
+ * takes its key, and its task follows it.
+ */
+export async function deadLettersKeepTemporaryKeys(h: Harness<ProjectSchema>): Promise<void> {
+  const a = await h.client('a');
+  let blank: PrimaryKey = 0;
+  let good: PrimaryKey = 0;
+  await a.write((tx) => {
+    blank = tx.insert('projects', { name: ' ' });
+    tx.insert('tasks', { project_id: blank as number, title: 'waits' });
+    good = tx.insert('projects', { name: 'fine' });
+  });
+  await a.sync();
+  const letters = await a.deadLetters();
+  expect(letters).toEqual([
+    expect.objectContaining({ table: 'projects', pk: blank, code: 'name_blank' }),
+  ]);
+  expect(await a.resolveKey('projects', good)).toBeGreaterThan(0);
+  expect(await serverRows(h, 'alice', 'projects')).toHaveLength(1);
+  expect(await serverRows(h, 'alice', 'tasks')).toHaveLength(0);
+
+  await a.write((tx) => tx.update('projects', blank, { name: 'named now' }));
+  await a.retryDeadLetter(letters[0]!.id);
+  await a.sync();
+  await a.sync();
+  const real = await a.resolveKey('projects', blank);
+  expect(real).toBeGreaterThan(0);
+  expect(await a.deadLetters()).toEqual([]);
+  expect(await serverRows(h, 'alice', 'tasks')).toEqual([
+    expect.objectContaining({ project_id: real, title: 'waits' }),
+  ]);
+  await expectSameRows(h, 'alice', [a]);
 }

@@ -241,7 +241,9 @@ export function referenceIndexSql(table: Table): string[] {
  * The capture triggers of a table: every insert, update and delete that is not an apply of
  * server data appends `(table, pk, op)` to `ferry_log` in the same transaction. An update that
  * changes no column is not captured; one that changes the primary key is a delete of the old
- * key and an insert of the new one. On an append-only table an update is refused (`append_only`).
+ * key and an insert of the new one. On an append-only table an update is refused (`append_only`);
+ * on an integer-keyed table whose keys the server assigns, an insert of a new row under a key
+ * that is not temporary (negative) is refused (`temporary_key`).
  */
 export function captureTriggersSql(table: Table): string[] {
   const t = quoteIdent(table.name);
@@ -285,12 +287,23 @@ BEGIN
 END`,
         ]
       : []),
+    ...(table.serverKeys && table.column(table.primaryKey)!.type === 'integer'
+      ? [
+          // A new row takes a temporary key (negative): a key the server never gave this file
+          // would be refused by the server (`temporary_key`); refused here, at the write.
+          `CREATE TRIGGER IF NOT EXISTS ${quoteIdent(`${prefix}_temporary_key`)} BEFORE INSERT ON ${t}
+WHEN ${notApplying} AND NEW.${pk} >= 0 AND NOT EXISTS (SELECT 1 FROM ferry_rows WHERE tbl = ${name} AND pk = NEW.${pk})
+BEGIN
+  SELECT RAISE(ABORT, ${quoteLiteral(`temporary_key: ${table.name}'s keys are assigned by the server: insert a new row under a temporary key (leave the key out of tx.insert, or use client.temporaryKey)`)});
+END`,
+        ]
+      : []),
   ];
 }
 
 /** Drops the capture triggers of a table (before re-creating them for a changed schema). */
 export function dropCaptureTriggersSql(tableName: string): string[] {
-  return ['insert', 'update', 'rekey', 'delete', 'append_only'].map(
+  return ['insert', 'update', 'rekey', 'delete', 'append_only', 'temporary_key'].map(
     (kind) => `DROP TRIGGER IF EXISTS ${quoteIdent(`ferry_capture_${tableName}_${kind}`)}`,
   );
 }
@@ -311,7 +324,10 @@ function literalOf(value: string | number | bigint | Buffer | null): string {
   return `X'${value.toString('hex')}'`;
 }
 
-/** Temp tables of the connection: the gate's touched rows and the snapshot staging area. */
+/**
+ * Temp tables of the connection: the gate's touched rows, the snapshot staging area, and the
+ * keys a remap to server keys moves (`remap-keys.ts`), staged for its set-based statements.
+ */
 export const TEMP_TABLES_SQL = `
 CREATE TEMP TABLE IF NOT EXISTS ferry_touched (tbl TEXT NOT NULL, pk NOT NULL, op TEXT NOT NULL);
 CREATE TEMP TABLE IF NOT EXISTS ferry_snapshot (
@@ -323,4 +339,11 @@ CREATE TEMP TABLE IF NOT EXISTS ferry_snapshot (
   op TEXT NOT NULL DEFAULT 'u'
 );
 CREATE INDEX IF NOT EXISTS temp.ferry_snapshot_key ON ferry_snapshot (tbl, pk);
+CREATE TEMP TABLE IF NOT EXISTS ferry_remap (
+  tbl TEXT NOT NULL,
+  temp NOT NULL,
+  src NOT NULL,
+  pk NOT NULL,
+  PRIMARY KEY (tbl, src)
+);
 `;

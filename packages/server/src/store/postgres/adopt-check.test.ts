@@ -326,3 +326,38 @@ describe('indexesToBuild', () => {
     });
   });
 });
+
+describe('adopting a table whose keys the server assigns', () => {
+  const schema = defineSchema({
+    tables: {
+      orders: {
+        owner: 'owner_id',
+        keys: 'server',
+        columns: { id: { type: 'integer' }, owner_id: { type: 'text' } },
+      },
+    },
+  });
+  const orders = (sequence: boolean): ExistingTable[] => [
+    {
+      name: 'orders',
+      kind: 'r',
+      columns: [
+        { ...column('id', 'bigint', true, sequence), sequence },
+        column('owner_id', 'text', true),
+      ],
+      primaryKey: ['id'],
+      foreignKeys: [],
+      indexes: [{ name: 'orders_pkey', columns: ['id'], valid: true }],
+    },
+  ];
+
+  it('takes an integer key with a sequence (identity or serial), which new keys come from', () => {
+    expect(checkAdoption(schema, orders(true), 'public')).toEqual([]);
+  });
+
+  it('reports an integer key without a sequence: the server would have nowhere to take keys from', () => {
+    expect(checkAdoption(schema, orders(false), 'public')).toEqual([
+      expect.objectContaining({ kind: 'missing_sequence', table: 'orders', column: 'id' }),
+    ]);
+  });
+});

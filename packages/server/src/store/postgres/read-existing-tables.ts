@@ -35,7 +35,8 @@ export async function readExistingTables(
   const { rows: columns } = await client.query(
     `SELECT a.attrelid::bigint AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
        a.attnotnull AS not_null, (a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '') AS has_default,
-       (a.attidentity = 'a' OR a.attgenerated <> '') AS generated_always
+       (a.attidentity = 'a' OR a.attgenerated <> '') AS generated_always,
+       pg_get_serial_sequence(a.attrelid::regclass::text, a.attname) IS NOT NULL AS sequence
      FROM pg_attribute a
      WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0 AND NOT a.attisdropped
      ORDER BY a.attrelid, a.attnum`,
@@ -78,6 +79,7 @@ export async function readExistingTables(
         notNull: c.not_null === true,
         hasDefault: c.has_default === true,
         generatedAlways: c.generated_always === true,
+        sequence: c.sequence === true,
       })),
       primaryKey: primary === undefined ? null : (primary.columns as string[]),
       foreignKeys: constraints
