@@ -31,6 +31,7 @@ import { EventLoopSlices } from './driver/event-loop-slices.js';
 import { SerialDatabase } from './driver/serial-database.js';
 import type { RunResult, SqlRow, SqlStatement, SqlValue } from './driver/sqlite-driver.js';
 import { affectedTables } from './live/affected-tables.js';
+import { currentKey } from './local/key-map.js';
 import { liveIterator } from './live/live-iterator.js';
 import type { SyncScheduleOverrides } from './scheduler/sync-schedule.js';
 import { LiveQueries } from './live/live-queries.js';
@@ -660,12 +661,7 @@ class Client<S extends Schema> implements FerryClient<S> {
     this.#assertOpen();
     const codec = this.#parts.ctx.codecs.get(table);
     if (!codec) throw new FerryError('invalid_argument', `unknown table "${table}"`);
-    if (!codec.table.serverKeys) return key;
-    const [mapped] = await this.#parts.db.all<{ pk: PrimaryKey }>(
-      'SELECT pk FROM ferry_key_map WHERE tbl = ? AND temp = ?',
-      [table, codec.encodePk(key)],
-    );
-    return mapped?.pk ?? key;
+    return currentKey(this.#parts.db, codec, key);
   }
 
   async retryDeadLetter(id: number): Promise<void> {

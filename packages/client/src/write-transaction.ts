@@ -12,6 +12,7 @@ import {
 import type { RunResult, SqlRow, SqlStatement, SqlValue } from './driver/sqlite-driver.js';
 import { quoteIdent } from './local/local-schema-sql.js';
 import type { TableCodec } from './local/table-codec.js';
+import { keyMatch } from './local/key-map.js';
 
 /** A row for `tx.insert`: columns left out take their default (or null). */
 export type InsertRow<S extends Schema, N extends TableName<S>> = Partial<RowOf<S, N>>;
@@ -51,20 +52,6 @@ export interface OpenedTransaction {
   all<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R[]>;
   commit(): Promise<void>;
   rollback(): Promise<void>;
-}
-
-/**
- * The `WHERE` of a write naming a row by `pk`: on a table whose keys the server assigns, a
- * temporary key the row had reaches it under its server key (`ferry_key_map`).
- */
-function keyMatch(codec: TableCodec, pk: PrimaryKey): { sql: string; params: SqlValue[] } {
-  const column = quoteIdent(codec.table.primaryKey);
-  const key = codec.encodePk(pk);
-  if (!codec.table.serverKeys) return { sql: `${column} = ?`, params: [key] };
-  return {
-    sql: `${column} = coalesce((SELECT pk FROM ferry_key_map WHERE tbl = ? AND temp = ?), ?)`,
-    params: [codec.table.name, key, key],
-  };
 }
 
 /**
