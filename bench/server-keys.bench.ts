@@ -123,7 +123,7 @@ try {
   const raw = new Database(join(dir, 'raw.db'));
   raw.pragma('journal_mode = WAL');
   raw.exec(`CREATE TABLE projects (id INTEGER PRIMARY KEY, name TEXT);
-CREATE TABLE tasks (id TEXT PRIMARY KEY, project_id INTEGER REFERENCES projects (id), title TEXT);
+CREATE TABLE tasks (id TEXT PRIMARY KEY, project_id INTEGER REFERENCES projects (id) DEFERRABLE INITIALLY DEFERRED, title TEXT);
 CREATE INDEX tasks_project ON tasks (project_id);`);
   raw.transaction(() => {
     const project = raw.prepare('INSERT INTO projects (id, name) VALUES (?, ?)');

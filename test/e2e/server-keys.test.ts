@@ -1,11 +1,13 @@
 import { afterEach, describe, it } from 'vitest';
 import { startHarness, type Harness } from '../support/ferry-harness.js';
+import { copyDatabase } from '../support/copy-database.js';
 import {
   editsInFlightFollowTheKey,
   lostAnswerGivesTheSameKeys,
   offlineDevicesNeverCollide,
   offlineTreeTakesServerKeys,
   positiveTemporaryKeyIsRefused,
+  copiedFilesFollowTheirTwin,
   deadLettersKeepTemporaryKeys,
   projectHooks,
   projectSchema,
@@ -47,6 +49,11 @@ describe('server-assigned keys over HTTP', () => {
       server: { hooks: projectHooks },
     });
     await deadLettersKeepTemporaryKeys(h);
+  });
+
+  it('copied files: a copy that undid the insert deletes the row its twin pushed, one that kept it gets the same key', async () => {
+    await start();
+    await copiedFilesFollowTheirTwin(h, copyDatabase);
   });
 
   it('a new row named by a positive integer key is refused with temporary_key', async () => {

@@ -278,3 +278,41 @@ export async function deadLettersKeepTemporaryKeys(h: Harness<ProjectSchema>): P
   ]);
   await expectSameRows(h, 'alice', [a]);
 }
+
+/**
+ * A file copied with a project its twin then pushes, where the copy deleted the project before
+ * it synced (its insert folded away): when the twin's bundle reaches the copy, the copy knows the
+ * row by the temporary key it journaled, and its delete goes out. The copy that kept an identical
+ * bundle in flight gets the twin's answer as a replay: the same key, no second row.
+ */
+export async function copiedFilesFollowTheirTwin(
+  h: Harness<ProjectSchema>,
+  copy: (from: string, to: string) => void,
+): Promise<void> {
+  let a = await h.client('a');
+  await a.sync();
+  let project: PrimaryKey = 0;
+  await a.write((tx) => {
+    project = tx.insert('projects', { name: 'copied' });
+  });
+  await a.close();
+  copy(h.dbPath('a'), h.dbPath('b'));
+  copy(h.dbPath('a'), h.dbPath('c'));
+  a = await h.client('a');
+  const b = await h.client('b');
+  const c = await h.client('c');
+  // b undoes the insert before anything went out; c keeps it as it is.
+  await b.write((tx) => tx.delete('projects', project));
+  await a.sync();
+  const real = await a.resolveKey('projects', project);
+  expect(real).toBeGreaterThan(0);
+  await c.sync();
+  expect(await c.resolveKey('projects', project)).toBe(real);
+  await b.sync();
+  await b.sync();
+  await a.sync();
+  await c.sync();
+  // b's delete of the row went out: the copies agree it is gone, and no second row was made.
+  expect(await serverRows(h, 'alice', 'projects')).toEqual([]);
+  await expectSameRows(h, 'alice', [a, b, c]);
+}

@@ -49,9 +49,11 @@ export async function holdCancelledRows(
     const codec = ctx.codecs.get(effect.table);
     if (effect.op !== 'upsert' || !codec) continue;
     const pk: SqlValue = codec.encodePk(effect.pk);
+    // A row whose key the server assigned was journaled under its temporary key.
+    const journaled: SqlValue = effect.tempKey === undefined ? pk : codec.encodePk(effect.tempKey);
     const cancelled = await tx.all('SELECT 1 FROM ferry_cancelled WHERE tbl = ? AND pk = ?', [
       effect.table,
-      pk,
+      journaled,
     ]);
     if (cancelled.length === 0) continue;
     const { changes } = await tx.run(
@@ -59,7 +61,7 @@ export async function holdCancelledRows(
         `SELECT ?, ?, 'D', g, g, ? FROM (SELECT ${LATEST_GROUP} AS g) WHERE ${NO_INTENT}`,
       [effect.table, pk, ctx.now(), effect.table, pk],
     );
-    await tx.run('DELETE FROM ferry_cancelled WHERE tbl = ? AND pk = ?', [effect.table, pk]);
+    await tx.run('DELETE FROM ferry_cancelled WHERE tbl = ? AND pk = ?', [effect.table, journaled]);
     queued += changes;
   }
   return queued;

@@ -7,6 +7,7 @@
  */
 import type { PrimaryKey, Row, RowEffect, Schema, Table } from '@ferry/protocol';
 import type { TableCodec } from './table-codec.js';
+import type { SqlValue } from '../driver/sqlite-driver.js';
 import type { Executor, FrozenBundle, FrozenChange } from './metadata.js';
 import { quoteIdent, quoteLiteral } from './local-schema-sql.js';
 
@@ -105,8 +106,10 @@ export async function remapTemporaryKeys(
   if (!wasApplying) await tx.run('UPDATE ferry_capture SET applying = 1 WHERE id = 1');
   const moving = (tbl: string) =>
     `SELECT r.src FROM ferry_remap r WHERE r.tbl = ${quoteLiteral(tbl)} AND r.src IS NOT r.pk`;
+  // `+column`: compared without the column's affinity, so the lookup uses the staging table's
+  // key (an INTEGER column against the untyped `src` would scan it for every row).
   const target = (tbl: string, column: string) =>
-    `(SELECT r.pk FROM ferry_remap r WHERE r.tbl = ${quoteLiteral(tbl)} AND r.src = ${column})`;
+    `(SELECT r.pk FROM ferry_remap r WHERE r.tbl = ${quoteLiteral(tbl)} AND r.src = +${column})`;
   for (const table of tables) {
     const t = quoteIdent(table.name);
     const pk = quoteIdent(table.primaryKey);
@@ -185,6 +188,7 @@ async function remapJsonRows(
        WHERE tbl IN (${names.map(() => '?').join(', ')}) AND ${column} IS NOT NULL`,
       names,
     );
+    const rewritten: SqlValue[] = [];
     for (const entry of rows) {
       const table = schema.table(entry.tbl);
       if (!table || entry.json === null) continue;
@@ -201,12 +205,17 @@ async function remapJsonRows(
         row[reference.column] = to;
         changed = true;
       }
-      if (changed) {
-        await tx.run(`UPDATE ${metadata} SET ${column} = ? WHERE ${id} = ?`, [
-          JSON.stringify(row),
-          entry.id,
-        ]);
-      }
+      if (changed) rewritten.push(entry.id, JSON.stringify(row));
+    }
+    // Written back a run of rows per statement.
+    for (let start = 0; start < rewritten.length; start += 2 * STAGE_ROWS) {
+      const chunk = rewritten.slice(start, start + 2 * STAGE_ROWS);
+      await tx.run(
+        `UPDATE ${metadata} SET ${column} = v.column2
+         FROM (VALUES ${Array.from({ length: chunk.length / 2 }, () => '(?, ?)').join(', ')}) AS v
+         WHERE ${metadata}.${id} = v.column1`,
+        chunk,
+      );
     }
   }
 }

@@ -78,7 +78,15 @@ export function assignServerKeys(
     if (ownReal !== undefined) {
       row ??= { ...change.row };
       row[table.primaryKey] = ownReal;
-      return { ...change, pk: ownReal, key: rowKey(table.name, ownReal), row };
+      // A new key has no history: a claim about one (`maybePushed`: an insert an earlier install
+      // may have pushed) cannot apply to it.
+      return {
+        ...change,
+        pk: ownReal,
+        key: rowKey(table.name, ownReal),
+        row,
+        maybePushed: false,
+      };
     }
     return row === undefined ? change : { ...change, row };
   });
