@@ -11,6 +11,7 @@ import {
   type TabGroup,
 } from '@ferry/client';
 import { todoSchema, type TodoSchema } from '@ferry/example-todo';
+import { projectSchema } from '../../support/project-schema.js';
 import { waSqliteWorkerDriver, type BrowserStorage } from '@ferry/client/wa-sqlite';
 import { tag, untag, type Tagged } from './values.js';
 
@@ -60,6 +61,8 @@ type ClientCall =
   | { readonly call: 'writeTimed'; readonly ops: readonly WriteOp[] }
   | { readonly call: 'writeLatency'; readonly count: number; readonly listId: string }
   | { readonly call: 'writeMany'; readonly count: number; readonly listId: string }
+  | { readonly call: 'insertTree'; readonly name: string }
+  | { readonly call: 'resolveKey'; readonly table: string; readonly key: string | number }
   | { readonly call: 'close' };
 
 const ferryTest = {
@@ -91,6 +94,8 @@ const ferryTest = {
     storage?: 'auto' | BrowserStorage;
     /** Join the tabs of this database (one leader syncs, with a short schedule). */
     tabs?: boolean;
+    /** `projects`: the schema whose keys the server assigns (test/support/project-schema.ts). */
+    schema?: 'todo' | 'projects';
   }): Promise<string> {
     try {
       const worker = new Worker('./worker.js', { type: 'module' });
@@ -99,13 +104,14 @@ const ferryTest = {
         storage: options.storage ?? 'auto',
         wasmUrls: { sync: '/wa-sqlite.wasm', async: '/wa-sqlite-async.wasm' },
       });
-      const client = await createClient({
-        schema: todoSchema,
+      // One map of clients for both schemas: a test names tables of the schema it started.
+      const client = (await createClient({
+        schema: options.schema === 'projects' ? projectSchema : todoSchema,
         driver,
         url: options.url,
         getToken: () => options.token,
         autoSync: false,
-      });
+      })) as unknown as FerryClient<TodoSchema>;
       const id = nextId++;
       clients.set(id, client);
       if (options.tabs) {
@@ -140,6 +146,24 @@ const ferryTest = {
               else tx.delete(table, op.pk);
             }
           });
+          break;
+        case 'insertTree': {
+          // On the projects schema: a project under a temporary key and two tasks in it.
+          const keyed = client as unknown as FerryClient<typeof projectSchema>;
+          await keyed.write((tx) => {
+            const project = tx.insert('projects', { name: request.name });
+            for (const n of [1, 2]) {
+              tx.insert('tasks', { project_id: project as number, title: `${request.name}/${n}` });
+            }
+            value = project;
+          });
+          break;
+        }
+        case 'resolveKey':
+          value = await (client as unknown as FerryClient<typeof projectSchema>).resolveKey(
+            request.table as 'projects',
+            request.key,
+          );
           break;
         case 'query':
           value = await client.query(request.sql, (request.params ?? []).map(untag) as never);

@@ -55,6 +55,9 @@ export interface PageClient {
   writeLatency(count: number, listId: string): Promise<number[]>;
   /** `count` todos in writes of 500. */
   writeMany(count: number, listId: string): Promise<void>;
+  /** On the projects schema: a project under a temporary key with two tasks; its key. */
+  insertTree(name: string): Promise<number>;
+  resolveKey(table: string, key: number | string): Promise<number | string>;
   close(): Promise<void>;
 }
 
@@ -67,6 +70,7 @@ export async function startPageClient(
     token: string;
     storage?: 'auto' | 'opfs' | 'indexeddb';
     tabs?: boolean;
+    schema?: 'todo' | 'projects';
   },
 ): Promise<PageClient> {
   const started = await page.evaluate(
@@ -97,6 +101,9 @@ export async function startPageClient(
     writeLatency: async (count, listId) =>
       (await call({ call: 'writeLatency', count, listId })) as number[],
     writeMany: async (count, listId) => void (await call({ call: 'writeMany', count, listId })),
+    insertTree: async (name) => (await call({ call: 'insertTree', name })) as number,
+    resolveKey: async (table, key) =>
+      (await call({ call: 'resolveKey', table, key })) as number | string,
     close: async () => void (await call({ call: 'close' })),
   };
 }
