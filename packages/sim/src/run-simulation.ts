@@ -1260,10 +1260,10 @@ class Simulation {
     for (const opId of opIds) {
       // With the rows its references changed (cascades), in the same transaction.
       const records = device.orphans.filter((o) => o.opId === opId);
-      const durable = this.#committedBeforeCrash(device, records, local);
-      this.#ledger.settle(opId, durable ? 'durable' : 'failed');
+      const fate = this.#committedBeforeCrash(device, records, local);
+      this.#ledger.settle(opId, fate === 'committed' ? 'durable' : 'failed', fate === 'no-trace');
       this.#log(
-        `${device.name} w${opId} was ${durable ? 'committed' : 'not committed (or left no trace)'} before the crash`,
+        `${device.name} w${opId} was ${fate === 'committed' ? 'committed' : fate === 'no-trace' ? 'not committed (or left no trace)' : 'not committed'} before the crash`,
       );
     }
     device.orphans = [];
@@ -1292,13 +1292,14 @@ class Simulation {
    * since (a discarded dead letter, a resolved conflict) is no evidence either way. A push of a
    * bundle the device froze after the write began that carries the write's values is evidence
    * that it committed (a freeze reads only committed rows), whatever the file shows now: once
-   * pushed, the values may have been replaced since by a conflict's policy or by a pull.
+   * pushed, the values may have been replaced since by a conflict's policy or by a pull. A write
+   * with no evidence at all (`no-trace`) is taken for not committed by a guess.
    */
   #committedBeforeCrash(
     device: SimDevice,
     records: readonly WriteRecord[],
     local: LocalState,
-  ): boolean {
+  ): 'committed' | 'not-committed' | 'no-trace' {
     const final = new Map<
       string,
       { table: string; pk: PrimaryKey; values: Row | null; added: ReadonlySet<string> }
@@ -1333,7 +1334,7 @@ class Simulation {
       if (values === null) {
         if (later.length > 0) continue;
         evidence++;
-        if (row && !pushed((c) => c.op === 'delete')) return false;
+        if (row && !pushed((c) => c.op === 'delete')) return 'not-committed';
         continue;
       }
       // An increment's recorded value is the view's plus it: no evidence either way.
@@ -1347,9 +1348,11 @@ class Simulation {
         (c) =>
           c.op === 'upsert' && columns.every((col) => jsonEqual(c.row[col] ?? null, values[col])),
       );
-      if (!inFile && !carried) return false;
+      if (!inFile && !carried) return 'not-committed';
     }
-    return evidence > 0;
+    // No evidence either way (an increment, or values changed again since): taken for not
+    // committed, as a guess, which checks that need to know leave out.
+    return evidence > 0 ? 'committed' : 'no-trace';
   }
 
   // ---- settling and checking --------------------------------------------------------------

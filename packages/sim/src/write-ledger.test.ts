@@ -145,6 +145,28 @@ describe('the write ledger', () => {
     expect(ledger.lostWrites(model)).toEqual([]);
   });
 
+  it('takes a write found failed after its client crashed for acknowledged when it then resolves committed', () => {
+    const ledger = new WriteLedger();
+    ledger.begin(1, device, 10, [
+      { kind: 'insert', table: 'lists', pk: L1, values: { name: 'a' }, implied: false },
+    ]);
+    ledger.orphaned('d1');
+    // The file showed nothing either way: taken for not committed, as a guess.
+    ledger.settle(1, 'failed', true);
+    expect(ledger.lostWrites(model)).toEqual([]);
+    // The app was then told it committed: it is owed to the server like any acknowledged write.
+    ledger.settle(1, 'durable');
+    expect(ledger.lostWrites(model)).toHaveLength(1);
+    // Not so a write that failed by itself (it threw: rolled back).
+    const threw = new WriteLedger();
+    threw.begin(1, device, 10, [
+      { kind: 'insert', table: 'lists', pk: L1, values: { name: 'a' }, implied: false },
+    ]);
+    threw.settle(1, 'failed');
+    threw.settle(1, 'durable');
+    expect(threw.lostWrites(model)).toEqual([]);
+  });
+
   it('ignores writes that were not acknowledged', () => {
     const ledger = new WriteLedger();
     ledger.begin(1, device, 1, [

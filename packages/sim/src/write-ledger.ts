@@ -34,6 +34,13 @@ export interface WriteRecord {
    * row in the file (see `restoredAway`).
    */
   mayBeInBackup?: boolean;
+  /**
+   * Settled `failed` by a guess: a write its client crashed in, which left no evidence in the
+   * file either way (an increment, or values changed again since). It may have committed.
+   */
+  guessed?: boolean;
+  /** Settled by the simulator's reading of the file after its client crashed. */
+  afterCrash?: boolean;
 }
 
 /** How the server answered a push, as far as each change is concerned. */
@@ -124,12 +131,24 @@ export class WriteLedger {
     }
   }
 
-  /** The write resolved (`durable`) or threw (`failed`, rolled back). */
-  settle(opId: number, status: 'durable' | 'failed'): void {
-    // Only a write still open: one a restore of its file already took away stays that way.
+  /**
+   * The write resolved (`durable`) or threw (`failed`, rolled back); `guessed`: taken for failed
+   * after a crash for want of evidence (see {@link WriteRecord.guessed}).
+   */
+  settle(opId: number, status: 'durable' | 'failed', guessed = false): void {
+    // Only a write still open: one a restore of its file already took away stays that way. A
+    // write found failed after its client crashed that then resolves committed (it committed
+    // just before the crash, and the app was told so) is durable after all: what it set is owed
+    // to the server like any acknowledged write.
     for (const write of this.#writes) {
-      if (write.opId === opId && (write.status === 'pending' || write.status === 'unknown')) {
+      if (write.opId !== opId) continue;
+      if (write.status === 'pending' || write.status === 'unknown') {
+        if (write.status === 'unknown') write.afterCrash = true;
         write.status = status;
+        if (guessed) write.guessed = true;
+      } else if (write.afterCrash === true && write.status === 'failed' && status === 'durable') {
+        write.status = 'durable';
+        write.guessed = false;
       }
     }
   }
@@ -424,7 +443,8 @@ export class WriteLedger {
    * Invariant m, end to end: a counter ends at the value its row was inserted with plus every
    * increment the apps made, once each. Checked on rows where nothing else can have moved it:
    * alive on the server, inserted once by a device and never deleted, every write of them
-   * settled (none lost to a crash or a restore), never set by a backend write or by a write that
+   * settled (none lost to a crash or a restore, none whose fate after a crash was a guess),
+   * never set by a backend write or by a write that
    * is not an increment, never a dead letter or conflict the app saw, and, where the table's
    * policy drops local increments in a conflict (`keepsIncrements` false: server-wins), never in
    * a conflict.
@@ -458,7 +478,11 @@ export class WriteLedger {
       if (!keepsIncrements(row.table) && conflicted.has(key)) continue;
       const mine = writes.get(key) ?? [];
       if (counters.length === 0 || events.has(key) || backend.has(key)) continue;
-      if (mine.some((w) => w.status !== 'durable' && w.status !== 'failed')) continue;
+      // A write whose fate after a crash was a guess (an increment leaves no evidence in the
+      // file) may have added to the counter or not.
+      if (mine.some((w) => (w.status !== 'durable' && w.status !== 'failed') || w.guessed)) {
+        continue;
+      }
       const durable = mine.filter((w) => w.status === 'durable');
       const inserts = durable.filter((w) => w.kind === 'insert');
       if (inserts.length !== 1 || durable.some((w) => w.kind === 'delete')) continue;
