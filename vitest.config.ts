@@ -50,6 +50,11 @@ export default defineConfig(({ mode }) => ({
     env: budgets(mode),
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // expect.poll waits for what comes later by design (a status count refreshed after a write
+    // waits out its spacing, up to ten times the last refresh; a live query answers after its
+    // re-read): vitest's default of 1 s failed a green Chromium run on a loaded CI machine, so
+    // every poll gets 10 s unless it says otherwise. Polls pass as soon as they hold.
+    expect: { poll: { timeout: 10_000 } },
     pool: 'forks',
     // Two cores on CI: keep parallelism modest so timing-sensitive servers are not starved. The
     // CI tier runs one fork: with two forks busy on both cores, vitest's own process was starved

@@ -89,6 +89,8 @@ describe.runIf(chromiumAvailable)('the todo web app in Chromium', () => {
     await todo(b, 'milk').getByRole('button', { name: 'Rename milk' }).click();
     await b.getByLabel('New name for milk').fill('oat milk');
     await b.getByRole('button', { name: 'Save' }).click();
+    // The rename is in B's file (its live query shows it) before the counts are read.
+    await todo(b, 'oat milk').waitFor({ timeout: 15_000 });
     await expect.poll(() => a.getByRole('status').textContent()).toBe('Offline — 1 change waiting');
     await expect.poll(() => b.getByRole('status').textContent()).toBe('Offline — 1 change waiting');
 

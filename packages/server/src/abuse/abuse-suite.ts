@@ -300,13 +300,15 @@ export function describeAbuse(kind: AbuseStoreKind): void {
         .waitFor(() => expect(lines.length).toBeGreaterThan(before), { timeout: 200 })
         .catch(() => undefined);
       connection.destroy();
-      await vi.waitFor(() =>
-        expect(lines.slice(before).filter((l) => l.msg === 'request')).toEqual([
-          expect.objectContaining({
-            level: 'info',
-            fields: expect.objectContaining({ route: '/v1/push', status: 499 }) as unknown,
-          }),
-        ]),
+      await vi.waitFor(
+        () =>
+          expect(lines.slice(before).filter((l) => l.msg === 'request')).toEqual([
+            expect.objectContaining({
+              level: 'info',
+              fields: expect.objectContaining({ route: '/v1/push', status: 499 }) as unknown,
+            }),
+          ]),
+        { timeout: 10_000 },
       );
       expect(lines.slice(before).filter((l) => l.level !== 'info')).toEqual([]);
       const metrics = await (await t.request('/metrics')).text();
