@@ -8,12 +8,14 @@ import {
 } from '../../packages/server/src/store/postgres/test-support/pg-test-database.js';
 import { startHarness, type Harness } from '../support/ferry-harness.js';
 import {
+  backendInsertsShareTheSequence,
   editsInFlightFollowTheKey,
   lostAnswerGivesTheSameKeys,
   offlineDevicesNeverCollide,
   offlineTreeTakesServerKeys,
   positiveTemporaryKeyIsRefused,
   deadLettersKeepTemporaryKeys,
+  loggingHooks,
   projectHooks,
   projectSchema,
   type ProjectSchema,
@@ -65,5 +67,9 @@ describePg('server-assigned keys on PostgreSQL', () => {
 
   it('a new row named by a positive integer key is refused with temporary_key', async () => {
     await positiveTemporaryKeyIsRefused(await onPostgres());
+  });
+
+  it('backend inserts take keys from the same sequence as devices, in server.write and beforeCommit', async () => {
+    await backendInsertsShareTheSequence(await onPostgres({ server: { hooks: loggingHooks } }));
   });
 });

@@ -2,6 +2,7 @@ import { afterEach, describe, it } from 'vitest';
 import { startHarness, type Harness } from '../support/ferry-harness.js';
 import { copyDatabase } from '../support/copy-database.js';
 import {
+  backendInsertsShareTheSequence,
   editsInFlightFollowTheKey,
   lostAnswerGivesTheSameKeys,
   offlineDevicesNeverCollide,
@@ -9,6 +10,7 @@ import {
   positiveTemporaryKeyIsRefused,
   copiedFilesFollowTheirTwin,
   deadLettersKeepTemporaryKeys,
+  loggingHooks,
   projectHooks,
   projectSchema,
   type ProjectSchema,
@@ -59,5 +61,13 @@ describe('server-assigned keys over HTTP', () => {
   it('a new row named by a positive integer key is refused with temporary_key', async () => {
     await start();
     await positiveTemporaryKeyIsRefused(h);
+  });
+
+  it('backend inserts take keys from the same sequence as devices, in server.write and beforeCommit', async () => {
+    h = await startHarness<ProjectSchema>({
+      schema: projectSchema,
+      server: { hooks: loggingHooks },
+    });
+    await backendInsertsShareTheSequence(h);
   });
 });

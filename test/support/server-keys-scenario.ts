@@ -316,3 +316,82 @@ export async function copiedFilesFollowTheirTwin(
   expect(await serverRows(h, 'alice', 'projects')).toEqual([]);
   await expectSameRows(h, 'alice', [a, b, c]);
 }
+
+/**
+ * Server rules of {@link backendInsertsShareTheSequence}: a pushed task titled "log me" makes
+ * `beforeCommit` insert a project of its own, keyed by the server, in the push's transaction.
+ */
+export const loggingHooks: ServerHooks<ProjectSchema> = {
+  async beforeCommit(tx, bundle) {
+    for (const change of bundle.changes) {
+      if (change.table === 'tasks' && change.op === 'upsert' && change.row?.title === 'log me') {
+        await tx.insert('projects', { name: 'log' });
+      }
+    }
+  },
+};
+
+/**
+ * Backend code inserts rows whose keys the server assigns (`server.write`'s `tx.insert`, and the
+ * `tx` of `beforeCommit`): they take keys from the same sequence as devices' inserts, so the two
+ * never meet, whichever comes first; an upsert under a key the server gave replaces the row;
+ * devices pull the rows under their keys. A backend row under a negative (temporary) key, an
+ * insert over a row that exists and an insert without a key on a table whose keys the client
+ * chooses are refused, and nothing of their transaction commits.
+ */
+export async function backendInsertsShareTheSequence(h: Harness<ProjectSchema>): Promise<void> {
+  const a = await h.client('a');
+  let first: PrimaryKey = 0;
+  await a.write((tx) => {
+    first = tx.insert('projects', { name: 'from a' });
+  });
+  await a.sync();
+  const deviceKey = (await a.resolveKey('projects', first)) as number;
+
+  const { value: backend } = await h.server.write('alice', async (tx) => {
+    const project = (await tx.insert('projects', { name: 'from backend' })) as number;
+    const task = await tx.insert('tasks', { project_id: project, title: 'backend task' });
+    await tx.upsert('projects', { id: project, name: 'from backend, renamed' });
+    return { project, task };
+  });
+  expect(backend.project).toBeGreaterThan(deviceKey);
+  expect(backend.task).toMatch(/^[0-9a-f-]{36}$/);
+
+  await expect(
+    h.server.write('alice', async (tx) => {
+      await tx.insert('projects', { name: 'rolled back' });
+      await tx.insert('projects', { id: backend.project, name: 'again' });
+    }),
+  ).rejects.toMatchObject({ code: 'conflict' });
+  await expect(
+    h.server.write('alice', (tx) => tx.upsert('projects', { id: -7, name: 'temporary' })),
+  ).rejects.toMatchObject({
+    code: 'validation_failed',
+    details: { errors: [expect.objectContaining({ code: 'temporary_key' })] },
+  });
+  await expect(
+    h.server.write('alice', (tx) => tx.insert('notes', { body: 'no key' })),
+  ).rejects.toMatchObject({ code: 'validation_failed' });
+
+  // A device's next insert, and a backend insert in a push's transaction, come after.
+  await a.write((tx) => {
+    const project = tx.insert('projects', { name: 'again from a' });
+    tx.insert('tasks', { project_id: project as number, title: 'log me' });
+  });
+  await a.sync();
+  await a.sync();
+  const projects = await serverRows(h, 'alice', 'projects');
+  expect(projects.map((p) => [p['id'], p['name']])).toEqual([
+    [deviceKey, 'from a'],
+    [backend.project, 'from backend, renamed'],
+    [expect.any(Number), 'again from a'],
+    [expect.any(Number), 'log'],
+  ]);
+  const keys = projects.map((p) => p['id'] as number);
+  expect(new Set(keys).size).toBe(4);
+  expect(keys[2]).toBeGreaterThan(backend.project);
+  expect(keys[3]).toBeGreaterThan(backend.project);
+  const b = await h.client('b');
+  await b.sync();
+  await expectSameRows(h, 'alice', [a, b]);
+}

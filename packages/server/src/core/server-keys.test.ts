@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { defineSchema } from '@ferry/protocol';
-import { assignServerKeys, withPushedKeys } from './server-keys.js';
+import { assignServerKeys, withPushedKeys, withServerKey } from './server-keys.js';
 import { rowKey, validateChanges, type NormalizedChange } from './validate-changes.js';
 
 const schema = defineSchema({
@@ -94,5 +94,55 @@ describe('validateChanges on server-keyed tables', () => {
       { table: 'projects', pk: 0, op: 'upsert', baseVersion: null, row: { id: 0 } },
     ]);
     expect(result).toMatchObject({ ok: false, errors: [{ index: 0, code: 'temporary_key' }] });
+  });
+});
+
+describe('withServerKey', () => {
+  const allocate = () => Promise.resolve(41);
+
+  it('gives a backend insert without a key the next key of an integer table, a random uuid of a uuid table', async () => {
+    expect(await withServerKey(schema.table('projects'), { name: 'a' }, allocate)).toEqual({
+      name: 'a',
+      id: 41,
+    });
+    const task = await withServerKey(schema.table('tasks'), { project_id: 41 }, allocate);
+    expect(task['id']).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+  });
+
+  it('keeps a key the row names, and leaves a table whose keys the client chooses to validation', async () => {
+    const never = () => Promise.reject(new Error('no key is allocated'));
+    expect(await withServerKey(schema.table('projects'), { id: 3, name: 'a' }, never)).toEqual({
+      id: 3,
+      name: 'a',
+    });
+    const clientKeyed = defineSchema({
+      tables: {
+        notes: { owner: 'owner_id', columns: { id: { type: 'uuid' }, owner_id: { type: 'text' } } },
+      },
+    });
+    expect(await withServerKey(clientKeyed.table('notes'), {}, never)).toEqual({});
+    expect(await withServerKey(undefined, {}, never)).toEqual({});
+  });
+});
+
+describe('temporary keys by origin', () => {
+  const insert = (pk: number) =>
+    [{ table: 'projects', pk, op: 'upsert' as const, baseVersion: null, row: { id: pk } }] as const;
+  const codes = (origin: 'push' | 'backend', pk: number) => {
+    const result = validateChanges(schema, 'u', insert(pk), origin);
+    return result.ok ? [] : result.errors.map((e) => e.code);
+  };
+
+  it('a device inserts under a negative key only', () => {
+    expect(codes('push', -5)).toEqual([]);
+    expect(codes('push', 5)).toEqual(['temporary_key']);
+    expect(codes('push', 0)).toEqual(['temporary_key']);
+  });
+
+  it('backend code writes under a real key only, never a negative one', () => {
+    expect(codes('backend', 5)).toEqual([]);
+    expect(codes('backend', -5)).toEqual(['temporary_key']);
   });
 });

@@ -107,3 +107,22 @@ export function withPushedKeys<
     return pk === undefined ? entry : { ...entry, pk };
   });
 }
+
+/**
+ * The row a backend insert (`BackendWriteTx.insert`) writes: as given when it names its key or
+ * its table's keys are the client's (a missing key is then refused by validation like any
+ * other), else with the key the server assigns: the next of the table's sequence (`allocate`,
+ * the same sequence that keys pushed inserts, so the two never meet) or a random uuid.
+ */
+export async function withServerKey(
+  table: Table | undefined,
+  row: WireRow,
+  allocate: (table: Table) => Promise<PrimaryKey>,
+): Promise<WireRow> {
+  if (table === undefined || !table.serverKeys) return row;
+  const given = row[table.primaryKey];
+  if (given !== undefined && given !== null) return row;
+  const key =
+    table.column(table.primaryKey)!.type === 'uuid' ? randomUUID() : await allocate(table);
+  return { ...row, [table.primaryKey]: key };
+}

@@ -67,6 +67,23 @@ export function isTemporaryInsert(
   return table.serverKeys && baseVersion === null && columns === undefined;
 }
 
+/** Why `change`'s key breaks the rule of temporary keys for its origin, or null. */
+function temporaryKeyProblem(
+  table: Table,
+  change: Change,
+  origin: 'push' | 'backend',
+): string | null {
+  if (change.op !== 'upsert' || !table.serverKeys || typeof change.pk !== 'number') return null;
+  if (origin === 'backend') {
+    return change.pk < 0
+      ? `${table.name}'s keys are assigned by the server: backend code writes under real keys (tx.insert leaves the key out and takes one), never a negative, temporary one`
+      : null;
+  }
+  return isTemporaryInsert(table, change.baseVersion, change.columns) && change.pk >= 0
+    ? `${table.name}'s keys are assigned by the server: a new row is inserted with a temporary key, a negative integer`
+    : null;
+}
+
 /** The identity of a row across tables: `table` + NUL + `pk`. */
 export function rowKey(table: string, pk: PrimaryKey): string {
   return `${table}\u0000${typeof pk}:${String(pk)}`;
@@ -86,6 +103,7 @@ export function validateChanges(
   schema: Schema,
   userId: string,
   changes: readonly Change[],
+  origin: 'push' | 'backend' = 'push',
 ): ChangeValidation {
   const errors: ValidationError[] = [];
   const normalized: NormalizedChange[] = [];
@@ -148,20 +166,18 @@ export function validateChanges(
       return;
     }
 
-    // An insert into a table whose keys the server assigns names its row by a temporary key; an
-    // integer one is negative, so it can never be taken for a key the server gave.
-    if (
-      change.op === 'upsert' &&
-      isTemporaryInsert(table, change.baseVersion, change.columns) &&
-      typeof change.pk === 'number' &&
-      change.pk >= 0
-    ) {
+    // On a table whose keys the server assigns, a device inserts under a temporary key; an
+    // integer one is negative, so it can never be taken for a key the server gave. Backend code
+    // writes under real keys (its inserts take one from the server): never a negative one, which
+    // a device would take for a temporary key of its own.
+    const temporaryKeyError = temporaryKeyProblem(table, change, origin);
+    if (temporaryKeyError !== null) {
       errors.push({
         index,
         table: table.name,
         pk: change.pk,
         code: 'temporary_key',
-        message: `${table.name}'s keys are assigned by the server: a new row is inserted with a temporary key, a negative integer`,
+        message: temporaryKeyError,
       });
       return;
     }

@@ -161,6 +161,14 @@ export interface BackendWriteTx {
    * written by the server). Throws `validation_failed` or `forbidden` (the pk is another user's).
    */
   upsert(table: string, row: WireRow): Promise<void>;
+  /**
+   * Inserts a new row of `userId`, validated like `upsert`, and returns its key. On a table whose
+   * keys the server assigns (`keys: 'server'`), a row that leaves its key out takes the next key
+   * of the sequence that keys devices' inserts (integer) or a random uuid. Throws `conflict` when
+   * the key names a row that exists, `validation_failed` like `upsert` (a table whose keys the
+   * client chooses needs the key in the row).
+   */
+  insert(table: string, row: WireRow): Promise<PrimaryKey>;
   /** Deletes a row of `userId`; a missing row is no error. Throws `forbidden` for another user's. */
   delete(table: string, pk: PrimaryKey): Promise<void>;
   /** Reads a row of `userId`, or undefined. */

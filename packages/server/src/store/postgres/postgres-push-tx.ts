@@ -8,7 +8,6 @@
  */
 import type pg from 'pg';
 import {
-  FerryError,
   type HistoryPoint,
   type PrimaryKey,
   type Schema,
@@ -30,6 +29,7 @@ import { rowKey, type NormalizedChange } from '../../core/validate-changes.js';
 import { pushResponseJson } from '../../core/wire-json.js';
 import type { CommittedBundle, PushInput, PushOutcome } from '../server-store.js';
 import { named } from './named-query.js';
+import { allocatePgKeys } from './postgres-keys.js';
 import { pgValueErrors } from './pg-value-errors.js';
 import type { PostgresStoreTestHooks } from './postgres-store.js';
 import { upsertQuery, writesKey, type StoreSql } from './postgres-sql.js';
@@ -62,16 +62,7 @@ export class PostgresPushTx implements PushTx {
   }
 
   async allocateKeys(table: Table, count: number): Promise<readonly number[]> {
-    const { rows } = await this.#client.query<{ key: string | null }>(
-      named(this.#sql.tables.get(table.name)!.allocateKeys, [count]),
-    );
-    if (rows.some((row) => row.key === null)) {
-      throw new FerryError(
-        'internal',
-        `${table.name}.${table.primaryKey} has no sequence (an identity or serial column) to assign keys from`,
-      );
-    }
-    return rows.map((row) => Number(row.key));
+    return allocatePgKeys(this.#client, this.#sql, table, count);
   }
 
   async lockSource(input: PushInput): Promise<LockedSource> {

@@ -6,8 +6,11 @@ import {
   type WireRow,
 } from '@ferry/protocol';
 import { validateChanges } from '../../core/validate-changes.js';
+import { withServerKey } from '../../core/server-keys.js';
+import { invalidRowError, rowExistsError } from '../backend-write-errors.js';
 import type { BackendWriteTx } from '../server-store.js';
 import { named, type QueryConfig } from './named-query.js';
+import { allocatePgKeys } from './postgres-keys.js';
 import { pgValueErrors } from './pg-value-errors.js';
 import { upsertQuery, type StoreSql, type TableSql } from './postgres-sql.js';
 
@@ -44,23 +47,16 @@ export class PostgresWriteTx implements BackendWriteTx {
 
   async upsert(table: string, row: WireRow): Promise<void> {
     this.#check();
-    const t = this.#schema.table(table);
-    const pk = t ? (row[t.primaryKey] as PrimaryKey) : (undefined as unknown as PrimaryKey);
-    const validation = validateChanges(this.#schema, this.userId, [
-      { table, pk, op: 'upsert', baseVersion: null, row },
-    ]);
-    const errors = validation.ok ? pgValueErrors(validation.changes) : validation.errors;
-    if (!validation.ok || errors.length > 0) {
-      throw new FerryError(
-        'validation_failed',
-        `invalid row: ${errors.map((e) => e.message).join('; ')}`,
-        { details: { errors } },
-      );
-    }
-    const statements = this.#sql.tables.get(table)!;
-    await this.#assertNotForeign(statements, pk);
-    const change = validation.changes[0]!;
-    await this.#client.query(upsertQuery(statements, change.writes!, [change.row]));
+    await this.#write(table, row, 'upsert');
+  }
+
+  async insert(table: string, row: WireRow): Promise<PrimaryKey> {
+    this.#check();
+    const keyed = await withServerKey(this.#schema.table(table), row, async (t) => {
+      const [key] = await allocatePgKeys(this.#client, this.#sql, t, 1);
+      return key!;
+    });
+    return this.#write(table, keyed, 'insert');
   }
 
   async delete(table: string, pk: PrimaryKey): Promise<void> {
@@ -105,8 +101,31 @@ export class PostgresWriteTx implements BackendWriteTx {
     return statements;
   }
 
-  /** Locks the row (when it exists) and refuses it when it belongs to another user. */
-  async #assertNotForeign(statements: TableSql, pk: PrimaryKey): Promise<void> {
+  /** Validates `row` and writes it; an insert refuses a key that names a row (`conflict`). */
+  async #write(table: string, row: WireRow, op: 'upsert' | 'insert'): Promise<PrimaryKey> {
+    const t = this.#schema.table(table);
+    const pk = t ? (row[t.primaryKey] as PrimaryKey) : (undefined as unknown as PrimaryKey);
+    const validation = validateChanges(
+      this.#schema,
+      this.userId,
+      [{ table, pk, op: 'upsert', baseVersion: null, row }],
+      'backend',
+    );
+    const errors = validation.ok ? pgValueErrors(validation.changes) : validation.errors;
+    if (!validation.ok || errors.length > 0) throw invalidRowError(errors);
+    const statements = this.#sql.tables.get(table)!;
+    const exists = await this.#assertNotForeign(statements, pk);
+    if (op === 'insert' && exists) throw rowExistsError(table, pk);
+    const change = validation.changes[0]!;
+    await this.#client.query(upsertQuery(statements, change.writes!, [change.row]));
+    return pk;
+  }
+
+  /**
+   * Locks the row (when it exists) and refuses it when it belongs to another user; true when
+   * it exists.
+   */
+  async #assertNotForeign(statements: TableSql, pk: PrimaryKey): Promise<boolean> {
     const { rows } = await this.#client.query(named(statements.lockOwner, [pk]));
     if (rows[0] && rows[0].owner !== this.userId) {
       throw new FerryError(
@@ -114,5 +133,6 @@ export class PostgresWriteTx implements BackendWriteTx {
         `${statements.table.name} ${String(pk)} is not ${this.userId}'s`,
       );
     }
+    return rows[0] !== undefined;
   }
 }

@@ -133,7 +133,9 @@ export function sqlLiteral(value: SqliteValue): string {
  */
 export function businessTableDdl(table: Table): string {
   const t = quoteIdent(table.name);
-  const columns = table.columns.map((column) => columnDdl(column));
+  const columns = table.columns.map((column) =>
+    columnDdl(column, column.isPrimaryKey && table.serverKeys && column.type === 'integer'),
+  );
   const statements = [`CREATE TABLE IF NOT EXISTS ${t} (\n  ${columns.join(',\n  ')}\n)`];
   statements.push(
     `CREATE INDEX IF NOT EXISTS ${quoteIdent(`ferry_idx_${table.name}_${table.owner}`)} ON ${t} (${quoteIdent(table.owner)})`,
@@ -178,10 +180,15 @@ END`,
   ];
 }
 
-function columnDdl(column: Column): string {
+/**
+ * A column's DDL. `autoincrement`: the integer key of a table whose keys the server assigns, so
+ * that SQL that leaves the key out never gets a key the table had before (plain rowids reuse the
+ * key of a deleted last row); Ferry's own allocation goes past its sequence too.
+ */
+function columnDdl(column: Column, autoincrement = false): string {
   let sql = `${quoteIdent(column.name)} ${sqliteTypeOf(column.type)}`;
   if (column.notNull) sql += ' NOT NULL';
-  if (column.isPrimaryKey) sql += ' PRIMARY KEY';
+  if (column.isPrimaryKey) sql += autoincrement ? ' PRIMARY KEY AUTOINCREMENT' : ' PRIMARY KEY';
   if (column.default !== undefined && column.default !== null) {
     sql += ` DEFAULT ${sqlLiteral(toSqliteValue(column.type, column.default))}`;
   }

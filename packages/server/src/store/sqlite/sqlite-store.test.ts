@@ -2,9 +2,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { todoSchema } from '@ferry/example-todo';
-import type { Change } from '@ferry/protocol';
+import { defineSchema, type Change } from '@ferry/protocol';
 import { RESTRICT_CHAIN, tempDir } from '../../test-support/harness.js';
 import { openMemoryStore } from '../../test-support/store-factories.js';
+import type { BackendWriteTx } from '../server-store.js';
 import { createSqliteStore } from './sqlite-store.js';
 
 // The contract suite runs over the SQLite and PostgreSQL stores in ../store-contract.pg.test.ts
@@ -114,5 +115,55 @@ describe('the SQLite store', () => {
     db.exec('BEGIN EXCLUSIVE; COMMIT');
     db.close();
     cleanup();
+  });
+
+  it('never gives a key of a table whose keys the server assigns twice, whether Ferry or SQL that leaves the key out takes it', async () => {
+    const schema = defineSchema({
+      tables: {
+        projects: {
+          owner: 'owner_id',
+          keys: 'server',
+          columns: { id: { type: 'integer' }, owner_id: { type: 'text' }, name: { type: 'text' } },
+        },
+      },
+    });
+    const { dir, cleanup } = tempDir();
+    const store = createSqliteStore({ path: join(dir, 'ferry.db') });
+    await store.open(schema);
+    try {
+      const raw = (tx: BackendWriteTx, name: string) =>
+        tx.execute("INSERT INTO projects (owner_id, name) VALUES ('alice', ?)", [name]);
+      const keys: unknown[] = [];
+      await store.write('alice', async (tx) => {
+        keys.push(await tx.insert('projects', { name: 'by Ferry' }));
+        await raw(tx, 'by SQL');
+        await raw(tx, 'by SQL, deleted');
+        await tx.execute("DELETE FROM projects WHERE name = 'by SQL, deleted'");
+        // Plain rowids would give the deleted last row's key again; Ferry would too.
+        await raw(tx, 'by SQL after a delete');
+        keys.push(await tx.insert('projects', { name: 'by Ferry again' }));
+        await tx.execute('DELETE FROM projects WHERE id = ?', [keys[1]]);
+        keys.push(await tx.insert('projects', { name: 'by Ferry after a delete' }));
+        await raw(tx, 'by SQL last');
+        await raw(tx, 'by SQL, gone');
+        await tx.execute("DELETE FROM projects WHERE name = 'by SQL, gone'");
+        keys.push(await tx.insert('projects', { name: 'by Ferry last' }));
+      });
+      const rows = await store.write('alice', (tx) =>
+        tx.query('SELECT id, name FROM projects ORDER BY id'),
+      );
+      expect(keys).toEqual([1, 5, 6, 9]);
+      expect(rows.value).toEqual([
+        { id: 1, name: 'by Ferry' },
+        { id: 2, name: 'by SQL' },
+        { id: 4, name: 'by SQL after a delete' },
+        { id: 6, name: 'by Ferry after a delete' },
+        { id: 7, name: 'by SQL last' },
+        { id: 9, name: 'by Ferry last' },
+      ]);
+    } finally {
+      await store.close();
+      cleanup();
+    }
   });
 });

@@ -70,6 +70,7 @@ import {
   type Statements,
   type UserState,
 } from './sqlite-statements.js';
+import { allocateSqliteKeys } from './sqlite-keys.js';
 import { SqliteWriteTx } from './sqlite-write-tx.js';
 
 /** Options of {@link createSqliteStore}. */
@@ -589,22 +590,7 @@ class SqliteStore implements ServerStore {
         }
         return rows;
       },
-      allocateKeys: async (table, count) => {
-        // Past every key the table has, every key a row state remembers (tombstones too) and
-        // every key handed out before: a key is never given twice. Each max is one index probe
-        // (the table's keys are all integers: no filter that would make it a scan).
-        const t = `"${table.name}"`;
-        const pk = `"${table.primaryKey}"`;
-        const { last } = this.#db!.prepare(
-          `INSERT INTO ferry_keys (table_name, last)
-           SELECT @t, max(coalesce((SELECT max(${pk}) FROM ${t}), 0),
-             coalesce((SELECT max(pk) FROM ferry_rows WHERE table_name = @t), 0)) + @n
-           ON CONFLICT (table_name) DO UPDATE SET last = max(ferry_keys.last,
-             coalesce((SELECT max(${pk}) FROM ${t}), 0)) + @n
-           RETURNING last`,
-        ).get({ t: table.name, n: count }) as { last: number };
-        return Array.from({ length: count }, (_, i) => last - count + 1 + i);
-      },
+      allocateKeys: async (table, count) => allocateSqliteKeys(this.#db!, table, count),
       apply: async (changes, now) => {
         const nowIso = now.toISOString();
         for (const change of changes) {

@@ -1,6 +1,9 @@
 import { FerryError, type PrimaryKey, type Schema, type WireRow } from '@ferry/protocol';
 import { validateChanges } from '../../core/validate-changes.js';
+import { withServerKey } from '../../core/server-keys.js';
+import { invalidRowError, rowExistsError } from '../backend-write-errors.js';
 import type { BackendWriteTx } from '../server-store.js';
+import { allocateSqliteKeys } from './sqlite-keys.js';
 import {
   decodeRow,
   encodeRow,
@@ -36,22 +39,16 @@ export class SqliteWriteTx implements BackendWriteTx {
 
   async upsert(table: string, row: WireRow): Promise<void> {
     this.#check();
-    const t = this.#schema.table(table);
-    const pk = t ? (row[t.primaryKey] as PrimaryKey) : (undefined as unknown as PrimaryKey);
-    const validation = validateChanges(this.#schema, this.userId, [
-      { table, pk, op: 'upsert', baseVersion: null, row },
-    ]);
-    if (!validation.ok) {
-      throw new FerryError(
-        'validation_failed',
-        `invalid row: ${validation.errors.map((e) => e.message).join('; ')}`,
-        { details: { errors: validation.errors } },
-      );
-    }
-    const statements = this.#stmts.tables.get(table)!;
-    this.#assertNotForeign(statements, pk);
-    const change = validation.changes[0]!;
-    statements.upsert(change.writes!).run(encodeRow(statements, change.row!, this.#nowIso));
+    this.#write(table, row, 'upsert');
+  }
+
+  async insert(table: string, row: WireRow): Promise<PrimaryKey> {
+    this.#check();
+    const keyed = await withServerKey(this.#schema.table(table), row, async (t) => {
+      const [key] = allocateSqliteKeys(this.#db, t, 1);
+      return key!;
+    });
+    return this.#write(table, keyed, 'insert');
   }
 
   async delete(table: string, pk: PrimaryKey): Promise<void> {
@@ -86,8 +83,31 @@ export class SqliteWriteTx implements BackendWriteTx {
     }
   }
 
-  #assertNotForeign(statements: TableStatements, pk: PrimaryKey): void {
-    const raw = statements.select.get(pk) as RawRow | undefined;
+  /** Validates `row` and writes it; an insert refuses a key that names a row (`conflict`). */
+  #write(table: string, row: WireRow, op: 'upsert' | 'insert'): PrimaryKey {
+    const t = this.#schema.table(table);
+    const pk = t ? (row[t.primaryKey] as PrimaryKey) : (undefined as unknown as PrimaryKey);
+    const validation = validateChanges(
+      this.#schema,
+      this.userId,
+      [{ table, pk, op: 'upsert', baseVersion: null, row }],
+      'backend',
+    );
+    if (!validation.ok) throw invalidRowError(validation.errors);
+    const statements = this.#stmts.tables.get(table)!;
+    const existing = statements.select.get(pk) as RawRow | undefined;
+    if (op === 'insert' && existing) throw rowExistsError(table, pk);
+    this.#assertNotForeign(statements, pk, existing);
+    const change = validation.changes[0]!;
+    statements.upsert(change.writes!).run(encodeRow(statements, change.row!, this.#nowIso));
+    return pk;
+  }
+
+  #assertNotForeign(
+    statements: TableStatements,
+    pk: PrimaryKey,
+    raw = statements.select.get(pk) as RawRow | undefined,
+  ): void {
     if (raw && raw[statements.table.owner] !== this.userId) {
       throw new FerryError(
         'forbidden',
