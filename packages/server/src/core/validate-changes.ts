@@ -84,6 +84,22 @@ function temporaryKeyProblem(
     : null;
 }
 
+/**
+ * Checks a whole row backend code writes (`BackendWriteTx.upsert`/`insert`) like a pushed upsert,
+ * under the rules of backend writes; `pk` is the key the row names.
+ */
+export function validateBackendRow(
+  schema: Schema,
+  userId: string,
+  table: string,
+  row: WireRow,
+): { readonly pk: PrimaryKey; readonly validation: ChangeValidation } {
+  const t = schema.table(table);
+  const pk = t ? (row[t.primaryKey] as PrimaryKey) : (undefined as unknown as PrimaryKey);
+  const change: Change = { table, pk, op: 'upsert', baseVersion: null, row };
+  return { pk, validation: validateChanges(schema, userId, [change], 'backend') };
+}
+
 /** The identity of a row across tables: `table` + NUL + `pk`. */
 export function rowKey(table: string, pk: PrimaryKey): string {
   return `${table}\u0000${typeof pk}:${String(pk)}`;

@@ -5,7 +5,7 @@ import {
   type Schema,
   type WireRow,
 } from '@ferry/protocol';
-import { validateChanges } from '../../core/validate-changes.js';
+import { validateBackendRow } from '../../core/validate-changes.js';
 import { withServerKey } from '../../core/server-keys.js';
 import { invalidRowError, rowExistsError } from '../backend-write-errors.js';
 import type { BackendWriteTx } from '../server-store.js';
@@ -103,14 +103,7 @@ export class PostgresWriteTx implements BackendWriteTx {
 
   /** Validates `row` and writes it; an insert refuses a key that names a row (`conflict`). */
   async #write(table: string, row: WireRow, op: 'upsert' | 'insert'): Promise<PrimaryKey> {
-    const t = this.#schema.table(table);
-    const pk = t ? (row[t.primaryKey] as PrimaryKey) : (undefined as unknown as PrimaryKey);
-    const validation = validateChanges(
-      this.#schema,
-      this.userId,
-      [{ table, pk, op: 'upsert', baseVersion: null, row }],
-      'backend',
-    );
+    const { pk, validation } = validateBackendRow(this.#schema, this.userId, table, row);
     const errors = validation.ok ? pgValueErrors(validation.changes) : validation.errors;
     if (!validation.ok || errors.length > 0) throw invalidRowError(errors);
     const statements = this.#sql.tables.get(table)!;

@@ -1,5 +1,5 @@
 import { FerryError, type PrimaryKey, type Schema, type WireRow } from '@ferry/protocol';
-import { validateChanges } from '../../core/validate-changes.js';
+import { validateBackendRow } from '../../core/validate-changes.js';
 import { withServerKey } from '../../core/server-keys.js';
 import { invalidRowError, rowExistsError } from '../backend-write-errors.js';
 import type { BackendWriteTx } from '../server-store.js';
@@ -85,14 +85,7 @@ export class SqliteWriteTx implements BackendWriteTx {
 
   /** Validates `row` and writes it; an insert refuses a key that names a row (`conflict`). */
   #write(table: string, row: WireRow, op: 'upsert' | 'insert'): PrimaryKey {
-    const t = this.#schema.table(table);
-    const pk = t ? (row[t.primaryKey] as PrimaryKey) : (undefined as unknown as PrimaryKey);
-    const validation = validateChanges(
-      this.#schema,
-      this.userId,
-      [{ table, pk, op: 'upsert', baseVersion: null, row }],
-      'backend',
-    );
+    const { pk, validation } = validateBackendRow(this.#schema, this.userId, table, row);
     if (!validation.ok) throw invalidRowError(validation.errors);
     const statements = this.#stmts.tables.get(table)!;
     const existing = statements.select.get(pk) as RawRow | undefined;
